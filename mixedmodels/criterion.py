@@ -1,0 +1,242 @@
+"""The profiled REML criterion and ML deviance as functions of theta (lme4's ``mkLmerDevfun``).
+
+For a given theta the blocked lower Cholesky factor of
+
+    [ Lambda'Z'Z Lambda + I   Lambda'Z'X   Lambda'Z'y ]
+    [ X'Z Lambda              X'X          X'y        ]
+    [ y'Z Lambda              y'X          y'y        ]
+
+is formed from the stored cross-products (:mod:`mixedmodels.crossprod`) in two parts:
+
+* ``L11``: the factor of the first term's block, a stack of ``nlevels1`` small ``s1 x s1`` factors;
+* ``C = Lambda_R' A_R1 Lambda_1 L11^-T``: the rows of the rest below it (sparse, same pattern as A_R1);
+* ``LRR = chol(Lambda_R' A_RR Lambda_R + I_Zrest - C C')``: the dense factor of the rest, whose last row
+  holds ``[l_yZ l_yX r]``.
+
+Then (Bates et al. 2015, eqs. 34 and 41)
+
+    ML deviance     d(theta)  = log|L_Z|^2 + n (1 + log(2 pi r^2 / n))
+    REML criterion  dR(theta) = log|L_Z|^2 + log|R_X|^2 + (n - p)(1 + log(2 pi r^2 / (n - p)))
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.linalg as sla
+import scipy.sparse as sp
+
+from .crossprod import CrossProducts
+from .linalg import (NotPositiveDefinite, batched_cholesky, batched_tri_inverse, block_diag_sparse,
+                     dense_cholesky)
+from .reterms import ReTerm
+
+__all__ = ["ProfiledCriterion", "BlockedFactor"]
+
+_LOG2PI = np.log(2 * np.pi)
+
+
+@dataclass
+class BlockedFactor:
+    """The blocked Cholesky factor at one theta (see the module docstring for the blocks)."""
+
+    theta: np.ndarray
+    lambdas: list[np.ndarray]
+    L11: np.ndarray          # (l1, s1, s1)
+    L11inv: np.ndarray       # (l1, s1, s1)
+    C: sp.csr_matrix | np.ndarray  # (m, q1)
+    LRR: np.ndarray          # (m, m) lower triangular
+    qrest: int               # number of Z columns in the rest block
+    p: int
+
+    @property
+    def logdet_L(self) -> float:
+        d1 = np.diagonal(self.L11, axis1=1, axis2=2)
+        return 2.0 * (np.log(d1).sum() + np.log(np.diag(self.LRR)[: self.qrest]).sum())
+
+    @property
+    def logdet_RX(self) -> float:
+        d = np.diag(self.LRR)[self.qrest: self.qrest + self.p]
+        return 2.0 * np.log(d).sum()
+
+    @property
+    def pwrss(self) -> float:
+        return float(self.LRR[-1, -1] ** 2)
+
+
+class ProfiledCriterion:
+    """``theta -> d(theta)`` (ML) or ``dR(theta)`` (REML), with the factor kept for post-processing.
+
+    The object is built once per model (cross-products computed then); each call only forms and
+    factors the blocks. ``nevals`` counts calls.
+    """
+
+    def __init__(self, terms: list[ReTerm], X: np.ndarray, y: np.ndarray, reml: bool = True,
+                 crossprods: CrossProducts | None = None):
+        self.terms = terms
+        self.n = len(y)
+        self.p = X.shape[1]
+        self.reml = reml
+        self.cp = crossprods if crossprods is not None else CrossProducts.from_design(terms, X, y)
+        self.qrest = sum(t.nranef for t in terms[1:])
+        self.m = self.qrest + self.p + 1
+        sizes = [t.ntheta for t in terms]
+        self.theta_slices = np.split(np.arange(sum(sizes)), np.cumsum(sizes)[:-1])
+        self.rest_diag = all(t.ncols == 1 for t in terms[1:])
+        self.s1 = terms[0].ncols
+        self.nevals = 0
+        # row / column index of each stored element of AR1 (for the scalar fast paths)
+        coo = self.cp.AR1.tocoo()
+        self._ar1_rows = np.repeat(np.arange(self.cp.AR1.shape[0]), np.diff(self.cp.AR1.indptr))
+        self._ar1_cols = self.cp.AR1.indices
+        del coo
+        self._eye_rest = np.zeros(self.m)
+        self._eye_rest[: self.qrest] = 1.0
+        dense_frac = self.cp.AR1.nnz / max(1, self.cp.AR1.shape[0] * self.cp.AR1.shape[1])
+        self._dense_C = dense_frac > 0.05
+
+    # ------------------------------------------------------------------ theta helpers
+    @property
+    def ntheta(self) -> int:
+        return sum(t.ntheta for t in self.terms)
+
+    def theta_init(self) -> np.ndarray:
+        return np.concatenate([t.theta_init() for t in self.terms])
+
+    def lower_bounds(self) -> np.ndarray:
+        return np.concatenate([t.lower_bounds() for t in self.terms])
+
+    def lambdas(self, theta: np.ndarray) -> list[np.ndarray]:
+        return [t.lambda_matrix(theta[sl]) for t, sl in zip(self.terms, self.theta_slices)]
+
+    def _rest_scale_vector(self, lams: list[np.ndarray]) -> np.ndarray:
+        d = np.ones(self.m)
+        pos = 0
+        for t, lam in zip(self.terms[1:], lams[1:]):
+            d[pos: pos + t.nranef] = lam[0, 0]
+            pos += t.nranef
+        return d
+
+    def _rest_scale_matrix(self, lams: list[np.ndarray]) -> sp.csr_matrix:
+        blocks = []
+        for t, lam in zip(self.terms[1:], lams[1:]):
+            blocks.append(block_diag_sparse(np.broadcast_to(lam, (t.nlevels,) + lam.shape).copy()))
+        blocks.append(sp.identity(self.p + 1, format="csr"))
+        return sp.block_diag(blocks, format="csr")
+
+    # ------------------------------------------------------------------ the factor
+    def factor(self, theta: np.ndarray) -> BlockedFactor:
+        theta = np.asarray(theta, dtype=float)
+        lams = self.lambdas(theta)
+        lam1 = lams[0]
+        cp = self.cp
+        s1 = self.s1
+        # first term: L11 = chol(lam1' A11 lam1 + I), blockwise
+        if s1 == 1:
+            L11 = np.sqrt(cp.A11 * lam1[0, 0] ** 2 + 1.0)
+            L11inv = 1.0 / L11
+        else:
+            T = lam1.T @ cp.A11 @ lam1
+            T[:, np.arange(s1), np.arange(s1)] += 1.0
+            L11 = batched_cholesky(T)
+            L11inv = batched_tri_inverse(L11)
+        # C = LambdaR' AR1 Lambda1 L11^-T
+        if self.rest_diag:
+            d = self._rest_scale_vector(lams)
+            if s1 == 1:
+                data = cp.AR1.data * d[self._ar1_rows] * (lam1[0, 0] * L11inv[:, 0, 0])[self._ar1_cols]
+                C = sp.csr_matrix((data, cp.AR1.indices, cp.AR1.indptr), shape=cp.AR1.shape)
+            else:
+                right = block_diag_sparse(lam1 @ np.transpose(L11inv, (0, 2, 1)))
+                C = (cp.AR1 @ right).tocsr()
+                C = sp.csr_matrix((C.data * d[np.repeat(np.arange(C.shape[0]), np.diff(C.indptr))],
+                                   C.indices, C.indptr), shape=C.shape)
+            M = cp.ARR * d[:, None] * d[None, :]
+        else:
+            LR = self._rest_scale_matrix(lams)
+            right = block_diag_sparse(lam1 @ np.transpose(L11inv, (0, 2, 1)))
+            C = (LR.T @ (cp.AR1 @ right)).tocsr()
+            B = (LR.T @ cp.ARR)
+            M = np.asarray((LR.T @ B.T).T)
+        M[np.diag_indices(self.m)] += self._eye_rest
+        if self._dense_C:
+            Cd = C.toarray()
+            M -= Cd @ Cd.T
+        else:
+            M -= (C @ C.T).toarray()
+        LRR = dense_cholesky(M)
+        return BlockedFactor(theta, lams, L11, L11inv, C, LRR, self.qrest, self.p)
+
+    def objective_from_factor(self, f: BlockedFactor, reml: bool | None = None) -> float:
+        reml = self.reml if reml is None else reml
+        r2 = f.pwrss
+        if reml:
+            nmp = self.n - self.p
+            return f.logdet_L + f.logdet_RX + nmp * (1.0 + _LOG2PI + np.log(r2 / nmp))
+        return f.logdet_L + self.n * (1.0 + _LOG2PI + np.log(r2 / self.n))
+
+    def __call__(self, theta: np.ndarray) -> float:
+        self.nevals += 1
+        try:
+            f = self.factor(theta)
+        except NotPositiveDefinite:
+            return np.inf
+        val = self.objective_from_factor(f)
+        return float(val) if np.isfinite(val) else np.inf
+
+    # ------------------------------------------------------------------ solutions at a theta
+    def solve(self, f: BlockedFactor) -> tuple[np.ndarray, np.ndarray]:
+        """(beta, u) at the factor ``f``: back-substitution with the blocked factor."""
+        m1 = self.m - 1
+        LRR = f.LRR
+        upper = LRR[:m1, :m1].T
+        rhs = LRR[m1, :m1]
+        x = sla.solve_triangular(upper, rhs, lower=False, check_finite=False) if m1 else np.zeros(0)
+        beta = x[self.qrest:]
+        urest = x[: self.qrest]
+        C = f.C
+        cy = np.asarray(C[m1].toarray()).ravel() if sp.issparse(C) else np.asarray(C[m1]).ravel()
+        Czx = C[:m1]
+        w = cy - np.asarray(Czx.T @ x).ravel()
+        s1 = self.s1
+        wb = w.reshape(-1, s1)
+        u1 = np.einsum("lji,lj->li", f.L11inv, wb).ravel()  # L11^-T w, blockwise
+        return beta, np.concatenate([u1, urest])
+
+    def vcov_unscaled(self, f: BlockedFactor) -> np.ndarray:
+        """(R_X R_X')^-1: multiply by sigma^2 for Var(beta-hat)."""
+        RX = f.LRR[self.qrest: self.qrest + self.p, self.qrest: self.qrest + self.p]
+        RXinv = sla.solve_triangular(RX, np.eye(self.p), lower=True, check_finite=False)
+        return RXinv.T @ RXinv
+
+    def cond_var_blocks(self, f: BlockedFactor) -> list[np.ndarray]:
+        """Per term, the (nlevels, s, s) diagonal blocks of Lambda (L_Z L_Z')^-1 Lambda' (lme4's condVar,
+        to be multiplied by sigma^2)."""
+        q1 = self.terms[0].nranef
+        s1 = self.s1
+        qr = self.qrest
+        Lzz = f.LRR[:qr, :qr]
+        out = []
+        # inverse of L_Z = [[L11, 0], [C_Z, Lzz]]: blocks L11^-1 and -Lzz^-1 C_Z L11^-1, Lzz^-1
+        if qr:
+            Lzz_inv = sla.solve_triangular(Lzz, np.eye(qr), lower=True, check_finite=False)
+            Cz = f.C[:qr]
+            Cz = Cz.toarray() if sp.issparse(Cz) else np.asarray(Cz)
+            L11inv_full = block_diag_sparse(f.L11inv)
+            W = -(Lzz_inv @ np.asarray((L11inv_full.T @ Cz.T).T))  # (qr, q1)
+        # term 1: sum over the rows of L_Z^-1 in its columns
+        blocks = np.einsum("lki,lkj->lij", f.L11inv, f.L11inv)
+        if qr:
+            Wb = W.reshape(qr, -1, s1)
+            blocks = blocks + np.einsum("rli,rlj->lij", Wb, Wb)
+        lam = f.lambdas[0]
+        out.append(lam @ blocks @ lam.T)
+        pos = 0
+        for t, lam in zip(self.terms[1:], f.lambdas[1:]):
+            cols = Lzz_inv[:, pos: pos + t.nranef].reshape(qr, t.nlevels, t.ncols)
+            b = np.einsum("rli,rlj->lij", cols, cols)
+            out.append(lam @ b @ lam.T)
+            pos += t.nranef
+        del q1
+        return out

@@ -1,0 +1,392 @@
+"""The model frame, as lme4's ``lFormula`` builds it: response, fixed-effects matrix X, random-effects terms.
+
+``build_design(formula, data)`` parses the formula, evaluates every variable safely
+(:mod:`mixedmodels.transforms`), drops rows with a missing value in any variable the formula uses, drops
+unused factor levels, builds X through formulaic with R's treatment contrasts and R's column names,
+drops aliased columns of a rank-deficient X (with a warning, as lme4 does), builds one
+:class:`~mixedmodels.reterms.ReTerm` per bar, orders the terms by decreasing number of levels and runs
+lme4's checks on them. The caller's DataFrame is only read.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from .errors import DataError, FormulaError, ModelError, RankDeficiencyWarning
+from .formula import (BinOp, Call, Formula, Name, Node, Num, Paren, UnaryOp, deparse, expand_bars,
+                      parse_formula, split_formula)
+from .reterms import ReTerm
+from .transforms import Evaluator, Factor, Numeric
+
+__all__ = ["Design", "FixedTerm", "build_design", "check_data"]
+
+_PH = "XqZ{}Q"  # placeholder column names handed to formulaic (never user-visible)
+_PH_RE = re.compile(r"XqZ(\d+)(?:_(\d+))?Q")
+
+
+@dataclass
+class FixedTerm:
+    """A term of the fixed-effects part: its R label (``"age:Sex"``) and its columns in X."""
+
+    label: str
+    columns: list[int]
+
+
+@dataclass
+class Design:
+    """Everything the fit needs, in the rows actually used.
+
+    Attributes
+    ----------
+    y : (n,) response;  X : (n, p) fixed-effects matrix (aliased columns already dropped)
+    offset : (n,) offset (zeros when the formula has none)
+    x_names : R's column names of X;  dropped : names of aliased columns that were dropped
+    fixed_terms : the fixed terms with their columns in X (for ANOVA tables)
+    terms : the random-effects terms, ordered by decreasing number of levels (lme4's order)
+    rows : positional indices (into the caller's data) of the rows used
+    formula : the parsed formula;  response_name : the response as R deparses it
+    """
+
+    y: np.ndarray
+    X: np.ndarray
+    offset: np.ndarray
+    x_names: list[str]
+    fixed_terms: list[FixedTerm]
+    terms: list[ReTerm]
+    rows: np.ndarray
+    formula: Formula
+    response_name: str
+    dropped: list[str] = field(default_factory=list)
+    has_intercept: bool = True
+
+    @property
+    def n(self) -> int:
+        return len(self.y)
+
+    @property
+    def p(self) -> int:
+        return self.X.shape[1]
+
+
+def check_data(data) -> None:
+    """lme4-style checks of the data argument (type, emptiness, duplicate names)."""
+    if not isinstance(data, pd.DataFrame):
+        raise DataError(f"data must be a pandas DataFrame, not {type(data).__name__}")
+    if len(data) == 0:
+        raise DataError("the data have no rows")
+    cols = [str(c) for c in data.columns]
+    dup = sorted({c for c in cols if cols.count(c) > 1})
+    if dup:
+        raise DataError(f"the data have duplicate column names: {', '.join(repr(d) for d in dup)}")
+
+
+# ------------------------------------------------------------------------------- the fixed-part compiler
+class _VarTable:
+    """Variables of the formula (deduplicated by their deparsed text) and their placeholders."""
+
+    def __init__(self, ev: Evaluator):
+        self.ev = ev
+        self.labels: list[str] = []
+        self.values: list[Numeric | Factor] = []
+        self.index: dict[str, int] = {}
+
+    def add(self, node: Node):
+        label = deparse(node)
+        if label not in self.index:
+            val = self.ev.eval(node)
+            if isinstance(val, Numeric) and val.values.ndim == 2 and val.suffixes is None:
+                val = Numeric(val.values[:, 0]) if val.values.shape[1] == 1 else val
+            self.index[label] = len(self.labels)
+            self.labels.append(label)
+            self.values.append(val)
+        return self.index[label]
+
+    def formula_piece(self, i: int) -> str:
+        v = self.values[i]
+        if isinstance(v, Numeric) and v.values.ndim == 2:
+            return "(" + " + ".join(f"XqZ{i}_{k}Q" for k in range(v.values.shape[1])) + ")"
+        return _PH.format(i)
+
+    def frame(self, rows: np.ndarray, used: set[int]) -> pd.DataFrame:
+        cols = {}
+        for i in sorted(used):
+            v = self.values[i]
+            if isinstance(v, Factor):
+                codes = v.codes[rows]
+                present = np.unique(codes)
+                levels = [v.levels[c] for c in present]
+                remap = np.full(len(v.levels), -1)
+                remap[present] = np.arange(len(present))
+                cols[_PH.format(i)] = pd.Categorical.from_codes(remap[codes], categories=levels)
+            elif v.values.ndim == 2:
+                for k in range(v.values.shape[1]):
+                    cols[f"XqZ{i}_{k}Q"] = v.values[rows, k]
+            else:
+                cols[_PH.format(i)] = v.values[rows]
+        return pd.DataFrame(cols)
+
+    def r_name(self, piece: str) -> str:
+        """R's name of one factor of a formulaic column name (``XqZ3Q[T.Male]`` -> ``SexMale``)."""
+        m = re.fullmatch(r"XqZ(\d+)(?:_(\d+))?Q(?:\[(?:T\.)?(.*)\])?", piece, re.S)
+        if m is None:  # pragma: no cover - formulaic naming changed
+            return piece
+        i = int(m.group(1))
+        name = self.labels[i]
+        if m.group(2) is not None:
+            v = self.values[i]
+            name += v.suffixes[int(m.group(2))] if v.suffixes else m.group(2)
+        if m.group(3) is not None:
+            name += m.group(3)
+        return name
+
+
+def _compile_fixed(node: Node, vt: _VarTable, used: set[int], text: str) -> str:
+    """Rewrite a fixed-effects expression for formulaic, replacing each variable by its placeholder."""
+    if isinstance(node, Paren):
+        return "(" + _compile_fixed(node.expr, vt, used, text) + ")"
+    if isinstance(node, Num):
+        if node.value in (0.0, 1.0):
+            return str(int(node.value))
+        raise FormulaError("a number other than 0 or 1 cannot be a term; wrap arithmetic in I()",
+                           text, node.start, node.end)
+    if isinstance(node, UnaryOp):
+        if node.op == "-":
+            return "-" + _compile_fixed(node.operand, vt, used, text)
+        if node.op == "+":
+            return _compile_fixed(node.operand, vt, used, text)
+        raise FormulaError(f"unexpected {node.op!r}", text, node.start, node.end)
+    if isinstance(node, BinOp):
+        if node.op in ("+", "-", "*", "/", ":"):
+            return (_compile_fixed(node.left, vt, used, text) + f" {node.op} "
+                    + _compile_fixed(node.right, vt, used, text))
+        if node.op == "%in%":
+            return (_compile_fixed(node.left, vt, used, text) + " : "
+                    + _compile_fixed(node.right, vt, used, text))
+        if node.op == "^":
+            right = node.right
+            while isinstance(right, Paren):
+                right = right.expr
+            if not isinstance(right, Num) or right.value != int(right.value) or right.value < 1:
+                raise FormulaError("in a formula, '^' needs a positive whole number on its right "
+                                   "(for powers of a variable write I(x^2))", text, node.start, node.end)
+            return "(" + _compile_fixed(node.left, vt, used, text) + f") ** {int(right.value)}"
+        raise FormulaError(f"the operator {node.op!r} is not a formula operator here", text,
+                           node.start, node.end)
+    if isinstance(node, Call) and node.func == "offset":
+        raise FormulaError("offset() must be a term of its own, e.g. 'y ~ x + offset(z)'", text,
+                           node.start, node.end)
+    i = vt.add(node)
+    used.add(i)
+    return vt.formula_piece(i)
+
+
+def _model_matrix(rhs: str, frame: pd.DataFrame, vt: _VarTable, n: int):
+    """Run formulaic on placeholder columns; return the matrix, R column names and term structure."""
+    from formulaic import model_matrix
+
+    if frame.shape[1] == 0:
+        frame = pd.DataFrame(index=range(n))
+    mm = model_matrix(rhs, frame, ensure_full_rank=True, na_action="ignore")
+    names = []
+    for col in mm.columns:
+        if col == "Intercept":
+            names.append("(Intercept)")
+            continue
+        pieces = re.split(r":(?=XqZ\d)", col)
+        names.append(":".join(vt.r_name(pc) for pc in pieces))
+    terms = []
+    for term, idx in mm.model_spec.term_indices.items():
+        factors = [str(f) for f in term.factors]
+        if factors == ["1"]:
+            label = "(Intercept)"
+        else:
+            labels = []
+            for f in factors:
+                m = _PH_RE.fullmatch(f)
+                labels.append(vt.labels[int(m.group(1))] if m else f)
+            # a poly() variable appears once per column: keep its label once per position
+            label = ":".join(dict.fromkeys(labels))
+        terms.append(FixedTerm(label=label, columns=list(idx)))
+    # merge terms split by multi-column variables (poly(x, 2) -> two formulaic terms, one R term)
+    merged: dict[str, FixedTerm] = {}
+    for t in terms:
+        if t.label in merged:
+            merged[t.label].columns.extend(t.columns)
+        else:
+            merged[t.label] = FixedTerm(t.label, list(t.columns))
+    X = np.asarray(mm, dtype=float)
+    return X, names, list(merged.values())
+
+
+def _drop_aliased(X: np.ndarray, names: list[str], tol: float = 1e-7) -> list[int]:
+    """Columns kept by R's ``qr(X, tol = 1e-7)`` (LINPACK limited pivoting: a column whose residual on the
+    columns kept before it is below ``tol`` times its norm is aliased and moved out)."""
+    keep: list[int] = []
+    Q = np.zeros((X.shape[0], 0))
+    for j in range(X.shape[1]):
+        x = X[:, j]
+        norm = np.linalg.norm(x)
+        if norm == 0:
+            continue
+        r = x - Q @ (Q.T @ x)
+        r = r - Q @ (Q.T @ r)
+        rn = np.linalg.norm(r)
+        if rn > tol * norm:
+            keep.append(j)
+            Q = np.column_stack([Q, r / rn])
+    return keep
+
+
+def _group_factor(node: Node, ev: Evaluator, text: str) -> Factor:
+    """Evaluate a grouping expression (``g``, ``a:b``) to a factor; ``a:b`` has a's level slowest."""
+    inner = node
+    while isinstance(inner, Paren):
+        inner = inner.expr
+    if isinstance(inner, BinOp) and inner.op == ":":
+        left = _group_factor(inner.left, ev, text)
+        right = _group_factor(inner.right, ev, text)
+        nr = len(right.levels)
+        codes = np.where((left.codes >= 0) & (right.codes >= 0), left.codes * nr + right.codes, -1)
+        levels = [f"{a}:{b}" for a in left.levels for b in right.levels]
+        return Factor(codes=codes, levels=levels)
+    if isinstance(inner, BinOp) and inner.op != ":":
+        raise FormulaError(f"a grouping factor is a column or an interaction 'a:b', not '{deparse(inner)}'",
+                           text, inner.start, inner.end)
+    val = ev.eval(inner)
+    if isinstance(val, Factor):
+        return val
+    x = val.matrix
+    if x.shape[1] != 1:
+        raise FormulaError("a grouping factor must be one column", text, node.start, node.end)
+    from .transforms import factor_from_series
+    return factor_from_series(pd.Series(x[:, 0]), deparse(inner))
+
+
+def build_design(formula: str, data: pd.DataFrame, *, require_random: bool = True) -> Design:
+    """Build the model frame of an lme4 formula on a DataFrame (lme4's ``lFormula``)."""
+    check_data(data)
+    f = parse_formula(formula)
+    lhs, fixed, bar_nodes = split_formula(f)
+    if lhs is None:
+        raise FormulaError("the formula has no response: write it as 'y ~ ...'", formula, 0, 1)
+    bars = expand_bars(bar_nodes, formula)
+    if require_random and not bars:
+        raise FormulaError("no random-effects terms in the formula: a mixed model needs at least one "
+                           "'(expr | g)'; for a model without random effects use ordinary least squares "
+                           "(e.g. statsmodels.formula.api.ols)", formula, 0, len(formula))
+    ev = Evaluator(data, formula)
+    n0 = len(data)
+
+    # response
+    yv = ev.eval(lhs)
+    if isinstance(yv, Factor):
+        raise DataError(f"the response '{deparse(lhs)}' is not numeric")
+    if yv.matrix.shape[1] != 1:
+        raise DataError(f"the response '{deparse(lhs)}' must be a single column")
+    y_all = yv.matrix[:, 0]
+
+    # fixed part: offsets apart, the rest compiled for formulaic
+    vt = _VarTable(ev)
+    used: set[int] = set()
+    offsets: list[np.ndarray] = []
+    pieces: list[str] = []
+    intercept_terms: list[str] = []
+    for node in fixed:
+        inner = node.operand if isinstance(node, UnaryOp) and node.op == "-" else node
+        if isinstance(inner, Call) and inner.func == "offset":
+            if inner is not node:
+                raise FormulaError("an offset cannot be subtracted", formula, node.start, node.end)
+            if len(inner.args) != 1 or inner.kwargs:
+                raise FormulaError("offset() takes one argument", formula, inner.start, inner.end)
+            offsets.append(ev.numeric(inner.args[0]))
+            continue
+        piece = _compile_fixed(node, vt, used, formula)
+        pieces.append(piece)
+    rhs = " + ".join(pieces) if pieces else "1"
+    rhs = rhs.replace("+ -", "-")
+
+    # random terms: their expressions and grouping factors
+    re_specs = []
+    for bar in bars:
+        e_used: set[int] = set()
+        e_rhs = _compile_fixed(bar.expr, vt, e_used, formula)
+        g = _group_factor(bar.group, ev, formula)
+        re_specs.append((bar, e_rhs, e_used, g))
+
+    # rows used: complete cases over every variable the formula uses
+    missing = np.isnan(y_all)
+    for i in used | set().union(*[s[2] for s in re_specs]) if re_specs else used:
+        missing |= vt.values[i].missing
+    for off in offsets:
+        missing |= np.isnan(off)
+    for _, _, _, g in re_specs:
+        missing |= g.missing
+    rows = np.flatnonzero(~missing)
+    n = len(rows)
+    if n == 0:
+        raise DataError("no complete rows: every row has a missing value in a variable of the formula")
+    y = y_all[rows]
+    if not np.all(np.isfinite(y)):
+        raise DataError(f"the response '{deparse(lhs)}' has infinite values")
+    if np.ptp(y) == 0 and n > 1 and False:
+        pass
+
+    X, x_names, fterms = _model_matrix(rhs, vt.frame(rows, used), vt, n)
+    if not np.all(np.isfinite(X)):
+        bad = [x_names[j] for j in range(X.shape[1]) if not np.all(np.isfinite(X[:, j]))]
+        raise DataError(f"the fixed-effects model matrix has infinite or undefined values in: {', '.join(bad)}")
+    has_intercept = "(Intercept)" in x_names
+    keep = _drop_aliased(X, x_names)
+    dropped = [x_names[j] for j in range(X.shape[1]) if j not in keep]
+    if dropped:
+        k = len(dropped)
+        warnings.warn(f"fixed-effect model matrix is rank deficient so dropping {k} column"
+                      f"{'s' if k > 1 else ''} / coefficient{'s' if k > 1 else ''} ({', '.join(dropped)})",
+                      RankDeficiencyWarning, stacklevel=3)
+        newpos = {old: new for new, old in enumerate(keep)}
+        X = X[:, keep]
+        x_names = [x_names[j] for j in keep]
+        fterms = [FixedTerm(t.label, [newpos[c] for c in t.columns if c in newpos]) for t in fterms]
+    offset = np.zeros(n)
+    for off in offsets:
+        offset = offset + off[rows]
+
+    terms: list[ReTerm] = []
+    for bar, e_rhs, e_used, g in re_specs:
+        Zt, z_names, _ = _model_matrix(e_rhs, vt.frame(rows, e_used), vt, n)
+        if Zt.shape[1] == 0:
+            raise FormulaError("a random-effects term with no columns", formula, bar.source.start,
+                               bar.source.end)
+        if not np.all(np.isfinite(Zt)):
+            raise DataError(f"the random-effects term ({deparse(bar.source)}) has infinite values")
+        codes = g.codes[rows]
+        present = np.unique(codes)
+        remap = np.full(len(g.levels), -1)
+        remap[present] = np.arange(len(present))
+        terms.append(ReTerm(group=bar.group_name, levels=[g.levels[c] for c in present],
+                            refs=remap[codes].astype(np.int64), cnames=z_names,
+                            z=np.ascontiguousarray(Zt), source=deparse(bar.source)))
+
+    # lme4's order: decreasing number of levels, ties in formula order (a stable sort)
+    order = sorted(range(len(terms)), key=lambda k: -terms[k].nlevels)
+    terms = [terms[k] for k in order]
+    for t in terms:
+        if t.nlevels < 2:
+            raise ModelError(f"grouping factor '{t.group}' has only one level: a random effect needs at "
+                             "least two groups (use it as a fixed effect, or drop it)")
+        if t.nlevels >= n and require_random:
+            raise ModelError(f"number of levels of the grouping factor '{t.group}' ({t.nlevels}) must be "
+                             f"less than the number of observations ({n}): the random effect cannot be "
+                             "told apart from the residual")
+        if t.nranef >= n and require_random:
+            raise ModelError(f"number of observations ({n}) <= number of random effects ({t.nranef}) "
+                             f"for term ({t.source}): the random-effects parameters and the residual "
+                             "variance (or scale parameter) are probably unidentifiable")
+    return Design(y=y, X=X, offset=offset, x_names=x_names, fixed_terms=fterms, terms=terms,
+                  rows=rows, formula=f, response_name=deparse(lhs), dropped=dropped,
+                  has_intercept=has_intercept)

@@ -1,0 +1,65 @@
+"""Exceptions and warnings raised by mixedmodels.
+
+Every error a user can provoke is a :class:`MixedModelsError` (a ``ValueError``) or one of its subclasses,
+so ``except ValueError`` keeps working for callers that do not know this package. Warnings are
+``UserWarning`` subclasses so they show by default, and can be filtered by class.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "MixedModelsError",
+    "FormulaError",
+    "DataError",
+    "ModelError",
+    "ConvergenceWarning",
+    "SingularFitWarning",
+    "RankDeficiencyWarning",
+]
+
+
+class MixedModelsError(ValueError):
+    """Base class of every error raised for bad input or an impossible model."""
+
+
+class FormulaError(MixedModelsError):
+    """A formula that cannot be parsed or evaluated.
+
+    When the offending token is known, the message shows the formula with a caret under it::
+
+        unknown column 'Dayz' (did you mean 'Days'?)
+          Reaction ~ Dayz + (Days | Subject)
+                     ^^^^
+    """
+
+    def __init__(self, message: str, formula: str | None = None, start: int | None = None,
+                 end: int | None = None):
+        self.reason = message
+        self.formula = formula
+        self.start = start
+        self.end = end
+        text = message
+        if formula is not None and start is not None:
+            stop = max(end if end is not None else start + 1, start + 1)
+            text = f"{message}\n  {formula}\n  {' ' * start}{'^' * (stop - start)}"
+        super().__init__(text)
+
+
+class DataError(MixedModelsError):
+    """Data that cannot be used as given: wrong type, missing or infinite values, too few levels."""
+
+
+class ModelError(MixedModelsError):
+    """A model that lme4 would refuse: more random effects than observations, and the like."""
+
+
+class ConvergenceWarning(UserWarning):
+    """The optimizer stopped without meeting its convergence criteria."""
+
+
+class SingularFitWarning(UserWarning):
+    """The fit is on the boundary of the parameter space (a variance of zero or a correlation of +-1)."""
+
+
+class RankDeficiencyWarning(UserWarning):
+    """The fixed-effects model matrix is rank deficient; aliased columns were dropped."""

@@ -1,0 +1,76 @@
+"""Small linear-algebra kernels for the blocked Cholesky factor.
+
+Each kernel handles one block type: a batch of small diagonal blocks (the first random-effects term,
+``nlevels`` blocks of ``s x s``; ``s = 1`` is the common scalar case and gets its own closed form), a
+sparse block-diagonal scaling, and the dense block. The generic update in :mod:`mixedmodels.criterion`
+only calls these.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.linalg as sla
+import scipy.sparse as sp
+
+__all__ = ["batched_cholesky", "batched_tri_inverse", "block_diag_sparse", "dense_cholesky",
+           "NotPositiveDefinite"]
+
+
+class NotPositiveDefinite(np.linalg.LinAlgError):
+    """Raised inside the criterion when a block is not positive definite (the optimizer backs off)."""
+
+
+def batched_cholesky(A: np.ndarray) -> np.ndarray:
+    """Lower Cholesky factors of a stack of symmetric positive-definite ``s x s`` blocks (l, s, s)."""
+    s = A.shape[1]
+    if s == 1:
+        if np.any(A[:, 0, 0] <= 0):
+            raise NotPositiveDefinite("a diagonal block is not positive definite")
+        return np.sqrt(A)
+    if s == 2:
+        a, b, c = A[:, 0, 0], A[:, 1, 0], A[:, 1, 1]
+        if np.any(a <= 0):
+            raise NotPositiveDefinite("a diagonal block is not positive definite")
+        l11 = np.sqrt(a)
+        l21 = b / l11
+        d = c - l21 * l21
+        if np.any(d <= 0):
+            raise NotPositiveDefinite("a diagonal block is not positive definite")
+        L = np.zeros_like(A)
+        L[:, 0, 0] = l11
+        L[:, 1, 0] = l21
+        L[:, 1, 1] = np.sqrt(d)
+        return L
+    try:
+        return np.linalg.cholesky(A)
+    except np.linalg.LinAlgError as exc:
+        raise NotPositiveDefinite(str(exc)) from None
+
+
+def batched_tri_inverse(L: np.ndarray) -> np.ndarray:
+    """Inverses of a stack of lower-triangular blocks (l, s, s)."""
+    s = L.shape[1]
+    if s == 1:
+        return 1.0 / L
+    if s == 2:
+        out = np.zeros_like(L)
+        out[:, 0, 0] = 1.0 / L[:, 0, 0]
+        out[:, 1, 1] = 1.0 / L[:, 1, 1]
+        out[:, 1, 0] = -L[:, 1, 0] * out[:, 0, 0] * out[:, 1, 1]
+        return out
+    eye = np.broadcast_to(np.eye(s), L.shape)
+    return np.linalg.solve(L, eye)
+
+
+def block_diag_sparse(blocks: np.ndarray) -> sp.bsr_matrix:
+    """A sparse block-diagonal matrix from a stack of ``s x s`` blocks, without any sorting."""
+    l, s, _ = blocks.shape
+    return sp.bsr_matrix((blocks, np.arange(l), np.arange(l + 1)), shape=(l * s, l * s))
+
+
+def dense_cholesky(M: np.ndarray) -> np.ndarray:
+    """Lower Cholesky factor of a dense symmetric positive-definite matrix (overwrites ``M``)."""
+    try:
+        return sla.cholesky(M, lower=True, overwrite_a=True, check_finite=False)
+    except (np.linalg.LinAlgError, ValueError) as exc:
+        raise NotPositiveDefinite(str(exc)) from None

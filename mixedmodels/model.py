@@ -1,0 +1,276 @@
+"""Linear mixed models: the unfitted model and the fitted one (lme4's ``lmer`` and ``merMod``).
+
+The pipeline mirrors lme4's, each stage callable alone:
+
+    build_design (lFormula) -> ProfiledCriterion (mkLmerDevfun) -> optimize_theta (optimizeLmer)
+    -> LmerFit (mkMerMod)
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from functools import cached_property
+
+import numpy as np
+import pandas as pd
+
+from .criterion import ProfiledCriterion
+from .design import Design, build_design
+from .errors import MixedModelsError, SingularFitWarning
+from .optimize import OptSummary, optimize_theta
+
+__all__ = ["LinearMixedModel", "LmerFit", "lmer"]
+
+SINGULAR_TOL = 1e-4  # lme4's isSingular(tol = 1e-4)
+
+
+def _make_unique(names: list[str]) -> list[str]:
+    """R's ``make.unique``: the second "Subject" becomes "Subject.1", and so on."""
+    seen: dict[str, int] = {}
+    out = []
+    taken = set(names)
+    for nm in names:
+        if nm in seen:
+            k = seen[nm]
+            while f"{nm}.{k}" in taken:
+                k += 1
+            seen[nm] = k + 1
+            new = f"{nm}.{k}"
+            taken.add(new)
+            out.append(new)
+        else:
+            seen[nm] = 1
+            out.append(nm)
+    return out
+
+
+class LinearMixedModel:
+    """A linear mixed model built from an lme4 formula and a DataFrame, not yet fitted.
+
+    Parameters
+    ----------
+    formula : str
+        An lme4 formula, e.g. ``"Reaction ~ Days + (Days | Subject)"``.
+    data : pandas.DataFrame
+        The data; never modified. Rows with a missing value in any variable the formula uses are dropped.
+    data_name : str, optional
+        The name printed on the summary's ``Data:`` line; defaults to ``data.attrs["name"]`` (set by
+        :func:`mixedmodels.datasets.load`) or ``"data"``.
+    """
+
+    def __init__(self, formula: str, data: pd.DataFrame, *, data_name: str | None = None):
+        self.formula = formula
+        self.design: Design = build_design(formula, data)
+        if data_name is None:
+            data_name = data.attrs.get("name", "data") if isinstance(data.attrs, dict) else "data"
+        self.data_name = data_name
+        self._index = data.index[self.design.rows]
+        self._criteria: dict[bool, ProfiledCriterion] = {}
+
+    def criterion(self, reml: bool = True) -> ProfiledCriterion:
+        """The profiled criterion (REML or ML) as a function of theta (lme4's ``devfun``)."""
+        if reml not in self._criteria:
+            d = self.design
+            other = self._criteria.get(not reml)
+            self._criteria[reml] = ProfiledCriterion(d.terms, d.X, d.y - d.offset, reml=reml,
+                                                     crossprods=other.cp if other else None)
+        return self._criteria[reml]
+
+    def fit(self, method: str = "REML", *, theta0=None, **optimizer_options) -> "LmerFit":
+        """Fit by ``"REML"`` (default) or ``"ML"``; extra keywords go to :func:`optimize_theta`."""
+        if not isinstance(method, str) or method.upper() not in ("REML", "ML"):
+            raise MixedModelsError(f"method must be 'REML' or 'ML', not {method!r}")
+        reml = method.upper() == "REML"
+        crit = self.criterion(reml)
+        if reml and self.design.n <= self.design.p:
+            raise MixedModelsError("REML needs more observations than fixed effects")
+        start = crit.theta_init() if theta0 is None else np.asarray(theta0, dtype=float)
+        crit.nevals = 0
+        opt = optimize_theta(crit, start, crit.lower_bounds(), **optimizer_options)
+        return LmerFit(self, reml, opt)
+
+
+def lmer(formula: str, data: pd.DataFrame, REML: bool = True, **kwargs) -> "LmerFit":
+    """Fit a linear mixed model as R's ``lme4::lmer(formula, data, REML = REML)`` does."""
+    data_name = kwargs.pop("data_name", None)
+    return LinearMixedModel(formula, data, data_name=data_name).fit("REML" if REML else "ML", **kwargs)
+
+
+class LmerFit:
+    """A fitted linear mixed model (lme4's ``merMod``).
+
+    Attributes follow lme4's accessors: ``fixef``, ``vcov``, ``sigma``, ``theta``, ``objective``
+    (REMLcrit for a REML fit, deviance for an ML fit), ``loglik``, ``aic``, ``bic``, ``nobs``,
+    ``ngroups``, ``varcorr``, ``ranef``, ``ranef_condsd``, ``is_singular``, ``fitted``, ``residuals``.
+    """
+
+    def __init__(self, model: LinearMixedModel, reml: bool, opt: OptSummary):
+        self.model = model
+        self.reml = reml
+        self.method = "REML" if reml else "ML"
+        self.optinfo = opt
+        d = model.design
+        crit = model.criterion(reml)
+        self._crit = crit
+        self._factor = crit.factor(opt.theta)
+        self.objective = float(crit.objective_from_factor(self._factor))
+        self.theta = opt.theta.copy()
+        beta, u = crit.solve(self._factor)
+        self._beta = beta
+        self._u = u
+        denom = d.n - d.p if reml else d.n
+        self.sigma = math.sqrt(self._factor.pwrss / denom)
+        self.nobs = d.n
+        self.nfixef = d.p
+        self.npar = d.p + len(self.theta) + 1
+        self.df_resid = d.n - self.npar
+        self.loglik = -0.5 * self.objective
+        self.aic = -2.0 * self.loglik + 2.0 * self.npar
+        self.bic = -2.0 * self.loglik + math.log(d.n) * self.npar
+        self.deviance = self.objective if not reml else None
+        lower = crit.lower_bounds()
+        diag = np.isfinite(lower) & (lower == 0)
+        self.is_singular = bool(np.any(self.theta[diag] < SINGULAR_TOL))
+        if self.is_singular:
+            warnings.warn("boundary (singular) fit: see help('isSingular')", SingularFitWarning, stacklevel=3)
+
+    # ------------------------------------------------------------------ fixed effects
+    @property
+    def design(self) -> Design:
+        return self.model.design
+
+    @cached_property
+    def fixef(self) -> pd.Series:
+        return pd.Series(self._beta, index=self.design.x_names, name="fixef")
+
+    @cached_property
+    def vcov(self) -> pd.DataFrame:
+        v = self.sigma ** 2 * self._crit.vcov_unscaled(self._factor)
+        names = self.design.x_names
+        return pd.DataFrame(v, index=names, columns=names)
+
+    @property
+    def se(self) -> pd.Series:
+        return pd.Series(np.sqrt(np.diag(self.vcov.to_numpy())), index=self.design.x_names, name="se")
+
+    # ------------------------------------------------------------------ random effects
+    @cached_property
+    def _b_blocks(self) -> list[np.ndarray]:
+        """Conditional modes b = Lambda u per term, shaped (nlevels, ncols)."""
+        out = []
+        pos = 0
+        for t, lam in zip(self.design.terms, self._factor.lambdas):
+            u = self._u[pos: pos + t.nranef].reshape(t.nlevels, t.ncols)
+            out.append(u @ lam.T)
+            pos += t.nranef
+        return out
+
+    @cached_property
+    def _condvar_blocks(self) -> list[np.ndarray]:
+        return [self.sigma ** 2 * b for b in self._crit.cond_var_blocks(self._factor)]
+
+    def _by_group(self, blocks: list[np.ndarray]) -> dict[str, pd.DataFrame]:
+        out: dict[str, list] = {}
+        for t, vals in zip(self.design.terms, blocks):
+            out.setdefault(t.group, []).append(pd.DataFrame(vals, index=pd.Index(t.levels, name=t.group),
+                                                            columns=t.cnames))
+        return {g: pd.concat(frames, axis=1) if len(frames) > 1 else frames[0] for g, frames in out.items()}
+
+    @cached_property
+    def ranef(self) -> dict[str, pd.DataFrame]:
+        """Conditional modes of the random effects, per grouping factor (lme4's ``ranef``)."""
+        return self._by_group(self._b_blocks)
+
+    @cached_property
+    def ranef_condsd(self) -> dict[str, pd.DataFrame]:
+        """Conditional standard deviations, same shape as :attr:`ranef` (lme4's ``condsd``)."""
+        sds = [np.sqrt(np.diagonal(v, axis1=1, axis2=2)) for v in self._condvar_blocks]
+        return self._by_group(sds)
+
+    @cached_property
+    def ngroups(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for t in self.design.terms:
+            out.setdefault(t.group, t.nlevels)
+        return out
+
+    def _term_covariances(self) -> list[np.ndarray]:
+        return [self.sigma ** 2 * lam @ lam.T for lam in self._factor.lambdas]
+
+    @cached_property
+    def varcorr(self) -> pd.DataFrame:
+        """Variance components as R's ``as.data.frame(VarCorr(m))``: grp, var1, var2, vcov, sdcor."""
+        rows = []
+        names = _make_unique([t.group for t in self.design.terms])
+        for name, t, cov in zip(names, self.design.terms, self._term_covariances()):
+            sd = np.sqrt(np.diag(cov))
+            for i, c in enumerate(t.cnames):
+                rows.append((name, c, None, cov[i, i], sd[i]))
+            for i in range(t.ncols):
+                for j in range(i + 1, t.ncols):
+                    corr = cov[i, j] / (sd[i] * sd[j]) if sd[i] > 0 and sd[j] > 0 else np.nan
+                    rows.append((name, t.cnames[i], t.cnames[j], cov[i, j], corr))
+        rows.append(("Residual", None, None, self.sigma ** 2, self.sigma))
+        return pd.DataFrame(rows, columns=["grp", "var1", "var2", "vcov", "sdcor"])
+
+    # ------------------------------------------------------------------ fitted values
+    @cached_property
+    def _fitted_array(self) -> np.ndarray:
+        d = self.design
+        eta = d.X @ self._beta + d.offset
+        for t, b in zip(d.terms, self._b_blocks):
+            eta = eta + np.einsum("ij,ij->i", t.z, b[t.refs])
+        return eta
+
+    @cached_property
+    def fitted(self) -> pd.Series:
+        return pd.Series(self._fitted_array, index=self.model._index, name="fitted")
+
+    @cached_property
+    def residuals(self) -> pd.Series:
+        return pd.Series(self.design.y - self._fitted_array, index=self.model._index, name="residuals")
+
+    # ------------------------------------------------------------------ printing
+    def _summary_data(self):
+        from .summary import SummaryData, VarCorrGroup
+
+        groups = []
+        names = _make_unique([t.group for t in self.design.terms])
+        for name, t, cov in zip(names, self.design.terms, self._term_covariances()):
+            sd = np.sqrt(np.diag(cov))
+            corr = None
+            if t.ncols > 1:
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    corr = cov / np.outer(sd, sd)
+            groups.append(VarCorrGroup(name=name, terms=list(t.cnames), variances=np.diag(cov).copy(),
+                                       stddevs=sd, corr=corr))
+        v = self.vcov.to_numpy()
+        sd = np.sqrt(np.diag(v))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            vcorr = v / np.outer(sd, sd)
+        return SummaryData(
+            reml=self.reml, formula=self.design.formula.deparse(), data_name=self.model.data_name,
+            reml_criterion=self.objective, aic=self.aic, bic=self.bic, loglik=self.loglik,
+            deviance=-2.0 * self.loglik, df_resid=self.df_resid,
+            scaled_residuals=self.residuals.to_numpy() / self.sigma, groups=groups, sigma=self.sigma,
+            nobs=self.nobs, ngroups=list(self.ngroups.items()), coef_names=list(self.design.x_names),
+            estimates=self._beta.copy(), std_errors=sd, vcov_corr=vcorr, singular=self.is_singular,
+            conv_messages=list(self.optinfo.messages))
+
+    def summary(self):
+        """The summary; ``str()`` of it is R's ``print(summary(lmer(...)))``."""
+        from .summary import Summary
+
+        return Summary(self._summary_data())
+
+    def __repr__(self) -> str:
+        try:
+            from .summary import format_print
+
+            return format_print(self._summary_data())
+        except ImportError:  # pragma: no cover
+            return f"<LmerFit {self.design.formula.deparse()} ({self.method})>"
+
+    def __str__(self) -> str:
+        return self.__repr__()

@@ -1,0 +1,133 @@
+"""Bound-constrained minimization of the profiled criterion over theta (lme4's ``optimizeLmer``).
+
+The optimizer is BOBYQA (Powell's derivative-free trust-region method with quadratic models) from NLopt,
+the same algorithm lme4 uses by default (``nloptwrap``) and MixedModels.jl uses, so results are directly
+comparable; our default tolerances are tighter than lme4's (``ftol_abs = 1e-8``, ``xtol_abs = 1e-8``), so
+where lme4 stops early we go on to the better optimum. As lme4 does, after convergence every theta
+component within ``boundary_tol`` of its bound is tried at the bound and kept there if that is no worse
+(``check.boundary``). If NLopt is missing, SciPy's bounded L-BFGS-B on finite differences is used instead.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from .errors import ConvergenceWarning
+
+__all__ = ["OptSummary", "optimize_theta"]
+
+
+@dataclass
+class OptSummary:
+    """What the optimizer did: start, result, bounds, evaluations, settings and messages."""
+
+    theta_init: np.ndarray
+    theta: np.ndarray
+    lower: np.ndarray
+    objective: float
+    feval: int
+    optimizer: str
+    converged: bool
+    return_code: str
+    ftol_abs: float
+    xtol_abs: float
+    messages: list[str] = field(default_factory=list)
+
+
+def _bobyqa(fun, x0, lower, ftol_abs, xtol_abs, ftol_rel, maxeval, initial_step):
+    import nlopt
+
+    opt = nlopt.opt(nlopt.LN_BOBYQA, len(x0))
+    best = {"x": x0.copy(), "f": np.inf}
+
+    def f(x, grad):
+        v = fun(x)
+        if v < best["f"]:
+            best["f"] = v
+            best["x"] = x.copy()
+        return v if np.isfinite(v) else 1e300
+
+    opt.set_min_objective(f)
+    lb = np.where(np.isfinite(lower), lower, -np.inf)
+    opt.set_lower_bounds(lb)
+    opt.set_ftol_abs(ftol_abs)
+    opt.set_ftol_rel(ftol_rel)
+    opt.set_xtol_abs(np.full(len(x0), xtol_abs))
+    opt.set_maxeval(maxeval)
+    if initial_step is not None:
+        opt.set_initial_step(initial_step)
+    code = "unknown"
+    try:
+        xopt = opt.optimize(np.asarray(x0, dtype=float))
+        code = {1: "NLOPT_SUCCESS", 2: "NLOPT_STOPVAL_REACHED", 3: "NLOPT_FTOL_REACHED",
+                4: "NLOPT_XTOL_REACHED", 5: "NLOPT_MAXEVAL_REACHED", 6: "NLOPT_MAXTIME_REACHED"}.get(
+            opt.last_optimize_result(), str(opt.last_optimize_result()))
+    except nlopt.RoundoffLimited:
+        xopt = best["x"]
+        code = "NLOPT_ROUNDOFF_LIMITED"
+    except (ValueError, RuntimeError) as exc:  # pragma: no cover - nlopt internal failure
+        xopt = best["x"]
+        code = f"NLOPT_FAILURE ({exc})"
+    if fun(xopt) > best["f"]:
+        xopt = best["x"]
+    converged = code in ("NLOPT_SUCCESS", "NLOPT_FTOL_REACHED", "NLOPT_XTOL_REACHED",
+                         "NLOPT_ROUNDOFF_LIMITED")
+    return np.asarray(xopt, dtype=float), code, converged
+
+
+def _lbfgsb(fun, x0, lower, ftol_abs, maxeval):
+    from scipy.optimize import minimize
+
+    bounds = [(lo if np.isfinite(lo) else None, None) for lo in lower]
+    res = minimize(lambda x: fun(x) if np.isfinite(fun(x)) else 1e300, x0, method="L-BFGS-B",
+                   bounds=bounds, options={"ftol": ftol_abs, "maxfun": maxeval})
+    return np.asarray(res.x), res.message if isinstance(res.message, str) else str(res.message), \
+        bool(res.success)
+
+
+def optimize_theta(fun: Callable[[np.ndarray], float], theta0: np.ndarray, lower: np.ndarray, *,
+                   ftol_abs: float = 1e-10, xtol_abs: float = 1e-9, ftol_rel: float = 1e-14,
+                   maxeval: int = 100_000, boundary_tol: float = 1e-5,
+                   initial_step: np.ndarray | None = None) -> OptSummary:
+    """Minimize ``fun`` over theta >= lower from ``theta0``; returns an :class:`OptSummary`.
+
+    ``ftol_abs``/``xtol_abs`` are NLopt's stopping tolerances (lme4 uses 1e-8 for both).
+    """
+    theta0 = np.asarray(theta0, dtype=float)
+    lower = np.asarray(lower, dtype=float)
+    nev0 = getattr(fun, "nevals", 0)
+    try:
+        import nlopt  # noqa: F401
+        have_nlopt = True
+    except ImportError:  # pragma: no cover - nlopt is a declared dependency
+        have_nlopt = False
+    if have_nlopt:
+        theta, code, converged = _bobyqa(fun, theta0, lower, ftol_abs, xtol_abs, ftol_rel, maxeval,
+                                         initial_step)
+        name = "bobyqa (NLopt)"
+    else:  # pragma: no cover
+        theta, code, converged = _lbfgsb(fun, theta0, lower, ftol_abs, maxeval)
+        name = "L-BFGS-B (SciPy)"
+    fval = fun(theta)
+    # lme4's check.boundary: snap components near their bound onto it when that is no worse
+    if boundary_tol > 0:
+        near = np.isfinite(lower) & (theta - lower < boundary_tol) & (theta != lower)
+        if near.any():
+            trial = theta.copy()
+            trial[near] = lower[near]
+            ftrial = fun(trial)
+            if ftrial <= fval:
+                theta, fval = trial, ftrial
+    messages: list[str] = []
+    if not converged:
+        messages.append(f"optimizer did not converge: {code}")
+        warnings.warn(f"the optimizer stopped without converging ({code}); the estimates may be "
+                      "unreliable", ConvergenceWarning, stacklevel=3)
+    feval = getattr(fun, "nevals", nev0) - nev0
+    return OptSummary(theta_init=theta0, theta=theta, lower=lower, objective=float(fval), feval=feval,
+                      optimizer=name, converged=converged, return_code=code, ftol_abs=ftol_abs,
+                      xtol_abs=xtol_abs, messages=messages)
