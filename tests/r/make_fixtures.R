@@ -359,8 +359,10 @@ tight_refits <- function(r_call) {
                                        theta = arr(NA_real_), warnings = arr(r$error)))
     list(r_call = call_txt, objective = objective_of(r$value),
          theta = arr(getME(r$value, "theta")),
-         warnings = arr(c(r$warnings, r$messages)))
+         warnings = arr(c(r$warnings, r$messages)), model = r$value)
   })
+  models <- lapply(res, function(r) r$model)
+  res <- lapply(res, function(r) { r$model <- NULL; r })
   objs <- vapply(res, function(r) r$objective, numeric(1))
   best <- which.min(objs)
   list(objective_tight = min(objs, na.rm = TRUE),
@@ -368,7 +370,19 @@ tight_refits <- function(r_call) {
        objective_tight_bobyqa = res$bobyqa$objective,
        objective_tight_optimizer = names(res)[best],
        theta_tight = res[[best]]$theta,
+       ## the estimates of the best tight refit, to compare with where lme4's default stops early
+       estimates_tight = estimates_json(models[[best]]),
        tight_details = res)
+}
+
+## The estimates of one fit (used for the tight refits).
+estimates_json <- function(m) {
+  if (is.null(m)) return(NULL)
+  V <- as.matrix(vcov(m))
+  list(sigma = sigma(m), fixef = arr(fixef(m)), se = arr(sqrt(diag(V))), vcov = rows_of(V),
+       varcorr = varcorr_json(m), ranef = ranef_json(m), fitted = arr(fitted(m)),
+       residuals = arr(residuals(m, type = "response")), loglik = as.numeric(logLik(m)),
+       aic = AIC(m), bic = BIC(m))
 }
 
 ## All recorded quantities of one lmer fit.
