@@ -105,10 +105,11 @@ class LmerFit:
     ``ngroups``, ``varcorr``, ``ranef``, ``ranef_condsd``, ``is_singular``, ``fitted``, ``residuals``.
     """
 
-    def __init__(self, model: LinearMixedModel, reml: bool, opt: OptSummary):
+    def __init__(self, model: LinearMixedModel, reml: bool, opt: OptSummary, *,
+                 sigma: float | None = None, method: str | None = None):
         self.model = model
         self.reml = reml
-        self.method = "REML" if reml else "ML"
+        self.method = method or ("REML" if reml else "ML")
         self.optinfo = opt
         d = model.design
         crit = model.criterion(reml)
@@ -120,7 +121,8 @@ class LmerFit:
         self._beta = beta
         self._u = u
         denom = d.n - d.p if reml else d.n
-        self.sigma = math.sqrt(self._factor.pwrss / denom)
+        # sigma is profiled out of the criterion; a method-of-moments fit passes its own estimate
+        self.sigma = math.sqrt(self._factor.pwrss / denom) if sigma is None else float(sigma)
         self.nobs = d.n
         self.nfixef = d.p
         self.npar = d.p + len(self.theta) + 1
@@ -258,11 +260,56 @@ class LmerFit:
             estimates=self._beta.copy(), std_errors=sd, vcov_corr=vcorr, singular=self.is_singular,
             conv_messages=list(self.optinfo.messages))
 
-    def summary(self):
-        """The summary; ``str()`` of it is R's ``print(summary(lmer(...)))``."""
+    def summary(self, ddf: str | None = None):
+        """The summary; ``str()`` of it is R's ``print(summary(lmer(...)))``.
+
+        With ``ddf="Satterthwaite"`` or ``"Kenward-Roger"`` it is lmerTest's summary instead (df and
+        p-value columns; Kenward-Roger uses the adjusted standard errors).
+        """
         from .summary import Summary
 
-        return Summary(self._summary_data())
+        data = self._summary_data()
+        if ddf is not None:
+            from .inference import coef_table, normalize_ddf
+
+            ddf = normalize_ddf(ddf)
+            if ddf is not None:
+                tab = coef_table(self, ddf=ddf)
+                data.ddf_method = ddf
+                data.std_errors = tab["Std. Error"].to_numpy()
+                data.df = tab["df"].to_numpy()
+                data.pvalues = tab["Pr(>|t|)"].to_numpy()
+        return Summary(data)
+
+    # ------------------------------------------------------------------ inference (mixedmodels.inference)
+    def coef_table(self, ddf: str | None = "Satterthwaite"):
+        """Fixed-effects table: Estimate, Std. Error, df, t value, Pr(>|t|) (lmerTest's ``coef(summary(m))``).
+
+        ``ddf`` is ``"Satterthwaite"`` (lmerTest's default), ``"Kenward-Roger"`` (pbkrtest; adjusted
+        standard errors) or ``None`` (lme4's table: Estimate, Std. Error, t value).
+        """
+        from .inference import coef_table
+
+        return coef_table(self, ddf=ddf)
+
+    def anova(self, ddf: str = "Satterthwaite", type: int = 3):
+        """lmerTest's F-test table per fixed term (``anova(m, type = 3, ddf = "Satterthwaite")``)."""
+        from .inference import anova_table
+
+        return anova_table(self, ddf=ddf, type=type)
+
+    def test_contrast(self, L, ddf: str = "Satterthwaite", joint: bool = True):
+        """F test (joint) or t tests (one per row) of ``L beta = 0`` (lmerTest's ``contest``)."""
+        from .inference import contest
+
+        return contest(self, L, ddf=ddf, joint=joint)
+
+    def confint(self, method: str = "profile", level: float = 0.95, nsim: int = 500,
+                seed: int | None = None, progress: bool = False):
+        """Confidence intervals as lme4's ``confint``: ``"Wald"``, ``"profile"`` or ``"boot"``."""
+        from .inference import confint
+
+        return confint(self, method=method, level=level, nsim=nsim, seed=seed, progress=progress)
 
     def __repr__(self) -> str:
         try:
