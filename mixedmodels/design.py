@@ -25,8 +25,8 @@ from .transforms import Evaluator, Factor, Numeric
 
 __all__ = ["Design", "FixedTerm", "build_design", "check_data"]
 
-_PH = "XqZ{}Q"  # placeholder column names handed to formulaic (never user-visible)
-_PH_RE = re.compile(r"XqZ(\d+)(?:_(\d+))?Q")
+_PH = "XqZ{}Q"  # placeholder variable names handed to formulaic's term algebra (never user-visible)
+_PH_RE = re.compile(r"XqZ(\d+)Q")
 
 
 @dataclass
@@ -87,7 +87,8 @@ def check_data(data) -> None:
 
 # ------------------------------------------------------------------------------- the fixed-part compiler
 class _VarTable:
-    """Variables of the formula (deduplicated by their deparsed text) and their placeholders."""
+    """Variables of the formula (deduplicated by their deparsed text, numbered by first appearance, which
+    is R's variable order) and the placeholder names that stand for them in the term algebra."""
 
     def __init__(self, ev: Evaluator):
         self.ev = ev
@@ -95,58 +96,36 @@ class _VarTable:
         self.values: list[Numeric | Factor] = []
         self.index: dict[str, int] = {}
 
-    def add(self, node: Node):
+    def add(self, node: Node) -> int:
         label = deparse(node)
         if label not in self.index:
             val = self.ev.eval(node)
             if isinstance(val, Numeric) and val.values.ndim == 2 and val.suffixes is None:
-                val = Numeric(val.values[:, 0]) if val.values.shape[1] == 1 else val
+                if val.values.shape[1] != 1:
+                    raise FormulaError(f"'{label}' has several columns", self.ev.text, node.start, node.end)
+                val = Numeric(val.values[:, 0], None, val.coefs)
             self.index[label] = len(self.labels)
             self.labels.append(label)
             self.values.append(val)
         return self.index[label]
 
-    def formula_piece(self, i: int) -> str:
+    def columns(self, i: int, rows: np.ndarray, contrasts: bool) -> tuple[list[np.ndarray], list[str]]:
+        """Columns of variable ``i`` on ``rows`` and their name suffixes: R's treatment contrasts (all
+        levels but the first) when ``contrasts``, else one indicator per level; a numeric variable gives
+        its column(s)."""
         v = self.values[i]
-        if isinstance(v, Numeric) and v.values.ndim == 2:
-            return "(" + " + ".join(f"XqZ{i}_{k}Q" for k in range(v.values.shape[1])) + ")"
-        return _PH.format(i)
-
-    def frame(self, rows: np.ndarray, used: set[int]) -> pd.DataFrame:
-        cols = {}
-        for i in sorted(used):
-            v = self.values[i]
-            if isinstance(v, Factor):
-                codes = v.codes[rows]
-                present = np.unique(codes)
-                levels = [v.levels[c] for c in present]
-                remap = np.full(len(v.levels), -1)
-                remap[present] = np.arange(len(present))
-                cols[_PH.format(i)] = pd.Categorical.from_codes(remap[codes], categories=levels)
-            elif v.values.ndim == 2:
-                for k in range(v.values.shape[1]):
-                    cols[f"XqZ{i}_{k}Q"] = v.values[rows, k]
-            else:
-                cols[_PH.format(i)] = v.values[rows]
-        return pd.DataFrame(cols)
-
-    def r_name(self, piece: str) -> str:
-        """R's name of one factor of a formulaic column name (``XqZ3Q[T.Male]`` -> ``SexMale``)."""
-        m = re.fullmatch(r"XqZ(\d+)(?:_(\d+))?Q(?:\[(?:T\.)?(.*)\])?", piece, re.S)
-        if m is None:  # pragma: no cover - formulaic naming changed
-            return piece
-        i = int(m.group(1))
-        name = self.labels[i]
-        if m.group(2) is not None:
-            v = self.values[i]
-            name += v.suffixes[int(m.group(2))] if v.suffixes else m.group(2)
-        if m.group(3) is not None:
-            name += m.group(3)
-        return name
+        if isinstance(v, Factor):
+            codes = v.codes[rows]
+            present = np.unique(codes)  # unused levels are dropped, as lme4's model frame does
+            levels = present[1:] if contrasts else present
+            return [(codes == c).astype(float) for c in levels], [v.levels[c] for c in levels]
+        if v.values.ndim == 2:
+            return [v.values[rows, k] for k in range(v.values.shape[1])], list(v.suffixes)
+        return [v.values[rows]], [""]
 
 
 def _compile_fixed(node: Node, vt: _VarTable, used: set[int], text: str) -> str:
-    """Rewrite a fixed-effects expression for formulaic, replacing each variable by its placeholder."""
+    """Rewrite a fixed-effects expression for formulaic's term algebra, each variable by a placeholder."""
     if isinstance(node, Paren):
         return "(" + _compile_fixed(node.expr, vt, used, text) + ")"
     if isinstance(node, Num):
@@ -182,45 +161,66 @@ def _compile_fixed(node: Node, vt: _VarTable, used: set[int], text: str) -> str:
                            node.start, node.end)
     i = vt.add(node)
     used.add(i)
-    return vt.formula_piece(i)
+    return _PH.format(i)
 
 
-def _model_matrix(rhs: str, frame: pd.DataFrame, vt: _VarTable, n: int):
-    """Run formulaic on placeholder columns; return the matrix, R column names and term structure."""
-    from formulaic import model_matrix
+def _terms(rhs: str) -> list[tuple[int, ...]]:
+    """R's terms of a right-hand side: formulaic expands the algebra (``*``, ``/``, ``^``, ``-``); each
+    term's variables are put in R's order (first appearance), duplicates removed; ``()`` is the
+    intercept. Terms come ordered by degree, in order of appearance within a degree (R's ``terms``)."""
+    from formulaic import Formula
 
-    if frame.shape[1] == 0:
-        frame = pd.DataFrame(index=range(n))
-    mm = model_matrix(rhs, frame, ensure_full_rank=True, na_action="ignore")
-    names = []
-    for col in mm.columns:
-        if col == "Intercept":
+    out: list[tuple[int, ...]] = []
+    for term in Formula(rhs):
+        names = [str(f) for f in term.factors]
+        if names == ["1"]:
+            key: tuple[int, ...] = ()
+        else:
+            key = tuple(sorted(int(_PH_RE.fullmatch(nm).group(1)) for nm in names))
+        if key not in out:
+            out.append(key)
+    intercept = [t for t in out if t == ()]
+    rest = sorted((t for t in out if t != ()), key=len)  # stable: appearance order within a degree
+    return intercept + rest
+
+
+def _model_matrix(rhs: str, vt: _VarTable, rows: np.ndarray):
+    """R's ``model.matrix``: columns, R's column names and the terms with their columns.
+
+    A factor in a term is coded by treatment contrasts when the term without it is in the model
+    (the intercept counting as the empty term), else by indicators of all its levels (R's rule in
+    ``TermCode``); within a term the first variable varies fastest.
+    """
+    terms = _terms(rhs)
+    present = set(terms)
+    cols: list[np.ndarray] = []
+    names: list[str] = []
+    fterms: list[FixedTerm] = []
+    n = len(rows)
+    for term in terms:
+        start = len(cols)
+        if term == ():
+            cols.append(np.ones(n))
             names.append("(Intercept)")
+            fterms.append(FixedTerm("(Intercept)", [start]))
             continue
-        pieces = re.split(r":(?=XqZ\d)", col)
-        names.append(":".join(vt.r_name(pc) for pc in pieces))
-    terms = []
-    for term, idx in mm.model_spec.term_indices.items():
-        factors = [str(f) for f in term.factors]
-        if factors == ["1"]:
-            label = "(Intercept)"
-        else:
-            labels = []
-            for f in factors:
-                m = _PH_RE.fullmatch(f)
-                labels.append(vt.labels[int(m.group(1))] if m else f)
-            # a poly() variable appears once per column: keep its label once per position
-            label = ":".join(dict.fromkeys(labels))
-        terms.append(FixedTerm(label=label, columns=list(idx)))
-    # merge terms split by multi-column variables (poly(x, 2) -> two formulaic terms, one R term)
-    merged: dict[str, FixedTerm] = {}
-    for t in terms:
-        if t.label in merged:
-            merged[t.label].columns.extend(t.columns)
-        else:
-            merged[t.label] = FixedTerm(t.label, list(t.columns))
-    X = np.asarray(mm, dtype=float)
-    return X, names, list(merged.values())
+        parts_c: list[np.ndarray] = [np.ones(n)]
+        parts_n: list[str] = [""]
+        for k, var in enumerate(term):
+            margin = term[:k] + term[k + 1:]
+            c, suffixes = vt.columns(var, rows, contrasts=margin in present)
+            label = vt.labels[var]
+            new_c, new_n = [], []
+            for cj, sj in zip(c, suffixes):  # later variables vary slowest
+                for ci, ni in zip(parts_c, parts_n):
+                    new_c.append(ci * cj)
+                    new_n.append((ni + ":" if ni else "") + label + sj)
+            parts_c, parts_n = new_c, new_n
+        cols.extend(parts_c)
+        names.extend(parts_n)
+        fterms.append(FixedTerm(":".join(vt.labels[v] for v in term), list(range(start, len(cols)))))
+    X = np.column_stack(cols) if cols else np.zeros((n, 0))
+    return X, names, fterms
 
 
 def _drop_aliased(X: np.ndarray, names: list[str], tol: float = 1e-7) -> list[int]:
@@ -336,7 +336,7 @@ def build_design(formula: str, data: pd.DataFrame, *, require_random: bool = Tru
     if np.ptp(y) == 0 and n > 1 and False:
         pass
 
-    X, x_names, fterms = _model_matrix(rhs, vt.frame(rows, used), vt, n)
+    X, x_names, fterms = _model_matrix(rhs, vt, rows)
     if not np.all(np.isfinite(X)):
         bad = [x_names[j] for j in range(X.shape[1]) if not np.all(np.isfinite(X[:, j]))]
         raise DataError(f"the fixed-effects model matrix has infinite or undefined values in: {', '.join(bad)}")
@@ -358,7 +358,7 @@ def build_design(formula: str, data: pd.DataFrame, *, require_random: bool = Tru
 
     terms: list[ReTerm] = []
     for bar, e_rhs, e_used, g in re_specs:
-        Zt, z_names, _ = _model_matrix(e_rhs, vt.frame(rows, e_used), vt, n)
+        Zt, z_names, _ = _model_matrix(e_rhs, vt, rows)
         if Zt.shape[1] == 0:
             raise FormulaError("a random-effects term with no columns", formula, bar.source.start,
                                bar.source.end)

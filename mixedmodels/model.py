@@ -78,9 +78,15 @@ class LinearMixedModel:
         return self._criteria[reml]
 
     def fit(self, method: str = "REML", *, theta0=None, **optimizer_options) -> "LmerFit":
-        """Fit by ``"REML"`` (default) or ``"ML"``; extra keywords go to :func:`optimize_theta`."""
+        """Fit by ``"REML"`` (default), ``"ML"`` or ``"moments"`` (method of moments from the ANOVA table's
+        expected mean squares, then GLS fixed effects and BLUPs); extra keywords go to
+        :func:`mixedmodels.optimize.optimize_theta`."""
+        if isinstance(method, str) and method.lower() == "moments":
+            from .anova import moments_fit
+
+            return moments_fit(self)
         if not isinstance(method, str) or method.upper() not in ("REML", "ML"):
-            raise MixedModelsError(f"method must be 'REML' or 'ML', not {method!r}")
+            raise MixedModelsError(f"method must be 'REML', 'ML' or 'moments', not {method!r}")
         reml = method.upper() == "REML"
         crit = self.criterion(reml)
         if reml and self.design.n <= self.design.p:

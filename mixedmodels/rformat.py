@@ -1066,7 +1066,9 @@ def print_coefmat(x: Any, rownames: Sequence[str], colnames: Sequence[str],
                 for i in range(nr):
                     cf[i].append(sig[i])
                 colnames_out.append("")
-    lines = print_matrix(cf, list(rownames), colnames_out, right=right, width=width)
+    # a 0-row table has no row names (R's data.matrix() gives NULL dimnames[[1]])
+    rn = list(rownames) if nr > 0 else None
+    lines = print_matrix(cf, rn, colnames_out, right=right, width=width)
     if stars_on and signif_legend_:
         sleg = signif_legend(utf8)
         if width < len(sleg):
