@@ -952,7 +952,7 @@ def print_matrix(cells: Sequence[Sequence[str]], rownames: Sequence[str] | None,
 # ---------------------------------------------------------------------------
 
 
-def print_coefmat(x: Any, rownames: Sequence[str], colnames: Sequence[str],
+def print_coefmat(x: Any, rownames: Sequence[str] | None, colnames: Sequence[str],
                   digits: int = max(3, R_DIGITS - 2), signif_stars_: bool = True,
                   signif_legend_: bool | None = None, dig_tst: int | None = None,
                   cs_ind: Sequence[int] | None = None, tst_ind: Sequence[int] | None = None,
@@ -962,7 +962,8 @@ def print_coefmat(x: Any, rownames: Sequence[str], colnames: Sequence[str],
                   utf8: bool = True) -> list[str]:
     """Port of R's ``printCoefmat()``; returns the printed lines.
 
-    ``x`` is an ``(n, nc)`` float matrix (NaN = NA).  ``cs_ind=None`` means
+    ``x`` is an ``(n, nc)`` float matrix (NaN = NA); ``rownames=None`` prints
+    R's ``[1,]`` labels.  ``cs_ind=None`` means
     R's default ``1:k`` and ``tst_ind=None`` means "missing" (R's default
     ``k + 1``); pass ``cs_ind=[]`` for R's ``cs.ind = NULL``.  Indices are
     0-based.
@@ -1067,7 +1068,7 @@ def print_coefmat(x: Any, rownames: Sequence[str], colnames: Sequence[str],
                     cf[i].append(sig[i])
                 colnames_out.append("")
     # a 0-row table has no row names (R's data.matrix() gives NULL dimnames[[1]])
-    rn = list(rownames) if nr > 0 else None
+    rn = list(rownames) if (rownames is not None and nr > 0) else None
     lines = print_matrix(cf, rn, colnames_out, right=right, width=width)
     if stars_on and signif_legend_:
         sleg = signif_legend(utf8)

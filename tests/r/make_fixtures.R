@@ -382,7 +382,9 @@ estimates_json <- function(m) {
   list(sigma = sigma(m), fixef = arr(fixef(m)), se = arr(sqrt(diag(V))), vcov = rows_of(V),
        varcorr = varcorr_json(m), ranef = ranef_json(m), fitted = arr(fitted(m)),
        residuals = arr(residuals(m, type = "response")), loglik = as.numeric(logLik(m)),
-       aic = AIC(m), bic = BIC(m))
+       aic = AIC(m), bic = BIC(m),
+       ## print(summary(m_tight)) and print(m_tight): what R prints at the tightly converged optimum
+       summary_text = print_text(summary(m)), print_text = print_text(m))
 }
 
 ## All recorded quantities of one lmer fit.
