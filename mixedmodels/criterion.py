@@ -27,6 +27,7 @@ import numpy as np
 import scipy.linalg as sla
 import scipy.sparse as sp
 
+from . import kernels
 from .crossprod import CrossProducts
 from .linalg import (NotPositiveDefinite, batched_cholesky, batched_tri_inverse, block_diag_sparse,
                      dense_cholesky)
@@ -95,6 +96,12 @@ class ProfiledCriterion:
         self._eye_rest[: self.qrest] = 1.0
         dense_frac = self.cp.AR1.nnz / max(1, self.cp.AR1.shape[0] * self.cp.AR1.shape[1])
         self._dense_C = dense_frac > 0.05
+        # large problems with a diagonal rest scaling: the compiled level-by-level downdate
+        self._blocks = None
+        if self.rest_diag and kernels.available():
+            blocks = kernels.LevelBlocks(self.cp.AR1, terms[0].nlevels, self.s1)
+            if blocks.work >= kernels.KERNEL_MIN_WORK:
+                self._blocks = blocks
 
     # ------------------------------------------------------------------ theta helpers
     @property
@@ -126,7 +133,9 @@ class ProfiledCriterion:
         return sp.block_diag(blocks, format="csr")
 
     # ------------------------------------------------------------------ the factor
-    def factor(self, theta: np.ndarray) -> BlockedFactor:
+    def factor(self, theta: np.ndarray, need_C: bool = True) -> BlockedFactor:
+        """The blocked factor at ``theta``; ``need_C=False`` (inside the optimizer) may skip forming the
+        off-diagonal block C explicitly when the compiled downdate is used."""
         theta = np.asarray(theta, dtype=float)
         lams = self.lambdas(theta)
         lam1 = lams[0]
@@ -142,6 +151,21 @@ class ProfiledCriterion:
             L11 = batched_cholesky(T)
             L11inv = batched_tri_inverse(L11)
         # C = LambdaR' AR1 Lambda1 L11^-T
+        if self._blocks is not None:
+            d = self._rest_scale_vector(lams)
+            T = lam1 @ np.transpose(L11inv, (0, 2, 1))  # (l1, s1, s1): lambda1 L11_j^-T
+            M = cp.ARR * d[:, None]
+            M *= d[None, :]
+            M[np.diag_indices(self.m)] += self._eye_rest
+            self._blocks.downdate(M, T, d)
+            LRR = dense_cholesky(M)
+            C = None
+            if need_C:
+                right = block_diag_sparse(T)
+                C = (cp.AR1 @ right).tocsr()
+                C = sp.csr_matrix((C.data * d[np.repeat(np.arange(C.shape[0]), np.diff(C.indptr))],
+                                   C.indices, C.indptr), shape=C.shape)
+            return BlockedFactor(theta, lams, L11, L11inv, C, LRR, self.qrest, self.p)
         if self.rest_diag:
             d = self._rest_scale_vector(lams)
             if s1 == 1:
@@ -179,7 +203,7 @@ class ProfiledCriterion:
     def __call__(self, theta: np.ndarray) -> float:
         self.nevals += 1
         try:
-            f = self.factor(theta)
+            f = self.factor(theta, need_C=False)
         except NotPositiveDefinite:
             return np.inf
         val = self.objective_from_factor(f)

@@ -69,8 +69,13 @@ def block_diag_sparse(blocks: np.ndarray) -> sp.bsr_matrix:
 
 
 def dense_cholesky(M: np.ndarray) -> np.ndarray:
-    """Lower Cholesky factor of a dense symmetric positive-definite matrix (overwrites ``M``)."""
-    try:
-        return sla.cholesky(M, lower=True, overwrite_a=True, check_finite=False)
-    except (np.linalg.LinAlgError, ValueError) as exc:
-        raise NotPositiveDefinite(str(exc)) from None
+    """Lower Cholesky factor of a dense symmetric positive-definite matrix, in place (LAPACK dpotrf).
+
+    Only the lower triangle of ``M`` is read; the strict upper triangle of the result is zeroed.
+    """
+    if M.shape[0] == 0:
+        return M
+    L, info = sla.lapack.dpotrf(M, lower=1, clean=1, overwrite_a=1)
+    if info != 0:
+        raise NotPositiveDefinite(f"the dense block is not positive definite (dpotrf info {info})")
+    return L

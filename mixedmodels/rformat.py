@@ -43,8 +43,8 @@ __all__ = [
     "zapsmall",
     "quantile7",
     "format_pval",
-    "signif_stars",
-    "signif_legend",
+    "symnum_stars",
+    "stars_legend",
     "abbreviate",
     "strwrap",
     "cat_fill",
@@ -70,10 +70,6 @@ _KP_MAX = 27
 # the same way (exact up to 1e22).
 _TBL = [np.longdouble(float(f"1e{k}")) for k in range(_KP_MAX + 1)]
 _LD10 = np.longdouble(10.0)
-
-
-def _isna(x: float) -> bool:
-    return isinstance(x, float) and math.isnan(x)
 
 
 def _as_floats(x: Any) -> list[float]:
@@ -247,6 +243,8 @@ def format_num(x: Any, digits: int | None = None, nsmall: int = 0,
     one format (see :func:`format_real_info`) and, unless ``trim``, one width.
     ``scientific`` as in R: ``None``/NA -> use scipen 0, ``True`` -> force
     scientific, ``False`` -> force fixed, an int -> used as ``scipen``.
+    NaN elements print as ``na_string`` (R's ``NA``; pass ``"NaN"`` where
+    the value is a genuine NaN, e.g. a correlation of a zero-variance term).
     """
     vals = _as_floats(x)
     if not vals:
@@ -259,6 +257,8 @@ def format_num(x: Any, digits: int | None = None, nsmall: int = 0,
     else:
         scipen = int(scientific)
     w, d, e = format_real_info(vals, dig, nsmall, scipen)
+    if any(math.isnan(v) for v in vals):
+        w = max(w, len(na_string))  # R: NA needs 2 columns, NaN 3
     if trim:
         w = 0
     if width is not None:
@@ -336,8 +336,7 @@ def format_c(x: Any, digits: int | None = None, width: int | None = None,
     if format == "d":
         form = "%" + flag + "*d"
         for v in xs:
-            iv = int(v) if mode == "integer" and abs(v) < 2**31 else int(v)
-            res.append(form % (width, iv))
+            res.append(form % (width, int(v)))  # as.integer() truncates
     else:
         form = "%" + flag + "*.*" + ("g" if format == "fg" else format)
         f0 = "%" + flag + ".*f"
@@ -601,7 +600,7 @@ _STAR_CUTS = (0.0, 0.001, 0.01, 0.05, 0.1, 1.0)
 _STAR_SYMBOLS = ("***", "**", "*", ".", " ")
 
 
-def signif_stars(pv: Any) -> list[str]:
+def symnum_stars(pv: Any) -> list[str]:
     """``symnum(pv, corr = FALSE, na = FALSE, cutpoints = c(0, .001, .01, .05, .1, 1),
     symbols = c("***", "**", "*", ".", " "))`` as used by ``printCoefmat``.
 
@@ -611,22 +610,20 @@ def signif_stars(pv: Any) -> list[str]:
     out = []
     for v in _as_floats(pv):
         if math.isnan(v):
-            out.append("")
+            out.append("")  # na = FALSE
             continue
-        sym = ""
-        for k in range(5):
-            lo, hi = _STAR_CUTS[k], _STAR_CUTS[k + 1]
-            if (lo < v <= hi) or (k == 0 and v == lo):
-                sym = _STAR_SYMBOLS[k]
-                break
-        else:
-            if abs(v - 0.0) < 1e-5:  # symnum's eps fallback for values just below 0
-                sym = _STAR_SYMBOLS[0]
+        sym = "NA"  # outside [0, 1]: cut() gives NA
+        if 0.0 <= v <= 1.0:
+            k = 0 if v <= _STAR_CUTS[1] else next(
+                i for i in range(1, 5) if _STAR_CUTS[i] < v <= _STAR_CUTS[i + 1])
+            sym = _STAR_SYMBOLS[k]
+        elif abs(v) < 1e-5:  # symnum(): values within eps of the lowest cutpoint
+            sym = _STAR_SYMBOLS[0]
         out.append(sym)
     return out
 
 
-def signif_legend(utf8: bool = True) -> str:
+def stars_legend(utf8: bool = True) -> str:
     """The ``attr(symnum(...), "legend")`` string, with ``sQuote`` quotes."""
     lq, rq = ("\u2018", "\u2019") if utf8 else ("'", "'")
     cuts = ["0", "0.001", "0.01", "0.05", "0.1", "1"]
@@ -716,8 +713,7 @@ def abbreviate(names_arg: Sequence[str], minlength: int = 4, use_classes: bool =
     """
     if minlength <= 0:
         return ["" for _ in names_arg]
-    old = [str(s).strip(" ") for s in names_arg]
-    old = [re.sub(r" +$", "", re.sub(r"^ +", "", s)) for s in old]
+    old = [re.sub(r" +$", "", re.sub(r"^ +", "", str(s))) for s in names_arg]
     seen: set[str] = set()
     uniq: list[str] = []
     for s in old:
@@ -953,8 +949,8 @@ def print_matrix(cells: Sequence[Sequence[str]], rownames: Sequence[str] | None,
 
 
 def print_coefmat(x: Any, rownames: Sequence[str] | None, colnames: Sequence[str],
-                  digits: int = max(3, R_DIGITS - 2), signif_stars_: bool = True,
-                  signif_legend_: bool | None = None, dig_tst: int | None = None,
+                  digits: int = max(3, R_DIGITS - 2), signif_stars: bool = True,
+                  signif_legend: bool | None = None, dig_tst: int | None = None,
                   cs_ind: Sequence[int] | None = None, tst_ind: Sequence[int] | None = None,
                   zap_ind: Sequence[int] = (), p_values: bool | None = None,
                   has_pvalue: bool | None = None, eps_pvalue: float = DBL_EPSILON,
@@ -977,8 +973,8 @@ def print_coefmat(x: Any, rownames: Sequence[str] | None, colnames: Sequence[str
         has_pvalue = nc >= 4 and len(cn) > 0 and cn[nc - 1][:3] in ("Pr(", "p-v")
     if dig_tst is None:
         dig_tst = max(1, min(5, digits - 1))
-    if signif_legend_ is None:
-        signif_legend_ = signif_stars_
+    if signif_legend is None:
+        signif_legend = signif_stars
     if p_values is None:
         p_values = has_pvalue
     elif p_values and not has_pvalue:
@@ -1061,30 +1057,30 @@ def print_coefmat(x: Any, rownames: Sequence[str] | None, colnames: Sequence[str
             for i in range(nr):
                 if okp[i]:
                     cf[i][nc - 1] = next(it)
-            stars_on = signif_stars_ and bool(np.any(pv[okp] < 0.1))
+            stars_on = signif_stars and bool(np.any(pv[okp] < 0.1))
             if stars_on:
-                sig = format_str(signif_stars(pv))
+                sig = format_str(symnum_stars(pv))
                 for i in range(nr):
                     cf[i].append(sig[i])
                 colnames_out.append("")
     # a 0-row table has no row names (R's data.matrix() gives NULL dimnames[[1]])
     rn = list(rownames) if (rownames is not None and nr > 0) else None
     lines = print_matrix(cf, rn, colnames_out, right=right, width=width)
-    if stars_on and signif_legend_:
-        sleg = signif_legend(utf8)
-        if width < len(sleg):
-            wrapped = strwrap(sleg, width=width - 2, prefix="  ")
-            lines.extend(cat_fill(["---\nSignif. codes:  "] + wrapped, sep="",
-                                  fill=width + 4).rstrip("\n").split("\n"))
-        else:
-            lines.append("---")
-            lines.append("Signif. codes:  " + sleg)
+    if stars_on and signif_legend:
+        sleg = [stars_legend(utf8)]
+        if width < len(sleg[0]):
+            sleg = strwrap(sleg[0], width=width - 2, prefix="  ")
+        # cat("---\nSignif. codes:  ", sleg, sep = "",
+        #     fill = w + 4 + max(nchar(sleg, "bytes") - nchar(sleg)))
+        fill = width + 4 + max(len(t.encode("utf-8")) - len(t) for t in sleg)
+        text = cat_fill(["---\nSignif. codes:  "] + sleg, sep="", fill=fill)
+        lines.extend(text[:-1].split("\n"))
     return lines
 
 
 def print_anova(x: Any, rownames: Sequence[str], colnames: Sequence[str],
                 heading: str | Sequence[str] | None = None,
-                digits: int = max(R_DIGITS - 2, 3), signif_stars_: bool = True,
+                digits: int = max(R_DIGITS - 2, 3), signif_stars: bool = True,
                 width: int = R_WIDTH, utf8: bool = True) -> list[str]:
     """Port of ``stats:::print.anova`` (heading + ``printCoefmat``), as lines."""
     lines: list[str] = []
@@ -1101,7 +1097,7 @@ def print_anova(x: Any, rownames: Sequence[str], colnames: Sequence[str],
     zap_i = [j for j in zap_i if j not in tst_i]
     df_i = [j for j, c in enumerate(cn) if c.endswith("Df")]
     zap_i = [j for j in zap_i if j not in df_i]
-    lines.extend(print_coefmat(x, rownames, cn, digits=digits, signif_stars_=signif_stars_,
+    lines.extend(print_coefmat(x, rownames, cn, digits=digits, signif_stars=signif_stars,
                                has_pvalue=has_p, p_values=has_p, cs_ind=[],
                                zap_ind=zap_i, tst_ind=tst_i, na_print="",
                                width=width, utf8=utf8))

@@ -78,7 +78,7 @@ class SummaryData:
     """
 
     reml: bool
-    formula: str  # deparsed R-style; "\n" separates deparse() chunks
+    formula: str  # deparsed R-style; "\n" separates deparse() chunks (see _formula_items)
     data_name: str | None
     reml_criterion: float
     aic: float
@@ -143,9 +143,35 @@ def _prt_meth_tit(mtit: str, cls: str, width: int) -> str:
     return f"{mtit} ['{cls}']\n"
 
 
+_DEPARSE_CUTOFF = 60  # deparse()'s default width.cutoff
+
+
+def _formula_items(formula: str) -> list[str]:
+    """The elements of ``deparse(formula)`` that ``cat()`` prints.
+
+    ``"\n"`` separates deparse chunks.  A one-line formula longer than the
+    deparse cutoff (e.g. chunks joined by blanks) is re-deparsed with
+    :mod:`mixedmodels.formula` so that it wraps where R's does.
+    """
+    if "\n" in formula:
+        return formula.split("\n")
+    if len(formula) <= _DEPARSE_CUTOFF:
+        return [formula]
+    try:
+        from .formula import BinOp, UnaryOp, deparse_lines, parse_formula
+
+        f = parse_formula(formula)
+        tree = (BinOp(op="~", left=f.lhs, right=f.rhs) if f.lhs is not None
+                else UnaryOp(op="~", operand=f.rhs))
+        lines = deparse_lines(tree, cutoff=_DEPARSE_CUTOFF)
+    except Exception:  # any parse problem: print the string as given
+        return [formula]
+    return lines if len(lines) > 1 else [formula]
+
+
 def _prt_call(d: SummaryData, width: int) -> str:
     """``lme4:::.prt.call`` for the formula and data lines."""
-    out = _cat(["Formula:"] + d.formula.split("\n"), width=width)
+    out = _cat(["Formula:"] + _formula_items(d.formula), width=width)
     if d.data_name is not None:
         out += _cat(["   Data:", d.data_name], width=width)
     return out
@@ -250,7 +276,8 @@ def _varcorr_matrix(groups: Sequence[VarCorrGroup], sigma: float | None,
         corr_rows: list[list[str]] = []
         for g, n in zip(groups, lens):
             cm = np.eye(1) if g.corr is None else np.atleast_2d(np.asarray(g.corr, dtype=float))
-            flat = rf.format_num(rf.r_round(cm.ravel(order="F"), dig), nsmall=dig)
+            flat = rf.format_num(rf.r_round(cm.ravel(order="F"), dig), nsmall=dig,
+                                 na_string="NaN")
             k = cm.shape[0]
             for i in range(k):
                 cells = [flat[j * k + i] if i > j else "" for j in range(k)]
@@ -306,7 +333,7 @@ def _correlation_block(d: SummaryData, width: int) -> str:
     rns = rf.abbreviate(rn, minlength=11)
     cns = rf.abbreviate(rn, minlength=6)
     cor = np.asarray(d.vcov_corr, dtype=float)
-    flat = rf.format_num(rf.r_round(cor.ravel(order="F"), 3), nsmall=3)
+    flat = rf.format_num(rf.r_round(cor.ravel(order="F"), 3), nsmall=3, na_string="NaN")
     cells = [[flat[j * p + i] if i > j else "" for j in range(p - 1)] for i in range(1, p)]
     lines = rf.print_matrix(cells, rns[1:], cns[:-1], right=False, width=width)
     return "\nCorrelation of Fixed Effects:\n" + _lines(lines)
@@ -360,7 +387,7 @@ def format_summary(d: SummaryData, *, digits: int | None = None,
         out += "\nFixed effects:\n"
         x, cn = _coef_table(d)
         out += _lines(rf.print_coefmat(x, d.coef_names, cn, digits=dig,
-                                       signif_stars_=signif_stars, width=width))
+                                       signif_stars=signif_stars, width=width))
         show_cor = correlation
         if show_cor is None:
             show_cor = p <= COR_MAX
@@ -420,7 +447,7 @@ def format_anova_table(df: Any, heading: str | Sequence[str] | None = None, *,
     x = frame.apply(pd.to_numeric, errors="coerce").astype(float).to_numpy(na_value=np.nan)
     dig = max(rf.R_DIGITS - 2, 3) if digits is None else digits
     lines = rf.print_anova(x, [str(i) for i in frame.index], [str(c) for c in frame.columns],
-                           heading=heading, digits=dig, signif_stars_=signif_stars, width=width)
+                           heading=heading, digits=dig, signif_stars=signif_stars, width=width)
     return "\n".join(lines)
 
 

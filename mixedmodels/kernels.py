@@ -1,0 +1,116 @@
+"""Compiled kernels (Numba) for the one step of an evaluation that NumPy cannot do without large
+temporaries: the downdate ``M -= C C'`` of the dense block by the rows below the first term's block.
+
+``C`` has the sparsity of ``A_R1 = rest' Z_1``: for level ``j`` of the first term, its ``s1`` columns are
+non-zero only in the rest rows ``R_j`` (the levels of the other factors that co-occur with ``j``, plus the
+X and y rows). So ``C C' = sum_j C_j C_j'`` with ``C_j`` a small dense ``|R_j| x s1`` block, and the
+downdate costs ``sum_j |R_j|^2 s1 / 2`` multiply-adds written straight into the lower triangle of ``M``
+(Cholesky reads only that) -- no sparse product, no temporary ``m x m`` matrix.
+
+With a diagonal scaling of the rest rows (every term after the first has one column), ``C_j`` is
+``d[R_j] * (V_j @ T_j)`` where ``V_j`` are the stored cross-products and ``T_j = lambda_1 L11_j^-T``; the
+kernel forms it on the fly.
+
+Numba is imported only when a model is large enough to need this (``KERNEL_MIN_WORK``), so small fits
+and ``import mixedmodels`` never pay its import or compile time; compiled code is cached on disk.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["LevelBlocks", "available", "KERNEL_MIN_WORK"]
+
+KERNEL_MIN_WORK = 200_000  # pair count above which the compiled downdate is used
+
+_downdate = None
+
+
+def available() -> bool:
+    try:
+        import numba  # noqa: F401
+    except ImportError:  # pragma: no cover - numba is a declared dependency
+        return False
+    return True
+
+
+def _compile():
+    global _downdate
+    if _downdate is not None:
+        return _downdate
+    import numba
+
+    @numba.njit(cache=True, nogil=True)
+    def downdate(M, ptr, rows, vals, T, d):  # pragma: no cover - compiled
+        nlev = ptr.shape[0] - 1
+        s = T.shape[1]
+        maxr = 0
+        for j in range(nlev):
+            if ptr[j + 1] - ptr[j] > maxr:
+                maxr = ptr[j + 1] - ptr[j]
+        Cj = np.empty((maxr, s))
+        for j in range(nlev):
+            a0 = ptr[j]
+            nr = ptr[j + 1] - a0
+            for a in range(nr):
+                ra = rows[a0 + a]
+                for c in range(s):
+                    acc = 0.0
+                    for k in range(s):
+                        acc += vals[a0 + a, k] * T[j, k, c]
+                    Cj[a, c] = acc * d[ra]
+            for a in range(nr):
+                ra = rows[a0 + a]
+                for b in range(a + 1):
+                    rb = rows[a0 + b]
+                    acc = 0.0
+                    for c in range(s):
+                        acc += Cj[a, c] * Cj[b, c]
+                    # rows are sorted, so ra >= rb: the lower triangle
+                    M[ra, rb] -= acc
+        return M
+
+    _downdate = downdate
+    return downdate
+
+
+class LevelBlocks:
+    """``A_R1`` stored level by level: for level ``j`` of the first term, the rest rows ``rows[ptr[j]:
+    ptr[j+1]]`` (sorted) and their values ``vals[...]`` (one column per column of the first term)."""
+
+    def __init__(self, AR1, nlevels: int, s1: int):
+        csc = AR1.tocsc()
+        csc.sort_indices()
+        m = AR1.shape[0]
+        if s1 == 1:
+            self.ptr = csc.indptr.astype(np.int64)
+            self.rows = csc.indices.astype(np.int64)
+            self.vals = csc.data.reshape(-1, 1).copy()
+            self.m = m
+            counts = np.diff(self.ptr)
+            self.work = int((counts * (counts + 1) // 2).sum())
+            return
+        ptr = np.zeros(nlevels + 1, dtype=np.int64)
+        rows_list = []
+        vals_list = []
+        for j in range(nlevels):
+            cols = range(j * s1, (j + 1) * s1)
+            r = np.unique(np.concatenate([csc.indices[csc.indptr[c]: csc.indptr[c + 1]] for c in cols]))
+            v = np.zeros((len(r), s1))
+            for k, c in enumerate(cols):
+                rr = csc.indices[csc.indptr[c]: csc.indptr[c + 1]]
+                v[np.searchsorted(r, rr), k] = csc.data[csc.indptr[c]: csc.indptr[c + 1]]
+            rows_list.append(r)
+            vals_list.append(v)
+            ptr[j + 1] = ptr[j] + len(r)
+        self.ptr = ptr
+        self.rows = np.concatenate(rows_list).astype(np.int64) if rows_list else np.zeros(0, np.int64)
+        self.vals = np.concatenate(vals_list) if vals_list else np.zeros((0, s1))
+        self.m = m
+        counts = np.diff(ptr)
+        self.work = int((counts * (counts + 1) // 2).sum()) * s1
+
+    def downdate(self, M: np.ndarray, T: np.ndarray, d: np.ndarray) -> np.ndarray:
+        """``M[lower] -= (C C')[lower]`` with ``C_j = d[R_j] * (V_j @ T_j)``."""
+        fn = _compile()
+        return fn(M, self.ptr, self.rows, self.vals, np.ascontiguousarray(T), d)
