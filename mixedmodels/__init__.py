@@ -12,8 +12,26 @@ from .model import LinearMixedModel, LmerFit, lmer
 
 __version__ = "0.1.0"
 
+# Heavier parts (scipy.stats and friends) load on first use, so ``import mixedmodels`` stays fast.
+_LAZY = {
+    "aov": ("classical", "aov"),
+    "compare_methods": ("classical", "compare_methods"),
+    "NegativeVarianceWarning": ("classical", "NegativeVarianceWarning"),
+    "anova": ("inference", "lrt"),
+}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        from importlib import import_module
+
+        module, attr = _LAZY[name]
+        return getattr(import_module(f".{module}", __name__), attr)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 __all__ = [
-    "lmer", "LinearMixedModel", "LmerFit", "datasets",
+    "lmer", "LinearMixedModel", "LmerFit", "datasets", "aov", "compare_methods",
+    "NegativeVarianceWarning", "anova",
     "MixedModelsError", "FormulaError", "DataError", "ModelError",
     "ConvergenceWarning", "SingularFitWarning", "RankDeficiencyWarning",
     "__version__",

@@ -60,7 +60,7 @@ def _demo(args) -> int:
     oats = datasets.load("Oats")
     print(f"# Split-plot oats trial (nlme's Oats): lmer({DEMO_FORMULA!r}, Oats)\n")
     try:
-        from .anova import aov  # the classical side, when present
+        from .classical import aov  # the classical side, when present
     except ImportError:
         aov = None
     if aov is not None:

@@ -104,10 +104,12 @@ class Formula:
     rhs: Node
     text: str
 
-    def deparse(self) -> str:
-        """The formula as R's ``deparse()`` prints it (lines joined by one space, as ``cat`` does)."""
-        tree = BinOp(op="~", left=self.lhs, right=self.rhs) if self.lhs is not None \
-            else UnaryOp(op="~", operand=self.rhs)
+    def deparse(self, expand_double_bars: bool = True) -> str:
+        """The formula as lme4 prints it: R's ``deparse()`` lines joined by one space (as ``cat`` does),
+        with ``(x || g)`` shown as lme4 stores it, ``((1 | g) + (0 + x | g))``."""
+        rhs = _expand_double_bar_nodes(self.rhs) if expand_double_bars else self.rhs
+        tree = BinOp(op="~", left=self.lhs, right=rhs) if self.lhs is not None \
+            else UnaryOp(op="~", operand=rhs)
         return " ".join(deparse_lines(tree))
 
 
@@ -565,6 +567,22 @@ def _join_plus(nodes: list[Node]) -> Node:
     for n in nodes[1:]:
         out = BinOp(start=out.start, end=n.end, op="+", left=out, right=n)
     return out
+
+
+def _expand_double_bar_nodes(n: Node) -> Node:
+    """lme4's ``expandDoubleVerts`` on the syntax tree: ``(x || g)`` -> ``((1 | g) + (0 + x | g))``."""
+    if isinstance(n, Paren):
+        inner = n.expr
+        if isinstance(inner, BinOp) and inner.op == "||":
+            parts = []
+            for b in expand_bars([inner], ""):
+                parts.append(Paren(expr=BinOp(op="|", left=b.expr, right=b.group)))
+            return Paren(expr=_join_plus(parts))
+        return Paren(expr=_expand_double_bar_nodes(inner))
+    if isinstance(n, BinOp) and n.op in ("+", "-"):
+        return BinOp(start=n.start, end=n.end, op=n.op, left=_expand_double_bar_nodes(n.left),
+                     right=_expand_double_bar_nodes(n.right))
+    return n
 
 
 def _expand_slash(g: Node, text: str) -> list[Node]:

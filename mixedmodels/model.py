@@ -82,7 +82,7 @@ class LinearMixedModel:
         expected mean squares, then GLS fixed effects and BLUPs); extra keywords go to
         :func:`mixedmodels.optimize.optimize_theta`."""
         if isinstance(method, str) and method.lower() == "moments":
-            from .anova import moments_fit
+            from .classical import moments_fit
 
             return moments_fit(self)
         if not isinstance(method, str) or method.upper() not in ("REML", "ML"):
@@ -257,7 +257,13 @@ class LmerFit:
         sd = np.sqrt(np.diag(v))
         with np.errstate(invalid="ignore", divide="ignore"):
             vcorr = v / np.outer(sd, sd)
+        note = None
+        if self.method == "moments":
+            from .classical import FIT_METHOD_NOTE
+
+            note = FIT_METHOD_NOTE
         return SummaryData(
+            fit_method_note=note,
             reml=self.reml, formula=self.design.formula.deparse(), data_name=self.model.data_name,
             reml_criterion=self.objective, aic=self.aic, bic=self.bic, loglik=self.loglik,
             deviance=-2.0 * self.loglik, df_resid=self.df_resid,
