@@ -96,6 +96,15 @@ class _NewDataEvaluator(Evaluator):
                 return Numeric(_predict_poly(x, coefs, degree), sfx, coefs)
         return super().eval(node)
 
+    def column(self, node):
+        if self._columns.get(node.id) is None and node.id != "pi":
+            import difflib
+
+            close = difflib.get_close_matches(node.id, list(self._columns), n=3, cutoff=0.6)
+            hint = f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
+            raise DataError(f"newdata has no column {node.id!r}, which the formula uses{hint}:\n  {self.text}")
+        return super().column(node)
+
 
 # ------------------------------------------------------------------------------------ training state
 @dataclass
@@ -292,13 +301,14 @@ def _model_bars_in_term_order(design: Design, vt: _PairedVarTable, ev_train: Eva
 
 
 def new_frame(design: Design, state: TrainingState, newdata: pd.DataFrame, *, bars=None,
-              fixed: bool = True) -> NewFrame:
+              bars_text: str | None = None, fixed: bool = True) -> NewFrame:
     """Build the fixed-effects matrix, offset and random-effects columns of ``design``'s formula on
     ``newdata`` (R: ``model.frame(delete.response(terms), newdata, xlev =, na.action = na.pass)``,
     ``model.matrix`` and ``mkNewReTrms``).
 
-    ``bars`` are the random-effects bars to build (default: the model's own, in ``design.terms`` order);
-    with ``fixed=False`` X and the offset are not built (zeros).
+    ``bars`` are the random-effects bars to build (default: the model's own, in ``design.terms`` order),
+    parsed from ``bars_text`` (for error messages; default the model formula); with ``fixed=False`` X and
+    the offset are not built (zeros).
     """
     if not isinstance(newdata, pd.DataFrame):
         raise DataError(f"newdata must be a pandas DataFrame, not {type(newdata).__name__}")
@@ -331,6 +341,8 @@ def new_frame(design: Design, state: TrainingState, newdata: pd.DataFrame, *, ba
 
     if bars is None:
         bars = _model_bars_in_term_order(design, vt, ev_train)
+    elif bars_text is not None:  # errors point into the formula the bars come from
+        text = ev_new.text = ev_train.text = bars_text
     terms: list[NewReTerm] = []
     for bar in bars:
         e_rhs = _compile_fixed(bar.expr, vt, set(), text)
@@ -353,12 +365,3 @@ def term_from_fit(t: ReTerm) -> NewReTerm:
     """A fitted term as a :class:`NewReTerm` over the training rows (every level seen)."""
     labels = [t.levels[r] for r in t.refs]
     return NewReTerm(group=t.group, cnames=list(t.cnames), z=t.z, labels=labels, refs=t.refs.copy())
-
-
-def check_re_form_text(re_form: str) -> None:
-    """Raise FormulaError unless ``re_form`` is a one-sided formula."""
-    from .formula import parse_formula
-
-    f = parse_formula(re_form)
-    if f.lhs is not None:
-        raise FormulaError("re_form must be a one-sided formula such as '~ (1 | g)'", re_form, 0, len(re_form))

@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import DataError, FormulaError
+from .formula import deparse
 from .newdata import (NewReTerm, match_levels, new_frame, re_bars, term_from_fit, training_state)
 
 __all__ = ["predict", "simulate", "coef", "residuals"]
@@ -58,7 +59,7 @@ def _parse_re_form(re_form):
     if not bars:
         raise FormulaError("re_form has no random-effects terms: use '~0' (or 'NA') for population-level "
                            "predictions, or bars such as '~ (1 | g)'", re_form, 0, len(re_form))
-    return "subset", bars
+    return "subset", (bars, f.text)
 
 
 def _levels_text(levels: list[str]) -> str:
@@ -136,6 +137,14 @@ def predict(fit, newdata: pd.DataFrame | None = None, re_form=None, allow_new_le
     ``scale(x)``), and factors coded with the training levels, as R's ``makepredictcall`` and ``xlev`` do.
     """
     mode, bars = _parse_re_form(re_form)
+    bars_text = None
+    if mode == "subset":
+        bars, bars_text = bars
+        groups = list(fit.ranef)
+        for bar in bars:  # lme4: "grouping factors specified in re.form that were not present ..."
+            if bar.group_name not in groups:
+                raise FormulaError(f"re_form names the grouping factor '{bar.group_name}', which is not in "
+                                   f"the model (grouping factors: {', '.join(groups)})")
     d = fit.design
     beta = np.asarray(fit.fixef, dtype=float)
     if newdata is None:
@@ -144,14 +153,15 @@ def predict(fit, newdata: pd.DataFrame | None = None, re_form=None, allow_new_le
         eta = d.X @ beta + d.offset
         if mode == "subset":
             state = training_state(fit.model)
-            frame = new_frame(d, state, state.data.iloc[d.rows], bars=bars, fixed=False)
+            frame = new_frame(d, state, state.data.iloc[d.rows], bars=bars, bars_text=bars_text,
+                              fixed=False)
             for nt, bar in zip(frame.terms, bars):
-                levels, b = _ranef_columns(fit, nt.group, nt.cnames, str(bar.group_name))
+                levels, b = _ranef_columns(fit, nt.group, nt.cnames, deparse(bar.source))
                 eta = eta + _re_contribution(nt, levels, b, allow_new_levels)
         return pd.Series(eta, index=fit.model._index, name="predicted")
 
     state = training_state(fit.model)
-    frame = new_frame(d, state, newdata, bars=None if mode == "all" else bars)
+    frame = new_frame(d, state, newdata, bars=None if mode == "all" else bars, bars_text=bars_text)
     with np.errstate(invalid="ignore"):
         eta = frame.X @ beta + frame.offset
     if mode == "all":
@@ -159,7 +169,7 @@ def predict(fit, newdata: pd.DataFrame | None = None, re_form=None, allow_new_le
             eta = eta + _re_contribution(nt, list(t.levels), b, allow_new_levels)
     elif mode == "subset":
         for nt, bar in zip(frame.terms, bars):
-            levels, b = _ranef_columns(fit, nt.group, nt.cnames, str(bar.group_name))
+            levels, b = _ranef_columns(fit, nt.group, nt.cnames, deparse(bar.source))
             eta = eta + _re_contribution(nt, levels, b, allow_new_levels)
     return pd.Series(eta, index=newdata.index, name="predicted")
 

@@ -132,6 +132,8 @@ def _lines(lines: Sequence[str]) -> str:
 def _meth_title(d: SummaryData) -> str:
     """``lme4:::methTitle`` (LMM): note the trailing blank after "likelihood"."""
     # paste("maximum likelihood", NULL) == "maximum likelihood "
+    if d.fit_method_note:  # not a likelihood fit (method of moments): say so in the title
+        return "Linear mixed model fit by the method of moments"
     return "Linear mixed model fit by " + ("REML" if d.reml else "maximum likelihood ")
 
 
@@ -179,6 +181,9 @@ def _prt_call(d: SummaryData, width: int) -> str:
 
 def _prt_aictab(d: SummaryData, digits: int, width: int) -> str:
     """``lme4:::.prt.aictab`` (REML criterion, or the AIC/BIC/... table)."""
+    if d.reml and d.fit_method_note:
+        return _cat(["REML criterion at the estimates:",
+                     _cat_number(rf.r_round(d.reml_criterion, digits))], width=width)
     if d.reml:
         return _cat(["REML criterion at convergence:",
                      _cat_number(rf.r_round(d.reml_criterion, digits))], width=width)

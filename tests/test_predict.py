@@ -129,7 +129,7 @@ def test_re_form_spellings_and_errors():
 
 def test_missing_column_in_newdata():
     fit = fit_of("sleepstudy_slope")
-    with pytest.raises(FormulaError, match="unknown column 'Days'"):
+    with pytest.raises(DataError, match="newdata has no column .Days."):
         predict(fit, pd.DataFrame({"Subject": ["308"]}))
 
 

@@ -1950,9 +1950,10 @@ def test_singular_message_added_when_flag_set():
 def test_fit_method_note_line():
     d = _small_data(fit_method_note="method of moments (ANOVA estimators)")
     lines = format_summary(d).split("\n")
-    assert lines[0] == "Linear mixed model fit by REML ['lmerMod']"
+    assert lines[0] == "Linear mixed model fit by the method of moments ['lmerMod']"
     assert lines[1] == "Fit method: method of moments (ANOVA estimators)"
     assert lines[2].startswith("Formula: ")
+    assert any(line.startswith("REML criterion at the estimates: ") for line in lines)
 
 
 def test_correlation_hidden_above_cor_max_with_optional_message():
