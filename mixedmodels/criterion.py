@@ -36,6 +36,7 @@ from .reterms import ReTerm
 __all__ = ["ProfiledCriterion", "BlockedFactor"]
 
 _LOG2PI = np.log(2 * np.pi)
+DENSE_MAX = 400_000  # elements of A_R1 up to which the dense path is used
 
 
 @dataclass
@@ -97,8 +98,15 @@ class ProfiledCriterion:
         dense_frac = self.cp.AR1.nnz / max(1, self.cp.AR1.shape[0] * self.cp.AR1.shape[1])
         self._dense_C = dense_frac > 0.05
         # large problems with a diagonal rest scaling: the compiled level-by-level downdate
+        # small problems: A_R1 dense, every product a BLAS call (scipy.sparse's per-call overhead would
+        # dominate); the rest scaling as a dense block-diagonal matrix when it is not diagonal
+        q1 = terms[0].nranef
+        self._dense = self.m * q1 <= DENSE_MAX
+        if self._dense:
+            self._AR1d = self.cp.AR1.toarray().reshape(self.m, terms[0].nlevels, self.s1)
+        self._tril = [t._tril() for t in terms]
         self._blocks = None
-        if self.rest_diag and kernels.available():
+        if not self._dense and self.rest_diag and kernels.available():
             blocks = kernels.LevelBlocks(self.cp.AR1, terms[0].nlevels, self.s1)
             if blocks.work >= kernels.KERNEL_MIN_WORK:
                 self._blocks = blocks
@@ -115,7 +123,12 @@ class ProfiledCriterion:
         return np.concatenate([t.lower_bounds() for t in self.terms])
 
     def lambdas(self, theta: np.ndarray) -> list[np.ndarray]:
-        return [t.lambda_matrix(theta[sl]) for t, sl in zip(self.terms, self.theta_slices)]
+        out = []
+        for t, sl, (rows, cols) in zip(self.terms, self.theta_slices, self._tril):
+            lam = np.zeros((t.ncols, t.ncols))
+            lam[rows, cols] = theta[sl]
+            out.append(lam)
+        return out
 
     def _rest_scale_vector(self, lams: list[np.ndarray]) -> np.ndarray:
         d = np.ones(self.m)
@@ -151,6 +164,25 @@ class ProfiledCriterion:
             L11 = batched_cholesky(T)
             L11inv = batched_tri_inverse(L11)
         # C = LambdaR' AR1 Lambda1 L11^-T
+        if self._dense:
+            T = lam1 @ np.transpose(L11inv, (0, 2, 1))  # (l1, s1, s1): lambda1 L11_j^-T
+            if s1 == 1:
+                C = self._AR1d[:, :, 0] * T[:, 0, 0][None, :]
+            else:
+                C = np.einsum("mls,lst->mlt", self._AR1d, T).reshape(self.m, -1)
+            if self.rest_diag:
+                d = self._rest_scale_vector(lams)
+                C *= d[:, None]
+                M = cp.ARR * d[:, None]
+                M *= d[None, :]
+            else:
+                LR = self._rest_scale_matrix(lams).toarray()
+                C = LR.T @ C
+                M = LR.T @ cp.ARR @ LR
+            M[np.diag_indices(self.m)] += self._eye_rest
+            M -= C @ C.T
+            LRR = dense_cholesky(M)
+            return BlockedFactor(theta, lams, L11, L11inv, C, LRR, self.qrest, self.p)
         if self._blocks is not None:
             d = self._rest_scale_vector(lams)
             T = lam1 @ np.transpose(L11inv, (0, 2, 1))  # (l1, s1, s1): lambda1 L11_j^-T
