@@ -30,7 +30,7 @@ difference between the two optima.
 
 from __future__ import annotations
 
-import math
+import keyword
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -163,7 +163,11 @@ def _code(fit, plan: _Plan) -> str:
         parts.append(("- " + deparse(node.operand)) if isinstance(node, UnaryOp) and node.op == "-"
                      else deparse(node))
     rhs = " + ".join(parts).replace("+ -", "-") if parts else "1"
-    fml = f"{deparse(lhs)} ~ {rhs}"
+    rhs = rhs.replace("as.factor(", "C(").replace("factor(", "C(")  # patsy's spelling
+    resp = deparse(lhs)
+    if keyword.iskeyword(resp):  # e.g. Oats' "yield"
+        resp = f'Q("{resp}")'
+    fml = f"{resp} ~ {rhs}"
     args = [repr(fml), "data"]
     terms = d.terms
     if plan.group_term is None:
@@ -172,8 +176,12 @@ def _code(fit, plan: _Plan) -> str:
         args.append(f"groups=data[{terms[plan.group_term].group!r}]")
     if plan.re_term is not None:
         t = terms[plan.re_term]
-        expr = t.source.split("|")[0].strip()
-        args.append(f"re_formula={('~' + expr)!r}")
+        rest = [c for c in t.cnames if c != "(Intercept)"]
+        if "(Intercept)" in t.cnames:
+            expr = "~" + (" + ".join(rest) if rest else "1")
+        else:
+            expr = "~0 + " + " + ".join(rest)
+        args.append(f"re_formula={expr!r}")
     if plan.vc_terms:
         vcs = []
         for k in plan.vc_terms:

@@ -1,0 +1,103 @@
+"""compare_statsmodels: the same model fitted by statsmodels' MixedLM agrees with ours (skipped without
+statsmodels)."""
+
+from __future__ import annotations
+
+import builtins
+import warnings
+
+import numpy as np
+import pytest
+
+pytest.importorskip("statsmodels")
+
+import mixedmodels as mm  # noqa: E402
+from mixedmodels.compare import Comparison, compare_statsmodels  # noqa: E402
+from mixedmodels.errors import MixedModelsError  # noqa: E402
+
+
+def fit(formula, name, reml=True):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return mm.lmer(formula, mm.datasets.load(name), REML=reml)
+
+
+@pytest.mark.parametrize("reml", [True, False])
+def test_sleepstudy_random_slope(reml):
+    m = fit("Reaction ~ Days + (Days | Subject)", "sleepstudy", reml)
+    c = compare_statsmodels(m)
+    assert isinstance(c, Comparison)
+    # same scale: statsmodels' likelihood at our estimates is ours (no constant offset) ...
+    assert abs(c.loglik_offset) < 1e-8
+    # ... and the two optima agree
+    assert c.statsmodels_loglik == pytest.approx(c.mixedmodels_loglik, abs=1e-3)
+    assert c.mixedmodels_loglik == m.loglik
+    t = c.table
+    assert list(t.columns[:3]) == ["section", "mixedmodels", "statsmodels"]
+    for nm in ["(Intercept)", "Days"]:
+        fe = t[(t.section == "Fixed effects")].loc[nm]
+        assert fe.statsmodels == pytest.approx(fe.mixedmodels, rel=1e-6)
+        se = t[(t.section == "Standard errors")].loc[nm]
+        assert se.statsmodels == pytest.approx(se.mixedmodels, rel=1e-4)
+    vc = t[t.section == "Variance components"]
+    assert list(vc.index) == ["Subject: var((Intercept))", "Subject: var(Days)",
+                              "Subject: cov((Intercept), Days)", "Residual: var"]
+    np.testing.assert_allclose(vc.statsmodels, vc.mixedmodels, rtol=1e-3)
+    assert vc.loc["Residual: var", "mixedmodels"] == pytest.approx(m.sigma ** 2)
+    text = str(c)
+    assert "mixedmodels" in text and "statsmodels" in text and "log-likelihood" in text
+    assert "fit time (s)" in text and "same scale" in text
+    assert c.statsmodels_code == ("smf.mixedlm('Reaction ~ Days', data, groups=data['Subject'], "
+                                  f"re_formula='~Days').fit(reml={reml})")
+    assert c.statsmodels_result.llf == c.statsmodels_loglik
+
+
+def test_penicillin_as_variance_components():
+    m = fit("diameter ~ 1 + (1 | plate) + (1 | sample)", "Penicillin")
+    c = compare_statsmodels(m)
+    assert c.structure == "one group holding every observation; variance components: plate, sample"
+    assert abs(c.loglik_offset) < 1e-8
+    assert c.statsmodels_loglik == pytest.approx(m.loglik, abs=1e-3)
+    vc = c.table[c.table.section == "Variance components"]
+    np.testing.assert_allclose(vc.statsmodels, vc.mixedmodels, rtol=2e-3)
+    assert "vc_formula={'plate': '0 + C(plate)', 'sample': '0 + C(sample)'}" in c.statsmodels_code
+
+
+def test_nested_uses_outer_factor_as_groups():
+    m = fit("strength ~ 1 + (1 | batch/cask)", "Pastes")
+    c = compare_statsmodels(m)
+    assert c.structure.startswith("groups = batch; exog_re = ")
+    assert c.structure.endswith("variance components: cask:batch")
+    assert c.statsmodels_loglik == pytest.approx(m.loglik, abs=1e-3)
+
+
+def test_uncorrelated_slope():
+    m = fit("Reaction ~ Days + (Days || Subject)", "sleepstudy")
+    c = compare_statsmodels(m)
+    assert "re_formula='~1', vc_formula={'Subject:Days': '0 + Days'}" in c.statsmodels_code
+    assert c.statsmodels_loglik == pytest.approx(m.loglik, abs=1e-3)
+
+
+def test_inexpressible_model_is_a_clear_error():
+    """A correlated slope on a factor crossed with another has no MixedLM form."""
+    sleep = mm.datasets.load("sleepstudy")
+    sleep["Block"] = np.tile(np.repeat(["a", "b"], 5), 18)  # crossed with Subject
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = mm.lmer("Reaction ~ Days + (1 | Subject) + (Days | Block)", sleep)
+    with pytest.raises(MixedModelsError, match=r"\(Days \| Block\) has 2 correlated columns"):
+        compare_statsmodels(m)
+
+
+def test_missing_statsmodels_message(monkeypatch):
+    m = fit("Yield ~ 1 + (1 | Batch)", "Dyestuff")
+    real_import = builtins.__import__
+
+    def fake_import(name, *args, **kwargs):
+        if name.startswith("statsmodels"):
+            raise ImportError("No module named 'statsmodels'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", fake_import)
+    with pytest.raises(ImportError, match=r"pip install mixedmodels\[compare\]"):
+        compare_statsmodels(m)
