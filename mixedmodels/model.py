@@ -17,7 +17,7 @@ import pandas as pd
 
 from .criterion import ProfiledCriterion
 from .design import Design, build_design
-from .errors import MixedModelsError, SingularFitWarning
+from .errors import DataError, MixedModelsError, SingularFitWarning
 from .optimize import OptSummary, optimize_theta
 
 __all__ = ["LinearMixedModel", "LmerFit", "lmer"]
@@ -91,10 +91,31 @@ class LinearMixedModel:
         crit = self.criterion(reml)
         if reml and self.design.n <= self.design.p:
             raise MixedModelsError("REML needs more observations than fixed effects")
+        self._check_not_perfect(crit)
         start = crit.theta_init() if theta0 is None else np.asarray(theta0, dtype=float)
         crit.nevals = 0
         opt = optimize_theta(crit, start, crit.lower_bounds(), **optimizer_options)
         return LmerFit(self, reml, opt)
+
+
+    def _check_not_perfect(self, crit: ProfiledCriterion) -> None:
+        """lme4 fits a response that the fixed effects reproduce exactly and returns noise; we say why
+        instead: with no residual variation there is nothing to attribute to random effects."""
+        from .linalg import NotPositiveDefinite
+
+        y = self.design.y - self.design.offset
+        if np.ptp(y) == 0:
+            raise DataError(f"the response '{self.design.response_name}' is constant: there is no "
+                            "variation to model")
+        try:
+            f0 = crit.factor(np.zeros(crit.ntheta), need_C=False)
+            rss = f0.pwrss
+        except NotPositiveDefinite:
+            rss = 0.0
+        ss = float(np.sum((y - y.mean()) ** 2))
+        if rss <= 1e-12 * ss:
+            raise DataError("the fixed effects reproduce the response exactly (residual sum of squares "
+                            "is zero): a perfect fit leaves no variance for random effects or residuals")
 
 
 def lmer(formula: str, data: pd.DataFrame, REML: bool = True, **kwargs) -> "LmerFit":

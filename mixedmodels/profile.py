@@ -345,7 +345,7 @@ def profile(fit, which=None, alphamax: float = 0.01, maxpts: int = 100, delta: f
             return np.inf
         th = sv_to_cv(pars[:-1], ncols, sigma)
         try:
-            f = crit.factor(th)
+            f = crit.factor(th, need_C=False)
         except NotPositiveDefinite:
             return np.inf
         return f.logdet_L + f.pwrss / sigma ** 2 + n * (_LOG2PI + math.log(sigma ** 2))

@@ -140,7 +140,7 @@ class _ThetaCache:
         hit = self._store.get(key)
         if hit is None:
             try:
-                f = self.crit.factor(theta)
+                f = self.crit.factor(theta, need_C=False)  # only log-determinants, r^2, R_X
                 a = f.logdet_L + (f.logdet_RX if self.reml else 0.0)
                 b = f.pwrss
                 U = self.crit.vcov_unscaled(f)

@@ -507,6 +507,13 @@ contest_entry <- function(m, L, joint, ddf) {
     list(text = print_text(r$value), warnings = arr(r$warnings), messages = arr(r$messages)))
 }
 
+## anova(m, ddf = "lme4"): lme4's single-model table (sequential sums of squares)
+anova_lme4_entry <- function(m) {
+  a <- anova(m, ddf = "lme4")
+  c(list(r_call = 'anova(m, ddf = "lme4")', heading = paste(attr(a, "heading"), collapse = "\n")),
+    table_json(a), list(text = print_text(a)))
+}
+
 lmertest_entry <- function(id) {
   spec <- model_by_id[[id]]
   r_call <- lmer_call(spec$formula, spec$dataset, spec$REML, fun = "lmerTest::lmer")
@@ -536,6 +543,7 @@ lmertest_entry <- function(id) {
     ## as.matrix(pbkrtest::vcovAdj(m)): Kenward-Roger adjusted covariance of fixef
     vcov_kr = rows_of(as.matrix(pbkrtest::vcovAdj(m))),
     anova = anovas,
+    anova_lme4 = anova_lme4_entry(m),
     contest = list(L = list(columns = arr(colnames(L)), values = rows_of(L)),
                    results = contests),
     confint_wald = c(list(r_call = 'confint(m, method = "Wald")'), table_json(ciw$value),
@@ -576,7 +584,24 @@ lrts <- list(
             "lmer(yield ~ nitro + Variety + (1 | Block/Variety), data = Oats, REML = TRUE)")
 )
 
-write_fixture(c(version_info(), list(models = lmertest_models, lrt = lrts)),
+## ---- Satterthwaite's method on ML fits (devfun_vp without the REML terms) --
+ml_entry <- function(id) {
+  spec <- model_by_id[[id]]
+  r_call <- lmer_call(spec$formula, spec$dataset, spec$REML, fun = "lmerTest::lmer")
+  ## m <- lmerTest::lmer(<formula>, data = <dataset>, REML = FALSE)
+  fit <- eval_text(r_call)
+  m <- fit$value
+  list(model_id = id, r_call = r_call, warnings = arr(c(fit$warnings, fit$messages)),
+       ## coef(summary(m)) (ddf = "Satterthwaite")
+       coef_satterthwaite = table_json(coef(summary(m))),
+       ## print(summary(m))
+       summary_text_satterthwaite = print_text(summary(m)),
+       ## anova(m, type = 3 / 1, ddf = "Satterthwaite")
+       anova = list(anova_entry(m, 3, "Satterthwaite"), anova_entry(m, 1, "Satterthwaite")))
+}
+ml_models <- lapply(c("sleepstudy_slope_ml", "orthodont_ml"), ml_entry)
+
+write_fixture(c(version_info(), list(models = lmertest_models, lrt = lrts, ml_models = ml_models)),
               file.path(FIX_DIR, "lmertest.json"))
 
 ## ===========================================================================
