@@ -45,7 +45,6 @@ __all__ = ["Comparison", "compare_statsmodels"]
 
 def _statsmodels():
     try:
-        import statsmodels  # noqa: F401
         from statsmodels.regression.mixed_linear_model import MixedLM, MixedLMParams, VCSpec
     except ImportError as exc:  # pragma: no cover - exercised only without statsmodels
         raise ImportError("comparing with statsmodels needs statsmodels, which is not installed: "

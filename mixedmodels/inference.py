@@ -312,14 +312,27 @@ class _FixedStructure:
         self.cols = {t.label: list(t.columns) for t in self.terms}
         self.vars = {t.label: _split_label(t.label) for t in self.terms}
         self.intercept_cols = [t.columns for t in design.fixed_terms if t.label == "(Intercept)"]
+        self._varsets = {frozenset(self.vars[lab]) for lab in self.labels}
         self._coding: dict[str, tuple[str, np.ndarray] | None] = {}
         for t in self.terms:
             for v in self.vars[t.label]:
                 if v not in self._coding:
                     self._coding[v] = self._recover(v)
+        for _ in range(len(self._coding)):  # variables without a main effect: from their interactions
+            missing = [v for v, c in self._coding.items() if c is None]
+            if not missing:
+                break
+            for v in missing:
+                self._coding[v] = self._recover_from_interaction(v)
+
+    def _contrast_coded(self, var: str, term_vars: list[str]) -> bool:
+        """R's rule (as the design builds X): a factor in a term gets treatment contrasts when the term
+        without it is in the model (the empty term being the intercept), else indicators of all levels."""
+        margin = frozenset(u for u in term_vars if u != var)
+        return self.has_intercept if not margin else margin in self._varsets
 
     def _recover(self, v: str):
-        """('factor'|'numeric'|'nmatrix', full coding n x k), or None when v has no main effect in X."""
+        """('factor'|'numeric'|'nmatrix', full coding n x k) from v's main effect, or None without one."""
         if v not in self.cols:
             return None
         cols = self.cols[v]
@@ -333,14 +346,54 @@ class _FixedStructure:
         binary = np.all((C == 0) | (C == 1)) and np.all(C.sum(axis=1) <= 1)
         if binary and all(nm.startswith(v) and len(nm) > len(v) for nm in names):
             s = C.sum(axis=1)
-            if np.all(s == 1):
-                return "factor", C
-            return "factor", np.column_stack([1.0 - s, C])
+            if self._contrast_coded(v, [v]) and not np.all(s == 1):
+                return "factor", np.column_stack([1.0 - s, C])
+            return "factor", C
         return "nmatrix", C
+
+    def _recover_from_interaction(self, v: str):
+        """v's coding from a term ``v:w...`` whose other variables are known factors coded there by
+        indicators of all their levels (as in ``a/b`` = ``a + a:b``): summing over their levels leaves
+        v's own columns."""
+        n = self.X.shape[0]
+        for lab in sorted(self.labels, key=lambda lab: len(self.vars[lab])):
+            tv = self.vars[lab]
+            if v not in tv or len(tv) < 2:
+                continue
+            others = [w for w in tv if w != v]
+            if any(self._coding.get(w) is None or self._coding[w][0] != "factor"
+                   or self._contrast_coded(w, tv) for w in others):
+                continue
+            cols = self.cols[lab]
+            prod = int(np.prod([self._coding[w][1].shape[1] for w in others]))
+            if not cols or len(cols) % prod:
+                continue
+            dims = [self._coding[w][1].shape[1] if w != v else len(cols) // prod for w in tv]
+            arr = self.X[:, cols].reshape([n] + dims[::-1])  # first variable varies fastest
+            axes = tuple(1 + len(tv) - 1 - j for j, w in enumerate(tv) if w != v)
+            C = arr.sum(axis=axes).reshape(n, -1)
+            piece = _split_label(self.names[cols[0]])[tv.index(v)] if len(_split_label(
+                self.names[cols[0]])) == len(tv) else v
+            if piece == v:
+                return ("nmatrix" if v.startswith(_MATRIX_FUNS) or C.shape[1] > 1 else "numeric"), C
+            s = C.sum(axis=1)
+            if not (np.all((C == 0) | (C == 1)) and np.all(s <= 1)):
+                return None
+            if self._contrast_coded(v, tv) and not np.all(s == 1):
+                return "factor", np.column_stack([1.0 - s, C])
+            return "factor", C
+        return None
+
+    def factor_code_one(self, label: str) -> list[str]:
+        """The variables with code 1 in the term's column of R's ``attr(terms, "factors")``: those whose
+        margin (the term without them) is in the model -- always so for a main effect. A variable whose
+        margin is absent has code 2 (and R codes it by indicators, as in ``a/b`` = ``a + a:b``)."""
+        tv = self.vars[label]
+        return [w for w in tv if len(tv) == 1 or frozenset(u for u in tv if u != w) in self._varsets]
 
     def numeric_vars(self, label: str) -> set[str]:
         out = set()
-        for v in self.vars[label]:
+        for v in self.factor_code_one(label):
             info = self._coding.get(v)
             if info is None:
                 raise MixedModelsError(
@@ -351,14 +404,15 @@ class _FixedStructure:
         return out
 
     def containment(self) -> dict[str, list[str]]:
-        """``lmerTest:::containment``: for each term, the terms that contain it."""
+        """``lmerTest:::containment`` / ``term_contain``: for each term, the terms that contain it. As in
+        lmerTest, a term's variables are those with code 1 in R's factors matrix, and the plain numeric
+        ones among them must be the same in both terms."""
         out = {}
+        vs = {lab: set(self.factor_code_one(lab)) for lab in self.labels}
         numerics = {lab: self.numeric_vars(lab) for lab in self.labels}
         for a in self.labels:
-            va = set(self.vars[a])
             out[a] = [b for b in self.labels
-                      if va <= set(self.vars[b]) and len(set(self.vars[b]) - va) > 0
-                      and numerics[a] == numerics[b]]
+                      if vs[a] <= vs[b] and len(vs[b] - vs[a]) > 0 and numerics[a] == numerics[b]]
         return out
 
     def full_coding(self, label: str) -> np.ndarray:

@@ -66,6 +66,9 @@ class LinearMixedModel:
             data_name = data.attrs.get("name", "data") if isinstance(data.attrs, dict) else "data"
         self.data_name = data_name
         self._index = data.index[self.design.rows]
+        # kept for predictions on new data (lme4 keeps its model frame too); a shallow copy, so later
+        # changes to the caller's frame do not leak in (pandas copies on write)
+        self.data = data.copy(deep=False)
         self._criteria: dict[bool, ProfiledCriterion] = {}
 
     def criterion(self, reml: bool = True) -> ProfiledCriterion:
@@ -291,7 +294,16 @@ class LmerFit:
             scaled_residuals=self.residuals.to_numpy() / self.sigma, groups=groups, sigma=self.sigma,
             nobs=self.nobs, ngroups=list(self.ngroups.items()), coef_names=list(self.design.x_names),
             estimates=self._beta.copy(), std_errors=sd, vcov_corr=vcorr, singular=self.is_singular,
-            conv_messages=list(self.optinfo.messages))
+            conv_messages=list(self.optinfo.messages),
+            fit_warnings=self._fit_warnings())
+
+    def _fit_warnings(self) -> list[str]:
+        """lme4's "fit warnings:" (aliased columns dropped from X)."""
+        k = len(self.design.dropped)
+        if not k:
+            return []
+        return [f"fixed-effect model matrix is rank deficient so dropping {k} column{'s' if k > 1 else ''}"
+                f" / coefficient{'s' if k > 1 else ''}"]
 
     def summary(self, ddf: str | None = None):
         """The summary; ``str()`` of it is R's ``print(summary(lmer(...)))``.
@@ -313,6 +325,44 @@ class LmerFit:
                 data.df = tab["df"].to_numpy()
                 data.pvalues = tab["Pr(>|t|)"].to_numpy()
         return Summary(data)
+
+    # ------------------------------------------------------------------ after the fit (mixedmodels.predict)
+    def predict(self, newdata=None, re_form=None, allow_new_levels: bool = False):
+        """Predictions as lme4's ``predict``: ``re_form=None`` (all random effects), ``"~0"`` (population
+        level) or a formula of bars; new levels need ``allow_new_levels=True`` (population prediction)."""
+        from .predict import predict
+
+        return predict(self, newdata, re_form=re_form, allow_new_levels=allow_new_levels)
+
+    def simulate(self, nsim: int = 1, seed=None, use_u: bool = False, *, newdata=None,
+                 allow_new_levels: bool = False):
+        """Responses simulated from the fitted model (lme4's ``simulate``), a DataFrame sim_1..sim_nsim."""
+        from .predict import simulate
+
+        return simulate(self, nsim, seed, use_u, newdata=newdata, allow_new_levels=allow_new_levels)
+
+    def coef(self):
+        """Fixed plus random effects per level of each grouping factor (lme4's ``coef``)."""
+        from .predict import coef
+
+        return coef(self)
+
+    def resid(self, type: str = "response", scaled: bool = False):
+        """Residuals of a given type (``"response"`` or ``"pearson"``), as lme4's ``residuals``."""
+        from .predict import residuals
+
+        return residuals(self, type, scaled=scaled)
+
+    def compare_statsmodels(self, **kwargs):
+        """Refit with statsmodels MixedLM (optional extra) and compare side by side."""
+        from .compare import compare_statsmodels
+
+        return compare_statsmodels(self, **kwargs)
+
+    def _repr_html_(self) -> str:
+        from .display import fit_html
+
+        return fit_html(self)
 
     # ------------------------------------------------------------------ inference (mixedmodels.inference)
     def coef_table(self, ddf: str | None = "Satterthwaite"):

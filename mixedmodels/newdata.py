@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from .design import Design, _compile_fixed, _group_factor, _model_matrix, _VarTable
-from .errors import DataError, FormulaError
+from .errors import DataError
 from .formula import Call, Node, UnaryOp, deparse, expand_bars, split_formula
 from .reterms import ReTerm
 from .transforms import Evaluator, Factor, Numeric
@@ -282,7 +282,7 @@ def re_bars(formula_text: str):
     return expand_bars(bar_nodes, f.text)
 
 
-def _model_bars_in_term_order(design: Design, vt: _PairedVarTable, ev_train: Evaluator):
+def _model_bars_in_term_order(design: Design, ev_train: Evaluator):
     """The model's bars ordered as ``design.terms`` (lme4's order: decreasing number of levels, ties in
     formula order), so that bar k belongs to ``design.terms[k]``."""
     text = design.formula.text
@@ -314,7 +314,7 @@ def new_frame(design: Design, state: TrainingState, newdata: pd.DataFrame, *, ba
         raise DataError(f"newdata must be a pandas DataFrame, not {type(newdata).__name__}")
     text = design.formula.text
     ev_new = _NewDataEvaluator(newdata, text, state.coefs)
-    ev_train = _RecordingEvaluator(state.data, text)
+    ev_train = Evaluator(state.data, text)
     vt = _PairedVarTable(ev_new, ev_train, design.rows)
     m = len(newdata)
     rows = np.arange(m)
@@ -340,13 +340,19 @@ def new_frame(design: Design, state: TrainingState, newdata: pd.DataFrame, *, ba
         X = Xfull[:, [pos[nm] for nm in design.x_names]] if design.p else np.zeros((m, 0))
 
     if bars is None:
-        bars = _model_bars_in_term_order(design, vt, ev_train)
-    elif bars_text is not None:  # errors point into the formula the bars come from
+        bars = _model_bars_in_term_order(design, ev_train)
+        own = True
+    else:
+        own = False
+    if bars_text is not None:  # errors point into the formula the bars come from
         text = ev_new.text = ev_train.text = bars_text
     terms: list[NewReTerm] = []
     for bar in bars:
         e_rhs = _compile_fixed(bar.expr, vt, set(), text)
         Z, cnames, _ = _model_matrix(e_rhs, vt, rows)
+        if own and list(cnames) != list(design.terms[len(terms)].cnames):  # pragma: no cover - a bug
+            raise RuntimeError(f"the columns of ({deparse(bar.source)}) on newdata, {cnames}, are not the "
+                               f"fitted ones, {design.terms[len(terms)].cnames}")
         g = _group_factor(bar.group, ev_new, text)
         lab = g.labels()
         labels = [None if c < 0 else str(s) for c, s in zip(g.codes, lab)]

@@ -5,7 +5,7 @@ mixedmodels[plot]``; it is imported only when a plot is drawn).
 lme4 / lattice (R)                                         mixedmodels.plots
 =========================================================  ==============================================
 ``dotplot(ranef(m, condVar = TRUE))``                      :func:`caterpillar_plot`
-shrinkage plot of ``coef(lmList(y ~ x | g))`` vs ``coef(m)``  :func:`shrinkage_plot`
+``coef(lmList(y ~ x | g))`` against ``coef(m)``              :func:`shrinkage_plot`
 ``plot(m)`` (Pearson residuals vs fitted)                  :func:`residuals_vs_fitted`
 ``qqnorm(resid(m)); qqline(resid(m))``                     :func:`qqplot_residuals`
 ``qqmath(ranef(m, condVar = TRUE))``                       :func:`qqplot_ranef`

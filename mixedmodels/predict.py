@@ -131,7 +131,8 @@ def predict(fit, newdata: pd.DataFrame | None = None, re_form=None, allow_new_le
     Returns
     -------
     pandas.Series indexed as ``newdata`` (or as the rows used in fitting). Rows of ``newdata`` with a missing
-    predictor give NaN (R's ``na.action = na.pass``).
+    predictor give NaN (R's ``na.action = na.pass``; where R's ``model.matrix`` fails on a missing factor
+    value, the row gives NaN here too).
 
     Stateful transformations are re-evaluated with the training data's parameters (``poly(x, 2)``,
     ``scale(x)``), and factors coded with the training levels, as R's ``makepredictcall`` and ``xlev`` do.

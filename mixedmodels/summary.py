@@ -469,4 +469,9 @@ class Summary:
         return format_summary(self.data)
 
     def _repr_html_(self) -> str:
-        return "<pre>" + html.escape(format_summary(self.data)) + "</pre>"
+        try:
+            from .display import summary_html
+
+            return summary_html(self)
+        except ImportError:  # pragma: no cover
+            return "<pre>" + html.escape(format_summary(self.data)) + "</pre>"

@@ -4,7 +4,6 @@ matplotlib)."""
 from __future__ import annotations
 
 import builtins
-import warnings
 
 import numpy as np
 import pytest

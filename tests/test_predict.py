@@ -211,3 +211,28 @@ def test_summary_html_layout_and_escaping():
     assert "Std. Error" not in f and "<td>251.4</td>" in f and "REML criterion at convergence" in f
     with pytest.raises(TypeError):
         summary_html(42)
+
+
+# ------------------------------------------------------------------------------------ newdata path
+_LME4 = load_fixture("lme4_models.json")["models"]
+
+
+@pytest.mark.parametrize("ref", _LME4, ids=[m["id"] for m in _LME4])
+def test_newdata_path_reproduces_fit(ref):
+    """For every reference model (factors, interactions, offsets, poly/scale/log, a:b and a/b grouping,
+    uncorrelated terms): predicting on the training data, in another row order, through the newdata path
+    gives the fitted values, and re_form="~0" gives X beta + offset."""
+    data = mm.datasets.load(ref["dataset"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = mm.lmer(ref["formula"], data, REML=ref["REML"])
+    if not isinstance(getattr(fit.model, "data", None), pd.DataFrame):
+        fit.model.data = data
+    shuffled = data.sample(frac=1.0, random_state=0)
+    got = predict(fit, shuffled)
+    assert got.index.equals(shuffled.index)
+    idx = fit.fitted.index
+    np.testing.assert_allclose(got.loc[idx], fit.fitted, rtol=1e-10, atol=1e-8)
+    pop = predict(fit, shuffled, re_form="~0").loc[idx]
+    np.testing.assert_allclose(pop, fit.design.X @ fit.fixef.to_numpy() + fit.design.offset, rtol=1e-10,
+                               atol=1e-8)

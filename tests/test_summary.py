@@ -174,7 +174,9 @@ def test_summary_wrapper(model_id):
     s = Summary(summary_data_from_fixture(m))
     assert str(s) == m["summary_text"]
     assert repr(s) == m["summary_text"]
-    assert s._repr_html_() == "<pre>" + html.escape(m["summary_text"]) + "</pre>"
+    page = s._repr_html_()  # the notebook table (mixedmodels.display): escaped, with the same numbers
+    assert page.startswith("<style>") and "<table>" in page
+    assert html.escape(m["formula"].split(" ~ ")[0]) in page
 
 
 # ---------------------------------------------------------------------------

@@ -601,7 +601,43 @@ ml_entry <- function(id) {
 }
 ml_models <- lapply(c("sleepstudy_slope_ml", "orthodont_ml"), ml_entry)
 
-write_fixture(c(version_info(), list(models = lmertest_models, lrt = lrts, ml_models = ml_models)),
+## ---- more designs for anova / coef / profile (each entry self-contained, with lme4's theta) ----
+extra_entry <- function(id, dataset, formula, REML = TRUE) {
+  r_call <- lmer_call(formula, dataset, REML, fun = "lmerTest::lmer")
+  ## m <- lmerTest::lmer(<formula>, data = <dataset>, REML = <REML>)
+  fit <- eval_text(r_call)
+  m <- fit$value
+  ddfs <- if (REML) DDFS else "Satterthwaite"
+  anovas <- list()
+  for (ddf in ddfs) for (type in 1:3) anovas[[length(anovas) + 1L]] <- anova_entry(m, type, ddf)
+  ## confint(m, method = "profile", oldNames = FALSE)
+  cip <- with_conditions(confint(m, method = "profile", oldNames = FALSE))
+  list(id = id, dataset = dataset, formula = formula, REML = REML, r_call = r_call,
+       theta = arr(getME(m, "theta")), warnings = arr(c(fit$warnings, fit$messages)),
+       ## coef(summary(m, ddf = "Satterthwaite")) / coef(summary(m, ddf = "Kenward-Roger"))
+       coef_satterthwaite = table_json(coef(summary(m, ddf = "Satterthwaite"))),
+       coef_kr = if (REML) table_json(coef(summary(m, ddf = "Kenward-Roger"))),
+       anova = anovas,
+       confint_profile = c(table_json(cip$value), list(warnings = arr(cip$warnings))))
+}
+extra_models <- list(
+  ## nested fixed effects: Variety/factor(nitro) = Variety + Variety:factor(nitro) (Variety has code 2 in
+  ## the interaction's column of the terms' factors matrix, so lmerTest finds no containment)
+  extra_entry("oats_nested_fixed", "Oats", "yield ~ Variety/factor(nitro) + (1 | Block)"),
+  ## numeric x factor interaction (type II/III containment with a numeric variable)
+  extra_entry("oats_num_by_factor", "Oats", "yield ~ nitro * Variety + (1 | Block)"),
+  ## singular fit (sd of Batch = 0)
+  extra_entry("dyestuff2_singular", "Dyestuff2", "Yield ~ 1 + (1 | Batch)"),
+  ## two terms for the same grouping factor
+  extra_entry("sleepstudy_uncorr", "sleepstudy", "Reaction ~ Days + (Days || Subject)"),
+  ## no intercept
+  extra_entry("sleepstudy_noint", "sleepstudy", "Reaction ~ 0 + Days + (1 | Subject)"),
+  ## a two-column term, ML
+  extra_entry("sleepstudy_poly_ml", "sleepstudy", "Reaction ~ poly(Days, 2) + (1 | Subject)", REML = FALSE)
+)
+
+write_fixture(c(version_info(), list(models = lmertest_models, lrt = lrts, ml_models = ml_models,
+                                     extra_models = extra_models)),
               file.path(FIX_DIR, "lmertest.json"))
 
 ## ===========================================================================
