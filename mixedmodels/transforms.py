@@ -315,6 +315,8 @@ class Evaluator:
         s = self.data[key]
         if isinstance(s, pd.DataFrame):
             raise DataError(f"the data have more than one column named {node.id!r}")
+        if pd.api.types.is_complex_dtype(s.dtype):
+            raise DataError(f"column {node.id!r} holds complex numbers; a model needs real numbers")
         if isinstance(s.dtype, pd.CategoricalDtype) or not pd.api.types.is_numeric_dtype(s.dtype) \
                 or pd.api.types.is_bool_dtype(s.dtype):
             if pd.api.types.is_datetime64_any_dtype(s.dtype) or pd.api.types.is_timedelta64_dtype(s.dtype):

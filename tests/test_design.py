@@ -164,6 +164,13 @@ def test_one_level_and_too_many_levels(toy):
         build_design("y ~ x + (x + I(x^2) + I(x^3) | g)", t)
 
 
+def test_unusable_column_types(toy):
+    with pytest.raises(mm.DataError, match="complex"):
+        build_design("y ~ z + (1 | g)", toy.assign(z=toy["x"] + 1j))
+    with pytest.raises(mm.FormulaError, match="dates or times"):
+        build_design("y ~ t + (1 | g)", toy.assign(t=pd.date_range("2020-01-01", periods=len(toy))))
+
+
 def test_data_checks():
     with pytest.raises(mm.DataError, match="DataFrame"):
         build_design("y ~ x + (1 | g)", {"y": [1, 2]})
