@@ -61,7 +61,7 @@ class RDataFrame(pd.DataFrame):
     """A DataFrame whose ``str()`` is what R's ``print.data.frame`` shows (7 significant digits per
     column, right-aligned). Operations on it return plain DataFrames."""
 
-    _metadata = ["heading"]
+    _metadata: list[str] = []
 
     @property
     def _constructor(self):
@@ -178,7 +178,8 @@ def _contest_md(fit, L: np.ndarray, ddf: str, rhs=None) -> list[float] | None:
     if ddf == KENWARD_ROGER:
         if not fit.reml:
             raise MixedModelsError("Kenward-Roger's method is only available for REML model fits")
-        rhs_v = np.zeros(L.shape[0]) if rhs is None else np.broadcast_to(np.asarray(rhs, float), (L.shape[0],))
+        rhs_v = np.zeros(L.shape[0]) if rhs is None else np.broadcast_to(np.asarray(rhs, float),
+                                                                          (L.shape[0],))
         betaH = 0.0 if np.all(rhs_v == 0) else np.linalg.pinv(L) @ rhs_v
         x = kr_adjust(vcov_adj(fit), L, fit._beta, betaH)
         ms = x["FstatU"] * sigma ** 2
@@ -246,7 +247,8 @@ def contest(fit, L, ddf: str = SATTERTHWAITE, joint: bool = True, rhs=0.0, confi
         raise MixedModelsError("Kenward-Roger's method is only available for REML model fits")
     rows = [_contest1d(fit, M[i], method, rhs=float(rhs_arr[i]), level=level if confint else None)
             for i in range(M.shape[0])]
-    cols = ["Estimate", "Std. Error", "df", "t value"] + (["lower", "upper"] if confint else []) + ["Pr(>|t|)"]
+    cols = (["Estimate", "Std. Error", "df", "t value"] + (["lower", "upper"] if confint else [])
+            + ["Pr(>|t|)"])
     index = rownames or [str(i + 1) for i in range(M.shape[0])]
     return RDataFrame(rows, index=index, columns=cols)
 
@@ -313,8 +315,12 @@ class _FixedStructure:
         self.vars = {t.label: _split_label(t.label) for t in self.terms}
         self.intercept_cols = [t.columns for t in design.fixed_terms if t.label == "(Intercept)"]
         self._varsets = {frozenset(self.vars[lab]) for lab in self.labels}
+        # terms whose columns were all dropped as aliased: an empty hypothesis (an NA row, as in R)
+        self.empty = {lab for lab in self.labels if not self.cols[lab]}
         self._coding: dict[str, tuple[str, np.ndarray] | None] = {}
         for t in self.terms:
+            if t.label in self.empty:
+                continue
             for v in self.vars[t.label]:
                 if v not in self._coding:
                     self._coding[v] = self._recover(v)
@@ -408,11 +414,12 @@ class _FixedStructure:
         lmerTest, a term's variables are those with code 1 in R's factors matrix, and the plain numeric
         ones among them must be the same in both terms."""
         out = {}
-        vs = {lab: set(self.factor_code_one(lab)) for lab in self.labels}
-        numerics = {lab: self.numeric_vars(lab) for lab in self.labels}
+        labels = [lab for lab in self.labels if lab not in self.empty]
+        vs = {lab: set(self.factor_code_one(lab)) for lab in labels}
+        numerics = {lab: self.numeric_vars(lab) for lab in labels}
         for a in self.labels:
-            out[a] = [b for b in self.labels
-                      if vs[a] <= vs[b] and len(vs[b] - vs[a]) > 0 and numerics[a] == numerics[b]]
+            out[a] = [] if a in self.empty else [
+                b for b in labels if vs[a] <= vs[b] and len(vs[b] - vs[a]) > 0 and numerics[a] == numerics[b]]
         return out
 
     def full_coding(self, label: str) -> np.ndarray:
@@ -495,7 +502,7 @@ def _hypotheses_type3(fs: _FixedStructure):
     if p <= 1 or len(fs.labels) <= 1:
         return _hypotheses_type1(fs)
     X = fs.X
-    blocks = [fs.full_coding(lab) for lab in fs.labels]
+    blocks = [fs.full_coding(lab) for lab in fs.labels if lab not in fs.empty]
     rdX = np.column_stack(([np.ones((X.shape[0], 1))] if fs.has_intercept else []) + blocks)
     zero = np.all(rdX == 0, axis=0)
     if zero.any():
@@ -520,6 +527,9 @@ def _hypotheses_type3(fs: _FixedStructure):
     L = L[rows, :]
     out = {}
     for lab in fs.labels:
+        if lab in fs.empty:
+            out[lab] = np.zeros((0, p))
+            continue
         Lt = L[:, fs.cols[lab]].T
         out[lab] = Lt[np.abs(Lt).sum(axis=1) > 1e-8, :]
     return out
@@ -594,8 +604,8 @@ def _anova_lme4(fit) -> AnovaTable:
         k = len(t.columns)
         rows.append([k, s, s / k, s / k / fit.sigma ** 2])
         index.append(t.label)
-    return _anova_frame(np.array(rows).reshape(len(index), 4), index, ["npar", "Sum Sq", "Mean Sq", "F value"],
-                        ["Analysis of Variance Table"])
+    return _anova_frame(np.array(rows).reshape(len(index), 4), index,
+                        ["npar", "Sum Sq", "Mean Sq", "F value"], ["Analysis of Variance Table"])
 
 
 # ======================================================================================= LRT
@@ -701,11 +711,12 @@ def lrt(*fits, names: list[str] | None = None, refit: bool = True) -> AnovaTable
     with np.errstate(invalid="ignore"):
         pv = np.where(dfc == 0, np.nan, stats.chi2.sf(chisq, dfc))
     pv[0] = np.nan
-    vals = np.column_stack([npar, [m.aic for m in mods], [m.bic for m in mods], llk, -2 * llk, chisq, dfc, pv])
+    vals = np.column_stack([npar, [m.aic for m in mods], [m.bic for m in mods], llk, -2 * llk, chisq, dfc,
+                            pv])
     heading = [f"Data: {mods[0].model.data_name}", "Models:"]
     heading += [f"{nm}: {m.design.formula.deparse()}" for nm, m in zip(names, mods)]
-    return _anova_frame(vals, names, ["npar", "AIC", "BIC", "logLik", "deviance", "Chisq", "Df", "Pr(>Chisq)"],
-                        heading)
+    return _anova_frame(vals, names,
+                        ["npar", "AIC", "BIC", "logLik", "deviance", "Chisq", "Df", "Pr(>Chisq)"], heading)
 
 
 anova = lrt

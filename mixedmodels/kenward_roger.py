@@ -47,6 +47,9 @@ class KRInfo:
 
 _CACHE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
+#: the largest number of random effects for which the dense q x q computation is attempted (~8 q^2 doubles)
+MAX_Q = 12_000
+
 
 def _param_blocks(terms):
     """pbkrtest's variance parameters in its order: per term, the lower triangle of the covariance
@@ -85,29 +88,38 @@ def vcov_adj(fit) -> KRInfo:
     for t, lam in zip(terms, fit._factor.lambdas):
         lam_blocks.append(sp.kron(sp.identity(t.nlevels, format="csr"), sp.csr_matrix(lam)))
     Lam = sp.block_diag(lam_blocks, format="csc")
+    if q > MAX_Q:
+        raise MixedModelsError(f"Kenward-Roger's method needs dense {q} x {q} matrices here (q = number of "
+                               f"random effects > {MAX_Q}); use Satterthwaite's method")
     ZtZ = (Z.T @ Z).toarray()
     ZtX = np.asarray(Z.T @ X)
-    XtX = X.T @ X
-    S = np.block([[ZtZ, ZtX], [ZtX.T, XtX]])
-    LamD = Lam.toarray()
-    T = S[:, :q] @ LamD                                   # U' Z Lambda
-    M = LamD.T @ ZtZ @ LamD + np.eye(q)
+    S = np.block([[ZtZ, ZtX], [ZtX.T, X.T @ X]])          # U'U, U = [Z X]
+    del ZtZ
+    T = np.asarray((Lam.T @ S[:, :q].T).T)                # U' Z Lambda
+    M = np.asarray(Lam.T @ T[:q])
+    M = (M + M.T) / 2 + np.eye(q)                         # Lambda'Z'Z Lambda + I
     Lm = sla.cholesky(M, lower=True)
+    del M
     W1 = sla.solve_triangular(Lm, T.T, lower=True)        # Lm^-1 T'
+    del T
     G1 = W1.T @ W1                                        # T N T'
     NT = sla.solve_triangular(Lm.T, W1, lower=False)      # N T'
+    del W1
     G2 = NT.T @ NT                                        # T N^2 T'
-    W3 = sla.solve_triangular(Lm, NT, lower=True)
-    G3 = W3.T @ W3                                        # T N^3 T'
+    W3 = sla.solve_triangular(Lm, NT[:, q:], lower=True)  # only the X block of T N^3 T' is needed
+    del NT
+    G3x = W3.T @ W3
     C1 = (S - G1) / sigma2                                # U' V^-1 U
-    C2 = (S - G1 - G2) / sigma2 ** 2                      # U' V^-2 U
-    C3 = (S - G1 - G2 - G3) / sigma2 ** 3                 # U' V^-3 U
+    del G1
+    C2 = C1 / sigma2 - G2 / sigma2 ** 2                   # U' V^-2 U
+    del G2
+    D3 = C2[q:, q:] / sigma2 - G3x / sigma2 ** 3          # X' V^-3 X
     Linv = sla.solve_triangular(Lm, np.eye(q), lower=True)
-    Nmat = Linv.T @ Linv
-    trC2 = (n - q + float(np.sum(Nmat * Nmat))) / sigma2 ** 2
+    del Lm
+    trC2 = (n - q + float(np.sum((Linv.T @ Linv) ** 2))) / sigma2 ** 2   # tr(V^-2)
+    del Linv
     A1, B1 = C1[:q, :q], C1[:q, q:]
     A2, B2, D2 = C2[:q, :q], C2[:q, q:], C2[q:, q:]
-    D3 = C3[q:, q:]
     blocks, _ = _param_blocks(terms)
     nr = len(blocks)
     ng = nr + 1

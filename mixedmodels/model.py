@@ -381,18 +381,20 @@ class LmerFit:
 
         return anova_table(self, ddf=ddf, type=type)
 
-    def test_contrast(self, L, ddf: str = "Satterthwaite", joint: bool = True):
-        """F test (joint) or t tests (one per row) of ``L beta = 0`` (lmerTest's ``contest``)."""
+    def test_contrast(self, L, ddf: str = "Satterthwaite", joint: bool = True, **kwargs):
+        """F test (joint) or t tests (one per row) of ``L beta = 0`` (lmerTest's ``contest``); extra
+        keywords (``rhs``, ``level``, ``confint``) as :func:`mixedmodels.inference.contest`."""
         from .inference import contest
 
-        return contest(self, L, ddf=ddf, joint=joint)
+        return contest(self, L, ddf=ddf, joint=joint, **kwargs)
 
     def confint(self, method: str = "profile", level: float = 0.95, nsim: int = 500,
-                seed: int | None = None, progress: bool = False):
-        """Confidence intervals as lme4's ``confint``: ``"Wald"``, ``"profile"`` or ``"boot"``."""
+                seed: int | None = None, progress: bool = False, **kwargs):
+        """Confidence intervals as lme4's ``confint``: ``"Wald"``, ``"profile"`` or ``"boot"``; extra
+        keywords (``parm``, ``quiet``) as :func:`mixedmodels.inference.confint`."""
         from .inference import confint
 
-        return confint(self, method=method, level=level, nsim=nsim, seed=seed, progress=progress)
+        return confint(self, method=method, level=level, nsim=nsim, seed=seed, progress=progress, **kwargs)
 
     def __repr__(self) -> str:
         try:
