@@ -38,9 +38,16 @@ class OptSummary:
     messages: list[str] = field(default_factory=list)
 
 
-def _bobyqa(fun, x0, lower, ftol_abs, xtol_abs, ftol_rel, maxeval, initial_step):
+def bobyqa(fun, x0, lower, ftol_abs=1e-10, xtol_abs=1e-9, ftol_rel=1e-14, maxeval=100_000,
+           initial_step=None, upper=None):
+    """NLopt's BOBYQA on ``fun`` over ``lower <= x (<= upper)``; returns ``(x, code, converged)``.
+
+    The best point evaluated is kept (NLopt may stop on a round-off error after finding it), and
+    non-finite values are reported to NLopt as a huge number so it backs away from them.
+    """
     import nlopt
 
+    x0 = np.asarray(x0, dtype=float)
     opt = nlopt.opt(nlopt.LN_BOBYQA, len(x0))
     best = {"x": x0.copy(), "f": np.inf}
 
@@ -52,8 +59,9 @@ def _bobyqa(fun, x0, lower, ftol_abs, xtol_abs, ftol_rel, maxeval, initial_step)
         return v if np.isfinite(v) else 1e300
 
     opt.set_min_objective(f)
-    lb = np.where(np.isfinite(lower), lower, -np.inf)
-    opt.set_lower_bounds(lb)
+    opt.set_lower_bounds(np.asarray(lower, dtype=float))
+    if upper is not None:
+        opt.set_upper_bounds(np.asarray(upper, dtype=float))
     opt.set_ftol_abs(ftol_abs)
     opt.set_ftol_rel(ftol_rel)
     opt.set_xtol_abs(np.full(len(x0), xtol_abs))
@@ -166,8 +174,8 @@ def optimize_theta(fun: Callable[[np.ndarray], float], theta0: np.ndarray, lower
     except ImportError:  # pragma: no cover - nlopt is a declared dependency
         have_nlopt = False
     if have_nlopt:
-        theta, code, converged = _bobyqa(fun, theta0, lower, ftol_abs, xtol_abs, ftol_rel, maxeval,
-                                         initial_step)
+        theta, code, converged = bobyqa(fun, theta0, lower, ftol_abs, xtol_abs, ftol_rel, maxeval,
+                                        initial_step)
         name = "bobyqa (NLopt)"
     else:  # pragma: no cover
         theta, code, converged = _lbfgsb(fun, theta0, lower, ftol_abs, maxeval)

@@ -40,7 +40,7 @@ from .criterion import ProfiledCriterion
 from .crossprod import CrossProducts
 from .errors import MixedModelsError
 from .linalg import NotPositiveDefinite
-from .optimize import optimize_theta
+from .optimize import bobyqa, optimize_theta
 
 __all__ = ["Profile", "profile", "confint_profile", "interp_spline", "back_spline", "PolySpline",
            "par_names", "cv_to_sv", "sv_to_cv"]
@@ -234,30 +234,8 @@ def _bobyqa(fun, x0, lower, upper, ftol_abs=1e-10, xtol_abs=1e-9, maxeval=100_00
     x0 = np.clip(np.asarray(x0, dtype=float), lower, upper)
     if len(x0) == 0:
         return x0, float(fun(x0))
-    import nlopt
-
-    best = {"x": x0.copy(), "f": np.inf}
-
-    def f(x, grad):
-        v = fun(x)
-        if v < best["f"]:
-            best["f"] = v
-            best["x"] = x.copy()
-        return v if np.isfinite(v) else 1e300
-
-    opt = nlopt.opt(nlopt.LN_BOBYQA, len(x0))
-    opt.set_min_objective(f)
-    opt.set_lower_bounds(np.asarray(lower, dtype=float))
-    opt.set_upper_bounds(np.asarray(upper, dtype=float))
-    opt.set_ftol_abs(ftol_abs)
-    opt.set_ftol_rel(1e-14)
-    opt.set_xtol_abs(np.full(len(x0), xtol_abs))
-    opt.set_maxeval(maxeval)
-    try:
-        opt.optimize(x0)
-    except (nlopt.RoundoffLimited, ValueError, RuntimeError):
-        pass
-    return best["x"], best["f"]
+    x, _, _ = bobyqa(fun, x0, lower, ftol_abs=ftol_abs, xtol_abs=xtol_abs, maxeval=maxeval, upper=upper)
+    return x, float(fun(x))
 
 
 # ------------------------------------------------------------------------------ the profile
