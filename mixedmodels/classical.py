@@ -75,21 +75,9 @@ class _Source:
     term: ReTerm | None = None
 
 
-def _split_label(label: str) -> frozenset[str]:
-    """The variables of an R term label, split at top-level ':' (``factor(nitro):Variety``)."""
-    parts, depth, cur = [], 0, ""
-    for ch in label:
-        if ch in "([{":
-            depth += 1
-        elif ch in ")]}":
-            depth -= 1
-        if ch == ":" and depth == 0:
-            parts.append(cur)
-            cur = ""
-        else:
-            cur += ch
-    parts.append(cur)
-    return frozenset(p.strip() for p in parts)
+def _split_label(term) -> frozenset[str]:
+    """The variables of a fixed term (``factor(nitro):Variety`` -> {factor(nitro), Variety})."""
+    return frozenset(term.variables)
 
 
 def _indicator(term: ReTerm) -> np.ndarray:
@@ -156,9 +144,9 @@ def _order_sources(design: Design) -> list[_Source]:
     for ft in fixed:
         cols = design.X[:, ft.columns]
         s = next((k for k, t in enumerate(strata_terms) if _within_groups(cols, t)), len(strata_terms))
-        vars_ = _split_label(ft.label)
+        vars_ = _split_label(ft)
         for other in fixed:
-            if other.label in where and _split_label(other.label) < vars_:
+            if other.label in where and _split_label(other) < vars_:
                 s = max(s, where[other.label])
         where[ft.label] = s
     out: list[_Source] = []
@@ -185,8 +173,8 @@ def _fixed_increments(design: Design, labels: list[str]) -> list[tuple[str, np.n
     for ft in terms:
         if ft.label not in labels:
             continue
-        vars_ = _split_label(ft.label)
-        marginal = [c for other in terms if _split_label(other.label) < vars_ for c in other.columns]
+        vars_ = _split_label(ft)
+        marginal = [c for other in terms if _split_label(other) < vars_ for c in other.columns]
         base = head + ([("marginal", design.X[:, marginal])] if marginal else [])
         seq = SequentialAnova(design.n, base + [(ft.label, design.X[:, ft.columns])])
         if seq.bases[-1].shape[1]:

@@ -31,10 +31,12 @@ _PH_RE = re.compile(r"XqZ(\d+)Q")
 
 @dataclass
 class FixedTerm:
-    """A term of the fixed-effects part: its R label (``"age:Sex"``) and its columns in X."""
+    """A term of the fixed-effects part: its R label (``"age:Sex"``), its columns in X and its variables
+    in R's order (``("age", "Sex")``; empty for the intercept)."""
 
     label: str
     columns: list[int]
+    variables: tuple[str, ...] = ()
 
 
 @dataclass
@@ -218,7 +220,8 @@ def _model_matrix(rhs: str, vt: _VarTable, rows: np.ndarray):
             parts_c, parts_n = new_c, new_n
         cols.extend(parts_c)
         names.extend(parts_n)
-        fterms.append(FixedTerm(":".join(vt.labels[v] for v in term), list(range(start, len(cols)))))
+        fterms.append(FixedTerm(":".join(vt.labels[v] for v in term), list(range(start, len(cols))),
+                                tuple(vt.labels[v] for v in term)))
     X = np.column_stack(cols) if cols else np.zeros((n, 0))
     return X, names, fterms
 
@@ -351,7 +354,8 @@ def build_design(formula: str, data: pd.DataFrame, *, require_random: bool = Tru
         newpos = {old: new for new, old in enumerate(keep)}
         X = X[:, keep]
         x_names = [x_names[j] for j in keep]
-        fterms = [FixedTerm(t.label, [newpos[c] for c in t.columns if c in newpos]) for t in fterms]
+        fterms = [FixedTerm(t.label, [newpos[c] for c in t.columns if c in newpos], t.variables)
+                  for t in fterms]
     offset = np.zeros(n)
     for off in offsets:
         offset = offset + off[rows]
