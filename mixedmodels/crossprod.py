@@ -24,6 +24,8 @@ from .reterms import ReTerm
 
 __all__ = ["CrossProducts", "rest_matrix"]
 
+SMALL = 200_000  # n * (columns) up to which the products are formed densely
+
 
 def rest_matrix(terms: list[ReTerm], X: np.ndarray, y: np.ndarray, rows: slice | np.ndarray = slice(None)
                 ) -> sp.csc_matrix:
@@ -61,6 +63,12 @@ class CrossProducts:
                 A11[:, a, b] = v
                 A11[:, b, a] = v
         Z1 = ReTerm(t1.group, t1.levels, refs, t1.cnames, z).zmatrix()
+        m = sum(t.nranef for t in terms[1:]) + X.shape[1] + 1
+        if len(refs) * (m + t1.nranef) <= SMALL:
+            # small problems: dense products (scipy.sparse's overhead would dominate)
+            W = rest_matrix(terms, X, y, rows).toarray()
+            AR1 = sp.csr_matrix(np.asarray((Z1.T @ W).T))
+            return cls(A11, AR1, W.T @ W)
         W = rest_matrix(terms, X, y, rows)
         Wt = W.T.tocsr()
         AR1 = (Wt @ Z1).tocsr()

@@ -170,6 +170,9 @@ def _terms(rhs: str) -> list[tuple[int, ...]]:
     """R's terms of a right-hand side: formulaic expands the algebra (``*``, ``/``, ``^``, ``-``); each
     term's variables are put in R's order (first appearance), duplicates removed; ``()`` is the
     intercept. Terms come ordered by degree, in order of appearance within a degree (R's ``terms``)."""
+    simple = _simple_terms(rhs)
+    if simple is not None:
+        return simple
     from formulaic import Formula
 
     out: list[tuple[int, ...]] = []
@@ -184,6 +187,25 @@ def _terms(rhs: str) -> list[tuple[int, ...]]:
     intercept = [t for t in out if t == ()]
     rest = sorted((t for t in out if t != ()), key=len)  # stable: appearance order within a degree
     return intercept + rest
+
+
+_SIMPLE_PIECE = re.compile(r"^(?:0|1|XqZ\d+Q)$")
+
+
+def _simple_terms(rhs: str) -> list[tuple[int, ...]] | None:
+    """The terms of a plain sum of main effects (``1 + a + b``, ``0 + a``) without formulaic's parser;
+    ``None`` for anything with an operator other than ``+`` (formulaic then does the algebra)."""
+    pieces = [p.strip() for p in rhs.split(" + ")]
+    if not all(_SIMPLE_PIECE.match(p) for p in pieces):
+        return None
+    intercept = "0" not in pieces
+    out: list[tuple[int, ...]] = [()] if intercept else []
+    for p in pieces:
+        if p.startswith("XqZ"):
+            key = (int(p[3:-1]),)
+            if key not in out:
+                out.append(key)
+    return out
 
 
 def _model_matrix(rhs: str, vt: _VarTable, rows: np.ndarray):

@@ -87,9 +87,10 @@ class LinearMixedModel:
 
         ``optimizer``: ``"gradient"`` (quasi-Newton on the exact gradient of the profiled criterion,
         :mod:`mixedmodels.gradient`), ``"bobyqa"`` (NLopt's BOBYQA, lme4's algorithm, finished by a
-        Newton step) or ``"auto"`` (the default: the gradient method; on small models, where a fit costs
-        milliseconds, BOBYQA from lme4's start as well, keeping the lower criterion, so the optimum is
-        never worse than lme4's search finds). Extra keywords go to the optimizer.
+        Newton step) or ``"auto"`` (the default: the gradient method; and where a likelihood surface is
+        most likely to have a second local optimum -- a singular fit, or a grouping factor with at most
+        five levels -- on a small model, BOBYQA from lme4's start as well, keeping the lower criterion).
+        Extra keywords go to the optimizer.
         """
         if isinstance(method, str) and method.lower() == "moments":
             from .classical import moments_fit
@@ -115,7 +116,10 @@ class LinearMixedModel:
             from .gradient import optimize_with_gradient
 
             opt = optimize_with_gradient(crit, start, lower, **optimizer_options)
-            if optimizer == "auto" and crit._dense:
+            diag = np.isfinite(lower) & (lower == 0)
+            doubtful = bool(np.any(opt.theta[diag] < SINGULAR_TOL)) or \
+                any(t.nlevels <= 5 for t in self.design.terms)
+            if optimizer == "auto" and crit._dense and doubtful:
                 alt = optimize_theta(crit, start, lower)
                 if alt.objective < opt.objective:
                     opt = alt
