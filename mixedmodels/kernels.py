@@ -60,6 +60,17 @@ def _compile():
         # M[ra, rb] -= C[ra] . C[rb] for the pairs of each level, tile by tile of rows: a tile's rows stay
         # in cache
         ntiles = tile_ptr.shape[0] - 1
+        if s == 1:  # the common scalar case, without the inner loop
+            C1 = Cflat[:, 0]
+            for t in range(ntiles):
+                for r in range(tile_ptr[t], tile_ptr[t + 1]):
+                    p0 = ptr[run_level[r]]
+                    for a in range(run_start[r], run_end[r]):
+                        ra = rows[a]
+                        ca = C1[a]
+                        for b in range(p0, a + 1):
+                            M[ra, rows[b]] -= ca * C1[b]
+            return M
         for t in range(ntiles):
             for r in range(tile_ptr[t], tile_ptr[t + 1]):
                 p0 = ptr[run_level[r]]

@@ -124,3 +124,29 @@ def test_conditional_variances_equal_dense():
     off = d.terms[0].nranef
     for j in range(d.terms[1].nlevels):
         np.testing.assert_allclose(blocks[1][j, 0, 0], full[off + j, off + j], atol=1e-10)
+
+
+@pytest.mark.parametrize("formula", ["y ~ x + (1 | g1) + (1 | g2)", "y ~ x + (x | g1) + (1 | g2)"])
+def test_three_evaluation_paths_agree(formula):
+    """The dense path (small models), the sparse-product path and the compiled level-block downdate
+    (large models) give the same criterion."""
+    rng = np.random.default_rng(11)
+    n = 30_000
+    df = pd.DataFrame({"x": rng.normal(size=n), "g1": rng.integers(0, 1500, n).astype(str),
+                       "g2": rng.integers(0, 120, n).astype(str)})
+    df["y"] = rng.normal(size=n) + df["x"]
+    d = build_design(formula, df)
+    crit = ProfiledCriterion(d.terms, d.X, d.y, reml=True)
+    assert crit._blocks is not None  # large enough for the compiled kernel
+    theta = crit.theta_init() * 0.7 + 0.05
+    kernel_value = crit(theta)
+    f_kernel = crit.factor(theta)
+    beta_k, u_k = crit.solve(f_kernel)
+    crit._blocks = None  # the sparse-product path
+    assert crit(theta) == pytest.approx(kernel_value, rel=1e-11)
+    beta_s, u_s = crit.solve(crit.factor(theta))
+    np.testing.assert_allclose(beta_k, beta_s, rtol=1e-9)
+    np.testing.assert_allclose(u_k, u_s, rtol=1e-7, atol=1e-10)
+    crit._dense = True  # the dense path
+    crit._AR1d = crit.cp.AR1.toarray().reshape(crit.m, d.terms[0].nlevels, crit.s1)
+    assert crit(theta) == pytest.approx(kernel_value, rel=1e-11)
