@@ -131,9 +131,9 @@ def test_three_evaluation_paths_agree(formula):
     """The dense path (small models), the sparse-product path and the compiled level-block downdate
     (large models) give the same criterion."""
     rng = np.random.default_rng(11)
-    n = 30_000
-    df = pd.DataFrame({"x": rng.normal(size=n), "g1": rng.integers(0, 1500, n).astype(str),
-                       "g2": rng.integers(0, 120, n).astype(str)})
+    n = 60_000
+    df = pd.DataFrame({"x": rng.normal(size=n), "g1": rng.integers(0, 4000, n).astype(str),
+                       "g2": rng.integers(0, 300, n).astype(str)})
     df["y"] = rng.normal(size=n) + df["x"]
     d = build_design(formula, df)
     crit = ProfiledCriterion(d.terms, d.X, d.y, reml=True)
