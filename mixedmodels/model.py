@@ -45,6 +45,20 @@ def _make_unique(names: list[str]) -> list[str]:
     return out
 
 
+class ResidualSeries(pd.Series):
+    """The response residuals of a fit, a pandas Series that can also be called like lme4's
+    ``residuals(m, type = ...)``; operations on it return plain Series."""
+
+    _metadata = ["_fit"]
+
+    @property
+    def _constructor(self):
+        return pd.Series
+
+    def __call__(self, type: str = "response", scaled: bool = False) -> pd.Series:
+        return self._fit.resid(type, scaled=scaled)
+
+
 class LinearMixedModel:
     """A linear mixed model built from an lme4 formula and a DataFrame, not yet fitted.
 
@@ -285,8 +299,12 @@ class LmerFit:
         return pd.Series(self._fitted_array, index=self.model._index, name="fitted")
 
     @cached_property
-    def residuals(self) -> pd.Series:
-        return pd.Series(self.design.y - self._fitted_array, index=self.model._index, name="residuals")
+    def residuals(self) -> "ResidualSeries":
+        """Response residuals (a Series). Also callable, as lme4's ``residuals(m, type=...)``:
+        ``fit.residuals(type="pearson")``, ``fit.residuals(scaled=True)``."""
+        out = ResidualSeries(self.design.y - self._fitted_array, index=self.model._index, name="residuals")
+        out._fit = self
+        return out
 
     # ------------------------------------------------------------------ printing
     def _summary_data(self):

@@ -236,3 +236,15 @@ def test_newdata_path_reproduces_fit(ref):
     pop = predict(fit, shuffled, re_form="~0").loc[idx]
     np.testing.assert_allclose(pop, fit.design.X @ fit.fixef.to_numpy() + fit.design.offset, rtol=1e-10,
                                atol=1e-8)
+
+
+def test_residuals_attribute_is_also_callable_like_lme4():
+    import mixedmodels as mm
+
+    m = mm.lmer("Reaction ~ Days + (Days | Subject)", mm.datasets.load("sleepstudy"))
+    r = m.residuals
+    np.testing.assert_allclose(r.to_numpy(), m.design.y - m.fitted.to_numpy())
+    # lme4: residuals(m, type = "pearson") equals the response residuals for an unweighted LMM
+    np.testing.assert_allclose(m.residuals(type="pearson").to_numpy(), r.to_numpy())
+    np.testing.assert_allclose(m.residuals(scaled=True).to_numpy(), r.to_numpy() / m.sigma)
+    assert type(r * 2) is pd.Series
