@@ -1,7 +1,15 @@
 import json
+import os
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# Property-based tests explore the same examples on every run (CI must not depend on luck); set
+# HYPOTHESIS_PROFILE=explore to search afresh.
+settings.register_profile("deterministic", derandomize=True, deadline=None)
+settings.register_profile("explore", deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "deterministic"))
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
