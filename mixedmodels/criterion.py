@@ -54,12 +54,12 @@ class BlockedFactor:
 
     @property
     def logdet_L(self) -> float:
-        d1 = np.diagonal(self.L11, axis1=1, axis2=2)
-        return 2.0 * (np.log(d1).sum() + np.log(np.diag(self.LRR)[: self.qrest]).sum())
+        d1 = self.L11.diagonal(axis1=1, axis2=2)
+        return 2.0 * (np.log(d1).sum() + np.log(self.LRR.diagonal()[: self.qrest]).sum())
 
     @property
     def logdet_RX(self) -> float:
-        d = np.diag(self.LRR)[self.qrest: self.qrest + self.p]
+        d = self.LRR.diagonal()[self.qrest: self.qrest + self.p]
         return 2.0 * np.log(d).sum()
 
     @property
@@ -89,10 +89,14 @@ class ProfiledCriterion:
         self.s1 = terms[0].ncols
         self.nevals = 0
         # row / column index of each stored element of AR1 (for the scalar fast paths)
-        coo = self.cp.AR1.tocoo()
         self._ar1_rows = np.repeat(np.arange(self.cp.AR1.shape[0]), np.diff(self.cp.AR1.indptr))
         self._ar1_cols = self.cp.AR1.indices
-        del coo
+        # for each rest row that is a Z column, the position in theta of its term's lambda[0, 0]
+        self._rest_theta = np.repeat([sl[0] for sl in self.theta_slices[1:]],
+                                     [t.nranef for t in terms[1:]]).astype(np.intp)
+        self._lower = np.concatenate([t.lower_bounds() for t in terms])
+        self._eye1 = np.eye(self.s1)  # added to each of the first term's s1 x s1 blocks
+        self._diag_m = np.diag_indices(self.m)  # the diagonal of the dense rest block
         self._eye_rest = np.zeros(self.m)
         self._eye_rest[: self.qrest] = 1.0
         dense_frac = self.cp.AR1.nnz / max(1, self.cp.AR1.shape[0] * self.cp.AR1.shape[1])
@@ -114,13 +118,13 @@ class ProfiledCriterion:
     # ------------------------------------------------------------------ theta helpers
     @property
     def ntheta(self) -> int:
-        return sum(t.ntheta for t in self.terms)
+        return len(self._lower)
 
     def theta_init(self) -> np.ndarray:
         return np.concatenate([t.theta_init() for t in self.terms])
 
     def lower_bounds(self) -> np.ndarray:
-        return np.concatenate([t.lower_bounds() for t in self.terms])
+        return self._lower.copy()
 
     def lambdas(self, theta: np.ndarray) -> list[np.ndarray]:
         out = []
@@ -130,12 +134,10 @@ class ProfiledCriterion:
             out.append(lam)
         return out
 
-    def _rest_scale_vector(self, lams: list[np.ndarray]) -> np.ndarray:
+    def _rest_scale_vector(self, theta: np.ndarray) -> np.ndarray:
+        """The diagonal of blockdiag(Lambda_R, I) when every later term is scalar (``rest_diag``)."""
         d = np.ones(self.m)
-        pos = 0
-        for t, lam in zip(self.terms[1:], lams[1:]):
-            d[pos: pos + t.nranef] = lam[0, 0]
-            pos += t.nranef
+        d[: self.qrest] = theta[self._rest_theta]
         return d
 
     def _rest_scale_matrix(self, lams: list[np.ndarray]) -> sp.csr_matrix:
@@ -160,7 +162,7 @@ class ProfiledCriterion:
             L11inv = 1.0 / L11
         else:
             T = lam1.T @ cp.A11 @ lam1
-            T[:, np.arange(s1), np.arange(s1)] += 1.0
+            T += self._eye1
             L11 = batched_cholesky(T)
             L11inv = batched_tri_inverse(L11)
         # C = LambdaR' AR1 Lambda1 L11^-T
@@ -170,8 +172,10 @@ class ProfiledCriterion:
                 C = self._AR1d[:, :, 0] * T[:, 0, 0][None, :]
             else:
                 C = np.einsum("mls,lst->mlt", self._AR1d, T).reshape(self.m, -1)
-            if self.rest_diag:
-                d = self._rest_scale_vector(lams)
+            if not self.qrest:  # no later terms: the rest scaling is the identity
+                M = cp.ARR.copy()
+            elif self.rest_diag:
+                d = self._rest_scale_vector(theta)
                 C *= d[:, None]
                 M = cp.ARR * d[:, None]
                 M *= d[None, :]
@@ -179,16 +183,16 @@ class ProfiledCriterion:
                 LR = self._rest_scale_matrix(lams).toarray()
                 C = LR.T @ C
                 M = LR.T @ cp.ARR @ LR
-            M[np.diag_indices(self.m)] += self._eye_rest
+            M[self._diag_m] += self._eye_rest
             M -= C @ C.T
             LRR = dense_cholesky(M)
             return BlockedFactor(theta, lams, L11, L11inv, C, LRR, self.qrest, self.p)
         if self._blocks is not None:
-            d = self._rest_scale_vector(lams)
+            d = self._rest_scale_vector(theta)
             T = lam1 @ np.transpose(L11inv, (0, 2, 1))  # (l1, s1, s1): lambda1 L11_j^-T
             M = cp.ARR * d[:, None]
             M *= d[None, :]
-            M[np.diag_indices(self.m)] += self._eye_rest
+            M[self._diag_m] += self._eye_rest
             self._blocks.downdate(M, T, d)
             LRR = dense_cholesky(M)
             C = None
@@ -199,7 +203,7 @@ class ProfiledCriterion:
                                    C.indices, C.indptr), shape=C.shape)
             return BlockedFactor(theta, lams, L11, L11inv, C, LRR, self.qrest, self.p)
         if self.rest_diag:
-            d = self._rest_scale_vector(lams)
+            d = self._rest_scale_vector(theta)
             if s1 == 1:
                 data = cp.AR1.data * d[self._ar1_rows] * (lam1[0, 0] * L11inv[:, 0, 0])[self._ar1_cols]
                 C = sp.csr_matrix((data, cp.AR1.indices, cp.AR1.indptr), shape=cp.AR1.shape)
@@ -215,7 +219,7 @@ class ProfiledCriterion:
             C = (LR.T @ (cp.AR1 @ right)).tocsr()
             B = (LR.T @ cp.ARR)
             M = np.asarray((LR.T @ B.T).T)
-        M[np.diag_indices(self.m)] += self._eye_rest
+        M[self._diag_m] += self._eye_rest
         if self._dense_C:
             Cd = C.toarray()
             M -= Cd @ Cd.T

@@ -38,6 +38,14 @@ def rest_matrix(terms: list[ReTerm], X: np.ndarray, y: np.ndarray, rows: slice |
     return sp.hstack(blocks, format="csc")
 
 
+def _dense_z(refs: np.ndarray, z: np.ndarray, nranef: int) -> np.ndarray:
+    """A term's block of Z as a dense ``n x nranef`` array (the dense form of :meth:`ReTerm.zmatrix`)."""
+    n, s = z.shape
+    out = np.zeros((n, nranef))
+    out[np.arange(n)[:, None], refs[:, None] * s + np.arange(s)[None, :]] = z
+    return out
+
+
 @dataclass
 class CrossProducts:
     """The three stored pieces of the cross-product (see the module docstring)."""
@@ -62,13 +70,14 @@ class CrossProducts:
                 v = np.bincount(refs, weights=z[:, a] * z[:, b], minlength=t1.nlevels)
                 A11[:, a, b] = v
                 A11[:, b, a] = v
-        Z1 = ReTerm(t1.group, t1.levels, refs, t1.cnames, z).zmatrix()
         m = sum(t.nranef for t in terms[1:]) + X.shape[1] + 1
         if len(refs) * (m + t1.nranef) <= SMALL:
-            # small problems: dense products (scipy.sparse's overhead would dominate)
-            W = rest_matrix(terms, X, y, rows).toarray()
-            AR1 = sp.csr_matrix(np.asarray((Z1.T @ W).T))
+            # small problems: dense matrices and products (scipy.sparse's overhead would dominate)
+            W = np.column_stack([_dense_z(t.refs[rows], t.z[rows], t.nranef) for t in terms[1:]]
+                                + [X[rows], y[rows]])
+            AR1 = sp.csr_matrix(W.T @ _dense_z(refs, z, t1.nranef))
             return cls(A11, AR1, W.T @ W)
+        Z1 = ReTerm(t1.group, t1.levels, refs, t1.cnames, z).zmatrix()
         W = rest_matrix(terms, X, y, rows)
         Wt = W.T.tocsr()
         AR1 = (Wt @ Z1).tocsr()

@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import warnings
 import weakref
+from functools import cached_property
 
 import numpy as np
 import scipy.linalg as sla
@@ -55,7 +56,7 @@ import scipy.sparse as sp
 
 from .criterion import BlockedFactor, ProfiledCriterion
 from .errors import ConvergenceWarning
-from .linalg import NotPositiveDefinite
+from .linalg import NotPositiveDefinite, batched_inverse
 from .optimize import OptSummary, optimize_theta
 
 __all__ = ["gradient", "gradient_from_factor", "optimize_with_gradient"]
@@ -73,6 +74,7 @@ class _Prep:
         self.l1 = terms[0].nlevels
         self.s1 = terms[0].ncols
         self.tril = [t._tril() for t in terms]
+        self.eye1 = np.eye(self.s1)  # added to each of the first term's s1 x s1 blocks
         # rest terms: for each theta element lambda_t[a, b], the rows (j, b) and columns (j, a)
         self.rest = []  # (theta index, ci, cj)
         pos = 0
@@ -83,12 +85,17 @@ class _Prep:
                 self.rest.append((crit.theta_slices[ti][e], base + b, base + a))
             pos += t.nranef
         self.AR1 = crit.cp.AR1.tocsr()
-        self.AR1_csc = self.AR1.tocsc()
-        self.AR1_csc.sort_indices()
         # small problems: A_R1 dense (as the criterion keeps it), every product one BLAS call
         self.AR1d = crit._AR1d.reshape(crit.m, -1) if crit._dense else None
         self.AR1_mat = self.AR1d if self.AR1d is not None else self.AR1
         self._blocks = None
+
+    @cached_property
+    def AR1_csc(self) -> sp.csc_matrix:
+        """A_R1 by columns, indices sorted (for the sparse paths only: formed on first use)."""
+        out = self.AR1.tocsc()
+        out.sort_indices()
+        return out
 
     def blocks(self, crit: ProfiledCriterion):
         """The level-by-level layout of A_R1 (shared with the criterion's compiled downdate)."""
@@ -267,7 +274,7 @@ def gradient_from_factor(crit: ProfiledCriterion, f: BlockedFactor, *, kernel: b
         if info != 0:
             raise NotPositiveDefinite(f"dpotri failed (info {info})")
     if crit.rest_diag:
-        dvec = crit._rest_scale_vector(lams)
+        dvec = crit._rest_scale_vector(f.theta)
         LR = None
     else:
         dvec = None
@@ -277,7 +284,10 @@ def gradient_from_factor(crit: ProfiledCriterion, f: BlockedFactor, *, kernel: b
     # LRR' [x; -1] = [0; -r] gives x = (u_R, beta) without copying the leading block of LRR
     rhs = np.zeros(m)
     rhs[m1] = -LRR[m1, m1]
-    z = -sla.solve_triangular(LRR, rhs, trans="T", lower=True, check_finite=False)  # (-x, 1)
+    z, info = sla.lapack.dtrtrs(LRR, rhs, lower=1, trans=1)  # LAPACK directly: called once per gradient
+    if info != 0:
+        raise np.linalg.LinAlgError(f"singular triangular factor (dtrtrs info {info})")
+    z = -z  # (-x, 1)
     x = -z[:m1]
     w = dvec * z if LR is None else np.asarray(LR @ z).ravel()  # (-b_R, -beta, 1)
     P = np.einsum("lki,lkj->lij", f.L11inv, f.L11inv)  # (lambda1' A11_j lambda1 + I)^-1
@@ -302,7 +312,7 @@ def gradient_from_factor(crit: ProfiledCriterion, f: BlockedFactor, *, kernel: b
 
     # ---- log-determinant of Omega_S
     glog = np.zeros(ntheta)
-    T1 = np.einsum("ij,ljk,mk->lim", lam1, P, lam1)  # lambda1 P_j lambda1'
+    T1 = lam1 @ P @ lam1.T  # lambda1 P_j lambda1' (batched matmul: faster than a 3-operand einsum)
     use_kernel = crit._blocks is not None if kernel is None else kernel
     use_kernel = use_kernel and crit.rest_diag
     Q = np.zeros((l1, s1, s1))
@@ -321,7 +331,7 @@ def gradient_from_factor(crit: ProfiledCriterion, f: BlockedFactor, *, kernel: b
                 rest_x[e] = xdiag[ci].sum()
     elif k:
         Minv = Minv + Minv.T
-        Minv[np.diag_indices(k)] *= 0.5
+        Minv.flat[:: k + 1] *= 0.5  # the diagonal
         if LR is None:
             W = cp.ARR[:k, :k] * dvec[:k, None]
         else:
@@ -346,9 +356,9 @@ def gradient_from_factor(crit: ProfiledCriterion, f: BlockedFactor, *, kernel: b
     # first term: X_jj = P_j lambda1' A11_j - P_j lambda1' Q_j (I + lambda1 lambda1' A11_j)^-1
     G = PL @ cp.A11
     if k:
-        Rm = np.einsum("ij,kj,lkm->lim", lam1, lam1, cp.A11)
-        Rm[:, np.arange(s1), np.arange(s1)] += 1.0
-        Rinv = 1.0 / Rm if s1 == 1 else np.linalg.inv(Rm)
+        Rm = (lam1 @ lam1.T) @ cp.A11
+        Rm += prep.eye1
+        Rinv = 1.0 / Rm if s1 == 1 else batched_inverse(Rm)
         G -= PL @ Q @ Rinv
     Gsum = G.sum(axis=0)
     rows, cols = prep.tril[0]
@@ -415,6 +425,20 @@ class _Counted:
         return g if np.all(np.isfinite(g)) else None
 
 
+def _cholesky_solve(B: np.ndarray, g: np.ndarray) -> np.ndarray:
+    """``B^-1 g`` by Cholesky (what ``scipy.linalg.cho_factor``/``cho_solve`` compute, without their
+    per-call overhead); LinAlgError when ``B`` is not finite or not positive definite."""
+    if not np.all(np.isfinite(B)):
+        raise np.linalg.LinAlgError("the matrix has non-finite entries")
+    c, info = sla.lapack.dpotrf(B, lower=0, clean=0)
+    if info != 0:
+        raise np.linalg.LinAlgError(f"the matrix is not positive definite (dpotrf info {info})")
+    x, info = sla.lapack.dpotrs(c, g, lower=0)
+    if info != 0:  # pragma: no cover - only on an illegal argument
+        raise np.linalg.LinAlgError(f"dpotrs info {info}")
+    return x
+
+
 def _projected_bfgs(fun: _Counted, x0: np.ndarray, lower: np.ndarray, dec_tol: float, maxiter: int,
                     max_step: float = 1.0) -> tuple[np.ndarray, float, np.ndarray | None, str, bool]:
     """Projected quasi-Newton: dense damped BFGS on the free variables, Armijo backtracking along the
@@ -445,11 +469,10 @@ def _projected_bfgs(fun: _Counted, x0: np.ndarray, lower: np.ndarray, dec_tol: f
         if B is None:
             d = -gF * (0.5 * max(1.0, np.abs(x).max()) / max(np.abs(gF).max(), 1e-300))
         else:
-            BF = B[np.ix_(free, free)]
+            BF = B if free.all() else B[np.ix_(free, free)]
             try:
-                cf = sla.cho_factor(BF)
-                d = -sla.cho_solve(cf, gF)
-            except (np.linalg.LinAlgError, ValueError):
+                d = -_cholesky_solve(BF, gF)
+            except np.linalg.LinAlgError:
                 B = np.eye(n) * max(1e-8, np.abs(np.diag(B)).max())
                 d = -gF / np.diag(B)[free]
             dec = float(-gF @ d)
@@ -463,7 +486,7 @@ def _projected_bfgs(fun: _Counted, x0: np.ndarray, lower: np.ndarray, dec_tol: f
             xt[free] += alpha * d
             xt = np.maximum(xt, lower)
             step = xt - x
-            if not np.any(step):
+            if not step.any():
                 break
             slope = float(g @ step)
             if -slope < fnoise:
@@ -475,7 +498,7 @@ def _projected_bfgs(fun: _Counted, x0: np.ndarray, lower: np.ndarray, dec_tol: f
             # safeguarded quadratic interpolation along the (unprojected) direction
             if np.isfinite(ft) and slope < 0:
                 a_new = -slope * alpha / (2.0 * (ft - fx - slope))
-                alpha = float(np.clip(a_new, 0.1 * alpha, 0.5 * alpha))
+                alpha = float(min(max(a_new, 0.1 * alpha), 0.5 * alpha))  # np.clip, on scalars
             else:
                 alpha *= 0.25
         if not accepted:

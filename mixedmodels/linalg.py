@@ -12,8 +12,8 @@ import numpy as np
 import scipy.linalg as sla
 import scipy.sparse as sp
 
-__all__ = ["batched_cholesky", "batched_tri_inverse", "block_diag_sparse", "dense_cholesky",
-           "NotPositiveDefinite"]
+__all__ = ["batched_cholesky", "batched_inverse", "batched_tri_inverse", "block_diag_sparse",
+           "dense_cholesky", "NotPositiveDefinite"]
 
 
 class NotPositiveDefinite(np.linalg.LinAlgError):
@@ -24,19 +24,19 @@ def batched_cholesky(A: np.ndarray) -> np.ndarray:
     """Lower Cholesky factors of a stack of symmetric positive-definite ``s x s`` blocks (l, s, s)."""
     s = A.shape[1]
     if s == 1:
-        if np.any(A[:, 0, 0] <= 0):
+        if (A[:, 0, 0] <= 0).any():
             raise NotPositiveDefinite("a diagonal block is not positive definite")
         return np.sqrt(A)
     if s == 2:
         a, b, c = A[:, 0, 0], A[:, 1, 0], A[:, 1, 1]
-        if np.any(a <= 0):
+        if (a <= 0).any():
             raise NotPositiveDefinite("a diagonal block is not positive definite")
         l11 = np.sqrt(a)
         l21 = b / l11
         d = c - l21 * l21
-        if np.any(d <= 0):
+        if (d <= 0).any():
             raise NotPositiveDefinite("a diagonal block is not positive definite")
-        L = np.zeros_like(A)
+        L = np.zeros(A.shape, A.dtype)
         L[:, 0, 0] = l11
         L[:, 1, 0] = l21
         L[:, 1, 1] = np.sqrt(d)
@@ -53,13 +53,35 @@ def batched_tri_inverse(L: np.ndarray) -> np.ndarray:
     if s == 1:
         return 1.0 / L
     if s == 2:
-        out = np.zeros_like(L)
+        out = np.zeros(L.shape, L.dtype)
         out[:, 0, 0] = 1.0 / L[:, 0, 0]
         out[:, 1, 1] = 1.0 / L[:, 1, 1]
         out[:, 1, 0] = -L[:, 1, 0] * out[:, 0, 0] * out[:, 1, 1]
         return out
     eye = np.broadcast_to(np.eye(s), L.shape)
     return np.linalg.solve(L, eye)
+
+
+def batched_inverse(A: np.ndarray) -> np.ndarray:
+    """Inverses of a stack of small general square blocks (l, s, s); closed forms for ``s <= 2`` (numpy's
+    batched ``inv`` costs far more than the arithmetic on such blocks)."""
+    s = A.shape[1]
+    if s == 1:
+        if (A == 0).any():
+            raise np.linalg.LinAlgError("Singular matrix")
+        return 1.0 / A
+    if s == 2:
+        a, b, c, d = A[:, 0, 0], A[:, 0, 1], A[:, 1, 0], A[:, 1, 1]
+        det = a * d - b * c
+        if (det == 0).any():
+            raise np.linalg.LinAlgError("Singular matrix")
+        out = np.empty(A.shape, A.dtype)
+        out[:, 0, 0] = d / det
+        out[:, 0, 1] = -b / det
+        out[:, 1, 0] = -c / det
+        out[:, 1, 1] = a / det
+        return out
+    return np.linalg.inv(A)
 
 
 def block_diag_sparse(blocks: np.ndarray) -> sp.bsr_matrix:

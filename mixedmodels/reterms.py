@@ -13,11 +13,22 @@ Z is never stored as a matrix: the term keeps ``refs`` (the level index of each 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import scipy.sparse as sp
 
 __all__ = ["ReTerm"]
+
+
+@lru_cache(maxsize=None)
+def _tril_indices(s: int) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, cols) of the lower triangle of an ``s x s`` matrix in column-major order, computed once
+    per size (read-only: shared by every term)."""
+    cols, rows = np.triu_indices(s)  # triu of the transpose = tril column-major
+    rows.flags.writeable = False
+    cols.flags.writeable = False
+    return rows, cols
 
 
 @dataclass
@@ -67,15 +78,12 @@ class ReTerm:
 
     def theta_diagonal(self) -> np.ndarray:
         """Boolean mask over this term's theta: True for elements on the diagonal of lambda."""
-        s = self.ncols
         rows, cols = self._tril()
         return rows == cols
 
     def _tril(self) -> tuple[np.ndarray, np.ndarray]:
         # column-major lower triangle (R's lower.tri order)
-        s = self.ncols
-        cols, rows = np.triu_indices(s)  # triu of the transpose = tril column-major
-        return rows, cols
+        return _tril_indices(self.ncols)
 
     def theta_init(self) -> np.ndarray:
         return self.theta_diagonal().astype(float)

@@ -88,8 +88,9 @@ def factor_from_series(s: pd.Series, name: str) -> Factor:
     numbers numerically; booleans as FALSE < TRUE.
     """
     if isinstance(s.dtype, pd.CategoricalDtype):
-        cats = list(s.cat.categories)
-        codes = s.cat.codes.to_numpy().astype(np.int64)
+        cat = s.array  # the Categorical itself: its codes without a Series built around them
+        cats = list(cat.categories)
+        codes = cat.codes.astype(np.int64)
         return Factor(codes=codes, levels=r_level_labels(cats))
     values = s.to_numpy()
     mask = pd.isna(s).to_numpy()
@@ -262,6 +263,7 @@ class Evaluator:
         self.text = text
         self.n = len(data)
         self._columns = {str(c): c for c in data.columns}
+        self._factors: dict[str, Factor] = {}  # columns already turned into factors (never modified)
 
     # -- helpers used by the function table
     def error(self, msg: str, node: Node) -> FormulaError:
@@ -312,6 +314,8 @@ class Evaluator:
             close = difflib.get_close_matches(node.id, list(self._columns), n=3, cutoff=0.6)
             hint = f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
             raise self.error(f"unknown column {node.id!r}{hint}", node)
+        if node.id in self._factors:  # e.g. the 'batch' of (1 | batch/cask), used twice
+            return self._factors[node.id]
         s = self.data[key]
         if isinstance(s, pd.DataFrame):
             raise DataError(f"the data have more than one column named {node.id!r}")
@@ -321,7 +325,8 @@ class Evaluator:
                 or pd.api.types.is_bool_dtype(s.dtype):
             if pd.api.types.is_datetime64_any_dtype(s.dtype) or pd.api.types.is_timedelta64_dtype(s.dtype):
                 raise self.error(f"column {node.id!r} holds dates or times; convert it to numbers first", node)
-            return factor_from_series(s, node.id)
+            fac = self._factors[node.id] = factor_from_series(s, node.id)
+            return fac
         return Numeric(s.to_numpy(dtype=float, na_value=np.nan).copy())
 
     # -- the interpreter

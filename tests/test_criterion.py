@@ -150,3 +150,32 @@ def test_three_evaluation_paths_agree(formula):
     crit._dense = True  # the dense path
     crit._AR1d = crit.cp.AR1.toarray().reshape(crit.m, d.terms[0].nlevels, crit.s1)
     assert crit(theta) == pytest.approx(kernel_value, rel=1e-11)
+
+
+@pytest.mark.parametrize("s", [1, 2, 3])
+def test_batched_inverse_matches_numpy(s):
+    from mixedmodels.linalg import batched_inverse
+
+    rng = np.random.default_rng(s)
+    A = rng.normal(size=(7, s, s)) + 3 * np.eye(s)
+    np.testing.assert_allclose(batched_inverse(A), np.linalg.inv(A), rtol=1e-12, atol=1e-14)
+    A[3] = 0.0
+    with pytest.raises(np.linalg.LinAlgError):
+        batched_inverse(A)
+
+
+def test_crossproducts_dense_and_sparse_paths_agree(monkeypatch):
+    from mixedmodels import crossprod
+
+    rng = np.random.default_rng(4)
+    n = 300
+    df = pd.DataFrame({"x": rng.normal(size=n), "g1": rng.integers(0, 30, n).astype(str),
+                       "g2": rng.integers(0, 6, n).astype(str)})
+    df["y"] = rng.normal(size=n)
+    d = build_design("y ~ x + (x | g1) + (x | g2)", df)
+    dense = CrossProducts.from_design(d.terms, d.X, d.y)
+    monkeypatch.setattr(crossprod, "SMALL", 0)
+    sparse = CrossProducts.from_design(d.terms, d.X, d.y)
+    np.testing.assert_allclose(dense.A11, sparse.A11, rtol=1e-12, atol=1e-10)
+    np.testing.assert_allclose(dense.ARR, sparse.ARR, rtol=1e-12, atol=1e-10)
+    np.testing.assert_allclose(dense.AR1.toarray(), sparse.AR1.toarray(), rtol=1e-12, atol=1e-10)
