@@ -273,7 +273,6 @@ class ProfiledCriterion:
     def cond_var_blocks(self, f: BlockedFactor) -> list[np.ndarray]:
         """Per term, the (nlevels, s, s) diagonal blocks of Lambda (L_Z L_Z')^-1 Lambda' (lme4's condVar,
         to be multiplied by sigma^2)."""
-        q1 = self.terms[0].nranef
         s1 = self.s1
         qr = self.qrest
         Lzz = f.LRR[:qr, :qr]
@@ -298,5 +297,4 @@ class ProfiledCriterion:
             b = np.einsum("rli,rlj->lij", cols, cols)
             out.append(lam @ b @ lam.T)
             pos += t.nranef
-        del q1
         return out

@@ -358,8 +358,6 @@ def build_design(formula: str, data: pd.DataFrame, *, require_random: bool = Tru
     y = y_all[rows]
     if not np.all(np.isfinite(y)):
         raise DataError(f"the response '{deparse(lhs)}' has infinite values")
-    if np.ptp(y) == 0 and n > 1 and False:
-        pass
 
     X, x_names, fterms = _model_matrix(rhs, vt, rows)
     if not np.all(np.isfinite(X)):

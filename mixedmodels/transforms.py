@@ -96,9 +96,8 @@ def factor_from_series(s: pd.Series, name: str) -> Factor:
     mask = pd.isna(s).to_numpy()
     if pd.api.types.is_bool_dtype(s.dtype) or (s.dtype == object and all(
             isinstance(v, (bool, np.bool_)) for v in values[~mask])):
-        codes = np.where(mask, -1, values.astype(bool, copy=False) if not mask.any() else
-                         np.array([bool(v) if not m else False for v, m in zip(values, mask)])).astype(np.int64)
-        codes[mask] = -1
+        codes = np.full(len(s), -1, dtype=np.int64)
+        codes[~mask] = [1 if v else 0 for v in values[~mask]]
         return Factor(codes=codes, levels=["FALSE", "TRUE"])
     if pd.api.types.is_numeric_dtype(s.dtype):
         vals = values[~mask].astype(float)
