@@ -130,15 +130,18 @@ class LinearMixedModel:
             from .gradient import optimize_with_gradient
 
             opt = optimize_with_gradient(crit, start, lower, **optimizer_options)
-            diag = np.isfinite(lower) & (lower == 0)
-            doubtful = bool(np.any(opt.theta[diag] < SINGULAR_TOL)) or \
-                any(t.nlevels <= 5 for t in self.design.terms)
-            if optimizer == "auto" and crit._dense and doubtful:
+            if optimizer == "auto" and crit._dense and self._second_optimum_plausible(opt.theta, lower):
                 alt = optimize_theta(crit, start, lower)
                 if alt.objective < opt.objective:
                     opt = alt
                 opt.feval = crit.nevals  # both searches
         return LmerFit(self, reml, opt)
+
+    def _second_optimum_plausible(self, theta: np.ndarray, lower: np.ndarray) -> bool:
+        """A singular fit, or a grouping factor with at most five levels: where a profiled likelihood
+        surface is most often multimodal (and where the two searches were seen to disagree)."""
+        diag = np.isfinite(lower) & (lower == 0)
+        return bool(np.any(theta[diag] < SINGULAR_TOL)) or any(t.nlevels <= 5 for t in self.design.terms)
 
     def _check_not_perfect(self, crit: ProfiledCriterion) -> None:
         """lme4 fits a response that the fixed effects reproduce exactly and returns noise; we say why
