@@ -27,33 +27,7 @@ options(width = 80, digits = 7)
 DATA_DIR <- file.path("mixedmodels", "datasets", "data")
 OUT <- file.path("tests", "fixtures", "predict.json")
 
-## ---- number formatting (as make_fixtures.R) --------------------------------
-fmt_num <- function(x) {
-  out <- sprintf("%.17g", x)
-  int_like <- is.finite(x) & x == round(x) & abs(x) < 1e15
-  out[int_like] <- sprintf("%.15g", x[int_like])
-  out[!is.finite(x)] <- "null"
-  out
-}
-encode_doubles <- function(x) {
-  if (is.list(x) && !is.data.frame(x)) {
-    y <- lapply(x, encode_doubles)
-    names(y) <- names(x)
-    return(y)
-  }
-  if (is.double(x)) {
-    s <- fmt_num(as.vector(unclass(x)))
-    boxed <- inherits(x, "AsIs") || length(x) != 1L
-    txt <- if (boxed) paste0("[", paste(s, collapse = ", "), "]") else s
-    return(structure(txt, class = "json"))
-  }
-  x
-}
-arr <- function(x) {
-  x <- as.vector(unname(x))
-  if (is.factor(x)) x <- as.character(x)
-  I(x)
-}
+source(file.path("tests", "r", "json_helpers.R"))  # fmt_num, encode_doubles, arr
 
 ## ---- data as the Python side loads it --------------------------------------
 levels_json <- jsonlite::read_json(file.path(DATA_DIR, "levels.json"), simplifyVector = TRUE)

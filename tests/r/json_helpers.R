@@ -1,0 +1,39 @@
+## Shared by the fixture scripts (sourced from tests/r/make_fixtures.R and make_predict_fixtures.R):
+## full-precision JSON numbers.
+
+## JSON writer: jsonlite::write_json(..., digits = NA, auto_unbox = TRUE,
+## pretty = TRUE, null = "null", na = "null").
+## NOTE: jsonlite (1.8.4) never prints more than 15 significant digits, even
+## with digits = NA or digits = I(17) (toJSON(0.1 + 0.2, digits = NA) gives
+## 0.3), which does not round-trip doubles. So every double is first rendered
+## here with sprintf("%.17g") (integer-valued doubles below 1e15 with "%.15g",
+## which is exact), NA/NaN/Inf as null, and inserted verbatim
+## (json_verbatim = TRUE). Python's float() then recovers the exact double.
+fmt_num <- function(x) {
+  out <- sprintf("%.17g", x)
+  int_like <- is.finite(x) & x == round(x) & abs(x) < 1e15
+  out[int_like] <- sprintf("%.15g", x[int_like])
+  out[!is.finite(x)] <- "null"
+  out
+}
+encode_doubles <- function(x) {
+  if (is.list(x) && !is.data.frame(x)) {
+    y <- lapply(x, encode_doubles)
+    names(y) <- names(x)
+    return(y)
+  }
+  if (is.double(x)) {
+    s <- fmt_num(as.vector(unclass(x)))
+    boxed <- inherits(x, "AsIs") || length(x) != 1L   # same rule as auto_unbox
+    txt <- if (boxed) paste0("[", paste(s, collapse = ", "), "]") else s
+    return(structure(txt, class = "json"))
+  }
+  x
+}
+## Always-an-array vector (protects length-1 vectors from auto_unbox).
+arr <- function(x) {
+  if (is.null(x)) return(I(character(0)))
+  x <- as.vector(unname(x))
+  if (is.factor(x)) x <- as.character(x)
+  I(x)
+}
