@@ -148,6 +148,10 @@ def _compile_fixed(node: Node, vt: _VarTable, used: set[int], text: str) -> str:
         if node.op == "%in%":
             return (_compile_fixed(node.left, vt, used, text) + " : "
                     + _compile_fixed(node.right, vt, used, text))
+        if node.op in ("==", "!=", "<", ">", "<=", ">=", "&"):  # a logical variable, as in R
+            i = vt.add(node)
+            used.add(i)
+            return _PH.format(i)
         if node.op == "^":
             right = node.right
             while isinstance(right, Paren):

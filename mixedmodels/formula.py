@@ -121,7 +121,7 @@ _TOKEN_RE = re.compile(r"""
   | (?P<bq>`[^`]*`)
   | (?P<str>"[^"]*"|'[^']*')
   | (?P<pct>%[^%\s]*%)
-  | (?P<op>\|\||\||~|\+|-|\*|/|:|\^|\(|\)|,|=)
+  | (?P<op>\|\||\||~|\+|-|\*|/|:|\^|\(|\)|,|==|!=|<=|>=|<|>|&|=)
 """, re.VERBOSE)
 
 
@@ -169,6 +169,8 @@ def _tokenize(text: str) -> list[_Tok]:
 _BINARY = {
     "~": (10, 11),
     "|": (20, 21), "||": (20, 21),
+    "&": (25, 26),
+    "==": (30, 31), "!=": (30, 31), "<": (30, 31), ">": (30, 31), "<=": (30, 31), ">=": (30, 31),
     "+": (40, 41), "-": (40, 41),
     "*": (50, 51), "/": (50, 51),
     "%": (60, 61),  # any %op%
@@ -333,7 +335,8 @@ def _contains_tilde(node: Node | None) -> bool:
 
 
 # --------------------------------------------------------------------------------------------- deparse
-_SPACED = {"~", "|", "||", "+", "-", "*"}  # R's PP_BINARY: printed with spaces, may break a line
+# R's PP_BINARY: printed with spaces, may break a line
+_SPACED = {"~", "|", "||", "&", "+", "-", "*", "==", "!=", "<", ">", "<=", ">="}
 _NAME_RE = re.compile(r"^(?:[A-Za-z]|\.(?![0-9]))[A-Za-z0-9._]*$")
 _R_RESERVED = {"if", "else", "repeat", "while", "function", "for", "next", "break", "TRUE", "FALSE",
                "NULL", "Inf", "NaN", "NA", "in"}

@@ -248,6 +248,16 @@ FUNCTIONS: dict[str, Callable] = {
 }
 """The functions a formula may call (names as in R)."""
 
+_COMPARE = {"==": np.equal, "!=": np.not_equal, "<": np.less, ">": np.greater, "<=": np.less_equal,
+            ">=": np.greater_equal}
+LOGICAL_LEVELS = ["FALSE", "TRUE"]
+
+
+def _logical(values: np.ndarray, missing: np.ndarray) -> Factor:
+    """An R logical vector: in a model matrix it is a factor with levels FALSE, TRUE (``xTRUE``)."""
+    return Factor(codes=np.where(missing, -1, values.astype(np.int64)), levels=list(LOGICAL_LEVELS))
+
+
 _ARITH = {
     "+": np.add, "-": np.subtract, "*": np.multiply, "/": np.divide, "^": np.power,
     "%%": lambda a, b: a - np.floor(a / b) * b, "%/%": lambda a, b: np.floor(a / b),
@@ -279,6 +289,8 @@ class Evaluator:
 
     def numeric(self, node: Node) -> np.ndarray:
         v = self.eval(node)
+        if isinstance(v, Factor) and v.levels == LOGICAL_LEVELS:  # R: TRUE/FALSE count as 1/0
+            return np.where(v.codes >= 0, v.codes.astype(float), np.nan)
         if isinstance(v, Factor):
             raise self.error(f"'{deparse(node)}' is a factor; arithmetic needs a numeric variable", node)
         m = v.matrix
@@ -328,6 +340,36 @@ class Evaluator:
             return fac
         return Numeric(s.to_numpy(dtype=float, na_value=np.nan).copy())
 
+    def _compare(self, node: BinOp) -> Factor:
+        """``x > 5``, ``Sex == "Male"``: an R logical vector."""
+        sides = []
+        for side in (node.left, node.right):
+            if isinstance(side, Str):
+                sides.append(side.value)
+            else:
+                sides.append(self.eval(side))
+        if any(isinstance(v, (Factor, str)) for v in sides):
+            if node.op not in ("==", "!="):
+                raise self.error(f"'{node.op}' compares numbers; a factor can only be tested with == or !=",
+                                 node)
+            labels, missing = [], np.zeros(self.n, dtype=bool)
+            for v in sides:
+                if isinstance(v, str):
+                    labels.append(np.full(self.n, v, dtype=object))
+                elif isinstance(v, Factor):
+                    labels.append(v.labels())
+                    missing |= v.missing
+                else:
+                    x = v.matrix[:, 0]
+                    labels.append(np.array(r_level_labels(x), dtype=object))
+                    missing |= np.isnan(x)
+            eq = labels[0] == labels[1]
+            return _logical(eq if node.op == "==" else ~eq, missing)
+        a, b = (v.matrix[:, 0] for v in sides)
+        with np.errstate(invalid="ignore"):
+            out = _COMPARE[node.op](a, b)
+        return _logical(out, np.isnan(a) | np.isnan(b))
+
     # -- the interpreter
     def eval(self, node: Node):
         if isinstance(node, Name):
@@ -344,6 +386,11 @@ class Evaluator:
             if node.op == "+":
                 return Numeric(self.numeric(node.operand))
             raise self.error(f"unexpected {node.op!r} here", node)
+        if isinstance(node, BinOp) and node.op in _COMPARE:
+            return self._compare(node)
+        if isinstance(node, BinOp) and node.op == "&":
+            a, b = self.numeric(node.left), self.numeric(node.right)
+            return _logical((a != 0) & (b != 0), np.isnan(a) | np.isnan(b))
         if isinstance(node, BinOp):
             fn = _ARITH.get(node.op)
             if fn is None:

@@ -42,6 +42,13 @@ R_COLUMNS = {
     "x:A + A": ["(Intercept)", "Ab", "x:Aa", "x:Ab"],
     "A:x + x": ["(Intercept)", "x", "Ab:x"],
     "A:C + C": ["(Intercept)", "Cx", "Ab:Cy", "Ab:Cx"],
+    # logical variables are factors with levels FALSE, TRUE in R's model.matrix
+    "I(x > 5)": ["(Intercept)", "I(x > 5)TRUE"],
+    "factor(x > 5)": ["(Intercept)", "factor(x > 5)TRUE"],
+    'I(A == "b")': ["(Intercept)", 'I(A == "b")TRUE'],
+    "I((x > 3) & (x < 9))": ["(Intercept)", "I((x > 3) & (x < 9))TRUE"],
+    "I(x * (x > 5))": ["(Intercept)", "I(x * (x > 5))"],
+    "(x > 5)": ["(Intercept)", "x > 5TRUE"],
 }
 
 
@@ -49,6 +56,15 @@ R_COLUMNS = {
 def test_r_column_names_and_coding(toy, rhs):
     d = build_design(f"y ~ {rhs} + (1 | g)", toy)
     assert d.x_names == R_COLUMNS[rhs]
+
+
+def test_logical_values(toy):
+    d = build_design("y ~ I((x > 3) & (x < 9)) + I(x * (x > 5)) + (1 | g)", toy)
+    x = toy["x"].to_numpy()
+    np.testing.assert_allclose(d.X[:, 1], ((x > 3) & (x < 9)).astype(float))
+    np.testing.assert_allclose(d.X[:, 2], x * (x > 5))
+    with pytest.raises(mm.FormulaError, match="only be tested with == or !="):
+        build_design('y ~ I(A > "a") + (1 | g)', toy)
 
 
 def test_interaction_without_margins_is_rank_deficient_like_r(toy):

@@ -17,6 +17,7 @@ from mixedmodels.formula import deparse, expand_bars, format_r_number, parse_for
     ("y~ 0.5*x + 1e-5 + 100000 + 1e5 + 123456789012", "y ~ 0.5 * x + 1e-05 + 1e+05 + 1e+05 + 123456789012"),
     ("distance ~ age*Sex + (age|Subject)", "distance ~ age * Sex + (age | Subject)"),
     ("~ x", "~x"),
+    ("y ~ I(x>5) + I((x > 3)&(x < 9))", "y ~ I(x > 5) + I((x > 3) & (x < 9))"),
 ])
 def test_deparse_like_r(text, expected):
     assert parse_formula(text).deparse() == expected
