@@ -119,11 +119,43 @@ class _VarTable:
         if isinstance(v, Factor):
             codes = v.codes[rows]
             present = np.unique(codes)  # unused levels are dropped, as lme4's model frame does
-            levels = present[1:] if contrasts else present
-            return [(codes == c).astype(float) for c in levels], [v.levels[c] for c in levels]
+            remap = np.full(len(v.levels), -1, dtype=np.int64)
+            remap[present] = np.arange(len(present))
+            return factor_columns(remap[codes], [v.levels[c] for c in present], contrasts, v.ordered)
         if v.values.ndim == 2:
             return [v.values[rows, k] for k in range(v.values.shape[1])], list(v.suffixes)
         return [v.values[rows]], [""]
+
+
+def poly_contrasts(k: int) -> tuple[np.ndarray, list[str]]:
+    """R's ``contr.poly(k)``: orthonormal polynomial contrasts over scores 1..k (columns .L, .Q, .C, ^4,
+    ...), as R codes an ordered factor."""
+    x = np.arange(1, k + 1, dtype=float)
+    x -= x.mean()
+    V = np.column_stack([x ** d for d in range(k)])
+    q, r = np.linalg.qr(V)
+    Z = q * np.diag(r)  # Gram-Schmidt directions: sign-free, as R's qr.qy(QR, diag(R))
+    Z /= np.sqrt((Z ** 2).sum(axis=0))
+    names = [".L", ".Q", ".C"] + [f"^{d}" for d in range(4, k)]
+    return Z[:, 1:], names[: k - 1]
+
+
+def factor_columns(codes: np.ndarray, levels: list[str], contrasts: bool, ordered: bool = False
+                   ) -> tuple[list[np.ndarray], list[str]]:
+    """Model-matrix columns of a factor whose ``codes`` index ``levels`` (-1: missing, giving NaN):
+    treatment contrasts (all levels but the first; polynomial contrasts for an ordered factor) when
+    ``contrasts``, else one indicator per level."""
+    k = len(levels)
+    ind = np.zeros((len(codes), k))
+    ok = codes >= 0
+    ind[np.flatnonzero(ok), codes[ok]] = 1.0
+    ind[~ok] = np.nan
+    if contrasts and ordered and k > 1:
+        C, names = poly_contrasts(k)
+        M = ind @ C
+        return [M[:, j] for j in range(k - 1)], names
+    use = range(1, k) if contrasts else range(k)
+    return [ind[:, c] for c in use], [levels[c] for c in use]
 
 
 def _compile_fixed(node: Node, vt: _VarTable, used: set[int], text: str) -> str:

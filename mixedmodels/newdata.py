@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .design import Design, _compile_fixed, _group_factor, _model_matrix, _VarTable
+from .design import Design, _compile_fixed, _group_factor, _model_matrix, _VarTable, factor_columns
 from .errors import DataError
 from .formula import Call, Node, UnaryOp, deparse, expand_bars, split_formula
 from .reterms import ReTerm
@@ -200,14 +200,7 @@ class _PairedVarTable(_VarTable):
         if levels is None:
             return super().columns(i, rows, contrasts)
         v = self.values[i]
-        codes = v.codes[rows]
-        use = range(1, len(levels)) if contrasts else range(len(levels))
-        cols = []
-        for c in use:
-            col = (codes == c).astype(float)
-            col[codes < 0] = np.nan
-            cols.append(col)
-        return cols, [levels[c] for c in use]
+        return factor_columns(v.codes[rows], levels, contrasts, self.train.values[i].ordered)
 
 
 def _recode(v, levels: list[str], label: str) -> Factor:

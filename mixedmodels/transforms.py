@@ -50,6 +50,7 @@ class Factor:
 
     codes: np.ndarray
     levels: list[str]
+    ordered: bool = False  # an ordered factor: R codes it by polynomial contrasts (contr.poly)
 
     @property
     def missing(self) -> np.ndarray:
@@ -91,7 +92,7 @@ def factor_from_series(s: pd.Series, name: str) -> Factor:
         cat = s.array  # the Categorical itself: its codes without a Series built around them
         cats = list(cat.categories)
         codes = cat.codes.astype(np.int64)
-        return Factor(codes=codes, levels=r_level_labels(cats))
+        return Factor(codes=codes, levels=r_level_labels(cats), ordered=bool(s.cat.ordered))
     values = s.to_numpy()
     mask = pd.isna(s).to_numpy()
     if pd.api.types.is_bool_dtype(s.dtype) or (s.dtype == object and all(
@@ -172,7 +173,8 @@ def _f_factor(ev: "Evaluator", node: Call) -> Factor:
         used = np.unique(v.codes[v.codes >= 0])
         remap = np.full(len(v.levels) + 1, -1, dtype=np.int64)
         remap[used] = np.arange(len(used))
-        return Factor(codes=np.where(v.codes >= 0, remap[v.codes], -1), levels=[v.levels[i] for i in used])
+        return Factor(codes=np.where(v.codes >= 0, remap[v.codes], -1), levels=[v.levels[i] for i in used],
+                      ordered=v.ordered)
     x = v.matrix
     if x.shape[1] != 1:
         raise FormulaError("factor() of a matrix", ev.text, node.start, node.end)

@@ -58,6 +58,24 @@ def test_r_column_names_and_coding(toy, rhs):
     assert d.x_names == R_COLUMNS[rhs]
 
 
+def test_ordered_factor_gets_polynomial_contrasts(toy):
+    # R: O <- factor(c("lo","mid","hi","top"), levels = c("lo","mid","hi","top"), ordered = TRUE)
+    # model.matrix(~ O)[1:4, ] has O.L = -0.6708204 -0.2236068 0.2236068 0.6708204, O.Q = 0.5 -0.5 -0.5 0.5,
+    # O.C = -0.2236068 0.6708204 -0.6708204 0.2236068; colnames(model.matrix(~ O*A)) and (~ 0 + O), (~ x:O)
+    levels = ["lo", "mid", "hi", "top"]
+    t = toy.assign(O=pd.Categorical(levels * 3, categories=levels, ordered=True))
+    d = build_design("y ~ O + (1 | g)", t)
+    assert d.x_names == ["(Intercept)", "O.L", "O.Q", "O.C"]
+    np.testing.assert_allclose(d.X[:4, 1], [-0.6708204, -0.2236068, 0.2236068, 0.6708204], atol=1e-7)
+    np.testing.assert_allclose(d.X[:4, 2], [0.5, -0.5, -0.5, 0.5], atol=1e-12)
+    np.testing.assert_allclose(d.X[:4, 3], [-0.2236068, 0.6708204, -0.6708204, 0.2236068], atol=1e-7)
+    t2 = toy.assign(O=pd.Categorical(np.repeat(levels, 3), categories=levels, ordered=True))
+    assert build_design("y ~ O*A + (1 | g)", t2).x_names == [
+        "(Intercept)", "O.L", "O.Q", "O.C", "Ab", "O.L:Ab", "O.Q:Ab", "O.C:Ab"]
+    assert build_design("y ~ 0 + O + (1 | g)", t).x_names == ["Olo", "Omid", "Ohi", "Otop"]
+    assert build_design("y ~ x:O + (1 | g)", t).x_names == ["(Intercept)", "x:Olo", "x:Omid", "x:Ohi", "x:Otop"]
+
+
 def test_logical_values(toy):
     d = build_design("y ~ I((x > 3) & (x < 9)) + I(x * (x > 5)) + (1 | g)", toy)
     x = toy["x"].to_numpy()
