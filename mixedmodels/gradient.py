@@ -234,22 +234,11 @@ def gradient(crit: ProfiledCriterion, theta, *, kernel: bool | None = None
     definite) returns ``(inf, None)``. ``kernel`` forces (True) or forbids (False) the compiled
     level-by-level path; by default it is used when the criterion uses its compiled downdate.
     """
-    theta = np.asarray(theta, dtype=float)
-    crit.nevals += 1
-    try:
-        f = crit.factor(theta, need_C=False)
-    except NotPositiveDefinite:
+    fun = _Counted(crit, kernel, verbose=False)
+    val, f = fun.value(np.asarray(theta, dtype=float))
+    if f is None:
         return np.inf, None
-    val = float(crit.objective_from_factor(f))
-    if not np.isfinite(val):
-        return np.inf, None
-    try:
-        g = gradient_from_factor(crit, f, kernel=kernel)
-    except (NotPositiveDefinite, np.linalg.LinAlgError):
-        return val, None
-    if not np.all(np.isfinite(g)):
-        return val, None
-    return val, g
+    return val, fun.grad(f)
 
 
 def gradient_from_factor(crit: ProfiledCriterion, f: BlockedFactor, *, kernel: bool | None = None
