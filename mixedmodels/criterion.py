@@ -109,6 +109,7 @@ class ProfiledCriterion:
         if self._dense:
             self._AR1d = self.cp.AR1.toarray().reshape(self.m, terms[0].nlevels, self.s1)
         self._tril = [t._tril() for t in terms]
+        self._small = None  # the compiled small-model evaluator (smallfit), built on first use
         self._blocks = None
         if not self._dense and self.rest_diag and kernels.available():
             blocks = kernels.LevelBlocks(self.cp.AR1, terms[0].nlevels, self.s1)
@@ -236,8 +237,20 @@ class ProfiledCriterion:
             return f.logdet_L + f.logdet_RX + nmp * (1.0 + _LOG2PI + np.log(r2 / nmp))
         return f.logdet_L + self.n * (1.0 + _LOG2PI + np.log(r2 / self.n))
 
+    def small_evaluator(self):
+        """The compiled ``theta -> (value, gradient)`` of :mod:`mixedmodels.smallfit` when the model is
+        small enough for it, else None (built on first use)."""
+        if self._small is None:
+            from . import smallfit
+
+            self._small = smallfit.SmallEvaluator(self) if smallfit.eligible(self) else False
+        return self._small or None
+
     def __call__(self, theta: np.ndarray) -> float:
         self.nevals += 1
+        small = self.small_evaluator()
+        if small is not None:
+            return small(theta, want_grad=False)[0]
         try:
             f = self.factor(theta, need_C=False)
         except NotPositiveDefinite:

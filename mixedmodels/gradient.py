@@ -232,7 +232,9 @@ def gradient(crit: ProfiledCriterion, theta, *, kernel: bool | None = None
 
     Counts as one evaluation in ``crit.nevals``. Where the factor does not exist (a block not positive
     definite) returns ``(inf, None)``. ``kernel`` forces (True) or forbids (False) the compiled
-    level-by-level path; by default it is used when the criterion uses its compiled downdate.
+    level-by-level path of large models; by default (None) small models use the compiled evaluator of
+    :mod:`mixedmodels.smallfit` and large ones the level-by-level path when the criterion uses its
+    compiled downdate. ``kernel=False`` is the NumPy path throughout.
     """
     fun = _Counted(crit, kernel, verbose=False)
     val, f = fun.value(np.asarray(theta, dtype=float))
@@ -385,28 +387,38 @@ def _q_and_corr_chunked(prep: _Prep, V: sp.csc_matrix, Minv: np.ndarray, T1: np.
 class _Counted:
     """The criterion split in two: value (one factorization, counted in ``crit.nevals``) and gradient
     from the same factor (counted in ``ngrad``), so line-search trials that are rejected cost no
-    gradient."""
+    gradient.
+
+    On small models (``crit.small_evaluator()``, and ``kernel`` left at None) the compiled evaluator
+    returns the value and the gradient together for a few microseconds; the "factor" passed from
+    :meth:`value` to :meth:`grad` is then that gradient."""
 
     def __init__(self, crit: ProfiledCriterion, kernel: bool | None, verbose: bool):
         self.crit = crit
         self.kernel = kernel
         self.verbose = verbose
         self.ngrad = 0
+        self.small = crit.small_evaluator() if kernel is None else None
 
     def value(self, x: np.ndarray):
         crit = self.crit
         crit.nevals += 1
-        try:
-            f = crit.factor(x, need_C=False)
-        except NotPositiveDefinite:
-            return np.inf, None
-        v = float(crit.objective_from_factor(f))
+        if self.small is not None:
+            v, f = self.small(x)
+        else:
+            try:
+                f = crit.factor(x, need_C=False)
+            except NotPositiveDefinite:
+                return np.inf, None
+            v = float(crit.objective_from_factor(f))
         if self.verbose:
             print(f"    f={v:.12f} x={np.array2string(x, precision=8)}")
         return (v, f) if np.isfinite(v) else (np.inf, None)
 
-    def grad(self, f: BlockedFactor) -> np.ndarray | None:
+    def grad(self, f) -> np.ndarray | None:
         self.ngrad += 1
+        if isinstance(f, np.ndarray):  # the compiled evaluator's gradient
+            return f if np.all(np.isfinite(f)) else None
         try:
             g = gradient_from_factor(self.crit, f, kernel=self.kernel)
         except (NotPositiveDefinite, np.linalg.LinAlgError):
@@ -470,7 +482,8 @@ def _projected_bfgs(fun: _Counted, x0: np.ndarray, lower: np.ndarray, dec_tol: f
         # Armijo backtracking along the projected path, from a step of at most max_step per component
         alpha = min(1.0, max_step * max(1.0, np.abs(x).max()) / max(np.abs(d).max(), 1e-300))
         accepted = False
-        for _ in range(30):
+        gt = None
+        for trial in range(30):
             xt = x.copy()
             xt[free] += alpha * d
             xt = np.maximum(xt, lower)
@@ -478,12 +491,30 @@ def _projected_bfgs(fun: _Counted, x0: np.ndarray, lower: np.ndarray, dec_tol: f
             if not step.any():
                 break
             slope = float(g @ step)
-            if -slope < fnoise:
+            # the full quasi-Newton step is tried even when the decrease it predicts is below the
+            # criterion's resolution: the gradient can still judge it (below)
+            newton = trial == 0 and B is not None and alpha == 1.0
+            if -slope < fnoise and not newton:
                 break  # the decrease this step could give is below the criterion's resolution
             ft, fact = fun.value(xt)
             if fact is not None and ft <= fx + 1e-4 * min(slope, 0.0):
                 accepted = True
                 break
+            if newton and fact is not None and ft <= fx + 1e3 * fnoise:
+                # near the optimum the criterion's rounding (~1e-13 relative: log-determinants and a
+                # residual sum of squares from cross-products) hides decreases the exact gradient still
+                # sees. Keep a quasi-Newton step whose change in the criterion is within that noise if
+                # it halves the gradient's norm in the metric B^-1 (the predicted decrease).
+                gt = fun.grad(fact)
+                if gt is not None:
+                    try:
+                        dect = float(gt[free] @ _cholesky_solve(BF, gt[free]))
+                    except np.linalg.LinAlgError:
+                        dect = np.inf
+                    if dect < 0.25 * dec and np.all(gt[fixed] >= 0):
+                        accepted = True
+                        break
+                gt = None
             # safeguarded quadratic interpolation along the (unprojected) direction
             if np.isfinite(ft) and slope < 0:
                 a_new = -slope * alpha / (2.0 * (ft - fx - slope))
@@ -493,7 +524,8 @@ def _projected_bfgs(fun: _Counted, x0: np.ndarray, lower: np.ndarray, dec_tol: f
         if not accepted:
             ok = B is not None and dec <= 2.0 * max(1e3 * dec_tol, 1e3 * fnoise)
             return x, fx, g, "line search made no progress", ok
-        gt = fun.grad(fact)
+        if gt is None:
+            gt = fun.grad(fact)
         if gt is None:
             return xt, ft, None, "gradient failed", False
         s = xt - x
@@ -629,7 +661,7 @@ def optimize_with_gradient(crit: ProfiledCriterion, theta0, lower, *, dec_tol: f
             trial = x.copy()
             trial[near] = lower[near]
             ft, _ = fun.value(trial)
-            if ft <= fx:
+            if ft <= fx + 1e-12 * max(1.0, abs(fx)):  # no worse, to within rounding
                 x, fx = trial, ft
     if not converged:
         messages.append(f"optimizer did not converge: {code}")

@@ -132,8 +132,8 @@ class LinearMixedModel:
             opt = optimize_with_gradient(crit, start, lower, **optimizer_options)
             if optimizer == "auto" and crit._dense and self._second_optimum_plausible(opt.theta, lower):
                 alt = optimize_theta(crit, start, lower)
-                if alt.objective < opt.objective:
-                    opt = alt
+                if alt.objective < opt.objective - 1e-10 * max(1.0, abs(opt.objective)):
+                    opt = alt  # a lower optimum, not the same one to within rounding
                 opt.feval = crit.nevals  # both searches
         return LmerFit(self, reml, opt)
 

@@ -183,14 +183,15 @@ def optimize_theta(fun: Callable[[np.ndarray], float], theta0: np.ndarray, lower
     fval = fun(theta)
     if polish and converged and len(theta) <= 12:
         theta, fval, _ = _fd_newton(fun, theta, fval, lower)
-    # lme4's check.boundary: snap components near their bound onto it when that is no worse
+    # lme4's check.boundary: snap components near their bound onto it when that is no worse (to within
+    # the criterion's rounding: a variance of 1e-9 is not better than 0 by one unit in the last place)
     if boundary_tol > 0:
         near = np.isfinite(lower) & (theta - lower < boundary_tol) & (theta != lower)
         if near.any():
             trial = theta.copy()
             trial[near] = lower[near]
             ftrial = fun(trial)
-            if ftrial <= fval:
+            if ftrial <= fval + 1e-12 * max(1.0, abs(fval)):
                 theta, fval = trial, ftrial
     messages: list[str] = []
     if not converged:
