@@ -18,6 +18,8 @@ _LAZY = {
     "compare_methods": ("classical", "compare_methods"),
     "NegativeVarianceWarning": ("classical", "NegativeVarianceWarning"),
     "anova": ("inference", "lrt"),
+    "update": ("updating", "update"),
+    "update_formula": ("updating", "update_formula"),
 }
 
 
@@ -31,7 +33,7 @@ def __getattr__(name):
 
 __all__ = [
     "lmer", "LinearMixedModel", "LmerFit", "datasets", "aov", "compare_methods",
-    "NegativeVarianceWarning", "anova",
+    "NegativeVarianceWarning", "anova", "update", "update_formula",
     "MixedModelsError", "FormulaError", "DataError", "ModelError",
     "ConvergenceWarning", "SingularFitWarning", "RankDeficiencyWarning",
     "__version__",

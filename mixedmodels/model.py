@@ -399,6 +399,12 @@ class LmerFit:
 
         return residuals(self, type, scaled=scaled)
 
+    def update(self, formula: str | None = None, **kwargs) -> "LmerFit":
+        """R's ``update(m, . ~ . - x, REML = ..., data = ...)``: see :func:`mixedmodels.updating.update`."""
+        from .updating import update
+
+        return update(self, formula, **kwargs)
+
     def compare_statsmodels(self, **kwargs):
         """Refit with statsmodels MixedLM (optional extra) and compare side by side."""
         from .compare import compare_statsmodels
