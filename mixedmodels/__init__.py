@@ -20,6 +20,8 @@ _LAZY = {
     "anova": ("inference", "lrt"),
     "update": ("updating", "update"),
     "update_formula": ("updating", "update_formula"),
+    "ranova": ("deletions", "ranova"),
+    "drop1": ("deletions", "drop1"),
 }
 
 
@@ -33,7 +35,7 @@ def __getattr__(name):
 
 __all__ = [
     "lmer", "LinearMixedModel", "LmerFit", "datasets", "aov", "compare_methods",
-    "NegativeVarianceWarning", "anova", "update", "update_formula",
+    "NegativeVarianceWarning", "anova", "update", "update_formula", "ranova", "drop1",
     "MixedModelsError", "FormulaError", "DataError", "ModelError",
     "ConvergenceWarning", "SingularFitWarning", "RankDeficiencyWarning",
     "__version__",

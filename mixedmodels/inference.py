@@ -97,9 +97,10 @@ class RDataFrame(pd.DataFrame):
 class AnovaTable(RDataFrame):
     """An ANOVA-type table (R class ``anova``): ``str()`` is R's ``print.anova`` (heading, table,
     significance stars). ``heading`` is a list of lines; ``hypotheses`` (lmerTest tables) maps each term
-    to its hypothesis matrix L (a DataFrame, columns = fixed effects)."""
+    to its hypothesis matrix L (a DataFrame, columns = fixed effects); ``formulae`` (``ranova``) maps each
+    row to the formula of its reduced model."""
 
-    _metadata = ["heading", "hypotheses"]
+    _metadata = ["heading", "hypotheses", "formulae"]
 
     def to_r_string(self) -> str:
         from .summary import format_anova_table

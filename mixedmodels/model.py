@@ -405,6 +405,20 @@ class LmerFit:
 
         return update(self, formula, **kwargs)
 
+    def ranova(self, reduce_terms: bool = True):
+        """lmerTest's ``ranova(m)``: likelihood-ratio tests of the random-effects terms
+        (:func:`mixedmodels.deletions.ranova`)."""
+        from .deletions import ranova
+
+        return ranova(self, reduce_terms=reduce_terms)
+
+    def drop1(self, ddf: str = "Satterthwaite"):
+        """lmerTest's ``drop1(m)``: F tests of the marginal fixed-effects terms
+        (:func:`mixedmodels.deletions.drop1`)."""
+        from .deletions import drop1
+
+        return drop1(self, ddf=ddf)
+
     def compare_statsmodels(self, **kwargs):
         """Refit with statsmodels MixedLM (optional extra) and compare side by side."""
         from .compare import compare_statsmodels
