@@ -22,6 +22,8 @@ _LAZY = {
     "update_formula": ("updating", "update_formula"),
     "ranova": ("deletions", "ranova"),
     "drop1": ("deletions", "drop1"),
+    "ls_means": ("lsmeans", "ls_means"),
+    "difflsmeans": ("lsmeans", "difflsmeans"),
 }
 
 
@@ -35,7 +37,7 @@ def __getattr__(name):
 
 __all__ = [
     "lmer", "LinearMixedModel", "LmerFit", "datasets", "aov", "compare_methods",
-    "NegativeVarianceWarning", "anova", "update", "update_formula", "ranova", "drop1",
+    "NegativeVarianceWarning", "anova", "update", "update_formula", "ranova", "drop1", "ls_means", "difflsmeans",
     "MixedModelsError", "FormulaError", "DataError", "ModelError",
     "ConvergenceWarning", "SingularFitWarning", "RankDeficiencyWarning",
     "__version__",

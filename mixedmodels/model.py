@@ -419,6 +419,19 @@ class LmerFit:
 
         return drop1(self, ddf=ddf)
 
+    def ls_means(self, which=None, level: float = 0.95, ddf: str = "Satterthwaite", pairwise: bool = False):
+        """lmerTest's ``ls_means(m)``: least-squares means of the factor terms
+        (:func:`mixedmodels.lsmeans.ls_means`)."""
+        from .lsmeans import ls_means
+
+        return ls_means(self, which=which, level=level, ddf=ddf, pairwise=pairwise)
+
+    def difflsmeans(self, which=None, level: float = 0.95, ddf: str = "Satterthwaite"):
+        """lmerTest's ``difflsmeans(m)``: pairwise differences of LS-means."""
+        from .lsmeans import difflsmeans
+
+        return difflsmeans(self, which=which, level=level, ddf=ddf)
+
     def compare_statsmodels(self, **kwargs):
         """Refit with statsmodels MixedLM (optional extra) and compare side by side."""
         from .compare import compare_statsmodels
