@@ -7,7 +7,8 @@
 
 from . import datasets
 from .errors import (ConvergenceWarning, DataError, FormulaError, MixedModelsError, ModelError,
-                     RankDeficiencyWarning, SingularFitWarning)
+                     NaNProducedWarning, PredictorScaleWarning, RankDeficiencyWarning,
+                     SingularFitWarning)
 from .model import LinearMixedModel, LmerFit, lmer
 
 __version__ = "0.1.0"
@@ -39,6 +40,7 @@ __all__ = [
     "lmer", "LinearMixedModel", "LmerFit", "datasets", "aov", "compare_methods",
     "NegativeVarianceWarning", "anova", "update", "update_formula", "ranova", "drop1", "ls_means", "difflsmeans",
     "MixedModelsError", "FormulaError", "DataError", "ModelError",
-    "ConvergenceWarning", "SingularFitWarning", "RankDeficiencyWarning",
+    "ConvergenceWarning", "SingularFitWarning", "RankDeficiencyWarning", "PredictorScaleWarning",
+    "NaNProducedWarning",
     "__version__",
 ]

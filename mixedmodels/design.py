@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from .errors import DataError, FormulaError, ModelError, RankDeficiencyWarning
+from .errors import DataError, FormulaError, ModelError, PredictorScaleWarning, RankDeficiencyWarning
 from .formula import (BinOp, Call, Formula, Name, Node, Num, Paren, UnaryOp, deparse, expand_bars,
                       parse_formula, split_formula)
 from .reterms import ReTerm
-from .transforms import Evaluator, Factor, Numeric
+from .transforms import LOGICAL_LEVELS, Evaluator, Factor, Numeric
 
 __all__ = ["Design", "FixedTerm", "build_design", "check_data"]
 
@@ -48,6 +48,7 @@ class Design:
     y : (n,) response;  X : (n, p) fixed-effects matrix (aliased columns already dropped)
     offset : (n,) offset (zeros when the formula has none)
     x_names : R's column names of X;  dropped : names of aliased columns that were dropped
+    scale_warning : lme4's check.scaleX found predictors on very different scales
     fixed_terms : the fixed terms with their columns in X (for ANOVA tables)
     terms : the random-effects terms, ordered by decreasing number of levels (lme4's order)
     rows : positional indices (into the caller's data) of the rows used
@@ -65,6 +66,7 @@ class Design:
     response_name: str
     dropped: list[str] = field(default_factory=list)
     has_intercept: bool = True
+    scale_warning: bool = False  # lme4's "Some predictor variables are on very different scales"
 
     @property
     def n(self) -> int:
@@ -118,7 +120,16 @@ class _VarTable:
         v = self.values[i]
         if isinstance(v, Factor):
             codes = v.codes[rows]
+            if v.levels == LOGICAL_LEVELS and not v.ordered:
+                # an R logical keeps both levels (model.matrix codes it as factor(x, c(FALSE, TRUE))):
+                # an all-FALSE comparison gives an all-zero column, dropped as aliased with a warning
+                return factor_columns(codes, list(LOGICAL_LEVELS), contrasts)
             present = np.unique(codes)  # unused levels are dropped, as lme4's model frame does
+            present = present[present >= 0]
+            if len(present) == 1 and len(rows):
+                raise DataError(f"the factor '{self.labels[i]}' has a single level ({v.levels[present[0]]!r}) "
+                                "in the rows used: contrasts need at least two levels (R stops here too: "
+                                "\"contrasts can be applied only to factors with 2 or more levels\")")
             remap = np.full(len(v.levels), -1, dtype=np.int64)
             remap[present] = np.arange(len(present))
             return factor_columns(remap[codes], [v.levels[c] for c in present], contrasts, v.ordered)
@@ -284,6 +295,26 @@ def _model_matrix(rhs: str, vt: _VarTable, rows: np.ndarray):
     return X, names, fterms
 
 
+SCALE_MESSAGE = "Some predictor variables are on very different scales: consider rescaling"
+
+
+def _different_scales(X: np.ndarray, tol: float = 1e3) -> bool:
+    """lme4's ``checkScaleX``: among the columns of X that are not all 0/1, a standard deviation beyond
+    ``tol`` or below ``1/tol``, or two standard deviations more than ``tol`` apart."""
+    if X.shape[0] < 2:
+        return False
+    cont = [j for j in range(X.shape[1]) if not np.all((X[:, j] == 0) | (X[:, j] == 1))]
+    if not cont:
+        return False
+    sd = X[:, cont].std(axis=0, ddof=1)
+    with np.errstate(divide="ignore"):
+        logsd = np.log(sd)
+    big = np.log(tol)
+    if np.any(np.abs(logsd) > big):
+        return True
+    return bool(len(cont) > 1 and np.ptp(logsd) > big)
+
+
 def _drop_aliased(X: np.ndarray, names: list[str], tol: float = 1e-7) -> list[int]:
     """Columns kept by R's ``qr(X, tol = 1e-7)`` (LINPACK limited pivoting: a column whose residual on the
     columns kept before it is below ``tol`` times its norm is aliased and moved out)."""
@@ -399,6 +430,10 @@ def build_design(formula: str, data: pd.DataFrame, *, require_random: bool = Tru
     if not np.all(np.isfinite(X)):
         bad = [x_names[j] for j in range(X.shape[1]) if not np.all(np.isfinite(X[:, j]))]
         raise DataError(f"the fixed-effects model matrix has infinite or undefined values in: {', '.join(bad)}")
+    huge = [x_names[j] for j in range(X.shape[1]) if X.shape[0] and np.abs(X[:, j]).max() > 1e150]
+    if huge:
+        raise DataError(f"the fixed-effects columns {', '.join(huge)} have values beyond 1e150, too large for "
+                        "the cross-products in double precision: rescale them")
     has_intercept = "(Intercept)" in x_names
     keep = _drop_aliased(X, x_names)
     dropped = [x_names[j] for j in range(X.shape[1]) if j not in keep]
@@ -412,6 +447,9 @@ def build_design(formula: str, data: pd.DataFrame, *, require_random: bool = Tru
         x_names = [x_names[j] for j in keep]
         fterms = [FixedTerm(t.label, [newpos[c] for c in t.columns if c in newpos], t.variables)
                   for t in fterms]
+    scale_warning = _different_scales(X)
+    if scale_warning:
+        warnings.warn(SCALE_MESSAGE, PredictorScaleWarning, stacklevel=3)
     offset = np.zeros(n)
     for off in offsets:
         offset = offset + off[rows]
@@ -449,4 +487,4 @@ def build_design(formula: str, data: pd.DataFrame, *, require_random: bool = Tru
                              "variance (or scale parameter) are probably unidentifiable")
     return Design(y=y, X=X, offset=offset, x_names=x_names, fixed_terms=fterms, terms=terms,
                   rows=rows, formula=f, response_name=deparse(lhs), dropped=dropped,
-                  has_intercept=has_intercept)
+                  has_intercept=has_intercept, scale_warning=scale_warning)

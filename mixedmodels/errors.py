@@ -15,6 +15,8 @@ __all__ = [
     "ConvergenceWarning",
     "SingularFitWarning",
     "RankDeficiencyWarning",
+    "PredictorScaleWarning",
+    "NaNProducedWarning",
 ]
 
 
@@ -63,3 +65,13 @@ class SingularFitWarning(UserWarning):
 
 class RankDeficiencyWarning(UserWarning):
     """The fixed-effects model matrix is rank deficient; aliased columns were dropped."""
+
+
+class NaNProducedWarning(UserWarning):
+    """A function in the formula produced NaN from numbers (``sqrt`` or ``log`` of a negative value, as
+    R's "NaNs produced"); those rows are treated as missing."""
+
+
+class PredictorScaleWarning(UserWarning):
+    """Predictors on very different scales (lme4's check.scaleX): the fit may be less accurate; consider
+    rescaling them."""

@@ -44,9 +44,10 @@ class Node:
 
 @dataclass(frozen=True)
 class Name(Node):
-    """An R identifier (a column name), possibly written with backticks."""
+    """An R identifier (a column name), possibly written with backticks (``quoted``)."""
 
     id: str = ""
+    quoted: bool = field(default=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -117,7 +118,7 @@ class Formula:
 _TOKEN_RE = re.compile(r"""
     (?P<ws>\s+)
   | (?P<num>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?L?)
-  | (?P<name>(?:[A-Za-z]|\.(?![0-9]))[A-Za-z0-9._]*)
+  | (?P<name>(?:[^\W\d_]|\.(?![0-9]))[\w.]*)
   | (?P<bq>`[^`]*`)
   | (?P<str>"[^"]*"|'[^']*')
   | (?P<pct>%[^%\s]*%)
@@ -152,7 +153,7 @@ def _tokenize(text: str) -> list[_Tok]:
         if kind != "ws":
             tok = m.group()
             if kind == "bq":
-                toks.append(_Tok("name", tok[1:-1], m.start(), m.end()))
+                toks.append(_Tok("qname", tok[1:-1], m.start(), m.end()))
             elif kind == "str":
                 toks.append(_Tok("str", tok[1:-1], m.start(), m.end()))
             elif kind == "pct":
@@ -240,10 +241,10 @@ class _Parser:
             return Num(start=tok.start, end=tok.end, value=float(txt))
         if tok.kind == "str":
             return Str(start=tok.start, end=tok.end, value=tok.text)
-        if tok.kind == "name":
+        if tok.kind in ("name", "qname"):
             if self.peek().kind == "op" and self.peek().text == "(":
                 return self.call(tok)
-            return Name(start=tok.start, end=tok.end, id=tok.text)
+            return Name(start=tok.start, end=tok.end, id=tok.text, quoted=tok.kind == "qname")
         if tok.kind == "op":
             if tok.text == "(":
                 if self.peek().kind == "op" and self.peek().text == ")":
@@ -272,7 +273,7 @@ class _Parser:
         while True:
             tok = self.peek()
             nxt = self.toks[self.i + 1]
-            if tok.kind == "name" and nxt.kind == "op" and nxt.text == "=":
+            if tok.kind in ("name", "qname") and nxt.kind == "op" and nxt.text == "=":
                 self.next()
                 self.next()
                 kwargs.append((tok.text, self.parse(0)))
@@ -337,9 +338,10 @@ def _contains_tilde(node: Node | None) -> bool:
 # --------------------------------------------------------------------------------------------- deparse
 # R's PP_BINARY: printed with spaces, may break a line
 _SPACED = {"~", "|", "||", "&", "+", "-", "*", "==", "!=", "<", ">", "<=", ">="}
-_NAME_RE = re.compile(r"^(?:[A-Za-z]|\.(?![0-9]))[A-Za-z0-9._]*$")
+_NAME_RE = re.compile(r"^(?:[^\W\d_]|\.(?![0-9]))[\w.]*$")  # R's names: letters of any script
 _R_RESERVED = {"if", "else", "repeat", "while", "function", "for", "next", "break", "TRUE", "FALSE",
                "NULL", "Inf", "NaN", "NA", "in"}
+_R_CONSTANTS = {"TRUE", "FALSE", "NULL", "Inf", "NaN", "NA"}  # written bare unless backquoted
 
 
 def format_r_number(x: float) -> str:
@@ -395,7 +397,9 @@ class _Deparser:
 
     def node(self, n: Node) -> None:
         if isinstance(n, Name):
-            self.put(n.id if _NAME_RE.match(n.id) and n.id not in _R_RESERVED else f"`{n.id}`")
+            bare = _NAME_RE.match(n.id) and (n.id not in _R_RESERVED
+                                             or (n.id in _R_CONSTANTS and not n.quoted))
+            self.put(n.id if bare else f"`{n.id}`")
         elif isinstance(n, Num):
             self.put(format_r_number(n.value))
         elif isinstance(n, Str):
@@ -421,7 +425,7 @@ class _Deparser:
                     self.linebreak_simple()
             self.put(")")
         elif isinstance(n, BinOp):
-            if n.op in _SPACED or n.op.startswith("%"):
+            if n.op in _SPACED or (n.op.startswith("%") and n.op not in ("%%", "%/%")):
                 self.node(n.left)
                 self.put(f" {n.op} ")
                 lookahead = False
@@ -597,6 +601,8 @@ def _expand_slash(g: Node, text: str) -> list[Node]:
         if isinstance(right, BinOp) and right.op == "/":
             raise FormulaError("unsupported nesting in a grouping factor", text, g.start, g.end)
         top = outer[-1]
+        if isinstance(_strip_parens(top), BinOp):  # lme4 names c within b within a 'c:(b:a)'
+            top = Paren(start=top.start, end=top.end, expr=top)
         inter = BinOp(start=g0.start, end=g0.end, op=":", left=right, right=top)
         return outer + [inter]
     return [g]

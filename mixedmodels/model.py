@@ -114,7 +114,8 @@ class LinearMixedModel:
             raise MixedModelsError(f"method must be 'REML', 'ML' or 'moments', not {method!r}")
         if optimizer not in ("auto", "gradient", "bobyqa"):
             raise MixedModelsError(f"optimizer must be 'auto', 'gradient' or 'bobyqa', not {optimizer!r}")
-        reml = method.upper() == "REML"
+        # with no fixed effects the REML criterion is the ML deviance, and lme4 reports the fit as ML
+        reml = method.upper() == "REML" and self.design.p > 0
         crit = self.criterion(reml)
         if reml and self.design.n <= self.design.p:
             raise MixedModelsError("REML needs more observations than fixed effects")
@@ -344,12 +345,17 @@ class LmerFit:
             fit_warnings=self._fit_warnings())
 
     def _fit_warnings(self) -> list[str]:
-        """lme4's "fit warnings:" (aliased columns dropped from X)."""
+        """lme4's "fit warnings:" (aliased columns dropped from X, predictors on very different scales)."""
+        from .design import SCALE_MESSAGE
+
+        out = []
         k = len(self.design.dropped)
-        if not k:
-            return []
-        return [f"fixed-effect model matrix is rank deficient so dropping {k} column{'s' if k > 1 else ''}"
-                f" / coefficient{'s' if k > 1 else ''}"]
+        if k:
+            out.append(f"fixed-effect model matrix is rank deficient so dropping {k} column"
+                       f"{'s' if k > 1 else ''} / coefficient{'s' if k > 1 else ''}")
+        if self.design.scale_warning:
+            out.append(SCALE_MESSAGE)
+        return out
 
     def summary(self, ddf: str | None = None):
         """The summary; ``str()`` of it is R's ``print(summary(lmer(...)))``.

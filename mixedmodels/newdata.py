@@ -28,7 +28,7 @@ from .design import Design, _compile_fixed, _group_factor, _model_matrix, _VarTa
 from .errors import DataError
 from .formula import Call, Node, UnaryOp, deparse, expand_bars, split_formula
 from .reterms import ReTerm
-from .transforms import Evaluator, Factor, Numeric
+from .transforms import Evaluator, Factor, Numeric, poly_suffixes
 
 __all__ = ["NewReTerm", "NewFrame", "TrainingState", "training_state", "new_frame", "re_bars"]
 
@@ -89,8 +89,10 @@ class _NewDataEvaluator(Evaluator):
                         degree = int(self.scalar(v))
                     elif k == "raw":
                         raw = self.boolean(v)
+                if len(node.args) > 2:
+                    raw = self.boolean(node.args[2])
                 x = self.numeric(node.args[0])
-                sfx = [str(k) for k in range(1, degree + 1)]
+                sfx = poly_suffixes(degree)
                 if raw or coefs.get("raw"):
                     return Numeric(np.column_stack([x ** k for k in range(1, degree + 1)]), sfx, coefs)
                 return Numeric(_predict_poly(x, coefs, degree), sfx, coefs)

@@ -14,6 +14,8 @@ dropped later by the model frame, as R's ``na.omit`` does.
 from __future__ import annotations
 
 import difflib
+import unicodedata
+import warnings
 import math
 from dataclasses import dataclass, field
 from typing import Callable
@@ -21,7 +23,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from .errors import DataError, FormulaError
+from .errors import DataError, FormulaError, NaNProducedWarning
 from .formula import BinOp, Call, Name, Node, Num, Paren, Str, UnaryOp, deparse, format_r_number
 
 __all__ = ["Numeric", "Factor", "Evaluator", "FUNCTIONS", "r_level_labels", "factor_from_series"]
@@ -76,10 +78,31 @@ def r_level_labels(values) -> list[str]:
     return out
 
 
+# ICU's root collation of the printable ASCII characters (what R's sort() uses for strings in an ICU build,
+# the usual one): punctuation and symbols first, then digits, then letters, a lower-case letter before its
+# upper case only on a tie. Read off R 4.2.2 (Debian, ICU): sort(sapply(32:126, intToUtf8)).
+_ICU_ASCII = " _-,;:!?.'\"()[]{}@*/\\&#%`^+<=>|~$0123456789abcdefghijklmnopqrstuvwxyz"
+_PRIMARY = {ch: k for k, ch in enumerate(_ICU_ASCII)}
+_PRIMARY.update({ch.upper(): k for ch, k in list(_PRIMARY.items()) if ch.isalpha()})
+
+
 def _r_sort_key(s: str):
-    # R's sort() of strings follows the locale's collation (en_US: case-insensitive first, lower before
-    # upper on ties); this is a close approximation that does not depend on the machine's locale.
-    return (s.casefold(), s.swapcase())
+    """A sort key that orders strings as R's ``sort()`` does with ICU collation (tertiary strength,
+    punctuation not ignored): first by the characters' primary weights (punctuation, then digits, then
+    letters without case or accents: ``a_b`` < ``a-b`` < ``a.b`` < ``a1`` < ``ab``), then by accents
+    (``e`` < ``é``), then by case (``ab`` < ``aB`` < ``Ab``). Exact for ASCII (tested against R); other
+    characters sort with their base letter (``é`` next to ``e``) or, for other scripts, after the
+    Latin letters by code point."""
+    primary, secondary, tertiary = [], [], []
+    for ch in s:
+        base, marks = ch, ""
+        if ch not in _PRIMARY:
+            decomposed = unicodedata.normalize("NFD", ch)
+            base, marks = decomposed[0], decomposed[1:]
+        primary.append(_PRIMARY.get(base, 1000 + ord(base.lower())))
+        secondary.append(sum(ord(m) for m in marks))
+        tertiary.append(1 if ch.isupper() else 0)
+    return tuple(primary), tuple(secondary), tuple(tertiary)
 
 
 def factor_from_series(s: pd.Series, name: str) -> Factor:
@@ -120,7 +143,7 @@ def _poly(x: np.ndarray, degree: int, raw: bool, node: Node, text: str) -> Numer
         raise FormulaError("missing values are not allowed in 'poly'", text, node.start, node.end)
     if raw:
         vals = np.column_stack([x ** k for k in range(1, degree + 1)])
-        return Numeric(vals, [str(k) for k in range(1, degree + 1)], {"raw": True})
+        return Numeric(vals, poly_suffixes(degree), {"raw": True})
     if degree >= len(np.unique(x)):
         raise FormulaError("'degree' must be less than the number of unique points", text,
                            node.start, node.end)
@@ -132,8 +155,23 @@ def _poly(x: np.ndarray, degree: int, raw: bool, node: Node, text: str) -> Numer
     norm2 = (Z ** 2).sum(axis=0)
     alpha = ((xc[:, None] * Z ** 2).sum(axis=0) / norm2 + xbar)[:degree]
     Z = Z / np.sqrt(norm2)
-    return Numeric(Z[:, 1:], [str(k) for k in range(1, degree + 1)],
+    return Numeric(Z[:, 1:], poly_suffixes(degree),
                    {"alpha": alpha, "norm2": np.concatenate([[1.0], norm2])})
+
+
+def poly_suffixes(degree: int) -> list[str] | None:
+    """Column-name suffixes of ``poly(x, degree)``: ``1, 2, ...``; none for one column (R's model.matrix
+    names a one-column matrix by the term alone: ``poly(x, 1)``)."""
+    return [str(k) for k in range(1, degree + 1)] if degree > 1 else None
+
+
+def _warn_nans(ev: "Evaluator", node: Call, x: np.ndarray, out: np.ndarray) -> None:
+    """R's warning "NaNs produced" when a function turns numbers into NaN (``sqrt(-1)``, ``log(-1)``):
+    those rows then count as missing and are dropped."""
+    new = np.isnan(out) & ~np.isnan(x)
+    if new.any():
+        warnings.warn(f"{deparse(node)}: NaNs produced in {int(new.sum())} row{'s' if new.sum() > 1 else ''}; "
+                      "they are treated as missing and dropped", NaNProducedWarning, stacklevel=6)
 
 
 def _unary_math(fn: Callable[[np.ndarray], np.ndarray]):
@@ -141,7 +179,9 @@ def _unary_math(fn: Callable[[np.ndarray], np.ndarray]):
         ev.check_arity(node, 1, 1)
         x = ev.numeric(node.args[0])
         with np.errstate(all="ignore"):
-            return Numeric(fn(x))
+            out = fn(x)
+        _warn_nans(ev, node, x, out)
+        return Numeric(out)
     return apply
 
 
@@ -157,6 +197,7 @@ def _f_log(ev: "Evaluator", node: Call) -> Numeric:
         out = np.log(x)
         if base is not None:
             out = out / math.log(base)
+    _warn_nans(ev, node, x, out)
     return Numeric(out)
 
 
@@ -184,6 +225,8 @@ def _f_factor(ev: "Evaluator", node: Call) -> Factor:
 def _f_as_numeric(ev: "Evaluator", node: Call) -> Numeric:
     ev.check_arity(node, 1, 1)
     v = ev.eval(node.args[0])
+    if isinstance(v, Factor) and v.levels == LOGICAL_LEVELS and not v.ordered:  # R: FALSE/TRUE are 0/1
+        return Numeric(np.where(v.codes >= 0, v.codes.astype(float), np.nan))
     if isinstance(v, Factor):  # R: the integer codes, 1-based
         return Numeric(np.where(v.codes >= 0, v.codes + 1.0, np.nan))
     return v
@@ -204,19 +247,25 @@ def _f_scale(ev: "Evaluator", node: Call) -> Numeric:
     if opts["scale"]:
         m = ok.sum()
         scale = float(np.sqrt((xc[ok] ** 2).sum() / max(m - 1, 1)))
-        if scale == 0:
-            scale = 1.0 if not opts["center"] else scale
+        if scale == 0 or not np.isfinite(scale):
+            raise ev.error(f"scale() of '{deparse(node.args[0])}': the variable is constant (standard "
+                           "deviation 0), so it cannot be scaled", node)
     with np.errstate(all="ignore"):
         return Numeric(xc / scale, None, {"center": center, "scale": scale})
 
 
 def _f_poly(ev: "Evaluator", node: Call) -> Numeric:
-    ev.check_arity(node, 1, 2, allowed_kw=("degree", "raw"))
+    ev.check_arity(node, 1, 3, allowed_kw=("degree", "raw"))
+    if len(node.args) > 3 or (len(node.args) == 3 and any(k == "raw" for k, _ in node.kwargs)):
+        raise ev.error("poly() of several variables is not supported; use one variable, "
+                       "poly(x, degree, raw = FALSE)", node)
     x = ev.numeric(node.args[0])
     degree = 1
     raw = False
     if len(node.args) > 1:
         degree = int(ev.scalar(node.args[1]))
+    if len(node.args) > 2:
+        raw = ev.boolean(node.args[2])
     for k, v in node.kwargs:
         if k == "degree":
             degree = int(ev.scalar(v))
@@ -253,6 +302,11 @@ FUNCTIONS: dict[str, Callable] = {
 _COMPARE = {"==": np.equal, "!=": np.not_equal, "<": np.less, ">": np.greater, "<=": np.less_equal,
             ">=": np.greater_equal}
 LOGICAL_LEVELS = ["FALSE", "TRUE"]
+
+
+def _is_logical(v) -> bool:
+    """An R logical vector: a factor with levels FALSE, TRUE (a logical column or a comparison)."""
+    return isinstance(v, Factor) and v.levels == LOGICAL_LEVELS and not v.ordered
 
 
 def _logical(values: np.ndarray, missing: np.ndarray) -> Factor:
@@ -350,6 +404,13 @@ class Evaluator:
                 sides.append(side.value)
             else:
                 sides.append(self.eval(side))
+        if any(_is_logical(v) for v in sides) and not any(isinstance(v, str) for v in sides) and \
+                all(_is_logical(v) or isinstance(v, Numeric) for v in sides):
+            # a logical against TRUE / FALSE / a number: R compares numerically (TRUE is 1)
+            a, b = (self._logical_as_number(v) for v in sides)
+            with np.errstate(invalid="ignore"):
+                out = _COMPARE[node.op](a, b)
+            return _logical(out, np.isnan(a) | np.isnan(b))
         if any(isinstance(v, (Factor, str)) for v in sides):
             if node.op not in ("==", "!="):
                 raise self.error(f"'{node.op}' compares numbers; a factor can only be tested with == or !=",
@@ -372,6 +433,12 @@ class Evaluator:
             out = _COMPARE[node.op](a, b)
         return _logical(out, np.isnan(a) | np.isnan(b))
 
+    @staticmethod
+    def _logical_as_number(v) -> np.ndarray:
+        if isinstance(v, Factor):
+            return np.where(v.codes >= 0, v.codes.astype(float), np.nan)
+        return v.matrix[:, 0]
+
     # -- the interpreter
     def eval(self, node: Node):
         if isinstance(node, Name):
@@ -392,7 +459,10 @@ class Evaluator:
             return self._compare(node)
         if isinstance(node, BinOp) and node.op == "&":
             a, b = self.numeric(node.left), self.numeric(node.right)
-            return _logical((a != 0) & (b != 0), np.isnan(a) | np.isnan(b))
+            na, nb = np.isnan(a), np.isnan(b)
+            with np.errstate(invalid="ignore"):
+                false = (~na & (a == 0)) | (~nb & (b == 0))  # R: NA & FALSE is FALSE
+            return _logical(~false & ~na & ~nb, (na | nb) & ~false)
         if isinstance(node, BinOp):
             fn = _ARITH.get(node.op)
             if fn is None:

@@ -46,7 +46,7 @@ LAST_DIGIT = {"orthodont_ml_nocorr"}
 _NUM = re.compile(r"-?\d+(?:\.\d+)?(?:e[+-]\d+)?")
 
 
-def _same_up_to_last_digit(a: list[str], b: list[str]) -> bool:
+def _same_up_to_last_digit(a: list[str], b: list[str], units: float = 1.0) -> bool:
     if len(a) != len(b):
         return False
     for la, lb in zip(a, b):
@@ -58,7 +58,7 @@ def _same_up_to_last_digit(a: list[str], b: list[str]) -> bool:
             if x == y:
                 continue
             decimals = len(x.split(".")[1]) if "." in x else 0
-            if len(x) != len(y) or "e" in x or abs(float(x) - float(y)) > 1.01 * 10 ** -decimals:
+            if len(x) != len(y) or "e" in x or abs(float(x) - float(y)) > (units + 0.01) * 10 ** -decimals:
                 return False
     return True
 
