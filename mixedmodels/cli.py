@@ -67,7 +67,14 @@ def _demo(args) -> int:
         print("## ANOVA table with expected mean squares\n")
         print(aov(DEMO_FORMULA, oats))
         print("\n## REML fit\n")
-    print(lmer(DEMO_FORMULA, oats).summary())
+    fit = lmer(DEMO_FORMULA, oats)
+    print(fit.summary())
+    print("\n## Type III F tests of the fixed effects (Satterthwaite's df, as lmerTest's anova)\n")
+    print(fit.anova())
+    print("\n## Likelihood-ratio tests of the random effects (as lmerTest's ranova)\n")
+    print(fit.ranova())
+    print("\n## Least-squares means of the nitrogen levels (as lmerTest's ls_means)\n")
+    print(fit.ls_means(which="factor(nitro)"))
     return 0
 
 

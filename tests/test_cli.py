@@ -24,6 +24,10 @@ def test_demo_runs(capsys):
     assert main(["demo"]) == 0
     out = capsys.readouterr().out
     assert "Formula: yield ~ factor(nitro) * Variety + (1 | Block) + (1 | Block:Variety)" in out
+    # the split-plot analysis continues with lmerTest's tables
+    assert "Type III Analysis of Variance Table with Satterthwaite's method" in out
+    assert "ANOVA-like table for random-effects: Single term deletions" in out
+    assert "Least Squares Means table:" in out and "factor(nitro)0.6" in out
 
 
 @pytest.mark.parametrize("args, fragment", [
