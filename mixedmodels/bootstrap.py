@@ -67,6 +67,7 @@ class _Refitter:
         crit = fit._crit
         self.terms = d.terms
         self.cp = crit.cp
+        self.int_col = crit.int_col
         self.Z1 = d.terms[0].zmatrix().tocsc()
         blocks = [t.zmatrix() for t in d.terms[1:]]
         self.Wrest = sp.hstack(blocks + [sp.csr_matrix(d.X)], format="csr") if blocks else sp.csr_matrix(d.X)
@@ -77,6 +78,8 @@ class _Refitter:
         cp = self.cp
         AR1 = cp.AR1.tocsr()
         m = cp.ARR.shape[0]
+        shift = float(np.mean(y)) if self.int_col is not None else 0.0
+        y = y - shift  # centered, as ProfiledCriterion does (no digits lost in y'y)
         zy = np.asarray(self.Z1.T @ y).ravel()
         wy = np.asarray(self.Wrest.T @ y).ravel()
         yy = float(y @ y)
@@ -89,8 +92,8 @@ class _Refitter:
         ARRn[: m - 1, m - 1] = wy
         ARRn[m - 1, : m - 1] = wy
         ARRn[m - 1, m - 1] = yy
-        return ProfiledCriterion(self.terms, self.design.X, y, reml=self.reml,
-                                 crossprods=CrossProducts(cp.A11, AR1n, ARRn))
+        return ProfiledCriterion(self.terms, self.design.X, y + shift, reml=self.reml,
+                                 crossprods=CrossProducts(cp.A11, AR1n, ARRn), y_shift=shift)
 
     def refit(self, y: np.ndarray):
         """(theta, sigma, beta) of the model refitted to ``y``."""

@@ -75,12 +75,26 @@ class ProfiledCriterion:
     """
 
     def __init__(self, terms: list[ReTerm], X: np.ndarray, y: np.ndarray, reml: bool = True,
-                 crossprods: CrossProducts | None = None):
+                 crossprods: CrossProducts | None = None, y_shift: float | None = None):
         self.terms = terms
         self.n = len(y)
         self.p = X.shape[1]
         self.reml = reml
-        self.cp = crossprods if crossprods is not None else CrossProducts.from_design(terms, X, y)
+        # The response enters the cross-products centered when X has an intercept column: the penalized
+        # RSS is then r^2 = (y - c)'(y - c) - (fitted part) instead of y'y - (fitted part), so no digits
+        # are lost when y is large against its residual SD (a response of 310 +- 0.1, or y + 1e6); the
+        # criterion is unchanged (the intercept absorbs c) and solve() adds c back to the intercept.
+        # ``y_shift`` says by how much the response in given ``crossprods`` was shifted.
+        ones = [j for j in range(self.p) if np.all(X[:, j] == 1.0)] if self.n else []
+        self.int_col = ones[0] if ones else None
+        if crossprods is None:
+            if y_shift is None:
+                y_shift = float(np.mean(y)) if self.int_col is not None and self.n else 0.0
+            crossprods = CrossProducts.from_design(terms, X, y - y_shift if y_shift else y)
+        self.y_shift = float(y_shift or 0.0)
+        if self.y_shift and self.int_col is None:
+            raise ValueError("a shifted response needs an intercept column in X")
+        self.cp = crossprods
         self.qrest = sum(t.nranef for t in terms[1:])
         self.m = self.qrest + self.p + 1
         sizes = [t.ntheta for t in terms]
@@ -260,7 +274,8 @@ class ProfiledCriterion:
 
     # ------------------------------------------------------------------ solutions at a theta
     def solve(self, f: BlockedFactor) -> tuple[np.ndarray, np.ndarray]:
-        """(beta, u) at the factor ``f``: back-substitution with the blocked factor."""
+        """(beta, u) at the factor ``f``: back-substitution with the blocked factor (beta of the
+        response as given, the centering undone)."""
         m1 = self.m - 1
         LRR = f.LRR
         upper = LRR[:m1, :m1].T
@@ -275,6 +290,9 @@ class ProfiledCriterion:
         s1 = self.s1
         wb = w.reshape(-1, s1)
         u1 = np.einsum("lji,lj->li", f.L11inv, wb).ravel()  # L11^-T w, blockwise
+        if self.y_shift:
+            beta = beta.copy()
+            beta[self.int_col] += self.y_shift  # the response entered the cross-products centered
         return beta, np.concatenate([u1, urest])
 
     def vcov_unscaled(self, f: BlockedFactor) -> np.ndarray:

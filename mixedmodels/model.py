@@ -91,7 +91,8 @@ class LinearMixedModel:
             d = self.design
             other = self._criteria.get(not reml)
             self._criteria[reml] = ProfiledCriterion(d.terms, d.X, d.y - d.offset, reml=reml,
-                                                     crossprods=other.cp if other else None)
+                                                     crossprods=other.cp if other else None,
+                                                     y_shift=other.y_shift if other else None)
         return self._criteria[reml]
 
     def fit(self, method: str = "REML", *, theta0=None, optimizer: str = "auto",

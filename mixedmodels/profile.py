@@ -497,7 +497,9 @@ class _AugmentedCrossProducts:
 
     def __init__(self, fm):
         crit = fm.model.criterion(False)
-        self.cp = crit.cp
+        self.cp = crit.cp  # its response row is y - offset - shift (centered when X has an intercept)
+        self.shift = crit.y_shift
+        self.int_col = crit.int_col
         self.terms = crit.terms
         self.qrest = crit.qrest
         self.p = crit.p
@@ -512,6 +514,14 @@ class _AugmentedCrossProducts:
         m = cp.ARR.shape[0]
         ix = self.qrest + j
         iy = m - 1
+        # the stored response is y - shift: y - X_j b is (y - shift) - X_j (b - shift) when j is the
+        # intercept, and (y - shift) - X_j b, still shifted by `shift`, otherwise
+        shift = 0.0
+        if self.shift:
+            if j == self.int_col:
+                b = b - self.shift
+            else:
+                shift = self.shift
         keep = [k for k in range(m - 1) if k != ix]
         AR1 = cp.AR1.tocsr()
         ynew_row = AR1[iy] - b * AR1[ix]
@@ -527,8 +537,8 @@ class _AugmentedCrossProducts:
         ARRn[-1, -1] = A[iy, iy] - 2 * b * A[ix, iy] + b * b * A[ix, ix]
         cpn = CrossProducts(cp.A11, AR1n, ARRn)
         Xd = np.delete(self.X, j, axis=1)
-        yd = self.y - b * self.X[:, j]
-        return ProfiledCriterion(self.terms, Xd, yd, reml=False, crossprods=cpn)
+        yd = self.y - b * self.X[:, j] - (self.shift if j == self.int_col else 0.0)
+        return ProfiledCriterion(self.terms, Xd, yd, reml=False, crossprods=cpn, y_shift=shift)
 
 
 def _approx(x: np.ndarray, y: np.ndarray, xout: np.ndarray) -> np.ndarray:

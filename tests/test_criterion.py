@@ -179,3 +179,45 @@ def test_crossproducts_dense_and_sparse_paths_agree(monkeypatch):
     np.testing.assert_allclose(dense.A11, sparse.A11, rtol=1e-12, atol=1e-10)
     np.testing.assert_allclose(dense.ARR, sparse.ARR, rtol=1e-12, atol=1e-10)
     np.testing.assert_allclose(dense.AR1.toarray(), sparse.AR1.toarray(), rtol=1e-12, atol=1e-10)
+
+
+def test_large_response_offset_loses_no_precision():
+    """Adding a constant to the response changes the intercept only. The response enters the
+    cross-products centered, so y = Reaction + 1e6 (or a temperature of 310 +- 0.1 K) gives the same
+    theta, criterion and Satterthwaite df as the original (before: df 22.3 instead of 18)."""
+    import warnings
+
+    import mixedmodels as mm
+
+    s = mm.datasets.load("sleepstudy").copy()
+    base = mm.lmer("Reaction ~ Days + (Days | Subject)", s, REML=False)
+    s["Reaction"] = s["Reaction"] + 1e6
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no spurious convergence warnings either
+        big = mm.lmer("Reaction ~ Days + (Days | Subject)", s, REML=False)
+    np.testing.assert_allclose(big.theta, base.theta, rtol=1e-6)
+    assert big.objective == pytest.approx(base.objective, abs=1e-6)
+    assert big.fixef["(Intercept)"] - base.fixef["(Intercept)"] == pytest.approx(1e6, abs=1e-6)
+    assert big.fixef["Days"] == pytest.approx(base.fixef["Days"], rel=1e-9)
+    np.testing.assert_allclose(big.coef_table()["df"], base.coef_table()["df"], rtol=1e-6)
+    # the profile and the bootstrap refits work on the shifted response too
+    ci_b = big.confint("Wald")
+    ci_a = base.confint("Wald")
+    np.testing.assert_allclose(ci_b.iloc[-1].to_numpy(), ci_a.iloc[-1].to_numpy(), rtol=1e-8)
+
+
+def test_small_variation_around_a_large_mean():
+    rng = np.random.default_rng(4)
+    g = np.repeat(np.arange(12), 10)
+    day = np.tile(np.arange(10.0), 12)
+    y = 310.0 + 0.05 * rng.normal(size=12)[g] + 0.002 * day + 0.02 * rng.normal(size=120)
+    import pandas as pd
+
+    import mixedmodels as mm
+
+    d = pd.DataFrame({"y": y, "day": day, "g": g.astype(str)})
+    a = mm.lmer("y ~ day + (1 | g)", d)
+    b = mm.lmer("I(y - 310) ~ day + (1 | g)", d)
+    np.testing.assert_allclose(a.theta, b.theta, rtol=1e-7)
+    assert a.objective == pytest.approx(b.objective, abs=1e-7)
+    np.testing.assert_allclose(a.coef_table()["df"], b.coef_table()["df"], rtol=1e-6)
