@@ -68,9 +68,15 @@ class _Refitter:
         self.terms = d.terms
         self.cp = crit.cp
         self.int_col = crit.int_col
-        self.Z1 = d.terms[0].zmatrix().tocsc()
-        blocks = [t.zmatrix() for t in d.terms[1:]]
-        self.Wrest = sp.hstack(blocks + [sp.csr_matrix(d.X)], format="csr") if blocks else sp.csr_matrix(d.X)
+        self.weights = d.weights
+        # with prior weights the rows of Z and X are scaled by sqrt(w), as in the criterion
+        sw = np.sqrt(d.weights) if d.weights is not None else None
+        scale = (lambda M: sp.diags(sw) @ M) if sw is not None else (lambda M: M)
+        self.sw = sw
+        self.Z1 = sp.csc_matrix(scale(d.terms[0].zmatrix()))
+        blocks = [scale(t.zmatrix()) for t in d.terms[1:]]
+        Xs = sp.csr_matrix(d.X if sw is None else d.X * sw[:, None])
+        self.Wrest = sp.hstack(blocks + [Xs], format="csr") if blocks else Xs
         self.lower = crit.lower_bounds()
 
     def criterion(self, y: np.ndarray) -> ProfiledCriterion:
@@ -80,6 +86,8 @@ class _Refitter:
         m = cp.ARR.shape[0]
         shift = float(np.mean(y)) if self.int_col is not None else 0.0
         y = y - shift  # centered, as ProfiledCriterion does (no digits lost in y'y)
+        if self.sw is not None:
+            y = y * self.sw
         zy = np.asarray(self.Z1.T @ y).ravel()
         wy = np.asarray(self.Wrest.T @ y).ravel()
         yy = float(y @ y)
@@ -92,8 +100,9 @@ class _Refitter:
         ARRn[: m - 1, m - 1] = wy
         ARRn[m - 1, : m - 1] = wy
         ARRn[m - 1, m - 1] = yy
-        return ProfiledCriterion(self.terms, self.design.X, y + shift, reml=self.reml,
-                                 crossprods=CrossProducts(cp.A11, AR1n, ARRn), y_shift=shift)
+        return ProfiledCriterion(self.terms, self.design.X, y, reml=self.reml,
+                                 crossprods=CrossProducts(cp.A11, AR1n, ARRn), y_shift=shift,
+                                 weights=self.weights)
 
     def refit(self, y: np.ndarray):
         """(theta, sigma, beta) of the model refitted to ``y``."""
@@ -118,7 +127,10 @@ def _simulate(fit, rng: np.random.Generator) -> np.ndarray:
         u = rng.standard_normal((t.nlevels, t.ncols))
         b = u @ lam.T
         b_part += np.einsum("ij,ij->i", t.z, b[t.refs])
-    return eta + sigma * (b_part + rng.standard_normal(d.n))
+    noise = rng.standard_normal(d.n)
+    if d.weights is not None:  # residual SD sigma / sqrt(w)
+        noise = noise / np.sqrt(d.weights)
+    return eta + sigma * (b_part + noise)
 
 
 def bootstrap(fit, nsim: int = 500, seed: int | None = None, progress: bool = False):

@@ -495,6 +495,8 @@ def moments_fit(model):
     random-intercept terms ``(1 | g)`` are supported. The optimizer summary records ``feval = 0`` and, as
     the objective, the REML criterion at that theta.
     """
+    if model.design.weights is not None:
+        raise MixedModelsError("the method of moments is not available with prior weights")
     from .model import LmerFit
     from .optimize import OptSummary
 

@@ -280,7 +280,7 @@ def _time_ours(fit) -> tuple[float, str]:
         warnings.simplefilter("ignore")
         t0 = time.perf_counter()
         if isinstance(data, pd.DataFrame):
-            LinearMixedModel(fit.model.formula, data).fit(method)
+            LinearMixedModel(fit.model.formula, data, **fit.model.refit_args).fit(method)
             what = "a full refit (formula, design and optimization)"
         else:
             fit.model.fit(method)
@@ -295,6 +295,8 @@ def compare_statsmodels(fit, *, method=None, **fit_kwargs) -> Comparison:
     :class:`~mixedmodels.errors.MixedModelsError` for a model ``MixedLM`` cannot express and ImportError
     (saying ``pip install mixedmodels[compare]``) without statsmodels.
     """
+    if fit.design.weights is not None:
+        raise MixedModelsError("statsmodels' MixedLM has no prior weights: a weighted fit cannot be compared")
     MixedLM, MixedLMParams, VCSpec = _statsmodels()
     d = fit.design
     plan = _plan(d)

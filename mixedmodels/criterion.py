@@ -75,7 +75,8 @@ class ProfiledCriterion:
     """
 
     def __init__(self, terms: list[ReTerm], X: np.ndarray, y: np.ndarray, reml: bool = True,
-                 crossprods: CrossProducts | None = None, y_shift: float | None = None):
+                 crossprods: CrossProducts | None = None, y_shift: float | None = None,
+                 weights: np.ndarray | None = None):
         self.terms = terms
         self.n = len(y)
         self.p = X.shape[1]
@@ -87,10 +88,20 @@ class ProfiledCriterion:
         # ``y_shift`` says by how much the response in given ``crossprods`` was shifted.
         ones = [j for j in range(self.p) if np.all(X[:, j] == 1.0)] if self.n else []
         self.int_col = ones[0] if ones else None
+        # prior weights: the rows of [Z X y] scaled by sqrt(w) (a model with unit weights), and the
+        # criterion less sum(log w) (lme4's ldW: the weights' part of log|residual covariance|)
+        self.weights = None if weights is None else np.asarray(weights, dtype=float)
+        self.log_w = float(np.log(self.weights).sum()) if self.weights is not None else 0.0
         if crossprods is None:
             if y_shift is None:
                 y_shift = float(np.mean(y)) if self.int_col is not None and self.n else 0.0
-            crossprods = CrossProducts.from_design(terms, X, y - y_shift if y_shift else y)
+            yc = y - y_shift if y_shift else y
+            if self.weights is not None:
+                sw = np.sqrt(self.weights)
+                wterms = [ReTerm(t.group, t.levels, t.refs, t.cnames, t.z * sw[:, None]) for t in terms]
+                crossprods = CrossProducts.from_design(wterms, X * sw[:, None], yc * sw)
+            else:
+                crossprods = CrossProducts.from_design(terms, X, yc)
         self.y_shift = float(y_shift or 0.0)
         if self.y_shift and self.int_col is None:
             raise ValueError("a shifted response needs an intercept column in X")
@@ -248,8 +259,8 @@ class ProfiledCriterion:
         r2 = f.pwrss
         if reml:
             nmp = self.n - self.p
-            return f.logdet_L + f.logdet_RX + nmp * (1.0 + _LOG2PI + np.log(r2 / nmp))
-        return f.logdet_L + self.n * (1.0 + _LOG2PI + np.log(r2 / self.n))
+            return f.logdet_L + f.logdet_RX + nmp * (1.0 + _LOG2PI + np.log(r2 / nmp)) - self.log_w
+        return f.logdet_L + self.n * (1.0 + _LOG2PI + np.log(r2 / self.n)) - self.log_w
 
     def small_evaluator(self):
         """The compiled ``theta -> (value, gradient)`` of :mod:`mixedmodels.smallfit` when the model is
@@ -264,7 +275,7 @@ class ProfiledCriterion:
         self.nevals += 1
         small = self.small_evaluator()
         if small is not None:
-            return small(theta, want_grad=False)[0]
+            return small(theta, want_grad=False)[0] - self.log_w
         try:
             f = self.factor(theta, need_C=False)
         except NotPositiveDefinite:

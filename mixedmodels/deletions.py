@@ -94,13 +94,16 @@ def _reduced_formulas(full: str, bars: list[tuple[str, str]], reduce_terms: bool
     return out
 
 
-def _lm_loglik(formula: str, data, reml: bool) -> tuple[float, int, int]:
-    """R's ``logLik(lm(formula, data), REML = reml)``: (value, df = p + 1, nobs)."""
+def _lm_loglik(formula: str, data, reml: bool, frame_args: dict) -> tuple[float, int, int]:
+    """R's ``logLik(lm(formula, data, weights), REML = reml)``: (value, df = p + 1, nobs)."""
     from .design import build_design
 
-    d = build_design(formula, data, require_random=False)
+    d = build_design(formula, data, require_random=False, **frame_args)
     X = np.asarray(d.X, dtype=float)
     y = np.asarray(d.y - d.offset, dtype=float)
+    w = d.weights
+    if w is not None:
+        X, y = X * np.sqrt(w)[:, None], y * np.sqrt(w)
     n, p = X.shape
     if p:
         q, r = np.linalg.qr(X)
@@ -109,7 +112,8 @@ def _lm_loglik(formula: str, data, reml: bool) -> tuple[float, int, int]:
     else:
         res, logdiag = y, 0.0
     N = n - p if reml else n
-    val = 0.5 * (-N * (math.log(2 * math.pi) + 1 - math.log(N) + math.log(float(res @ res))))
+    logw = float(np.log(w).sum()) if w is not None else 0.0
+    val = 0.5 * (logw - N * (math.log(2 * math.pi) + 1 - math.log(N) + math.log(float(res @ res))))
     if reml:
         val -= logdiag
     return val, p + 1, n
@@ -141,10 +145,11 @@ def ranova(fit, reduce_terms: bool = True):
         if "|" in form:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                m = LinearMixedModel(form, data, data_name=data_name).fit("REML" if fit.reml else "ML")
+                m = LinearMixedModel(form, data, data_name=data_name, **fit.model.refit_args).fit(
+                    "REML" if fit.reml else "ML")
             ll, npar, nobs = m.loglik, m.npar, m.nobs
         else:
-            ll, npar, nobs = _lm_loglik(form, data, fit.reml)
+            ll, npar, nobs = _lm_loglik(form, data, fit.reml, fit.model.refit_args)
         if nobs != fit.nobs:
             raise MixedModelsError("number of rows in use has changed: remove missing values?")
         rows.append((npar, ll))

@@ -49,6 +49,7 @@ class Design:
     offset : (n,) offset (zeros when the formula has none)
     x_names : R's column names of X;  dropped : names of aliased columns that were dropped
     scale_warning : lme4's check.scaleX found predictors on very different scales
+    weights : prior weights (residual variance sigma^2 / w), None when not given
     fixed_terms : the fixed terms with their columns in X (for ANOVA tables)
     terms : the random-effects terms, ordered by decreasing number of levels (lme4's order)
     rows : positional indices (into the caller's data) of the rows used
@@ -67,6 +68,7 @@ class Design:
     dropped: list[str] = field(default_factory=list)
     has_intercept: bool = True
     scale_warning: bool = False  # lme4's "Some predictor variables are on very different scales"
+    weights: np.ndarray | None = None  # prior weights of the rows used (None: all 1)
 
     @property
     def n(self) -> int:
@@ -359,9 +361,36 @@ def _group_factor(node: Node, ev: Evaluator, text: str) -> Factor:
     return factor_from_series(pd.Series(x[:, 0]), deparse(inner))
 
 
-def build_design(formula: str, data: pd.DataFrame, *, require_random: bool = True) -> Design:
-    """Build the model frame of an lme4 formula on a DataFrame (lme4's ``lFormula``)."""
+def _frame_column(arg, data: pd.DataFrame, what: str) -> np.ndarray:
+    """``weights=`` / ``offset=``: a column name, or numbers with one entry per row of the data."""
+    if isinstance(arg, str):
+        if arg not in data.columns:
+            raise DataError(f"{what}: no column {arg!r} in the data")
+        arg = data[arg]
+    try:
+        out = np.asarray(pd.to_numeric(pd.Series(np.asarray(arg, dtype=object).ravel()), errors="raise"),
+                         dtype=float)
+    except (TypeError, ValueError):
+        raise DataError(f"{what} must be numbers (a column name or an array)") from None
+    if out.shape != (len(data),):
+        raise DataError(f"{what} has {out.size} values but the data have {len(data)} rows")
+    return out
+
+
+def build_design(formula: str, data: pd.DataFrame, *, require_random: bool = True, weights=None,
+                 offset=None, na_action: str = "na.omit") -> Design:
+    """Build the model frame of an lme4 formula on a DataFrame (lme4's ``lFormula``).
+
+    ``weights`` (prior weights) and ``offset`` are column names or arrays with one value per row;
+    ``na_action`` is ``"na.omit"`` (drop incomplete rows) or ``"na.fail"`` (refuse them)."""
     check_data(data)
+    if na_action not in ("na.omit", "na.fail"):
+        raise DataError(f"na_action must be 'na.omit' or 'na.fail', not {na_action!r}")
+    w_all = None if weights is None else _frame_column(weights, data, "weights")
+    if w_all is not None and np.any(w_all[~np.isnan(w_all)] <= 0):
+        raise DataError("weights must be positive (lme4 refuses negative weights; drop rows of weight 0)")
+    if w_all is not None and not np.all(np.isfinite(w_all[~np.isnan(w_all)])):
+        raise DataError("weights must be finite")
     f = parse_formula(formula)
     lhs, fixed, bar_nodes = split_formula(f)
     if lhs is None:
@@ -414,10 +443,17 @@ def build_design(formula: str, data: pd.DataFrame, *, require_random: bool = Tru
     missing = np.isnan(y_all)
     for i in used | set().union(*[s[2] for s in re_specs]) if re_specs else used:
         missing |= vt.values[i].missing
+    if offset is not None:
+        offsets.append(_frame_column(offset, data, "offset"))
     for off in offsets:
         missing |= np.isnan(off)
     for _, _, _, g in re_specs:
         missing |= g.missing
+    if w_all is not None:
+        missing |= np.isnan(w_all)
+    if na_action == "na.fail" and missing.any():
+        raise DataError(f"missing values in {int(missing.sum())} row{'s' if missing.sum() > 1 else ''} of "
+                        "the variables the model uses (na_action='na.fail')")
     rows = np.flatnonzero(~missing)
     n = len(rows)
     if n == 0:
@@ -450,9 +486,9 @@ def build_design(formula: str, data: pd.DataFrame, *, require_random: bool = Tru
     scale_warning = _different_scales(X)
     if scale_warning:
         warnings.warn(SCALE_MESSAGE, PredictorScaleWarning, stacklevel=3)
-    offset = np.zeros(n)
+    offset_rows = np.zeros(n)
     for off in offsets:
-        offset = offset + off[rows]
+        offset_rows = offset_rows + off[rows]
 
     terms: list[ReTerm] = []
     for bar, e_rhs, e_used, g in re_specs:
@@ -485,6 +521,7 @@ def build_design(formula: str, data: pd.DataFrame, *, require_random: bool = Tru
             raise ModelError(f"number of observations ({n}) <= number of random effects ({t.nranef}) "
                              f"for term ({t.source}): the random-effects parameters and the residual "
                              "variance (or scale parameter) are probably unidentifiable")
-    return Design(y=y, X=X, offset=offset, x_names=x_names, fixed_terms=fterms, terms=terms,
+    return Design(y=y, X=X, offset=offset_rows, x_names=x_names, fixed_terms=fterms, terms=terms,
                   rows=rows, formula=f, response_name=deparse(lhs), dropped=dropped,
-                  has_intercept=has_intercept, scale_warning=scale_warning)
+                  has_intercept=has_intercept, scale_warning=scale_warning,
+                  weights=None if w_all is None else w_all[rows])

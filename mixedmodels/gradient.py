@@ -405,6 +405,7 @@ class _Counted:
         crit.nevals += 1
         if self.small is not None:
             v, f = self.small(x)
+            v -= crit.log_w
         else:
             try:
                 f = crit.factor(x, need_C=False)

@@ -77,6 +77,10 @@ def vcov_adj(fit) -> KRInfo:
         return info
     if not fit.reml:
         raise MixedModelsError("Kenward-Roger's method is only available for REML model fits")
+    if fit.design.weights is not None:
+        raise MixedModelsError("Kenward-Roger's method is not available with prior weights: pbkrtest ignores "
+                               "the weights (its residual covariance is sigma^2 I), so R's numbers are not "
+                               "those of the weighted model; use ddf='Satterthwaite'")
     d = fit.design
     terms = d.terms
     X = d.X

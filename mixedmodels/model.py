@@ -59,6 +59,30 @@ class ResidualSeries(pd.Series):
         return self._fit.resid(type, scaled=scaled)
 
 
+def _subset_mask(subset, data: pd.DataFrame, formula: str) -> np.ndarray:
+    """R's ``subset`` argument: an expression over the columns (evaluated by the formula evaluator, so
+    no code runs) or a boolean array with one entry per row; missing counts as FALSE, as in R."""
+    from .formula import parse_formula
+    from .transforms import Evaluator, Factor
+
+    if isinstance(subset, str):
+        try:
+            node = parse_formula("~" + subset).rhs
+        except MixedModelsError as exc:
+            raise MixedModelsError(f"subset: cannot read {subset!r}: {exc}") from None
+        val = Evaluator(data, subset).eval(node)
+        if not (isinstance(val, Factor) and val.levels == ["FALSE", "TRUE"]):
+            raise MixedModelsError(f"subset must be a logical expression (a comparison such as 'Days >= 2'), "
+                                   f"not {subset!r}")
+        return val.codes == 1
+    mask = np.asarray(subset)
+    if mask.dtype != bool or mask.shape != (len(data),):
+        raise MixedModelsError(f"subset must be a logical expression (a string) or a boolean array with one "
+                               f"entry per row ({len(data)}), not {type(subset).__name__} of shape "
+                               f"{mask.shape}")
+    return mask
+
+
 class LinearMixedModel:
     """A linear mixed model built from an lme4 formula and a DataFrame, not yet fitted.
 
@@ -73,17 +97,50 @@ class LinearMixedModel:
         :func:`mixedmodels.datasets.load`) or ``"data"``.
     """
 
-    def __init__(self, formula: str, data: pd.DataFrame, *, data_name: str | None = None):
+    def __init__(self, formula: str, data: pd.DataFrame, *, data_name: str | None = None, subset=None,
+                 weights=None, offset=None, na_action: str = "na.omit"):
         self.formula = formula
-        self.design: Design = build_design(formula, data)
         if data_name is None:
-            data_name = data.attrs.get("name", "data") if isinstance(data.attrs, dict) else "data"
+            data_name = data.attrs.get("name", "data") if isinstance(getattr(data, "attrs", None), dict) \
+                else "data"
+        # what R's model.frame takes besides the formula, kept so that update() and ranova() refit alike
+        self.frame_args = {"subset": subset, "weights": weights, "offset": offset, "na_action": na_action}
+        if subset is not None:
+            from .design import check_data
+
+            check_data(data)
+            mask = _subset_mask(subset, data, formula)
+            data = data[mask]
+            # arrays given per row of the full data follow the subset
+            weights = weights if weights is None or isinstance(weights, str) else np.asarray(weights)[mask]
+            offset = offset if offset is None or isinstance(offset, str) else np.asarray(offset)[mask]
+        # how to rebuild the same model frame on self.data (update(), ranova())
+        self.refit_args = {"weights": weights, "offset": offset, "na_action": na_action}
+        self.design: Design = build_design(formula, data, weights=weights, offset=offset, na_action=na_action)
         self.data_name = data_name
         self._index = data.index[self.design.rows]
         # kept for predictions on new data (lme4 keeps its model frame too); a shallow copy, so later
         # changes to the caller's frame do not leak in (pandas copies on write)
         self.data = data.copy(deep=False)
         self._criteria: dict[bool, ProfiledCriterion] = {}
+
+    def call_lines(self) -> list[tuple[str, str]]:
+        """lme4's ``Weights:``, ``Offset:`` and ``Subset:`` lines of the printed call."""
+        out = []
+        for key, label in (("weights", "Weights:"), ("offset", " Offset:"), ("subset", " Subset:")):
+            arg = self.frame_args.get(key)
+            if arg is None:
+                continue
+            if isinstance(arg, str):
+                text = arg
+                if key == "subset":
+                    from .formula import deparse, parse_formula
+
+                    text = deparse(parse_formula("~" + arg).rhs)
+            else:
+                text = getattr(arg, "name", None) or key
+            out.append((label, str(text)))
+        return out
 
     def criterion(self, reml: bool = True) -> ProfiledCriterion:
         """The profiled criterion (REML or ML) as a function of theta (lme4's ``devfun``)."""
@@ -92,7 +149,8 @@ class LinearMixedModel:
             other = self._criteria.get(not reml)
             self._criteria[reml] = ProfiledCriterion(d.terms, d.X, d.y - d.offset, reml=reml,
                                                      crossprods=other.cp if other else None,
-                                                     y_shift=other.y_shift if other else None)
+                                                     y_shift=other.y_shift if other else None,
+                                                     weights=d.weights)
         return self._criteria[reml]
 
     def fit(self, method: str = "REML", *, theta0=None, optimizer: str = "auto",
@@ -115,6 +173,7 @@ class LinearMixedModel:
             raise MixedModelsError(f"method must be 'REML', 'ML' or 'moments', not {method!r}")
         if optimizer not in ("auto", "gradient", "bobyqa"):
             raise MixedModelsError(f"optimizer must be 'auto', 'gradient' or 'bobyqa', not {optimizer!r}")
+        _check_optimizer_options(optimizer, optimizer_options)
         # with no fixed effects the REML criterion is the ML deviance, and lme4 reports the fit as ML
         reml = method.upper() == "REML" and self.design.p > 0
         crit = self.criterion(reml)
@@ -165,10 +224,60 @@ class LinearMixedModel:
                             "is zero): a perfect fit leaves no variance for random effects or residuals")
 
 
-def lmer(formula: str, data: pd.DataFrame, REML: bool = True, **kwargs) -> "LmerFit":
-    """Fit a linear mixed model as R's ``lme4::lmer(formula, data, REML = REML)`` does."""
-    data_name = kwargs.pop("data_name", None)
-    return LinearMixedModel(formula, data, data_name=data_name).fit("REML" if REML else "ML", **kwargs)
+_OPTIONS = {
+    "gradient": {"dec_tol", "maxiter", "boundary_tol", "fallback", "probes", "probe_zero", "kernel",
+                 "verbose", "ftol_abs", "xtol_abs", "ftol_rel", "maxeval", "polish", "initial_step"},
+    "bobyqa": {"ftol_abs", "xtol_abs", "ftol_rel", "maxeval", "boundary_tol", "polish", "initial_step"},
+}
+_OPTIONS["auto"] = _OPTIONS["gradient"]
+
+
+def _check_optimizer_options(optimizer: str, options: dict) -> None:
+    unknown = sorted(set(options) - _OPTIONS[optimizer])
+    if unknown:
+        raise TypeError(f"unknown option{'s' if len(unknown) > 1 else ''} for optimizer={optimizer!r}: "
+                        f"{', '.join(unknown)} (allowed: {', '.join(sorted(_OPTIONS[optimizer]))})")
+
+
+def _start_theta(start):
+    """lme4's ``start``: a theta vector, or a dict / list with a ``theta`` entry."""
+    if start is None:
+        return None
+    if isinstance(start, dict):
+        extra = set(start) - {"theta"}
+        if extra:
+            raise MixedModelsError(f"start: only 'theta' can be given (lme4's start = list(theta = ...)), "
+                                   f"not {', '.join(sorted(extra))}")
+        start = start.get("theta")
+    return np.asarray(start, dtype=float)
+
+
+def lmer(formula: str, data: pd.DataFrame, REML: bool = True, *, subset=None, weights=None, offset=None,
+         na_action: str = "na.omit", start=None, contrasts=None, control=None, data_name: str | None = None,
+         optimizer: str = "auto", **optimizer_options) -> "LmerFit":
+    """Fit a linear mixed model as R's ``lme4::lmer(formula, data, REML, subset, weights, offset,
+    na.action, start)`` does.
+
+    ``subset``: an R expression over the columns (``"Days >= 2"``, evaluated safely, like the formula)
+    or a boolean array; ``weights``: prior weights (a column name or an array, one per row of
+    ``data``; the residual variance of row i is sigma^2 / w_i); ``offset``: a column name or an array,
+    added to the formula's offsets; ``na_action``: ``"na.omit"`` (drop incomplete rows, the default)
+    or ``"na.fail"`` (an error if a variable the model uses is missing); ``start``: starting theta (a
+    vector or ``{"theta": ...}``). R's ``contrasts`` and ``control`` have no equivalent here and are
+    refused rather than ignored. Other keywords go to the optimizer (see :meth:`LinearMixedModel.fit`).
+    """
+    if not isinstance(REML, (bool, np.bool_)):
+        raise MixedModelsError(f"REML must be True or False, not {REML!r}")
+    if contrasts is not None:
+        raise MixedModelsError("contrasts= is not supported: factors are coded by treatment contrasts "
+                               "(polynomial for ordered factors), as R's defaults")
+    if control is not None:
+        raise MixedModelsError("control= (lmerControl) has no equivalent; optimizer settings are keywords "
+                               "of lmer() (optimizer='bobyqa', ftol_abs=..., maxeval=...)")
+    model = LinearMixedModel(formula, data, data_name=data_name, subset=subset, weights=weights,
+                             offset=offset, na_action=na_action)
+    return model.fit("REML" if REML else "ML", theta0=_start_theta(start), optimizer=optimizer,
+                     **optimizer_options)
 
 
 class LmerFit:
@@ -339,10 +448,10 @@ class LmerFit:
             reml=self.reml, formula=self.design.formula.deparse(), data_name=self.model.data_name,
             reml_criterion=self.objective, aic=self.aic, bic=self.bic, loglik=self.loglik,
             deviance=-2.0 * self.loglik, df_resid=self.df_resid,
-            scaled_residuals=self.residuals.to_numpy() / self.sigma, groups=groups, sigma=self.sigma,
+            scaled_residuals=self.resid("pearson", scaled=True).to_numpy(), groups=groups, sigma=self.sigma,
             nobs=self.nobs, ngroups=list(self.ngroups.items()), coef_names=list(self.design.x_names),
             estimates=self._beta.copy(), std_errors=sd, vcov_corr=vcorr, singular=self.is_singular,
-            conv_messages=list(self.optinfo.messages),
+            conv_messages=list(self.optinfo.messages), call_lines=self.model.call_lines(),
             fit_warnings=self._fit_warnings())
 
     def _fit_warnings(self) -> list[str]:

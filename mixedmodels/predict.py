@@ -219,7 +219,10 @@ def simulate(fit, nsim: int = 1, seed=None, use_u: bool = False, *, newdata: pd.
             b = np.einsum("ij,ljs->lis", lam, u)  # b_l = lambda u_l
             ok = codes >= 0
             sim[ok] += np.einsum("ij,ijs->is", nt.z[ok], b[codes[ok]])
-    val = eta[:, None] + fit.sigma * (sim + rng.standard_normal((n, nsim)))
+    noise = rng.standard_normal((n, nsim))
+    if newdata is None and d.weights is not None:  # lme4: residual SD sigma / sqrt(w)
+        noise = noise / np.sqrt(d.weights)[:, None]
+    val = eta[:, None] + fit.sigma * (sim + noise)
     out = pd.DataFrame(val, index=index, columns=[f"sim_{k + 1}" for k in range(nsim)])
     out.attrs["seed"] = seed if not isinstance(seed, np.random.Generator) else None
     return out
@@ -273,6 +276,9 @@ def residuals(fit, type: str = "response", scaled: bool = False) -> pd.Series:
     if type not in _RESID_TYPES:
         raise DataError(f"type must be one of {', '.join(repr(t) for t in _RESID_TYPES)}, not {type!r}")
     r = np.asarray(fit.design.y - np.asarray(fit.fitted, dtype=float), dtype=float)
+    w = fit.design.weights
+    if w is not None and type in ("pearson", "deviance"):  # lme4: sqrt(w) (y - mu)
+        r = r * np.sqrt(w)
     if scaled:
         r = r / fit.sigma
     return pd.Series(r, index=fit.model._index, name="residuals")

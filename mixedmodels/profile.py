@@ -329,7 +329,7 @@ def profile(fit, which=None, alphamax: float = 0.01, maxpts: int = 100, delta: f
             f = crit.factor(th, need_C=False)
         except NotPositiveDefinite:
             return np.inf
-        return f.logdet_L + f.pwrss / sigma ** 2 + n * (_LOG2PI + math.log(sigma ** 2))
+        return f.logdet_L + f.pwrss / sigma ** 2 + n * (_LOG2PI + math.log(sigma ** 2)) - crit.log_w
 
     def beta_at(pars: np.ndarray) -> np.ndarray:
         th = sv_to_cv(pars[:-1], ncols, pars[-1])
@@ -500,6 +500,7 @@ class _AugmentedCrossProducts:
         self.cp = crit.cp  # its response row is y - offset - shift (centered when X has an intercept)
         self.shift = crit.y_shift
         self.int_col = crit.int_col
+        self.weights = crit.weights
         self.terms = crit.terms
         self.qrest = crit.qrest
         self.p = crit.p
@@ -538,7 +539,8 @@ class _AugmentedCrossProducts:
         cpn = CrossProducts(cp.A11, AR1n, ARRn)
         Xd = np.delete(self.X, j, axis=1)
         yd = self.y - b * self.X[:, j] - (self.shift if j == self.int_col else 0.0)
-        return ProfiledCriterion(self.terms, Xd, yd, reml=False, crossprods=cpn, y_shift=shift)
+        return ProfiledCriterion(self.terms, Xd, yd, reml=False, crossprods=cpn, y_shift=shift,
+                                 weights=self.weights)
 
 
 def _approx(x: np.ndarray, y: np.ndarray, xout: np.ndarray) -> np.ndarray:

@@ -106,6 +106,7 @@ class SummaryData:
     fit_method_note: str | None = None
     # optional extensions
     fit_warnings: list[str] = field(default_factory=list)  # lme4's "fit warnings:"
+    call_lines: list[tuple[str, str]] = field(default_factory=list)  # ("Weights:", "w"), (" Offset:", ..)
     optimizer_message: str | None = None  # optinfo$message, shown when conv_code != 0
     optimizer_warnings: list[str] = field(default_factory=list)  # optinfo$warnings
 
@@ -176,6 +177,8 @@ def _prt_call(d: SummaryData, width: int) -> str:
     out = _cat(["Formula:"] + _formula_items(d.formula), width=width)
     if d.data_name is not None:
         out += _cat(["   Data:", d.data_name], width=width)
+    for label, value in d.call_lines:  # lme4's Weights:, Offset: and Subset: lines
+        out += _cat([label, value], width=width)
     return out
 
 

@@ -223,5 +223,18 @@ def update(fit, formula: str | None = None, *, data=None, REML: bool | None = No
     df = fit.model.data if same_data else data
     name = fit.model.data_name if same_data else None
     reml = fit.reml if REML is None else bool(REML)
-    model = LinearMixedModel(new_formula, df, data_name=name)
+    frame = dict(fit.model.refit_args)
+    if not same_data:
+        arrays = [k for k in ("weights", "offset") if frame.get(k) is not None and not isinstance(frame[k], str)]
+        if arrays:
+            raise MixedModelsError(f"update(data=...): the model's {' and '.join(arrays)} were given as arrays "
+                                   "for the old data; give them as column names to refit on new data")
+        if fit.model.frame_args.get("subset") is not None:
+            frame_subset = fit.model.frame_args["subset"]
+            if isinstance(frame_subset, str):
+                frame["subset"] = frame_subset
+            else:
+                raise MixedModelsError("update(data=...): the model's subset was a boolean array for the old "
+                                       "data; give it as an expression string to refit on new data")
+    model = LinearMixedModel(new_formula, df, data_name=name, **frame)
     return model.fit("REML" if reml else "ML", **fit_kwargs)
