@@ -28,12 +28,15 @@ def _read_table(path: str):
     if p.is_dir():
         raise IsADirectoryError(f"{path} is a directory, not a data file")
     try:
+        # as R's read.csv: only "NA" (and empty numeric fields) are missing; a level called "None",
+        # "null" or "NaN" is a level (pandas' defaults would silently drop those rows)
+        opts = {"keep_default_na": False, "na_values": ["NA", ""]}
         if p.suffix.lower() in (".tsv", ".tab"):
-            df = pd.read_csv(p, sep="\t")
+            df = pd.read_csv(p, sep="\t", **opts)
         elif p.suffix.lower() == ".parquet":
             df = pd.read_parquet(p)
         else:
-            df = pd.read_csv(p)
+            df = pd.read_csv(p, **opts)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError, ImportError) as exc:
         raise ValueError(f"cannot read {path} as a table: {str(exc).splitlines()[0] if str(exc) else exc}") from None
     df.attrs["name"] = p.stem

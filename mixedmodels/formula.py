@@ -116,7 +116,7 @@ class Formula:
 
 # --------------------------------------------------------------------------------------------- tokens
 _TOKEN_RE = re.compile(r"""
-    (?P<ws>\s+)
+    (?P<ws>\s+|\#[^\n]*)
   | (?P<num>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?L?)
   | (?P<name>(?:[^\W\d_]|\.(?![0-9]))[\w.]*)
   | (?P<bq>`[^`]*`)
@@ -520,6 +520,17 @@ def split_formula(f: Formula) -> tuple[Node | None, list[Node], list[Node]]:
                                "e.g. 'y ~ x + (1 | g)'", f.text, bad.start, bad.end)
         fixed.append(n if sign == "+" else UnaryOp(start=n.start, end=n.end, op="-", operand=n))
 
+    if isinstance(f.rhs, BinOp) and f.rhs.op in ("|", "||") and not (_has_bar(f.rhs.left)
+                                                                      or _has_bar(f.rhs.right)):
+        # y ~ 1 | g: R's precedence makes the whole right-hand side one bar (lme4 fits it; the fixed
+        # part is the intercept). With more than an intercept on the left that is rarely what was meant.
+        if len(_summands(f.rhs.left)) > 1:
+            import warnings
+
+            warnings.warn(f"'{deparse(f.rhs)}' is read as R reads it, one random-effects term "
+                          f"({deparse(f.rhs)}) and no fixed effects but the intercept; for fixed effects "
+                          "write e.g. 'y ~ x + (1 | g)'", SyntaxWarning, stacklevel=4)
+        return f.lhs, [], [f.rhs]
     walk(f.rhs, "+")
     return f.lhs, fixed, bars
 

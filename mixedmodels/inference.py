@@ -536,6 +536,71 @@ def _hypotheses_type3(fs: _FixedStructure):
     return out
 
 
+class _TreatmentDesign:
+    """The fixed part of a fit re-coded with treatment contrasts for every factor (ordered ones too), its
+    aliased columns dropped: lmerTest's ``get_model_matrix(model, "remake", contrasts =
+    "contr.treatment")`` followed by ``ensure_full_rank``. Just what :class:`_FixedStructure` reads."""
+
+    def __init__(self, fit):
+        from .design import FixedTerm, _compile_fixed, _drop_aliased, _model_matrix, _VarTable
+        from .formula import Call, UnaryOp, split_formula
+        from .transforms import Evaluator, Factor
+
+        design = fit.design
+        text = design.formula.text
+        vt = _VarTable(Evaluator(fit.model.data, text))
+        _, fixed_nodes, _ = split_formula(design.formula)
+        pieces = []
+        for node in fixed_nodes:
+            inner = node.operand if isinstance(node, UnaryOp) and node.op == "-" else node
+            if isinstance(inner, Call) and inner.func == "offset":
+                continue
+            pieces.append(_compile_fixed(node, vt, set(), text))
+        rhs = (" + ".join(pieces) if pieces else "1").replace("+ -", "-")
+        vt.values = [Factor(codes=v.codes, levels=v.levels, ordered=False) if isinstance(v, Factor) else v
+                     for v in vt.values]
+        X, names, fterms = _model_matrix(rhs, vt, design.rows)
+        keep = _drop_aliased(X, names)
+        newpos = {old: new for new, old in enumerate(keep)}
+        self.X = X[:, keep]
+        self.x_names = [names[j] for j in keep]
+        self.fixed_terms = [FixedTerm(t.label, [newpos[c] for c in t.columns if c in newpos], t.variables)
+                            for t in fterms]
+
+
+def _has_ordered_factor(fit) -> bool:
+    """Whether the fixed part has an ordered factor (coded by polynomial contrasts)."""
+    from .design import _compile_fixed, _VarTable
+    from .formula import Call, UnaryOp, split_formula
+    from .transforms import Evaluator, Factor
+
+    design = fit.design
+    text = design.formula.text
+    vt = _VarTable(Evaluator(fit.model.data, text))
+    _, fixed_nodes, _ = split_formula(design.formula)
+    for node in fixed_nodes:
+        inner = node.operand if isinstance(node, UnaryOp) and node.op == "-" else node
+        if not (isinstance(inner, Call) and inner.func == "offset"):
+            _compile_fixed(node, vt, set(), text)
+    return any(isinstance(v, Factor) and v.ordered for v in vt.values)
+
+
+def _hypotheses_type3_mapped(fit, fs: "_FixedStructure"):
+    """lmerTest's type III contrasts when the model does not use treatment contrasts throughout (an
+    ordered factor): built for the treatment-coded model matrix X_t, then mapped to the model's
+    coefficients by ``zapsmall(ginv(X_t) X)``."""
+    from .rformat import zapsmall
+
+    trt = _TreatmentDesign(fit)
+    hyp_t = _hypotheses_type3(_FixedStructure(trt))
+    mapping = zapsmall(np.linalg.pinv(trt.X) @ fs.X)
+    out = {}
+    for lab in fs.labels:
+        L = hyp_t.get(lab) if isinstance(hyp_t, dict) else None
+        out[lab] = np.zeros((0, fs.X.shape[1])) if L is None or L.shape[0] == 0 else L @ mapping
+    return out
+
+
 def _type_number(type_) -> int:
     key = str(type_).strip().upper()
     table = {"1": 1, "I": 1, "2": 2, "II": 2, "3": 3, "III": 3}
@@ -558,7 +623,10 @@ def anova_table(fit, ddf: str | None = SATTERTHWAITE, type=3) -> AnovaTable:
         return _anova_lme4(fit)
     tnum = _type_number(type)
     fs = _FixedStructure(fit.design)
-    hyp = {1: _hypotheses_type1, 2: _hypotheses_type2, 3: _hypotheses_type3}[tnum](fs)
+    if tnum == 3 and fs.X.shape[1] > 1 and len(fs.labels) > 1 and _has_ordered_factor(fit):
+        hyp = _hypotheses_type3_mapped(fit, fs)
+    else:
+        hyp = {1: _hypotheses_type1, 2: _hypotheses_type2, 3: _hypotheses_type3}[tnum](fs)
     names = list(fit.design.x_names)
     items = list(hyp.items()) if isinstance(hyp, dict) else [(None, L) for L in hyp]
     rows, index = [], []

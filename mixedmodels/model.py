@@ -486,6 +486,8 @@ class LmerFit:
                 data.std_errors = tab["Std. Error"].to_numpy()
                 data.df = tab["df"].to_numpy()
                 data.pvalues = tab["Pr(>|t|)"].to_numpy()
+                # lmerTest's fit keeps the formula as written: (Days || Subject) is not expanded
+                data.formula = self.design.formula.deparse(expand_double_bars=False)
         return Summary(data)
 
     # ------------------------------------------------------------------ after the fit (mixedmodels.predict)

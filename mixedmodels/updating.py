@@ -108,7 +108,9 @@ class _Algebra:
                                        "(for powers of a variable write I(x^2))", self.text,
                                        node.start, node.end)
                 return f"({self._product(node.left)}) ** {int(right.value)}"
-        # a name, a call, a bare random-effects term, a comparison: one variable
+        if isinstance(node, BinOp) and node.op in ("|", "||"):  # y ~ 1 | g: the bar of the whole side
+            return self.atom("(" + deparse(node) + ")")
+        # a name, a call, a comparison: one variable
         return self.atom(deparse(node))
 
 

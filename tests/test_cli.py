@@ -52,3 +52,16 @@ def test_bad_input_one_line(tmp_path, args, fragment):
     assert "Traceback" not in err
     assert len(err.splitlines()) == 1, err
     assert fragment in err
+
+
+def test_csv_levels_named_none_are_levels(tmp_path, capsys):
+    """As R's read.csv: only NA is missing; a level called None or null is kept (pandas' defaults would
+    drop those rows)."""
+    import mixedmodels as mm
+
+    d = mm.datasets.load("sleepstudy").copy()
+    d["Subject"] = d["Subject"].astype(str).replace({"308": "None", "309": "null"})
+    path = tmp_path / "s.csv"
+    d.to_csv(path, index=False)
+    assert main(["fit", "Reaction ~ Days + (1 | Subject)", str(path)]) == 0
+    assert "Number of obs: 180, groups:  Subject, 18" in capsys.readouterr().out

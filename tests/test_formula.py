@@ -90,7 +90,11 @@ def test_parse_errors(text, fragment, caret_at):
 
 def test_bar_must_be_parenthesised_and_top_level():
     with pytest.raises(FormulaError, match="parentheses"):
-        split_formula(parse_formula("y ~ x + 1 | g"))
+        split_formula(parse_formula("y ~ x + (1 | g) + z | h"))
+    # y ~ x + 1 | g is R's y ~ (x + 1 | g): accepted, with a warning saying how it is read
+    with pytest.warns(SyntaxWarning, match="one random-effects term"):
+        _, fixed, bars = split_formula(parse_formula("y ~ x + 1 | g"))
+    assert fixed == [] and len(bars) == 1
     with pytest.raises(FormulaError, match="whole term"):
         split_formula(parse_formula("y ~ x * (1 | g)"))
 
@@ -98,3 +102,19 @@ def test_bar_must_be_parenthesised_and_top_level():
 def test_not_a_string():
     with pytest.raises(FormulaError):
         parse_formula(None)
+
+
+def test_whole_right_hand_side_bar_and_comments():
+    """lme4 fits `Yield ~ 1 | Batch` (the ?Dyestuff example): R's precedence makes the whole right-hand
+    side one bar. `#` starts a comment, as in R code pasted with its comments."""
+    import mixedmodels as mm
+    from mixedmodels.updating import update_formula
+
+    d = mm.datasets.load("Dyestuff")
+    a = mm.lmer("Yield ~ 1 | Batch", d)
+    b = mm.lmer("Yield ~ 1 + (1 | Batch)", d)
+    assert a.objective == pytest.approx(b.objective, abs=1e-10)
+    assert "Formula: Yield ~ 1 | Batch" in str(a.summary())
+    c = mm.lmer("Yield ~ 1 +   # the grand mean\n  (1 | Batch)  # and batches", d)
+    assert c.objective == pytest.approx(b.objective, abs=1e-10)
+    assert update_formula("Yield ~ 1 | Batch", ". ~ . + x") == "Yield ~ (1 | Batch) + x"
