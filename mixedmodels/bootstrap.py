@@ -24,6 +24,7 @@ import pandas as pd
 import scipy.sparse as sp
 from scipy import stats
 
+from .errors import warn as _warn
 from .criterion import ProfiledCriterion
 from .crossprod import CrossProducts
 from .optimize import optimize_theta
@@ -163,7 +164,7 @@ def bootstrap(fit, nsim: int = 500, seed: int | None = None, progress: bool = Fa
     if bar is not None:
         bar.close()
     if failed:
-        warnings.warn(f"some bootstrap runs failed ({failed}/{nsim})", UserWarning, stacklevel=2)
+        _warn(f"some bootstrap runs failed ({failed}/{nsim})", UserWarning)
     return t0, pd.DataFrame(out, columns=names)
 
 
@@ -178,7 +179,7 @@ def norm_inter(t: np.ndarray, alpha: np.ndarray) -> np.ndarray:
         return out
     rk = (R + 1) * alpha
     if not np.all((rk > 1) & (rk < R)):
-        warnings.warn("extreme order statistics used as endpoints", UserWarning, stacklevel=3)
+        _warn("extreme order statistics used as endpoints", UserWarning)
     k = np.trunc(rk).astype(int)
     tstar = np.sort(t)
     for i in range(len(alpha)):

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from .errors import warn as _warn
 from .errors import DataError, FormulaError, ModelError, PredictorScaleWarning, RankDeficiencyWarning
 from .formula import (BinOp, Call, Formula, Name, Node, Num, Paren, UnaryOp, deparse, expand_bars,
                       parse_formula, split_formula)
@@ -475,9 +476,9 @@ def build_design(formula: str, data: pd.DataFrame, *, require_random: bool = Tru
     dropped = [x_names[j] for j in range(X.shape[1]) if j not in keep]
     if dropped:
         k = len(dropped)
-        warnings.warn(f"fixed-effect model matrix is rank deficient so dropping {k} column"
+        _warn(f"fixed-effect model matrix is rank deficient so dropping {k} column"
                       f"{'s' if k > 1 else ''} / coefficient{'s' if k > 1 else ''} ({', '.join(dropped)})",
-                      RankDeficiencyWarning, stacklevel=3)
+                      RankDeficiencyWarning)
         newpos = {old: new for new, old in enumerate(keep)}
         X = X[:, keep]
         x_names = [x_names[j] for j in keep]
@@ -485,7 +486,7 @@ def build_design(formula: str, data: pd.DataFrame, *, require_random: bool = Tru
                   for t in fterms]
     scale_warning = _different_scales(X)
     if scale_warning:
-        warnings.warn(SCALE_MESSAGE, PredictorScaleWarning, stacklevel=3)
+        _warn(SCALE_MESSAGE, PredictorScaleWarning)
     offset_rows = np.zeros(n)
     for off in offsets:
         offset_rows = offset_rows + off[rows]

@@ -75,3 +75,19 @@ class NaNProducedWarning(UserWarning):
 class PredictorScaleWarning(UserWarning):
     """Predictors on very different scales (lme4's check.scaleX): the fit may be less accurate; consider
     rescaling them."""
+
+
+def warn(message: str, category: type[Warning] = UserWarning) -> None:
+    """``warnings.warn`` attributed to the caller's code: the first frame outside this package (so a
+    warning from ``mm.lmer(...)`` points at the user's line, not at the package's insides)."""
+    import os
+    import sys
+    import warnings
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    level = 2  # warnings.warn's count: 1 is this function, 2 its caller
+    frame = sys._getframe(1)
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(here):
+        frame = frame.f_back
+        level += 1
+    warnings.warn(message, category, stacklevel=level)

@@ -25,6 +25,7 @@ import math
 import re
 from dataclasses import dataclass, field
 
+from .errors import warn as _warn
 from .errors import FormulaError
 
 __all__ = [
@@ -527,9 +528,9 @@ def split_formula(f: Formula) -> tuple[Node | None, list[Node], list[Node]]:
         if len(_summands(f.rhs.left)) > 1:
             import warnings
 
-            warnings.warn(f"'{deparse(f.rhs)}' is read as R reads it, one random-effects term "
+            _warn(f"'{deparse(f.rhs)}' is read as R reads it, one random-effects term "
                           f"({deparse(f.rhs)}) and no fixed effects but the intercept; for fixed effects "
-                          "write e.g. 'y ~ x + (1 | g)'", SyntaxWarning, stacklevel=4)
+                          "write e.g. 'y ~ x + (1 | g)'", SyntaxWarning)
         return f.lhs, [], [f.rhs]
     walk(f.rhs, "+")
     return f.lhs, fixed, bars

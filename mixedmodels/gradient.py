@@ -54,6 +54,7 @@ import numpy as np
 import scipy.linalg as sla
 import scipy.sparse as sp
 
+from .errors import warn as _warn
 from .criterion import BlockedFactor, ProfiledCriterion
 from .errors import ConvergenceWarning
 from .linalg import NotPositiveDefinite, batched_inverse
@@ -666,8 +667,8 @@ def optimize_with_gradient(crit: ProfiledCriterion, theta0, lower, *, dec_tol: f
                 x, fx = trial, ft
     if not converged:
         messages.append(f"optimizer did not converge: {code}")
-        warnings.warn(f"the optimizer stopped without converging ({code}); the estimates may be "
-                      "unreliable", ConvergenceWarning, stacklevel=2)
+        _warn(f"the optimizer stopped without converging ({code}); the estimates may be "
+                      "unreliable", ConvergenceWarning)
     out = OptSummary(theta_init=theta0, theta=np.asarray(x, dtype=float), lower=lower, objective=float(fx),
                      feval=crit.nevals - nev0, optimizer=name, converged=bool(converged), return_code=code,
                      ftol_abs=dec_tol, xtol_abs=float("nan"), messages=messages)

@@ -15,6 +15,7 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
+from .errors import warn as _warn
 from .criterion import ProfiledCriterion
 from .design import Design, build_design
 from .errors import DataError, MixedModelsError, SingularFitWarning
@@ -43,6 +44,15 @@ def _make_unique(names: list[str]) -> list[str]:
             seen[nm] = 1
             out.append(nm)
     return out
+
+
+class GroupDict(dict):
+    """A dict keyed by grouping factor (``ranef``, ``coef``): asking for a factor the model does not have
+    is an error that names the ones it has (a :class:`~mixedmodels.errors.MixedModelsError`)."""
+
+    def __missing__(self, key):
+        raise MixedModelsError(f"no grouping factor {key!r} in this model; it has: "
+                               + ", ".join(repr(k) for k in self))
 
 
 class ResidualSeries(pd.Series):
@@ -318,7 +328,7 @@ class LmerFit:
         diag = np.isfinite(lower) & (lower == 0)
         self.is_singular = bool(np.any(self.theta[diag] < SINGULAR_TOL))
         if self.is_singular:
-            warnings.warn("boundary (singular) fit: see help('isSingular')", SingularFitWarning, stacklevel=3)
+            _warn("boundary (singular) fit: see help('isSingular')", SingularFitWarning)
 
     # ------------------------------------------------------------------ fixed effects
     @property
@@ -360,7 +370,8 @@ class LmerFit:
         for t, vals in zip(self.design.terms, blocks):
             out.setdefault(t.group, []).append(pd.DataFrame(vals, index=pd.Index(t.levels, name=t.group),
                                                             columns=t.cnames))
-        return {g: pd.concat(frames, axis=1) if len(frames) > 1 else frames[0] for g, frames in out.items()}
+        return GroupDict({g: pd.concat(frames, axis=1) if len(frames) > 1 else frames[0]
+                          for g, frames in out.items()})
 
     @cached_property
     def ranef(self) -> dict[str, pd.DataFrame]:

@@ -16,6 +16,7 @@ from typing import Callable
 
 import numpy as np
 
+from .errors import warn as _warn
 from .errors import ConvergenceWarning
 
 __all__ = ["OptSummary", "optimize_theta"]
@@ -196,8 +197,8 @@ def optimize_theta(fun: Callable[[np.ndarray], float], theta0: np.ndarray, lower
     messages: list[str] = []
     if not converged:
         messages.append(f"optimizer did not converge: {code}")
-        warnings.warn(f"the optimizer stopped without converging ({code}); the estimates may be "
-                      "unreliable", ConvergenceWarning, stacklevel=3)
+        _warn(f"the optimizer stopped without converging ({code}); the estimates may be "
+                      "unreliable", ConvergenceWarning)
     feval = getattr(fun, "nevals", nev0) - nev0
     return OptSummary(theta_init=theta0, theta=theta, lower=lower, objective=float(fval), feval=feval,
                       optimizer=name, converged=converged, return_code=code, ftol_abs=ftol_abs,

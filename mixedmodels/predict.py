@@ -258,7 +258,9 @@ def coef(fit) -> dict[str, pd.DataFrame]:
             seen.add(c)
             val[c] = val[c].to_numpy() + frame.iloc[:, j].to_numpy()
         out[group] = val
-    return out
+    from .model import GroupDict
+
+    return GroupDict(out)
 
 
 # ------------------------------------------------------------------------------------ residuals

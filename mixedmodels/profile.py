@@ -267,8 +267,10 @@ def _ml_fit(fit):
 
 
 def _warn(msgs: list[str], text: str) -> None:
+    from .errors import warn
+
     msgs.append(text)
-    warnings.warn(text, UserWarning, stacklevel=4)
+    warn(text, UserWarning)
 
 
 def profile(fit, which=None, alphamax: float = 0.01, maxpts: int = 100, delta: float | None = None,

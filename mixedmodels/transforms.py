@@ -23,6 +23,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
+from .errors import warn as _warn
 from .errors import DataError, FormulaError, NaNProducedWarning
 from .formula import BinOp, Call, Name, Node, Num, Paren, Str, UnaryOp, deparse, format_r_number
 
@@ -170,8 +171,8 @@ def _warn_nans(ev: "Evaluator", node: Call, x: np.ndarray, out: np.ndarray) -> N
     those rows then count as missing and are dropped."""
     new = np.isnan(out) & ~np.isnan(x)
     if new.any():
-        warnings.warn(f"{deparse(node)}: NaNs produced in {int(new.sum())} row{'s' if new.sum() > 1 else ''}; "
-                      "they are treated as missing and dropped", NaNProducedWarning, stacklevel=6)
+        _warn(f"{deparse(node)}: NaNs produced in {int(new.sum())} row{'s' if new.sum() > 1 else ''}; "
+                      "they are treated as missing and dropped", NaNProducedWarning)
 
 
 def _unary_math(fn: Callable[[np.ndarray], np.ndarray]):

@@ -156,3 +156,25 @@ def test_infinite_predictor():
         mm.lmer("y ~ x + (1 | g)", d)
     with pytest.raises(mm.DataError, match="infinite"):
         mm.lmer("y ~ log(x - 1) + (1 | g)", d.assign(x=[1.0, 2, 3, 4, 5, 6]))
+
+
+def test_warnings_point_at_the_callers_line():
+    """A warning from mm.lmer(...) is attributed to the line that called it, not to the package."""
+    import warnings
+
+    import mixedmodels as mm
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        mm.lmer("Yield ~ 1 + (1 | Batch)", mm.datasets.load("Dyestuff2"))  # a singular fit
+    assert caught and all(w.filename == __file__ for w in caught)
+
+
+def test_unknown_group_is_a_clear_error():
+    import mixedmodels as mm
+
+    m = mm.lmer("Reaction ~ Days + (Days | Subject)", mm.datasets.load("sleepstudy"))
+    with pytest.raises(mm.MixedModelsError, match="'Subject'"):
+        m.ranef["Subjects"]
+    with pytest.raises(mm.MixedModelsError):
+        m.coef()["Subjects"]
