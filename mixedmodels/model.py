@@ -478,12 +478,19 @@ class LmerFit:
             out.append(SCALE_MESSAGE)
         return out
 
-    def summary(self, ddf: str | None = None):
+    def summary(self, ddf: str | None = None, *, digits: int | None = None, correlation: bool | None = None,
+                ranef_comp=("Variance", "Std.Dev."), signif_stars: bool = True, show_resids: bool = True):
         """The summary; ``str()`` of it is R's ``print(summary(lmer(...)))``.
 
         With ``ddf="Satterthwaite"`` or ``"Kenward-Roger"`` it is lmerTest's summary instead (df and
-        p-value columns; Kenward-Roger uses the adjusted standard errors).
+        p-value columns; Kenward-Roger uses the adjusted standard errors). The other keywords are R's
+        print options: ``print(summary(m), digits = 3, correlation = TRUE, ranef.comp = "Variance")``
+        is ``m.summary(digits=3, correlation=True, ranef_comp=("Variance",))``.
         """
+        if isinstance(ranef_comp, str):
+            ranef_comp = (ranef_comp,)
+        options = {"digits": digits, "correlation": correlation, "ranef_comp": tuple(ranef_comp),
+                   "signif_stars": bool(signif_stars), "show_resids": bool(show_resids)}
         from .summary import Summary
 
         data = self._summary_data()
@@ -499,7 +506,7 @@ class LmerFit:
                 data.pvalues = tab["Pr(>|t|)"].to_numpy()
                 # lmerTest's fit keeps the formula as written: (Days || Subject) is not expanded
                 data.formula = self.design.formula.deparse(expand_double_bars=False)
-        return Summary(data)
+        return Summary(data, **options)
 
     # ------------------------------------------------------------------ after the fit (mixedmodels.predict)
     def predict(self, newdata=None, re_form=None, allow_new_levels: bool = False):
@@ -603,6 +610,14 @@ class LmerFit:
         from .inference import confint
 
         return confint(self, method=method, level=level, nsim=nsim, seed=seed, progress=progress, **kwargs)
+
+    def format(self, *, digits: int | None = None, ranef_comp=("Std.Dev.",)) -> str:
+        """R's ``print(m, digits = , ranef.comp = )`` as text (``repr(m)`` is ``print(m)``)."""
+        from .summary import format_print
+
+        if isinstance(ranef_comp, str):
+            ranef_comp = (ranef_comp,)
+        return format_print(self._summary_data(), digits=digits, ranef_comp=tuple(ranef_comp))
 
     def __repr__(self) -> str:
         try:

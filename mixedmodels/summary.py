@@ -460,16 +460,24 @@ def format_anova_table(df: Any, heading: str | Sequence[str] | None = None, *,
 
 
 class Summary:
-    """Thin wrapper around :class:`SummaryData` whose text is R's ``summary()``."""
+    """Thin wrapper around :class:`SummaryData` whose text is R's ``summary()``; ``options`` are those of
+    R's ``print(summary(m), digits =, correlation =, ranef.comp =, signif.stars =, show.resids =)``
+    (see :func:`format_summary`)."""
 
-    def __init__(self, data: SummaryData) -> None:
+    def __init__(self, data: SummaryData, **options) -> None:
         self.data = data
+        self.options = options
+
+    def format(self, **options) -> str:
+        """The text with print options (``digits=3``, ``correlation=True``, ``ranef_comp=("Variance",)``,
+        ``signif_stars=False``, ``show_resids=False``), as R's ``print(summary(m), ...)``."""
+        return format_summary(self.data, **{**self.options, **options})
 
     def __str__(self) -> str:
-        return format_summary(self.data)
+        return self.format()
 
     def __repr__(self) -> str:
-        return format_summary(self.data)
+        return self.format()
 
     def _repr_html_(self) -> str:
         try:
@@ -477,4 +485,4 @@ class Summary:
 
             return summary_html(self)
         except ImportError:  # pragma: no cover
-            return "<pre>" + html.escape(format_summary(self.data)) + "</pre>"
+            return "<pre>" + html.escape(self.format()) + "</pre>"
