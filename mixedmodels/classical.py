@@ -141,20 +141,33 @@ def _order_sources(design: Design) -> list[_Source]:
     strata_terms = [rand[i] for i in strata]
     # fixed terms: the first stratum in which they are constant, never before a marginal term
     fixed = [ft for ft in design.fixed_terms if ft.label != "(Intercept)" and ft.columns]
+    increments = dict(_fixed_increments(design, [ft.label for ft in fixed]))
     where: dict[str, int] = {}
+    columns: dict[str, np.ndarray] = {}
+    nstrata = len(strata_terms)
     for ft in fixed:
         cols = design.X[:, ft.columns]
-        s = next((k for k, t in enumerate(strata_terms) if _within_groups(cols, t)), len(strata_terms))
+        s = next((k for k, t in enumerate(strata_terms) if _within_groups(cols, t)), nstrata)
         vars_ = _split_label(ft)
         for other in fixed:
             if other.label in where and _split_label(other) < vars_:
                 s = max(s, where[other.label])
+        columns[ft.label] = cols
+        # a term confounded with a random factor (npk's N:P:K with blocks): what it adds to its margins
+        # is constant within that factor's groups although its columns are not; it is then tested in
+        # that stratum, by its increment, as R's aov(... + Error(block)) does
+        inc = increments.get(ft.label)
+        if inc is not None and s > 0:
+            s_inc = next((k for k, t in enumerate(strata_terms) if _within_groups(inc, t)), nstrata)
+            if s_inc < s:
+                s = s_inc
+                columns[ft.label] = inc
         where[ft.label] = s
     out: list[_Source] = []
     for k in range(len(strata_terms) + 1):
         for ft in fixed:
             if where[ft.label] == k:
-                out.append(_Source(ft.label, "fixed", design.X[:, ft.columns]))
+                out.append(_Source(ft.label, "fixed", columns[ft.label]))
         if k < len(strata_terms):
             t = strata_terms[k]
             out.append(_Source(t.group, "random", _indicator(t), t))

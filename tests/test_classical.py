@@ -484,3 +484,23 @@ def test_example_script_runs(capsys):
         runpy.run_path(str(path), run_name="__main__")
     out = capsys.readouterr().out
     assert "BLUPs" in out and "BLUEs" in out and "Error term" in out
+
+
+def test_term_confounded_with_blocks_is_tested_in_the_block_stratum():
+    """npk: N:P:K is confounded with blocks. R's aov(yield ~ N*P*K + Error(block)) tests it in the block
+    stratum against the block residual (tests/fixtures/aov_npk.json, tests/r/make_aov_npk_fixture.R)."""
+    ref = load_fixture("aov_npk.json")
+    data = pd.DataFrame({k: (pd.Categorical(v) if isinstance(v[0], str) else v) for k, v in ref["data"].items()})
+    res = mm.aov("yield ~ N*P*K + (1 | block)", data)
+    table = res.table
+    for stratum in ref["strata"]:
+        cols = stratum["columns"]
+        for i, row in enumerate(stratum["rows"]):
+            name = {"Residuals": "block" if stratum["stratum"] == "Error: block" else "Residual"}.get(row, row)
+            got = table.loc[name]
+            assert got["Df"] == stratum["values"][cols.index("Df")][i]
+            assert got["Sum Sq"] == pytest.approx(stratum["values"][cols.index("Sum Sq")][i], rel=1e-10)
+            f = stratum["values"][cols.index("F value")][i] if "F value" in cols else None
+            if f is not None:
+                assert got["F value"] == pytest.approx(f, rel=1e-8)
+                assert got["Pr(>F)"] == pytest.approx(stratum["values"][cols.index("Pr(>F)")][i], rel=1e-6)
