@@ -686,13 +686,12 @@ def _caller_names(fits, depth: int = 2) -> list[str] | None:
     except ValueError:  # pragma: no cover
         return None
     names = []
-    for m in fits:
+    for i, m in enumerate(fits):
         found = [k for k, v in frame.f_locals.items() if v is m and not k.startswith("_")]
         if not found:
             found = [k for k, v in frame.f_globals.items() if v is m and not k.startswith("_")]
-        if len(found) != 1:
-            return None
-        names.append(found[0])
+        # a fit passed as an expression (no variable holds it) gets R's fallback name for that row only
+        names.append(found[0] if len(found) == 1 else f"MODEL{i + 1}")
     return names
 
 
