@@ -4,7 +4,11 @@ This ports what R's ``predict.merMod`` / ``mkNewReTrms`` get from ``model.frame(
 
 * every variable of the formula is evaluated on the new data, but *stateful* transformations keep the
   training data's parameters, as R's ``makepredictcall`` arranges: ``poly(x, 2)`` uses the training
-  ``alpha``/``norm2`` (R's ``predict.poly``), ``scale(x)`` the training center and scale;
+  ``alpha``/``norm2`` (R's ``predict.poly``), ``scale(x)`` the training center and scale, ``ns(x, 3)`` and
+  ``bs(x, 4)`` the training knots and boundary knots (R's ``predict.ns``/``predict.bs``, which extrapolate
+  beyond them). As in R this applies to the variables of the model frame only, not to such calls nested
+  in another expression (``I(scale(x)^2)`` is re-evaluated on the new data), and not to ``mean(x)``
+  inside ``I()``;
 * factors are coded with the training levels (R's ``xlevels``): a fixed-effects factor level not seen in
   fitting is an error, as in R;
 * grouping factors are matched to the training levels by label; unseen levels (and missing values) are
@@ -28,75 +32,32 @@ from .design import Design, _compile_fixed, _group_factor, _model_matrix, _VarTa
 from .errors import DataError
 from .formula import Call, Node, UnaryOp, deparse, expand_bars, split_formula
 from .reterms import ReTerm
-from .transforms import Evaluator, Factor, Numeric, poly_suffixes
+from .transforms import Evaluator, Factor, Numeric, is_stateful
 
 __all__ = ["NewReTerm", "NewFrame", "TrainingState", "training_state", "new_frame", "re_bars"]
 
-_STATEFUL = ("poly", "scale")
-
-
 # ------------------------------------------------------------------------------------ evaluators
 class _RecordingEvaluator(Evaluator):
-    """Evaluates on the training data and records the parameters of every stateful call
-    (``poly``/``scale``), keyed by the call's deparsed text (R's ``predvars``)."""
+    """Evaluates on the training data and records the parameters of every stateful variable
+    (``poly``/``scale``/``ns``/``bs``), keyed by the call's deparsed text (R's ``predvars``)."""
 
     def __init__(self, data: pd.DataFrame, text: str):
         super().__init__(data, text)
         self.coefs: dict[str, dict] = {}
 
-    def eval(self, node: Node):
-        val = super().eval(node)
-        if isinstance(node, Call) and node.func in _STATEFUL and isinstance(val, Numeric):
+    def eval_variable(self, node: Node):
+        val = super().eval_variable(node)
+        if isinstance(node, Call) and is_stateful(node) and isinstance(val, Numeric):
             self.coefs.setdefault(deparse(node), val.coefs)
         return val
 
 
-def _predict_poly(x: np.ndarray, coefs: dict, degree: int) -> np.ndarray:
-    """R's ``predict.poly`` three-term recurrence with the training ``alpha`` and ``norm2``
-    (NaN rows stay NaN, as R's ``poly(x, coefs = ...)`` allows)."""
-    alpha = np.asarray(coefs["alpha"], dtype=float)
-    norm2 = np.asarray(coefs["norm2"], dtype=float)
-    Z = np.ones((len(x), degree + 1))
-    Z[:, 1] = x - alpha[0]
-    for i in range(1, degree):
-        Z[:, i + 1] = (x - alpha[i]) * Z[:, i] - (norm2[i + 1] / norm2[i]) * Z[:, i - 1]
-    Z = Z / np.sqrt(norm2[1:])
-    return Z[:, 1:]
-
-
 class _NewDataEvaluator(Evaluator):
-    """Evaluates on new data with the training parameters of ``poly`` and ``scale`` (``makepredictcall``)."""
+    """Evaluates on new data; the stateful variables use the training parameters (``makepredictcall``:
+    R's ``predict.poly``, the training center and scale, the training knots of ``ns``/``bs``)."""
 
     def __init__(self, data: pd.DataFrame, text: str, coefs: dict[str, dict]):
-        super().__init__(data, text)
-        self.coefs = coefs
-
-    def eval(self, node: Node):
-        if isinstance(node, Call) and node.func in _STATEFUL:
-            coefs = self.coefs.get(deparse(node))
-            if coefs is not None:
-                if node.func == "scale":
-                    self.check_arity(node, 1, 3, allowed_kw=("center", "scale"))
-                    x = self.numeric(node.args[0])
-                    with np.errstate(all="ignore"):
-                        return Numeric((x - coefs["center"]) / coefs["scale"], None, coefs)
-                # poly: degree as in the call; raw polynomials need no state but may hold NaN here
-                degree, raw = 1, False
-                if len(node.args) > 1:
-                    degree = int(self.scalar(node.args[1]))
-                for k, v in node.kwargs:
-                    if k == "degree":
-                        degree = int(self.scalar(v))
-                    elif k == "raw":
-                        raw = self.boolean(v)
-                if len(node.args) > 2:
-                    raw = self.boolean(node.args[2])
-                x = self.numeric(node.args[0])
-                sfx = poly_suffixes(degree)
-                if raw or coefs.get("raw"):
-                    return Numeric(np.column_stack([x ** k for k in range(1, degree + 1)]), sfx, coefs)
-                return Numeric(_predict_poly(x, coefs, degree), sfx, coefs)
-        return super().eval(node)
+        super().__init__(data, text, predvars=coefs)
 
     def column(self, node):
         if self._columns.get(node.id) is None and node.id != "pi":
