@@ -477,6 +477,7 @@ class _Deparser:
         elif isinstance(n, Call):
             self.put(n.qualname + "(")
             items = list(n.args) + [kv for kv in n.kwargs]
+            lbreak = False
             for k, item in enumerate(items):
                 if isinstance(item, tuple):
                     self.put(f"{item[0]} = ")
@@ -485,7 +486,9 @@ class _Deparser:
                     self.node(item)
                 if k < len(items) - 1:
                     self.put(", ")
-                    self.linebreak_simple()
+                    lbreak = self.linebreak(lbreak)
+            if lbreak:
+                self.indent -= 1
             self.put(")")
         elif isinstance(n, BinOp):
             if n.op in _SPACED or (n.op.startswith("%") and n.op not in ("%%", "%/%")):
@@ -506,9 +509,15 @@ class _Deparser:
         else:  # pragma: no cover - all node types handled above
             raise TypeError(f"cannot deparse {n!r}")
 
-    def linebreak_simple(self) -> None:
+    def linebreak(self, lbreak: bool) -> bool:
+        """R's ``linebreak`` between a call's arguments: past the cutoff, a new line, indented one more
+        level from the first break of this call on (``args2buff``)."""
         if self.len > self.cutoff:
+            if not lbreak:
+                lbreak = True
+                self.indent += 1
             self.writeline()
+        return lbreak
 
     def result(self) -> list[str]:
         if self.buf or not self.lines:

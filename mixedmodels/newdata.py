@@ -32,7 +32,7 @@ from .design import Design, _compile_fixed, _group_factor, _model_matrix, _VarTa
 from .errors import DataError
 from .formula import Call, Node, UnaryOp, deparse, expand_bars, split_formula
 from .reterms import ReTerm
-from .transforms import Evaluator, Factor, Numeric, is_stateful
+from .transforms import Evaluator, Factor, Numeric, _r_sort_key, factor_from_series, is_stateful
 
 __all__ = ["NewReTerm", "NewFrame", "TrainingState", "training_state", "new_frame", "re_bars"]
 
@@ -54,19 +54,53 @@ class _RecordingEvaluator(Evaluator):
 
 class _NewDataEvaluator(Evaluator):
     """Evaluates on new data; the stateful variables use the training parameters (``makepredictcall``:
-    R's ``predict.poly``, the training center and scale, the training knots of ``ns``/``bs``)."""
+    R's ``predict.poly``, the training center and scale, the training knots of ``ns``/``bs``).
 
-    def __init__(self, data: pd.DataFrame, text: str, coefs: dict[str, dict]):
+    A string column that held strings in the training data too is coded with the training column's
+    levels (then any new labels), as a factor column of an R data frame keeps its levels in a subset
+    (``nd <- d[1:5, ]``): so ``as.integer(A)`` or ``relevel(A, "c")`` give the training codes and order
+    even when a level is absent from the new data. A pandas Categorical keeps its own categories."""
+
+    def __init__(self, data: pd.DataFrame, text: str, coefs: dict[str, dict],
+                 train_data: pd.DataFrame | None = None):
         super().__init__(data, text, predvars=coefs)
+        self.train_data = train_data
 
     def column(self, node):
-        if self._columns.get(node.id) is None and node.id != "pi":
+        if self._columns.get(node.id) is None and node.id not in ("pi", "Inf"):
             import difflib
 
             close = difflib.get_close_matches(node.id, list(self._columns), n=3, cutoff=0.6)
             hint = f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
             raise DataError(f"newdata has no column {node.id!r}, which the formula uses{hint}:\n  {self.text}")
-        return super().column(node)
+        if node.id in self._factors:
+            return self._factors[node.id]
+        val = super().column(node)
+        levels = self._training_levels(node.id)
+        if isinstance(val, Factor) and levels is not None:
+            val = self._factors[node.id] = _with_levels(val, levels)
+        return val
+
+    def _training_levels(self, name: str) -> list[str] | None:
+        """The levels of the training column ``name`` when both it and the new column hold strings."""
+        train = self.train_data
+        if train is None or name not in [str(c) for c in train.columns]:
+            return None
+        new, old = self.data[self._columns[name]], train[{str(c): c for c in train.columns}[name]]
+        for s in (new, old):
+            if isinstance(s.dtype, pd.CategoricalDtype) or pd.api.types.is_numeric_dtype(s.dtype) \
+                    or pd.api.types.is_bool_dtype(s.dtype):
+                return None
+        return factor_from_series(old, name).levels
+
+
+def _with_levels(v: Factor, levels: list[str]) -> Factor:
+    """``v`` coded with ``levels`` first, labels not among them after (in R's order)."""
+    extra = [lev for lev in v.levels if lev not in set(levels)]
+    new_levels = list(levels) + sorted(extra, key=_r_sort_key)
+    index = {lev: k for k, lev in enumerate(new_levels)}
+    remap = np.array([index[lev] for lev in v.levels] + [-1], dtype=np.int64)
+    return Factor(np.where(v.codes >= 0, remap[v.codes], -1), new_levels, v.ordered)
 
 
 # ------------------------------------------------------------------------------------ training state
@@ -170,8 +204,6 @@ def _recode(v, levels: list[str], label: str) -> Factor:
     """Recode a new-data factor to the training ``levels`` by label; an unseen level is R's error
     "factor x has new levels"."""
     if isinstance(v, Numeric):
-        from .transforms import factor_from_series
-
         v = factor_from_series(pd.Series(v.matrix[:, 0]), label)
     index = {lev: k for k, lev in enumerate(levels)}
     lab = v.labels()
@@ -269,7 +301,7 @@ def new_frame(design: Design, state: TrainingState, newdata: pd.DataFrame, *, ba
     if not isinstance(newdata, pd.DataFrame):
         raise DataError(f"newdata must be a pandas DataFrame, not {type(newdata).__name__}")
     text = design.formula.text
-    ev_new = _NewDataEvaluator(newdata, text, state.coefs)
+    ev_new = _NewDataEvaluator(newdata, text, state.coefs, state.data)
     ev_train = Evaluator(state.data, text)
     vt = _PairedVarTable(ev_new, ev_train, design.rows)
     m = len(newdata)

@@ -99,14 +99,16 @@ def quantile7(x: np.ndarray, probs: np.ndarray) -> np.ndarray:
     return qs
 
 
-def format_c(x: float, digits: int) -> str:
-    """R's ``formatC(x, digits = digits, width = 1)`` of a double: C's ``%.<digits>g`` (``Inf``, ``-Inf``
-    and ``NaN`` as R writes them)."""
-    if math.isnan(x):
-        return "NaN"
-    if math.isinf(x):
-        return "Inf" if x > 0 else "-Inf"
-    return "%.*g" % (digits, x + 0.0)
+def format_c(x, digits: int) -> list[str]:
+    """R's ``formatC(x, digits = digits, width = 1)`` of doubles: C's ``%.<digits>g`` for finite values;
+    ``Inf``, ``-Inf`` and ``NaN`` as R writes them, right-justified to their common width (R formats them
+    together with ``format``: ``c(-Inf, 1, Inf)`` gives ``"-Inf" "1" " Inf"``)."""
+    values = [float(v) for v in np.atleast_1d(x)]
+    special = {k: ("NaN" if math.isnan(v) else "Inf" if v > 0 else "-Inf")
+               for k, v in enumerate(values) if not math.isfinite(v)}
+    width = max((len(s) for s in special.values()), default=1)
+    return [special[k].rjust(width) if k in special else "%.*g" % (digits, v + 0.0)
+            for k, v in enumerate(values)]
 
 
 def bincode(x: np.ndarray, breaks: np.ndarray, right: bool, include_lowest: bool) -> np.ndarray:

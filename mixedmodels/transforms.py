@@ -564,7 +564,7 @@ def _cut_labels(breaks: np.ndarray, right: bool, include_lowest: bool, dig_lab: 
     ch: list[str] = []
     ok = False
     for dig in range(dig_lab, max(12, dig_lab) + 1):
-        ch = [format_c(float(b), dig) for b in breaks]
+        ch = format_c(breaks, dig)
         ok = all(ch[k + 1] != ch[k] for k in range(nb - 1))
         if ok:
             break
@@ -1163,11 +1163,17 @@ class Evaluator:
 
     def _function(self, node: Call) -> Callable:
         if node.pkg:
-            allowed = NAMESPACES.get(node.pkg, frozenset())
+            allowed = NAMESPACES.get(node.pkg)
+            if allowed is None:
+                raise self.error(f"'{node.qualname}' is not allowed in a formula: only functions of "
+                                 f"{', '.join(sorted(NAMESPACES))} may be named with their package "
+                                 "(as in splines::ns)", node)
             if node.func not in allowed:
-                pairs = ", ".join(f"{p}::{f}" for p in sorted(NAMESPACES) for f in sorted(NAMESPACES[p]))
-                raise self.error(f"'{node.qualname}' is not allowed in a formula; functions may be named "
-                                 f"with their package only as {pairs}", node)
+                home = [p for p in sorted(NAMESPACES) if node.func in NAMESPACES[p]]
+                hint = f"; write {home[0]}::{node.func}" if home else \
+                    f" (from {node.pkg}: {', '.join(sorted(allowed))})"
+                raise self.error(f"'{node.qualname}' is not allowed in a formula: {node.func} is not a "
+                                 f"function of {node.pkg} that formulas may call{hint}", node)
         fn = FUNCTIONS.get(node.func)
         if fn is None:
             close = difflib.get_close_matches(node.func, list(FUNCTIONS), n=3, cutoff=0.6)
