@@ -103,6 +103,10 @@ class _VarTable:
     def add(self, node: Node) -> int:
         label = deparse(node)
         if label not in self.index:
+            if self.ev.length_one(node):
+                raise FormulaError(f"variable lengths differ (found for '{label}'): it is one number, not a "
+                                   "value per row; use it inside an expression, e.g. I(x - mean(x))",
+                                   self.ev.text, node.start, node.end)
             val = self.ev.eval_variable(node)
             if isinstance(val, Numeric) and val.values.ndim == 2 and val.suffixes is None:
                 if val.values.shape[1] != 1:

@@ -264,27 +264,23 @@ def _f_is_na(ev: "Evaluator", node: Call) -> Factor:
     return _logical(miss, np.zeros(len(miss), dtype=bool))
 
 
-def _parallel(ev: "Evaluator", node: Call, reduce_nan, reduce_skip) -> Numeric | Factor:
+def _parallel(ev: "Evaluator", node: Call, reduce_nan, reduce_skip) -> Numeric:
     """``pmin``/``pmax``: elementwise over any number of vectors and numbers (recycled); NA wins unless
-    ``na.rm = TRUE``; all-logical arguments give a logical, as in R."""
+    ``na.rm = TRUE``. Logicals count as 0/1 and the result is numeric (R gives an integer)."""
     a = ev.match_args(node, ("...", "na.rm"), required=0)
     if not a.dots:
         raise ev.error(f"{node.func}() needs at least one argument", node)
     na_rm = ev.boolean(a.get("na.rm")) if "na.rm" in a else False
-    cols, logical = [], True
+    cols = []
     for arg in a.dots:
         v = ev.eval(arg)
         if isinstance(v, Factor) and not _is_logical(v):
             raise ev.error(f"{node.func}() of the factor '{deparse(arg)}': R compares numbers only", arg)
-        inner = _strip(arg)
-        logical &= _is_logical(v) or (isinstance(inner, Name) and inner.id in ("TRUE", "FALSE", "T", "F"))
         cols.append(ev.single_column(v, arg))
     M = np.vstack(cols)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows with na.rm
         out = reduce_skip(M) if na_rm else reduce_nan(M)
-    if logical:
-        return _logical(out != 0, np.isnan(out))
     return Numeric(out)
 
 
@@ -831,6 +827,10 @@ NAMESPACES: dict[str, frozenset[str]] = {
 """The functions that may be written with their package, ``pkg::fun(...)`` (R's packages of each)."""
 
 
+_ELEMENTWISE = {"I", "log", "log10", "log2", "log1p", "exp", "expm1", "sqrt", "abs", "sin", "cos", "tan", "floor",
+                "ceiling", "trunc", "round", "sign", "as.numeric", "as.integer", "is.na"}
+
+
 def is_stateful(node: Call) -> bool:
     """Whether R's ``makepredictcall`` keeps the training parameters of this call for new data: ``poly``,
     ``ns``, ``bs`` (also written ``stats::poly``, ``splines::ns``, ...) and plain ``scale`` (R's default
@@ -1160,6 +1160,28 @@ class Evaluator:
             return self.eval(node)
         finally:
             self._variable = previous
+
+    def length_one(self, node: Node) -> bool:
+        """Whether R would evaluate ``node`` to a single number (a literal, ``pi``, ``mean(x)``, arithmetic
+        and elementwise functions of such): as a variable of the model frame R refuses it ("variable
+        lengths differ")."""
+        node = _strip(node)
+        if isinstance(node, (Num, Str)):
+            return True
+        if isinstance(node, Name):
+            return node.id in ("TRUE", "FALSE", "T", "F", *_CONSTANTS) and node.id not in self._columns
+        if isinstance(node, UnaryOp):
+            return self.length_one(node.operand)
+        if isinstance(node, BinOp):
+            return self.length_one(node.left) and self.length_one(node.right)
+        if isinstance(node, Call):
+            if node.func in ("mean", "sd", "median"):
+                return True
+            if node.func in ("pmin", "pmax"):
+                return all(self.length_one(a) for a in node.args)
+            if node.func in _ELEMENTWISE and node.args:
+                return self.length_one(node.args[0])
+        return False
 
     def _function(self, node: Call) -> Callable:
         if node.pkg:

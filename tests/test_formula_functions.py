@@ -217,7 +217,9 @@ ERRORS = [
     ("y ~ os::system('ls') + (1 | g)", "'os::system' is not allowed", "os::system('ls')"),
     ("y ~ base:::log(x) + (1 | g)", "':::'", ":::"),
     ("y ~ pmin(x, A) + (1 | g)", "pmin() of the factor 'A'", "A"),
-    ("y ~ mean(x, 0.1) + (1 | g)", "trim", "0.1"),
+    ("y ~ I(x - mean(x, 0.1)) + (1 | g)", "trim", "0.1"),
+    ("y ~ mean(x) + (1 | g)", "variable lengths differ (found for 'mean(x)')", "mean(x)"),
+    ("y ~ x + I(2 * pi) + (1 | g)", "variable lengths differ (found for 'I(2 * pi)')", "I(2 * pi)"),
     ("y ~ interaction(A, B, sep = 1) + (1 | g)", "'sep' must be one string", "1"),
     ("y ~ scale(x, center = 'a') + (1 | g)", "'center' must be TRUE, FALSE or one number", "'a'"),
 ]
