@@ -250,6 +250,8 @@ def _prepare(x: np.ndarray, spec: SplineSpec, n_interior_from_df) -> tuple:
         if len(xx) == 1:  # R (ns): a single value gets boundary knots x * 7/8 and x * 9/8
             bk = [bk[0] * 7 / 8, bk[0] * 9 / 8]
         ol = orr = np.zeros(len(xx), dtype=bool)
+    if bk[0] == bk[1]:
+        raise ValueError(f"the boundary knots coincide ({bk[0]:g}): x takes a single value")
     outside = ol | orr
     if spec.knots is None and spec.df is not None:
         knots = _interior_knots(xx, outside, n_interior_from_df(spec.df))

@@ -25,6 +25,7 @@ from mixedmodels.splines import OutsideBoundaryWarning
 REF = load_fixture("formula_functions.json")
 DATA = {"full": pd.read_csv(FIXTURES / "formula_data.csv"),
         "withna": pd.read_csv(FIXTURES / "formula_data_na.csv")}
+DATA["sub"] = DATA["full"][~((DATA["full"]["A"] == "apple") & (DATA["full"]["B"] == "lvl 1"))]
 FITTED = [c for c in REF["cases"] if "fit_error" not in c]
 _FITS: dict[str, object] = {}
 
@@ -195,6 +196,8 @@ ERRORS = [
     ("y ~ ns(x, df = z) + (1 | g)", "a constant is expected", "z"),
     ("y ~ ns(x, Boundary.knots = 1) + (1 | g)", "'Boundary.knots' must be two numbers", "1"),
     ("y ~ ns(A, 3) + (1 | g)", "'A' is a factor", "A"),
+    ("y ~ ns(I(0 * x), 3) + (1 | g)", "the boundary knots coincide (0): x takes a single value",
+     "ns(I(0 * x), 3)"),
     ("y ~ factor(A, levels = c('a', 'a')) + (1 | g)", "factor level 'a' is duplicated", "c('a', 'a')"),
     ("y ~ factor(B, labels = c('a', 'b')) + (1 | g)", "invalid 'labels'; length 2 should be 1 or 4",
      "c('a', 'b')"),

@@ -9,7 +9,8 @@
 ##
 ## Reads tests/fixtures/formula_data.csv and formula_data_na.csv (synthetic,
 ## written once by Python with a fixed seed; x, z numeric, A, B strings read as
-## factors, b logical, g the grouping factor) and writes
+## factors, b logical, g the grouping factor; `sub` is formula_data.csv without
+## the rows where A is "apple" and B is "lvl 1") and writes
 ## tests/fixtures/formula_functions.json: for each case, lmer(FORMULA, data = d)
 ## (REML) -- coefficient names, fixef, theta, sigma, the REML criterion, nobs,
 ## print(summary(m)) and the fit's warnings -- and, for most cases,
@@ -37,6 +38,8 @@ source(file.path("tests", "r", "json_helpers.R"))  # fmt_num, encode_doubles, ar
 OUT <- file.path("tests", "fixtures", "formula_functions.json")
 full <- read.csv(file.path("tests", "fixtures", "formula_data.csv"), stringsAsFactors = TRUE)
 withna <- read.csv(file.path("tests", "fixtures", "formula_data_na.csv"), stringsAsFactors = TRUE)
+## without the rows of one combination of A and B (its level of interaction(A, B) is then unused)
+sub <- full[!(full$A == "apple" & full$B == "lvl 1"), ]
 
 ## new data: factors keep the levels of the data (as a subset of the data frame would)
 nd <- data.frame(x = c(-1.5, -0.8873, 0.5, 2.1, 3.3, 4.8328, 5.5, NA),
@@ -80,6 +83,10 @@ cases <- list(
   list(formula = "y ~ relevel(A, 2) + (1 | g)", data = "full", predict = TRUE),
   list(formula = "y ~ interaction(A, B) + (1 | g)", data = "full", predict = TRUE),
   list(formula = "y ~ interaction(A, b, sep = \"_\", lex.order = TRUE) + (1 | g)", data = "full", predict = TRUE),
+  list(formula = "y ~ interaction(A, B) + (1 | g)", data = "sub", predict = TRUE),
+  list(formula = "y ~ ordered(B, levels = c(\"lvl 1\", \"lvl_2\", \"lvl-3\", \"lvl.4\", \"lvl 5\")) + (1 | g)",
+       data = "full", predict = TRUE),
+  list(formula = "y ~ cut(x, c(-1, 1, 2, 3, 10, 20)) + (1 | g)", data = "full", predict = TRUE),
   list(formula = "y ~ cut(x, 3) + (1 | g)", data = "full", predict = TRUE),
   list(formula = "y ~ cut(x, breaks = c(-1, 1, 2, 3, 5)) + (1 | g)", data = "full", predict = TRUE),
   list(formula = "y ~ cut(x, c(-Inf, 1, 2.5, Inf), right = FALSE) + (1 | g)", data = "full", predict = TRUE),
