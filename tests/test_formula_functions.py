@@ -17,10 +17,11 @@ import mixedmodels as mm
 from conftest import FIXTURES, load_fixture
 from test_summary_e2e import _same_up_to_last_digit
 from mixedmodels.errors import DataError, FormulaError
-from mixedmodels.formula import parse_formula
+from mixedmodels.formula import deparse, parse_formula
 from mixedmodels.predict import predict
 from mixedmodels.rmath import r_round
 from mixedmodels.splines import OutsideBoundaryWarning
+from mixedmodels.transforms import Evaluator
 
 REF = load_fixture("formula_functions.json")
 DATA = {"full": pd.read_csv(FIXTURES / "formula_data.csv"),
@@ -127,6 +128,30 @@ def test_fit_messages_as_lme4():
     assert case["messages"] == ["fixed-effect model matrix is rank deficient so dropping 1 column / coefficient"]
     with pytest.warns(mm.RankDeficiencyWarning):
         mm.lmer(case["formula"], DATA["full"])
+
+
+@pytest.mark.parametrize("ref", REF["bases"], ids=[b["expr"] for b in REF["bases"]])
+def test_spline_bases_equal_r(ref):
+    """ns/bs column for column (signs included) to 1e-10, their knots, and the basis on new x with the
+    training knots (R's predict.ns / predict.bs: beyond the boundary knots, ns linear, bs by its Taylor
+    expansion at the pivot)."""
+    d = DATA["full"]
+    text = f"y ~ {ref['expr']}"
+    node = parse_formula(text).rhs
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", OutsideBoundaryWarning)
+        val = Evaluator(d, text).eval_variable(node)
+    R = np.column_stack(ref["basis"])
+    assert val.matrix.shape == R.shape
+    np.testing.assert_allclose(val.matrix, R, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(val.coefs["knots"], ref["knots"], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(val.coefs["boundary"], ref["boundary"], rtol=0, atol=1e-12)
+    nd = newdata()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", OutsideBoundaryWarning)
+        new = Evaluator(nd, text, predvars={deparse(node): val.coefs}).eval_variable(node)
+    expected = np.column_stack([[np.nan if v is None else v for v in col] for col in ref["new"]])
+    np.testing.assert_allclose(new.matrix, expected, rtol=0, atol=1e-10)
 
 
 def test_round_as_r():

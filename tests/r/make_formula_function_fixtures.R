@@ -21,7 +21,8 @@
 ## same numbers for a refit with tight optimizer tolerances (lme4's default
 ## nloptwrap stops up to about 1e-8 above the optimum on flat or singular
 ## fits, which moves the 6th significant digit of some estimates).
-## Also `round`: R's round(v, digits) on a set of awkward values.
+## Also `bases`: the ns/bs bases on the data and on nd$x (columns), and
+## `round`: R's round(v, digits) on a set of awkward values.
 ## R 4.2.2 (locale C.UTF-8), lme4 1.1.31, splines 4.2.2, jsonlite 1.8.4.
 ## ---------------------------------------------------------------------------
 
@@ -172,6 +173,23 @@ out <- lapply(cases, function(cs) {
   res
 })
 
+## The spline bases themselves: b <- with(full, EXPR) and predict(b, nd$x) (or nd$z) (R's predict.ns /
+## predict.bs, which makepredictcall arranges on new data), to compare to 1e-10.
+basis_exprs <- c("ns(x, df = 3)", "ns(x, 3)", "ns(x, knots = c(1.5, 2.5))", "ns(x, df = 4, intercept = TRUE)",
+                 "ns(x, df = 3, Boundary.knots = c(0, 4))", "ns(x)", "ns(z, df = 5)", "bs(x, df = 4)",
+                 "bs(x, degree = 2, df = 5)", "bs(x, df = 5, intercept = TRUE)",
+                 "bs(x, knots = 2, Boundary.knots = c(-1, 4))", "bs(x, degree = 1, knots = c(1, 2, 3))",
+                 "bs(z, df = 6, degree = 4)", "splines::ns(x, 3)")
+bases <- lapply(basis_exprs, function(e) {
+  b <- suppressWarnings(eval(parse(text = e)[[1L]], full))
+  list(expr = e, basis = lapply(seq_len(ncol(b)), function(j) I(as.double(b[, j]))),
+       knots = I(as.double(attr(b, "knots"))), boundary = I(as.double(attr(b, "Boundary.knots"))),
+       new = lapply(seq_len(ncol(b)), function(j) {
+         newx <- nd[[all.vars(parse(text = e)[[1L]])[1L]]]
+         I(as.double(suppressWarnings(predict(b, newx))[, j]))
+       }))
+})
+
 round_values <- c(0.5, 1.5, 2.5, -0.5, -2.5, 0.15, 0.25, 0.35, 0.45, -0.15, 2.675, 1.005, 123.456, 5.5e-8,
                   1234.5678, 0.125, 0.375, -0.0076)
 round_digits <- c(0, 1, 2, 3, -1)
@@ -181,6 +199,7 @@ res <- list(generated_by = "tests/r/make_formula_function_fixtures.R",
             newdata = list(x = I(as.double(nd$x)), z = I(as.double(nd$z)), A = arr(as.character(nd$A)),
                            B = arr(as.character(nd$B)), b = arr(nd$b), g = arr(nd$g)),
             cases = out,
+            bases = bases,
             ## round(round_values, digits) for each digits
             round = list(values = I(round_values), digits = I(round_digits),
                          results = lapply(round_digits, function(k) I(round(round_values, k)))))
