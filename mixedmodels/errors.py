@@ -17,6 +17,7 @@ __all__ = [
     "RankDeficiencyWarning",
     "PredictorScaleWarning",
     "NaNProducedWarning",
+    "OutsideBoundaryWarning",
 ]
 
 
@@ -75,3 +76,8 @@ class NaNProducedWarning(UserWarning):
 class PredictorScaleWarning(UserWarning):
     """Predictors on very different scales (lme4's check.scaleX): the fit may be less accurate; consider
     rescaling them."""
+
+
+class OutsideBoundaryWarning(UserWarning):
+    """``bs()`` evaluated beyond its boundary knots (explicit ``Boundary.knots``, or new data outside the
+    training range): R's warning "some 'x' values beyond boundary knots may cause ill-conditioned bases"."""

@@ -9,25 +9,23 @@ for column (not just in span), including their extrapolation beyond the boundary
   derivatives at the boundary knots, through LINPACK's Householder QR (``dqrdc2``/``dqrsl``, which fix the
   columns' signs) as R's ``qr.qty``; linear beyond the boundary knots.
 
-:func:`spline_state` returns what R's ``makepredictcall`` keeps for prediction (knots, boundary knots,
-intercept, degree); passing it back evaluates the basis at new x exactly as ``predict(<ns/bs>, newx)``.
+:func:`bs_basis` and :func:`ns_basis` also return what R's ``makepredictcall`` keeps for prediction
+(knots, boundary knots, intercept, degree); a :class:`SplineSpec` built from it evaluates the basis at new
+x exactly as ``predict(<ns/bs>, newx)``.
 """
 
 from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
+from .errors import OutsideBoundaryWarning
 from .rmath import quantile7, seq_length_out
 
-__all__ = ["SplineSpec", "spline_design", "bs_basis", "ns_basis", "OutsideBoundaryWarning"]
-
-
-class OutsideBoundaryWarning(UserWarning):
-    """R's warning of ``bs()``: "some 'x' values beyond boundary knots may cause ill-conditioned bases"."""
+__all__ = ["SplineSpec", "spline_design", "bs_basis", "ns_basis"]
 
 
 @dataclass
@@ -43,7 +41,6 @@ class SplineSpec:
     degree: int = 3
     intercept: bool = False
     boundary: list[float] | None = None
-    extras: dict = field(default_factory=dict)
 
 
 # ------------------------------------------------------------------------------------ splineDesign

@@ -150,13 +150,7 @@ def column_suffixes(k: int) -> list[str] | None:
     return [str(j) for j in range(1, k + 1)] if k > 1 else None
 
 
-poly_suffixes = column_suffixes  # the name used by earlier code
-
-
 # ------------------------------------------------------------------------------------ argument values
-_NO_DEFAULT = object()
-
-
 @dataclass
 class Args:
     """The arguments of one call after R's matching: ``given`` maps formal names to the nodes written,

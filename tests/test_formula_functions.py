@@ -20,7 +20,7 @@ from mixedmodels.errors import DataError, FormulaError
 from mixedmodels.formula import deparse, parse_formula
 from mixedmodels.predict import predict
 from mixedmodels.rmath import r_round
-from mixedmodels.splines import OutsideBoundaryWarning
+from mixedmodels.errors import OutsideBoundaryWarning
 from mixedmodels.transforms import Evaluator
 
 REF = load_fixture("formula_functions.json")
