@@ -143,7 +143,6 @@ def factor_from_series(s: pd.Series, name: str) -> Factor:
     return Factor(codes=codes, levels=uniq)
 
 
-
 def column_suffixes(k: int) -> list[str] | None:
     """Column-name suffixes of a k-column matrix variable (``poly``, ``ns``, ``bs``): ``1, 2, ...``; none
     for one column (R's model.matrix names a one-column matrix by the term alone: ``poly(x, 1)``)."""
@@ -918,9 +917,6 @@ class Evaluator:
             elif len(cands) > 1:
                 raise self._name_error(f"argument {k!r} of {fname}() matches several arguments "
                                        f"({', '.join(cands)})", k, v)
-            elif dots_at < len(formals):
-                raise self._name_error(f"{fname}() has no argument {k!r} (its arguments: "
-                                       f"{', '.join(names)})", k, v)
             else:
                 raise self._name_error(f"{fname}() has no argument {k!r} (its arguments: "
                                        f"{', '.join(names)})", k, v)
