@@ -7,8 +7,8 @@
 
 from . import datasets
 from .errors import (ConvergenceWarning, DataError, FormulaError, MixedModelsError, ModelError,
-                     NaNProducedWarning, PredictorScaleWarning, RankDeficiencyWarning,
-                     SingularFitWarning)
+                     NaNProducedWarning, OutsideBoundaryWarning, PredictorScaleWarning,
+                     RankDeficiencyWarning, SingularFitWarning)
 from .model import LinearMixedModel, LmerFit, lmer
 
 __version__ = "0.1.0"
@@ -41,6 +41,6 @@ __all__ = [
     "NegativeVarianceWarning", "anova", "update", "update_formula", "ranova", "drop1", "ls_means", "difflsmeans",
     "MixedModelsError", "FormulaError", "DataError", "ModelError",
     "ConvergenceWarning", "SingularFitWarning", "RankDeficiencyWarning", "PredictorScaleWarning",
-    "NaNProducedWarning",
+    "NaNProducedWarning", "OutsideBoundaryWarning",
     "__version__",
 ]

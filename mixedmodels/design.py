@@ -106,7 +106,11 @@ class _VarTable:
     def add(self, node: Node) -> int:
         label = deparse(node)
         if label not in self.index:
-            val = self.ev.eval(node)
+            if self.ev.length_one(node):
+                raise FormulaError(f"variable lengths differ (found for '{label}'): it is one number, not a "
+                                   "value per row; use it inside an expression, e.g. I(x - mean(x))",
+                                   self.ev.text, node.start, node.end)
+            val = self.ev.eval_variable(node)
             if isinstance(val, Numeric) and val.values.ndim == 2 and val.suffixes is None:
                 if val.values.shape[1] != 1:
                     raise FormulaError(f"'{label}' has several columns", self.ev.text, node.start, node.end)
@@ -186,6 +190,10 @@ def _compile_fixed(node: Node, vt: _VarTable, used: set[int], text: str) -> str:
             return "-" + _compile_fixed(node.operand, vt, used, text)
         if node.op == "+":
             return _compile_fixed(node.operand, vt, used, text)
+        if node.op == "!":  # a logical variable, as in R ('!b' is the term, 'y ~ !b' a column '!bTRUE')
+            i = vt.add(node)
+            used.add(i)
+            return _PH.format(i)
         raise FormulaError(f"unexpected {node.op!r}", text, node.start, node.end)
     if isinstance(node, BinOp):
         if node.op in ("+", "-", "*", "/", ":"):

@@ -17,6 +17,7 @@ __all__ = [
     "RankDeficiencyWarning",
     "PredictorScaleWarning",
     "NaNProducedWarning",
+    "OutsideBoundaryWarning",
 ]
 
 
@@ -91,3 +92,8 @@ def warn(message: str, category: type[Warning] = UserWarning) -> None:
         frame = frame.f_back
         level += 1
     warnings.warn(message, category, stacklevel=level)
+
+
+class OutsideBoundaryWarning(UserWarning):
+    """``bs()`` evaluated beyond its boundary knots (explicit ``Boundary.knots``, or new data outside the
+    training range): R's warning "some 'x' values beyond boundary knots may cause ill-conditioned bases"."""

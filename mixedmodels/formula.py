@@ -31,6 +31,7 @@ from .errors import FormulaError
 __all__ = [
     "Node", "Name", "Num", "Str", "Call", "BinOp", "UnaryOp", "Paren",
     "Formula", "parse_formula", "deparse", "Bar", "split_formula", "expand_bars", "format_r_number",
+    "r_string",
 ]
 
 
@@ -53,9 +54,10 @@ class Name(Node):
 
 @dataclass(frozen=True)
 class Num(Node):
-    """A numeric literal."""
+    """A numeric literal; ``integer`` for R's integer literals (``2L``), which R deparses with their ``L``."""
 
     value: float = 0.0
+    integer: bool = field(default=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -67,11 +69,17 @@ class Str(Node):
 
 @dataclass(frozen=True)
 class Call(Node):
-    """A function call ``func(args..., name = value...)``."""
+    """A function call ``func(args..., name = value...)``, or ``pkg::func(...)`` when ``pkg`` is set."""
 
     func: str = ""
     args: tuple = ()
     kwargs: tuple = ()  # tuple of (name, Node)
+    pkg: str = ""  # the namespace of splines::ns(x, 3); which pairs may be called is the evaluator's whitelist
+
+    @property
+    def qualname(self) -> str:
+        """The function as written: ``ns`` or ``splines::ns``."""
+        return f"{self.pkg}::{self.func}" if self.pkg else self.func
 
 
 @dataclass(frozen=True)
@@ -85,7 +93,7 @@ class BinOp(Node):
 
 @dataclass(frozen=True)
 class UnaryOp(Node):
-    """Unary ``-`` or ``+`` (also a one-sided ``~ rhs``)."""
+    """Unary ``-``, ``+`` or ``!`` (logical not); also a one-sided ``~ rhs``."""
 
     op: str = ""
     operand: Node | None = None
@@ -121,9 +129,9 @@ _TOKEN_RE = re.compile(r"""
   | (?P<num>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?L?)
   | (?P<name>(?:[^\W\d_]|\.(?![0-9]))[\w.]*)
   | (?P<bq>`[^`]*`)
-  | (?P<str>"[^"]*"|'[^']*')
+  | (?P<str>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')
   | (?P<pct>%[^%\s]*%)
-  | (?P<op>\|\||\||~|\+|-|\*|/|:|\^|\(|\)|,|==|!=|<=|>=|<|>|&|=)
+  | (?P<op>\|\||\||~|\+|-|\*|/|:::|::|:|\^|\(|\)|,|==|!=|!|<=|>=|<|>|&|=)
 """, re.VERBOSE)
 
 
@@ -133,6 +141,28 @@ class _Tok:
     text: str
     start: int
     end: int
+
+
+_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\", '"': '"', "'": "'", "`": "`"}
+
+
+def _unescape(body: str, text: str, start: int) -> str:
+    """The value of an R string literal's body: R's escapes ``\\n \\t \\r \\\\ \\" \\'`` (others are refused)."""
+    out: list[str] = []
+    i = 0
+    while i < len(body):
+        ch = body[i]
+        if ch == "\\":
+            esc = body[i + 1]
+            if esc not in _ESCAPES:
+                pos = start + 1 + i
+                raise FormulaError(f"unsupported escape '\\{esc}' in a string", text, pos, pos + 2)
+            out.append(_ESCAPES[esc])
+            i += 2
+        else:
+            out.append(ch)
+            i += 1
+    return "".join(out)
 
 
 def _tokenize(text: str) -> list[_Tok]:
@@ -156,7 +186,7 @@ def _tokenize(text: str) -> list[_Tok]:
             if kind == "bq":
                 toks.append(_Tok("qname", tok[1:-1], m.start(), m.end()))
             elif kind == "str":
-                toks.append(_Tok("str", tok[1:-1], m.start(), m.end()))
+                toks.append(_Tok("str", _unescape(tok[1:-1], text, m.start()), m.start(), m.end()))
             elif kind == "pct":
                 toks.append(_Tok("op", tok, m.start(), m.end()))
             else:
@@ -180,6 +210,7 @@ _BINARY = {
     "^": (91, 90),  # right associative
 }
 _UNARY_BP = 80
+_NOT_BP = 27  # R: '!' binds looser than comparisons and arithmetic, tighter than '&' and '|': !x > 2 is !(x > 2)
 _TILDE_UNARY_BP = 11
 
 
@@ -238,11 +269,14 @@ class _Parser:
     def prefix(self) -> Node:
         tok = self.next()
         if tok.kind == "num":
-            txt = tok.text[:-1] if tok.text.endswith("L") else tok.text
-            return Num(start=tok.start, end=tok.end, value=float(txt))
+            integer = tok.text.endswith("L")
+            txt = tok.text[:-1] if integer else tok.text
+            return Num(start=tok.start, end=tok.end, value=float(txt), integer=integer)
         if tok.kind == "str":
             return Str(start=tok.start, end=tok.end, value=tok.text)
         if tok.kind in ("name", "qname"):
+            if self.peek().kind == "op" and self.peek().text in ("::", ":::"):
+                return self.namespaced(tok)
             if self.peek().kind == "op" and self.peek().text == "(":
                 return self.call(tok)
             return Name(start=tok.start, end=tok.end, id=tok.text, quoted=tok.kind == "qname")
@@ -253,8 +287,11 @@ class _Parser:
                 inner = self.parse(0)
                 close = self.expect(")")
                 return Paren(start=tok.start, end=close.end, expr=inner)
-            if tok.text in ("-", "+"):
-                operand = self.parse(_UNARY_BP)
+            if tok.text in ("-", "+", "!"):
+                nxt = self.peek()
+                if nxt.kind == "end" or (nxt.kind == "op" and nxt.text in (")", ",")):
+                    raise self.error(f"nothing after the operator {tok.text!r}", tok)
+                operand = self.parse(_NOT_BP if tok.text == "!" else _UNARY_BP)
                 return UnaryOp(start=tok.start, end=operand.end, op=tok.text, operand=operand)
             if tok.text == "~":
                 operand = self.parse(_TILDE_UNARY_BP)
@@ -263,6 +300,24 @@ class _Parser:
                 raise self.error("unbalanced parentheses: ')' without a matching '('", tok)
             raise self.error(f"unexpected {tok.text!r}", tok)
         raise self.error("the formula ended unexpectedly", tok)
+
+    def namespaced(self, pkg_tok: _Tok) -> Call:
+        """``pkg::fun(...)``: a call of a function named with its package (R's ``::``); whether the pair
+        may be called is decided by the evaluator's whitelist."""
+        op = self.next()
+        if op.text == ":::":
+            raise self.error("':::' (a package's internal functions) cannot be used in a formula; "
+                             "write pkg::fun(...)", op)
+        fun = self.next()
+        if fun.kind not in ("name", "qname"):
+            raise self.error("a function name is expected after '::'", fun)
+        if not (self.peek().kind == "op" and self.peek().text == "("):
+            raise FormulaError(f"'{pkg_tok.text}::{fun.text}' must be called: only functions, as in "
+                               "splines::ns(x, 3), can be named with their package", self.text,
+                               pkg_tok.start, fun.end)
+        call = self.call(fun)
+        return Call(start=pkg_tok.start, end=call.end, func=call.func, args=call.args, kwargs=call.kwargs,
+                    pkg=pkg_tok.text)
 
     def call(self, name_tok: _Tok) -> Call:
         self.expect("(")
@@ -369,6 +424,14 @@ def format_r_number(x: float) -> str:
     return fixed if len(fixed) <= len(sci) else sci
 
 
+_STRING_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\t": "\\t", "\r": "\\r"}
+
+
+def r_string(value: str) -> str:
+    """A string as R's ``deparse`` writes it: in double quotes, with ``\\ " \\n \\t \\r`` escaped."""
+    return '"' + "".join(_STRING_ESCAPES.get(ch, ch) for ch in value) + '"'
+
+
 class _Deparser:
     """A port of the parts of R's deparse.c that formulas use (cutoff 60, indent of four spaces)."""
 
@@ -402,9 +465,9 @@ class _Deparser:
                                              or (n.id in _R_CONSTANTS and not n.quoted))
             self.put(n.id if bare else f"`{n.id}`")
         elif isinstance(n, Num):
-            self.put(format_r_number(n.value))
+            self.put(f"{int(n.value)}L" if n.integer and n.value == int(n.value) else format_r_number(n.value))
         elif isinstance(n, Str):
-            self.put(f'"{n.value}"')
+            self.put(r_string(n.value))
         elif isinstance(n, Paren):
             self.put("(")
             self.node(n.expr)
@@ -413,8 +476,9 @@ class _Deparser:
             self.put(n.op)
             self.node(n.operand)
         elif isinstance(n, Call):
-            self.put(n.func + "(")
+            self.put(n.qualname + "(")
             items = list(n.args) + [kv for kv in n.kwargs]
+            lbreak = False
             for k, item in enumerate(items):
                 if isinstance(item, tuple):
                     self.put(f"{item[0]} = ")
@@ -423,7 +487,9 @@ class _Deparser:
                     self.node(item)
                 if k < len(items) - 1:
                     self.put(", ")
-                    self.linebreak_simple()
+                    lbreak = self.linebreak(lbreak)
+            if lbreak:
+                self.indent -= 1
             self.put(")")
         elif isinstance(n, BinOp):
             if n.op in _SPACED or (n.op.startswith("%") and n.op not in ("%%", "%/%")):
@@ -444,9 +510,15 @@ class _Deparser:
         else:  # pragma: no cover - all node types handled above
             raise TypeError(f"cannot deparse {n!r}")
 
-    def linebreak_simple(self) -> None:
+    def linebreak(self, lbreak: bool) -> bool:
+        """R's ``linebreak`` between a call's arguments: past the cutoff, a new line, indented one more
+        level from the first break of this call on (``args2buff``)."""
         if self.len > self.cutoff:
+            if not lbreak:
+                lbreak = True
+                self.indent += 1
             self.writeline()
+        return lbreak
 
     def result(self) -> list[str]:
         if self.buf or not self.lines:
@@ -517,6 +589,10 @@ def split_formula(f: Formula) -> tuple[Node | None, list[Node], list[Node]]:
             return
         if _has_bar(n):
             bad = _find_bar(n)
+            if isinstance(n, UnaryOp) and n.op == "!":
+                raise FormulaError("'!' applies to everything after it up to the next '&', '|' or '~' (R's "
+                                   "precedence), here including a random-effects term; write (!b) or I(!b)",
+                                   f.text, n.start, n.start + 1)
             raise FormulaError("a random-effects bar '|' must be a whole term of the formula, "
                                "e.g. 'y ~ x + (1 | g)'", f.text, bad.start, bad.end)
         fixed.append(n if sign == "+" else UnaryOp(start=n.start, end=n.end, op="-", operand=n))

@@ -4,7 +4,11 @@ This ports what R's ``predict.merMod`` / ``mkNewReTrms`` get from ``model.frame(
 
 * every variable of the formula is evaluated on the new data, but *stateful* transformations keep the
   training data's parameters, as R's ``makepredictcall`` arranges: ``poly(x, 2)`` uses the training
-  ``alpha``/``norm2`` (R's ``predict.poly``), ``scale(x)`` the training center and scale;
+  ``alpha``/``norm2`` (R's ``predict.poly``), ``scale(x)`` the training center and scale, ``ns(x, 3)`` and
+  ``bs(x, 4)`` the training knots and boundary knots (R's ``predict.ns``/``predict.bs``, which extrapolate
+  beyond them). As in R this applies to the variables of the model frame only, not to such calls nested
+  in another expression (``I(scale(x)^2)`` is re-evaluated on the new data), and not to ``mean(x)``
+  inside ``I()``;
 * factors are coded with the training levels (R's ``xlevels``): a fixed-effects factor level not seen in
   fitting is an error, as in R;
 * grouping factors are matched to the training levels by label; unseen levels (and missing values) are
@@ -28,84 +32,75 @@ from .design import Design, _compile_fixed, _group_factor, _model_matrix, _VarTa
 from .errors import DataError
 from .formula import Call, Node, UnaryOp, deparse, expand_bars, split_formula
 from .reterms import ReTerm
-from .transforms import Evaluator, Factor, Numeric, poly_suffixes
+from .transforms import Evaluator, Factor, Numeric, _r_sort_key, factor_from_series, is_stateful
 
 __all__ = ["NewReTerm", "NewFrame", "TrainingState", "training_state", "new_frame", "re_bars"]
 
-_STATEFUL = ("poly", "scale")
-
-
 # ------------------------------------------------------------------------------------ evaluators
 class _RecordingEvaluator(Evaluator):
-    """Evaluates on the training data and records the parameters of every stateful call
-    (``poly``/``scale``), keyed by the call's deparsed text (R's ``predvars``)."""
+    """Evaluates on the training data and records the parameters of every stateful variable
+    (``poly``/``scale``/``ns``/``bs``), keyed by the call's deparsed text (R's ``predvars``)."""
 
     def __init__(self, data: pd.DataFrame, text: str):
         super().__init__(data, text)
         self.coefs: dict[str, dict] = {}
 
-    def eval(self, node: Node):
-        val = super().eval(node)
-        if isinstance(node, Call) and node.func in _STATEFUL and isinstance(val, Numeric):
+    def eval_variable(self, node: Node):
+        val = super().eval_variable(node)
+        if isinstance(node, Call) and is_stateful(node) and isinstance(val, Numeric):
             self.coefs.setdefault(deparse(node), val.coefs)
         return val
 
 
-def _predict_poly(x: np.ndarray, coefs: dict, degree: int) -> np.ndarray:
-    """R's ``predict.poly`` three-term recurrence with the training ``alpha`` and ``norm2``
-    (NaN rows stay NaN, as R's ``poly(x, coefs = ...)`` allows)."""
-    alpha = np.asarray(coefs["alpha"], dtype=float)
-    norm2 = np.asarray(coefs["norm2"], dtype=float)
-    Z = np.ones((len(x), degree + 1))
-    Z[:, 1] = x - alpha[0]
-    for i in range(1, degree):
-        Z[:, i + 1] = (x - alpha[i]) * Z[:, i] - (norm2[i + 1] / norm2[i]) * Z[:, i - 1]
-    Z = Z / np.sqrt(norm2[1:])
-    return Z[:, 1:]
-
-
 class _NewDataEvaluator(Evaluator):
-    """Evaluates on new data with the training parameters of ``poly`` and ``scale`` (``makepredictcall``)."""
+    """Evaluates on new data; the stateful variables use the training parameters (``makepredictcall``:
+    R's ``predict.poly``, the training center and scale, the training knots of ``ns``/``bs``).
 
-    def __init__(self, data: pd.DataFrame, text: str, coefs: dict[str, dict]):
-        super().__init__(data, text)
-        self.coefs = coefs
+    A string column that held strings in the training data too is coded with the training column's
+    levels (then any new labels), as a factor column of an R data frame keeps its levels in a subset
+    (``nd <- d[1:5, ]``): so ``as.integer(A)`` or ``relevel(A, "c")`` give the training codes and order
+    even when a level is absent from the new data. A pandas Categorical keeps its own categories."""
 
-    def eval(self, node: Node):
-        if isinstance(node, Call) and node.func in _STATEFUL:
-            coefs = self.coefs.get(deparse(node))
-            if coefs is not None:
-                if node.func == "scale":
-                    self.check_arity(node, 1, 3, allowed_kw=("center", "scale"))
-                    x = self.numeric(node.args[0])
-                    with np.errstate(all="ignore"):
-                        return Numeric((x - coefs["center"]) / coefs["scale"], None, coefs)
-                # poly: degree as in the call; raw polynomials need no state but may hold NaN here
-                degree, raw = 1, False
-                if len(node.args) > 1:
-                    degree = int(self.scalar(node.args[1]))
-                for k, v in node.kwargs:
-                    if k == "degree":
-                        degree = int(self.scalar(v))
-                    elif k == "raw":
-                        raw = self.boolean(v)
-                if len(node.args) > 2:
-                    raw = self.boolean(node.args[2])
-                x = self.numeric(node.args[0])
-                sfx = poly_suffixes(degree)
-                if raw or coefs.get("raw"):
-                    return Numeric(np.column_stack([x ** k for k in range(1, degree + 1)]), sfx, coefs)
-                return Numeric(_predict_poly(x, coefs, degree), sfx, coefs)
-        return super().eval(node)
+    def __init__(self, data: pd.DataFrame, text: str, coefs: dict[str, dict],
+                 train_data: pd.DataFrame | None = None):
+        super().__init__(data, text, predvars=coefs)
+        self.train_data = train_data
 
     def column(self, node):
-        if self._columns.get(node.id) is None and node.id != "pi":
+        if self._columns.get(node.id) is None and node.id not in ("pi", "Inf"):
             import difflib
 
             close = difflib.get_close_matches(node.id, list(self._columns), n=3, cutoff=0.6)
             hint = f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else ""
             raise DataError(f"newdata has no column {node.id!r}, which the formula uses{hint}:\n  {self.text}")
-        return super().column(node)
+        if node.id in self._factors:
+            return self._factors[node.id]
+        val = super().column(node)
+        levels = self._training_levels(node.id)
+        if isinstance(val, Factor) and levels is not None:
+            val = self._factors[node.id] = _with_levels(val, levels)
+        return val
+
+    def _training_levels(self, name: str) -> list[str] | None:
+        """The levels of the training column ``name`` when both it and the new column hold strings."""
+        train = self.train_data
+        if train is None or name not in [str(c) for c in train.columns]:
+            return None
+        new, old = self.data[self._columns[name]], train[{str(c): c for c in train.columns}[name]]
+        for s in (new, old):
+            if isinstance(s.dtype, pd.CategoricalDtype) or pd.api.types.is_numeric_dtype(s.dtype) \
+                    or pd.api.types.is_bool_dtype(s.dtype):
+                return None
+        return factor_from_series(old, name).levels
+
+
+def _with_levels(v: Factor, levels: list[str]) -> Factor:
+    """``v`` coded with ``levels`` first, labels not among them after (in R's order)."""
+    extra = [lev for lev in v.levels if lev not in set(levels)]
+    new_levels = list(levels) + sorted(extra, key=_r_sort_key)
+    index = {lev: k for k, lev in enumerate(new_levels)}
+    remap = np.array([index[lev] for lev in v.levels] + [-1], dtype=np.int64)
+    return Factor(np.where(v.codes >= 0, remap[v.codes], -1), new_levels, v.ordered)
 
 
 # ------------------------------------------------------------------------------------ training state
@@ -209,8 +204,6 @@ def _recode(v, levels: list[str], label: str) -> Factor:
     """Recode a new-data factor to the training ``levels`` by label; an unseen level is R's error
     "factor x has new levels"."""
     if isinstance(v, Numeric):
-        from .transforms import factor_from_series
-
         v = factor_from_series(pd.Series(v.matrix[:, 0]), label)
     index = {lev: k for k, lev in enumerate(levels)}
     lab = v.labels()
@@ -308,7 +301,7 @@ def new_frame(design: Design, state: TrainingState, newdata: pd.DataFrame, *, ba
     if not isinstance(newdata, pd.DataFrame):
         raise DataError(f"newdata must be a pandas DataFrame, not {type(newdata).__name__}")
     text = design.formula.text
-    ev_new = _NewDataEvaluator(newdata, text, state.coefs)
+    ev_new = _NewDataEvaluator(newdata, text, state.coefs, state.data)
     ev_train = Evaluator(state.data, text)
     vt = _PairedVarTable(ev_new, ev_train, design.rows)
     m = len(newdata)

@@ -38,7 +38,7 @@ def _substitute_dot(node: Node | None, by: Node) -> Node | None:
     if isinstance(node, Call):
         return Call(start=node.start, end=node.end, func=node.func,
                     args=tuple(_substitute_dot(a, by) for a in node.args),
-                    kwargs=tuple((k, _substitute_dot(v, by)) for k, v in node.kwargs))
+                    kwargs=tuple((k, _substitute_dot(v, by)) for k, v in node.kwargs), pkg=node.pkg)
     return node
 
 
