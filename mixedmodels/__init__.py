@@ -24,6 +24,8 @@ _LAZY = {
     "ranova": ("deletions", "ranova"),
     "drop1": ("deletions", "drop1"),
     "ls_means": ("lsmeans", "ls_means"),
+    "kr_modcomp": ("modcomp", "kr_modcomp"),
+    "KRmodcomp": ("modcomp", "kr_modcomp"),
     "difflsmeans": ("lsmeans", "difflsmeans"),
 }
 
@@ -38,7 +40,7 @@ def __getattr__(name):
 
 __all__ = [
     "lmer", "LinearMixedModel", "LmerFit", "datasets", "aov", "compare_methods",
-    "NegativeVarianceWarning", "anova", "update", "update_formula", "ranova", "drop1", "ls_means", "difflsmeans",
+    "NegativeVarianceWarning", "anova", "update", "update_formula", "ranova", "drop1", "ls_means", "difflsmeans", "kr_modcomp", "KRmodcomp",
     "MixedModelsError", "FormulaError", "DataError", "ModelError",
     "ConvergenceWarning", "SingularFitWarning", "RankDeficiencyWarning", "PredictorScaleWarning",
     "NaNProducedWarning", "OutsideBoundaryWarning",

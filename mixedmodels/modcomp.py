@@ -1,0 +1,120 @@
+"""pbkrtest's ``KRmodcomp(largeModel, smallModel)``: the Kenward-Roger F test of a smaller model (or of a
+restriction ``L beta = 0``) against a larger one.
+
+The small model's fixed effects must span a subspace of the large model's (same random effects, fitted
+by REML). The restriction matrix is any basis of what the large model adds (pbkrtest's
+``model2restrictionMatrix``); the Kenward-Roger statistic, its scaling and its denominator degrees of
+freedom do not depend on which basis (they are built from ``L' (L Phi L')^-1 L``). The test is
+:func:`mixedmodels.kenward_roger.kr_adjust`; the printout is pbkrtest's ``print.KRmodcomp``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+from .errors import MixedModelsError
+
+__all__ = ["kr_modcomp", "KRModcomp", "restriction_matrix"]
+
+
+def restriction_matrix(large_X: np.ndarray, small_X: np.ndarray, tol: float = 1e-10) -> np.ndarray:
+    """L (rows orthonormal) with ``{X_large b : L b = 0} = span(X_small)``; an error unless span(X_small)
+    is inside span(X_large)."""
+    def rank(M):
+        if M.shape[1] == 0:
+            return 0
+        sv = np.linalg.svd(M, compute_uv=False)
+        return int(np.sum(sv > tol * max(sv[0], 1e-300)))
+
+    rb, ra = rank(large_X), rank(small_X)
+    if rank(np.column_stack([small_X, large_X])) > rb:
+        raise MixedModelsError("the small model's fixed effects are not a subspace of the large model's")
+    if ra == rb:
+        raise MixedModelsError("the two models have the same fixed effects: there is nothing to test")
+    # an orthonormal basis of span(X_small), then of what X_large adds to it
+    U, sv, _ = np.linalg.svd(small_X, full_matrices=False) if ra else (np.zeros((len(large_X), 0)), None, None)
+    A = U[:, :ra]
+    R = large_X - A @ (A.T @ large_X)
+    U2, sv2, _ = np.linalg.svd(R, full_matrices=False)
+    Q2 = U2[:, : rb - ra]
+    L = Q2.T @ large_X
+    q, _ = np.linalg.qr(L.T)
+    return q[:, : rb - ra].T
+
+
+@dataclass
+class KRModcomp:
+    """The result of :func:`kr_modcomp`: ``stat`` (the scaled F), ``ndf``, ``ddf``, ``F_scaling``,
+    ``p_value``, and the unscaled ``FstatU`` / ``p_valueU``; ``str()`` is pbkrtest's print."""
+
+    large: str
+    small: str | None
+    L: np.ndarray | None
+    stat: float
+    ndf: int
+    ddf: float
+    F_scaling: float
+    p_value: float
+    FstatU: float
+    p_valueU: float
+
+    def __str__(self) -> str:
+        from . import rformat as rf
+
+        lines = [f"large : {self.large}"]
+        if self.small is not None:
+            lines.append(f"small : {self.small}")
+        else:
+            lines.append("L = ")
+            L = np.atleast_2d(self.L)
+            flat = rf.format_num(L.ravel(), digits=rf.R_DIGITS)  # R formats a matrix as one vector
+            cells = [flat[i * L.shape[1]:(i + 1) * L.shape[1]] for i in range(L.shape[0])]
+            lines += rf.print_matrix(cells, [f"[{i + 1},]" for i in range(L.shape[0])],
+                                     [f"[,{j + 1}]" for j in range(L.shape[1])], right=True)
+        # pbkrtest shows the scaled test unless the scaling is below 0.2
+        if self.F_scaling > 0.2:
+            row, name = [self.stat, self.ndf, self.ddf, self.F_scaling, self.p_value], "Ftest"
+        else:
+            row, name = [self.FstatU, self.ndf, self.ddf, np.nan, self.p_valueU], "FtestU"
+        lines += rf.print_coefmat(np.array([row], dtype=float), [name],
+                                  ["stat", "ndf", "ddf", "F.scaling", "p.value"],
+                                  tst_ind=[0, 1, 2], na_print="", has_pvalue=True)
+        return "\n".join(lines)
+
+    __repr__ = __str__
+
+
+def kr_modcomp(large, small) -> KRModcomp:
+    """pbkrtest's ``KRmodcomp(largeModel, smallModel)``: ``small`` is a fitted model (the same random
+    effects, fixed effects a subspace of ``large``'s) or a restriction matrix L (one row per
+    constraint, one column per fixed effect; the test of ``L beta = 0``). Both fits must be REML fits
+    (pbkrtest's KR statistics are for REML)."""
+    from .kenward_roger import kr_adjust, vcov_adj
+    from .model import LmerFit
+
+    if not isinstance(large, LmerFit):
+        raise MixedModelsError(f"KRmodcomp needs a fitted model, not {type(large).__name__}")
+    if not large.reml:
+        raise MixedModelsError("KRmodcomp needs REML fits (refit with REML=True)")
+    small_text = None
+    if isinstance(small, LmerFit):
+        if small.nobs != large.nobs or not np.array_equal(small.design.y, large.design.y):
+            raise MixedModelsError("the two models are not fitted to the same observations")
+        L = restriction_matrix(large.design.X, small.design.X)
+        small_text = small.design.formula.deparse()
+        Lshow = None
+    else:
+        L = np.atleast_2d(np.asarray(small, dtype=float))
+        if L.shape[1] != large.design.p:
+            raise MixedModelsError(f"the restriction matrix has {L.shape[1]} columns; the model has "
+                                   f"{large.design.p} fixed effects")
+        Lshow = L
+    res = kr_adjust(vcov_adj(large), L, large._beta)
+    ndf, ddf = int(res["ndf"]), float(res["ddf"])
+    p = float(stats.f.sf(res["Fstat"], ndf, ddf))
+    pu = float(stats.f.sf(res["FstatU"], ndf, ddf))
+    return KRModcomp(large.design.formula.deparse(), small_text, Lshow, float(res["Fstat"]), ndf, ddf,
+                     float(res["F_scaling"]), p, float(res["FstatU"]), pu)

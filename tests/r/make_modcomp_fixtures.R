@@ -1,0 +1,62 @@
+#!/usr/bin/env Rscript
+## ---------------------------------------------------------------------------
+## make_modcomp_fixtures.R -- pbkrtest's KRmodcomp(largeModel, smallModel)
+##
+## Run from the repository root:   Rscript tests/r/make_modcomp_fixtures.R
+##
+## Writes tests/fixtures/modcomp.json: for each comparison the KRmodcomp
+## statistics (stat, ndf, ddf, F.scaling, p.value, FstatU, p.valueU) and the
+## printed text. Models fitted with a tight BOBYQA. R 4.2.2, lme4 1.1.31,
+## pbkrtest 0.5.2.
+## ---------------------------------------------------------------------------
+suppressPackageStartupMessages({
+  library(lme4)
+  library(pbkrtest)
+  library(jsonlite)
+})
+if (!file.exists(file.path("tests", "r", "make_modcomp_fixtures.R")))
+  stop("run this script from the repository root")
+options(width = 80, digits = 7)
+source(file.path("tests", "r", "json_helpers.R"))
+DATA_DIR <- file.path("mixedmodels", "datasets", "data")
+levels_json <- jsonlite::read_json(file.path(DATA_DIR, "levels.json"), simplifyVector = TRUE)
+read_dataset <- function(nm) {
+  lv <- levels_json[[nm]]
+  path <- file.path(DATA_DIR, paste0(nm, ".csv"))
+  header <- names(utils::read.csv(path, nrows = 1L, check.names = FALSE))
+  cc <- ifelse(header %in% names(lv), "character", NA_character_)
+  df <- utils::read.csv(path, colClasses = cc, check.names = FALSE, stringsAsFactors = FALSE)
+  for (col in names(lv)) df[[col]] <- factor(as.character(df[[col]]), levels = lv[[col]])
+  df
+}
+sleepstudy <- read_dataset("sleepstudy")
+Oats <- read_dataset("Oats")
+TIGHT <- lmerControl(optimizer = "bobyqa", optCtrl = list(rhoend = 1e-12, maxfun = 1e5))
+printed <- function(x) paste(capture.output(print(x)), collapse = "\n")
+cases <- list(
+  list(id = "sleep_quadratic", data = "sleepstudy",
+       large = "Reaction ~ Days + I(Days^2) + (Days | Subject)", small = "Reaction ~ (Days | Subject)"),
+  list(id = "sleep_L", data = "sleepstudy",
+       large = "Reaction ~ Days + I(Days^2) + (Days | Subject)", L = c(0, 1, 0)),
+  list(id = "oats_interaction", data = "Oats",
+       large = "yield ~ factor(nitro) * Variety + (1 | Block/Variety)",
+       small = "yield ~ factor(nitro) + Variety + (1 | Block/Variety)")
+)
+out <- lapply(cases, function(cs) {
+  d <- get(cs$data)
+  ## KRmodcomp(lmer(LARGE, d, control = TIGHT), lmer(SMALL, d, control = TIGHT)) or (.., L)
+  ml <- lmer(as.formula(cs$large), d, control = TIGHT)
+  small <- if (!is.null(cs$small)) lmer(as.formula(cs$small), d, control = TIGHT) else matrix(cs$L, nrow = 1)
+  k <- KRmodcomp(ml, small)
+  s <- k$stats
+  c(cs, list(stat = s$Fstat, ndf = s$ndf, ddf = s$ddf, F_scaling = s$F.scaling, p_value = s$p.value,
+             FstatU = s$FstatU, p_valueU = s$p.valueU, text = printed(k)))
+})
+writeLines(jsonlite::toJSON(encode_doubles(list(generated_by = "tests/r/make_modcomp_fixtures.R",
+                                                versions = list(R = R.version.string,
+                                                                pbkrtest = as.character(packageVersion("pbkrtest"))),
+                                                cases = out)),
+                            auto_unbox = TRUE, pretty = TRUE, null = "null", na = "null",
+                            json_verbatim = TRUE, digits = NA),
+           file.path("tests", "fixtures", "modcomp.json"))
+cat("wrote tests/fixtures/modcomp.json\n")

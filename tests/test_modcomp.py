@@ -1,0 +1,37 @@
+"""pbkrtest's KRmodcomp against tests/fixtures/modcomp.json (tests/r/make_modcomp_fixtures.R: R 4.2.2,
+lme4 1.1.31, pbkrtest 0.5.2; tight BOBYQA fits)."""
+
+import numpy as np
+import pytest
+
+import mixedmodels as mm
+from conftest import load_fixture
+from mixedmodels.errors import MixedModelsError
+
+CASES = load_fixture("modcomp.json")["cases"]
+
+
+@pytest.mark.parametrize("ref", CASES, ids=[c["id"] for c in CASES])
+def test_krmodcomp_as_pbkrtest(ref):
+    d = mm.datasets.load(ref["data"])
+    large = mm.lmer(ref["large"], d)
+    small = mm.lmer(ref["small"], d) if "small" in ref else np.array([ref["L"]], dtype=float)
+    k = mm.KRmodcomp(large, small)
+    for key in ("stat", "ddf", "F_scaling", "p_value", "FstatU", "p_valueU"):
+        assert getattr(k, key) == pytest.approx(ref[key], rel=2e-6), key
+    assert k.ndf == ref["ndf"]
+    assert str(k) == ref["text"]
+
+
+def test_krmodcomp_refuses_what_it_cannot_test():
+    d = mm.datasets.load("sleepstudy")
+    large = mm.lmer("Reaction ~ Days + (Days | Subject)", d)
+    other = mm.lmer("Reaction ~ I(Days^2) + (Days | Subject)", d)
+    with pytest.raises(MixedModelsError, match="subspace"):
+        mm.kr_modcomp(large, other)
+    with pytest.raises(MixedModelsError, match="REML"):
+        mm.kr_modcomp(mm.lmer("Reaction ~ Days + (Days | Subject)", d, REML=False), np.array([[0, 1.0]]))
+    with pytest.raises(MixedModelsError, match="columns"):
+        mm.kr_modcomp(large, np.array([[0, 1.0, 0]]))
+    with pytest.raises(MixedModelsError, match="nothing to test"):
+        mm.kr_modcomp(large, large)
