@@ -1,5 +1,5 @@
-## Shared by the fixture scripts (sourced from tests/r/make_fixtures.R and make_predict_fixtures.R):
-## full-precision JSON numbers.
+## Shared by the fixture scripts (sourced by each tests/r/make_*.R): full-precision JSON numbers
+## and read_dataset().
 
 ## JSON writer: jsonlite::write_json(..., digits = NA, auto_unbox = TRUE,
 ## pretty = TRUE, null = "null", na = "null").
@@ -36,4 +36,17 @@ arr <- function(x) {
   x <- as.vector(unname(x))
   if (is.factor(x)) x <- as.character(x)
   I(x)
+}
+
+
+## The bundled data sets as the Python side loads them: the CSV under mixedmodels/datasets/data with its
+## factor columns rebuilt in the level order recorded in levels.json (written by make_fixtures.R).
+read_dataset <- function(nm, data_dir = file.path("mixedmodels", "datasets", "data")) {
+  lv <- jsonlite::read_json(file.path(data_dir, "levels.json"), simplifyVector = TRUE)[[nm]]
+  path <- file.path(data_dir, paste0(nm, ".csv"))
+  header <- names(utils::read.csv(path, nrows = 1L, check.names = FALSE))
+  cc <- ifelse(header %in% names(lv), "character", NA_character_)
+  df <- utils::read.csv(path, colClasses = cc, check.names = FALSE, stringsAsFactors = FALSE)
+  for (col in names(lv)) df[[col]] <- factor(as.character(df[[col]]), levels = lv[[col]])
+  df
 }

@@ -17,18 +17,8 @@ suppressPackageStartupMessages({
 if (!file.exists(file.path("tests", "r", "make_modcomp_fixtures.R")))
   stop("run this script from the repository root")
 options(width = 80, digits = 7)
-source(file.path("tests", "r", "json_helpers.R"))
+source(file.path("tests", "r", "json_helpers.R"))  # fmt_num, encode_doubles, arr, read_dataset
 DATA_DIR <- file.path("mixedmodels", "datasets", "data")
-levels_json <- jsonlite::read_json(file.path(DATA_DIR, "levels.json"), simplifyVector = TRUE)
-read_dataset <- function(nm) {
-  lv <- levels_json[[nm]]
-  path <- file.path(DATA_DIR, paste0(nm, ".csv"))
-  header <- names(utils::read.csv(path, nrows = 1L, check.names = FALSE))
-  cc <- ifelse(header %in% names(lv), "character", NA_character_)
-  df <- utils::read.csv(path, colClasses = cc, check.names = FALSE, stringsAsFactors = FALSE)
-  for (col in names(lv)) df[[col]] <- factor(as.character(df[[col]]), levels = lv[[col]])
-  df
-}
 sleepstudy <- read_dataset("sleepstudy")
 Oats <- read_dataset("Oats")
 TIGHT <- lmerControl(optimizer = "bobyqa", optCtrl = list(rhoend = 1e-12, maxfun = 1e5))

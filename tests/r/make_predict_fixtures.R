@@ -27,19 +27,9 @@ options(width = 80, digits = 7)
 DATA_DIR <- file.path("mixedmodels", "datasets", "data")
 OUT <- file.path("tests", "fixtures", "predict.json")
 
-source(file.path("tests", "r", "json_helpers.R"))  # fmt_num, encode_doubles, arr
+source(file.path("tests", "r", "json_helpers.R"))  # fmt_num, encode_doubles, arr, read_dataset
 
 ## ---- data as the Python side loads it --------------------------------------
-levels_json <- jsonlite::read_json(file.path(DATA_DIR, "levels.json"), simplifyVector = TRUE)
-read_dataset <- function(nm) {
-  lv <- levels_json[[nm]]
-  path <- file.path(DATA_DIR, paste0(nm, ".csv"))
-  header <- names(utils::read.csv(path, nrows = 1L, check.names = FALSE))
-  cc <- ifelse(header %in% names(lv), "character", NA_character_)
-  df <- utils::read.csv(path, colClasses = cc, check.names = FALSE, stringsAsFactors = FALSE)
-  for (col in names(lv)) df[[col]] <- factor(as.character(df[[col]]), levels = lv[[col]])
-  df
-}
 for (nm in c("sleepstudy", "Orthodont", "Penicillin", "Pastes"))
   assign(nm, read_dataset(nm), envir = globalenv())
 
