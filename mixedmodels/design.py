@@ -498,6 +498,9 @@ def build_design(formula: str, data: pd.DataFrame, *, require_random: bool = Tru
     offset_rows = np.zeros(n)
     for off in offsets:
         offset_rows = offset_rows + off[rows]
+    if not np.all(np.isfinite(offset_rows)):
+        raise DataError(f"the offset has infinite values in {int((~np.isfinite(offset_rows)).sum())} row(s) "
+                        "(e.g. log(0)): an offset must be finite")
 
     terms: list[ReTerm] = []
     for bar, e_rhs, e_used, g in re_specs:

@@ -394,16 +394,30 @@ class _Counted:
     returns the value and the gradient together for a few microseconds; the "factor" passed from
     :meth:`value` to :meth:`grad` is then that gradient."""
 
-    def __init__(self, crit: ProfiledCriterion, kernel: bool | None, verbose: bool):
+    def __init__(self, crit: ProfiledCriterion, kernel: bool | None, verbose: bool,
+                 budget: int | None = None):
         self.crit = crit
         self.kernel = kernel
         self.verbose = verbose
         self.ngrad = 0
         self.small = crit.small_evaluator() if kernel is None else None
+        self.budget = budget  # at most this many evaluations (the maxeval option), then _Budget
+        self.start = crit.nevals
+        self.best_x: np.ndarray | None = None
+        self.best_f = np.inf
 
     def value(self, x: np.ndarray):
         crit = self.crit
+        if self.budget is not None and crit.nevals - self.start >= self.budget:
+            raise _Budget()
         crit.nevals += 1
+        out = self._value(x)
+        if out[0] < self.best_f:
+            self.best_x, self.best_f = np.array(x, dtype=float), out[0]
+        return out
+
+    def _value(self, x: np.ndarray):
+        crit = self.crit
         if self.small is not None:
             v, f = self.small(x)
             v -= crit.log_w
@@ -426,6 +440,10 @@ class _Counted:
         except (NotPositiveDefinite, np.linalg.LinAlgError):
             return None
         return g if np.all(np.isfinite(g)) else None
+
+
+class _Budget(Exception):
+    """The evaluation budget (``maxeval``) is spent."""
 
 
 def _cholesky_solve(B: np.ndarray, g: np.ndarray) -> np.ndarray:
@@ -603,9 +621,69 @@ def optimize_with_gradient(crit: ProfiledCriterion, theta0, lower, *, dec_tol: f
     theta0 = np.asarray(theta0, dtype=float)
     lower = np.asarray(lower, dtype=float)
     nev0 = crit.nevals
-    fun = _Counted(crit, kernel, verbose)
+    maxeval = bobyqa_options.get("maxeval")
+    fun = _Counted(crit, kernel, verbose, budget=maxeval)
     natural = lower.shape == crit.lower_bounds().shape and np.array_equal(lower, crit.lower_bounds())
     search_lower = np.full(len(theta0), -np.inf) if natural else lower
+    restarts = 0
+    try:
+        x, fx, g, code, converged, restarts = _search(crit, fun, theta0, lower, search_lower, natural,
+                                                      dec_tol, maxiter, probes, probe_zero)
+        spent = False
+    except _Budget:
+        spent = True
+        x = fun.best_x if fun.best_x is not None else np.maximum(theta0, lower)
+        fx, g, converged = fun.best_f, None, False
+        code = f"maximum number of evaluations reached (maxeval = {maxeval})"
+        if natural:
+            x = _canonical(crit, x)
+    if not spent and natural:
+        x = _canonical(crit, x)
+    elif not spent and converged and g is not None and np.any((x <= lower) & (g == 0)):
+        # held on a bound where the derivative vanishes (a variance at 0): first order cannot tell
+        # whether that is a minimum, so BOBYQA checks
+        converged = False
+        code += "; a component on its bound with zero derivative"
+    name = "BFGS (analytic gradient)" if natural else "projected BFGS (analytic gradient)"
+    if verbose:
+        print(f"  {name}: {code}; {crit.nevals - nev0} evaluations, {fun.ngrad} gradients, "
+              f"{restarts} restarts off zero")
+    messages: list[str] = []
+    if not converged and fallback and not spent:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            step = np.maximum(np.abs(x), 0.1) * 1e-2
+            opt = optimize_theta(crit, np.maximum(x, lower), lower,
+                                 **{"boundary_tol": 0.0, "initial_step": step, **bobyqa_options})
+        if opt.objective <= fx or not np.isfinite(fx):
+            x, fx = opt.theta, opt.objective
+        converged = opt.converged
+        code = f"{code}; then {opt.return_code}"
+        name += " + bobyqa (NLopt)"
+    if boundary_tol > 0 and not spent:
+        near = np.isfinite(lower) & (x - lower < boundary_tol) & (x != lower)
+        if near.any():
+            trial = x.copy()
+            trial[near] = lower[near]
+            fun.budget = None  # lme4's boundary check is not a search step
+            ft, _ = fun.value(trial)
+            if ft <= fx + 1e-12 * max(1.0, abs(fx)):  # no worse, to within rounding
+                x, fx = trial, ft
+    if not converged:
+        messages.append(f"optimizer did not converge: {code}")
+        _warn(f"the optimizer stopped without converging ({code}); the estimates may be "
+                      "unreliable", ConvergenceWarning)
+    out = OptSummary(theta_init=theta0, theta=np.asarray(x, dtype=float), lower=lower, objective=float(fx),
+                     feval=crit.nevals - nev0, optimizer=name, converged=bool(converged), return_code=code,
+                     ftol_abs=dec_tol, xtol_abs=float("nan"), messages=messages)
+    out.ngrad = fun.ngrad
+    out.restarts = restarts
+    return out
+
+
+def _search(crit, fun, theta0, lower, search_lower, natural, dec_tol, maxiter, probes, probe_zero):
+    """The quasi-Newton search with its restarts off zero (steps 1 and 2 of
+    :func:`optimize_with_gradient`): ``(x, fx, g, code, converged, restarts)``."""
     x, fx, g, code, converged = _projected_bfgs(fun, theta0, search_lower, dec_tol, maxiter)
     restarts = 0
     while natural and converged and restarts < 3:
@@ -634,44 +712,4 @@ def optimize_with_gradient(crit: ProfiledCriterion, theta0, lower, *, dec_tol: f
             x, fx, g, code, converged = x2, f2, g2, code2, conv2
         else:  # pragma: no cover - the quasi-Newton never ends above its start
             x, fx = start, fx_start
-    if natural:
-        x = _canonical(crit, x)
-    elif converged and g is not None and np.any((x <= lower) & (g == 0)):
-        # held on a bound where the derivative vanishes (a variance at 0): first order cannot tell
-        # whether that is a minimum, so BOBYQA checks
-        converged = False
-        code += "; a component on its bound with zero derivative"
-    name = "BFGS (analytic gradient)" if natural else "projected BFGS (analytic gradient)"
-    if verbose:
-        print(f"  {name}: {code}; {crit.nevals - nev0} evaluations, {fun.ngrad} gradients, "
-              f"{restarts} restarts off zero")
-    messages: list[str] = []
-    if not converged and fallback:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            step = np.maximum(np.abs(x), 0.1) * 1e-2
-            opt = optimize_theta(crit, np.maximum(x, lower), lower,
-                                 **{"boundary_tol": 0.0, "initial_step": step, **bobyqa_options})
-        if opt.objective <= fx or not np.isfinite(fx):
-            x, fx = opt.theta, opt.objective
-        converged = opt.converged
-        code = f"{code}; then {opt.return_code}"
-        name += " + bobyqa (NLopt)"
-    if boundary_tol > 0:
-        near = np.isfinite(lower) & (x - lower < boundary_tol) & (x != lower)
-        if near.any():
-            trial = x.copy()
-            trial[near] = lower[near]
-            ft, _ = fun.value(trial)
-            if ft <= fx + 1e-12 * max(1.0, abs(fx)):  # no worse, to within rounding
-                x, fx = trial, ft
-    if not converged:
-        messages.append(f"optimizer did not converge: {code}")
-        _warn(f"the optimizer stopped without converging ({code}); the estimates may be "
-                      "unreliable", ConvergenceWarning)
-    out = OptSummary(theta_init=theta0, theta=np.asarray(x, dtype=float), lower=lower, objective=float(fx),
-                     feval=crit.nevals - nev0, optimizer=name, converged=bool(converged), return_code=code,
-                     ftol_abs=dec_tol, xtol_abs=float("nan"), messages=messages)
-    out.ngrad = fun.ngrad
-    out.restarts = restarts
-    return out
+    return x, fx, g, code, converged, restarts

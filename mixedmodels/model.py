@@ -190,9 +190,14 @@ class LinearMixedModel:
         if reml and self.design.n <= self.design.p:
             raise MixedModelsError("REML needs more observations than fixed effects")
         self._check_not_perfect(crit)
-        start = crit.theta_init() if theta0 is None else np.asarray(theta0, dtype=float)
+        try:
+            start = crit.theta_init() if theta0 is None else np.asarray(theta0, dtype=float)
+        except (TypeError, ValueError):
+            raise MixedModelsError(f"theta0 (start) must be numbers, not {theta0!r}") from None
         if start.shape != (crit.ntheta,):
             raise MixedModelsError(f"theta0 must have {crit.ntheta} elements, not {start.size}")
+        if not np.all(np.isfinite(start)):
+            raise MixedModelsError(f"theta0 (start) must be finite numbers, not {start.tolist()}")
         lower = crit.lower_bounds()
         crit.nevals = 0
         if optimizer == "bobyqa":
@@ -202,7 +207,8 @@ class LinearMixedModel:
 
             opt = optimize_with_gradient(crit, start, lower, **optimizer_options)
             if optimizer == "auto" and crit._dense and self._second_optimum_plausible(opt.theta, lower):
-                alt = optimize_theta(crit, start, lower)
+                alt = optimize_theta(crit, start, lower, **{k: v for k, v in optimizer_options.items()
+                                                              if k in _OPTIONS["bobyqa"]})
                 if alt.objective < opt.objective - 1e-10 * max(1.0, abs(opt.objective)):
                     opt = alt  # a lower optimum, not the same one to within rounding
                 opt.feval = crit.nevals  # both searches
@@ -242,11 +248,45 @@ _OPTIONS = {
 _OPTIONS["auto"] = _OPTIONS["gradient"]
 
 
+_INT_OPTIONS = {"maxeval", "maxiter"}
+_POSITIVE_OPTIONS = {"ftol_abs", "xtol_abs", "ftol_rel", "dec_tol"}
+_NONNEG_OPTIONS = {"boundary_tol", "probe_zero"}
+_BOOL_OPTIONS = {"fallback", "verbose", "polish"}
+
+
 def _check_optimizer_options(optimizer: str, options: dict) -> None:
+    """Unknown options are a TypeError, values of the wrong kind a MixedModelsError (never ignored)."""
     unknown = sorted(set(options) - _OPTIONS[optimizer])
     if unknown:
         raise TypeError(f"unknown option{'s' if len(unknown) > 1 else ''} for optimizer={optimizer!r}: "
                         f"{', '.join(unknown)} (allowed: {', '.join(sorted(_OPTIONS[optimizer]))})")
+    for key, val in options.items():
+        real = isinstance(val, (int, float, np.integer, np.floating)) and not isinstance(val, (bool, np.bool_))
+        if key in _INT_OPTIONS and not (real and float(val) == int(val) and val >= 1):
+            raise MixedModelsError(f"{key} must be a whole number >= 1, not {val!r}")
+        if key in _POSITIVE_OPTIONS and not (real and np.isfinite(val) and val > 0):
+            raise MixedModelsError(f"{key} must be a positive number, not {val!r}")
+        if key in _NONNEG_OPTIONS and not (real and np.isfinite(val) and val >= 0):
+            raise MixedModelsError(f"{key} must be a number >= 0, not {val!r}")
+        if key in _BOOL_OPTIONS and not isinstance(val, (bool, np.bool_)):
+            raise MixedModelsError(f"{key} must be True or False, not {val!r}")
+        if key == "kernel" and val is not None and not isinstance(val, (bool, np.bool_)):
+            raise MixedModelsError(f"kernel must be None, True or False, not {val!r}")
+        if key == "probes":
+            try:
+                ok = len(val) > 0 and all(np.isfinite(float(v)) and float(v) > 0 for v in val)
+            except (TypeError, ValueError):
+                ok = False
+            if not ok:
+                raise MixedModelsError(f"probes must be a sequence of positive numbers, not {val!r}")
+        if key == "initial_step":
+            arr = np.asarray(val, dtype=object)
+            try:
+                ok = np.all(np.isfinite(arr.astype(float))) and np.all(arr.astype(float) > 0)
+            except (TypeError, ValueError):
+                ok = False
+            if not ok:
+                raise MixedModelsError("initial_step must hold positive numbers")
 
 
 def _start_theta(start):

@@ -119,3 +119,25 @@ def test_unknown_or_unsupported_arguments_are_refused():
         mm.lmer(f, d.assign(Days=d["Days"].where(d["Days"] != 3)), na_action="na.fail")
     with pytest.raises(MixedModelsError, match="Kenward-Roger"):
         mm.lmer(f, d, weights="w").coef_table("Kenward-Roger")
+
+
+def test_optimizer_options_are_honoured_or_refused():
+    """maxeval caps the gradient search too (a ConvergenceWarning says so); options of the wrong kind,
+    a non-finite start and an infinite offset are errors (the last two used to crash NLopt or give NaN)."""
+    d = _data()
+    f = "Reaction ~ Days + (Days | Subject)"
+    with pytest.warns(mm.ConvergenceWarning, match="maxeval"):
+        m = mm.lmer(f, d, maxeval=5)
+    assert m.optinfo.feval <= 6 and not m.optinfo.converged
+    with pytest.raises(MixedModelsError, match="maxeval"):
+        mm.lmer(f, d, maxeval="many")
+    with pytest.raises(MixedModelsError, match="kernel"):
+        mm.lmer(f, d, kernel="bogus")
+    with pytest.raises(MixedModelsError, match="probes"):
+        mm.lmer(f, d, probes="a")
+    with pytest.raises(MixedModelsError, match="finite"):
+        mm.lmer(f, d, start=[np.nan, 0, 1])
+    with pytest.raises(DataError, match="offset"):
+        mm.lmer("Reaction ~ Days + (1 | Subject)", d, offset=np.r_[np.inf, np.zeros(len(d) - 1)])
+    with pytest.raises(DataError, match="offset"):
+        mm.lmer("Reaction ~ Days + offset(log(o)) + (1 | Subject)", d.assign(o=np.r_[0.0, np.ones(len(d) - 1)]))
