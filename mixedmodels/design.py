@@ -38,6 +38,7 @@ class FixedTerm:
     label: str
     columns: list[int]
     variables: tuple[str, ...] = ()
+    indicators: tuple[str, ...] = ()  # the factors coded here by indicators of all levels (no contrasts)
 
 
 @dataclass
@@ -269,12 +270,23 @@ def _simple_terms(rhs: str) -> list[tuple[int, ...]] | None:
 def _model_matrix(rhs: str, vt: _VarTable, rows: np.ndarray):
     """R's ``model.matrix``: columns, R's column names and the terms with their columns.
 
-    A factor in a term is coded by treatment contrasts when the term without it is in the model
-    (the intercept counting as the empty term), else by indicators of all its levels (R's rule in
-    ``TermCode``); within a term the first variable varies fastest.
+    A factor in a term is coded by treatment contrasts when the term without it is in the model, else
+    by indicators of all its levels (R's rule in ``TermCode``, with model.matrix's exception for a
+    model without intercept; see the comment below); within a term the first variable varies fastest.
     """
     terms = _terms(rhs)
-    present = set(terms)
+    # R's rule (terms.formula's TermCode, then model.matrix): a variable in a term gets contrasts when
+    # the term without it is in the model, the empty term counting as present even without an
+    # intercept; without an intercept the first factor of the first term that has a factor is coded by
+    # indicators instead (so `0 + A + B` gives all levels of A and contrasts for B)
+    present = set(terms) | {()}
+    full_first = None
+    if () not in terms:
+        for term in terms:
+            facs = [v for v in term if isinstance(vt.values[v], Factor)]
+            if facs:
+                full_first = (term, facs[0])
+                break
     cols: list[np.ndarray] = []
     names: list[str] = []
     fterms: list[FixedTerm] = []
@@ -288,9 +300,13 @@ def _model_matrix(rhs: str, vt: _VarTable, rows: np.ndarray):
             continue
         parts_c: list[np.ndarray] = [np.ones(n)]
         parts_n: list[str] = [""]
+        indicators = []
         for k, var in enumerate(term):
             margin = term[:k] + term[k + 1:]
-            c, suffixes = vt.columns(var, rows, contrasts=margin in present)
+            contrasts = margin in present and (term, var) != full_first
+            if not contrasts and isinstance(vt.values[var], Factor):
+                indicators.append(vt.labels[var])
+            c, suffixes = vt.columns(var, rows, contrasts=contrasts)
             label = vt.labels[var]
             new_c, new_n = [], []
             for cj, sj in zip(c, suffixes):  # later variables vary slowest
@@ -301,7 +317,7 @@ def _model_matrix(rhs: str, vt: _VarTable, rows: np.ndarray):
         cols.extend(parts_c)
         names.extend(parts_n)
         fterms.append(FixedTerm(":".join(vt.labels[v] for v in term), list(range(start, len(cols))),
-                                tuple(vt.labels[v] for v in term)))
+                                tuple(vt.labels[v] for v in term), tuple(indicators)))
     X = np.column_stack(cols) if cols else np.zeros((n, 0))
     return X, names, fterms
 
@@ -490,8 +506,8 @@ def build_design(formula: str, data: pd.DataFrame, *, require_random: bool = Tru
         newpos = {old: new for new, old in enumerate(keep)}
         X = X[:, keep]
         x_names = [x_names[j] for j in keep]
-        fterms = [FixedTerm(t.label, [newpos[c] for c in t.columns if c in newpos], t.variables)
-                  for t in fterms]
+        fterms = [FixedTerm(t.label, [newpos[c] for c in t.columns if c in newpos], t.variables,
+                            t.indicators) for t in fterms]
     scale_warning = _different_scales(X)
     if scale_warning:
         _warn(SCALE_MESSAGE, PredictorScaleWarning)

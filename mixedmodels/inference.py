@@ -312,6 +312,7 @@ class _FixedStructure:
         self.names = list(design.x_names)
         self.has_intercept = "(Intercept)" in self.names
         self.terms = [t for t in design.fixed_terms if t.label != "(Intercept)"]
+        self._terms_all = list(design.fixed_terms)
         self.labels = [t.label for t in self.terms]
         self.cols = {t.label: list(t.columns) for t in self.terms}
         self.vars = {t.label: _split_label(t.label) for t in self.terms}
@@ -334,10 +335,14 @@ class _FixedStructure:
                 self._coding[v] = self._recover_from_interaction(v)
 
     def _contrast_coded(self, var: str, term_vars: list[str]) -> bool:
-        """R's rule (as the design builds X): a factor in a term gets treatment contrasts when the term
-        without it is in the model (the empty term being the intercept), else indicators of all levels."""
+        """How the design coded ``var`` in the term of ``term_vars``: treatment contrasts, or indicators of
+        all levels (R's rule, recorded per term by :func:`mixedmodels.design._model_matrix`)."""
+        key = frozenset(term_vars)
+        for t in self._terms_all:
+            if frozenset(_split_label(t.label)) == key and t.label != "(Intercept)":
+                return var not in t.indicators
         margin = frozenset(u for u in term_vars if u != var)
-        return self.has_intercept if not margin else margin in self._varsets
+        return True if not margin else margin in self._varsets
 
     def _recover(self, v: str):
         """('factor'|'numeric'|'nmatrix', full coding n x k) from v's main effect, or None without one."""
@@ -565,8 +570,8 @@ class _TreatmentDesign:
         newpos = {old: new for new, old in enumerate(keep)}
         self.X = X[:, keep]
         self.x_names = [names[j] for j in keep]
-        self.fixed_terms = [FixedTerm(t.label, [newpos[c] for c in t.columns if c in newpos], t.variables)
-                            for t in fterms]
+        self.fixed_terms = [FixedTerm(t.label, [newpos[c] for c in t.columns if c in newpos], t.variables,
+                                      t.indicators) for t in fterms]
 
 
 def _has_ordered_factor(fit) -> bool:

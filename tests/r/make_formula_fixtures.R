@@ -47,7 +47,11 @@ cases <- list(
   list(formula = "y ~ x + (1 | A/B/b)", data = "full", why = "three-level nesting: b:(B:A)"),
   list(formula = "y ~ 0 + (1 | g)", data = "full", why = "no fixed effects: an ML fit"),
   list(formula = "y ~ I(x == 100) + x + (1 | g)", data = "full", why = "an all-FALSE logical: aliased"),
-  list(formula = "y ~ I(2.5e6 * x) + (1 | g)", data = "full", why = "very different scales")
+  list(formula = "y ~ I(2.5e6 * x) + (1 | g)", data = "full", why = "very different scales"),
+  list(formula = "y ~ 0 + A + B + (1 | g)", data = "full",
+       why = "no intercept: all levels of the first factor only, contrasts for the others"),
+  list(formula = "y ~ 0 + x + B + A + (1 | g)", data = "full", why = "no intercept, a covariate first"),
+  list(formula = "y ~ 0 + A:B + (1 | g)", data = "full", why = "no intercept, an interaction alone")
 )
 
 out <- lapply(cases, function(cs) {
