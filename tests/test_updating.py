@@ -111,3 +111,13 @@ def test_update_refuses_what_it_cannot_refit():
         mom = mm.LinearMixedModel("Reaction ~ Days + (1 | Subject)", _sleep()).fit(method="moments")
     with pytest.raises(MixedModelsError):
         mm.update(mom, ". ~ . - Days")
+
+
+def test_update_works_on_the_expanded_double_bar_formula():
+    """lme4's formula(m) of a (x || g) fit is the expanded one, and R's update() works on it:
+    `. ~ . - (0 + Days | Subject)` removes the slope (it used to refit the same model)."""
+    m = mm.lmer("Reaction ~ Days + (Days || Subject)", _sleep())
+    u = mm.update(m, ". ~ . - (0 + Days | Subject)")
+    assert u.model.formula == "Reaction ~ Days + (1 | Subject)"
+    assert u.objective == pytest.approx(mm.lmer("Reaction ~ Days + (1 | Subject)", _sleep()).objective, abs=1e-8)
+    assert mm.update(m, ". ~ . - (1 | Subject)").model.formula == "Reaction ~ Days + (0 + Days | Subject)"
