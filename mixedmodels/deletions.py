@@ -170,6 +170,40 @@ def ranova(fit, reduce_terms: bool = True):
 
 
 # -------------------------------------------------------------------------------------------- drop1
+def _diff_contrast(fit, label: str) -> np.ndarray | None:
+    """lmerTest's ``get_Ldiffmat2`` for a rank-deficient X: the hypothesis that removing ``label`` makes
+    no difference, ``L = orth(X' R)'`` with ``R`` the part of X that the model matrix without the term
+    (on the same rows) does not explain; None when removing the term changes nothing. One difference,
+    on purpose: the rank of L is that of X'R (see below)."""
+    import warnings
+
+    from .design import build_design
+    from .rformat import zapsmall
+
+    X = np.asarray(fit.design.X, dtype=float)
+    reduced = update_formula(fit.design.formula.deparse(), f". ~ . - {label}")
+    data = fit.model.data.iloc[fit.design.rows]
+    frame = {k: v for k, v in fit.model.refit_args.items() if k != "weights"}
+    if frame.get("offset") is not None and not isinstance(frame["offset"], str):
+        frame["offset"] = None  # the offset does not enter the model matrix
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        X0 = np.asarray(build_design(reduced, data, require_random=False, **frame).X, dtype=float)
+    if X0.shape[0] != X.shape[0]:
+        return None
+    R = X - X0 @ np.linalg.lstsq(X0, X, rcond=None)[0] if X0.shape[1] else X.copy()
+    R = R[:, np.abs(R).sum(axis=0) > 1e-8]
+    if R.shape[1] == 0:
+        return None
+    # an orthonormal basis of the span of X'R. lmerTest takes qr.Q of X'R, which has one column per
+    # column of R even when they are dependent (factor(x) + x: three residual columns spanning two
+    # directions), so its test then has a spurious, numerically arbitrary extra direction; here only the
+    # directions removing the term takes away are tested
+    U, sv, _ = np.linalg.svd(X.T @ R, full_matrices=False)
+    rank = int(np.sum(sv > 1e-8 * max(sv[0], 1e-300))) if sv.size else 0
+    return zapsmall(U[:, :rank]).T
+
+
 def drop1(fit, ddf: str = "Satterthwaite"):
     """lmerTest's ``drop1(m, ddf = ...)``: an F test (Satterthwaite's or Kenward-Roger's denominator
     degrees of freedom) for each marginal fixed-effects term -- a term contained in no other term, so it
@@ -185,10 +219,13 @@ def drop1(fit, ddf: str = "Satterthwaite"):
     rows, index = [], []
     for lab in marginal:
         cols = fs.cols[lab]
-        if not cols:
+        if fit.design.dropped:
+            L = _diff_contrast(fit, lab)  # lmerTest's route for a rank-deficient X
+        else:
+            L = np.eye(p)[cols, :] if cols else None
+        if L is None or L.shape[0] == 0:
             rows.append([np.nan] * 6)
         else:
-            L = np.eye(p)[cols, :]
             r = _contest_md(fit, L, method)
             rows.append(r if r is not None else [np.nan] * 6)
         index.append(lab)

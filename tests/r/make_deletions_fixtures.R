@@ -59,14 +59,17 @@ cases <- list(
   list(id = "pastes_nested_ml", data = "Pastes", reml = FALSE,
        formula = "strength ~ 1 + (1 | batch/cask)"),
   list(id = "dyestuff_only_term", data = "Dyestuff", reml = TRUE,
-       formula = "Yield ~ 1 + (1 | Batch)")
+       formula = "Yield ~ 1 + (1 | Batch)"),
+  ## an aliased column (I(2 * nitro)): lmerTest's drop1 compares model matrices with and without the term
+  list(id = "oats_aliased", data = "Oats", reml = TRUE,
+       formula = "yield ~ nitro + I(2 * nitro) + Variety + (1 | Block/Variety)")
 )
 
 TIGHT <- lmerControl(optimizer = "bobyqa", optCtrl = list(rhoend = 1e-12, maxfun = 1e5))
 models <- lapply(cases, function(cs) {
   ## lmer(FORMULA, data = DATA, REML = REML, control = TIGHT)
-  m <- eval(bquote(lmer(.(as.formula(cs$formula)), data = .(as.name(cs$data)), REML = .(cs$reml),
-                        control = TIGHT)))
+  m <- suppressMessages(eval(bquote(lmer(.(as.formula(cs$formula)), data = .(as.name(cs$data)),
+                                         REML = .(cs$reml), control = TIGHT))))
   out <- c(cs, list(
     ## ranova(m)
     ranova = table_json(ranova(m)),
