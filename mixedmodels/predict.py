@@ -220,7 +220,8 @@ def simulate(fit, nsim: int = 1, seed=None, use_u: bool = False, *, newdata: pd.
             ok = codes >= 0
             sim[ok] += np.einsum("ij,ijs->is", nt.z[ok], b[codes[ok]])
     noise = rng.standard_normal((n, nsim))
-    if newdata is None and d.weights is not None:  # lme4: residual SD sigma / sqrt(w)
+    if newdata is None and d.weights is not None:
+        # the model's residual SD, sigma / sqrt(w) (lme4 1.1.31's simulate ignores the weights)
         noise = noise / np.sqrt(d.weights)[:, None]
     val = eta[:, None] + fit.sigma * (sim + noise)
     out = pd.DataFrame(val, index=index, columns=[f"sim_{k + 1}" for k in range(nsim)])

@@ -769,6 +769,16 @@ def _spline(kind: str):
     return apply
 
 
+def _f_xor(ev: "Evaluator", node: Call) -> Factor:
+    """R's ``xor(x, y)``: TRUE where exactly one is TRUE; NA where either is NA."""
+    if len(node.args) != 2 or node.kwargs:
+        raise ev.error("xor() takes two arguments", node)
+    a, b = ev.numeric(node.args[0]), ev.numeric(node.args[1])
+    missing = np.isnan(a) | np.isnan(b)
+    with np.errstate(invalid="ignore"):
+        return _logical((a != 0) != (b != 0), missing)
+
+
 FUNCTIONS: dict[str, Callable] = {
     "I": _f_identity,
     "log": _f_log,
@@ -794,6 +804,7 @@ FUNCTIONS: dict[str, Callable] = {
     "median": _summary_stat(_median, ("x", "na.rm")),
     "is.na": _f_is_na,
     "c": _f_c,
+    "xor": _f_xor,
     "factor": _f_factor,
     "as.factor": _f_as_factor,
     "ordered": _f_ordered,
@@ -812,7 +823,7 @@ FUNCTIONS: dict[str, Callable] = {
 NAMESPACES: dict[str, frozenset[str]] = {
     "base": frozenset({"I", "log", "log10", "log2", "log1p", "exp", "expm1", "sqrt", "abs", "sin", "cos", "tan",
                        "floor", "ceiling", "trunc", "round", "sign", "pmin", "pmax", "mean", "is.na", "c",
-                       "factor", "as.factor", "ordered", "interaction", "cut", "as.numeric", "as.integer",
+                       "xor", "factor", "as.factor", "ordered", "interaction", "cut", "as.numeric", "as.integer",
                        "scale"}),
     "stats": frozenset({"sd", "median", "relevel", "poly"}),
     "splines": frozenset({"ns", "bs"}),
@@ -821,7 +832,7 @@ NAMESPACES: dict[str, frozenset[str]] = {
 
 
 _ELEMENTWISE = {"I", "log", "log10", "log2", "log1p", "exp", "expm1", "sqrt", "abs", "sin", "cos", "tan", "floor",
-                "ceiling", "trunc", "round", "sign", "as.numeric", "as.integer", "is.na"}
+                "ceiling", "trunc", "round", "sign", "as.numeric", "as.integer", "is.na", "xor"}
 
 
 def is_stateful(node: Call) -> bool:
@@ -1135,6 +1146,24 @@ class Evaluator:
         with np.errstate(invalid="ignore"):
             return _logical(x == 0, np.isnan(x))
 
+    def _in(self, node: BinOp) -> Factor:
+        """R's ``x %in% c(...)``: TRUE where x's value is in the set (never NA: a missing x is FALSE
+        unless NA is in the set)."""
+        left = self.eval(node.left)
+        table = self.vector(node.right)
+        if isinstance(left, Factor):
+            labels = left.labels()
+            wanted = {_as_string(v) for v in table}
+            hit = np.array([c >= 0 and lab in wanted for c, lab in zip(left.codes, labels)], dtype=bool)
+        else:
+            x = left.matrix[:, 0]
+            nums = [float(v) for v in table if not isinstance(v, str)]
+            strs = {v for v in table if isinstance(v, str)}
+            hit = np.isin(x, nums) if nums else np.zeros(len(x), dtype=bool)
+            if strs:
+                hit |= np.array([format_r_number(v) in strs for v in x], dtype=bool)
+        return _logical(hit, np.zeros(len(hit), dtype=bool))
+
     @staticmethod
     def _logical_as_number(v) -> np.ndarray:
         if isinstance(v, Factor):
@@ -1219,6 +1248,15 @@ class Evaluator:
             with np.errstate(invalid="ignore"):
                 false = (~na & (a == 0)) | (~nb & (b == 0))  # R: NA & FALSE is FALSE
             return _logical(~false & ~na & ~nb, (na | nb) & ~false)
+        if isinstance(node, BinOp) and node.op in ("|", "||"):
+            # logical or (reached in subset= expressions; in a formula '|' is a random-effects bar)
+            a, b = self.numeric(node.left), self.numeric(node.right)
+            na, nb = np.isnan(a), np.isnan(b)
+            with np.errstate(invalid="ignore"):
+                true = (~na & (a != 0)) | (~nb & (b != 0))  # R: NA | TRUE is TRUE
+            return _logical(true, (na | nb) & ~true)
+        if isinstance(node, BinOp) and node.op == "%in%":
+            return self._in(node)
         if isinstance(node, BinOp):
             fn = _ARITH.get(node.op)
             if fn is None:

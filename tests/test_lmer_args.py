@@ -141,3 +141,12 @@ def test_optimizer_options_are_honoured_or_refused():
         mm.lmer("Reaction ~ Days + (1 | Subject)", d, offset=np.r_[np.inf, np.zeros(len(d) - 1)])
     with pytest.raises(DataError, match="offset"):
         mm.lmer("Reaction ~ Days + offset(log(o)) + (1 | Subject)", d.assign(o=np.r_[0.0, np.ones(len(d) - 1)]))
+
+
+@pytest.mark.parametrize("ref", load_fixture("lmer_args.json")["subset_cases"],
+                         ids=lambda r: r["subset"])
+def test_subset_expressions_as_r(ref):
+    """subset= with R's |, %in%, xor(), ! and != (values from R's lmer(..., subset = EXPR))."""
+    m = mm.lmer("Reaction ~ Days + (1 | Subject)", _data(), subset=ref["subset"])
+    assert m.nobs == ref["nobs"]
+    assert m.objective == pytest.approx(ref["objective"], abs=1e-6)

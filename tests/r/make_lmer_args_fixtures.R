@@ -64,10 +64,19 @@ cases <- lapply(calls, function(cl) {
          list(rows = arr(rownames(ci)), lower = I(as.double(ci[, 1])), upper = I(as.double(ci[, 2])))
        })
 })
+## subset expressions with R's logical operators:
+## lmer(Reaction ~ Days + (1 | Subject), data = d, subset = EXPR): nobs and REMLcrit
+subset_exprs <- c("Days < 2 | Days > 7", "Days %in% c(0, 1, 2)", "xor(Days > 2, Days > 5)",
+                  "!(Days %in% 3:5) & Subject != \"308\"")
+subset_cases <- lapply(subset_exprs, function(e) {
+  m <- eval(parse(text = paste0("lmer(Reaction ~ Days + (1 | Subject), data = d, subset = ", e,
+                                ", control = TIGHT)"))[[1L]])
+  list(subset = e, nobs = nobs(m), objective = REMLcrit(m))
+})
 res <- list(generated_by = "tests/r/make_lmer_args_fixtures.R",
             versions = list(R = R.version.string, lme4 = as.character(packageVersion("lme4")),
                             lmerTest = as.character(packageVersion("lmerTest"))),
-            cases = cases)
+            cases = cases, subset_cases = subset_cases)
 writeLines(jsonlite::toJSON(encode_doubles(res), auto_unbox = TRUE, pretty = TRUE, null = "null",
                             na = "null", json_verbatim = TRUE, digits = NA), OUT)
 cat("wrote", OUT, "\n")
