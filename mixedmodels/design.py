@@ -322,6 +322,16 @@ def _model_matrix(rhs: str, vt: _VarTable, rows: np.ndarray):
     return X, names, fterms
 
 
+def lme4_term_order(nlevels: list[int]) -> list[int]:
+    """lme4's order of the random-effects terms (``mkReTrms``): unchanged when the numbers of levels
+    never increase along the formula, else ``rev(order(nlevels))`` -- decreasing, ties in reverse
+    formula order."""
+    if not any(b > a for a, b in zip(nlevels, nlevels[1:])):
+        return list(range(len(nlevels)))
+    ascending = sorted(range(len(nlevels)), key=lambda k: nlevels[k])  # R's order(): stable
+    return ascending[::-1]
+
+
 SCALE_MESSAGE = "Some predictor variables are on very different scales: consider rescaling"
 
 
@@ -534,8 +544,8 @@ def build_design(formula: str, data: pd.DataFrame, *, require_random: bool = Tru
                             refs=remap[codes].astype(np.int64), cnames=z_names,
                             z=np.ascontiguousarray(Zt), source=deparse(bar.source)))
 
-    # lme4's order: decreasing number of levels, ties in formula order (a stable sort)
-    order = sorted(range(len(terms)), key=lambda k: -terms[k].nlevels)
+    # lme4's order (mkReTrms): decreasing number of levels; see lme4_term_order for the ties
+    order = lme4_term_order([t.nlevels for t in terms])
     terms = [terms[k] for k in order]
     for t in terms:
         if t.nlevels < 2:

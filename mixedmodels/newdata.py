@@ -28,7 +28,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .design import Design, _compile_fixed, _group_factor, _model_matrix, _VarTable, factor_columns
+from .design import (Design, _compile_fixed, _group_factor, _model_matrix, _VarTable, factor_columns,
+                     lme4_term_order)
 from .errors import DataError
 from .formula import Call, Node, UnaryOp, deparse, expand_bars, split_formula
 from .reterms import ReTerm
@@ -280,7 +281,7 @@ def _model_bars_in_term_order(design: Design, ev_train: Evaluator):
         g = _group_factor(bar.group, ev_train, text)
         codes = g.codes[design.rows]
         nlev.append(len(np.unique(codes[codes >= 0])))
-    order = sorted(range(len(bars)), key=lambda k: -nlev[k])
+    order = lme4_term_order(nlev)
     out = [bars[k] for k in order]
     for bar, t in zip(out, design.terms):
         if bar.group_name != t.group:  # pragma: no cover - would be a bug in the matching

@@ -139,15 +139,21 @@ def test_grouping_interaction_levels_first_factor_slowest(toy):
     assert d.terms[0].levels == ["a:y", "a:x", "b:y", "b:x"]
 
 
-def test_terms_sorted_by_levels_stably(toy):
+def test_terms_sorted_by_levels_as_lme4(toy):
+    # lme4's mkReTrms: rev(order(nlevels)) when the levels ever increase, so ties come in reverse
+    # formula order (R: lmer(Reaction ~ 1 + (1|A) + (1|Subject) + (1|C)) orders Subject, C, A)
     d = build_design("y ~ 1 + (1 | A) + (1 | s) + (1 | C)", toy)
+    assert [t.group for t in d.terms] == ["s", "C", "A"]
+    # never increasing: the formula order is kept
+    d = build_design("y ~ 1 + (1 | s) + (1 | A) + (1 | C)", toy)
     assert [t.group for t in d.terms] == ["s", "A", "C"]
 
 
 def test_random_slope_columns(toy):
     d = build_design("y ~ x + (0 + A | g) + (x || s)", toy)
     names = [(t.group, t.cnames) for t in d.terms]
-    assert names == [("s", ["(Intercept)"]), ("s", ["x"]), ("g", ["Aa", "Ab"])]
+    # R: lmer(Reaction ~ Days + (0 + A|C) + (Days||Subject)) has cnms Subject: Days, Subject: (Intercept), C
+    assert names == [("s", ["x"]), ("s", ["(Intercept)"]), ("g", ["Aa", "Ab"])]
 
 
 def test_data_not_modified(toy):
