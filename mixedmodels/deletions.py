@@ -230,5 +230,6 @@ def drop1(fit, ddf: str = "Satterthwaite"):
             rows.append(r if r is not None else [np.nan] * 6)
         index.append(lab)
     meth = {SATTERTHWAITE: "Satterthwaite's", KENWARD_ROGER: "Kenward-Roger's"}[method]
-    heading = [f"Single term deletions using {meth} method:", "\nModel:", fit.design.formula.deparse()]
+    heading = [f"Single term deletions using {meth} method:", "\nModel:",
+               fit.design.formula.deparse(cutoff=500)]  # lmerTest's deparse2: one line
     return _anova_frame(np.array(rows, dtype=float).reshape(len(index), 6), index, _F_COLUMNS, heading)

@@ -114,13 +114,14 @@ class Formula:
     rhs: Node
     text: str
 
-    def deparse(self, expand_double_bars: bool = True) -> str:
+    def deparse(self, expand_double_bars: bool = True, cutoff: int = 60) -> str:
         """The formula as lme4 prints it: R's ``deparse()`` lines joined by one space (as ``cat`` does),
-        with ``(x || g)`` shown as lme4 stores it, ``((1 | g) + (0 + x | g))``."""
+        with ``(x || g)`` shown as lme4 stores it, ``((1 | g) + (0 + x | g))``. ``cutoff=500`` is
+        lmerTest's ``deparse2`` (one line)."""
         rhs = _expand_double_bar_nodes(self.rhs) if expand_double_bars else self.rhs
         tree = BinOp(op="~", left=self.lhs, right=rhs) if self.lhs is not None \
             else UnaryOp(op="~", operand=rhs)
-        return " ".join(deparse_lines(tree))
+        return " ".join(deparse_lines(tree, cutoff=cutoff))
 
 
 # --------------------------------------------------------------------------------------------- tokens

@@ -787,7 +787,11 @@ def lrt(*fits, names: list[str] | None = None, refit: bool = True) -> AnovaTable
     pv[0] = np.nan
     vals = np.column_stack([npar, [m.aic for m in mods], [m.bic for m in mods], llk, -2 * llk, chisq, dfc,
                             pv])
-    heading = [f"Data: {mods[0].model.data_name}", "Models:"]
+    heading = [f"Data: {mods[0].model.data_name}"]
+    subset = dict(mods[0].model.call_lines()).get(" Subset:")
+    if subset is not None:  # lme4's anova prints the first model's subset
+        heading.append(f"Subset: {subset}")
+    heading.append("Models:")
     heading += [f"{nm}: {m.design.formula.deparse()}" for nm, m in zip(names, mods)]
     return _anova_frame(vals, names,
                         ["npar", "AIC", "BIC", "logLik", "deviance", "Chisq", "Df", "Pr(>Chisq)"], heading)

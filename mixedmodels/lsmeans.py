@@ -50,7 +50,7 @@ class LsMeansTable(RDataFrame):
                                       digits=max(rf.R_DIGITS - 2, 3), has_pvalue=True,
                                       cs_ind=[0, 1, 4, 5], tst_ind=[3])
         else:
-            lines += ["[1] " + " ".join(self.columns), "<0 rows> (or 0-length row.names)"]
+            lines += ["     " + " ".join(self.columns)]  # printCoefmat of no rows: the header only
         level = rf.format_num([100 * self.level], digits=2)[0].strip()
         lines += ["", f"  Confidence level: {level}%", f"  Degrees of freedom method: {self.ddf} "]
         return "\n".join(lines)

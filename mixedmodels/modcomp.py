@@ -90,15 +90,21 @@ class KRModcomp:
 def kr_modcomp(large, small) -> KRModcomp:
     """pbkrtest's ``KRmodcomp(largeModel, smallModel)``: ``small`` is a fitted model (the same random
     effects, fixed effects a subspace of ``large``'s) or a restriction matrix L (one row per
-    constraint, one column per fixed effect; the test of ``L beta = 0``). Both fits must be REML fits
-    (pbkrtest's KR statistics are for REML)."""
+    constraint, one column per fixed effect; the test of ``L beta = 0``). ML fits are refitted by REML,
+    as pbkrtest does (its KR statistics are REML's)."""
     from .kenward_roger import kr_adjust, vcov_adj
     from .model import LmerFit
 
     if not isinstance(large, LmerFit):
         raise MixedModelsError(f"KRmodcomp needs a fitted model, not {type(large).__name__}")
-    if not large.reml:
-        raise MixedModelsError("KRmodcomp needs REML fits (refit with REML=True)")
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if not large.reml:  # pbkrtest's KR statistics are REML's: an ML fit is refitted by REML
+            large = large.update(REML=True)
+        if isinstance(small, LmerFit) and not small.reml:
+            small = small.update(REML=True)
     small_text = None
     if isinstance(small, LmerFit):
         if small.nobs != large.nobs or not np.array_equal(small.design.y, large.design.y):

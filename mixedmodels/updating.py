@@ -160,7 +160,7 @@ def _simplify(lhs: Node | None, rhs: Node, text: str) -> str:
     labels = [":".join(alg.atoms[i] for i in t) for t in terms if t != ()]
     pieces = labels + offsets
     if not pieces:
-        out_rhs = "1" if intercept else "-1"
+        out_rhs = "1" if intercept else "1 - 1"  # R's update(y ~ x, . ~ -1) writes y ~ 1 - 1
     else:
         out_rhs = " + ".join(pieces) + ("" if intercept else " - 1")
     return (deparse(lhs) + " ~ " if lhs is not None else "~") + out_rhs

@@ -35,6 +35,8 @@ R_UPDATES = [
     ("y ~ A + offset(z) + (1|g)", ". ~ . - 1", "y ~ A + (1 | g) + offset(z) - 1"),
     ("y ~ A + offset(z) + offset(w) + (1|g)", ". ~ . + B", "y ~ A + (1 | g) + B + offset(z) + offset(w)"),
     ("y ~ A + B", ". ~ . - A - B", "y ~ 1"),
+    ("y ~ A + B", ". ~ . - A - B - 1", "y ~ 1 - 1"),
+    ("y ~ A + B", ". ~ -1", "y ~ 1 - 1"),
     ("y ~ B + A + A:B + (1|g)", ". ~ .", "y ~ B + A + (1 | g) + B:A"),
     ("y ~ A*B*C", ". ~ . - A:B:C", "y ~ A + B + C + A:B + A:C + B:C"),
     ("y ~ A + (1|g)", "~ . + log(x, 2)", "y ~ A + (1 | g) + log(x, 2)"),
