@@ -359,9 +359,11 @@ def _drop_aliased(X: np.ndarray, names: list[str], tol: float = 1e-7) -> list[in
     Q = np.zeros((X.shape[0], 0))
     for j in range(X.shape[1]):
         x = X[:, j]
-        norm = np.linalg.norm(x)
-        if norm == 0:
+        big = np.abs(x).max() if len(x) else 0.0
+        if big == 0:
             continue
+        x = x / big  # scaled: a column of 1e-200s is not zero (its squared norm would underflow)
+        norm = np.linalg.norm(x)
         r = x - Q @ (Q.T @ x)
         r = r - Q @ (Q.T @ r)
         rn = np.linalg.norm(r)
@@ -496,15 +498,21 @@ def build_design(formula: str, data: pd.DataFrame, *, require_random: bool = Tru
     y = y_all[rows]
     if not np.all(np.isfinite(y)):
         raise DataError(f"the response '{deparse(lhs)}' has infinite values")
+    if len(y) and (np.abs(y).max() > 1e150 or 0 < np.abs(y).max() < 1e-150):
+        raise DataError(f"the response '{deparse(lhs)}' has values on an extreme scale (largest "
+                        f"{np.abs(y).max():.3g}), beyond what its cross-products hold in double precision "
+                        "(1e-150 to 1e150): rescale it")
 
     X, x_names, fterms = _model_matrix(rhs, vt, rows)
     if not np.all(np.isfinite(X)):
         bad = [x_names[j] for j in range(X.shape[1]) if not np.all(np.isfinite(X[:, j]))]
         raise DataError(f"the fixed-effects model matrix has infinite or undefined values in: {', '.join(bad)}")
-    huge = [x_names[j] for j in range(X.shape[1]) if X.shape[0] and np.abs(X[:, j]).max() > 1e150]
-    if huge:
-        raise DataError(f"the fixed-effects columns {', '.join(huge)} have values beyond 1e150, too large for "
-                        "the cross-products in double precision: rescale them")
+    extreme = [x_names[j] for j in range(X.shape[1])
+               if X.shape[0] and (np.abs(X[:, j]).max() > 1e150 or 0 < np.abs(X[:, j]).max() < 1e-150)]
+    if extreme:
+        raise DataError(f"the fixed-effects columns {', '.join(extreme)} have values on an extreme scale, "
+                        "beyond what their cross-products hold in double precision (1e-150 to 1e150): "
+                        "rescale them")
     has_intercept = "(Intercept)" in x_names
     keep = _drop_aliased(X, x_names)
     dropped = [x_names[j] for j in range(X.shape[1]) if j not in keep]

@@ -12,12 +12,15 @@ import numpy as np
 import scipy.linalg as sla
 import scipy.sparse as sp
 
+from .errors import ModelError
+
 __all__ = ["batched_cholesky", "batched_inverse", "batched_tri_inverse", "block_diag_sparse",
            "dense_cholesky", "NotPositiveDefinite"]
 
 
-class NotPositiveDefinite(np.linalg.LinAlgError):
-    """Raised inside the criterion when a block is not positive definite (the optimizer backs off)."""
+class NotPositiveDefinite(np.linalg.LinAlgError, ModelError):
+    """Raised inside the criterion when a block is not positive definite (the optimizer backs off). Also
+    a :class:`~mixedmodels.errors.ModelError`, so one that reaches the user is the package's error."""
 
 
 def batched_cholesky(A: np.ndarray) -> np.ndarray:

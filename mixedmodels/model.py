@@ -18,7 +18,7 @@ import pandas as pd
 from .errors import warn as _warn
 from .criterion import ProfiledCriterion
 from .design import Design, build_design
-from .errors import DataError, MixedModelsError, SingularFitWarning
+from .errors import DataError, MixedModelsError, ModelError, SingularFitWarning
 from .optimize import OptSummary, optimize_theta
 
 __all__ = ["LinearMixedModel", "LmerFit", "lmer"]
@@ -85,12 +85,28 @@ def _subset_mask(subset, data: pd.DataFrame, formula: str) -> np.ndarray:
             raise MixedModelsError(f"subset must be a logical expression (a comparison such as 'Days >= 2'), "
                                    f"not {subset!r}")
         return val.codes == 1
+    if isinstance(subset, pd.Series):
+        subset = _aligned(subset, data, "subset")
     mask = np.asarray(subset)
     if mask.dtype != bool or mask.shape != (len(data),):
         raise MixedModelsError(f"subset must be a logical expression (a string) or a boolean array with one "
                                f"entry per row ({len(data)}), not {type(subset).__name__} of shape "
                                f"{mask.shape}")
     return mask
+
+
+def _aligned(series: pd.Series, data: pd.DataFrame, what: str) -> np.ndarray:
+    """A pandas Series given for subset / weights / offset, matched to the data's rows by index label
+    (as pandas aligns), not by position; an error if the labels do not match the data's."""
+    if series.index.equals(data.index):
+        return series.to_numpy()
+    if not series.index.is_unique or not data.index.is_unique:
+        raise MixedModelsError(f"{what}: the Series' index and the data's index must be unique to be matched")
+    missing = data.index.difference(series.index)
+    if len(missing):
+        raise MixedModelsError(f"{what}: the Series has no value for {len(missing)} row label(s) of the data "
+                               f"(e.g. {missing[0]!r}); give one value per row, matched by index")
+    return series.reindex(data.index).to_numpy()
 
 
 class LinearMixedModel:
@@ -115,6 +131,10 @@ class LinearMixedModel:
                 else "data"
         # what R's model.frame takes besides the formula, kept so that update() and ranova() refit alike
         self.frame_args = {"subset": subset, "weights": weights, "offset": offset, "na_action": na_action}
+        if isinstance(weights, pd.Series):
+            weights = _aligned(weights, data, "weights")
+        if isinstance(offset, pd.Series):
+            offset = _aligned(offset, data, "offset")
         if subset is not None:
             from .design import check_data
 
@@ -147,6 +167,8 @@ class LinearMixedModel:
                     from .formula import deparse, parse_formula
 
                     text = deparse(parse_formula("~" + arg).rhs)
+            elif key == "subset":
+                text = "subset"  # a boolean array: no expression to show (R shows the call's)
             else:
                 text = getattr(arg, "name", None) or key
             out.append((label, str(text)))
@@ -212,7 +234,15 @@ class LinearMixedModel:
                 if alt.objective < opt.objective - 1e-10 * max(1.0, abs(opt.objective)):
                     opt = alt  # a lower optimum, not the same one to within rounding
                 opt.feval = crit.nevals  # both searches
-        return LmerFit(self, reml, opt)
+        from .linalg import NotPositiveDefinite
+
+        try:
+            return LmerFit(self, reml, opt)
+        except NotPositiveDefinite:
+            raise ModelError("the model is degenerate at the optimum: the penalized system is singular "
+                             "(typically the random effects reproduce the response exactly, so no "
+                             "residual variance is left, or the response is one of the random-effects "
+                             "covariates); simplify the random-effects structure") from None
 
     def _second_optimum_plausible(self, theta: np.ndarray, lower: np.ndarray) -> bool:
         """A singular fit, or a grouping factor with at most five levels: where a profiled likelihood
@@ -287,6 +317,16 @@ def _check_optimizer_options(optimizer: str, options: dict) -> None:
                 ok = False
             if not ok:
                 raise MixedModelsError("initial_step must hold positive numbers")
+
+
+def _check_print_options(digits, ranef_comp) -> None:
+    """R's limits: ``digits`` a whole number from 1 to 22; ``ranef.comp`` among Variance, Std.Dev."""
+    if digits is not None and not (isinstance(digits, (int, np.integer)) and not isinstance(digits, bool)
+                                   and 1 <= digits <= 22):
+        raise MixedModelsError(f"digits must be a whole number from 1 to 22 (as in R), not {digits!r}")
+    bad = [c for c in ranef_comp if c not in ("Variance", "Std.Dev.")]
+    if bad or not ranef_comp:
+        raise MixedModelsError(f"ranef_comp takes 'Variance' and/or 'Std.Dev.', not {list(ranef_comp)!r}")
 
 
 def _start_theta(start):
@@ -529,6 +569,7 @@ class LmerFit:
         """
         if isinstance(ranef_comp, str):
             ranef_comp = (ranef_comp,)
+        _check_print_options(digits, ranef_comp)
         options = {"digits": digits, "correlation": correlation, "ranef_comp": tuple(ranef_comp),
                    "signif_stars": bool(signif_stars), "show_resids": bool(show_resids)}
         from .summary import Summary
@@ -657,6 +698,7 @@ class LmerFit:
 
         if isinstance(ranef_comp, str):
             ranef_comp = (ranef_comp,)
+        _check_print_options(digits, ranef_comp)
         return format_print(self._summary_data(), digits=digits, ranef_comp=tuple(ranef_comp))
 
     def __repr__(self) -> str:

@@ -167,6 +167,10 @@ def optimize_theta(fun: Callable[[np.ndarray], float], theta0: np.ndarray, lower
     (:func:`_fd_newton`) finishes the job, so theta is accurate to ~1e-8 rather than ~1e-5.
     """
     theta0 = np.asarray(theta0, dtype=float)
+    if not np.all(np.isfinite(theta0)):  # NLopt's binding corrupts memory on a non-finite start
+        from .errors import ModelError
+
+        raise ModelError(f"cannot optimize from a non-finite theta ({theta0.tolist()})")
     lower = np.asarray(lower, dtype=float)
     nev0 = getattr(fun, "nevals", 0)
     try:

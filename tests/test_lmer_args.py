@@ -150,3 +150,39 @@ def test_subset_expressions_as_r(ref):
     m = mm.lmer("Reaction ~ Days + (1 | Subject)", _data(), subset=ref["subset"])
     assert m.nobs == ref["nobs"]
     assert m.objective == pytest.approx(ref["objective"], abs=1e-6)
+
+
+def test_series_arguments_align_by_index():
+    """subset / weights / offset given as pandas Series are matched to the rows by index label, as pandas
+    aligns (a Series computed before the frame was shuffled still selects the right rows)."""
+    d = _data()
+    keep = d["Days"] >= 5
+    shuffled = d.sample(frac=1.0, random_state=1)
+    a = mm.lmer("Reaction ~ Days + (1 | Subject)", d[keep])
+    b = mm.lmer("Reaction ~ Days + (1 | Subject)", shuffled, subset=keep)
+    np.testing.assert_allclose(a.fixef, b.fixef, rtol=1e-10)
+    w = d["w"]
+    c = mm.lmer("Reaction ~ Days + (1 | Subject)", d, weights=w)
+    e = mm.lmer("Reaction ~ Days + (1 | Subject)", shuffled, weights=w)
+    np.testing.assert_allclose(c.fixef, e.fixef, rtol=1e-10)
+    with pytest.raises(MixedModelsError, match="no value"):
+        mm.lmer("Reaction ~ Days + (1 | Subject)", d, weights=w.iloc[:100])
+
+
+def test_degenerate_and_extreme_inputs_are_package_errors():
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    g = np.repeat(np.arange(6), 8)
+    d = pd.DataFrame({"g": g, "x": rng.normal(size=48), "y": g * 1.0})
+    with pytest.raises(mm.ModelError, match="degenerate"):
+        mm.lmer("y ~ 1 + (x | g)", d)  # the random intercepts reproduce y exactly
+    with pytest.raises(DataError, match="extreme scale"):
+        mm.lmer("y ~ x + (1 | g)", d.assign(y=rng.normal(size=48) * 1e160))
+    with pytest.raises(DataError, match="extreme scale"):
+        mm.lmer("y ~ x + (1 | g)", d.assign(y=rng.normal(size=48), x=d["x"] * 1e-200))
+    m = mm.lmer("Reaction ~ Days + (1 | Subject)", _data())
+    with pytest.raises(MixedModelsError, match="digits"):
+        m.summary(digits=10**9)
+    with pytest.raises(MixedModelsError, match="ranef_comp"):
+        m.format(ranef_comp="SD")
