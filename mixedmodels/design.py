@@ -214,7 +214,8 @@ def _compile_fixed(node: Node, vt: _VarTable, used: set[int], text: str) -> str:
             if not isinstance(right, Num) or right.value != int(right.value) or right.value < 1:
                 raise FormulaError("in a formula, '^' needs a positive whole number on its right "
                                    "(for powers of a variable write I(x^2))", text, node.start, node.end)
-            return "(" + _compile_fixed(node.left, vt, used, text) + f") ** {int(right.value)}"
+            left = _compile_fixed(node.left, vt, used, text)
+            return f"({left}) ** {_capped_power(left, int(right.value), text, node)}"
         raise FormulaError(f"the operator {node.op!r} is not a formula operator here", text,
                            node.start, node.end)
     if isinstance(node, Call) and node.func == "offset":
@@ -223,6 +224,21 @@ def _compile_fixed(node: Node, vt: _VarTable, used: set[int], text: str) -> str:
     i = vt.add(node)
     used.add(i)
     return _PH.format(i)
+
+
+MAX_TERMS = 20_000
+
+
+def _capped_power(left: str, k: int, text: str, node) -> int:
+    """``(a + b + c)^k``: beyond the number of variables every k gives the full interaction, so k is
+    capped there; an expansion beyond MAX_TERMS terms is refused (it would exhaust memory)."""
+    import math
+
+    count = max(1, len(set(_PH_RE.findall(left))))
+    k = min(k, count)
+    if sum(math.comb(count, i) for i in range(1, k + 1)) > MAX_TERMS:
+        raise FormulaError(f"this power expands to more than {MAX_TERMS:,} terms", text, node.start, node.end)
+    return k
 
 
 def _terms(rhs: str) -> list[tuple[int, ...]]:
@@ -235,12 +251,22 @@ def _terms(rhs: str) -> list[tuple[int, ...]]:
     from formulaic import Formula
 
     out: list[tuple[int, ...]] = []
-    for term in Formula(rhs):
+    try:
+        expanded = list(Formula(rhs))
+    except RecursionError:
+        raise FormulaError("the formula is nested too deeply to expand") from None
+    except Exception as exc:  # formulaic's own errors on algebra R would reject too
+        raise FormulaError(f"cannot expand the terms of the formula ({str(exc).splitlines()[0]})") from None
+    for term in expanded:
         names = [str(f) for f in term.factors]
         if names == ["1"]:
             key: tuple[int, ...] = ()
         else:
-            key = tuple(sorted(int(_PH_RE.fullmatch(nm).group(1)) for nm in names))
+            matches = [_PH_RE.fullmatch(nm) for nm in names]
+            if not all(matches):
+                raise FormulaError(f"the term '{':'.join(names)}' is not a term R's formulas can have "
+                                   "(a number inside an interaction?)")
+            key = tuple(sorted(int(m.group(1)) for m in matches))
         if key not in out:
             out.append(key)
     intercept = [t for t in out if t == ()]
@@ -416,6 +442,19 @@ def _frame_column(arg, data: pd.DataFrame, what: str) -> np.ndarray:
 
 def build_design(formula: str, data: pd.DataFrame, *, require_random: bool = True, weights=None,
                  offset=None, na_action: str = "na.omit") -> Design:
+    """Build the model frame of an lme4 formula on a DataFrame (lme4's ``lFormula``); see
+    :func:`_build_design` (this wrapper turns a formula nested too deeply for Python's recursion into a
+    FormulaError)."""
+    try:
+        return _build_design(formula, data, require_random=require_random, weights=weights, offset=offset,
+                             na_action=na_action)
+    except RecursionError:
+        raise FormulaError("the formula is nested too deeply", formula if isinstance(formula, str) else None) \
+            from None
+
+
+def _build_design(formula: str, data: pd.DataFrame, *, require_random: bool = True, weights=None,
+                  offset=None, na_action: str = "na.omit") -> Design:
     """Build the model frame of an lme4 formula on a DataFrame (lme4's ``lFormula``).
 
     ``weights`` (prior weights) and ``offset`` are column names or arrays with one value per row;

@@ -359,7 +359,10 @@ def parse_formula(text: str) -> Formula:
     if not text.strip():
         raise FormulaError("the formula is empty")
     parser = _Parser(text)
-    tree = parser.parse(0)
+    try:
+        tree = parser.parse(0)
+    except RecursionError:
+        raise FormulaError("the formula is nested too deeply", text) from None
     end = parser.peek()
     if end.kind != "end":
         if end.text == ")":

@@ -206,6 +206,9 @@ def _f_log(ev: "Evaluator", node: Call) -> Numeric:
         base = ev.scalar(node.args[1])
     for k, v in node.kwargs:
         base = ev.scalar(v)
+    if base is not None and not (math.isfinite(base) and base > 0 and base != 1):
+        raise ev.error(f"the base of log() must be a positive number other than 1, not "
+                       f"{format_r_number(base)}", node)
     with np.errstate(all="ignore"):
         out = np.log(x)
         if base is not None:
@@ -457,6 +460,8 @@ def _f_relevel(ev: "Evaluator", node: Call) -> Factor:
             raise ev.error(f"'ref' must be an existing level ({', '.join(v.levels)})", ref_node)
         k = v.levels.index(ref[0])
     else:
+        if not math.isfinite(ref[0]):
+            raise ev.error(f"ref must be a level or a position in 1L:{len(v.levels)}", ref_node)
         k = int(ref[0]) - 1
         if not 0 <= k < len(v.levels) or ref[0] != int(ref[0]):
             raise ev.error(f"ref = {format_r_number(float(ref[0]))} must be in 1L:{len(v.levels)}", ref_node)
@@ -487,6 +492,11 @@ def _f_interaction(ev: "Evaluator", node: Call) -> Factor:
     sep = ev.string(a.get("sep"), "sep") if "sep" in a else "."
     lex = ev.boolean(a.get("lex.order")) if "lex.order" in a else False
     factors = [_as_factor_value(ev, ev.eval(arg), arg) for arg in a.dots]
+    ncomb = 1
+    for f in factors:
+        ncomb *= max(1, len(f.levels))
+        if ncomb > MAX_COUNT:
+            raise ev.error(f"interaction() of these factors has more than {MAX_COUNT:,} level combinations", node)
     missing = np.zeros(ev.n, dtype=bool)
     ans: np.ndarray | None = None
     lvs: list[str] = []
@@ -526,6 +536,9 @@ def _cut_breaks(ev: "Evaluator", x: np.ndarray, breaks: list[float], node: Node)
         nint = breaks[0]
         if math.isnan(nint) or nint < 2:
             raise ev.error("invalid number of intervals", node)
+        if not math.isfinite(nint) or nint > MAX_COUNT:
+            raise ev.error(f"cut() into {format_r_number(nint)} intervals is beyond what a formula may build "
+                           f"here (at most {MAX_COUNT:,})", node)
         nb = int(nint + 1)
         ok = x[~np.isnan(x)]
         if len(ok) == 0:
@@ -584,6 +597,8 @@ def _f_cut(ev: "Evaluator", node: Call):
     right = ev.boolean(a.get("right")) if "right" in a else True
     include_lowest = ev.boolean(a.get("include.lowest")) if "include.lowest" in a else False
     dig_lab = ev.whole(a.get("dig.lab"), "dig.lab", 1) if "dig.lab" in a else 3
+    if dig_lab > 22:
+        raise ev.error("'dig.lab' must be at most 22 (R's formatC digits)", a.get("dig.lab"))
     ordered = ev.boolean(a.get("ordered_result")) if "ordered_result" in a else False
     codes = bincode(x, breaks, right, include_lowest)
     lab_node = a.get("labels")
@@ -636,6 +651,9 @@ def _poly(x: np.ndarray, degree: int, raw: bool, node: Node, text: str) -> Numer
     """R's ``poly(x, degree)``: orthogonal polynomials (or raw powers with ``raw = TRUE``)."""
     if np.isnan(x).any():
         raise FormulaError("missing values are not allowed in 'poly'", text, node.start, node.end)
+    if degree >= len(np.unique(x)):  # R checks this before the raw branch too
+        raise FormulaError("'degree' must be less than number of unique points", text,
+                           node.start, node.end)
     if raw:
         vals = np.column_stack([x ** k for k in range(1, degree + 1)])
         return Numeric(vals, column_suffixes(degree), {"raw": True})
@@ -1008,6 +1026,8 @@ class Evaluator:
             return out
         if isinstance(inner, BinOp) and inner.op == ":":
             a, b = self.number(inner.left, "from"), self.number(inner.right, "to")
+            if not (math.isfinite(a) and math.isfinite(b)) or abs(b - a) >= MAX_COUNT:
+                raise self.error(f"the sequence {deparse(inner)} is infinite or longer than {MAX_COUNT:,}", inner)
             step = 1.0 if b >= a else -1.0
             return [a + k * step for k in range(int(math.floor(abs(b - a) + 1e-10)) + 1)]
         raise self.error("a constant is expected here: a number, a string, TRUE/FALSE or c(...) of them", node)
@@ -1019,10 +1039,14 @@ class Evaluator:
         return vals[0]
 
     def whole(self, node: Node, what: str, lo: int) -> int:
-        """A whole number >= lo (R's integer arguments such as ``df``, ``degree``)."""
+        """A whole number >= lo (R's integer arguments such as ``df``, ``degree``), at most MAX_COUNT
+        (a bound on what a formula may ask to build: columns, breaks, levels)."""
         value = self.number(node, what)
-        if value != math.floor(value) or value < lo:
+        if not math.isfinite(value) or value != math.floor(value) or value < lo:
             raise self.error(f"'{what}' must be a whole number of at least {lo}", node)
+        if value > MAX_COUNT:
+            raise self.error(f"'{what}' = {format_r_number(value)} is beyond what a formula may build "
+                             f"here (at most {MAX_COUNT:,})", node)
         return int(value)
 
     def numbers(self, node: Node, what: str) -> list[float]:
@@ -1271,6 +1295,11 @@ class Evaluator:
         if isinstance(node, Str):
             raise self.error("a string cannot be a variable", node)
         raise self.error("cannot evaluate this expression", node)
+
+
+MAX_COUNT = 1_000_000
+"""The largest count (spline df, polynomial degree, number of breaks, length of a sequence) a formula may
+ask for: a guard against formulas that would exhaust memory."""
 
 
 def _as_string(v) -> str:

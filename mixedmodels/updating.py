@@ -107,7 +107,10 @@ class _Algebra:
                     raise FormulaError("in a formula, '^' needs a positive whole number on its right "
                                        "(for powers of a variable write I(x^2))", self.text,
                                        node.start, node.end)
-                return f"({self._product(node.left)}) ** {int(right.value)}"
+                from .design import _capped_power
+
+                left = self._product(node.left)
+                return f"({left}) ** {_capped_power(left, int(right.value), self.text, node)}"
         if isinstance(node, BinOp) and node.op in ("|", "||"):  # y ~ 1 | g: the bar of the whole side
             return self.atom("(" + deparse(node) + ")")
         # a name, a call, a comparison: one variable

@@ -178,3 +178,29 @@ def test_unknown_group_is_a_clear_error():
         m.ranef["Subjects"]
     with pytest.raises(mm.MixedModelsError):
         m.coef()["Subjects"]
+
+
+@pytest.mark.parametrize("rhs", [
+    "cut(Days, Inf)", "cut(Days, 3, dig.lab = Inf)", "cut(Days, breaks = 1:Inf)", "cut(Days, 1e300)",
+    "ns(Days, df = Inf)", "poly(Days, Inf)", "bs(Days, degree = Inf)", "I(Days %in% -Inf:0)",
+    "log(Days + 1, 0)", "log(Days + 1, base = -2)", "Days * -1", "(0)/Days", "(-Days)/Days", "1:Days",
+    "(" * 1000 + "Days" + ")" * 1000, "abs(" * 500 + "Days" + ")" * 500,
+    "ns(Days, df = 1e9)", "cut(Days, breaks = 1:1e8)", "poly(Days, 1e6, raw = TRUE)",
+    "Days + (1|interaction(Reaction, Reaction, Reaction, Reaction))",
+])
+def test_hostile_formulas_are_formula_errors(rhs):
+    """Formulas found by fuzzing that used to raise OverflowError, formulaic's errors, RecursionError or
+    exhaust memory: each is a clear package error now (and fast)."""
+    import mixedmodels as mm
+
+    with pytest.raises(mm.MixedModelsError):
+        mm.lmer(f"Reaction ~ {rhs} + (1|Subject)", mm.datasets.load("sleepstudy"))
+
+
+def test_power_of_many_variables_is_bounded():
+    import mixedmodels as mm
+
+    with pytest.raises(mm.FormulaError, match="terms"):
+        mm.update_formula("y ~ (a+b+c+d+e+f+g+h+i+j+k+l+m+n+o+p)", ". ~ .^16")
+    # beyond the number of variables a power changes nothing (R's rule), and is not expanded
+    assert mm.update_formula("y ~ a + b", ". ~ .^1000000000") == "y ~ a + b + a:b"
