@@ -256,7 +256,8 @@ def _terms(rhs: str) -> list[tuple[int, ...]]:
     except RecursionError:
         raise FormulaError("the formula is nested too deeply to expand") from None
     except Exception as exc:  # formulaic's own errors on algebra R would reject too
-        raise FormulaError(f"cannot expand the terms of the formula ({str(exc).splitlines()[0]})") from None
+        reason = _PH_RE.sub("x", str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+        raise FormulaError(f"cannot expand the terms of the formula ({reason})") from None
     for term in expanded:
         names = [str(f) for f in term.factors]
         if names == ["1"]:
@@ -264,8 +265,8 @@ def _terms(rhs: str) -> list[tuple[int, ...]]:
         else:
             matches = [_PH_RE.fullmatch(nm) for nm in names]
             if not all(matches):
-                raise FormulaError(f"the term '{':'.join(names)}' is not a term R's formulas can have "
-                                   "(a number inside an interaction?)")
+                raise FormulaError("a number inside an interaction (such as '1:x') is not a term R's "
+                                   "formulas can have")
             key = tuple(sorted(int(m.group(1)) for m in matches))
         if key not in out:
             out.append(key)
