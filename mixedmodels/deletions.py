@@ -130,6 +130,8 @@ def ranova(fit, reduce_terms: bool = True):
 
     if not isinstance(fit, LmerFit) or fit.method == "moments":
         raise MixedModelsError("ranova() needs a model fitted by REML or ML")
+    if not isinstance(reduce_terms, (bool, np.bool_)):
+        raise MixedModelsError(f"reduce_terms must be True or False, not {reduce_terms!r}")
     f = parse_formula(fit.model.formula)
     bars = _findbars(f.rhs)
     _, fixed, _ = split_formula(f)

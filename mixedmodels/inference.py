@@ -236,6 +236,10 @@ def contest(fit, L, ddf: str = SATTERTHWAITE, joint: bool = True, rhs=0.0, confi
     method = normalize_ddf(ddf)
     if method is None:
         raise MixedModelsError("contest needs ddf='Satterthwaite' or 'Kenward-Roger'")
+    if not isinstance(joint, (bool, np.bool_)) or not isinstance(confint, (bool, np.bool_)):
+        raise MixedModelsError("joint and confint must be True or False")
+    if not (isinstance(level, (int, float, np.floating)) and 0 < level < 1):
+        raise MixedModelsError(f"level must be a number between 0 and 1, not {level!r}")
     M, rownames = _as_contrast_matrix(fit, L)
     if not np.all(np.isfinite(M)):
         raise MixedModelsError("L has missing or infinite values")

@@ -193,10 +193,8 @@ def simulate(fit, nsim: int = 1, seed=None, use_u: bool = False, *, newdata: pd.
     Returns a DataFrame with columns ``sim_1`` ... ``sim_<nsim>`` indexed as the fitted rows (or
     ``newdata``); ``attrs["seed"]`` keeps the seed.
     """
-    nsim = int(nsim)
-    if nsim < 1:
-        raise DataError("nsim must be a positive integer")
-    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    nsim = _check_nsim(nsim)
+    rng = _rng(seed)
     d = fit.design
     re_form = None if use_u else "~0"
     eta = predict(fit, newdata, re_form=re_form, allow_new_levels=allow_new_levels)
@@ -268,6 +266,24 @@ def coef(fit) -> dict[str, pd.DataFrame]:
 _RESID_TYPES = ("response", "pearson", "working", "deviance")
 
 
+def _check_nsim(nsim) -> int:
+    """A whole number of simulations, at least 1 (a float like 2.7 is refused, not truncated)."""
+    ok = isinstance(nsim, (int, np.integer)) and not isinstance(nsim, (bool, np.bool_)) or (
+        isinstance(nsim, (float, np.floating)) and np.isfinite(nsim) and float(nsim).is_integer())
+    if not ok or nsim < 1 or nsim > 10**6:
+        raise DataError(f"nsim must be a whole number from 1 to 1e6, not {nsim!r}")
+    return int(nsim)
+
+
+def _rng(seed) -> np.random.Generator:
+    """NumPy's generator from a seed (a non-negative whole number or None) or a Generator as given."""
+    if isinstance(seed, np.random.Generator):
+        return seed
+    if seed is not None and not (isinstance(seed, (int, np.integer)) and not isinstance(seed, bool) and seed >= 0):
+        raise DataError(f"seed must be a non-negative whole number, None or a numpy Generator, not {seed!r}")
+    return np.random.default_rng(seed)
+
+
 def residuals(fit, type: str = "response", scaled: bool = False) -> pd.Series:
     """Residuals (lme4's ``residuals.merMod`` for a linear mixed model).
 
@@ -278,6 +294,8 @@ def residuals(fit, type: str = "response", scaled: bool = False) -> pd.Series:
     """
     if type not in _RESID_TYPES:
         raise DataError(f"type must be one of {', '.join(repr(t) for t in _RESID_TYPES)}, not {type!r}")
+    if not isinstance(scaled, (bool, np.bool_)):
+        raise DataError(f"scaled must be True or False, not {scaled!r}")
     r = np.asarray(fit.design.y - np.asarray(fit.fitted, dtype=float), dtype=float)
     w = fit.design.weights
     if w is not None and type in ("pearson", "deviance"):  # lme4: sqrt(w) (y - mu)

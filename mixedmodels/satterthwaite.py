@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .errors import warn as _warn
-from .errors import ConvergenceWarning
+from .errors import ConvergenceWarning, ModelError
 from .linalg import NotPositiveDefinite
 
 __all__ = ["gen_d", "hessian", "jacobian", "VarparInfo", "varpar_info", "satterthwaite_1d",
@@ -192,8 +192,15 @@ def varpar_info(fit, tol: float = 1e-8) -> VarparInfo:
         return (varpar[-1] ** 2 * U).ravel(order="F")
 
     varpar = np.concatenate([np.asarray(fit.theta, dtype=float), [float(fit.sigma)]])
-    H = hessian(devfun_vp, varpar)
-    evals, evecs = np.linalg.eigh(H)
+    try:
+        H = hessian(devfun_vp, varpar)
+        if not np.all(np.isfinite(H)):
+            raise np.linalg.LinAlgError("non-finite Hessian")
+        evals, evecs = np.linalg.eigh(H)
+    except (np.linalg.LinAlgError, ZeroDivisionError, OverflowError, ValueError):
+        raise ModelError("Satterthwaite's degrees of freedom need the Hessian of the deviance in the "
+                         f"variance parameters, which is not finite at this fit (sigma = {fit.sigma:.3g}): "
+                         "the fit is degenerate, e.g. the random effects reproduce the response") from None
     order = np.argsort(evals)[::-1]  # R's eigen(): decreasing
     evals, evecs = evals[order], evecs[:, order]
     msgs = []
@@ -234,9 +241,9 @@ def satterthwaite_1d(info: VarparInfo, L: np.ndarray) -> tuple[float, float]:
     L = np.asarray(L, dtype=float)
     var_con = _qform(L, info.vcov_beta)
     grad = np.array([_qform(L, J) for J in info.jac_list])
-    denom = _qform(grad, info.vcov_varpar)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ddf = 2.0 * var_con ** 2 / denom
+    denom = np.float64(_qform(grad, info.vcov_varpar))
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        ddf = 2.0 * np.float64(var_con) ** 2 / denom  # inf or NaN, not ZeroDivisionError, when 0
     return var_con, float(ddf)
 
 
@@ -265,7 +272,7 @@ def satterthwaite_md(info: VarparInfo, beta: np.ndarray, L: np.ndarray, rhs: np.
                                                                    (L.shape[0],))
     if L.shape[0] == 1:
         var_con, ddf = satterthwaite_1d(info, L[0])
-        t = (float(L[0] @ beta0) - rhs[0]) / math.sqrt(var_con)
+        t = (float(L[0] @ beta0) - rhs[0]) / math.sqrt(var_con) if var_con > 0 else np.nan
         return t * t, 1, ddf
     beta = beta0 - np.linalg.pinv(L) @ rhs if np.any(rhs != 0) else beta0
     VL = L @ info.vcov_beta @ L.T
@@ -279,12 +286,13 @@ def satterthwaite_md(info: VarparInfo, beta: np.ndarray, L: np.ndarray, rhs: np.
     PtL = (P.T @ L)[:q]
     if q == 1:  # lmerTest: contest1D(model, PtL, rhs = rhs[1]) on the unshifted beta
         var_con, ddf = satterthwaite_1d(info, PtL[0])
-        t = (float(PtL[0] @ beta0) - rhs[0]) / math.sqrt(var_con)
+        t = (float(PtL[0] @ beta0) - rhs[0]) / math.sqrt(var_con) if var_con > 0 else np.nan
         return t * t, 1, ddf
     t2 = (PtL @ beta) ** 2 / d[:q]
     F = float(np.sum(t2) / q)
     nu = np.empty(q)
     for m in range(q):
         grad = np.array([_qform(PtL[m], J) for J in info.jac_list])
-        nu[m] = 2 * d[m] ** 2 / _qform(grad, info.vcov_varpar)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            nu[m] = 2 * np.float64(d[m]) ** 2 / np.float64(_qform(grad, info.vcov_varpar))
     return F, q, fstat_ddf(nu, tol=1e-8)

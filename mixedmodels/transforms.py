@@ -536,7 +536,7 @@ def _cut_breaks(ev: "Evaluator", x: np.ndarray, breaks: list[float], node: Node)
         nint = breaks[0]
         if math.isnan(nint) or nint < 2:
             raise ev.error("invalid number of intervals", node)
-        if not math.isfinite(nint) or nint > MAX_COUNT:
+        if not math.isfinite(nint) or nint > min(MAX_COUNT, max(100 * ev.n, 1000)):
             raise ev.error(f"cut() into {format_r_number(nint)} intervals is beyond what a formula may build "
                            f"here (at most {MAX_COUNT:,})", node)
         nb = int(nint + 1)
@@ -766,10 +766,18 @@ def _spline(kind: str):
             spec = SplineSpec(intercept=ev.boolean(a.get("intercept")) if "intercept" in a else False)
             if "df" in a:
                 spec.df = ev.whole(a.get("df"), "df", 1)
+                if spec.df > max(ev.n, 1):
+                    raise ev.error(f"df = {spec.df} is more than the number of rows ({ev.n})", a.get("df"))
             if "knots" in a:
                 spec.knots = ev.numbers(a.get("knots"), "knots")
+                if len(spec.knots) > max(ev.n, 1):
+                    raise ev.error(f"{len(spec.knots)} knots are more than the number of rows ({ev.n})",
+                                   a.get("knots"))
             if "degree" in a:
                 spec.degree = ev.whole(a.get("degree"), "degree", 1)
+                if spec.degree > max(ev.n, 1):
+                    raise ev.error(f"degree = {spec.degree} is more than the number of rows ({ev.n})",
+                                   a.get("degree"))
             if "Boundary.knots" in a:
                 bk = ev.numbers(a.get("Boundary.knots"), "Boundary.knots")
                 if len(bk) != 2:

@@ -219,6 +219,8 @@ def update(fit, formula: str | None = None, *, data=None, REML: bool | None = No
 
     if not isinstance(fit, LmerFit):
         raise MixedModelsError(f"update() needs a fitted model, not {type(fit).__name__}")
+    if "method" in fit_kwargs:
+        raise MixedModelsError("update(): say REML=True or REML=False (as R's update), not method=")
     if fit.method == "moments":
         raise MixedModelsError("update() refits by REML or ML; a method-of-moments fit has no criterion "
                                "to refit (fit the new model with fit(method='moments'))")

@@ -204,3 +204,25 @@ def test_power_of_many_variables_is_bounded():
         mm.update_formula("y ~ (a+b+c+d+e+f+g+h+i+j+k+l+m+n+o+p)", ". ~ .^16")
     # beyond the number of variables a power changes nothing (R's rule), and is not expanded
     assert mm.update_formula("y ~ a + b", ". ~ .^1000000000") == "y ~ a + b + a:b"
+
+
+def test_argument_values_are_checked():
+    """Values of the wrong kind are package errors, not raw Python errors or silent truncation."""
+    import mixedmodels as mm
+
+    m = mm.lmer("Reaction ~ Days + (Days | Subject)", mm.datasets.load("sleepstudy"))
+    for bad in ("x", 2.7, 0, 1e308, True):
+        with pytest.raises(mm.MixedModelsError):
+            m.simulate(nsim=bad)
+    with pytest.raises(mm.MixedModelsError):
+        m.simulate(seed=-1)
+    with pytest.raises(mm.MixedModelsError):
+        m.resid(scaled=np.array([]))
+    with pytest.raises(mm.MixedModelsError):
+        mm.update(m, method="ML")
+    with pytest.raises(mm.MixedModelsError):
+        m.test_contrast([0, 1], level=2.0)
+    with pytest.raises(mm.MixedModelsError):
+        m.test_contrast([0, 1], joint="no")
+    with pytest.raises(mm.MixedModelsError):
+        m.ranova(reduce_terms="no")
