@@ -210,6 +210,10 @@ def drop1(fit, ddf: str = "Satterthwaite"):
     """lmerTest's ``drop1(m, ddf = ...)``: an F test (Satterthwaite's or Kenward-Roger's denominator
     degrees of freedom) for each marginal fixed-effects term -- a term contained in no other term, so it
     can be dropped while keeping the model hierarchical -- printed as lmerTest prints it."""
+    from .model import LmerFit
+
+    if not isinstance(fit, LmerFit):
+        raise MixedModelsError(f"drop1() needs a fitted model, not {type(fit).__name__}")
     method = normalize_ddf(ddf)
     if method is None:
         raise MixedModelsError("drop1() tests with 'Satterthwaite' or 'Kenward-Roger' degrees of freedom")

@@ -431,9 +431,17 @@ def _frame_column(arg, data: pd.DataFrame, what: str) -> np.ndarray:
         if arg not in data.columns:
             raise DataError(f"{what}: no column {arg!r} in the data")
         arg = data[arg]
+    values = arg.to_numpy() if isinstance(arg, pd.Series) else np.asarray(arg)
+    if values.dtype == object:
+        ok = all(isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
+                 or v is None or (isinstance(v, float) and np.isnan(v)) for v in values.ravel())
+    else:
+        ok = (np.issubdtype(values.dtype, np.integer) or np.issubdtype(values.dtype, np.floating)) \
+            and values.dtype != bool
+    if not ok or isinstance(getattr(arg, "dtype", None), pd.CategoricalDtype):
+        raise DataError(f"{what} must be numbers (a numeric column name or array), not {values.dtype}")
     try:
-        out = np.asarray(pd.to_numeric(pd.Series(np.asarray(arg, dtype=object).ravel()), errors="raise"),
-                         dtype=float)
+        out = np.asarray(pd.to_numeric(pd.Series(values.ravel()), errors="raise"), dtype=float)
     except (TypeError, ValueError):
         raise DataError(f"{what} must be numbers (a column name or an array)") from None
     if out.shape != (len(data),):
@@ -492,6 +500,7 @@ def _build_design(formula: str, data: pd.DataFrame, *, require_random: bool = Tr
     vt = _VarTable(ev)
     used: set[int] = set()
     offsets: list[np.ndarray] = []
+    offset_labels: list[str] = []
     pieces: list[str] = []
     intercept_terms: list[str] = []
     for node in fixed:
@@ -501,7 +510,10 @@ def _build_design(formula: str, data: pd.DataFrame, *, require_random: bool = Tr
                 raise FormulaError("an offset cannot be subtracted", formula, node.start, node.end)
             if len(inner.args) != 1 or inner.kwargs:
                 raise FormulaError("offset() takes one argument", formula, inner.start, inner.end)
-            offsets.append(ev.numeric(inner.args[0]))
+            label = deparse(inner)
+            if label not in offset_labels:  # R: the same offset twice is one variable of the frame
+                offset_labels.append(label)
+                offsets.append(ev.numeric(inner.args[0]))
             continue
         piece = _compile_fixed(node, vt, used, formula)
         pieces.append(piece)
@@ -575,6 +587,8 @@ def _build_design(formula: str, data: pd.DataFrame, *, require_random: bool = Tr
     if not np.all(np.isfinite(offset_rows)):
         raise DataError(f"the offset has infinite values in {int((~np.isfinite(offset_rows)).sum())} row(s) "
                         "(e.g. log(0)): an offset must be finite")
+    if n and np.abs(offset_rows).max() > 1e150:
+        raise DataError("the offset has values beyond 1e150, too large for double precision: rescale it")
 
     terms: list[ReTerm] = []
     for bar, e_rhs, e_used, g in re_specs:

@@ -204,18 +204,24 @@ def _as_contrast_matrix(fit, L) -> tuple[np.ndarray, list[str] | None]:
         L = L.to_frame().T
     if isinstance(L, pd.DataFrame):
         cols = [str(c) for c in L.columns]
-        if set(cols) == set(names):
-            L = L[names]
+        if all(isinstance(c, str) for c in L.columns):
+            # columns named: matched to the fixed effects by name (a missing one counts 0), never by position
+            unknown = [c for c in cols if c not in names]
+            if unknown:
+                raise MixedModelsError(f"L has columns that are not fixed effects: {', '.join(unknown)} "
+                                       f"(the fixed effects are {', '.join(names)})")
+            L = L.reindex(columns=names, fill_value=0.0)
         elif len(cols) != len(names):
             raise MixedModelsError(f"L has {len(cols)} columns; the model has {len(names)} fixed effects "
                                    f"({', '.join(names)})")
         if not isinstance(L.index, pd.RangeIndex):
             rownames = [str(i) for i in L.index]
-        L = L.to_numpy(dtype=float)
     try:
-        M = np.asarray(L, dtype=float)
+        M = L.to_numpy(dtype=float) if isinstance(L, pd.DataFrame) else np.asarray(L, dtype=float)
     except (TypeError, ValueError):
         raise MixedModelsError("L must be a numeric vector or matrix") from None
+    if not np.all(np.isfinite(M)):
+        raise MixedModelsError("L must hold finite numbers")
     if M.ndim == 1:
         M = M[None, :]
     if M.ndim != 2 or M.shape[1] != len(names):
@@ -751,6 +757,8 @@ def lrt(*fits, names: list[str] | None = None, refit: bool = True) -> AnovaTable
         names = _caller_names(fits)
         if names is None or len(set(names)) != len(names):
             names = [f"MODEL{i + 1}" for i in range(len(fits))]
+    if isinstance(names, str) or not hasattr(names, "__iter__"):
+        raise MixedModelsError(f"names must be a list of model names, not {names!r}")
     names = [str(n) for n in names]
     if len(names) != len(fits):
         raise MixedModelsError("model names vector and model list have different lengths")
@@ -882,5 +890,9 @@ def _select(index, parm, nvp: int) -> list[str]:
                 raise MixedModelsError(f"unknown parameter {w!r}; parameters are {idx}")
             sel.append(w)
         else:
+            ok = isinstance(w, (int, np.integer)) and not isinstance(w, bool) and -len(idx) <= w < len(idx)
+            if not ok:
+                raise MixedModelsError(f"parm: {w!r} is not a parameter name or a position 0..{len(idx) - 1} "
+                                       f"(0-based, Python's convention; R counts from 1) of {idx}")
             sel.append(idx[int(w)])
     return list(dict.fromkeys(sel))

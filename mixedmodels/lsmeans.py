@@ -150,6 +150,8 @@ def _contrasts(fit, which):
         which = factor_terms
     elif isinstance(which, str):
         which = [which]
+    if not all(isinstance(w, str) for w in which):
+        raise MixedModelsError(f"which must name terms (strings), not {which!r}")
     bad = [w for w in which if w not in factor_terms]
     if bad:
         raise MixedModelsError(f"no LS-means for {', '.join(repr(b) for b in bad)}: 'which' names terms "

@@ -113,10 +113,11 @@ def kr_modcomp(large, small) -> KRModcomp:
         small_text = small.design.formula.deparse()
         Lshow = None
     else:
-        L = np.atleast_2d(np.asarray(small, dtype=float))
-        if L.shape[1] != large.design.p:
-            raise MixedModelsError(f"the restriction matrix has {L.shape[1]} columns; the model has "
-                                   f"{large.design.p} fixed effects")
+        from .inference import _as_contrast_matrix
+
+        L, _ = _as_contrast_matrix(large, small)  # a DataFrame is matched to the fixed effects by name
+        if not np.any(L):
+            raise MixedModelsError("the restriction matrix is all zeros: there is nothing to test")
         Lshow = L
     res = kr_adjust(vcov_adj(large), L, large._beta)
     ndf, ddf = int(res["ndf"]), float(res["ddf"])

@@ -129,6 +129,8 @@ class LinearMixedModel:
         if data_name is None:
             data_name = data.attrs.get("name", "data") if isinstance(getattr(data, "attrs", None), dict) \
                 else "data"
+        if not isinstance(data_name, str):
+            raise MixedModelsError(f"data_name must be a string, not {type(data_name).__name__}")
         # what R's model.frame takes besides the formula, kept so that update() and ranova() refit alike
         self.frame_args = {"subset": subset, "weights": weights, "offset": offset, "na_action": na_action}
         if isinstance(weights, pd.Series):
@@ -237,7 +239,9 @@ class LinearMixedModel:
         from .linalg import NotPositiveDefinite
 
         try:
-            return LmerFit(self, reml, opt)
+            out = LmerFit(self, reml, opt)
+            out.fit_options = {"optimizer": optimizer, **optimizer_options}  # for update()
+            return out
         except NotPositiveDefinite:
             raise ModelError("the model is degenerate at the optimum: the penalized system is singular "
                              "(typically the random effects reproduce the response exactly, so no "
@@ -291,8 +295,9 @@ def _check_optimizer_options(optimizer: str, options: dict) -> None:
         raise TypeError(f"unknown option{'s' if len(unknown) > 1 else ''} for optimizer={optimizer!r}: "
                         f"{', '.join(unknown)} (allowed: {', '.join(sorted(_OPTIONS[optimizer]))})")
     for key, val in options.items():
-        real = isinstance(val, (int, float, np.integer, np.floating)) and not isinstance(val, (bool, np.bool_))
-        if key in _INT_OPTIONS and not (real and float(val) == int(val) and val >= 1):
+        real = isinstance(val, (int, float, np.integer, np.floating)) and not isinstance(val, (bool, np.bool_)) \
+            and bool(np.isfinite(float(val)))
+        if key in _INT_OPTIONS and not (real and float(val).is_integer() and 1 <= val <= 10**9):
             raise MixedModelsError(f"{key} must be a whole number >= 1, not {val!r}")
         if key in _POSITIVE_OPTIONS and not (real and np.isfinite(val) and val > 0):
             raise MixedModelsError(f"{key} must be a positive number, not {val!r}")
@@ -324,6 +329,8 @@ def _check_print_options(digits, ranef_comp) -> None:
     if digits is not None and not (isinstance(digits, (int, np.integer)) and not isinstance(digits, bool)
                                    and 1 <= digits <= 22):
         raise MixedModelsError(f"digits must be a whole number from 1 to 22 (as in R), not {digits!r}")
+    if ranef_comp is None or isinstance(ranef_comp, (int, float)):
+        raise MixedModelsError(f"ranef_comp takes 'Variance' and/or 'Std.Dev.', not {ranef_comp!r}")
     bad = [c for c in ranef_comp if c not in ("Variance", "Std.Dev.")]
     if bad or not ranef_comp:
         raise MixedModelsError(f"ranef_comp takes 'Variance' and/or 'Std.Dev.', not {list(ranef_comp)!r}")
@@ -339,7 +346,11 @@ def _start_theta(start):
             raise MixedModelsError(f"start: only 'theta' can be given (lme4's start = list(theta = ...)), "
                                    f"not {', '.join(sorted(extra))}")
         start = start.get("theta")
-    return np.asarray(start, dtype=float)
+    try:
+        return np.asarray(start, dtype=float)
+    except (TypeError, ValueError):
+        raise MixedModelsError(f"start must be a theta vector (numbers) or {{'theta': ...}}, not {start!r}") \
+            from None
 
 
 def lmer(formula: str, data: pd.DataFrame, REML: bool = True, *, subset=None, weights=None, offset=None,
@@ -570,6 +581,8 @@ class LmerFit:
         if isinstance(ranef_comp, str):
             ranef_comp = (ranef_comp,)
         _check_print_options(digits, ranef_comp)
+        if correlation is not None and not isinstance(correlation, (bool, np.bool_)):
+            raise MixedModelsError(f"correlation must be True, False or None, not {correlation!r}")
         options = {"digits": digits, "correlation": correlation, "ranef_comp": tuple(ranef_comp),
                    "signif_stars": bool(signif_stars), "show_resids": bool(show_resids)}
         from .summary import Summary

@@ -314,10 +314,13 @@ def new_frame(design: Design, state: TrainingState, newdata: pd.DataFrame, *, ba
         _, fixed_nodes, _ = split_formula(design.formula)
         used: set[int] = set()
         pieces: list[str] = []
+        seen_offsets: set[str] = set()
         for node in fixed_nodes:
             inner = node.operand if isinstance(node, UnaryOp) and node.op == "-" else node
             if isinstance(inner, Call) and inner.func == "offset":
-                offset = offset + ev_new.numeric(inner.args[0])
+                if deparse(inner) not in seen_offsets:  # the same offset twice counts once, as in R
+                    seen_offsets.add(deparse(inner))
+                    offset = offset + ev_new.numeric(inner.args[0])
                 continue
             pieces.append(_compile_fixed(node, vt, used, text))
         rhs = (" + ".join(pieces) if pieces else "1").replace("+ -", "-")

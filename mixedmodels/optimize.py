@@ -171,6 +171,11 @@ def optimize_theta(fun: Callable[[np.ndarray], float], theta0: np.ndarray, lower
         from .errors import ModelError
 
         raise ModelError(f"cannot optimize from a non-finite theta ({theta0.tolist()})")
+    if not np.isfinite(fun(theta0)):  # NLopt is never handed a start where the criterion is undefined
+        from .errors import ModelError
+
+        raise ModelError("the criterion is not finite at the starting theta: the data may be on an extreme "
+                         "scale, or the model degenerate")
     lower = np.asarray(lower, dtype=float)
     nev0 = getattr(fun, "nevals", 0)
     try:

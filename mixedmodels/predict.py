@@ -164,7 +164,7 @@ def predict(fit, newdata: pd.DataFrame | None = None, re_form=None, allow_new_le
     state = training_state(fit.model)
     frame = new_frame(d, state, newdata, bars=None if mode == "all" else bars, bars_text=bars_text)
     with np.errstate(invalid="ignore"):
-        eta = frame.X @ beta + frame.offset
+        eta = frame.X @ beta + frame.offset + _offset_argument(fit, newdata)
     if mode == "all":
         for nt, t, b in zip(frame.terms, d.terms, fit._b_blocks):
             eta = eta + _re_contribution(nt, list(t.levels), b, allow_new_levels)
@@ -260,6 +260,23 @@ def coef(fit) -> dict[str, pd.DataFrame]:
     from .model import GroupDict
 
     return GroupDict(out)
+
+
+def _offset_argument(fit, newdata: pd.DataFrame) -> np.ndarray | float:
+    """lmer's ``offset=`` evaluated on new data, as lme4's predict does (it evaluates the call's offset
+    in newdata): a column name is looked up there; an array given for the training rows cannot be."""
+    arg = getattr(fit.model, "refit_args", {}).get("offset")
+    if arg is None:
+        return 0.0
+    if not isinstance(arg, str):
+        raise DataError("the model's offset= was given as an array for the training rows; give it as a "
+                        "column name to predict on new data")
+    if arg not in newdata.columns:
+        raise DataError(f"newdata has no column {arg!r}, the model's offset")
+    try:
+        return pd.to_numeric(newdata[arg]).to_numpy(dtype=float)
+    except (TypeError, ValueError):
+        raise DataError(f"the offset column {arg!r} of newdata must be numbers") from None
 
 
 # ------------------------------------------------------------------------------------ residuals

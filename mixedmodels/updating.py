@@ -14,6 +14,8 @@ a call such as ``log(x)`` or ``I(x^2)`` is one variable of that algebra, matched
 
 from __future__ import annotations
 
+import numpy as np
+
 from .errors import FormulaError, MixedModelsError
 from .formula import (BinOp, Call, Formula, Name, Node, Num, Paren, UnaryOp, deparse, parse_formula)
 
@@ -229,7 +231,10 @@ def update(fit, formula: str | None = None, *, data=None, REML: bool | None = No
     same_data = data is None
     df = fit.model.data if same_data else data
     name = fit.model.data_name if same_data else None
+    if REML is not None and not isinstance(REML, (bool, np.bool_)):
+        raise MixedModelsError(f"REML must be True or False, not {REML!r}")
     reml = fit.reml if REML is None else bool(REML)
+    fit_kwargs = {**getattr(fit, "fit_options", {}), **fit_kwargs}  # the same optimizer and options
     frame = dict(fit.model.refit_args)
     if not same_data:
         arrays = [k for k in ("weights", "offset") if frame.get(k) is not None and not isinstance(frame[k], str)]
