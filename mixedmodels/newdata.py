@@ -33,7 +33,7 @@ from .design import (Design, _compile_fixed, _group_factor, _model_matrix, _VarT
 from .errors import DataError
 from .formula import Call, Node, UnaryOp, deparse, expand_bars, split_formula
 from .reterms import ReTerm
-from .transforms import Evaluator, Factor, Numeric, _r_sort_key, factor_from_series, is_stateful
+from .transforms import LOGICAL_LEVELS, Evaluator, Factor, Numeric, _r_sort_key, factor_from_series, is_stateful
 
 __all__ = ["NewReTerm", "NewFrame", "TrainingState", "training_state", "new_frame", "re_bars"]
 
@@ -179,6 +179,8 @@ class _PairedVarTable(_VarTable):
             present = np.unique(tv.codes[self.train_rows])
             present = present[present >= 0]
             levels = [tv.levels[c] for c in present]
+            if tv.levels == LOGICAL_LEVELS and not tv.ordered:
+                levels = list(LOGICAL_LEVELS)  # a logical keeps both levels, as in fitting
             self.train_levels.append(levels)
             self.values[i] = _recode(nv, levels, label)
         else:

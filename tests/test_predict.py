@@ -248,3 +248,13 @@ def test_residuals_attribute_is_also_callable_like_lme4():
     np.testing.assert_allclose(m.residuals(type="pearson").to_numpy(), r.to_numpy())
     np.testing.assert_allclose(m.residuals(scaled=True).to_numpy(), r.to_numpy() / m.sigma)
     assert type(r * 2) is pd.Series
+
+
+def test_predict_with_a_logical_constant_in_training():
+    """A logical that is all FALSE in the fitted rows keeps both levels on new data, as in fitting (it
+    used to raise an internal error)."""
+    import mixedmodels as mm
+
+    s = mm.datasets.load("sleepstudy").assign(late=lambda d: d.Days > 100)
+    m = mm.lmer("Reaction ~ Days + (0 + late | Subject)", s)
+    np.testing.assert_allclose(m.predict(s).to_numpy(), m.fitted.to_numpy(), rtol=1e-10)
