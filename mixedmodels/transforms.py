@@ -1121,6 +1121,9 @@ class Evaluator:
             raise DataError(f"the data have more than one column named {node.id!r}")
         if pd.api.types.is_complex_dtype(s.dtype):
             raise DataError(f"column {node.id!r} holds complex numbers; a model needs real numbers")
+        if s.dtype == object and _all_real_numbers(s):
+            # an object column that holds only numbers is numeric (R's read.csv would read it so)
+            return Numeric(pd.to_numeric(s).to_numpy(dtype=float, na_value=np.nan).copy())
         if isinstance(s.dtype, pd.CategoricalDtype) or not pd.api.types.is_numeric_dtype(s.dtype) \
                 or pd.api.types.is_bool_dtype(s.dtype):
             if pd.api.types.is_datetime64_any_dtype(s.dtype) or pd.api.types.is_timedelta64_dtype(s.dtype):
@@ -1308,6 +1311,13 @@ class Evaluator:
 MAX_COUNT = 1_000_000
 """The largest count (spline df, polynomial degree, number of breaks, length of a sequence) a formula may
 ask for: a guard against formulas that would exhaust memory."""
+
+
+def _all_real_numbers(s: pd.Series) -> bool:
+    """Every non-missing value is an int or a float (not a bool, not a string)."""
+    vals = [v for v in s.to_numpy() if not (v is None or (isinstance(v, float) and np.isnan(v)))]
+    return bool(vals) and all(isinstance(v, (int, float, np.integer, np.floating))
+                              and not isinstance(v, (bool, np.bool_)) for v in vals)
 
 
 def _as_string(v) -> str:

@@ -226,3 +226,18 @@ def test_argument_values_are_checked():
         m.test_contrast([0, 1], joint="no")
     with pytest.raises(mm.MixedModelsError):
         m.ranova(reduce_terms="no")
+
+
+def test_object_column_of_numbers_is_numeric():
+    """An object-dtype column holding only numbers is numeric, as R's read.csv would read it (it became
+    a factor with string-sorted levels)."""
+    import pandas as pd
+
+    import mixedmodels as mm
+
+    s = mm.datasets.load("sleepstudy").copy()
+    a = mm.lmer("Reaction ~ Days + (1 | Subject)", s)
+    s["Days"] = pd.Series(s["Days"].tolist(), dtype=object)
+    b = mm.lmer("Reaction ~ Days + (1 | Subject)", s)
+    assert list(b.fixef.index) == ["(Intercept)", "Days"]
+    assert b.objective == pytest.approx(a.objective, abs=1e-10)
