@@ -409,6 +409,11 @@ def profile(fit, which=None, alphamax: float = 0.01, maxpts: int = 100, delta: f
         pres = res.copy()
         nres = res.copy()
         shiftpar = 0.001 if pw == 0 else pw * 1.01
+        if not lower[w] < shiftpar < upper[w]:
+            # pw on a bound (a correlation of -1 or 1 at a singular fit): step into the interior instead
+            # of out of the parameter space, where the deviance is not defined
+            span = min(upper[w], pw + 1.0) - max(lower[w], pw - 1.0)
+            shiftpar = pw + 0.01 * span if pw <= lower[w] else pw - 0.01 * span
         first = zeta(shiftpar, res[0])
         pres[1] = first
         nres[0] = first

@@ -483,3 +483,22 @@ def test_splines_match_r():
     close(inv(np.array([-1.5, 0.0, 2.5, 3.0])),
           [0.45454545454545453, 1.89892980609100137, 4.44997130881692549, 5.0], rtol=1e-13)
     assert np.isnan(inv(np.array([3.5]))[0])  # outside the tabulated range: NA, as in R
+
+
+def test_profile_interval_of_a_correlation_at_minus_one():
+    """A singular fit with its correlation at -1 (ChickWeight, Time <= 12): the profile steps into the
+    interior and finds the upper bound the brute-force profile in R finds (-0.97484; lme4's own
+    confint gives -0.946; tests/r/make_profile_boundary_fixture.R). It used to give [-1, 1]."""
+    import pandas as pd
+
+    from conftest import FIXTURES
+
+    ref = load_fixture("profile_boundary.json")
+    cw = pd.read_csv(FIXTURES / "chickweight.csv", dtype={"Chick": str, "Diet": str})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = mm.lmer(ref["formula"], cw, subset=ref["subset"])
+        ci = m.confint("profile")
+    row = ci.loc["cor_Time.(Intercept)|Chick"]
+    assert row.iloc[0] == pytest.approx(-1.0)
+    assert row.iloc[1] == pytest.approx(ref["cor_upper_bruteforce"], abs=2e-4)
