@@ -23,6 +23,7 @@ _LAZY = {
     "update_formula": ("updating", "update_formula"),
     "ranova": ("deletions", "ranova"),
     "drop1": ("deletions", "drop1"),
+    "step": ("deletions", "step"),
     "ls_means": ("lsmeans", "ls_means"),
     "kr_modcomp": ("modcomp", "kr_modcomp"),
     "KRmodcomp": ("modcomp", "kr_modcomp"),
@@ -40,7 +41,7 @@ def __getattr__(name):
 
 __all__ = [
     "lmer", "LinearMixedModel", "LmerFit", "datasets", "aov", "compare_methods",
-    "NegativeVarianceWarning", "anova", "update", "update_formula", "ranova", "drop1", "ls_means", "difflsmeans", "kr_modcomp", "KRmodcomp",
+    "NegativeVarianceWarning", "anova", "update", "update_formula", "ranova", "drop1", "step", "ls_means", "difflsmeans", "kr_modcomp", "KRmodcomp",
     "MixedModelsError", "FormulaError", "DataError", "ModelError",
     "ConvergenceWarning", "SingularFitWarning", "RankDeficiencyWarning", "PredictorScaleWarning",
     "NaNProducedWarning", "OutsideBoundaryWarning",

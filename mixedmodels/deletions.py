@@ -239,3 +239,98 @@ def drop1(fit, ddf: str = "Satterthwaite"):
     heading = [f"Single term deletions using {meth} method:", "\nModel:",
                fit.design.formula.deparse(cutoff=500)]  # lmerTest's deparse2: one line
     return _anova_frame(np.array(rows, dtype=float).reshape(len(index), 6), index, _F_COLUMNS, heading)
+
+
+# --------------------------------------------------------------------------------------------- step
+class StepResult:
+    """lmerTest's ``step(m)``: the backward-reduction tables of the random and the fixed effects and the
+    final model (``model``); ``str()`` is lmerTest's print."""
+
+    def __init__(self, random, fixed, model):
+        self.random = random
+        self.fixed = fixed
+        self.model = model
+
+    def __str__(self) -> str:
+        return "\n".join([str(self.random), "", str(self.fixed), "", "Model found:",
+                          self.model.design.formula.deparse(cutoff=500)])
+
+    __repr__ = __str__
+
+
+def _with_eliminated(rows: list, eliminated: list, columns: list, heading: list):
+    vals = [[e] + list(r) for e, r in zip(eliminated, [r[1] for r in rows])]
+    return _anova_frame(np.array(vals, dtype=float).reshape(len(rows), len(columns) + 1),
+                        [r[0] for r in rows], ["Eliminated"] + columns, heading)
+
+
+def step(fit, ddf: str = "Satterthwaite", alpha_random: float = 0.1, alpha_fixed: float = 0.05,
+         reduce_fixed: bool = True, reduce_random: bool = True, keep=()) -> StepResult:
+    """lmerTest's ``step(m, ddf, alpha.random = 0.1, alpha.fixed = 0.05, reduce.fixed, reduce.random,
+    keep)``: backward elimination, first of the random-effects terms (by :func:`ranova`, the largest
+    p-value above ``alpha_random`` removed or reduced at each step, refitting), then of the marginal
+    fixed-effects terms (by :func:`drop1`, above ``alpha_fixed``, except those in ``keep``).
+
+    Raises :class:`~mixedmodels.errors.MixedModelsError` if the elimination would remove every random
+    effect (lmerTest then goes on with an ``lm`` fit, which is not done here).
+    """
+    import warnings
+
+    from .model import LmerFit
+
+    if not isinstance(fit, LmerFit) or fit.method == "moments":
+        raise MixedModelsError("step() needs a model fitted by REML or ML")
+    for name, a in (("alpha_random", alpha_random), ("alpha_fixed", alpha_fixed)):
+        if not isinstance(a, (int, float)) or not 0 <= a <= 1:
+            raise MixedModelsError(f"{name} must be a number between 0 and 1, not {a!r}")
+    keep = [keep] if isinstance(keep, str) else list(keep)
+    if not reduce_random:
+        alpha_random = 1.0
+    if not reduce_fixed:
+        alpha_fixed = 1.0
+    ran_cols = ["npar", "logLik", "AIC", "LRT", "Df", "Pr(>Chisq)"]
+    # ---- random effects
+    model = fit
+    table = ranova(model)
+    reduced = [("<none>", table.iloc[0].to_numpy())]
+    while True:
+        pv = table["Pr(>Chisq)"].to_numpy()[1:]
+        above = ~np.isnan(pv) & (pv > alpha_random)
+        if not above.any():
+            break
+        k = int(np.nanargmax(np.where(above, pv, -np.inf)))
+        name = table.index[1 + k]
+        reduced.append((name, table.iloc[1 + k].to_numpy()))
+        form = table.formulae[name]
+        if "|" not in form:
+            raise MixedModelsError("step(): the elimination removes every random effect; lmerTest then "
+                                   "continues with a linear model (lm), which is not supported here")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model = model.update(form)
+        table = ranova(model)
+    rest = [(table.index[i], table.iloc[i].to_numpy()) for i in range(1, len(table))]
+    random = _with_eliminated(reduced + rest,
+                              [np.nan] + list(range(1, len(reduced))) + [0] * len(rest), ran_cols,
+                              ["Backward reduced random-effect table:\n"])
+    # ---- fixed effects
+    aov = drop1(model, ddf=ddf)
+    removed = []
+    while True:
+        consider = [t for t in aov.index if t not in keep]
+        pv = aov.loc[consider, "Pr(>F)"].to_numpy() if consider else np.zeros(0)
+        above = ~np.isnan(pv) & (pv > alpha_fixed)
+        if not above.any():
+            break
+        k = int(np.nanargmax(np.where(above, pv, -np.inf)))
+        term = consider[k]
+        removed.append((term, aov.loc[term].to_numpy()))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model = model.update(f". ~ . - {term}")
+        aov = drop1(model, ddf=ddf)
+    rest = [(aov.index[i], aov.iloc[i].to_numpy()) for i in range(len(aov))]
+    meth = "Satterthwaite" if normalize_ddf(ddf) == SATTERTHWAITE else "Kenward-Roger"
+    fixed = _with_eliminated(removed + rest, list(range(1, len(removed) + 1)) + [0] * len(rest), _F_COLUMNS,
+                             ["Backward reduced fixed-effect table:", f"Degrees of freedom method: {meth} \n"])
+    return StepResult(random, fixed, model)

@@ -649,6 +649,13 @@ class LmerFit:
 
         return drop1(self, ddf=ddf)
 
+    def step(self, **kwargs):
+        """lmerTest's ``step(m)``: backward elimination of random, then fixed effects
+        (:func:`mixedmodels.deletions.step`)."""
+        from .deletions import step
+
+        return step(self, **kwargs)
+
     def ls_means(self, which=None, level: float = 0.95, ddf: str = "Satterthwaite", pairwise: bool = False):
         """lmerTest's ``ls_means(m)``: least-squares means of the factor terms
         (:func:`mixedmodels.lsmeans.ls_means`)."""
