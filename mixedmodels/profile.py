@@ -389,6 +389,14 @@ def profile(fit, which=None, alphamax: float = 0.01, maxpts: int = 100, delta: f
                 return dd(pars)
 
             x, fval = _bobyqa(fn, start, lo_o, hi_o)
+            if np.any(np.isclose(x, lo_o, atol=1e-6) | np.isclose(x, hi_o, atol=1e-6)):
+                # a parameter ended on its bound (a correlation at -1 at a singular fit): BOBYQA can stall
+                # there, so also start from the optimum's values with correlations pulled inside (-1, 1)
+                alt = np.clip(opt[:nvp][others], lo_o, hi_o)
+                alt = np.where(np.isfinite(hi_o) & (hi_o <= 1), np.clip(alt, -0.9, 0.9), alt)
+                x2, f2 = _bobyqa(fn, alt, lo_o, hi_o)
+                if f2 < fval:
+                    x, fval = x2, f2
             devdiff = fval - base
             if not np.isfinite(devdiff):
                 _warn(msgs, "NAs detected in profiling")

@@ -502,3 +502,22 @@ def test_profile_interval_of_a_correlation_at_minus_one():
     row = ci.loc["cor_Time.(Intercept)|Chick"]
     assert row.iloc[0] == pytest.approx(-1.0)
     assert row.iloc[1] == pytest.approx(ref["cor_upper_bruteforce"], abs=2e-4)
+
+
+def test_profile_bound_of_a_weighted_singular_fit():
+    """The same ChickWeight model with prior weights: the inner optimization of the profile must not
+    stall at the correlation's -1 (it gave an sd_Time bound 0.2% short); the brute-force bound in R is
+    in tests/fixtures/profile_boundary.json."""
+    import numpy as np
+    import pandas as pd
+
+    from conftest import FIXTURES
+
+    ref = load_fixture("profile_boundary.json")
+    cw = pd.read_csv(FIXTURES / "chickweight.csv", dtype={"Chick": str, "Diet": str})
+    cw["w"] = 1 + (np.arange(1, len(cw) + 1) % 3) / 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = mm.lmer(ref["formula"], cw, subset=ref["subset"], weights="w")
+        ci = m.confint("profile")
+    assert ci.loc["sd_Time|Chick"].iloc[1] == pytest.approx(ref["sd_time_upper_weighted_bruteforce"], rel=2e-4)

@@ -39,9 +39,18 @@ excess <- function(k, val) {
   best - base - qchisq(0.95, 1)
 }
 upper <- uniroot(function(v) excess(2, v), c(-0.999, -0.9), tol = 1e-10)$root
+cor_estimate <- unname(opt[2])
+## the same model with prior weights w = 1 + (row number %% 3) / 2: the upper profile bound of
+## sd_Time by the same brute force (the inner optimization must not stall at the correlation's -1)
+cw$w <- 1 + (seq_len(nrow(cw)) %% 3) / 2
+mw <- lmer(weight ~ Time + Diet + (Time | Chick), cw, subset = Time <= 12, weights = w, control = TIGHT)
+dd <- lme4:::devfun2(mw, useSc = TRUE, signames = FALSE)
+opt <- attr(dd, "optimum"); base <- attr(dd, "basedev")
+sd_upper_w <- uniroot(function(v) excess(3, v), c(opt[3] * 1.01, opt[3] * 2), tol = 1e-10)$root
 writeLines(toJSON(list(generated_by = "tests/r/make_profile_boundary_fixture.R", R = R.version.string,
                        formula = "weight ~ Time + Diet + (Time | Chick)", subset = "Time <= 12",
-                       cor_estimate = unname(opt[2]), cor_upper_bruteforce = upper,
+                       weights = "1 + (row number %% 3) / 2", sd_time_upper_weighted_bruteforce = sd_upper_w,
+                       cor_estimate = cor_estimate, cor_upper_bruteforce = upper,
                        cor_upper_lme4_confint = suppressWarnings(suppressMessages(
                          confint(m, parm = 2, oldNames = FALSE)))[1, 2]),
                   auto_unbox = TRUE, digits = NA, pretty = TRUE),
