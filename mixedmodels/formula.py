@@ -673,9 +673,11 @@ def _expand_double_bar_nodes(n: Node) -> Node:
     if isinstance(n, Paren):
         inner = n.expr
         if isinstance(inner, BinOp) and inner.op == "||":
-            parts = []
-            for b in expand_bars([inner], ""):
-                parts.append(Paren(expr=BinOp(op="|", left=b.expr, right=b.group)))
+            # split the terms of the left side only; the grouping stays as written ((x || a/b) gives
+            # ((1 | a/b) + (0 + x | a/b)), as lme4's expandDoubleVerts writes it)
+            one_group = BinOp(op="||", left=inner.left, right=Name(id="g"))
+            parts = [Paren(expr=BinOp(op="|", left=b.expr, right=inner.right))
+                     for b in expand_bars([one_group], "")]
             return Paren(expr=_join_plus(parts))
         return Paren(expr=_expand_double_bar_nodes(inner))
     if isinstance(n, BinOp) and n.op in ("+", "-"):
