@@ -1314,10 +1314,8 @@ ask for: a guard against formulas that would exhaust memory."""
 
 
 def _all_real_numbers(s: pd.Series) -> bool:
-    """Every non-missing value is an int or a float (not a bool, not a string)."""
-    vals = [v for v in s.to_numpy() if not (v is None or (isinstance(v, float) and np.isnan(v)))]
-    return bool(vals) and all(isinstance(v, (int, float, np.integer, np.floating))
-                              and not isinstance(v, (bool, np.bool_)) for v in vals)
+    """Every non-missing value is an int or a float (not a bool, not a string); pandas' C inference."""
+    return pd.api.types.infer_dtype(s, skipna=True) in ("integer", "floating", "mixed-integer-float")
 
 
 def _as_string(v) -> str:
