@@ -26,6 +26,28 @@ def chol_inplace(A, n):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
+def lr_transpose_times(lam, r_term, r_b0, r_a, r_s, qr, A):  # pragma: no cover - compiled
+    """``LR' A`` for LR = blockdiag(Lambda_R, I): row r < qr (column a of its term's level block starting
+    at b0) is sum_i lambda[i, a] A[b0 + i]; the other rows are A's."""
+    m, k = A.shape
+    out = np.empty((m, k))
+    for r in range(m):
+        if r < qr:
+            t = r_term[r]
+            b0 = r_b0[r]
+            a = r_a[r]
+            for c in range(k):
+                acc = 0.0
+                for i in range(r_s[r]):
+                    acc += lam[t, i, a] * A[b0 + i, c]
+                out[r, c] = acc
+        else:
+            for c in range(k):
+                out[r, c] = A[r, c]
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
 def evaluate(theta, want_grad, reml, n, p, qr, l1, s1,
              A11, AR1, ARR,
              th_term, th_row, th_col, nterms, smax,
@@ -81,20 +103,7 @@ def evaluate(theta, want_grad, reml, n, p, qr, l1, s1,
                     acc += lam1[x, z] * Bi[y, z]
                 T[j, x, y] = acc
     # ---- V = LR' A_R1 and C = V blockdiag(T_j)
-    V = np.empty((m, q1))
-    for r in range(m):
-        if r < qr:
-            t = r_term[r]
-            b0 = r_b0[r]
-            a = r_a[r]
-            for c in range(q1):
-                acc = 0.0
-                for i in range(r_s[r]):
-                    acc += lam[t, i, a] * AR1[b0 + i, c]
-                V[r, c] = acc
-        else:
-            for c in range(q1):
-                V[r, c] = AR1[r, c]
+    V = lr_transpose_times(lam, r_term, r_b0, r_a, r_s, qr, AR1)
     C = np.empty((m, q1))
     for r in range(m):
         for j in range(l1):
@@ -104,20 +113,7 @@ def evaluate(theta, want_grad, reml, n, p, qr, l1, s1,
                     acc += V[r, j * s1 + x] * T[j, x, y]
                 C[r, j * s1 + y] = acc
     # ---- M = LR' A_RR LR + D - C C' (lower triangle), via W = LR' A_RR
-    W = np.empty((m, m))
-    for r in range(m):
-        if r < qr:
-            t = r_term[r]
-            b0 = r_b0[r]
-            a = r_a[r]
-            for c in range(m):
-                acc = 0.0
-                for i in range(r_s[r]):
-                    acc += lam[t, i, a] * ARR[b0 + i, c]
-                W[r, c] = acc
-        else:
-            for c in range(m):
-                W[r, c] = ARR[r, c]
+    W = lr_transpose_times(lam, r_term, r_b0, r_a, r_s, qr, ARR)
     M = np.zeros((m, m))
     for r in range(m):
         for c in range(r + 1):
