@@ -436,6 +436,18 @@ class LmerFit:
         names = self.design.x_names
         return pd.DataFrame(v, index=names, columns=names)
 
+    def fixef_all(self) -> pd.Series:
+        """lme4's ``fixef(m, add.dropped = TRUE)``: the fixed effects with NaN, in their place, for the
+        columns dropped as aliased."""
+        if not self.design.dropped:
+            return self.fixef.copy()
+        from .lsmeans import _fixed_parts
+
+        _, _, _, names = _fixed_parts(self)
+        out = pd.Series(np.nan, index=names, name="fixef")
+        out[self.fixef.index] = self.fixef.to_numpy()
+        return out
+
     @property
     def se(self) -> pd.Series:
         return pd.Series(np.sqrt(np.diag(self.vcov.to_numpy())), index=self.design.x_names, name="se")

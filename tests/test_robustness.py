@@ -241,3 +241,21 @@ def test_object_column_of_numbers_is_numeric():
     b = mm.lmer("Reaction ~ Days + (1 | Subject)", s)
     assert list(b.fixef.index) == ["(Intercept)", "Days"]
     assert b.objective == pytest.approx(a.objective, abs=1e-10)
+
+
+def test_fixef_with_dropped_columns():
+    """lme4's fixef(m, add.dropped = TRUE): R 4.2.2 / lme4 1.1.31 on sleepstudy with D2 = 2 * Days,
+    lmer(Reaction ~ Days + D2 + I(Days^2) + (1|Subject)) gives (Intercept) 255.4493728, Days 7.4340850,
+    D2 NA, I(Days^2) 0.3370223."""
+    import warnings
+
+    import mixedmodels as mm
+
+    d = mm.datasets.load("sleepstudy").assign(D2=lambda x: 2 * x.Days)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = mm.lmer("Reaction ~ Days + D2 + I(Days^2) + (1 | Subject)", d)
+    f = m.fixef_all()
+    assert list(f.index) == ["(Intercept)", "Days", "D2", "I(Days^2)"]
+    assert np.isnan(f["D2"])
+    np.testing.assert_allclose(f.drop("D2").to_numpy(), [255.4493728, 7.4340850, 0.3370223], rtol=1e-6)
