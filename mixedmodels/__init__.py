@@ -27,6 +27,8 @@ _LAZY = {
     "ls_means": ("lsmeans", "ls_means"),
     "kr_modcomp": ("modcomp", "kr_modcomp"),
     "KRmodcomp": ("modcomp", "kr_modcomp"),
+    "pb_modcomp": ("modcomp", "pb_modcomp"),
+    "PBmodcomp": ("modcomp", "pb_modcomp"),
     "difflsmeans": ("lsmeans", "difflsmeans"),
 }
 
@@ -41,7 +43,7 @@ def __getattr__(name):
 
 __all__ = [
     "lmer", "LinearMixedModel", "LmerFit", "datasets", "aov", "compare_methods",
-    "NegativeVarianceWarning", "anova", "update", "update_formula", "ranova", "drop1", "step", "ls_means", "difflsmeans", "kr_modcomp", "KRmodcomp",
+    "NegativeVarianceWarning", "anova", "update", "update_formula", "ranova", "drop1", "step", "ls_means", "difflsmeans", "kr_modcomp", "KRmodcomp", "pb_modcomp", "PBmodcomp",
     "MixedModelsError", "FormulaError", "DataError", "ModelError",
     "ConvergenceWarning", "SingularFitWarning", "RankDeficiencyWarning", "PredictorScaleWarning",
     "NaNProducedWarning", "OutsideBoundaryWarning",

@@ -125,3 +125,102 @@ def kr_modcomp(large, small) -> KRModcomp:
     pu = float(stats.f.sf(res["FstatU"], ndf, ddf))
     return KRModcomp(large.design.formula.deparse(), small_text, Lshow, float(res["Fstat"]), ndf, ddf,
                      float(res["F_scaling"]), p, float(res["FstatU"]), pu)
+
+
+# ------------------------------------------------------------------------------- parametric bootstrap
+@dataclass
+class PBModcomp:
+    """The result of :func:`pb_modcomp`: the likelihood-ratio statistic ``LRT`` with its chi-square
+    ``df`` and ``p_chisq``, the bootstrap p-value ``p_pb`` from ``used`` of ``nsim`` simulations, the
+    reference distribution ``ref`` and the elapsed ``seconds``; ``str()`` is pbkrtest's print."""
+
+    large: str
+    small: str
+    LRT: float
+    df: int
+    p_chisq: float
+    p_pb: float
+    nsim: int
+    used: int
+    extremes: int
+    ref: np.ndarray
+    seconds: float
+
+    def __str__(self) -> str:
+        from . import rformat as rf
+
+        lines = [f"Bootstrap test; time: {self.seconds:.2f} sec; samples: {self.nsim}; "
+                 f"extremes: {self.extremes};"]
+        if self.used != self.nsim:
+            lines.append(f"Requested samples: {self.nsim} Used samples: {self.used} Extremes: {self.extremes}")
+        lines += [f"large : {self.large}", self.small]
+        tab = np.array([[self.LRT, self.df, self.p_chisq], [self.LRT, np.nan, self.p_pb]])
+        lines += rf.print_coefmat(tab, ["LRT", "PBtest"], ["stat", "df", "p.value"], tst_ind=[0],
+                                  na_print="", has_pvalue=True)
+        return "\n".join(lines)
+
+    __repr__ = __str__
+
+
+def pb_modcomp(large, small, nsim: int = 1000, seed=None) -> PBModcomp:
+    """pbkrtest's ``PBmodcomp(largeModel, smallModel, nsim)``: the likelihood-ratio test of a smaller
+    nested model, its p-value from the chi-square distribution and from a parametric bootstrap: ``nsim``
+    responses simulated from the small model (fitted by ML), both models refitted by ML to each, the
+    p-value ``(#{LRT* >= LRT} + 1) / (used + 1)``. Random numbers are NumPy's (``seed``), so the bootstrap
+    p-value is R's in distribution, not digit for digit; the LRT and its chi-square p-value are R's."""
+    import time
+    import warnings
+
+    from .bootstrap import _Refitter, _simulate
+    from .inference import _nested
+    from .model import LmerFit
+    from .predict import _check_nsim, _rng
+
+    if not (isinstance(large, LmerFit) and isinstance(small, LmerFit)):
+        raise MixedModelsError("PBmodcomp needs two fitted models (large, small)")
+    nsim = _check_nsim(nsim)
+    rng = _rng(seed)
+    if small.nobs != large.nobs or not np.array_equal(small.design.y, large.design.y) \
+            or not np.allclose(small.design.offset, large.design.offset):
+        raise MixedModelsError("the two models are not fitted to the same observations (and offset)")
+    if not _nested(small, large):
+        raise MixedModelsError("the small model is not nested in the large one")
+    t0 = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ml_large = large.update(REML=False) if large.reml else large
+        ml_small = small.update(REML=False) if small.reml else small
+    lrt = 2.0 * (ml_large.loglik - ml_small.loglik)
+    df = int(ml_large.npar - ml_small.npar)
+    if df < 1:
+        raise MixedModelsError("the large model must have more parameters than the small one")
+    ref_large, ref_small = _Refitter(ml_large), _Refitter(ml_small)
+    out = np.full(nsim, np.nan)
+    for i in range(nsim):
+        y = _simulate(ml_small, rng)
+        try:
+            dl = _ml_deviance(ref_large, y)
+            ds = _ml_deviance(ref_small, y)
+        except MixedModelsError:
+            continue
+        out[i] = ds - dl
+    ok = out[np.isfinite(out)]
+    ok = ok[ok >= 0]  # a refit that ended below the smaller model's optimum is a failed refit
+    extremes = int(np.sum(ok >= lrt))
+    p_pb = (extremes + 1) / (len(ok) + 1)
+    return PBModcomp(large.design.formula.deparse(), small.design.formula.deparse(), float(lrt), df,
+                     float(stats.chi2.sf(lrt, df)), float(p_pb), nsim, int(len(ok)), extremes, ok,
+                     time.perf_counter() - t0)
+
+
+def _ml_deviance(refitter, y: np.ndarray) -> float:
+    """The ML deviance of ``refitter``'s model refitted to ``y``."""
+    import warnings
+
+    from .optimize import optimize_theta
+
+    crit = refitter.criterion(y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        opt = optimize_theta(crit, np.asarray(refitter.fit.theta, dtype=float), refitter.lower)
+    return float(opt.objective)

@@ -37,3 +37,21 @@ def test_krmodcomp_refuses_what_it_cannot_test():
         mm.kr_modcomp(large, np.array([[0, 1.0, 0]]))
     with pytest.raises(MixedModelsError, match="nothing to test"):
         mm.kr_modcomp(large, large)
+
+
+def test_pbmodcomp_lrt_as_pbkrtest_and_bootstrap_reproducible():
+    """PBmodcomp: the LRT and its chi-square p-value are pbkrtest's (tests/fixtures/modcomp.json); the
+    bootstrap p-value is reproducible with a seed and, for this clearly significant effect, small."""
+    ref = load_fixture("modcomp.json")["pb"]
+    d = mm.datasets.load("sleepstudy")
+    m1, m0 = mm.lmer(ref["large"], d), mm.lmer(ref["small"], d)
+    a = mm.PBmodcomp(m1, m0, nsim=60, seed=3)
+    assert a.LRT == pytest.approx(ref["LRT"], rel=1e-6)
+    assert a.df == ref["df"]
+    assert a.p_chisq == pytest.approx(ref["p_chisq"], rel=1e-5)
+    b = mm.PBmodcomp(m1, m0, nsim=60, seed=3)
+    assert a.p_pb == b.p_pb and a.used >= 55
+    assert a.p_pb <= 2 / (a.used + 1)  # no simulated LRT reaches the observed 23.5
+    assert "PBtest" in str(a) and "LRT" in str(a)
+    with pytest.raises(MixedModelsError, match="nested"):
+        mm.PBmodcomp(m0, m1, nsim=5)

@@ -42,7 +42,15 @@ out <- lapply(cases, function(cs) {
   c(cs, list(stat = s$Fstat, ndf = s$ndf, ddf = s$ddf, F_scaling = s$F.scaling, p_value = s$p.value,
              FstatU = s$FstatU, p_valueU = s$p.valueU, text = printed(k)))
 })
-writeLines(jsonlite::toJSON(encode_doubles(list(generated_by = "tests/r/make_modcomp_fixtures.R",
+## PBmodcomp(m1, m0, nsim = 50): its LRT and chi-square p-value (deterministic; the bootstrap p-value
+## depends on R's random numbers and is not recorded)
+m1 <- lmer(Reaction ~ Days + (Days | Subject), sleepstudy, control = TIGHT)
+m0 <- lmer(Reaction ~ (Days | Subject), sleepstudy, control = TIGHT)
+set.seed(1)
+pb <- suppressWarnings(PBmodcomp(m1, m0, nsim = 50))$test
+pb_ref <- list(large = "Reaction ~ Days + (Days | Subject)", small = "Reaction ~ (Days | Subject)",
+               LRT = pb["LRT", "stat"], df = pb["LRT", "df"], p_chisq = pb["LRT", "p.value"])
+writeLines(jsonlite::toJSON(encode_doubles(list(generated_by = "tests/r/make_modcomp_fixtures.R", pb = pb_ref,
                                                 versions = list(R = R.version.string,
                                                                 pbkrtest = as.character(packageVersion("pbkrtest"))),
                                                 cases = out)),
