@@ -473,7 +473,7 @@ def _analyse(design: Design, formula: str) -> AovResult:
     for name, v in raw.items():
         if v < 0:
             _warn(f"the method-of-moments estimate of the variance of '{name}' is negative "
-                          f"({v:.6g}); it is set to 0", NegativeVarianceWarning)
+                  f"({v:.6g}); it is set to 0", NegativeVarianceWarning)
     return AovResult(formula=formula, nobs=design.n, table=table, ems=ems_df, fixed_part=fixed_part,
                      error_terms=error_terms, den_df=den_df, varcomp_raw=raw, varcomp=trunc,
                      moment_method=method, moment_ems=moment_ems, notes=notes)

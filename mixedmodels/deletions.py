@@ -24,7 +24,7 @@ import numpy as np
 from scipy import stats
 
 from .errors import MixedModelsError
-from .formula import (BinOp, Node, Num, Paren, _expand_slash, _is_intercept_literal, _summands, deparse,
+from .formula import (BinOp, Node, Num, _expand_slash, _is_intercept_literal, _summands, deparse,
                       parse_formula, split_formula)
 from .inference import _anova_frame, _contest_md, _F_COLUMNS, _FixedStructure, normalize_ddf, \
     SATTERTHWAITE, KENWARD_ROGER

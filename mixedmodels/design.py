@@ -11,7 +11,6 @@ lme4's checks on them. The caller's DataFrame is only read.
 from __future__ import annotations
 
 import re
-import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -19,7 +18,7 @@ import pandas as pd
 
 from .errors import warn as _warn
 from .errors import DataError, FormulaError, ModelError, PredictorScaleWarning, RankDeficiencyWarning
-from .formula import (BinOp, Call, Formula, Name, Node, Num, Paren, UnaryOp, deparse, expand_bars,
+from .formula import (BinOp, Call, Formula, Node, Num, Paren, UnaryOp, deparse, expand_bars,
                       parse_formula, split_formula)
 from .reterms import ReTerm
 from .transforms import LOGICAL_LEVELS, Evaluator, Factor, Numeric
@@ -239,6 +238,40 @@ def _capped_power(left: str, k: int, text: str, node) -> int:
     if sum(math.comb(count, i) for i in range(1, k + 1)) > MAX_TERMS:
         raise FormulaError(f"this power expands to more than {MAX_TERMS:,} terms", text, node.start, node.end)
     return k
+
+
+def compile_fixed_part(fixed: list[Node], vt: _VarTable, text: str, used: set[int] | None = None
+                       ) -> tuple[str, list[Call]]:
+    """The fixed-effects summands (from :func:`mixedmodels.formula.split_formula`) as a right-hand side
+    for formulaic's term algebra, each variable through ``vt``; and the ``offset(...)`` calls apart, each
+    distinct one once (R: the same offset twice is one variable of the model frame)."""
+    used = set() if used is None else used
+    pieces: list[str] = []
+    offsets: list[Call] = []
+    seen: set[str] = set()
+    for node in fixed:
+        inner = node.operand if isinstance(node, UnaryOp) and node.op == "-" else node
+        if isinstance(inner, Call) and inner.func == "offset":
+            if inner is not node:
+                raise FormulaError("an offset cannot be subtracted", text, node.start, node.end)
+            if len(inner.args) != 1 or inner.kwargs:
+                raise FormulaError("offset() takes one argument", text, inner.start, inner.end)
+            if deparse(inner) not in seen:
+                seen.add(deparse(inner))
+                offsets.append(inner)
+            continue
+        pieces.append(_compile_fixed(node, vt, used, text))
+    return (" + ".join(pieces) if pieces else "1").replace("+ -", "-"), offsets
+
+
+def fixed_var_table(design: "Design", data: pd.DataFrame) -> tuple[_VarTable, str]:
+    """The fixed part's variables evaluated again on the training ``data`` (the fit keeps it as
+    ``model.data``) and the formulaic right-hand side: what rebuilding the model matrix with other
+    codings or on a reference grid starts from."""
+    vt = _VarTable(Evaluator(data, design.formula.text))
+    _, fixed, _ = split_formula(design.formula)
+    rhs, _ = compile_fixed_part(fixed, vt, design.formula.text)
+    return vt, rhs
 
 
 def _terms(rhs: str) -> list[tuple[int, ...]]:
@@ -486,7 +519,6 @@ def _build_design(formula: str, data: pd.DataFrame, *, require_random: bool = Tr
                            "'(expr | g)'; for a model without random effects use ordinary least squares "
                            "(e.g. statsmodels.formula.api.ols)", formula, 0, len(formula))
     ev = Evaluator(data, formula)
-    n0 = len(data)
 
     # response
     yv = ev.eval(lhs)
@@ -499,26 +531,8 @@ def _build_design(formula: str, data: pd.DataFrame, *, require_random: bool = Tr
     # fixed part: offsets apart, the rest compiled for formulaic
     vt = _VarTable(ev)
     used: set[int] = set()
-    offsets: list[np.ndarray] = []
-    offset_labels: list[str] = []
-    pieces: list[str] = []
-    intercept_terms: list[str] = []
-    for node in fixed:
-        inner = node.operand if isinstance(node, UnaryOp) and node.op == "-" else node
-        if isinstance(inner, Call) and inner.func == "offset":
-            if inner is not node:
-                raise FormulaError("an offset cannot be subtracted", formula, node.start, node.end)
-            if len(inner.args) != 1 or inner.kwargs:
-                raise FormulaError("offset() takes one argument", formula, inner.start, inner.end)
-            label = deparse(inner)
-            if label not in offset_labels:  # R: the same offset twice is one variable of the frame
-                offset_labels.append(label)
-                offsets.append(ev.numeric(inner.args[0]))
-            continue
-        piece = _compile_fixed(node, vt, used, formula)
-        pieces.append(piece)
-    rhs = " + ".join(pieces) if pieces else "1"
-    rhs = rhs.replace("+ -", "-")
+    rhs, offset_calls = compile_fixed_part(fixed, vt, formula, used)
+    offsets: list[np.ndarray] = [ev.numeric(call.args[0]) for call in offset_calls]
 
     # random terms: their expressions and grouping factors
     re_specs = []
@@ -571,8 +585,8 @@ def _build_design(formula: str, data: pd.DataFrame, *, require_random: bool = Tr
     if dropped:
         k = len(dropped)
         _warn(f"fixed-effect model matrix is rank deficient so dropping {k} column"
-                      f"{'s' if k > 1 else ''} / coefficient{'s' if k > 1 else ''} ({', '.join(dropped)})",
-                      RankDeficiencyWarning)
+              f"{'s' if k > 1 else ''} / coefficient{'s' if k > 1 else ''} ({', '.join(dropped)})",
+              RankDeficiencyWarning)
         newpos = {old: new for new, old in enumerate(keep)}
         X = X[:, keep]
         x_names = [x_names[j] for j in keep]

@@ -672,7 +672,7 @@ def optimize_with_gradient(crit: ProfiledCriterion, theta0, lower, *, dec_tol: f
     if not converged:
         messages.append(f"optimizer did not converge: {code}")
         _warn(f"the optimizer stopped without converging ({code}); the estimates may be "
-                      "unreliable", ConvergenceWarning)
+              "unreliable", ConvergenceWarning)
     out = OptSummary(theta_init=theta0, theta=np.asarray(x, dtype=float), lower=lower, objective=float(fx),
                      feval=crit.nevals - nev0, optimizer=name, converged=bool(converged), return_code=code,
                      ftol_abs=dec_tol, xtol_abs=float("nan"), messages=messages)

@@ -524,7 +524,7 @@ def _hypotheses_type3(fs: _FixedStructure):
     zero = np.all(rdX == 0, axis=0)
     if zero.any():
         _warn(f"Missing cells for {int(zero.sum())} level combination(s) of the fixed-effects terms. "
-                      "\nInterpret type III hypotheses with care.", UserWarning)
+              "\nInterpret type III hypotheses with care.", UserWarning)
     L = zapsmall((np.linalg.pinv(X) @ rdX).T)
     contained = fs.containment()
     order_of = {lab: len(fs.vars[lab]) for lab in fs.labels}
@@ -555,27 +555,16 @@ def _hypotheses_type3(fs: _FixedStructure):
 class _TreatmentDesign:
     """The fixed part of a fit re-coded with treatment contrasts for every factor (ordered ones too), its
     aliased columns dropped: lmerTest's ``get_model_matrix(model, "remake", contrasts =
-    "contr.treatment")`` followed by ``ensure_full_rank``. Just what :class:`_FixedStructure` reads."""
+    "contr.treatment")`` followed by ``ensure_full_rank``. Just what :class:`_FixedStructure` reads.
+    ``vt``/``rhs``: the fixed part's variables and right-hand side (:func:`design.fixed_var_table`)."""
 
-    def __init__(self, fit):
-        from .design import FixedTerm, _compile_fixed, _drop_aliased, _model_matrix, _VarTable
-        from .formula import Call, UnaryOp, split_formula
-        from .transforms import Evaluator, Factor
+    def __init__(self, fit, vt, rhs: str):
+        from .design import FixedTerm, _drop_aliased, _model_matrix
+        from .transforms import Factor
 
-        design = fit.design
-        text = design.formula.text
-        vt = _VarTable(Evaluator(fit.model.data, text))
-        _, fixed_nodes, _ = split_formula(design.formula)
-        pieces = []
-        for node in fixed_nodes:
-            inner = node.operand if isinstance(node, UnaryOp) and node.op == "-" else node
-            if isinstance(inner, Call) and inner.func == "offset":
-                continue
-            pieces.append(_compile_fixed(node, vt, set(), text))
-        rhs = (" + ".join(pieces) if pieces else "1").replace("+ -", "-")
         vt.values = [Factor(codes=v.codes, levels=v.levels, ordered=False) if isinstance(v, Factor) else v
                      for v in vt.values]
-        X, names, fterms = _model_matrix(rhs, vt, design.rows)
+        X, names, fterms = _model_matrix(rhs, vt, fit.design.rows)
         keep = _drop_aliased(X, names)
         newpos = {old: new for new, old in enumerate(keep)}
         self.X = X[:, keep]
@@ -584,30 +573,13 @@ class _TreatmentDesign:
                                       t.indicators) for t in fterms]
 
 
-def _has_ordered_factor(fit) -> bool:
-    """Whether the fixed part has an ordered factor (coded by polynomial contrasts)."""
-    from .design import _compile_fixed, _VarTable
-    from .formula import Call, UnaryOp, split_formula
-    from .transforms import Evaluator, Factor
-
-    design = fit.design
-    text = design.formula.text
-    vt = _VarTable(Evaluator(fit.model.data, text))
-    _, fixed_nodes, _ = split_formula(design.formula)
-    for node in fixed_nodes:
-        inner = node.operand if isinstance(node, UnaryOp) and node.op == "-" else node
-        if not (isinstance(inner, Call) and inner.func == "offset"):
-            _compile_fixed(node, vt, set(), text)
-    return any(isinstance(v, Factor) and v.ordered for v in vt.values)
-
-
-def _hypotheses_type3_mapped(fit, fs: "_FixedStructure"):
+def _hypotheses_type3_mapped(fit, fs: "_FixedStructure", vt, rhs: str):
     """lmerTest's type III contrasts when the model does not use treatment contrasts throughout (an
     ordered factor): built for the treatment-coded model matrix X_t, then mapped to the model's
     coefficients by ``zapsmall(ginv(X_t) X)``."""
     from .rformat import zapsmall
 
-    trt = _TreatmentDesign(fit)
+    trt = _TreatmentDesign(fit, vt, rhs)
     hyp_t = _hypotheses_type3(_FixedStructure(trt))
     mapping = zapsmall(np.linalg.pinv(trt.X) @ fs.X)
     out = {}
@@ -639,9 +611,15 @@ def anova_table(fit, ddf: str | None = SATTERTHWAITE, type=3) -> AnovaTable:
         return _anova_lme4(fit)
     tnum = _type_number(type)
     fs = _FixedStructure(fit.design)
-    if tnum == 3 and fs.X.shape[1] > 1 and len(fs.labels) > 1 and _has_ordered_factor(fit):
-        hyp = _hypotheses_type3_mapped(fit, fs)
-    else:
+    hyp = None
+    if tnum == 3 and fs.X.shape[1] > 1 and len(fs.labels) > 1:
+        from .design import fixed_var_table
+        from .transforms import Factor
+
+        vt, rhs = fixed_var_table(fit.design, fit.model.data)
+        if any(isinstance(v, Factor) and v.ordered for v in vt.values):  # an ordered factor: lmerTest's remake
+            hyp = _hypotheses_type3_mapped(fit, fs, vt, rhs)
+    if hyp is None:
         hyp = {1: _hypotheses_type1, 2: _hypotheses_type2, 3: _hypotheses_type3}[tnum](fs)
     names = list(fit.design.x_names)
     items = list(hyp.items()) if isinstance(hyp, dict) else [(None, L) for L in hyp]

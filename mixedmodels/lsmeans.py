@@ -21,11 +21,10 @@ import itertools
 import numpy as np
 import pandas as pd
 
-from .design import _compile_fixed, _model_matrix, _VarTable
+from .design import _model_matrix, _VarTable, fixed_var_table
 from .errors import MixedModelsError
-from .formula import Call, UnaryOp, split_formula
 from .inference import RDataFrame, _contest1d, normalize_ddf, SATTERTHWAITE, KENWARD_ROGER
-from .transforms import Evaluator, Factor, Numeric
+from .transforms import Factor, Numeric
 
 __all__ = ["ls_means", "difflsmeans", "LsMeansTable"]
 
@@ -75,20 +74,8 @@ class _GridVarTable(_VarTable):
 def _fixed_parts(fit):
     """The training variable table, the formulaic right-hand side and the full model matrix (aliased
     columns included) of the fit's fixed part."""
-    design = fit.design
-    text = design.formula.text
-    ev = Evaluator(fit.model.data, text)
-    vt = _VarTable(ev)
-    _, fixed_nodes, _ = split_formula(design.formula)
-    used: set[int] = set()
-    pieces = []
-    for node in fixed_nodes:
-        inner = node.operand if isinstance(node, UnaryOp) and node.op == "-" else node
-        if isinstance(inner, Call) and inner.func == "offset":
-            continue
-        pieces.append(_compile_fixed(node, vt, used, text))
-    rhs = (" + ".join(pieces) if pieces else "1").replace("+ -", "-")
-    Xfull, names, _ = _model_matrix(rhs, vt, design.rows)
+    vt, rhs = fixed_var_table(fit.design, fit.model.data)
+    Xfull, names, _ = _model_matrix(rhs, vt, fit.design.rows)
     return vt, rhs, Xfull, list(names)
 
 

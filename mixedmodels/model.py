@@ -9,7 +9,6 @@ The pipeline mirrors lme4's, each stage callable alone:
 from __future__ import annotations
 
 import math
-import warnings
 from functools import cached_property
 
 import numpy as np

@@ -28,10 +28,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .design import (Design, _compile_fixed, _group_factor, _model_matrix, _VarTable, factor_columns,
+from .design import (Design, _compile_fixed, compile_fixed_part, _group_factor, _model_matrix, _VarTable, factor_columns,
                      lme4_term_order)
 from .errors import DataError
-from .formula import Call, Node, UnaryOp, deparse, expand_bars, split_formula
+from .formula import Call, Node, deparse, expand_bars, split_formula
 from .reterms import ReTerm
 from .transforms import LOGICAL_LEVELS, Evaluator, Factor, Numeric, _r_sort_key, factor_from_series, is_stateful
 
@@ -144,13 +144,9 @@ def _walk_variables(design: Design, ev: Evaluator) -> None:
     """Evaluate every variable of the formula once (so that stateful calls record their parameters)."""
     _, fixed, bar_nodes = split_formula(design.formula)
     vt = _VarTable(ev)
-    used: set[int] = set()
-    for node in fixed:
-        inner = node.operand if isinstance(node, UnaryOp) and node.op == "-" else node
-        if isinstance(inner, Call) and inner.func == "offset":
-            ev.numeric(inner.args[0])
-            continue
-        _compile_fixed(node, vt, used, design.formula.text)
+    _, offsets = compile_fixed_part(fixed, vt, design.formula.text)
+    for call in offsets:
+        ev.numeric(call.args[0])
     for bar in expand_bars(bar_nodes, design.formula.text):
         _compile_fixed(bar.expr, vt, set(), design.formula.text)
 
@@ -314,18 +310,9 @@ def new_frame(design: Design, state: TrainingState, newdata: pd.DataFrame, *, ba
     offset = np.zeros(m)
     if fixed:
         _, fixed_nodes, _ = split_formula(design.formula)
-        used: set[int] = set()
-        pieces: list[str] = []
-        seen_offsets: set[str] = set()
-        for node in fixed_nodes:
-            inner = node.operand if isinstance(node, UnaryOp) and node.op == "-" else node
-            if isinstance(inner, Call) and inner.func == "offset":
-                if deparse(inner) not in seen_offsets:  # the same offset twice counts once, as in R
-                    seen_offsets.add(deparse(inner))
-                    offset = offset + ev_new.numeric(inner.args[0])
-                continue
-            pieces.append(_compile_fixed(node, vt, used, text))
-        rhs = (" + ".join(pieces) if pieces else "1").replace("+ -", "-")
+        rhs, offsets = compile_fixed_part(fixed_nodes, vt, text)
+        for call in offsets:
+            offset = offset + ev_new.numeric(call.args[0])
         Xfull, names, _ = _model_matrix(rhs, vt, rows)
         pos = {nm: j for j, nm in enumerate(names)}
         missing = [nm for nm in design.x_names if nm not in pos]

@@ -10,7 +10,6 @@ component within ``boundary_tol`` of its bound is tried at the bound and kept th
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -207,7 +206,7 @@ def optimize_theta(fun: Callable[[np.ndarray], float], theta0: np.ndarray, lower
     if not converged:
         messages.append(f"optimizer did not converge: {code}")
         _warn(f"the optimizer stopped without converging ({code}); the estimates may be "
-                      "unreliable", ConvergenceWarning)
+              "unreliable", ConvergenceWarning)
     feval = getattr(fun, "nevals", nev0) - nev0
     return OptSummary(theta_init=theta0, theta=theta, lower=lower, objective=float(fval), feval=feval,
                       optimizer=name, converged=converged, return_code=code, ftol_abs=ftol_abs,

@@ -27,7 +27,6 @@ InstEval-sized model (3 theta) needs about 70 factorizations.
 from __future__ import annotations
 
 import math
-import warnings
 import weakref
 from dataclasses import dataclass, field
 

@@ -17,7 +17,6 @@ x exactly as ``predict(<ns/bs>, newx)``.
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -285,7 +284,7 @@ def bs_basis(x: np.ndarray, spec: SplineSpec) -> tuple[np.ndarray, dict]:
     outside = ol | orr
     if outside.any():
         _warn("some 'x' values beyond boundary knots may cause ill-conditioned bases",
-                      OutsideBoundaryWarning)
+              OutsideBoundaryWarning)
         derivs = np.arange(order)
         scalef = np.array([math.gamma(k) for k in range(1, order + 1)])  # factorials
         basis = np.zeros((len(xx), len(aknots) - degree - 1))

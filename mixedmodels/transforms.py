@@ -184,7 +184,7 @@ def _warn_nans(ev: "Evaluator", node: Call, x: np.ndarray, out: np.ndarray) -> N
     new = np.isnan(out) & ~np.isnan(x)
     if new.any():
         _warn(f"{deparse(node)}: NaNs produced in {int(new.sum())} row{'s' if new.sum() > 1 else ''}; "
-                      "they are treated as missing and dropped", NaNProducedWarning)
+              "they are treated as missing and dropped", NaNProducedWarning)
 
 
 def _unary_math(fn: Callable[[np.ndarray], np.ndarray]):
