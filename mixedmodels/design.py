@@ -177,7 +177,15 @@ def factor_columns(codes: np.ndarray, levels: list[str], contrasts: bool, ordere
 
 
 def _compile_fixed(node: Node, vt: _VarTable, used: set[int], text: str) -> str:
-    """Rewrite a fixed-effects expression for formulaic's term algebra, each variable by a placeholder."""
+    """Rewrite a fixed-effects expression for formulaic's term algebra, each variable by a placeholder.
+    A table with ``bars_are_variables`` (R's update(): :class:`mixedmodels.updating._Algebra`) takes a
+    random-effects term ``(x | g)`` as one more variable."""
+    if getattr(vt, "bars_are_variables", False):
+        inner = node.expr if isinstance(node, Paren) else node
+        if isinstance(inner, BinOp) and inner.op in ("|", "||"):
+            i = vt.add(Paren(expr=inner))
+            used.add(i)
+            return _PH.format(i)
     if isinstance(node, Paren):
         return "(" + _compile_fixed(node.expr, vt, used, text) + ")"
     if isinstance(node, Num):

@@ -83,40 +83,21 @@ class _Algebra:
         else:
             pieces.append((sign, self._product(node)))
 
-    def _product(self, node: Node) -> str:
-        """A term of the sum (``A:B``, ``A*B``, ``(A + B)^2``, a variable) as a formulaic expression."""
-        if isinstance(node, Paren):
-            if isinstance(node.expr, BinOp) and node.expr.op in ("|", "||"):  # a random-effects term
-                return self.atom("(" + deparse(node.expr) + ")")
-            return "(" + self._product(node.expr) + ")"
-        if isinstance(node, Num):
-            if node.value in (0.0, 1.0):
-                return str(int(node.value))
-            raise FormulaError("a number other than 0 or 1 cannot be a term; wrap arithmetic in I()",
-                               self.text, node.start, node.end)
-        if isinstance(node, UnaryOp) and node.op in ("-", "+"):
-            return ("-" if node.op == "-" else "") + self._product(node.operand)
-        if isinstance(node, BinOp):
-            if node.op in ("+", "-", "*", "/", ":"):
-                return f"{self._product(node.left)} {node.op} {self._product(node.right)}"
-            if node.op == "%in%":
-                return f"{self._product(node.left)} : {self._product(node.right)}"
-            if node.op == "^":
-                right = node.right
-                while isinstance(right, Paren):
-                    right = right.expr
-                if not isinstance(right, Num) or right.value != int(right.value) or right.value < 1:
-                    raise FormulaError("in a formula, '^' needs a positive whole number on its right "
-                                       "(for powers of a variable write I(x^2))", self.text,
-                                       node.start, node.end)
-                from .design import _capped_power
+    # random-effects terms are variables of this algebra (in a model formula they never reach it)
+    bars_are_variables = True
 
-                left = self._product(node.left)
-                return f"({left}) ** {_capped_power(left, int(right.value), self.text, node)}"
-        if isinstance(node, BinOp) and node.op in ("|", "||"):  # y ~ 1 | g: the bar of the whole side
-            return self.atom("(" + deparse(node) + ")")
-        # a name, a call, a comparison: one variable
-        return self.atom(deparse(node))
+    def add(self, node: Node) -> int:
+        """The variable table interface of :func:`mixedmodels.design._compile_fixed`: a variable's index,
+        by its deparsed text."""
+        self.atom(deparse(node))
+        return self.atoms.index(deparse(node))
+
+    def _product(self, node: Node) -> str:
+        """A term of the sum (``A:B``, ``A*B``, ``(A + B)^2``, a variable) as a formulaic expression: the
+        model's own compiler, with this object as the table of variables."""
+        from .design import _compile_fixed
+
+        return _compile_fixed(node, self, set(), self.text)
 
 
 def _is_offset(node: Node | None) -> bool:
