@@ -440,9 +440,10 @@ class LmerFit:
         columns dropped as aliased."""
         if not self.design.dropped:
             return self.fixef.copy()
-        from .lsmeans import _fixed_parts
+        from .design import _model_matrix, fixed_var_table
 
-        _, _, _, names = _fixed_parts(self)
+        vt, rhs = fixed_var_table(self.design, self.model.data)
+        _, names, _ = _model_matrix(rhs, vt, self.design.rows)
         out = pd.Series(np.nan, index=names, name="fixef")
         out[self.fixef.index] = self.fixef.to_numpy()
         return out
