@@ -275,7 +275,7 @@ class ProfiledCriterion:
         self.nevals += 1
         small = self.small_evaluator()
         if small is not None:
-            return small(theta, want_grad=False)[0] - self.log_w
+            return small(theta, want_grad=False)[0]
         try:
             f = self.factor(theta, need_C=False)
         except NotPositiveDefinite:

@@ -420,7 +420,6 @@ class _Counted:
         crit = self.crit
         if self.small is not None:
             v, f = self.small(x)
-            v -= crit.log_w
         else:
             try:
                 f = crit.factor(x, need_C=False)

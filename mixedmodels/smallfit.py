@@ -74,6 +74,7 @@ class SmallEvaluator:
         prep = _prep(crit)
         cp = crit.cp
         self.n, self.p, self.qr, self.reml = crit.n, crit.p, crit.qrest, bool(crit.reml)
+        self.log_w = crit.log_w
         self.l1, self.s1 = terms[0].nlevels, terms[0].ncols
         self.A11 = np.ascontiguousarray(cp.A11, dtype=float)
         self.AR1 = np.ascontiguousarray(crit._AR1d.reshape(crit.m, -1), dtype=float)
@@ -121,4 +122,5 @@ class SmallEvaluator:
                        self.t1_theta, self.t1_row, self.t1_col, grad)
         if not np.isfinite(val):
             return np.inf, None
-        return float(val), (grad if want_grad else None)
+        # the prior weights' constant (-sum log w), as ProfiledCriterion.objective_from_factor has it
+        return float(val) - self.log_w, (grad if want_grad else None)
