@@ -19,9 +19,9 @@ def run(name: str, repeats: int = 1) -> None:
     import numpy as np
 
     from benchmarks.cases import CASES
-    from mixedmodels.gradient import gradient, optimize_with_gradient
+    from mixedmodels.fit.gradient import gradient, optimize_with_gradient
     from mixedmodels.model import LinearMixedModel
-    from mixedmodels.optimize import optimize_theta
+    from mixedmodels.fit.optimize import optimize_theta
 
     case = next(c for c in CASES if c.name == name)
     data = case.load()

@@ -28,7 +28,7 @@ try:
 except ImportError:  # run from a source checkout without installing: use the repository's package
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     import mixedmodels as mm
-from mixedmodels.classical import aov, compare_methods, moments_fit
+from mixedmodels.classical.aov import aov, compare_methods, moments_fit
 
 FORMULA = "yield ~ factor(nitro) * Variety + (1 | Block) + (1 | Block:Variety)"
 

@@ -26,7 +26,7 @@ try:
 except ImportError:  # run from a source checkout without installing: use the repository's package
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     import mixedmodels as mm
-from mixedmodels.predict import coef, predict, residuals, simulate
+from mixedmodels.post.predict import coef, predict, residuals, simulate
 
 FORMULA = "Reaction ~ Days + (Days | Subject)"
 DPI = 72  # small PNGs, fit to commit
@@ -68,7 +68,7 @@ def main() -> None:
     print(f"scaled residuals: min {r.min():.3f}, max {r.max():.3f}", end="\n\n")
 
     try:
-        from mixedmodels.compare import compare_statsmodels
+        from mixedmodels.interop.compare import compare_statsmodels
 
         print(compare_statsmodels(m), end="\n\n")
     except ImportError as exc:

@@ -15,25 +15,33 @@ __version__ = "0.1.0"
 
 # Heavier parts (scipy.stats and friends) load on first use, so ``import mixedmodels`` stays fast.
 _LAZY = {
-    "aov": ("classical", "aov"),
-    "compare_methods": ("classical", "compare_methods"),
-    "NegativeVarianceWarning": ("classical", "NegativeVarianceWarning"),
-    "anova": ("inference", "lrt"),
-    "update": ("updating", "update"),
-    "update_formula": ("updating", "update_formula"),
-    "ranova": ("deletions", "ranova"),
-    "drop1": ("deletions", "drop1"),
-    "step": ("deletions", "step"),
-    "ls_means": ("lsmeans", "ls_means"),
-    "kr_modcomp": ("modcomp", "kr_modcomp"),
-    "KRmodcomp": ("modcomp", "kr_modcomp"),
-    "pb_modcomp": ("modcomp", "pb_modcomp"),
-    "PBmodcomp": ("modcomp", "pb_modcomp"),
-    "difflsmeans": ("lsmeans", "difflsmeans"),
+    "aov": ("classical.aov", "aov"),
+    "compare_methods": ("classical.aov", "compare_methods"),
+    "NegativeVarianceWarning": ("classical.aov", "NegativeVarianceWarning"),
+    "anova": ("inference.tables", "lrt"),
+    "update": ("post.updating", "update"),
+    "update_formula": ("post.updating", "update_formula"),
+    "ranova": ("inference.deletions", "ranova"),
+    "drop1": ("inference.deletions", "drop1"),
+    "step": ("inference.deletions", "step"),
+    "ls_means": ("inference.lsmeans", "ls_means"),
+    "kr_modcomp": ("inference.modcomp", "kr_modcomp"),
+    "KRmodcomp": ("inference.modcomp", "kr_modcomp"),
+    "pb_modcomp": ("inference.modcomp", "pb_modcomp"),
+    "PBmodcomp": ("inference.modcomp", "pb_modcomp"),
+    "difflsmeans": ("inference.lsmeans", "difflsmeans"),
 }
 
 
+# Public modules that live in a stage folder, reachable under their old short names.
+_MODULES = {"plots": "output.plots"}
+
+
 def __getattr__(name):
+    if name in _MODULES:
+        from importlib import import_module
+
+        return import_module(f".{_MODULES[name]}", __name__)
     if name in _LAZY:
         from importlib import import_module
 

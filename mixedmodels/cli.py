@@ -63,7 +63,7 @@ def _demo(args) -> int:
     oats = datasets.load("Oats")
     print(f"# Split-plot oats trial (nlme's Oats): lmer({DEMO_FORMULA!r}, Oats)\n")
     try:
-        from .classical import aov  # the classical side, when present
+        from .classical.aov import aov  # the classical side, when present
     except ImportError:
         aov = None
     if aov is not None:

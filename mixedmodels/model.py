@@ -15,10 +15,10 @@ import numpy as np
 import pandas as pd
 
 from .errors import warn as _warn
-from .criterion import ProfiledCriterion
-from .design import Design, build_design
+from .fit.criterion import ProfiledCriterion
+from .frame.design import Design, build_design
 from .errors import DataError, MixedModelsError, ModelError, SingularFitWarning
-from .optimize import OptSummary, optimize_theta
+from .fit.optimize import OptSummary, optimize_theta
 
 __all__ = ["LinearMixedModel", "LmerFit", "lmer"]
 
@@ -71,8 +71,8 @@ class ResidualSeries(pd.Series):
 def _subset_mask(subset, data: pd.DataFrame, formula: str) -> np.ndarray:
     """R's ``subset`` argument: an expression over the columns (evaluated by the formula evaluator, so
     no code runs) or a boolean array with one entry per row; missing counts as FALSE, as in R."""
-    from .formula import parse_formula
-    from .transforms import Evaluator, Factor
+    from .formula.parse import parse_formula
+    from .formula.transforms import Evaluator, Factor
 
     if isinstance(subset, str):
         try:
@@ -137,7 +137,7 @@ class LinearMixedModel:
         if isinstance(offset, pd.Series):
             offset = _aligned(offset, data, "offset")
         if subset is not None:
-            from .design import check_data
+            from .frame.design import check_data
 
             check_data(data)
             mask = _subset_mask(subset, data, formula)
@@ -165,7 +165,7 @@ class LinearMixedModel:
             if isinstance(arg, str):
                 text = arg
                 if key == "subset":
-                    from .formula import deparse, parse_formula
+                    from .formula.parse import deparse, parse_formula
 
                     text = deparse(parse_formula("~" + arg).rhs)
             elif key == "subset":
@@ -192,14 +192,14 @@ class LinearMixedModel:
         expected mean squares, then GLS fixed effects and BLUPs).
 
         ``optimizer``: ``"gradient"`` (quasi-Newton on the exact gradient of the profiled criterion,
-        :mod:`mixedmodels.gradient`), ``"bobyqa"`` (NLopt's BOBYQA, lme4's algorithm, finished by a
+        :mod:`mixedmodels.fit.gradient`), ``"bobyqa"`` (NLopt's BOBYQA, lme4's algorithm, finished by a
         Newton step) or ``"auto"`` (the default: the gradient method; and where a likelihood surface is
         most likely to have a second local optimum -- a singular fit, or a grouping factor with at most
         five levels -- on a small model, BOBYQA from lme4's start as well, keeping the lower criterion).
         Extra keywords go to the optimizer.
         """
         if isinstance(method, str) and method.lower() == "moments":
-            from .classical import moments_fit
+            from .classical.aov import moments_fit
 
             return moments_fit(self)
         if not isinstance(method, str) or method.upper() not in ("REML", "ML"):
@@ -226,7 +226,7 @@ class LinearMixedModel:
         if optimizer == "bobyqa":
             opt = optimize_theta(crit, start, lower, **optimizer_options)
         else:
-            from .gradient import optimize_with_gradient
+            from .fit.gradient import optimize_with_gradient
 
             opt = optimize_with_gradient(crit, start, lower, **optimizer_options)
             if optimizer == "auto" and crit._dense and self._second_optimum_plausible(opt.theta, lower):
@@ -235,7 +235,7 @@ class LinearMixedModel:
                 if alt.objective < opt.objective - 1e-10 * max(1.0, abs(opt.objective)):
                     opt = alt  # a lower optimum, not the same one to within rounding
                 opt.feval = crit.nevals  # both searches
-        from .linalg import NotPositiveDefinite
+        from .fit.linalg import NotPositiveDefinite
 
         try:
             out = LmerFit(self, reml, opt)
@@ -256,7 +256,7 @@ class LinearMixedModel:
     def _check_not_perfect(self, crit: ProfiledCriterion) -> None:
         """lme4 fits a response that the fixed effects reproduce exactly and returns noise; we say why
         instead: with no residual variation there is nothing to attribute to random effects."""
-        from .linalg import NotPositiveDefinite
+        from .fit.linalg import NotPositiveDefinite
 
         y = self.design.y - self.design.offset
         if np.ptp(y) == 0:
@@ -440,7 +440,7 @@ class LmerFit:
         columns dropped as aliased."""
         if not self.design.dropped:
             return self.fixef.copy()
-        from .design import _model_matrix, fixed_var_table
+        from .frame.design import _model_matrix, fixed_var_table
 
         vt, rhs = fixed_var_table(self.design, self.model.data)
         _, names, _ = _model_matrix(rhs, vt, self.design.rows)
@@ -536,7 +536,7 @@ class LmerFit:
 
     # ------------------------------------------------------------------ printing
     def _summary_data(self):
-        from .summary import SummaryData, VarCorrGroup
+        from .output.summary import SummaryData, VarCorrGroup
 
         groups = []
         names = _make_unique([t.group for t in self.design.terms])
@@ -554,7 +554,7 @@ class LmerFit:
             vcorr = v / np.outer(sd, sd)
         note = None
         if self.method == "moments":
-            from .classical import FIT_METHOD_NOTE
+            from .classical.aov import FIT_METHOD_NOTE
 
             note = FIT_METHOD_NOTE
         return SummaryData(
@@ -570,7 +570,7 @@ class LmerFit:
 
     def _fit_warnings(self) -> list[str]:
         """lme4's "fit warnings:" (aliased columns dropped from X, predictors on very different scales)."""
-        from .design import SCALE_MESSAGE
+        from .frame.design import SCALE_MESSAGE
 
         out = []
         k = len(self.design.dropped)
@@ -597,11 +597,11 @@ class LmerFit:
             raise MixedModelsError(f"correlation must be True, False or None, not {correlation!r}")
         options = {"digits": digits, "correlation": correlation, "ranef_comp": tuple(ranef_comp),
                    "signif_stars": bool(signif_stars), "show_resids": bool(show_resids)}
-        from .summary import Summary
+        from .output.summary import Summary
 
         data = self._summary_data()
         if ddf is not None:
-            from .inference import coef_table, normalize_ddf
+            from .inference.tables import coef_table, normalize_ddf
 
             ddf = normalize_ddf(ddf)
             if ddf is not None:
@@ -614,119 +614,119 @@ class LmerFit:
                 data.formula = self.design.formula.deparse(expand_double_bars=False)
         return Summary(data, **options)
 
-    # ------------------------------------------------------------------ after the fit (mixedmodels.predict)
+    # ------------------------------------------------------------------ after the fit (mixedmodels.post.predict)
     def predict(self, newdata=None, re_form=None, allow_new_levels: bool = False):
         """Predictions as lme4's ``predict``: ``re_form=None`` (all random effects), ``"~0"`` (population
         level) or a formula of bars; new levels need ``allow_new_levels=True`` (population prediction)."""
-        from .predict import predict
+        from .post.predict import predict
 
         return predict(self, newdata, re_form=re_form, allow_new_levels=allow_new_levels)
 
     def simulate(self, nsim: int = 1, seed=None, use_u: bool = False, *, newdata=None,
                  allow_new_levels: bool = False):
         """Responses simulated from the fitted model (lme4's ``simulate``), a DataFrame sim_1..sim_nsim."""
-        from .predict import simulate
+        from .post.predict import simulate
 
         return simulate(self, nsim, seed, use_u, newdata=newdata, allow_new_levels=allow_new_levels)
 
     def coef(self):
         """Fixed plus random effects per level of each grouping factor (lme4's ``coef``)."""
-        from .predict import coef
+        from .post.predict import coef
 
         return coef(self)
 
     def resid(self, type: str = "response", scaled: bool = False):
         """Residuals of a given type (``"response"`` or ``"pearson"``), as lme4's ``residuals``."""
-        from .predict import residuals
+        from .post.predict import residuals
 
         return residuals(self, type, scaled=scaled)
 
     def update(self, formula: str | None = None, **kwargs) -> "LmerFit":
-        """R's ``update(m, . ~ . - x, REML = ..., data = ...)``: see :func:`mixedmodels.updating.update`."""
-        from .updating import update
+        """R's ``update(m, . ~ . - x, REML = ..., data = ...)``: see :func:`mixedmodels.post.updating.update`."""
+        from .post.updating import update
 
         return update(self, formula, **kwargs)
 
     def ranova(self, reduce_terms: bool = True):
         """lmerTest's ``ranova(m)``: likelihood-ratio tests of the random-effects terms
-        (:func:`mixedmodels.deletions.ranova`)."""
-        from .deletions import ranova
+        (:func:`mixedmodels.inference.deletions.ranova`)."""
+        from .inference.deletions import ranova
 
         return ranova(self, reduce_terms=reduce_terms)
 
     def drop1(self, ddf: str = "Satterthwaite"):
         """lmerTest's ``drop1(m)``: F tests of the marginal fixed-effects terms
-        (:func:`mixedmodels.deletions.drop1`)."""
-        from .deletions import drop1
+        (:func:`mixedmodels.inference.deletions.drop1`)."""
+        from .inference.deletions import drop1
 
         return drop1(self, ddf=ddf)
 
     def step(self, **kwargs):
         """lmerTest's ``step(m)``: backward elimination of random, then fixed effects
-        (:func:`mixedmodels.deletions.step`)."""
-        from .deletions import step
+        (:func:`mixedmodels.inference.deletions.step`)."""
+        from .inference.deletions import step
 
         return step(self, **kwargs)
 
     def ls_means(self, which=None, level: float = 0.95, ddf: str = "Satterthwaite", pairwise: bool = False):
         """lmerTest's ``ls_means(m)``: least-squares means of the factor terms
-        (:func:`mixedmodels.lsmeans.ls_means`)."""
-        from .lsmeans import ls_means
+        (:func:`mixedmodels.inference.lsmeans.ls_means`)."""
+        from .inference.lsmeans import ls_means
 
         return ls_means(self, which=which, level=level, ddf=ddf, pairwise=pairwise)
 
     def difflsmeans(self, which=None, level: float = 0.95, ddf: str = "Satterthwaite"):
         """lmerTest's ``difflsmeans(m)``: pairwise differences of LS-means."""
-        from .lsmeans import difflsmeans
+        from .inference.lsmeans import difflsmeans
 
         return difflsmeans(self, which=which, level=level, ddf=ddf)
 
     def compare_statsmodels(self, **kwargs):
         """Refit with statsmodels MixedLM (optional extra) and compare side by side."""
-        from .compare import compare_statsmodels
+        from .interop.compare import compare_statsmodels
 
         return compare_statsmodels(self, **kwargs)
 
     def _repr_html_(self) -> str:
-        from .display import fit_html
+        from .output.display import fit_html
 
         return fit_html(self)
 
-    # ------------------------------------------------------------------ inference (mixedmodels.inference)
+    # ------------------------------------------------------------------ inference (mixedmodels.inference.tables)
     def coef_table(self, ddf: str | None = "Satterthwaite"):
         """Fixed-effects table: Estimate, Std. Error, df, t value, Pr(>|t|) (lmerTest's ``coef(summary(m))``).
 
         ``ddf`` is ``"Satterthwaite"`` (lmerTest's default), ``"Kenward-Roger"`` (pbkrtest; adjusted
         standard errors) or ``None`` (lme4's table: Estimate, Std. Error, t value).
         """
-        from .inference import coef_table
+        from .inference.tables import coef_table
 
         return coef_table(self, ddf=ddf)
 
     def anova(self, ddf: str = "Satterthwaite", type: int = 3):
         """lmerTest's F-test table per fixed term (``anova(m, type = 3, ddf = "Satterthwaite")``)."""
-        from .inference import anova_table
+        from .inference.tables import anova_table
 
         return anova_table(self, ddf=ddf, type=type)
 
     def test_contrast(self, L, ddf: str = "Satterthwaite", joint: bool = True, **kwargs):
         """F test (joint) or t tests (one per row) of ``L beta = 0`` (lmerTest's ``contest``); extra
-        keywords (``rhs``, ``level``, ``confint``) as :func:`mixedmodels.inference.contest`."""
-        from .inference import contest
+        keywords (``rhs``, ``level``, ``confint``) as :func:`mixedmodels.inference.tables.contest`."""
+        from .inference.tables import contest
 
         return contest(self, L, ddf=ddf, joint=joint, **kwargs)
 
     def confint(self, method: str = "profile", level: float = 0.95, nsim: int = 500,
                 seed: int | None = None, progress: bool = False, **kwargs):
         """Confidence intervals as lme4's ``confint``: ``"Wald"``, ``"profile"`` or ``"boot"``; extra
-        keywords (``parm``, ``quiet``) as :func:`mixedmodels.inference.confint`."""
-        from .inference import confint
+        keywords (``parm``, ``quiet``) as :func:`mixedmodels.inference.tables.confint`."""
+        from .inference.tables import confint
 
         return confint(self, method=method, level=level, nsim=nsim, seed=seed, progress=progress, **kwargs)
 
     def format(self, *, digits: int | None = None, ranef_comp=("Std.Dev.",)) -> str:
         """R's ``print(m, digits = , ranef.comp = )`` as text (``repr(m)`` is ``print(m)``)."""
-        from .summary import format_print
+        from .output.summary import format_print
 
         if isinstance(ranef_comp, str):
             ranef_comp = (ranef_comp,)
@@ -735,7 +735,7 @@ class LmerFit:
 
     def __repr__(self) -> str:
         try:
-            from .summary import format_print
+            from .output.summary import format_print
 
             return format_print(self._summary_data())
         except ImportError:  # pragma: no cover

@@ -1,4 +1,4 @@
-"""ANOVA with expected mean squares, F tests and the method of moments (mixedmodels.classical).
+"""ANOVA with expected mean squares, F tests and the method of moments (mixedmodels.classical.aov).
 
 Reference numbers come from tests/fixtures/aov.json (R 4.2.2: ``aov(... + Error(...))`` strata, lme4 1.1.31
 fits and R-computed moment estimates; see tests/r/make_fixtures.R). Unbalanced designs, which R's
@@ -19,7 +19,7 @@ from scipy import stats
 
 import mixedmodels as mm
 from conftest import load_fixture
-from mixedmodels.classical import NegativeVarianceWarning, aov, compare_methods, moments_fit
+from mixedmodels.classical.aov import NegativeVarianceWarning, aov, compare_methods, moments_fit
 from mixedmodels.errors import MixedModelsError, ModelError, SingularFitWarning
 
 AOV = {d["id"]: d for d in load_fixture("aov.json")["designs"]}

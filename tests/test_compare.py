@@ -12,7 +12,7 @@ import pytest
 pytest.importorskip("statsmodels")
 
 import mixedmodels as mm  # noqa: E402
-from mixedmodels.compare import Comparison, compare_statsmodels  # noqa: E402
+from mixedmodels.interop.compare import Comparison, compare_statsmodels  # noqa: E402
 from mixedmodels.errors import MixedModelsError  # noqa: E402
 
 

@@ -5,9 +5,9 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from mixedmodels.criterion import ProfiledCriterion
-from mixedmodels.crossprod import CrossProducts
-from mixedmodels.design import build_design
+from mixedmodels.fit.criterion import ProfiledCriterion
+from mixedmodels.fit.crossprod import CrossProducts
+from mixedmodels.frame.design import build_design
 
 
 def dense_criterion(design, theta, reml):
@@ -154,7 +154,7 @@ def test_three_evaluation_paths_agree(formula):
 
 @pytest.mark.parametrize("s", [1, 2, 3])
 def test_batched_inverse_matches_numpy(s):
-    from mixedmodels.linalg import batched_inverse
+    from mixedmodels.fit.linalg import batched_inverse
 
     rng = np.random.default_rng(s)
     A = rng.normal(size=(7, s, s)) + 3 * np.eye(s)
@@ -165,7 +165,7 @@ def test_batched_inverse_matches_numpy(s):
 
 
 def test_crossproducts_dense_and_sparse_paths_agree(monkeypatch):
-    from mixedmodels import crossprod
+    from mixedmodels.fit import crossprod
 
     rng = np.random.default_rng(4)
     n = 300

@@ -9,9 +9,9 @@ import pytest
 
 import mixedmodels as mm
 from conftest import load_fixture
-from mixedmodels.deletions import _findbars, _lhs_terms
+from mixedmodels.inference.deletions import _findbars, _lhs_terms
 from mixedmodels.errors import MixedModelsError
-from mixedmodels.formula import parse_formula
+from mixedmodels.formula.parse import parse_formula
 
 MODELS = load_fixture("deletions.json")["models"]
 IDS = [m["id"] for m in MODELS]

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 import mixedmodels as mm
-from mixedmodels.design import build_design
+from mixedmodels.frame.design import build_design
 
 
 @pytest.fixture()

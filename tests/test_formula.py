@@ -3,7 +3,7 @@
 import pytest
 
 from mixedmodels.errors import FormulaError
-from mixedmodels.formula import deparse, expand_bars, format_r_number, parse_formula, split_formula
+from mixedmodels.formula.parse import deparse, expand_bars, format_r_number, parse_formula, split_formula
 
 
 @pytest.mark.parametrize("text, expected", [
@@ -108,7 +108,7 @@ def test_whole_right_hand_side_bar_and_comments():
     """lme4 fits `Yield ~ 1 | Batch` (the ?Dyestuff example): R's precedence makes the whole right-hand
     side one bar. `#` starts a comment, as in R code pasted with its comments."""
     import mixedmodels as mm
-    from mixedmodels.updating import update_formula
+    from mixedmodels.post.updating import update_formula
 
     d = mm.datasets.load("Dyestuff")
     a = mm.lmer("Yield ~ 1 | Batch", d)

@@ -13,7 +13,7 @@ import pytest
 import mixedmodels as mm
 from conftest import FIXTURES, load_fixture
 from test_summary_e2e import _same_up_to_last_digit
-from mixedmodels.transforms import factor_from_series
+from mixedmodels.formula.transforms import factor_from_series
 
 REF = load_fixture("formula_cases.json")
 DATA = {"full": pd.read_csv(FIXTURES / "formula_data.csv"), "withna": pd.read_csv(FIXTURES / "formula_data_na.csv")}

@@ -17,11 +17,11 @@ import mixedmodels as mm
 from conftest import FIXTURES, load_fixture
 from test_summary_e2e import _same_up_to_last_digit
 from mixedmodels.errors import DataError, FormulaError
-from mixedmodels.formula import deparse, parse_formula
-from mixedmodels.predict import predict
-from mixedmodels.rmath import r_round
+from mixedmodels.formula.parse import deparse, parse_formula
+from mixedmodels.post.predict import predict
+from mixedmodels.rbase.rmath import r_round
 from mixedmodels.errors import OutsideBoundaryWarning
-from mixedmodels.transforms import Evaluator
+from mixedmodels.formula.transforms import Evaluator
 
 REF = load_fixture("formula_functions.json")
 DATA = {"full": pd.read_csv(FIXTURES / "formula_data.csv"),

@@ -1,4 +1,4 @@
-"""The analytic gradient of the profiled criterion (mixedmodels.gradient) and the quasi-Newton optimizer
+"""The analytic gradient of the profiled criterion (mixedmodels.fit.gradient) and the quasi-Newton optimizer
 built on it."""
 
 import time
@@ -11,12 +11,12 @@ from hypothesis import given, settings, strategies as st
 
 import mixedmodels as mm
 from conftest import load_fixture
-from mixedmodels import gradient as gradmod
-from mixedmodels.criterion import ProfiledCriterion
-from mixedmodels.design import build_design
-from mixedmodels.gradient import _canonical, gradient, optimize_with_gradient
+from mixedmodels.fit import gradient as gradmod
+from mixedmodels.fit.criterion import ProfiledCriterion
+from mixedmodels.frame.design import build_design
+from mixedmodels.fit.gradient import _canonical, gradient, optimize_with_gradient
 from mixedmodels.model import LinearMixedModel
-from mixedmodels.optimize import optimize_theta
+from mixedmodels.fit.optimize import optimize_theta
 
 MODELS = load_fixture("lme4_models.json")["models"]
 IDS = [m["id"] for m in MODELS]

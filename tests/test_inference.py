@@ -25,7 +25,7 @@ import pytest
 import mixedmodels as mm
 from conftest import load_fixture
 from mixedmodels.errors import MixedModelsError
-from mixedmodels.inference import (AnovaTable, anova_table, coef_table, confint, contest, lrt,
+from mixedmodels.inference.tables import (AnovaTable, anova_table, coef_table, confint, contest, lrt,
                                    normalize_ddf)
 from mixedmodels.model import LmerFit
 
@@ -142,7 +142,7 @@ def test_coef_table_kenward_roger(ref):
 
 @pytest.mark.parametrize("ref", MODELS, ids=IDS)
 def test_vcov_kenward_roger(ref):
-    from mixedmodels.kenward_roger import vcov_adj
+    from mixedmodels.inference.kenward_roger import vcov_adj
 
     V = np.array(ref["vcov_kr"], dtype=float)
     close(vcov_adj(pinned(ref["model_id"])).phi_a, V, rtol=1e-8, atol=1e-12 * np.abs(V).max())
@@ -188,7 +188,7 @@ def test_satterthwaite_on_ml_fits(ref):
                                      ("Kenward-Roger", "summary_text_kr")])
 @pytest.mark.parametrize("ref", MODELS, ids=IDS)
 def test_summary_text_matches_lmertest(ref, ddf, key):
-    from mixedmodels import summary as summary_module
+    from mixedmodels.output import summary as summary_module
 
     if not hasattr(summary_module.SummaryData, "ddf_method"):
         pytest.skip("the summary module does not support ddf yet")
@@ -435,7 +435,7 @@ def test_confint_boot(capsys):
 
 
 def test_bootstrap_refit_reproduces_the_fit():
-    from mixedmodels.bootstrap import _Refitter, norm_inter
+    from mixedmodels.inference.bootstrap import _Refitter, norm_inter
 
     m = own("sleepstudy_slope_reml")
     th, sg, beta = _Refitter(m).refit(m.design.y - m.design.offset)
@@ -450,7 +450,7 @@ def test_bootstrap_refit_reproduces_the_fit():
 
 # ---------------------------------------------------------------------------------------------- internals
 def test_numderiv_ports():
-    from mixedmodels.satterthwaite import fstat_ddf, gen_d, hessian, jacobian
+    from mixedmodels.inference.satterthwaite import fstat_ddf, gen_d, hessian, jacobian
 
     f = lambda x: np.exp(x[0]) * np.sin(x[1]) + x[0] ** 2 * x[1]  # noqa: E731
     x = np.array([0.3, 1.2])
@@ -470,7 +470,7 @@ def test_numderiv_ports():
 
 
 def test_splines_match_r():
-    from mixedmodels.profile import back_spline, interp_spline
+    from mixedmodels.inference.profile import back_spline, interp_spline
 
     x = np.array([0.0, 1.0, 2.0, 3.5, 5.0])
     y = np.array([-2.0, -0.9, 0.1, 1.6, 3.0])

@@ -11,7 +11,7 @@ import pytest
 
 import mixedmodels as mm
 from mixedmodels.errors import DataError, FormulaError
-from mixedmodels.predict import coef, predict, residuals, simulate
+from mixedmodels.post.predict import coef, predict, residuals, simulate
 
 from conftest import load_fixture
 
@@ -190,9 +190,9 @@ def test_simulate_newdata():
 
 
 # ------------------------------------------------------------------------------------ HTML display
-# (mixedmodels.display, the HTML views of a fit and its summary: same issue, no file of their own)
+# (mixedmodels.output.display, the HTML views of a fit and its summary: same issue, no file of their own)
 def test_summary_html_layout_and_escaping():
-    from mixedmodels.display import fit_html, summary_html
+    from mixedmodels.output.display import fit_html, summary_html
 
     fit = mm.lmer("Reaction ~ Days + (Days | Subject)", mm.datasets.load("sleepstudy"),
                   data_name="<script>alert(1)</script>")

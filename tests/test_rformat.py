@@ -1,4 +1,4 @@
-"""Unit tests for :mod:`mixedmodels.rformat` against known R 4.2.2 output.
+"""Unit tests for :mod:`mixedmodels.rbase.rformat` against known R 4.2.2 output.
 
 Every expected value below was produced by the R expression in the comment
 above it (R 4.2.2, default options: digits = 7, width = 80, scipen = 0,
@@ -13,7 +13,7 @@ import math
 import numpy as np
 import pytest
 
-from mixedmodels import rformat as rf
+from mixedmodels.rbase import rformat as rf
 
 # --- format() / format.default() -------------------------------------------
 FORMAT_CASES = [

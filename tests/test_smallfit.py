@@ -1,4 +1,4 @@
-"""The compiled small-model evaluator (mixedmodels.smallfit) computes the same criterion and gradient as
+"""The compiled small-model evaluator (mixedmodels.fit.smallfit) computes the same criterion and gradient as
 the blocked NumPy factor (criterion.py) and gradient (gradient.py), on every kind of term layout."""
 
 import numpy as np
@@ -7,8 +7,8 @@ from hypothesis import given, settings, strategies as st
 
 import mixedmodels as mm
 from conftest import load_fixture
-from mixedmodels import smallfit
-from mixedmodels.gradient import gradient, optimize_with_gradient
+from mixedmodels.fit import smallfit
+from mixedmodels.fit.gradient import gradient, optimize_with_gradient
 from mixedmodels.model import LinearMixedModel
 from test_gradient import FORMULAS, criterion_of, make_data, problems, random_theta
 

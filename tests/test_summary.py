@@ -1,4 +1,4 @@
-"""Tests for :mod:`mixedmodels.summary`: the printed text must equal R's.
+"""Tests for :mod:`mixedmodels.output.summary`: the printed text must equal R's.
 
 Three sources of truth, all produced with R 4.2.2 / lme4 1.1-31 / lmerTest
 3.1-3 (default options, UTF-8 locale):
@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mixedmodels.summary import (
+from mixedmodels.output.summary import (
     COR_MAX,
     SINGULAR_MESSAGE,
     Summary,
@@ -174,7 +174,7 @@ def test_summary_wrapper(model_id):
     s = Summary(summary_data_from_fixture(m))
     assert str(s) == m["summary_text"]
     assert repr(s) == m["summary_text"]
-    page = s._repr_html_()  # the notebook table (mixedmodels.display): escaped, with the same numbers
+    page = s._repr_html_()  # the notebook table (mixedmodels.output.display): escaped, with the same numbers
     assert page.startswith("<style>") and "<table>" in page
     assert html.escape(m["formula"].split(" ~ ")[0]) in page
 

@@ -8,7 +8,7 @@ import pytest
 
 import mixedmodels as mm
 from mixedmodels.errors import FormulaError, MixedModelsError
-from mixedmodels.updating import update_formula
+from mixedmodels.post.updating import update_formula
 
 # (old, new, what R prints). Each third element is R 4.2.2's `print(update(OLD, NEW))`, run as
 # Rscript -e 'print(update(Reaction ~ Days + (Days | Subject), . ~ . - Days))' and so on.

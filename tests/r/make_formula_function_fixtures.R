@@ -1,7 +1,7 @@
 #!/usr/bin/env Rscript
 ## ---------------------------------------------------------------------------
 ## make_formula_function_fixtures.R -- lme4 references for the R functions
-## that formulas may call (mixedmodels.transforms)
+## that formulas may call (mixedmodels.formula.transforms)
 ##
 ## Run from the repository root:
 ##

@@ -1,6 +1,6 @@
 #!/usr/bin/env Rscript
 ## ---------------------------------------------------------------------------
-## make_predict_fixtures.R -- lme4 references for mixedmodels.predict
+## make_predict_fixtures.R -- lme4 references for mixedmodels.post.predict
 ##
 ## Run from the repository root (after make_fixtures.R has exported the data):
 ##

@@ -1,0 +1,101 @@
+"""The blocked cross-product ``[Z X y]' [Z X y]``, computed once per model, as a sum over rows.
+
+Layout (MixedModels.jl's, adapted): the first random-effects term (the one with the most levels) is kept
+apart because its diagonal block is block diagonal (``nlevels`` blocks of ``ncols x ncols``); every other
+column -- the other terms' Z columns, then X, then y -- forms the "rest" block. Three pieces are stored:
+
+``A11``  (nlevels1, s1, s1)  the diagonal blocks of Z1'Z1
+``AR1``  sparse (m, q1)      rest' Z1
+``ARR``  dense (m, m)        rest' rest
+
+All three are sums over observations, so :meth:`CrossProducts.from_design` can build them chunk by chunk
+(``chunk_rows``) and :meth:`CrossProducts.__add__` adds the pieces of two partitions: the same code will run
+partition by partition on data too big for one machine.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from ..frame.reterms import ReTerm
+
+__all__ = ["CrossProducts", "rest_matrix"]
+
+SMALL = 200_000  # n * (columns) up to which the products are formed densely
+
+
+def rest_matrix(terms: list[ReTerm], X: np.ndarray, y: np.ndarray, rows: slice | np.ndarray = slice(None)
+                ) -> sp.csc_matrix:
+    """The "rest" columns ``[Z_2 ... Z_k X y]`` for the given rows, as a sparse matrix."""
+    blocks = []
+    for t in terms[1:]:
+        sub = ReTerm(t.group, t.levels, t.refs[rows], t.cnames, t.z[rows])
+        blocks.append(sub.zmatrix())
+    blocks.append(sp.csr_matrix(np.column_stack([X[rows], y[rows]])))
+    return sp.hstack(blocks, format="csc")
+
+
+def _dense_z(refs: np.ndarray, z: np.ndarray, nranef: int) -> np.ndarray:
+    """A term's block of Z as a dense ``n x nranef`` array (the dense form of :meth:`ReTerm.zmatrix`)."""
+    n, s = z.shape
+    out = np.zeros((n, nranef))
+    out[np.arange(n)[:, None], refs[:, None] * s + np.arange(s)[None, :]] = z
+    return out
+
+
+@dataclass
+class CrossProducts:
+    """The three stored pieces of the cross-product (see the module docstring)."""
+
+    A11: np.ndarray
+    AR1: sp.csr_matrix
+    ARR: np.ndarray
+
+    def __add__(self, other: "CrossProducts") -> "CrossProducts":
+        return CrossProducts(self.A11 + other.A11, (self.AR1 + other.AR1).tocsr(), self.ARR + other.ARR)
+
+    @classmethod
+    def from_rows(cls, terms: list[ReTerm], X: np.ndarray, y: np.ndarray, rows) -> "CrossProducts":
+        """The cross-products of one partition of the rows."""
+        t1 = terms[0]
+        refs = t1.refs[rows]
+        z = t1.z[rows]
+        s = t1.ncols
+        A11 = np.zeros((t1.nlevels, s, s))
+        for a in range(s):
+            for b in range(a, s):
+                v = np.bincount(refs, weights=z[:, a] * z[:, b], minlength=t1.nlevels)
+                A11[:, a, b] = v
+                A11[:, b, a] = v
+        m = sum(t.nranef for t in terms[1:]) + X.shape[1] + 1
+        if len(refs) * (m + t1.nranef) <= SMALL:
+            # small problems: dense matrices and products (scipy.sparse's overhead would dominate)
+            W = np.column_stack([_dense_z(t.refs[rows], t.z[rows], t.nranef) for t in terms[1:]]
+                                + [X[rows], y[rows]])
+            AR1 = sp.csr_matrix(W.T @ _dense_z(refs, z, t1.nranef))
+            return cls(A11, AR1, W.T @ W)
+        Z1 = ReTerm(t1.group, t1.levels, refs, t1.cnames, z).zmatrix()
+        W = rest_matrix(terms, X, y, rows)
+        Wt = W.T.tocsr()
+        AR1 = (Wt @ Z1).tocsr()
+        ARR = (Wt @ W).toarray()
+        return cls(A11, AR1, ARR)
+
+    @classmethod
+    def from_design(cls, terms: list[ReTerm], X: np.ndarray, y: np.ndarray,
+                    chunk_rows: int | None = None) -> "CrossProducts":
+        """Sum the cross-products over row chunks (all rows at once when ``chunk_rows`` is None)."""
+        n = len(y)
+        if chunk_rows is None or chunk_rows >= n:
+            out = cls.from_rows(terms, X, y, slice(None))
+        else:
+            out = None
+            for start in range(0, n, chunk_rows):
+                part = cls.from_rows(terms, X, y, slice(start, min(n, start + chunk_rows)))
+                out = part if out is None else out + part
+        out.AR1.sum_duplicates()
+        out.AR1.sort_indices()
+        return out

@@ -1,0 +1,106 @@
+"""Small linear-algebra kernels for the blocked Cholesky factor.
+
+Each kernel handles one block type: a batch of small diagonal blocks (the first random-effects term,
+``nlevels`` blocks of ``s x s``; ``s = 1`` is the common scalar case and gets its own closed form), a
+sparse block-diagonal scaling, and the dense block. The generic update in :mod:`mixedmodels.fit.criterion`
+only calls these.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.linalg as sla
+import scipy.sparse as sp
+
+from ..errors import ModelError
+
+__all__ = ["batched_cholesky", "batched_inverse", "batched_tri_inverse", "block_diag_sparse",
+           "dense_cholesky", "NotPositiveDefinite"]
+
+
+class NotPositiveDefinite(np.linalg.LinAlgError, ModelError):
+    """Raised inside the criterion when a block is not positive definite (the optimizer backs off). Also
+    a :class:`~mixedmodels.errors.ModelError`, so one that reaches the user is the package's error."""
+
+
+def batched_cholesky(A: np.ndarray) -> np.ndarray:
+    """Lower Cholesky factors of a stack of symmetric positive-definite ``s x s`` blocks (l, s, s)."""
+    s = A.shape[1]
+    if s == 1:
+        if (A[:, 0, 0] <= 0).any():
+            raise NotPositiveDefinite("a diagonal block is not positive definite")
+        return np.sqrt(A)
+    if s == 2:
+        a, b, c = A[:, 0, 0], A[:, 1, 0], A[:, 1, 1]
+        if (a <= 0).any():
+            raise NotPositiveDefinite("a diagonal block is not positive definite")
+        l11 = np.sqrt(a)
+        l21 = b / l11
+        d = c - l21 * l21
+        if (d <= 0).any():
+            raise NotPositiveDefinite("a diagonal block is not positive definite")
+        L = np.zeros(A.shape, A.dtype)
+        L[:, 0, 0] = l11
+        L[:, 1, 0] = l21
+        L[:, 1, 1] = np.sqrt(d)
+        return L
+    try:
+        return np.linalg.cholesky(A)
+    except np.linalg.LinAlgError as exc:
+        raise NotPositiveDefinite(str(exc)) from None
+
+
+def batched_tri_inverse(L: np.ndarray) -> np.ndarray:
+    """Inverses of a stack of lower-triangular blocks (l, s, s)."""
+    s = L.shape[1]
+    if s == 1:
+        return 1.0 / L
+    if s == 2:
+        out = np.zeros(L.shape, L.dtype)
+        out[:, 0, 0] = 1.0 / L[:, 0, 0]
+        out[:, 1, 1] = 1.0 / L[:, 1, 1]
+        out[:, 1, 0] = -L[:, 1, 0] * out[:, 0, 0] * out[:, 1, 1]
+        return out
+    eye = np.broadcast_to(np.eye(s), L.shape)
+    return np.linalg.solve(L, eye)
+
+
+def batched_inverse(A: np.ndarray) -> np.ndarray:
+    """Inverses of a stack of small general square blocks (l, s, s); closed forms for ``s <= 2`` (numpy's
+    batched ``inv`` costs far more than the arithmetic on such blocks)."""
+    s = A.shape[1]
+    if s == 1:
+        if (A == 0).any():
+            raise np.linalg.LinAlgError("Singular matrix")
+        return 1.0 / A
+    if s == 2:
+        a, b, c, d = A[:, 0, 0], A[:, 0, 1], A[:, 1, 0], A[:, 1, 1]
+        det = a * d - b * c
+        if (det == 0).any():
+            raise np.linalg.LinAlgError("Singular matrix")
+        out = np.empty(A.shape, A.dtype)
+        out[:, 0, 0] = d / det
+        out[:, 0, 1] = -b / det
+        out[:, 1, 0] = -c / det
+        out[:, 1, 1] = a / det
+        return out
+    return np.linalg.inv(A)
+
+
+def block_diag_sparse(blocks: np.ndarray) -> sp.bsr_matrix:
+    """A sparse block-diagonal matrix from a stack of ``s x s`` blocks, without any sorting."""
+    l, s, _ = blocks.shape
+    return sp.bsr_matrix((blocks, np.arange(l), np.arange(l + 1)), shape=(l * s, l * s))
+
+
+def dense_cholesky(M: np.ndarray) -> np.ndarray:
+    """Lower Cholesky factor of a dense symmetric positive-definite matrix, in place (LAPACK dpotrf).
+
+    Only the lower triangle of ``M`` is read; the strict upper triangle of the result is zeroed.
+    """
+    if M.shape[0] == 0:
+        return M
+    L, info = sla.lapack.dpotrf(M, lower=1, clean=1, overwrite_a=1)
+    if info != 0:
+        raise NotPositiveDefinite(f"the dense block is not positive definite (dpotrf info {info})")
+    return L

@@ -1,0 +1,215 @@
+"""Least-squares means, as lmerTest's ``ls_means(m)`` and ``difflsmeans(m)``.
+
+For a fixed-effects term made of factors only (``Variety``, ``N:Variety``), the LS-mean of each level
+(cell) is the model's prediction averaged over a balanced reference grid: every combination of the
+levels of all factors in the fixed part, numeric variables at their mean over the rows used. So each
+row of the contrast matrix is the average of the grid's model-matrix rows in that cell (lmerTest's
+``lsmeans_contrasts``), and each LS-mean is a one-degree-of-freedom contrast ``L beta`` tested with
+Satterthwaite's or Kenward-Roger's degrees of freedom, with a confidence interval (``contest1D``).
+A contrast that is not estimable (a rank-deficient model: a missing cell) gives a row of NA.
+
+One difference from lmerTest, where lmerTest fails: the grid is built from the model's variables as
+they enter the model, so a transformed variable (``factor(nitro)``, ``log(x)``, ``poly(x, 2)``) works
+-- ``factor(nitro)`` is a factor with its levels, ``log(x)`` is held at the mean of ``log(x)``.
+lmerTest rebuilds the model matrix from the grid by name and stops with "object 'nitro' not found".
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pandas as pd
+
+from ..frame.design import _model_matrix, _VarTable, fixed_var_table
+from ..errors import MixedModelsError
+from .tables import RDataFrame, _contest1d, normalize_ddf, SATTERTHWAITE, KENWARD_ROGER
+from ..formula.transforms import Factor, Numeric
+
+__all__ = ["ls_means", "difflsmeans", "LsMeansTable"]
+
+_COLUMNS = ["Estimate", "Std. Error", "df", "t value", "lower", "upper", "Pr(>|t|)"]
+
+
+class LsMeansTable(RDataFrame):
+    """The table of :func:`ls_means` / :func:`difflsmeans`; ``str()`` is lmerTest's ``print.ls_means``.
+    ``hypotheses`` maps each term to its contrast matrix (a DataFrame over the model-matrix columns,
+    aliased ones included)."""
+
+    _metadata = ["hypotheses", "level", "ddf", "response"]
+
+    def to_r_string(self) -> str:
+        from ..rbase import rformat as rf
+
+        x = pd.DataFrame(self).to_numpy(dtype=float, na_value=np.nan).copy()
+        lines = ["Least Squares Means table:", ""]
+        if len(x):
+            x[:, 2] = np.round(x[:, 2], 1)
+            lines += rf.print_coefmat(x, [str(i) for i in self.index], list(self.columns),
+                                      digits=max(rf.R_DIGITS - 2, 3), has_pvalue=True,
+                                      cs_ind=[0, 1, 4, 5], tst_ind=[3])
+        else:
+            lines += ["     " + " ".join(self.columns)]  # printCoefmat of no rows: the header only
+        level = rf.format_num([100 * self.level], digits=2)[0].strip()
+        lines += ["", f"  Confidence level: {level}%", f"  Degrees of freedom method: {self.ddf} "]
+        return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------------ reference grid
+class _GridVarTable(_VarTable):
+    """The model's fixed-effects variables with their values replaced by a reference grid's."""
+
+    def __init__(self, train: _VarTable, values: list):
+        self.ev = train.ev
+        self.labels = list(train.labels)
+        self.index = dict(train.index)
+        self.values = values
+
+    def add(self, node) -> int:
+        from ..formula.parse import deparse
+
+        return self.index[deparse(node)]
+
+
+def _fixed_parts(fit):
+    """The training variable table, the formulaic right-hand side and the full model matrix (aliased
+    columns included) of the fit's fixed part."""
+    vt, rhs = fixed_var_table(fit.design, fit.model.data)
+    Xfull, names, _ = _model_matrix(rhs, vt, fit.design.rows)
+    return vt, rhs, Xfull, list(names)
+
+
+def _grid(vt: _VarTable, rows: np.ndarray, used: list[int]):
+    """expand.grid over the factors (first fastest; the levels present in the rows used), numeric
+    variables at their mean: the grid's variable table and, per factor variable, its grid codes."""
+    factors = [i for i in used if isinstance(vt.values[i], Factor)]
+    levels = {}
+    for i in factors:
+        v = vt.values[i]
+        present = np.unique(v.codes[rows])
+        levels[i] = [v.levels[c] for c in present[present >= 0]]
+    sizes = [len(levels[i]) for i in factors]
+    G = int(np.prod(sizes)) if sizes else 1
+    combos = np.array(list(itertools.product(*[range(s) for s in reversed(sizes)])), dtype=np.int64)
+    combos = combos[:, ::-1] if sizes else np.zeros((1, 0), dtype=np.int64)  # first factor fastest
+    values = list(vt.values)
+    codes = {}
+    for k, i in enumerate(factors):
+        v = vt.values[i]
+        codes[i] = combos[:, k]
+        values[i] = Factor(codes=combos[:, k].copy(), levels=levels[i], ordered=v.ordered)
+    for i in used:
+        v = vt.values[i]
+        if isinstance(v, Numeric):
+            mean = np.nanmean(v.values[rows], axis=0)
+            vals = np.broadcast_to(mean, (G,) + np.shape(mean)).copy()
+            values[i] = Numeric(vals, v.suffixes, v.coefs)
+    return _GridVarTable(vt, values), codes, levels, G
+
+
+def _nullspace(A: np.ndarray) -> np.ndarray:
+    """lmerTest's ``nullspace``: the right null space of A by SVD (relative tolerance 1e-8)."""
+    if A.size == 0:
+        return np.zeros((A.shape[1], 0))
+    _, d, vt = np.linalg.svd(A, full_matrices=True)
+    rank = int(np.sum(d > max(1e-8 * d[0], 0))) if d.size else 0
+    return vt[rank:].T
+
+
+def _term_vars(fit, vt: _VarTable) -> dict[str, list[int]]:
+    """The fixed-effects terms (without the intercept) and their variables' indices."""
+    from .tables import _split_label
+
+    out = {}
+    for t in fit.design.fixed_terms:
+        if t.label == "(Intercept)":
+            continue
+        out[t.label] = [vt.index[v] for v in _split_label(t.label)]
+    return out
+
+
+def _contrasts(fit, which):
+    vt, rhs, Xfull, names = _fixed_parts(fit)
+    rows = fit.design.rows
+    terms = _term_vars(fit, vt)
+    factor_terms = [lab for lab, idx in terms.items() if all(isinstance(vt.values[i], Factor) for i in idx)]
+    if which is None:
+        which = factor_terms
+    elif isinstance(which, str):
+        which = [which]
+    if not all(isinstance(w, str) for w in which):
+        raise MixedModelsError(f"which must name terms (strings), not {which!r}")
+    bad = [w for w in which if w not in factor_terms]
+    if bad:
+        raise MixedModelsError(f"no LS-means for {', '.join(repr(b) for b in bad)}: 'which' names terms "
+                               f"made of factors only ({', '.join(factor_terms) or 'none in this model'})")
+    used = sorted({i for idx in terms.values() for i in idx})
+    gvt, codes, levels, G = _grid(vt, rows, used)
+    uX, unames, _ = _model_matrix(rhs, gvt, np.arange(G))
+    pos = {nm: j for j, nm in enumerate(unames)}
+    uX = uX[:, [pos[nm] for nm in names]]
+    out = {}
+    for lab in which:
+        idx = terms[lab]
+        cell = np.zeros(G, dtype=np.int64)
+        mult = 1
+        for i in idx:  # cell number, first variable fastest
+            cell += codes[i] * mult
+            mult *= len(levels[i])
+        labels = [":".join(f"{vt.labels[i]}{levels[i][c]}" for i, c in zip(idx, combo[::-1]))
+                  for combo in itertools.product(*[range(len(levels[i])) for i in reversed(idx)])]
+        Lt = np.zeros((G, mult))
+        Lt[np.arange(G), cell] = 1.0
+        L = (Lt / Lt.sum(axis=0)).T @ uX
+        out[lab] = (labels, L)
+    return out, names, _nullspace(Xfull)
+
+
+def _pairs(labels: list[str], L: np.ndarray) -> tuple[list[str], np.ndarray]:
+    """lmerTest's ``get_pairs``: every difference level i - level j, i < j, in ``combn`` order."""
+    names, rows = [], []
+    for i, j in itertools.combinations(range(len(labels)), 2):
+        names.append(f"{labels[i]} - {labels[j]}")
+        rows.append(L[i] - L[j])
+    return names, np.array(rows).reshape(len(rows), L.shape[1])
+
+
+def ls_means(fit, which=None, level: float = 0.95, ddf: str = "Satterthwaite",
+             pairwise: bool = False) -> LsMeansTable:
+    """lmerTest's ``ls_means(m, which = NULL, level = 0.95, ddf = "Satterthwaite", pairwise = FALSE)``:
+    the LS-means of every factor term (or those named in ``which``), with standard errors, degrees of
+    freedom, t tests and ``level`` confidence intervals; ``pairwise=True`` gives all pairwise
+    differences instead (:func:`difflsmeans`). See the module docstring for the reference grid."""
+    from ..model import LmerFit
+
+    if not isinstance(fit, LmerFit):
+        raise MixedModelsError(f"ls_means() needs a fitted model, not {type(fit).__name__}")
+    method = normalize_ddf(ddf)
+    if method is None:
+        raise MixedModelsError("ls_means() needs ddf='Satterthwaite' or 'Kenward-Roger'")
+    if not (isinstance(level, (int, float)) and 0 < level < 1):
+        raise MixedModelsError(f"level must be a number between 0 and 1, not {level!r}")
+    llist, names, N = _contrasts(fit, which)
+    keep = [names.index(nm) for nm in fit.design.x_names]
+    rows, index, hyp = [], [], {}
+    for lab, (labels, L) in llist.items():
+        if pairwise:
+            labels, L = _pairs(labels, L)
+        hyp[lab] = pd.DataFrame(L, index=labels, columns=names)  # aliased columns included, as in R
+        estimable = np.abs((L @ N).sum(axis=1)) < np.sqrt(np.finfo(float).eps) if N.shape[1] else \
+            np.ones(len(L), dtype=bool)
+        for name, l_full, ok in zip(labels, L, estimable):
+            rows.append(_contest1d(fit, l_full[keep], method, level=level) if ok else [np.nan] * 7)
+            index.append(name)
+    out = LsMeansTable(np.array(rows, dtype=float).reshape(len(index), 7), index=pd.Index(index),
+                       columns=_COLUMNS)
+    out.hypotheses = hyp
+    out.level = float(level)
+    out.ddf = {SATTERTHWAITE: "Satterthwaite", KENWARD_ROGER: "Kenward-Roger"}[method]
+    out.response = fit.design.response_name
+    return out
+
+
+def difflsmeans(fit, which=None, level: float = 0.95, ddf: str = "Satterthwaite") -> LsMeansTable:
+    """lmerTest's ``difflsmeans(m)``: all pairwise differences of the LS-means of each factor term."""
+    return ls_means(fit, which=which, level=level, ddf=ddf, pairwise=True)

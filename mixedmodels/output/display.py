@@ -1,0 +1,186 @@
+"""HTML views of a fit and of its summary, for Jupyter's rich display (``_repr_html_``).
+
+The content follows lme4's ``print(m)`` (:func:`fit_html`) and ``print(summary(m))`` (:func:`summary_html`):
+a header (method, formula, data, fit criteria), the random effects (variances, standard deviations,
+correlations), and the fixed effects (estimates, with standard errors and t values — and lmerTest's df
+and p-values when the summary has them — in the summary). Numbers are rounded for reading (4 significant
+digits; ``str()`` of the fit or summary gives R's exact text). All text is HTML-escaped.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+
+import numpy as np
+
+__all__ = ["fit_html", "summary_html"]
+
+_STYLE = ("<style>.mm-lmer table{border-collapse:collapse;margin:0.2em 0 0.8em 0}"
+          ".mm-lmer th,.mm-lmer td{padding:0.15em 0.7em;text-align:right}"
+          ".mm-lmer th.l,.mm-lmer td.l{text-align:left}"
+          ".mm-lmer .mm-h{font-weight:bold;margin-top:0.4em}</style>")
+
+
+def _e(x) -> str:
+    return html.escape(str(x), quote=True)
+
+
+def _num(x, sig: int = 4) -> str:
+    """``x`` rounded to ``sig`` significant digits, in fixed notation unless very large or small."""
+    if x is None:
+        return ""
+    x = float(x)
+    if math.isnan(x):
+        return "NaN"
+    if math.isinf(x):
+        return "Inf" if x > 0 else "-Inf"
+    if x == 0:
+        return "0"
+    mag = math.floor(math.log10(abs(x)))
+    if mag >= 6 or mag <= -5:
+        return f"{x:.{sig - 1}e}"
+    return f"{x:.{max(0, sig - 1 - mag)}f}"
+
+
+def _pvalue(p) -> str:
+    if p is None or not np.isfinite(p):
+        return ""
+    return "&lt;2e-16" if p < 2e-16 else _e(f"{p:.3g}")
+
+
+def _table(header: list[str], rows: list[list[str]], left: int = 1, escape: bool = True) -> str:
+    """An HTML table; the first ``left`` columns are left-aligned text. With ``escape=False`` the header
+    and cells are taken as already-escaped HTML."""
+    esc = _e if escape else str
+
+    def cell(tag: str, j: int, content: str) -> str:
+        cls = ' class="l"' if j < left else ""
+        return f"<{tag}{cls}>{esc(content)}</{tag}>"
+
+    head = "".join(cell("th", j, h) for j, h in enumerate(header))
+    body = "".join("<tr>" + "".join(cell("td", j, c) for j, c in enumerate(r)) + "</tr>" for r in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _data(obj):
+    """The :class:`~mixedmodels.output.summary.SummaryData` of a fit, a Summary or a SummaryData."""
+    from .summary import Summary, SummaryData
+
+    if isinstance(obj, SummaryData):
+        return obj
+    if isinstance(obj, Summary):
+        return obj.data
+    if hasattr(obj, "_summary_data"):
+        return obj._summary_data()
+    raise TypeError(f"expected a fitted model or its summary, not {type(obj).__name__}")
+
+
+def _header(d, summary: bool) -> str:
+    method = "REML" if d.reml else "maximum likelihood"
+    title = f"Linear mixed model fit by {method}"
+    if d.ddf_method and summary:
+        title += f". t-tests use {d.ddf_method}'s method"
+    parts = [f'<div class="mm-h">{_e(title)}</div>', "<table><tbody>"]
+    parts.append(f'<tr><td class="l">Formula</td><td class="l">{_e(" ".join(d.formula.split()))}</td></tr>')
+    if d.data_name is not None:
+        parts.append(f'<tr><td class="l">Data</td><td class="l">{_e(d.data_name)}</td></tr>')
+    parts.append("</tbody></table>")
+    if d.reml:
+        crit_h, crit_v = ["REML criterion at convergence"], [_num(d.reml_criterion, 6)]
+    else:
+        crit_h, crit_v = [], []
+    if summary or not d.reml:
+        crit_h += ["AIC", "BIC", "logLik", "deviance", "df.resid"]
+        crit_v += [_num(d.aic, 6), _num(d.bic, 6), _num(d.loglik, 6), _num(d.deviance, 6), str(d.df_resid)]
+    parts.append(_table(crit_h, [crit_v], left=0))
+    return "".join(parts)
+
+
+def _random(d, summary: bool) -> str:
+    has_corr = any(g.corr is not None for g in d.groups)
+    header = ["Groups", "Name"] + (["Variance"] if summary else []) + ["Std.Dev."]
+    maxk = max((len(g.terms) for g in d.groups), default=1)
+    if has_corr:
+        header += ["Corr"] + [""] * (maxk - 2)
+    rows = []
+    for g in d.groups:
+        for i, term in enumerate(g.terms):
+            row = [g.name if i == 0 else "", term]
+            if summary:
+                row.append(_num(g.variances[i]))
+            row.append(_num(g.stddevs[i]))
+            if has_corr:
+                cells = []
+                if g.corr is not None:
+                    cells = [f"{g.corr[i, j]:.2f}" if np.isfinite(g.corr[i, j]) else "NaN" for j in range(i)]
+                row += cells + [""] * (maxk - 1 - len(cells))
+            rows.append(row)
+    row = ["Residual", ""] + ([_num(d.sigma ** 2)] if summary else []) + [_num(d.sigma)]
+    if has_corr:
+        row += [""] * (maxk - 1)
+    rows.append(row)
+    groups = ", ".join(f"{name}, {n}" for name, n in d.ngroups)
+    return ('<div class="mm-h">Random effects</div>' + _table(header, rows, left=2)
+            + f"<div>Number of obs: {_e(d.nobs)}, groups: {_e(groups)}</div>")
+
+
+def _fixed(d, summary: bool) -> str:
+    if not d.coef_names:
+        return '<div class="mm-h">No fixed-effect coefficients</div>'
+    if not summary:
+        rows = [[nm, _num(b)] for nm, b in zip(d.coef_names, d.estimates)]
+        return '<div class="mm-h">Fixed effects</div>' + _table(["", "Estimate"], rows)
+    header = ["", "Estimate", "Std. Error"]
+    if d.df is not None:
+        header.append("df")
+    header.append("t value")
+    if d.pvalues is not None:
+        header.append("Pr(&gt;|t|)")
+    rows = []
+    for j, nm in enumerate(d.coef_names):
+        est, se = d.estimates[j], d.std_errors[j]
+        row = [_e(nm), _e(_num(est)), _e(_num(se))]
+        if d.df is not None:
+            row.append(_e(_num(d.df[j])))
+        row.append(_e(_num(est / se if se else np.nan)))
+        if d.pvalues is not None:
+            row.append(_pvalue(d.pvalues[j]))
+        rows.append(row)
+    return '<div class="mm-h">Fixed effects</div>' + _table(header, rows, escape=False)
+
+
+def _residuals(d) -> str:
+    r = np.asarray(d.scaled_residuals, dtype=float)
+    if r.size == 0:
+        return ""
+    q = np.quantile(r, [0, 0.25, 0.5, 0.75, 1])
+    return ('<div class="mm-h">Scaled residuals</div>'
+            + _table(["Min", "1Q", "Median", "3Q", "Max"], [[_num(v) for v in q]], left=0))
+
+
+def _messages(d) -> str:
+    msgs = []
+    if d.singular:
+        msgs.append("boundary (singular) fit: see help('isSingular')")
+    msgs += list(d.conv_messages or [])
+    msgs += list(getattr(d, "fit_warnings", []) or [])
+    if not msgs:
+        return ""
+    return "".join(f"<div><em>{_e(m)}</em></div>" for m in msgs)
+
+
+def fit_html(fit) -> str:
+    """HTML of a fitted model, as lme4's ``print(m)`` lays it out (for ``LmerFit._repr_html_``)."""
+    d = _data(fit)
+    return (_STYLE + '<div class="mm-lmer">' + _header(d, summary=False) + _random(d, summary=False)
+            + _fixed(d, summary=False) + _messages(d) + "</div>")
+
+
+def summary_html(fit_or_summary) -> str:
+    """HTML of a model summary (lme4's / lmerTest's ``print(summary(m))`` layout: header, scaled
+    residuals, random effects, fixed effects); accepts a fit, a Summary or a SummaryData (for
+    ``Summary._repr_html_``)."""
+    d = _data(fit_or_summary)
+    return (_STYLE + '<div class="mm-lmer">' + _header(d, summary=True) + _residuals(d)
+            + _random(d, summary=True) + _fixed(d, summary=True) + _messages(d) + "</div>")
