@@ -336,7 +336,7 @@ def test_lrt(ref, capsys):
         m0 = call(ref["m0_call"])
         m1 = call(ref["m1_call"])
     capsys.readouterr()
-    tab = mm.inference.anova(m1, m0)  # rows come out in increasing npar whatever the order given
+    tab = mm.anova(m1, m0)  # rows come out in increasing npar whatever the order given
     err = capsys.readouterr().err
     assert ("refitting model(s) with ML (instead of REML)" in err) == ref["refit_ml_message"]
     assert list(tab.index) == ref["rows"]
