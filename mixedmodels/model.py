@@ -14,7 +14,7 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
-from .errors import warn as _warn
+from .errors import warn as warn_r
 from .fit.criterion import ProfiledCriterion
 from .frame.design import Design, build_design
 from .errors import DataError, MixedModelsError, ModelError, SingularFitWarning
@@ -418,7 +418,7 @@ class LmerFit:
         diag = np.isfinite(lower) & (lower == 0)
         self.is_singular = bool(np.any(self.theta[diag] < SINGULAR_TOL))
         if self.is_singular:
-            _warn("boundary (singular) fit: see help('isSingular')", SingularFitWarning)
+            warn_r("boundary (singular) fit: see help('isSingular')", SingularFitWarning)
 
     # ------------------------------------------------------------------ fixed effects
     @property

@@ -46,7 +46,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ..errors import warn as _warn
+from ..errors import warn as warn_r
 from ..rbase import rformat as rf
 from ..frame.design import Design, build_design
 from .ems import ErrorTerm, SequentialAnova, error_term
@@ -472,7 +472,7 @@ def _analyse(design: Design, formula: str) -> AovResult:
     trunc = raw.clip(lower=0.0)
     for name, v in raw.items():
         if v < 0:
-            _warn(f"the method-of-moments estimate of the variance of '{name}' is negative "
+            warn_r(f"the method-of-moments estimate of the variance of '{name}' is negative "
                   f"({v:.6g}); it is set to 0", NegativeVarianceWarning)
     return AovResult(formula=formula, nobs=design.n, table=table, ems=ems_df, fixed_part=fixed_part,
                      error_terms=error_terms, den_df=den_df, varcomp_raw=raw, varcomp=trunc,

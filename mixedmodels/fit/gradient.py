@@ -54,7 +54,7 @@ import numpy as np
 import scipy.linalg as sla
 import scipy.sparse as sp
 
-from ..errors import warn as _warn
+from ..errors import warn as warn_r
 from .criterion import BlockedFactor, ProfiledCriterion
 from ..errors import ConvergenceWarning
 from .linalg import NotPositiveDefinite, batched_inverse
@@ -670,7 +670,7 @@ def optimize_with_gradient(crit: ProfiledCriterion, theta0, lower, *, dec_tol: f
                 x, fx = trial, ft
     if not converged:
         messages.append(f"optimizer did not converge: {code}")
-        _warn(f"the optimizer stopped without converging ({code}); the estimates may be "
+        warn_r(f"the optimizer stopped without converging ({code}); the estimates may be "
               "unreliable", ConvergenceWarning)
     out = OptSummary(theta_init=theta0, theta=np.asarray(x, dtype=float), lower=lower, objective=float(fx),
                      feval=crit.nevals - nev0, optimizer=name, converged=bool(converged), return_code=code,

@@ -15,7 +15,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..errors import warn as _warn
+from ..errors import warn as warn_r
 from ..errors import ConvergenceWarning
 
 __all__ = ["OptSummary", "optimize_theta"]
@@ -205,7 +205,7 @@ def optimize_theta(fun: Callable[[np.ndarray], float], theta0: np.ndarray, lower
     messages: list[str] = []
     if not converged:
         messages.append(f"optimizer did not converge: {code}")
-        _warn(f"the optimizer stopped without converging ({code}); the estimates may be "
+        warn_r(f"the optimizer stopped without converging ({code}); the estimates may be "
               "unreliable", ConvergenceWarning)
     feval = getattr(fun, "nevals", nev0) - nev0
     return OptSummary(theta_init=theta0, theta=theta, lower=lower, objective=float(fval), feval=feval,

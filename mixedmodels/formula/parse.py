@@ -25,7 +25,7 @@ import math
 import re
 from dataclasses import dataclass, field
 
-from ..errors import warn as _warn
+from ..errors import warn as warn_r
 from ..errors import FormulaError
 
 __all__ = [
@@ -606,7 +606,7 @@ def split_formula(f: Formula) -> tuple[Node | None, list[Node], list[Node]]:
         # y ~ 1 | g: R's precedence makes the whole right-hand side one bar (lme4 fits it; the fixed
         # part is the intercept). With more than an intercept on the left that is rarely what was meant.
         if len(_summands(f.rhs.left)) > 1:
-            _warn(f"'{deparse(f.rhs)}' is read as R reads it, one random-effects term "
+            warn_r(f"'{deparse(f.rhs)}' is read as R reads it, one random-effects term "
                   f"({deparse(f.rhs)}) and no fixed effects but the intercept; for fixed effects "
                   "write e.g. 'y ~ x + (1 | g)'", SyntaxWarning)
         return f.lhs, [], [f.rhs]

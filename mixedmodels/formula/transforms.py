@@ -26,7 +26,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from ..errors import warn as _warn
+from ..errors import warn as warn_r
 from ..errors import DataError, FormulaError, NaNProducedWarning
 from .parse import BinOp, Call, Name, Node, Num, Paren, Str, UnaryOp, deparse, format_r_number
 from ..rbase.rmath import bincode, format_c, r_round, seq_length_out
@@ -183,7 +183,7 @@ def _warn_nans(ev: "Evaluator", node: Call, x: np.ndarray, out: np.ndarray) -> N
     those rows then count as missing and are dropped."""
     new = np.isnan(out) & ~np.isnan(x)
     if new.any():
-        _warn(f"{deparse(node)}: NaNs produced in {int(new.sum())} row{'s' if new.sum() > 1 else ''}; "
+        warn_r(f"{deparse(node)}: NaNs produced in {int(new.sum())} row{'s' if new.sum() > 1 else ''}; "
               "they are treated as missing and dropped", NaNProducedWarning)
 
 
@@ -244,7 +244,7 @@ def _f_as_integer(ev: "Evaluator", node: Call) -> Numeric:
         out = np.trunc(x)
         big = np.abs(out) > 2147483647
     if big.any():
-        _warn(f"{deparse(node)}: NAs introduced by coercion to integer range", UserWarning)
+        warn_r(f"{deparse(node)}: NAs introduced by coercion to integer range", UserWarning)
         out = np.where(big, np.nan, out)
     return Numeric(out)
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from ..errors import warn as _warn
+from ..errors import warn as warn_r
 from ..errors import DataError, FormulaError, ModelError, PredictorScaleWarning, RankDeficiencyWarning
 from ..formula.parse import (BinOp, Call, Formula, Node, Num, Paren, UnaryOp, deparse, expand_bars,
                       parse_formula, split_formula)
@@ -592,7 +592,7 @@ def _build_design(formula: str, data: pd.DataFrame, *, require_random: bool = Tr
     dropped = [x_names[j] for j in range(X.shape[1]) if j not in keep]
     if dropped:
         k = len(dropped)
-        _warn(f"fixed-effect model matrix is rank deficient so dropping {k} column"
+        warn_r(f"fixed-effect model matrix is rank deficient so dropping {k} column"
               f"{'s' if k > 1 else ''} / coefficient{'s' if k > 1 else ''} ({', '.join(dropped)})",
               RankDeficiencyWarning)
         newpos = {old: new for new, old in enumerate(keep)}
@@ -602,7 +602,7 @@ def _build_design(formula: str, data: pd.DataFrame, *, require_random: bool = Tr
                             t.indicators) for t in fterms]
     scale_warning = _different_scales(X)
     if scale_warning:
-        _warn(SCALE_MESSAGE, PredictorScaleWarning)
+        warn_r(SCALE_MESSAGE, PredictorScaleWarning)
     offset_rows = np.zeros(n)
     for off in offsets:
         offset_rows = offset_rows + off[rows]

@@ -24,7 +24,7 @@ import pandas as pd
 import scipy.sparse as sp
 from scipy import stats
 
-from ..errors import warn as _warn
+from ..errors import warn as warn_r
 from ..fit.criterion import ProfiledCriterion
 from ..fit.crossprod import CrossProducts
 from ..fit.optimize import optimize_theta
@@ -167,7 +167,7 @@ def bootstrap(fit, nsim: int = 500, seed: int | None = None, progress: bool = Fa
     if bar is not None:
         bar.close()
     if failed:
-        _warn(f"some bootstrap runs failed ({failed}/{nsim})", UserWarning)
+        warn_r(f"some bootstrap runs failed ({failed}/{nsim})", UserWarning)
     return t0, pd.DataFrame(out, columns=names)
 
 
@@ -182,7 +182,7 @@ def norm_inter(t: np.ndarray, alpha: np.ndarray) -> np.ndarray:
         return out
     rk = (R + 1) * alpha
     if not np.all((rk > 1) & (rk < R)):
-        _warn("extreme order statistics used as endpoints", UserWarning)
+        warn_r("extreme order statistics used as endpoints", UserWarning)
     k = np.trunc(rk).astype(int)
     tstar = np.sort(t)
     for i in range(len(alpha)):

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import warn as _warn
+from ..errors import warn as warn_r
 from ..errors import ConvergenceWarning, ModelError
 from ..fit.linalg import NotPositiveDefinite
 
@@ -214,7 +214,7 @@ def varpar_info(fit, tol: float = 1e-8) -> VarparInfo:
         vals = " ".join(_sprintf_1e(v) for v in evals[zero])
         msgs.append(f"Model may not have converged with {int(zero.sum())} {word} close to zero: {vals}")
     for m in msgs:
-        _warn(m, ConvergenceWarning)
+        warn_r(m, ConvergenceWarning)
     pos = evals > tol
     Vp = evecs[:, pos]
     h_inv = (Vp / evals[pos]) @ Vp.T

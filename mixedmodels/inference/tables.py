@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ..errors import warn as _warn
+from ..errors import warn as warn_r
 from ..errors import MixedModelsError
 from .kenward_roger import kr_adjust, lb_ddf, vcov_adj
 from .satterthwaite import satterthwaite_1d, satterthwaite_md, varpar_info
@@ -523,7 +523,7 @@ def _hypotheses_type3(fs: _FixedStructure):
     rdX = np.column_stack(([np.ones((X.shape[0], 1))] if fs.has_intercept else []) + blocks)
     zero = np.all(rdX == 0, axis=0)
     if zero.any():
-        _warn(f"Missing cells for {int(zero.sum())} level combination(s) of the fixed-effects terms. "
+        warn_r(f"Missing cells for {int(zero.sum())} level combination(s) of the fixed-effects terms. "
               "\nInterpret type III hypotheses with care.", UserWarning)
     L = zapsmall((np.linalg.pinv(X) @ rdX).T)
     contained = fs.containment()
@@ -763,7 +763,7 @@ def lrt(*fits, names: list[str] | None = None, refit: bool = True) -> AnovaTable
             warnings.simplefilter("ignore")
             mods = [m.model.fit("ML", theta0=np.asarray(m.theta)) if m.reml else m for m in mods]
     elif len({m.reml for m in mods}) > 1:
-        _warn("some models fit with REML = TRUE, some not", UserWarning)
+        warn_r("some models fit with REML = TRUE, some not", UserWarning)
     npar = np.array([m.npar for m in mods], dtype=float)
     order = np.argsort(npar, kind="stable")
     mods = [mods[i] for i in order]

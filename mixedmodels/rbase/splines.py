@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import warn as _warn
+from ..errors import warn as warn_r
 from ..errors import OutsideBoundaryWarning
 from .rmath import quantile7, seq_length_out
 
@@ -275,7 +275,7 @@ def bs_basis(x: np.ndarray, spec: SplineSpec) -> tuple[np.ndarray, dict]:
     def n_interior(df):
         k = df - order + (1 - intercept)
         if k < 0:
-            _warn(f"'df' was too small; have used {order - (1 - intercept)}", UserWarning)
+            warn_r(f"'df' was too small; have used {order - (1 - intercept)}", UserWarning)
             k = 0
         return int(k)
 
@@ -283,7 +283,7 @@ def bs_basis(x: np.ndarray, spec: SplineSpec) -> tuple[np.ndarray, dict]:
     aknots = np.sort(np.concatenate([np.repeat(bk, order), knots]))
     outside = ol | orr
     if outside.any():
-        _warn("some 'x' values beyond boundary knots may cause ill-conditioned bases",
+        warn_r("some 'x' values beyond boundary knots may cause ill-conditioned bases",
               OutsideBoundaryWarning)
         derivs = np.arange(order)
         scalef = np.array([math.gamma(k) for k in range(1, order + 1)])  # factorials
@@ -319,7 +319,7 @@ def ns_basis(x: np.ndarray, spec: SplineSpec) -> tuple[np.ndarray, dict]:
     def n_interior(df):
         k = df - 1 - intercept
         if k < 0:
-            _warn(f"'df' was too small; have used {1 + intercept}", UserWarning)
+            warn_r(f"'df' was too small; have used {1 + intercept}", UserWarning)
             k = 0
         return int(k)
 
