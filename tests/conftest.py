@@ -1,5 +1,6 @@
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -23,3 +24,37 @@ def load_fixture(name: str) -> dict:
 def lme4_models() -> dict:
     """Reference fits written by tests/r/make_fixtures.R (R 4.2.2, lme4 1.1.31)."""
     return load_fixture("lme4_models.json")
+
+
+# Text comparison helpers shared by the printing tests.
+
+_NUM = re.compile(r"-?\d+(?:\.\d+)?(?:e[+-]\d+)?")
+
+def strip_control(text: str) -> list[str]:
+    out, skip = [], False
+    for line in text.split("\n"):
+        if line.startswith("Control: "):
+            skip = True
+            continue
+        if skip and line.startswith("    "):
+            continue
+        skip = False
+        out.append(line)
+    return out
+
+
+def same_up_to_last_digit(a: list[str], b: list[str], units: float = 1.0) -> bool:
+    if len(a) != len(b):
+        return False
+    for la, lb in zip(a, b):
+        if la == lb:
+            continue
+        if _NUM.sub("#", la) != _NUM.sub("#", lb):
+            return False
+        for x, y in zip(_NUM.findall(la), _NUM.findall(lb)):
+            if x == y:
+                continue
+            decimals = len(x.split(".")[1]) if "." in x else 0
+            if len(x) != len(y) or "e" in x or abs(float(x) - float(y)) > (units + 0.01) * 10 ** -decimals:
+                return False
+    return True

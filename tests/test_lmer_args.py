@@ -10,7 +10,7 @@ import pytest
 
 import mixedmodels as mm
 from conftest import load_fixture
-from test_summary_e2e import _same_up_to_last_digit, _strip_control
+from conftest import same_up_to_last_digit, strip_control
 from mixedmodels.errors import DataError, MixedModelsError
 
 CASES = load_fixture("lmer_args.json")["cases"]
@@ -50,12 +50,12 @@ def test_lmer_arguments_as_lme4(ref):
     ct = m.coef_table("Satterthwaite")
     np.testing.assert_allclose(ct["df"].to_numpy(), ref["satterthwaite_df"], rtol=1e-4)
     np.testing.assert_allclose(ct["Std. Error"].to_numpy(), ref["se"], rtol=1e-6)
-    ours, theirs = str(m.summary()).split("\n"), _strip_control(ref["summary_text"])
+    ours, theirs = str(m.summary()).split("\n"), strip_control(ref["summary_text"])
     if ours != theirs:
         # the weighted ML fit: the exact optimum (|gradient| < 1e-11 after Newton steps) has an intercept
         # variance of 643.12497, printed 643.12; R's tight fit lands at 643.1250x and prints 643.13. A
         # last printed digit may differ where the optimum sits on a rounding boundary, nothing more.
-        assert _same_up_to_last_digit(ours, theirs), "\n".join(ours)
+        assert same_up_to_last_digit(ours, theirs), "\n".join(ours)
     ci = m.confint("profile")
     k = len(ref["confint_theta"]["rows"])
     np.testing.assert_allclose(ci.iloc[:k, 0].to_numpy(), ref["confint_theta"]["lower"], rtol=2e-4)

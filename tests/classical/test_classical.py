@@ -478,7 +478,7 @@ def test_compare_methods_shows_the_lectures_points():
 
 
 def test_example_script_runs(capsys):
-    path = Path(__file__).resolve().parent.parent / "examples" / "split_plot.py"
+    path = Path(__file__).resolve().parents[2] / "examples" / "split_plot.py"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         runpy.run_path(str(path), run_name="__main__")

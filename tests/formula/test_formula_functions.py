@@ -15,7 +15,7 @@ import pytest
 
 import mixedmodels as mm
 from conftest import FIXTURES, load_fixture
-from test_summary_e2e import _same_up_to_last_digit
+from conftest import same_up_to_last_digit
 from mixedmodels.errors import DataError, FormulaError
 from mixedmodels.formula.parse import deparse, parse_formula
 from mixedmodels.post.predict import predict
@@ -86,7 +86,7 @@ def test_summary_as_lme4(case):
         assert ours == theirs, "\n".join(ours)
     else:  # lme4 stopped short: the last printed digits may differ by a few units
         assert m.objective < case["objective"] - 1e-9
-        assert _same_up_to_last_digit(ours, theirs, units=3), "\n".join(ours)
+        assert same_up_to_last_digit(ours, theirs, units=3), "\n".join(ours)
 
 
 PREDICTED = [c for c in FITTED if c.get("predict")]

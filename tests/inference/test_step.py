@@ -7,7 +7,7 @@ import pytest
 
 import mixedmodels as mm
 from conftest import load_fixture
-from test_summary_e2e import _same_up_to_last_digit
+from conftest import same_up_to_last_digit
 
 CASES = load_fixture("step.json")["cases"]
 
@@ -31,7 +31,7 @@ def test_step_as_lmertest(ref):
     assert s.model.design.formula.deparse(cutoff=500) == ref["found"]
     ours, theirs = str(s).split("\n"), ref["text"].split("\n")
     # a last printed digit may differ on a sum of squares that sits on a rounding tie (321.75)
-    assert ours == theirs or _same_up_to_last_digit(ours, theirs), "\n".join(ours)
+    assert ours == theirs or same_up_to_last_digit(ours, theirs), "\n".join(ours)
 
 
 def test_step_refuses_eliminating_every_random_effect():

@@ -12,7 +12,7 @@ import pytest
 
 import mixedmodels as mm
 from conftest import FIXTURES, load_fixture
-from test_summary_e2e import _same_up_to_last_digit
+from conftest import same_up_to_last_digit
 from mixedmodels.formula.transforms import factor_from_series
 
 REF = load_fixture("formula_cases.json")
@@ -36,7 +36,7 @@ def test_formula_case_as_lme4(case):
         # only where lme4's default optimizer stopped short (here the singular (1 | A/B/b) fit, 1e-8
         # above our optimum, on a flat ridge): the last printed digits may then differ by a few units
         assert m.objective < case["objective"] - 1e-9, "\n".join(ours)
-        assert _same_up_to_last_digit(ours, theirs, units=3), "\n".join(ours)
+        assert same_up_to_last_digit(ours, theirs, units=3), "\n".join(ours)
 
 
 def test_string_levels_sort_as_r_sorts_them():

@@ -6,7 +6,7 @@ import pytest
 
 import mixedmodels as mm
 from conftest import load_fixture
-from test_summary_e2e import _strip_control
+from conftest import strip_control
 
 REF = load_fixture("print_options.json")["fits"]
 FORMULAS = {"slope": ("Reaction ~ Days + (Days | Subject)", True),
@@ -35,4 +35,4 @@ CASES = [(f["id"], o) for f in REF for o in f["outputs"]]
 def test_print_options_as_r(fid, out):
     formula, reml = FORMULAS[fid]
     m = mm.lmer(formula, mm.datasets.load("sleepstudy"), REML=reml)
-    assert _ours(m, out["call"]).split("\n") == _strip_control(out["text"])
+    assert _ours(m, out["call"]).split("\n") == strip_control(out["text"])

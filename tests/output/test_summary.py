@@ -40,7 +40,7 @@ from mixedmodels.output.summary import (
     format_varcorr,
 )
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).parents[1] / "fixtures"
 
 
 def _load(name: str) -> dict[str, Any] | None:
