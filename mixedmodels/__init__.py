@@ -6,7 +6,8 @@
 """
 
 from . import datasets
-from .errors import (ConvergenceWarning, DataError, FormulaError, MixedModelsError, ModelError,
+from .errors import (ConvergenceWarning, DataError, FamilyError, FamilyWarning, FormulaError, MixedModelsError,
+                     ModelError,
                      NaNProducedWarning, OutsideBoundaryWarning, PredictorScaleWarning,
                      RankDeficiencyWarning, SingularFitWarning)
 from .model import LinearMixedModel, LmerFit, lmer
@@ -30,11 +31,15 @@ _LAZY = {
     "pb_modcomp": ("inference.modcomp", "pb_modcomp"),
     "PBmodcomp": ("inference.modcomp", "pb_modcomp"),
     "difflsmeans": ("inference.lsmeans", "difflsmeans"),
+    "glmer": ("glmm", "glmer"),
+    "glmer_nb": ("glmm", "glmer_nb"),
+    "GeneralizedLinearMixedModel": ("glmm", "GeneralizedLinearMixedModel"),
+    "GlmerFit": ("glmm", "GlmerFit"),
 }
 
 
 # Public modules that live in a stage folder, reachable under their old short names.
-_MODULES = {"plots": "output.plots"}
+_MODULES = {"plots": "output.plots", "family": "fit.family", "glmm": "glmm"}
 
 
 def __getattr__(name):
@@ -55,5 +60,6 @@ __all__ = [
     "MixedModelsError", "FormulaError", "DataError", "ModelError",
     "ConvergenceWarning", "SingularFitWarning", "RankDeficiencyWarning", "PredictorScaleWarning",
     "NaNProducedWarning", "OutsideBoundaryWarning",
+    "glmer", "glmer_nb", "GeneralizedLinearMixedModel", "GlmerFit", "family", "FamilyError", "FamilyWarning",
     "__version__",
 ]
