@@ -16,8 +16,10 @@ import numpy as np
 import pandas as pd
 from scipy import optimize as sopt
 from scipy.special import digamma, polygamma
+from threadpoolctl import threadpool_limits
 
-from .errors import DataError, FamilyError, FamilyWarning, FormulaError, MixedModelsError, ModelError
+from .errors import ConvergenceWarning, DataError, FamilyError, FamilyWarning, FormulaError, MixedModelsError, ModelError
+from .errors import SingularFitWarning
 from .errors import warn as warn_r
 from .fit.family import Family, get_family, initialize, negative_binomial
 from .fit.optimize import bobyqa
@@ -173,6 +175,16 @@ class GeneralizedLinearMixedModel:
 
     # ------------------------------------------------------------------ fitting
     def fit(self, nAGQ: int = 1, *, start=None, tol: float = 1e-10, at=None) -> "GlmerFit":
+        """See :meth:`_fit`; BLAS runs single-threaded here (the matrices are small and many: threads
+        only add contention)."""
+        with threadpool_limits(limits=1, user_api="blas"):
+            fit = self._fit(nAGQ, start=start, tol=tol, at=at)
+            fit.vcov  # the finite-difference Hessian, under the same thread limit
+            for msg in fit.conv_messages:
+                warn_r(msg, SingularFitWarning if "singular" in msg else ConvergenceWarning)
+        return fit
+
+    def _fit(self, nAGQ: int = 1, *, start=None, tol: float = 1e-10, at=None) -> "GlmerFit":
         """lme4's two stages: nAGQ = 0 over theta (beta inside PIRLS), then (nAGQ >= 1) the Laplace or
         adaptive Gauss-Hermite deviance over (theta, beta) jointly, started from stage one.
 
@@ -250,7 +262,21 @@ class GeneralizedLinearMixedModel:
             x = np.concatenate([np.asarray(at[0], dtype=float), np.asarray(at[1], dtype=float)])
             r = prob.pirls_lme4(x[:nth], x[nth:], lp1, joint=False)
             return GlmerFit(self, nAGQ, x[:nth], x[nth:], r, feval=0, rule=rule, lp0=lp1)
-        x, _, _ = bobyqa(dev1, x0, lower, ftol_abs=tol, xtol_abs=1e-9, initial_step=_init_step(x0))
+        # steps: theta on its own scale, beta on the scale of its standard errors from stage one
+        se1 = np.sqrt(np.maximum(np.diag(r1.factor.inv_beta_block(prob.p)), 0)) if beta_start is None \
+            else np.full(prob.p, 0.1)
+        step = np.concatenate([np.maximum(0.1 * np.abs(theta1), 0.05), np.maximum(se1, 1e-3 * np.abs(beta1))])
+        step = np.where(np.isfinite(step) & (step > 0), step, 0.1)
+        x, fx = x0, dev1(x0)
+        for _ in range(4):  # restart from the optimum until a restart no longer improves it
+            xn, _, _ = bobyqa(dev1, x, lower, ftol_abs=tol, xtol_abs=1e-9, initial_step=step)
+            fn = dev1(xn)
+            improved = fn < fx - 1e-7
+            if fn <= fx:
+                x, fx = xn, fn
+            if not improved:
+                break
+            step = step / 4
         x = self._check_boundary(dev1, x, lower, nth)
         r = prob.pirls_lme4(x[:nth], x[nth:], lp1, joint=False)
         return GlmerFit(self, nAGQ, x[:nth], x[nth:], r, feval=feval[0] + feval[1], rule=rule, lp0=lp1)
@@ -269,7 +295,7 @@ class GeneralizedLinearMixedModel:
             y = x.copy()
             y[i] = lower[i]
             fy = fun(y)
-            if fy <= f:
+            if fy <= f + 1e-9:  # no worse, to rounding: the bound itself
                 x, f = y, fy
         return x
 
@@ -300,9 +326,11 @@ class GlmerFit:
             self.objective = prob.laplace(res)
         self.pirls_iterations = prob.pirls_iterations
         self.nb_theta: float | None = None
-        self.conv_messages: list[str] = []
-        if self.is_singular:
-            self.conv_messages.append("boundary (singular) fit: see help('isSingular')")
+
+    @cached_property
+    def conv_messages(self) -> list[str]:
+        """lme4's convergence messages (``optinfo$conv$lme4$messages``) for this fit."""
+        return self._check_conv()
 
     # ------------------------------------------------------------------ basic quantities
     @property
@@ -361,7 +389,7 @@ class GlmerFit:
         p = prob.p
         if self.nAGQ == 0:
             return self.sigma ** 2 * self._res.factor.inv_beta_block(p)
-        H = self._hessian()
+        H = self._derivs[1]
         nth = len(self.theta)
         try:
             h = np.linalg.solve(H, np.eye(len(H)))
@@ -376,25 +404,77 @@ class GlmerFit:
         r = prob.pirls_lme4(x[:nth], x[nth:], self._lp0, joint=False)
         return prob.laplace(r) if self.nAGQ <= 1 else prob.agq(x[:nth], r, self._rule)
 
-    def _hessian(self, delta: float = 1e-4) -> np.ndarray:
-        """lme4's ``deriv12``: central finite differences of the deviance over (theta, beta)."""
+    @cached_property
+    def _derivs(self) -> tuple[np.ndarray, np.ndarray]:
+        """lme4's ``deriv12``: gradient and Hessian of the deviance over (theta, beta) by central
+        differences (step 1e-4; theta's steps stop at its lower bound), as ``optinfo$derivs``."""
+        delta = 1e-4
         x = np.concatenate([self.theta, self._beta])
+        lower = np.concatenate([self.model.problem.theta_lower, np.full(len(self._beta), -np.inf)])
         k = len(x)
         fx = self._dev_at(x)
+        xadd = x + delta
+        xsub = np.maximum(x - delta, lower)
+        ud = np.full(k, delta)
+        ld = x - xsub
         H = np.empty((k, k))
-        for i in range(k):
-            xa = x.copy(); xa[i] += delta
-            xs = x.copy(); xs[i] -= delta
-            fa, fs = self._dev_at(xa), self._dev_at(xs)
-            H[i, i] = (fa - 2 * fx + fs) / delta ** 2
-            for j in range(i):
-                xaa = xa.copy(); xaa[j] += delta
-                xas = xa.copy(); xas[j] -= delta
-                xsa = xs.copy(); xsa[j] += delta
-                xss = xs.copy(); xss[j] -= delta
-                H[i, j] = H[j, i] = (self._dev_at(xaa) - self._dev_at(xas) - self._dev_at(xsa)
-                                     + self._dev_at(xss)) / (4 * delta ** 2)
-        return H
+        g = np.empty(k)
+
+        def at(pairs):
+            y = x.copy()
+            for i, v in pairs:
+                y[i] = v
+            return self._dev_at(y)
+
+        for j in range(k):
+            fa, fs = at([(j, xadd[j])]), at([(j, xsub[j])])
+            H[j, j] = fa / ud[j] ** 2 - 2 * fx / (ud[j] * ld[j]) + fs / ld[j] ** 2
+            g[j] = (fa - fs) / (ud[j] + ld[j])
+            for i in range(j):
+                H[i, j] = H[j, i] = (at([(i, xadd[i]), (j, xadd[j])]) / (ud[i] + ud[j]) ** 2
+                                     - at([(i, xadd[i]), (j, xsub[j])]) / (ud[i] + ld[j]) ** 2
+                                     - at([(i, xsub[i]), (j, xadd[j])]) / (ld[i] + ud[j]) ** 2
+                                     + at([(i, xsub[i]), (j, xsub[j])]) / (ld[i] + ld[j]) ** 2)
+        return g, H
+
+    def _check_conv(self) -> list[str]:
+        """lme4's ``checkConv`` on the derivatives at the optimum (gradient tol 0.002, Hessian tol 1e-6)."""
+        if self.is_singular:
+            return ["boundary (singular) fit: see help('isSingular')"]
+        if self.nAGQ == 0 or self.nobs >= 10_000 or len(self.theta) + len(self._beta) >= 100:
+            return []
+        g, H = self._derivs
+        msgs = []
+        if np.any(np.isnan(g)):
+            return ["Gradient contains NAs"]
+        try:
+            R = np.linalg.cholesky(H).T
+            scgrad = np.linalg.solve(R.T, g)
+            ok = np.all(np.isfinite(scgrad))
+        except np.linalg.LinAlgError:
+            ok = False
+        if not ok:
+            msgs.append("unable to evaluate scaled gradient")
+        else:
+            mg = np.minimum(np.abs(scgrad), np.abs(g))
+            if mg.max() > 0.002:
+                msgs.append(f"Model failed to converge with max|grad| = {mg.max():g} (tol = 0.002, component 1)")
+        tol = 1e-6
+        try:
+            evd = np.linalg.eigvalsh(H)[::-1]
+        except np.linalg.LinAlgError:
+            return msgs + ["Problem with Hessian check (infinite or missing values?)"]
+        neg = int(np.sum(evd < -tol))
+        if neg:
+            msgs.append(f"Model failed to converge: degenerate  Hessian with {neg} negative eigenvalues")
+        elif np.sum(np.abs(evd) < tol):
+            msgs.append(" Hessian is numerically singular: parameters are not uniquely determined")
+        else:
+            if evd.max() * tol > 1:
+                msgs.append("Model is nearly unidentifiable: very large eigenvalue\n - Rescale variables?")
+            if evd.min() / evd.max() < tol:
+                msgs.append("Model is nearly unidentifiable: large eigenvalue ratio\n - Rescale variables?")
+        return msgs
 
     @cached_property
     def vcov(self) -> pd.DataFrame:

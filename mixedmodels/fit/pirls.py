@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.linalg import solve_triangular
+from scipy.linalg import LinAlgError, cholesky, solve_triangular
 
 from ..errors import ConvergenceWarning, FamilyError, warn as warn_r
 from ..frame.reterms import ReTerm
@@ -226,19 +226,23 @@ class GlmmProblem:
                 M22[: self.q2u, self.q2u:] = xr
                 M22[self.q2u:, : self.q2u] = xr.T
             M22[self.q2u:, self.q2u:] = Xw.T @ Xw
-        try:
-            L11 = np.linalg.cholesky(M11)
-        except np.linalg.LinAlgError:
-            raise PirlsError("the weighted cross-product matrix of the random effects is not positive "
-                             "definite (PIRLS)") from None
-        L11inv = np.linalg.inv(L11)
-        L11diag = np.diagonal(L11, axis1=1, axis2=2).copy()
+        if s1 == 1:
+            L11diag = np.sqrt(M11[:, 0, :])
+            L11inv = (1.0 / L11diag)[:, :, None]
+        else:
+            try:
+                L11 = np.linalg.cholesky(M11)
+            except np.linalg.LinAlgError:
+                raise PirlsError("the weighted cross-product matrix of the random effects is not positive "
+                                 "definite (PIRLS)") from None
+            L11inv = np.linalg.inv(L11)
+            L11diag = np.diagonal(L11, axis1=1, axis2=2).copy()
         if q2:
             L21 = np.einsum("rjb,jab->rja", M21.reshape(q2, l1, s1), L11inv).reshape(q2, self.q1)
             S = M22 - L21 @ L21.T
             try:
-                L22 = np.linalg.cholesky(S)
-            except np.linalg.LinAlgError:
+                L22 = cholesky(S, lower=True, check_finite=False)
+            except LinAlgError:
                 raise PirlsError("the penalized weighted least-squares system is not positive definite: "
                                  "the fixed effects may be unidentifiable (complete separation, or a "
                                  "column without information)") from None
