@@ -189,7 +189,9 @@ class GeneralizedLinearMixedModel:
         adaptive Gauss-Hermite deviance over (theta, beta) jointly, started from stage one.
 
         ``at=(theta, beta)`` skips the second optimization and evaluates the fitted model at those
-        parameters (as lme4 does at its optimum: for comparing with lme4 at its own estimates)."""
+        parameters (as lme4 does at its optimum: for comparing with lme4 at its own estimates);
+        ``at=(theta, beta, theta_stage_one)`` also takes stage one's optimum as given (lme4's, so that
+        PIRLS starts where lme4's does)."""
         if isinstance(nAGQ, bool) or not isinstance(nAGQ, (int, np.integer)) or not 0 <= nAGQ <= 25:
             raise MixedModelsError(f"nAGQ must be an integer from 0 to 25, not {nAGQ!r}")
         nAGQ = int(nAGQ)
@@ -232,7 +234,11 @@ class GeneralizedLinearMixedModel:
                 return np.inf
             return prob.laplace(r)
 
-        if nAGQ == 0 or beta_start is None:
+        if at is not None and len(at) > 2 and at[2] is not None:
+            theta1 = np.asarray(at[2], dtype=float)  # stage one's optimum given (lme4's, for comparisons)
+            r1 = prob.pirls_lme4(theta1, None, lp0, joint=True)
+            beta1 = r1.beta
+        elif nAGQ == 0 or beta_start is None:
             theta1, _, _ = bobyqa(dev0, theta0, lower_t, ftol_abs=tol, xtol_abs=1e-9,
                                   initial_step=_init_step(theta0))
             if nAGQ == 0:
@@ -279,7 +285,20 @@ class GeneralizedLinearMixedModel:
             step = step / 4
         x = self._check_boundary(dev1, x, lower, nth)
         r = prob.pirls_lme4(x[:nth], x[nth:], lp1, joint=False)
-        return GlmerFit(self, nAGQ, x[:nth], x[nth:], r, feval=feval[0] + feval[1], rule=rule, lp0=lp1)
+        fit = GlmerFit(self, nAGQ, x[:nth], x[nth:], r, feval=feval[0] + feval[1], rule=rule, lp0=lp1)
+        if any(m.startswith("Model failed to converge with max|grad|") for m in fit.conv_messages):
+            # a rough deviance surface (PIRLS to lme4's tolerance): polish by Nelder-Mead, lme4's own choice
+            # for this stage, from the BOBYQA optimum; kept only if better
+            simplex = np.vstack([x] + [x + np.eye(len(x))[i] * step[i] / 10 for i in range(len(x))])
+            simplex[:, :nth] = np.maximum(simplex[:, :nth], lower_t)
+            res = sopt.minimize(dev1, x, method="Nelder-Mead", bounds=list(zip(lower, np.full(len(x), np.inf))),
+                                options={"initial_simplex": simplex, "xatol": 1e-9, "fatol": 1e-11,
+                                         "maxfev": 400 * len(x)})
+            if res.fun < fx - 1e-9:
+                x = self._check_boundary(dev1, res.x, lower, nth)
+                r = prob.pirls_lme4(x[:nth], x[nth:], lp1, joint=False)
+                fit = GlmerFit(self, nAGQ, x[:nth], x[nth:], r, feval=feval[0] + feval[1], rule=rule, lp0=lp1)
+        return fit
 
     @staticmethod
     def _check_boundary(fun, x, lower, nth=None):

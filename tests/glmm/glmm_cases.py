@@ -104,4 +104,12 @@ def fit_at_lme4(case_id: str):
     m = model(case_id)
     if nagq == 0:
         return m.fit(nAGQ=0)
-    return m.fit(nAGQ=nagq, at=(f["theta"], f["beta"]))
+    stage1 = STAGE_ONE.get(case_id)
+    return m.fit(nAGQ=nagq, at=(f["theta"], f["beta"], fixtures()[stage1]["theta"] if stage1 else None))
+
+
+# lme4's first stage (nAGQ = 0 over theta) is the nAGQ = 0 fit of the same model: where that fixture
+# exists, PIRLS restarts from lme4's own linear predictor (lp0), which makes its finite-difference
+# Hessian (hence the standard errors) reproducible to the last printed digit
+STAGE_ONE = {"cbpp_cbind": "cbpp_nagq0", "cbpp_prop": "cbpp_nagq0", "cbpp_nagq9": "cbpp_nagq0",
+             "cbpp_nagq25": "cbpp_nagq0", "verbagg": "verbagg_nagq0"}
