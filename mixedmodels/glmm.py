@@ -115,6 +115,7 @@ class GeneralizedLinearMixedModel:
                 else "data"
         self.data_name = data_name
         self.frame_args = {"subset": subset, "weights": weights, "offset": offset, "na_action": na_action}
+        self.refit_args = {"weights": weights, "offset": offset, "na_action": na_action}
         if isinstance(offset, pd.Series):
             offset = _aligned(offset, data, "offset")
         w_all = _numeric_arg(weights, data, "weights")
@@ -352,6 +353,8 @@ class GlmerFit:
         return self._check_conv()
 
     # ------------------------------------------------------------------ basic quantities
+    reml = False  # a GLMM is fitted by maximum likelihood (for mm.anova)
+
     @property
     def design(self) -> Design:
         return self.model.design
