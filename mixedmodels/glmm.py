@@ -378,7 +378,9 @@ class GlmerFit:
 
     @property
     def npar(self) -> int:
-        return self.design.p + len(self.theta) + (1 if self.use_scale else 0)
+        """lme4's count: beta, theta, the dispersion where there is one, and a negative binomial's shape."""
+        return self.design.p + len(self.theta) + (1 if self.use_scale else 0) + \
+            (1 if self.family.kind == "negbin" else 0)
 
     @property
     def loglik(self) -> float:
@@ -752,26 +754,36 @@ def _theta_ml(y: np.ndarray, mu: np.ndarray, wt: np.ndarray, limit: int = 25, ep
 def glmer_nb(formula: str, data: pd.DataFrame, *, nAGQ: int = 1, weights=None, offset=None, subset=None,
              na_action: str = "na.omit", data_name: str | None = None, link: str = "log",
              tol: float = 1e-6) -> GlmerFit:
-    """lme4's ``glmer.nb``: a negative binomial GLMM with its shape theta estimated.
+    """lme4's ``glmer.nb``: a negative binomial GLMM whose shape theta is estimated.
 
     As lme4: a Poisson GLMM first, theta from MASS's ``theta.ml`` on its fitted means, then a 1-D
-    optimization of the log-likelihood over log(theta) (each value a glmer fit at fixed theta)."""
+    minimization of -2 log L over log(theta) within log(theta0) +- 3 (each value a glmer fit at that
+    theta, started from the previous one, as lme4's ``refit``). ``tol`` is on log(theta) (lme4: 5e-5)."""
     kw = dict(weights=weights, offset=offset, subset=subset, na_action=na_action, data_name=data_name)
-    pois = glmer(formula, data, family="poisson", nAGQ=nAGQ, **kw)
-    y = pois.model.y
-    th0 = _theta_ml(y, pois._mu, pois.model.prior_weights)
-    cache: dict[float, GlmerFit] = {}
+    with threadpool_limits(limits=1, user_api="blas"):
+        pois = GeneralizedLinearMixedModel(formula, data, "poisson", **kw)._fit(nAGQ=nAGQ)
+        th0 = _theta_ml(pois.model.y, pois._mu, pois.model.prior_weights)
+        last = {"fit": pois}
+        cache: dict[float, GlmerFit] = {}
 
-    def fit_at(logth: float) -> GlmerFit:
-        key = float(logth)
-        if key not in cache:
-            model = GeneralizedLinearMixedModel(formula, data, negative_binomial(math.exp(key), link=link), **kw)
-            cache[key] = model.fit(nAGQ=nAGQ)
-        return cache[key]
+        def fit_at(logth: float) -> GlmerFit:
+            key = float(logth)
+            if key not in cache:
+                model = GeneralizedLinearMixedModel(formula, data, negative_binomial(math.exp(key), link=link),
+                                                    **kw)
+                prev = last["fit"]
+                start = None if prev is pois else {"theta": prev.theta, "fixef": prev._beta}
+                cache[key] = model._fit(nAGQ=nAGQ, start=start)
+                last["fit"] = cache[key]
+            return cache[key]
 
-    # lme4's est_theta: optimize(-logLik, interval = log(theta0) + c(-1, 1) * 5? ) -> bracketed 1-D search
-    res = sopt.minimize_scalar(lambda lt: -fit_at(lt).loglik, bracket=(math.log(th0) - 0.5, math.log(th0)),
-                               tol=tol)
-    best = fit_at(float(res.x))
-    best.nb_theta = math.exp(float(res.x))
-    return best
+        lo, hi = math.log(th0) - 3, math.log(th0) + 3
+        res = sopt.minimize_scalar(lambda lt: fit_at(lt).objective, bounds=(lo, hi), method="bounded",
+                                   options={"xatol": tol})
+        best = min(cache.values(), key=lambda f: f.objective)
+        # the final model refitted from scratch at the chosen theta (both stages, as a fresh glmer call)
+        theta_nb = best.family.theta
+        model = GeneralizedLinearMixedModel(formula, data, negative_binomial(theta_nb, link=link), **kw)
+    fit = model.fit(nAGQ=nAGQ)
+    fit.nb_theta = theta_nb
+    return fit
