@@ -44,7 +44,9 @@ class Link:
 def _logit_inv(eta):
     eta = np.asarray(eta, dtype=float)
     out = special.expit(eta)
-    out = np.where(eta < -_THRESH, EPS, np.where(eta > _THRESH, 1 - EPS, out))
+    lo, hi = eta < -_THRESH, eta > _THRESH
+    if lo.any() or hi.any():
+        out = np.where(lo, EPS, np.where(hi, 1 - EPS, out))
     return out
 
 
@@ -158,8 +160,9 @@ def _link(family: str, link, allowed: tuple[str, ...]) -> Link:
 
 
 def _ylogy(y, mu):
+    """R's ``y_log_y(y, mu)``: y log(y / mu), 0 where y is 0."""
     with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(y != 0, y * np.log(np.where(y != 0, y, 1) / mu), 0.0)
+        return special.xlogy(y, y / mu)
 
 
 def _finite_pos(mu):
@@ -173,9 +176,13 @@ def binomial(link: str = "logit") -> Family:
         return 2 * wt * (_ylogy(y, mu) + _ylogy(1 - y, 1 - mu))
 
     def aic(y, n, mu, wt, dev_):
+        # -2 sum((wt / m) dbinom(round(m y), round(m), mu, log = TRUE)), the log density written out
         m = n if np.any(n > 1) else wt
+        k, mm_ = np.round(m * y), np.round(m)
         with np.errstate(divide="ignore", invalid="ignore"):
-            ll = stats.binom.logpmf(np.round(m * y), np.round(m), mu)
+            ll = special.xlogy(k, mu) + special.xlog1py(mm_ - k, -mu)
+            if np.any(mm_ > 1):
+                ll = ll + special.gammaln(mm_ + 1) - special.gammaln(k + 1) - special.gammaln(mm_ - k + 1)
             fac = np.where(m > 0, wt / np.where(m > 0, m, 1), 0.0)
         return -2 * np.sum(np.where(fac != 0, fac * ll, 0.0))
 
@@ -193,7 +200,9 @@ def poisson(link: str = "log") -> Family:
         return 2 * np.where(y > 0, rp, r)
 
     def aic(y, n, mu, wt, dev_):
-        return -2 * np.sum(stats.poisson.logpmf(y, mu) * wt)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ll = special.xlogy(y, mu) - mu - special.gammaln(y + 1)
+        return -2 * np.sum(ll * wt)
 
     return Family("poisson", lk, lambda mu: np.asarray(mu, dtype=float), dev, aic, _finite_pos, True,
                   kind="poisson")

@@ -134,6 +134,12 @@ class _Factor:
         return out
 
 
+def _group_sums(A: np.ndarray, order: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """Sums of the rows of ``A`` by level (rows sorted by level with ``order``; ``starts`` the first
+    sorted row of each level, every level present)."""
+    return np.add.reduceat(A[order], starts, axis=0)
+
+
 class GlmmProblem:
     """The data of a GLMM fit, and PIRLS on them.
 
@@ -173,6 +179,24 @@ class GlmmProblem:
         self._indptr = (np.arange(self.n + 1) * k).astype(np.int32)
         self._rest_indptr = (np.arange(self.n + 1) * (k - self.s1)).astype(np.int32)
         self.theta_lower = np.concatenate([t.lower_bounds() for t in terms])
+        # index arrays for the weighted cross-products (computed by bincount / grouped sums)
+        t1 = terms[0]
+        self._cols1 = [t1.refs * t1.ncols + a for a in range(t1.ncols)]
+        self._rest_cols, self._rest_idx, self._rest_offsets = [], [], {}
+        off = 0
+        for j, t in enumerate(terms[1:], start=1):
+            self._rest_offsets[j] = off
+            for a in range(t.ncols):
+                self._rest_cols.append((j, a))
+                self._rest_idx.append(off + t.refs * t.ncols + a)
+            off += t.nranef
+        self._orders, self._starts = [], []
+        for t in terms:
+            order = np.argsort(t.refs, kind="stable")
+            starts = np.searchsorted(t.refs[order], np.arange(t.nlevels))
+            self._orders.append(order)
+            self._starts.append(starts)
+        self._order1, self._starts1 = self._orders[0], self._starts[0]
         self.pirls_iterations = 0
         self.evaluations = 0
 
@@ -204,28 +228,42 @@ class GlmmProblem:
                 M11[:, a, b] = m
                 M11[:, b, a] = m
         M11[:, np.arange(s1), np.arange(s1)] += 1.0
-        parts = []  # dense columns of the second block: rest of u (sparse) and X
-        B1 = sp.csr_matrix((v1.ravel(), (refs1[:, None] * s1 + np.arange(s1)[None, :]).ravel(),
-                            (np.arange(self.n + 1) * s1)), shape=(self.n, self.q1))
         q2 = self.q2u + (self.p if joint else 0)
         M21 = np.empty((q2, self.q1))
         M22 = np.empty((q2, q2))
-        if self.q2u:
-            vr = np.hstack(vals[1:]) * sqrtw[:, None]
-            Br = sp.csr_matrix((vr.ravel(), self._rest_indices.ravel(), self._rest_indptr),
-                               shape=(self.n, self.q2u))
-            BrT = Br.T.tocsr()
-            M21[: self.q2u] = (BrT @ B1).toarray()
-            M22[: self.q2u, : self.q2u] = (BrT @ Br).toarray()
-            M22[np.arange(self.q2u), np.arange(self.q2u)] += 1.0
+        q1, q2u = self.q1, self.q2u
+        cols1 = self._cols1
+        if q2u:
+            rest = []  # (index into the rest block, weighted values) per column of the rest terms
+            for (j, a), idx in zip(self._rest_cols, self._rest_idx):
+                rest.append((idx, vals[j][:, a] * sqrtw))
+            T21 = np.zeros(q2u * q1)
+            for idx, v in rest:
+                for b, c1 in enumerate(cols1):
+                    T21 += np.bincount(idx * q1 + c1, weights=v * v1[:, b], minlength=q2u * q1)
+            M21[:q2u] = T21.reshape(q2u, q1)
+            Toff = np.zeros(q2u * q2u)
+            Tdiag = np.zeros(q2u * q2u)
+            for i, (idx_i, v_i) in enumerate(rest):
+                Tdiag += np.bincount(idx_i * q2u + idx_i, weights=v_i * v_i, minlength=q2u * q2u)
+                for idx_k, v_k in rest[i + 1:]:
+                    Toff += np.bincount(idx_i * q2u + idx_k, weights=v_i * v_k, minlength=q2u * q2u)
+            Toff = Toff.reshape(q2u, q2u)
+            M22[:q2u, :q2u] = Toff + Toff.T + Tdiag.reshape(q2u, q2u)
+            M22[np.arange(q2u), np.arange(q2u)] += 1.0
         if joint and self.p:
             Xw = self.X * sqrtw[:, None]
-            M21[self.q2u:] = (B1.T @ Xw).T
-            if self.q2u:
-                xr = (Br.T @ Xw)
-                M22[: self.q2u, self.q2u:] = xr
-                M22[self.q2u:, : self.q2u] = xr.T
-            M22[self.q2u:, self.q2u:] = Xw.T @ Xw
+            for b in range(s1):
+                M21[q2u:, b::s1] = _group_sums(Xw * v1[:, b:b + 1], self._order1, self._starts1).T
+            if q2u:
+                xr = np.zeros((q2u, self.p))
+                for (j, a), idx in zip(self._rest_cols, self._rest_idx):
+                    t = self.terms[j]
+                    sums = _group_sums(Xw * (vals[j][:, a] * sqrtw)[:, None], self._orders[j], self._starts[j])
+                    xr[self._rest_offsets[j] + np.arange(t.nlevels) * t.ncols + a] = sums
+                M22[:q2u, q2u:] = xr
+                M22[q2u:, :q2u] = xr.T
+            M22[q2u:, q2u:] = Xw.T @ Xw
         if s1 == 1:
             L11diag = np.sqrt(M11[:, 0, :])
             L11inv = (1.0 / L11diag)[:, :, None]
