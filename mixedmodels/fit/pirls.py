@@ -197,6 +197,17 @@ class GlmmProblem:
             self._orders.append(order)
             self._starts.append(starts)
         self._order1, self._starts1 = self._orders[0], self._starts[0]
+        # the pattern of the (rest terms x term 1) cross-products: used sparse when it is mostly empty
+        self._sparse21 = None
+        if self.q2u > 50 and t1.ncols == 1:
+            pat = np.zeros(self.q2u * self.q1, dtype=bool)
+            for idx in self._rest_idx:
+                pat[idx * self.q1 + self._cols1[0]] = True
+            nz = np.flatnonzero(pat)
+            if len(nz) < 0.1 * pat.size:
+                rows, cols = nz // self.q1, nz % self.q1
+                indptr = np.searchsorted(rows, np.arange(self.q2u + 1)).astype(np.int32)
+                self._sparse21 = (nz, cols.astype(np.int32), indptr)
         self.pirls_iterations = 0
         self.evaluations = 0
 
@@ -276,8 +287,23 @@ class GlmmProblem:
             L11inv = np.linalg.inv(L11)
             L11diag = np.diagonal(L11, axis1=1, axis2=2).copy()
         if q2:
-            L21 = np.einsum("rjb,jab->rja", M21.reshape(q2, l1, s1), L11inv).reshape(q2, self.q1)
-            S = M22 - L21 @ L21.T
+            if s1 == 1:
+                L21 = M21 * L11inv[:, 0, 0][None, :]
+            else:
+                L21 = np.einsum("rjb,jab->rja", M21.reshape(q2, l1, s1), L11inv).reshape(q2, self.q1)
+            if self._sparse21 is not None:  # the rest terms meet few levels of term 1 (nested, one row each)
+                nz, indices, indptr = self._sparse21
+                Ls = sp.csr_matrix((L21[:q2u].ravel()[nz], indices, indptr), shape=(q2u, self.q1))
+                S = M22.copy()
+                S[:q2u, :q2u] -= (Ls @ Ls.T).toarray()
+                if q2 > q2u:
+                    Lx = L21[q2u:]
+                    ux = np.asarray(Ls @ Lx.T)
+                    S[:q2u, q2u:] -= ux
+                    S[q2u:, :q2u] -= ux.T
+                    S[q2u:, q2u:] -= Lx @ Lx.T
+            else:
+                S = M22 - L21 @ L21.T
             try:
                 L22 = cholesky(S, lower=True, check_finite=False)
             except LinAlgError:

@@ -109,7 +109,9 @@ def test_glmer_nb_against_lme4_and_glmmtmb():
     # is lower (by about 2e-4), theta the same to 1e-4
     assert m.objective <= f["minus2loglik"] + 1e-6
     assert m.nb_theta == pytest.approx(f["nb_theta"], rel=1e-4)
-    assert m.family.name == "Negative Binomial(2.185)"
+    # lme4's theta, 2.1850355, prints as "2.185"; ours agrees to 1e-5 relative, which straddles the 4th
+    # decimal's rounding boundary (2.18505), so either rounding is accepted in the name
+    assert m.family.name in ("Negative Binomial(2.185)", "Negative Binomial(2.1851)")
     assert m.npar == 4 and m.aic == pytest.approx(m.objective + 8)
     assert np.allclose(m.fixef, f["beta"], rtol=0, atol=0.01 * np.array(f["se"]).max())
     assert m.theta == pytest.approx(f["theta"], rel=1e-3)
@@ -118,7 +120,7 @@ def test_glmer_nb_against_lme4_and_glmmtmb():
     assert -m.objective / 2 == pytest.approx(tmb["loglik"], abs=0.05)
     lines = repr(m).split("\n")
     ref = f["print_text"].split("\n")
-    assert lines[:5] == ref[:5]  # title, family line with theta, formula, data
+    assert lines[:2] + lines[3:5] == ref[:2] + ref[3:5]  # title, formula, data
 
 
 # ------------------------------------------------------------------------------------------- nAGQ
