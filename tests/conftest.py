@@ -16,7 +16,7 @@ FIXTURES = Path(__file__).parent / "fixtures"
 
 
 def load_fixture(name: str) -> dict:
-    with open(FIXTURES / name) as fh:
+    with open(FIXTURES / name, encoding="utf-8") as fh:
         return json.load(fh)
 
 
