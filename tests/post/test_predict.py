@@ -3,7 +3,6 @@ tests/r/make_predict_fixtures.R with R 4.2.2 and lme4 1.1.31)."""
 
 from __future__ import annotations
 
-import warnings
 
 import numpy as np
 import pandas as pd
@@ -13,24 +12,15 @@ import mixedmodels as mm
 from mixedmodels.errors import DataError, FormulaError
 from mixedmodels.post.predict import coef, predict, residuals, simulate
 
-from conftest import load_fixture
+from conftest import fitted, load_fixture
 
 REF = {m["id"]: m for m in load_fixture("predict.json")["models"]}
-_FITS: dict[str, object] = {}
 
 
 def fit_of(model_id: str):
     """The Python fit of a reference model (fitted once per test session)."""
-    if model_id not in _FITS:
-        ref = REF[model_id]
-        data = mm.datasets.load(ref["data"])
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            fit = mm.lmer(ref["formula"], data, REML=ref["reml"])
-        if not isinstance(getattr(fit.model, "data", None), pd.DataFrame):
-            fit.model.data = data  # until model.py keeps the training data itself (issue 7 wiring)
-        _FITS[model_id] = fit
-    return _FITS[model_id]
+    ref = REF[model_id]
+    return fitted(ref["formula"], ref["data"], ref["reml"])
 
 
 def newdata(ref: dict, name: str) -> pd.DataFrame:
@@ -223,11 +213,7 @@ def test_newdata_path_reproduces_fit(ref):
     uncorrelated terms): predicting on the training data, in another row order, through the newdata path
     gives the fitted values, and re_form="~0" gives X beta + offset."""
     data = mm.datasets.load(ref["dataset"])
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        fit = mm.lmer(ref["formula"], data, REML=ref["REML"])
-    if not isinstance(getattr(fit.model, "data", None), pd.DataFrame):
-        fit.model.data = data
+    fit = fitted(ref["id"])
     shuffled = data.sample(frac=1.0, random_state=0)
     got = predict(fit, shuffled)
     assert got.index.equals(shuffled.index)
