@@ -488,3 +488,19 @@ def test_round_is_vectorised_and_keeps_shape():
     # round(c(0.125, -1.005, 2.675, 1e300), 2) -> 0.12 -1 2.67 1e300 (R >= 4.0.0)
     # (column-major order of the 2 x 2 input)
     assert out.ravel(order="F").tolist() == [0.12, -1.0, 2.67, 1e300]
+
+
+def test_round_of_arrays_is_rounding_each_value():
+    # R: round(c(0.5, 1.5, 2.5, -0.5, 0.15, 0.25, 1234.5678, Inf, NaN, 0))
+    #    -> 0 2 2 -0 0 0 1235 Inf NaN 0
+    out = rm.r_round(np.array([0.5, 1.5, 2.5, -0.5, 0.15, 0.25, 1234.5678, np.inf, np.nan, 0.0]))
+    np.testing.assert_array_equal(out, [0, 2, 2, -0.0, 0, 0, 1235, np.inf, np.nan, 0])
+    assert math.copysign(1.0, out[3]) == -1.0
+    # R: round(c(1234.5678, -1250, 0.15, Inf, 0, 5e-324), -2) -> 1200 -1200 0 Inf 0 0
+    out = rm.r_round(np.array([1234.5678, -1250, 0.15, np.inf, 0, 5e-324]), -2)
+    np.testing.assert_array_equal(out, [1200, -1200, 0, np.inf, 0, 0])
+    # R: round(c(0.15, 0.45, 2.675, -1.005), 1) -> 0.1 0.4 2.7 -1 (each one as the scalar call gives)
+    x = np.array([0.15, 0.45, 2.675, -1.005])
+    assert rm.r_round(x, 1).tolist() == [0.1, 0.4, 2.7, -1.0] == [rm.r_round(v, 1) for v in x]
+    # digits NaN gives NaN, as R's x + digits
+    assert np.isnan(rm.r_round(np.array([1.0, 2.0]), float("nan"))).all()
