@@ -1,4 +1,5 @@
-"""Unit tests for :mod:`mixedmodels.rbase.rformat` and :mod:`mixedmodels.rbase.rmath` against known R 4.2.2 output.
+"""Unit tests for :mod:`mixedmodels.rbase.rformat` and :mod:`mixedmodels.rbase.rmath` against known
+R 4.2.2 output.
 
 Every expected value below was produced by the R expression in the comment
 above it (R 4.2.2, default options: digits = 7, width = 80, scipen = 0,
