@@ -16,6 +16,8 @@ import pandas as pd
 from . import datasets
 from .classical.aov import aov
 from .errors import FormulaError, MixedModelsError
+from .fit.family import get_family
+from .glmm import glmer
 from .model import lmer
 
 DEMO_FORMULA = "yield ~ factor(nitro)*Variety + (1|Block) + (1|Block:Variety)"
@@ -56,9 +58,6 @@ def _fit(args) -> int:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         if args.family is not None:
-            from .fit.family import get_family
-            from .glmm import glmer
-
             if args.ml:
                 raise ValueError("--ml is for linear models: a GLMM is always fitted by maximum likelihood")
             m = glmer(args.formula, data, get_family(args.family, args.link),

@@ -27,7 +27,9 @@ from .fit.pirls import GlmmProblem, PirlsError, PirlsResult, gh_rule
 from .formula.parse import Call, Paren, deparse, parse_formula
 from .formula.transforms import Evaluator, Factor
 from .frame.design import Design, build_design, check_data
-from .model import GroupDict, SINGULAR_TOL, _aligned, _make_unique, _subset_mask
+from .model import SINGULAR_TOL, GroupDict, aligned_to_data, make_unique, subset_mask
+from .output.glmm_summary import GlmmSummary, format_glmm_print, glmm_summary_data
+from .post import glmm_predict
 
 __all__ = ["GeneralizedLinearMixedModel", "GlmerFit", "glmer", "glmer_nb"]
 
@@ -43,7 +45,7 @@ def _numeric_arg(arg, data: pd.DataFrame, what: str) -> np.ndarray | None:
             raise DataError(f"{what}: no column {arg!r} in the data")
         arg = data[arg]
     if isinstance(arg, pd.Series):
-        arg = _aligned(arg, data, what)
+        arg = aligned_to_data(arg, data, what)
     vals = np.asarray(arg)
     if vals.dtype == bool or not (np.issubdtype(vals.dtype, np.number)):
         raise DataError(f"{what} must be numbers (a numeric column name or array)")
@@ -117,10 +119,10 @@ class GeneralizedLinearMixedModel:
         self.frame_args = {"subset": subset, "weights": weights, "offset": offset, "na_action": na_action}
         self.refit_args = {"weights": weights, "offset": offset, "na_action": na_action}
         if isinstance(offset, pd.Series):
-            offset = _aligned(offset, data, "offset")
+            offset = aligned_to_data(offset, data, "offset")
         w_all = _numeric_arg(weights, data, "weights")
         if subset is not None:
-            mask = _subset_mask(subset, data, formula)
+            mask = subset_mask(subset, data, formula)
             data = data[mask]
             w_all = None if w_all is None else w_all[mask]
             offset = offset if offset is None or isinstance(offset, str) else np.asarray(offset)[mask]
@@ -573,7 +575,7 @@ class GlmerFit:
     def varcorr(self) -> pd.DataFrame:
         """As R's ``as.data.frame(VarCorr(m))`` (a Residual row only for families with a dispersion)."""
         rows = []
-        names = _make_unique([t.group for t in self.design.terms])
+        names = make_unique([t.group for t in self.design.terms])
         for name, t, cov in zip(names, self.design.terms, self._term_covariances()):
             sd = np.sqrt(np.diag(cov))
             for i, c in enumerate(t.cnames):
@@ -642,49 +644,35 @@ class GlmerFit:
     def predict(self, newdata=None, type: str = "link", re_form=None, allow_new_levels: bool = False):
         """lme4's ``predict.merMod``: ``type="link"`` (the default) or ``"response"``; ``re_form=None``
         (all random effects) or ``"~0"`` / ``"NA"`` (population level)."""
-        from .post.glmm_predict import predict
-
-        return predict(self, newdata=newdata, type=type, re_form=re_form, allow_new_levels=allow_new_levels)
+        return glmm_predict.predict(self, newdata=newdata, type=type, re_form=re_form, allow_new_levels=allow_new_levels)
 
     def simulate(self, nsim: int = 1, seed=None, use_u: bool = False):
         """Responses simulated from the fitted model (lme4's ``simulate``; new random effects unless
         ``use_u``), a DataFrame sim_1..sim_nsim."""
-        from .post.glmm_predict import simulate
-
-        return simulate(self, nsim=nsim, seed=seed, use_u=use_u)
+        return glmm_predict.simulate(self, nsim=nsim, seed=seed, use_u=use_u)
 
     def confint(self, method: str = "Wald", level: float = 0.95, parm=None):
         """Wald intervals for the fixed effects (lme4's ``confint(m, method = "Wald")``); the variance
         parameters get NA, as in lme4."""
-        from .post.glmm_predict import confint_wald
-
         if method != "Wald":
             raise MixedModelsError("for GLMMs only method='Wald' is available so far")
-        return confint_wald(self, level=level)
+        return glmm_predict.confint_wald(self, level=level)
 
     def drop1(self, test: str = "Chisq"):
         """R's ``drop1(m, test = "Chisq")``: likelihood-ratio tests of the marginal fixed-effects terms."""
-        from .post.glmm_predict import drop1
-
-        return drop1(self, test=test)
+        return glmm_predict.drop1(self, test=test)
 
     def update(self, formula: str | None = None, **kwargs) -> "GlmerFit":
         """R's ``update()``: refit with a changed formula (``". ~ . - x"``) and/or arguments."""
-        from .post.glmm_predict import update
-
-        return update(self, formula, **kwargs)
+        return glmm_predict.update(self, formula, **kwargs)
 
     # ------------------------------------------------------------------ printing
     def _summary_data(self):
-        from .output.glmm_summary import glmm_summary_data
-
         return glmm_summary_data(self)
 
     def summary(self, *, digits: int | None = None, correlation: bool | None = None,
                 ranef_comp=("Variance", "Std.Dev."), signif_stars: bool = True, show_resids: bool = True):
         """The summary; ``str()`` of it is R's ``print(summary(glmer(...)))``."""
-        from .output.glmm_summary import GlmmSummary
-
         if isinstance(ranef_comp, str):
             ranef_comp = (ranef_comp,)
         return GlmmSummary(self._summary_data(), digits=digits, correlation=correlation,
@@ -692,8 +680,6 @@ class GlmerFit:
                            show_resids=bool(show_resids))
 
     def format(self, *, digits: int | None = None, ranef_comp=("Std.Dev.",)) -> str:
-        from .output.glmm_summary import format_glmm_print
-
         if isinstance(ranef_comp, str):
             ranef_comp = (ranef_comp,)
         return format_glmm_print(self._summary_data(), digits=digits, ranef_comp=tuple(ranef_comp))

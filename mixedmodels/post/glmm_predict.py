@@ -138,8 +138,6 @@ def drop1(fit, test: str = "Chisq") -> pd.DataFrame:
 def update(fit, formula: str | None = None, *, data=None, family=None, nAGQ: int | None = None, **kwargs):
     """R's ``update(m, . ~ . - x, ...)`` for a GLMM: the same call with a changed formula, data, family,
     nAGQ or frame arguments (``weights``, ``offset``, ``subset``, ``na_action``)."""
-    from ..glmm import glmer  # the fitted class's module delegates here: the allowed cycle
-
     model = fit.model
     text = model.formula if formula is None else update_formula(model.formula, formula)
     args = dict(model.frame_args)
@@ -147,6 +145,7 @@ def update(fit, formula: str | None = None, *, data=None, family=None, nAGQ: int
     if unknown:
         raise MixedModelsError(f"update: unknown arguments {sorted(unknown)}")
     args.update(kwargs)
-    return glmer(text, model.data if data is None else data, model.family if family is None else family,
-                 nAGQ=fit.nAGQ if nAGQ is None else nAGQ, data_name=args.pop("data_name", model.data_name),
-                 **args)
+    start = args.pop("start", None)
+    new = type(model)(text, model.data if data is None else data, model.family if family is None else family,
+                      data_name=args.pop("data_name", model.data_name), **args)
+    return new.fit(nAGQ=fit.nAGQ if nAGQ is None else nAGQ, start=start)
