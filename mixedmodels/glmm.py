@@ -651,12 +651,14 @@ class GlmerFit:
         ``use_u``), a DataFrame sim_1..sim_nsim."""
         return glmm_predict.simulate(self, nsim=nsim, seed=seed, use_u=use_u)
 
-    def confint(self, method: str = "Wald", level: float = 0.95, parm=None):
-        """Wald intervals for the fixed effects (lme4's ``confint(m, method = "Wald")``); the variance
-        parameters get NA, as in lme4."""
-        if method != "Wald":
-            raise MixedModelsError("for GLMMs only method='Wald' is available so far")
-        return glmm_predict.confint_wald(self, level=level)
+    def confint(self, method: str = "Wald", level: float = 0.95, nsim: int = 500, seed=None):
+        """Confidence intervals as lme4's ``confint``: ``"Wald"`` (fixed effects; NA for the variance
+        parameters, as lme4) or ``"boot"`` (parametric bootstrap percentiles, ``nsim`` refits)."""
+        if method == "Wald":
+            return glmm_predict.confint_wald(self, level=level)
+        if method == "boot":
+            return glmm_predict.confint_boot(self, level=level, nsim=nsim, seed=seed)
+        raise MixedModelsError("for GLMMs method='Wald' or 'boot' (profile intervals are not available yet)")
 
     def drop1(self, test: str = "Chisq"):
         """R's ``drop1(m, test = "Chisq")``: likelihood-ratio tests of the marginal fixed-effects terms."""

@@ -8,6 +8,8 @@ predictor, then apply the inverse link for ``type="response"``.
 
 from __future__ import annotations
 
+import copy
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,12 +17,14 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ..errors import MixedModelsError
+from ..errors import ConvergenceWarning, MixedModelsError
+from ..errors import warn as warn_r
+from ..fit.pirls import GlmmProblem
 from ..formula.parse import deparse, parse_formula
 from .predict import predict as _lmm_predict_public
 from .updating import update_formula
 
-__all__ = ["predict", "simulate", "confint_wald", "drop1", "update"]
+__all__ = ["predict", "simulate", "confint_wald", "confint_boot", "drop1", "update"]
 
 
 @dataclass
@@ -100,12 +104,74 @@ def confint_wald(fit, level: float = 0.95) -> pd.DataFrame:
     a = (1 - level) / 2
     lab = [f"{100 * a:.3g} %", f"{100 * (1 - a):.3g} %"]
     z = stats.norm.ppf(1 - a)
-    nsig = len(fit.theta) + (1 if fit.use_scale else 0)
-    sig_names = [f".sig{i + 1:02d}" for i in range(len(fit.theta))] + ([".sigma"] if fit.use_scale else [])
+    nth = len(fit.theta)
+    nsig = nth + (1 if fit.use_scale else 0)
+    sig_names = [f".sig{i + 1:02d}" for i in range(nth)] + ([".sigma"] if fit.use_scale else [])
     est, se = fit.fixef.to_numpy(), fit.se.to_numpy()
     lo = np.concatenate([np.full(nsig, np.nan), est - z * se])
     hi = np.concatenate([np.full(nsig, np.nan), est + z * se])
     return pd.DataFrame({lab[0]: lo, lab[1]: hi}, index=sig_names + list(fit.fixef.index))
+
+
+def _sd_parameters(fit, theta: np.ndarray) -> np.ndarray:
+    """lme4's ``.sig01, .sig02, ...`` (and ``.sigma``): per term the standard deviations, then the
+    correlations, of sigma^2 lambda lambda' (lme4's order within a term: sd's and correlations as in
+    ``as.data.frame(VarCorr(m))``)."""
+    out, pos = [], 0
+    s2 = fit.sigma ** 2
+    for t in fit.design.terms:
+        lam = t.lambda_matrix(theta[pos: pos + t.ntheta])
+        pos += t.ntheta
+        cov = s2 * lam @ lam.T
+        sd = np.sqrt(np.diag(cov))
+        out.extend(sd)
+        for i in range(t.ncols):
+            for j in range(i + 1, t.ncols):
+                out.append(cov[i, j] / (sd[i] * sd[j]) if sd[i] > 0 and sd[j] > 0 else np.nan)
+    if fit.use_scale:
+        out.append(fit.sigma)
+    return np.asarray(out)
+
+
+def confint_boot(fit, level: float = 0.95, nsim: int = 500, seed=None) -> pd.DataFrame:
+    """Parametric bootstrap percentile intervals (lme4's ``confint(m, method = "boot")``): ``nsim``
+    responses simulated from the fit, each refitted from the fitted estimates (as ``bootMer`` with
+    ``refit``); rows ``.sig01, ...`` (standard deviations and correlations) and the fixed effects.
+    Refits that fail are dropped, with a warning saying how many."""
+    if not (isinstance(level, (float, int)) and 0 < level < 1):
+        raise MixedModelsError(f"level must be between 0 and 1, not {level!r}")
+    rng = _rng(seed)
+    sims = simulate(fit, nsim=nsim, seed=rng)
+    model = fit.model
+    prob = model.problem
+    rows, failed = [], 0
+    start = {"theta": fit.theta, "fixef": fit.fixef.to_numpy()}
+    for col in sims.columns:
+        ysim = sims[col].to_numpy()
+        m = copy.copy(model)
+        m.y = ysim
+        m.problem = GlmmProblem(prob.terms, prob.X, ysim, prob.offset, prob.wt, prob.ntrials, prob.family)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                f = m._fit(nAGQ=fit.nAGQ, start=start)
+        except MixedModelsError:
+            failed += 1
+            continue
+        rows.append(np.concatenate([_sd_parameters(f, f.theta), f.fixef.to_numpy()]))
+    if failed:
+        warn_r(f"{failed} of {nsim} bootstrap refits failed and were dropped", ConvergenceWarning)
+    if not rows:
+        raise MixedModelsError("every bootstrap refit failed")
+    a = (1 - level) / 2
+    arr = np.vstack(rows)
+    lo = np.quantile(arr, a, axis=0)
+    hi = np.quantile(arr, 1 - a, axis=0)
+    nsig = arr.shape[1] - len(fit.fixef)
+    names = [f".sig{i + 1:02d}" for i in range(nsig - (1 if fit.use_scale else 0))] + \
+        ([".sigma"] if fit.use_scale else [])
+    lab = [f"{100 * a:.3g} %", f"{100 * (1 - a):.3g} %"]
+    return pd.DataFrame({lab[0]: lo, lab[1]: hi}, index=names + list(fit.fixef.index))
 
 
 def _marginal_terms(design) -> list[str]:

@@ -226,3 +226,22 @@ def test_cli_family(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "mixedmodels", "fit", "incidence ~ 1 + (1|herd)", str(path),
                           "--family", "weird"], capture_output=True, text=True)
     assert bad.returncode == 2 and "unknown family 'weird'" in bad.stderr
+
+
+def test_bootstrap_intervals():
+    """confint(method="boot"): parametric bootstrap percentiles, reproducible with a seed; the fixed-effect
+    intervals contain the estimates and are of the Wald intervals' size."""
+    m = _quiet(fit, "cbpp_cbind")
+    b1 = _quiet(m.confint, "boot", nsim=20, seed=3)
+    b2 = _quiet(m.confint, "boot", nsim=20, seed=3)
+    pd.testing.assert_frame_equal(b1, b2)
+    assert list(b1.index) == [".sig01", "(Intercept)", "period2", "period3", "period4"]
+    w = m.confint()
+    for name in m.fixef.index:
+        lo, hi = b1.loc[name]
+        assert lo < m.fixef[name] < hi
+        width_w = w.loc[name].diff().iloc[-1]
+        assert 0.3 < (hi - lo) / width_w < 2.5
+    assert 0 <= b1.loc[".sig01"].iloc[0] < m.varcorr["sdcor"].iloc[0] < b1.loc[".sig01"].iloc[1]
+    with pytest.raises(MixedModelsError, match="profile"):
+        m.confint("profile")
