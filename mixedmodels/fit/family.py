@@ -172,11 +172,28 @@ def _finite_pos(mu):
 def binomial(link: str = "logit") -> Family:
     lk = _link("binomial", link, ("logit", "probit", "cloglog", "cauchit", "log"))
 
+    seen = {"y": None, "binary": False, "unit": False}
+
+    def _kind(y, n=None, wt=None):
+        # is y 0/1 (then y log(y/mu) + (1-y) log((1-y)/(1-mu)) is -log of mu or 1 - mu)? checked once per y
+        if seen["y"] is not y:
+            seen["y"] = y
+            seen["binary"] = bool(np.all((y == 0) | (y == 1)))
+            seen["unit"] = None
+        if n is not None and seen["unit"] is None:
+            seen["unit"] = bool(seen["binary"] and np.all(n == 1) and np.all(wt == 1))
+        return seen
+
     def dev(y, mu, wt):
+        if _kind(y)["binary"]:
+            with np.errstate(divide="ignore"):
+                return 2 * wt * np.log(1 / np.where(y == 1, mu, 1 - mu))  # R's y log(y / mu) with y = 1
         return 2 * wt * (_ylogy(y, mu) + _ylogy(1 - y, 1 - mu))
 
     def aic(y, n, mu, wt, dev_):
         # -2 sum((wt / m) dbinom(round(m y), round(m), mu, log = TRUE)), the log density written out
+        if _kind(y, n, wt)["unit"]:
+            return float(dev_)  # 0/1 data, unit weights: -2 log L is the deviance
         m = n if np.any(n > 1) else wt
         k, mm_ = np.round(m * y), np.round(m)
         with np.errstate(divide="ignore", invalid="ignore"):
