@@ -737,3 +737,10 @@ def expand_bars(bars: list[Node], text: str) -> list[Bar]:
                 out.append(Bar(expr=BinOp(start=t.start, end=t.end, op="+", left=zero, right=t),
                                group=g, source=bar))
     return out
+
+
+# public names of the helpers other stages use (lmerTest's findbars-style walks in inference/)
+summands = _summands
+is_intercept_literal = _is_intercept_literal
+expand_slash = _expand_slash
+__all__ += ["summands", "is_intercept_literal", "expand_slash"]

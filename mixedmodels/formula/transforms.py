@@ -33,7 +33,7 @@ from ..rbase.rmath import bincode, format_c, r_round, seq_length_out
 from ..rbase.splines import SplineSpec, bs_basis, ns_basis
 
 __all__ = ["Numeric", "Factor", "Evaluator", "FUNCTIONS", "NAMESPACES", "r_level_labels", "factor_from_series",
-           "is_stateful", "predict_poly", "column_suffixes"]
+           "is_stateful", "predict_poly", "column_suffixes", "r_sort_key"]
 
 
 @dataclass
@@ -1106,6 +1106,17 @@ class Evaluator:
             return None
         return self.predvars.get(deparse(node))
 
+    def string_column_levels(self) -> dict[str, list[str]]:
+        """The levels of the string columns (not categorical, numeric or logical) read so far, by name:
+        what a factor column of an R data frame keeps for new data."""
+        out = {}
+        for name, fac in self._factors.items():
+            s = self.data[self._columns[name]]
+            if not (isinstance(s.dtype, pd.CategoricalDtype) or pd.api.types.is_numeric_dtype(s.dtype)
+                    or pd.api.types.is_bool_dtype(s.dtype)):
+                out[name] = list(fac.levels)
+        return out
+
     def column(self, node: Name):
         key = self._columns.get(node.id)
         if key is None:
@@ -1325,3 +1336,6 @@ def _as_string(v) -> str:
     if isinstance(v, float):
         return format_r_number(v)
     return str(v)
+
+
+r_sort_key = _r_sort_key  # public: R's order of strings (ICU collation), for modules of other stages

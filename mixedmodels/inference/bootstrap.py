@@ -147,10 +147,10 @@ def bootstrap(fit, nsim: int = 500, seed: int | None = None, progress: bool = Fa
     names = par_names(d.terms) + ["sigma"] + list(d.x_names)
     t0 = pd.Series(np.concatenate([cv_to_sv(np.asarray(fit.theta), ncols, float(fit.sigma)),
                                    np.asarray(fit._beta)]), index=names)
-    from ..post.predict import _check_nsim, _rng
+    from ..post.predict import check_nsim, make_rng
 
-    nsim = _check_nsim(nsim)
-    rng = _rng(seed)
+    nsim = check_nsim(nsim)
+    rng = make_rng(seed)
     refitter = _Refitter(fit)
     out = np.full((nsim, len(names)), np.nan)
     bar = ProgressBar(nsim) if progress else None

@@ -174,12 +174,12 @@ def pb_modcomp(large, small, nsim: int = 1000, seed=None) -> PBModcomp:
     from .bootstrap import _Refitter, _simulate
     from .tables import _nested
     from ..model import LmerFit
-    from ..post.predict import _check_nsim, _rng
+    from ..post.predict import check_nsim, make_rng
 
     if not (isinstance(large, LmerFit) and isinstance(small, LmerFit)):
         raise MixedModelsError("PBmodcomp needs two fitted models (large, small)")
-    nsim = _check_nsim(nsim)
-    rng = _rng(seed)
+    nsim = check_nsim(nsim)
+    rng = make_rng(seed)
     if small.nobs != large.nobs or not np.array_equal(small.design.y, large.design.y) \
             or not np.allclose(small.design.offset, large.design.offset):
         raise MixedModelsError("the two models are not fitted to the same observations (and offset)")
