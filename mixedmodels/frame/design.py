@@ -10,7 +10,6 @@ lme4's checks on them. The caller's DataFrame is only read.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -18,7 +17,7 @@ import pandas as pd
 
 from ..errors import warn as warn_r
 from ..errors import DataError, FormulaError, ModelError, PredictorScaleWarning, RankDeficiencyWarning
-from ..formula.parse import (BinOp, Call, Formula, Node, Num, Paren, UnaryOp, deparse, expand_bars,
+from ..formula.parse import (Call, Formula, Node, deparse, expand_bars,
                       parse_formula, split_formula)
 from ..formula.terms import compile_fixed_part, compile_term, expand_terms
 from ..formula.transforms import LOGICAL_LEVELS, Evaluator, Factor, Numeric, is_stateful
@@ -144,13 +143,6 @@ class _VarTable:
         if v.values.ndim == 2:
             return [v.values[rows, k] for k in range(v.values.shape[1])], list(v.suffixes)
         return [v.values[rows]], [""]
-
-
-def _model_matrix(rhs: str, vt: _VarTable, rows: np.ndarray):
-    """R's ``model.matrix``: columns, R's column names and the terms with their columns (see
-    :func:`mixedmodels.frame.columns.term_codings` for which coding each factor gets)."""
-    terms = expand_terms(rhs)
-    return build_columns(terms, term_codings(terms, vt.is_factor), vt, rows)
 
 
 def lme4_term_order(nlevels: list[int]) -> list[int]:

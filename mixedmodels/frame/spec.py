@@ -39,8 +39,8 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from ..errors import DataError, FormulaError
-from ..formula.parse import Bar, Formula, Node, deparse, split_formula
+from ..errors import DataError
+from ..formula.parse import Bar, Formula, Node, deparse
 from ..formula.terms import compile_term, expand_terms
 from ..formula.transforms import Evaluator, Factor, Numeric, factor_from_series, r_sort_key
 from .columns import FixedTerm, build_columns, evaluate_variable, factor_columns, group_factor, poly_contrasts, \
