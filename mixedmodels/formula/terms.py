@@ -58,7 +58,7 @@ def compile_term(node: Node, vt, used: set[int], text: str) -> str:
             return (compile_term(node.left, vt, used, text) + f" {node.op} "
                     + compile_term(node.right, vt, used, text))
         if node.op == "%in%":
-            return (compile_term(node.left, vt, used, text) + " : "
+            return (compile_term(node.left, vt, used, text) + " %in% "
                     + compile_term(node.right, vt, used, text))
         if node.op in ("==", "!=", "<", ">", "<=", ">=", "&"):  # a logical variable, as in R
             i = vt.add(node)
@@ -123,37 +123,183 @@ def compile_fixed_part(fixed: list[Node], vt, text: str, used: set[int] | None =
 
 
 def expand_terms(rhs: str) -> list[tuple[int, ...]]:
-    """R's terms of a right-hand side: formulaic expands the algebra (``*``, ``/``, ``^``, ``-``); each
-    term's variables are put in R's order (first appearance), duplicates removed; ``()`` is the
-    intercept. Terms come ordered by degree, in order of appearance within a degree (R's ``terms``)."""
+    """R's terms of a right-hand side compiled by :func:`compile_term` (placeholders, ``0``/``1``,
+    ``+ - * / : **`` and parentheses): the term algebra expanded as R's ``terms.formula`` does it
+    (:func:`_encode`, a port of ``EncodeVars`` in R's model.c), each term's variables in R's order (first
+    appearance), duplicates removed, ``()`` the intercept first; the other terms ordered by degree, in
+    order of appearance within a degree."""
     simple = _simple_terms(rhs)
     if simple is not None:
         return simple
-    from formulaic import Formula
-
-    out: list[tuple[int, ...]] = []
     try:
-        expanded = list(Formula(rhs))
+        tokens = _tokenize(rhs)
+        parser = _TermParser(tokens)
+        tree = parser.sum()
+        if parser.pos != len(tokens):
+            raise FormulaError("cannot expand the terms of the formula (unexpected "
+                               f"{_PH_RE.sub('x', str(tokens[parser.pos][1]))!r})")
+        state = {"intercept": True}
+        terms = _encode(tree, True, state)
     except RecursionError:
         raise FormulaError("the formula is nested too deeply to expand") from None
-    except Exception as exc:  # formulaic's own errors on algebra R would reject too
-        reason = _PH_RE.sub("x", str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
-        raise FormulaError(f"cannot expand the terms of the formula ({reason})") from None
-    for term in expanded:
-        names = [str(f) for f in term.factors]
-        if names == ["1"]:
-            key: tuple[int, ...] = ()
+    keys = [tuple(sorted(t)) for t in terms]
+    out = [()] if state["intercept"] else []
+    return out + sorted(keys, key=len)  # stable: appearance order within a degree
+
+
+_TOKEN_RE = re.compile(r"\s*(?:XqZ(\d+)Q|(\d+)|(\*\*|%in%|[-+*/:()]))")
+
+
+def _tokenize(rhs: str) -> list[tuple[str, object]]:
+    out: list[tuple[str, object]] = []
+    pos = 0
+    rhs = rhs.rstrip()
+    while pos < len(rhs):
+        m = _TOKEN_RE.match(rhs, pos)
+        if m is None:
+            raise FormulaError(f"cannot expand the terms of the formula (unexpected {rhs[pos:pos + 10]!r})")
+        if m.group(1) is not None:
+            out.append(("var", int(m.group(1))))
+        elif m.group(2) is not None:
+            out.append(("num", int(m.group(2))))
         else:
-            matches = [_PH_RE.fullmatch(nm) for nm in names]
-            if not all(matches):
-                raise FormulaError("a number inside an interaction (such as '1:x') is not a term R's "
-                                   "formulas can have")
-            key = tuple(sorted(int(m.group(1)) for m in matches))
-        if key not in out:
-            out.append(key)
-    intercept = [t for t in out if t == ()]
-    rest = sorted((t for t in out if t != ()), key=len)  # stable: appearance order within a degree
-    return intercept + rest
+            out.append(("op", m.group(3)))
+        pos = m.end()
+    return out
+
+
+class _TermParser:
+    """Recursive descent over the compiled right-hand side with R's precedence: ``**`` (R's ``^``), then
+    unary ``-``/``+``, then ``:``, then ``%in%``, then ``*`` and ``/``, then binary ``+`` and ``-``
+    (left-associative)."""
+
+    def __init__(self, tokens):
+        self.tokens = tokens
+        self.pos = 0
+
+    def _peek(self):
+        return self.tokens[self.pos] if self.pos < len(self.tokens) else ("end", None)
+
+    def _take(self):
+        tok = self._peek()
+        self.pos += 1
+        return tok
+
+    def _binary(self, ops, operand):
+        left = operand()
+        while self._peek()[0] == "op" and self._peek()[1] in ops:
+            op = self._take()[1]
+            left = (op, left, operand())
+        return left
+
+    def sum(self):
+        return self._binary(("+", "-"), self.product)
+
+    def product(self):
+        return self._binary(("*", "/"), self.within)
+
+    def within(self):
+        return self._binary(("%in%",), self.interaction)
+
+    def interaction(self):
+        return self._binary((":",), self.unary)
+
+    def unary(self):
+        tok = self._peek()
+        if tok == ("op", "-") or tok == ("op", "+"):
+            self._take()
+            return ("neg" if tok[1] == "-" else "pos", self.unary())
+        return self.power()
+
+    def power(self):
+        base = self.atom()
+        if self._peek() == ("op", "**"):
+            self._take()
+            tok = self._take()
+            if tok[0] != "num":
+                raise FormulaError("in a formula, '^' needs a positive whole number on its right")
+            return ("**", base, tok[1])
+        return base
+
+    def atom(self):
+        tok = self._take()
+        if tok[0] in ("var", "num"):
+            return tok
+        if tok == ("op", "("):
+            inner = self.sum()
+            if self._take() != ("op", ")"):
+                raise FormulaError("cannot expand the terms of the formula (unbalanced parentheses)")
+            return inner
+        raise FormulaError(f"cannot expand the terms of the formula (unexpected {tok[1]!r})")
+
+
+def _trim(terms: list[frozenset]) -> list[frozenset]:
+    """R's ``TrimRepeats``: duplicates removed (the first kept), and empty terms."""
+    out: list[frozenset] = []
+    seen: set[frozenset] = set()
+    for t in terms:
+        if t and t not in seen:
+            seen.add(t)
+            out.append(t)
+    return out
+
+
+def _no_number(node) -> None:
+    """Refuse a number or a subtracted term as an operand of ``:``, ``*``, ``/``, ``%in%`` or ``^``
+    (``1:x``, ``x * -1``): R reads them as a change of the intercept, which is surely not what was
+    meant."""
+    if node[0] == "num":
+        raise FormulaError("a number inside an interaction (such as '1:x') is not a term R's formulas can have")
+    if node[0] == "neg":
+        raise FormulaError("a subtracted term inside an interaction, nesting or power (such as 'x * -1') is "
+                           "not a term: write the terms to remove after the others (x - 1)")
+
+
+def _encode(node, parity: bool, state: dict) -> list[frozenset]:
+    """R's ``EncodeVars``: the terms of ``node`` as sets of variable indices, in R's order; a ``1`` or
+    ``0`` sets the intercept (``parity`` is False on the right of a ``-``, where ``- 1`` removes it)."""
+    kind = node[0]
+    if kind == "var":
+        return [frozenset((node[1],))]
+    if kind == "num":
+        if node[1] not in (0, 1):  # pragma: no cover - compile_term allows only 0 and 1
+            raise FormulaError("a number other than 0 or 1 cannot be a term; wrap arithmetic in I()")
+        state["intercept"] = (node[1] == 1) == parity
+        return []
+    if kind == "pos":
+        return _encode(node[1], parity, state)
+    if kind == "neg":  # R: DeleteTerms(NULL, x): only the intercept can change
+        _encode(node[1], not parity, state)
+        return []
+    op, left, right = node
+    if op == "+":
+        return _trim(_encode(left, parity, state) + _encode(right, parity, state))
+    if op == "-":
+        lt = _encode(left, parity, state)
+        rt = set(_encode(right, not parity, state))
+        return [t for t in lt if t not in rt]
+    if op == "**":
+        _no_number(left)
+        base = _encode(left, parity, state)
+        result = base
+        for _ in range(1, right):
+            result = _trim([a | b for a in base for b in result])
+        return result
+    _no_number(left)
+    _no_number(right)
+    lt = _encode(left, parity, state)
+    rt = _encode(right, parity, state)
+    if op == ":":
+        return _trim([a | b for a in lt for b in rt])
+    if op == "*":
+        return _trim(lt + rt + [a | b for a in lt for b in rt])
+    if op == "%in%":  # R's InTerms: every left term within every variable of the right
+        inner = frozenset().union(*rt) if rt else frozenset()
+        return _trim([t | inner for t in lt])
+    if op == "/":  # R's NestTerms: the right terms within every variable of the left
+        outer = frozenset().union(*lt) if lt else frozenset()
+        return _trim(lt + [outer | t for t in rt])
+    raise FormulaError(f"cannot expand the terms of the formula (operator {op!r})")  # pragma: no cover
 
 
 _SIMPLE_PIECE = re.compile(r"^(?:0|1|XqZ\d+Q)$")
