@@ -136,10 +136,18 @@ def factor_from_series(s: pd.Series, name: str) -> Factor:
         codes = np.full(len(s), -1, dtype=np.int64)
         codes[~mask] = np.searchsorted(uniq, vals)
         return Factor(codes=codes, levels=r_level_labels(uniq))
-    strs = np.array([str(v) for v in values[~mask]], dtype=object)
+    present = values[~mask]
+    codes = np.full(len(s), -1, dtype=np.int64)
+    if pd.api.types.infer_dtype(present, skipna=False) == "string":
+        # strings only: pandas' hash table finds the distinct values, then R's order of those few
+        fcodes, funiq = pd.factorize(present)
+        uniq = sorted(funiq.tolist(), key=_r_sort_key)
+        index = {u: i for i, u in enumerate(uniq)}
+        codes[~mask] = np.array([index[u] for u in funiq.tolist()], dtype=np.int64)[fcodes]
+        return Factor(codes=codes, levels=uniq)
+    strs = np.array([str(v) for v in present], dtype=object)
     uniq = sorted(set(strs.tolist()), key=_r_sort_key)
     index = {u: i for i, u in enumerate(uniq)}
-    codes = np.full(len(s), -1, dtype=np.int64)
     codes[~mask] = [index[v] for v in strs]
     return Factor(codes=codes, levels=uniq)
 

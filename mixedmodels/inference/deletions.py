@@ -28,7 +28,7 @@ from ..formula.parse import (BinOp, Formula, Node, Num, deparse, expand_slash, i
                              split_formula, summands)
 from ..formula.terms import TermAlgebra, expand_terms
 from ..frame.design import build_design
-from ..post.updating import update_formula
+from ..post.updating import theta_start, update_formula
 from ..rbase.rformat import zapsmall
 from .tables import _anova_frame, _contest_md, _F_COLUMNS, _FixedStructure, is_fit, normalize_ddf, \
     SATTERTHWAITE, KENWARD_ROGER
@@ -142,8 +142,8 @@ def ranova(fit, reduce_terms: bool = True):
         if "|" in form:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                m = type(fit.model)(form, data, data_name=data_name, **fit.model.refit_args).fit(
-                    "REML" if fit.reml else "ML")
+                model = type(fit.model)(form, data, data_name=data_name, **fit.model.refit_args)
+                m = model.fit("REML" if fit.reml else "ML", theta0=theta_start(fit, model.design.terms))
             ll, npar, nobs = m.loglik, m.npar, m.nobs
         else:
             ll, npar, nobs = _lm_loglik(form, data, fit.reml, fit.model.refit_args)

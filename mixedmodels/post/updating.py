@@ -20,7 +20,7 @@ from ..errors import FormulaError, MixedModelsError
 from ..formula.parse import BinOp, Call, Formula, Name, Node, Paren, UnaryOp, deparse, parse_formula
 from ..formula.terms import TermAlgebra, expand_terms
 
-__all__ = ["update_formula", "update"]
+__all__ = ["update_formula", "update", "theta_start"]
 
 def _substitute_dot(node: Node | None, by: Node) -> Node | None:
     """``node`` with every name ``.`` replaced by ``by``."""
@@ -168,4 +168,30 @@ def update(fit, formula: str | None = None, *, data=None, REML: bool | None = No
                 raise MixedModelsError("update(data=...): the model's subset was a boolean array for the old "
                                        "data; give it as an expression string to refit on new data")
     model = type(fit.model)(new_formula, df, data_name=name, **frame)
+    if "theta0" not in fit_kwargs:
+        fit_kwargs["theta0"] = theta_start(fit, model.design.terms)
     return model.fit("REML" if reml else "ML", **fit_kwargs)
+
+
+_SINGULAR_START = 1e-4  # a term fitted at (or next to) the boundary starts afresh
+
+
+def theta_start(fit, terms) -> np.ndarray | None:
+    """Where a refit with the random-effects ``terms`` starts: for each term, the fitted theta of the
+    term of ``fit`` with the same grouping factor and columns (so dropping a fixed effect or another
+    random term starts next to the new optimum), lme4's start (identity) for the others and for a term
+    fitted at the boundary. None (lme4's start for every term) when no term carries over."""
+    old: dict[tuple, np.ndarray] = {}
+    pos = 0
+    theta = np.asarray(fit.theta, dtype=float)
+    for t in fit.design.terms:
+        piece = theta[pos: pos + t.ntheta]
+        pos += t.ntheta
+        if np.all(piece[t.theta_diagonal()] > _SINGULAR_START):
+            old.setdefault((t.group, tuple(t.cnames)), piece)
+    out, carried = [], False
+    for t in terms:
+        piece = old.get((t.group, tuple(t.cnames)))
+        carried |= piece is not None
+        out.append(piece if piece is not None else t.theta_init())
+    return np.concatenate(out) if carried and out else None
