@@ -21,13 +21,14 @@ from .parse import BinOp, Call, Node, Num, Paren, UnaryOp, deparse
 __all__ = ["PLACEHOLDER", "MAX_TERMS", "compile_term", "compile_fixed_part", "expand_terms", "TermAlgebra",
            "term_labels"]
 
-PLACEHOLDER = "XqZ{}Q"  # placeholder variable names handed to formulaic's term algebra (never user-visible)
+PLACEHOLDER = "XqZ{}Q"  # placeholder variable names in a compiled right-hand side (never user-visible)
 _PH = PLACEHOLDER
 _PH_RE = re.compile(r"XqZ(\d+)Q")
 
 
 def compile_term(node: Node, vt, used: set[int], text: str) -> str:
-    """Rewrite a fixed-effects expression for formulaic's term algebra, each variable by a placeholder.
+    """Rewrite a fixed-effects expression for the term algebra (:func:`expand_terms`), each variable by a
+    placeholder.
     A table with ``bars_are_variables`` (R's update(): :class:`TermAlgebra`) takes a
     random-effects term ``(x | g)`` as one more variable."""
     if getattr(vt, "bars_are_variables", False):
@@ -99,7 +100,7 @@ def _capped_power(left: str, k: int, text: str, node) -> int:
 def compile_fixed_part(fixed: list[Node], vt, text: str, used: set[int] | None = None
                        ) -> tuple[str, list[Call]]:
     """The fixed-effects summands (from :func:`mixedmodels.formula.parse.split_formula`) as a right-hand side
-    for formulaic's term algebra, each variable through ``vt``; and the ``offset(...)`` calls apart, each
+    for the term algebra, each variable through ``vt``; and the ``offset(...)`` calls apart, each
     distinct one once (R: the same offset twice is one variable of the model frame)."""
     used = set() if used is None else used
     pieces: list[str] = []
@@ -306,19 +307,21 @@ _SIMPLE_PIECE = re.compile(r"^(?:0|1|XqZ\d+Q)$")
 
 
 def _simple_terms(rhs: str) -> list[tuple[int, ...]] | None:
-    """The terms of a plain sum of main effects (``1 + a + b``, ``0 + a``) without formulaic's parser;
-    ``None`` for anything with an operator other than ``+`` (formulaic then does the algebra)."""
+    """The terms of a plain sum of main effects (``1 + a + b``, ``0 + a``) without the parser; ``None``
+    for anything with an operator other than ``+``."""
     pieces = [p.strip() for p in rhs.split(" + ")]
     if not all(_SIMPLE_PIECE.match(p) for p in pieces):
         return None
-    intercept = "0" not in pieces
-    out: list[tuple[int, ...]] = [()] if intercept else []
+    intercept = True
+    out: list[tuple[int, ...]] = []
     for p in pieces:
         if p.startswith("XqZ"):
             key = (int(p[3:-1]),)
             if key not in out:
                 out.append(key)
-    return out
+        else:
+            intercept = p == "1"  # R: the last 0 or 1 wins
+    return ([()] if intercept else []) + out
 
 
 
@@ -346,10 +349,10 @@ class TermAlgebra:
         return self.atoms.index(deparse(node))
 
     def compile(self, node: Node) -> str:
-        """The right-hand side as a formulaic expression with an explicit intercept (``1 + ...`` or
+        """The right-hand side as a compiled expression with an explicit intercept (``1 + ...`` or
         ``0 + ...``). The intercept is decided as R decides it -- the last ``1``, ``+1``, ``0`` or ``-1``
         added or subtracted anywhere in the sum wins, parentheses around a sum being only grouping --
-        because formulaic's rule differs (any ``0`` removes it)."""
+        whatever the rules of other tools."""
         self.intercept = True
         pieces: list[tuple[int, str]] = []
         self._sum(node, 1, pieces)

@@ -2,10 +2,12 @@
 
 ``build_design(formula, data)`` parses the formula, evaluates every variable safely
 (:mod:`mixedmodels.formula.transforms`), drops rows with a missing value in any variable the formula uses, drops
-unused factor levels, builds X through formulaic with R's treatment contrasts and R's column names,
-drops aliased columns of a rank-deficient X (with a warning, as lme4 does), builds one
-:class:`~mixedmodels.frame.reterms.ReTerm` per bar, orders the terms by decreasing number of levels and runs
-lme4's checks on them. The caller's DataFrame is only read.
+unused factor levels, expands R's term algebra (:mod:`mixedmodels.formula.terms`), builds X with R's
+codings and column names (:mod:`mixedmodels.frame.columns`), drops aliased columns of a rank-deficient X
+(with a warning, as lme4 does), builds one :class:`~mixedmodels.frame.reterms.ReTerm` per bar, orders the
+terms by decreasing number of levels and runs lme4's checks on them, and records all of it as a frozen
+:class:`~mixedmodels.frame.spec.FrameSpec` (``design.spec``) that rebuilds X and Z on other data. The
+caller's DataFrame is only read.
 """
 
 from __future__ import annotations
@@ -266,7 +268,7 @@ def _build_design(formula: str, data: pd.DataFrame, *, require_random: bool = Tr
         raise DataError(f"the response '{deparse(lhs)}' must be a single column")
     y_all = yv.matrix[:, 0]
 
-    # fixed part: offsets apart, the rest compiled for formulaic
+    # fixed part: offsets apart, the rest compiled for the term algebra
     vt = _VarTable(ev)
     used: set[int] = set()
     rhs, offset_calls = compile_fixed_part(fixed, vt, formula, used)

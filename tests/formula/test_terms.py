@@ -49,3 +49,9 @@ def test_expand_terms_keys():
 def test_expand_terms_refuses(rhs):
     with pytest.raises(FormulaError):
         expand_terms(rhs)
+
+
+def test_last_intercept_literal_wins():
+    """R: attr(terms(y ~ 0 + x + 1), "intercept") is 1, attr(terms(y ~ 1 + x + 0), "intercept") is 0."""
+    assert expand_terms("0 + XqZ0Q + 1") == [(), (0,)]
+    assert expand_terms("1 + XqZ0Q + 0") == [(0,)]
