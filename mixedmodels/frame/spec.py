@@ -38,6 +38,7 @@ from typing import Sequence
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from ..errors import DataError
 from ..formula.parse import Bar, Formula, Node, deparse
@@ -165,6 +166,15 @@ class NewReTerm:
     z: np.ndarray
     labels: list[str | None]
     refs: np.ndarray
+
+    def zmatrix(self, nlevels: int) -> sp.csr_matrix:
+        """The term's block of Z over ``nlevels`` fitted levels, sparse (m x nlevels * ncols), columns
+        level by level as lme4 orders them; a row of an unseen or missing level is zero there."""
+        m, s = self.z.shape
+        ok = self.refs >= 0
+        rows = np.repeat(np.flatnonzero(ok), s)
+        cols = (self.refs[ok][:, None] * s + np.arange(s)[None, :]).ravel()
+        return sp.csr_matrix((self.z[ok].ravel(), (rows, cols)), shape=(m, nlevels * s))
 
     @property
     def new_levels(self) -> list[str]:

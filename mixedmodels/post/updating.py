@@ -145,7 +145,7 @@ def update(fit, formula: str | None = None, *, data=None, REML: bool | None = No
     if fit.method == "moments":
         raise MixedModelsError("update() refits by REML or ML; a method-of-moments fit has no criterion "
                                "to refit (fit the new model with fit(method='moments'))")
-    old = fit.design.formula.deparse()  # R: formula(m), where lme4 has expanded (x || g)
+    old = fit.frame_spec.formula.deparse()  # R: formula(m), where lme4 has expanded (x || g)
     new_formula = old if formula is None else update_formula(old, formula)
     same_data = data is None
     df = fit.model.data if same_data else data

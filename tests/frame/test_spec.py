@@ -229,3 +229,18 @@ def test_treatment_recoding_and_grid():
                       "x": [1.0, 1.0, 1.0]}))[["O.L", "O.Q"]].to_numpy())
     with pytest.raises(DataError, match="contrasts must be None"):
         d.spec.model_matrix(data, contrasts="sum")
+
+
+def test_random_matrices_give_z_blocks():
+    data = _toy()
+    d = _design("y ~ x + (x | g) + (1 | h)", data)
+    train = data.iloc[d.rows]
+    for nt, t in zip(d.spec.random_matrices(train), d.terms):
+        assert (nt.zmatrix(t.nlevels) != t.zmatrix()).nnz == 0
+    new = pd.DataFrame({"x": [1.0, 2.0], "g": ["g3", "new"], "h": ["h1", None]})
+    zg, zh = d.spec.random_matrices(new)
+    Zg = zg.zmatrix(len(d.spec.random[0].levels)).toarray()
+    k = list(d.spec.random[0].levels).index("g3")
+    assert Zg[0, 2 * k: 2 * k + 2].tolist() == [1.0, 1.0] and Zg[0].sum() == 2.0
+    assert not Zg[1].any()  # an unseen level: no column
+    assert not zh.zmatrix(4).toarray()[1].any()  # a missing level
