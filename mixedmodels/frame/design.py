@@ -418,3 +418,18 @@ def independent_columns(X: np.ndarray, tol: float = 1e-7) -> list[int]:
     """The columns of X that R's ``qr(X, tol = 1e-7)`` keeps (those not aliased with columns before
     them): lme4's rule for dropping the columns of a rank-deficient X."""
     return _drop_aliased(np.asarray(X, dtype=float), [], tol)
+
+
+def _model_matrix(rhs: str, vt: _VarTable, rows: np.ndarray):
+    """R's ``model.matrix`` of a compiled right-hand side over a variable table: columns, R's column names
+    and the terms with their columns (:func:`~mixedmodels.frame.columns.term_codings` decides the
+    coding of each factor)."""
+    terms = expand_terms(rhs)
+    return build_columns(terms, term_codings(terms, vt.is_factor), vt, rows)
+
+
+# the older names of helpers that moved to formula/terms.py and frame/columns.py, for modules of this
+# stage written against them (other stages use the public names)
+_compile_fixed = compile_term
+_group_factor = group_factor
+_terms = expand_terms
