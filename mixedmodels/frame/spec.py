@@ -339,7 +339,7 @@ class _GridTable(_SpecTable):
 
 
 # ------------------------------------------------------------------------------------ the spec
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, repr=False)
 class FrameSpec:
     """The frozen recipe of a model frame (see the module docstring).
 
@@ -364,6 +364,12 @@ class FrameSpec:
     offsets: tuple[Node, ...] = ()
     random: tuple[RandomTermSpec, ...] = ()
     column_levels: FrozenDict = field(default_factory=FrozenDict)
+
+    def __repr__(self) -> str:
+        random = ", ".join(f"({t.source})" for t in self.random)
+        return (f"FrameSpec({self.formula.text!r}: {len(self.variables)} variables, X {self.x_names}"
+                + (f", dropped {self.dropped}" if self.dropped else "") + (f", random {random}" if random else "")
+                + ")")
 
     # ---------------------------------------------------------------- what it records
     @property
