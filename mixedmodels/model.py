@@ -458,7 +458,11 @@ class LmerFit:
         """The frozen frame spec of the model frame (:class:`~mixedmodels.frame.spec.FrameSpec`): levels,
         contrasts, stateful-transform state and the terms' columns; ``frame_spec.model_matrix(data)`` and
         ``frame_spec.random_matrices(data)`` rebuild X and Z on other data."""
-        return self.model.design.spec
+        spec = self.model.design.spec
+        if spec is None:
+            raise MixedModelsError("this model's frame was built without a frame spec "
+                                   "(mixedmodels.frame.spec.FrameSpec), which this needs")
+        return spec
 
     @cached_property
     def fixef(self) -> pd.Series:

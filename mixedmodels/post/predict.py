@@ -152,12 +152,12 @@ def predict(fit, newdata: pd.DataFrame | None = None, re_form=None, allow_new_le
         eta = d.X @ beta + d.offset
         if mode == "subset":
             train = _training_rows(fit)
-            for nt, bar in zip(d.spec.random_matrices(train, bars=bars, text=bars_text), bars):
+            for nt, bar in zip(fit.frame_spec.random_matrices(train, bars=bars, text=bars_text), bars):
                 levels, b = _ranef_columns(fit, nt.group, nt.cnames, deparse(bar.source))
                 eta = eta + _re_contribution(nt, levels, b, allow_new_levels)
         return pd.Series(eta, index=fit.model._index, name="predicted")
 
-    spec = d.spec
+    spec = fit.frame_spec
     X = spec.fixed_matrix(newdata)
     with np.errstate(invalid="ignore"):
         eta = X @ beta + spec.offset(newdata) + _offset_argument(fit, newdata)
@@ -202,7 +202,7 @@ def simulate(fit, nsim: int = 1, seed=None, use_u: bool = False, *, newdata: pd.
         if newdata is None:
             terms = [term_from_fit(t) for t in d.terms]
         else:
-            terms = d.spec.random_matrices(newdata)
+            terms = fit.frame_spec.random_matrices(newdata)
             for nt, t in zip(terms, d.terms):
                 match_levels(nt, list(t.levels))
                 _check_levels(nt, allow_new_levels)
