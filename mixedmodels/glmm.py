@@ -366,6 +366,15 @@ class GlmerFit:
         return self.design.n
 
     @property
+    def frame_spec(self):
+        """The frozen frame spec of the model frame (levels, contrasts, stateful-transform state), to
+        rebuild X and Z on new data (as the linear model's ``frame_spec``)."""
+        spec = getattr(self.design, "spec", None)
+        if spec is None:
+            raise MixedModelsError("this model's frame was built without a frame spec, which this needs")
+        return spec
+
+    @property
     def use_scale(self) -> bool:
         return not self.family.scale_free
 

@@ -37,13 +37,14 @@ class _LinkView:
     model: Any
     ranef: Any
     _b_blocks: list
+    frame_spec: Any = None
 
 
 def predict(fit, newdata=None, type: str = "link", re_form=None, allow_new_levels: bool = False) -> pd.Series:
     if type not in ("link", "response"):
         raise MixedModelsError(f"type must be 'link' or 'response', not {type!r}")
     view = _LinkView(fit.design, fit.fixef, pd.Series(fit._eta, index=fit.model._index), fit.model, fit.ranef,
-                     fit._b_blocks)
+                     fit._b_blocks, fit.frame_spec)
     eta = _lmm_predict_public(view, newdata, re_form=re_form, allow_new_levels=allow_new_levels)
     if type == "response":
         eta = pd.Series(fit.family.linkinv(eta.to_numpy()), index=eta.index, name="predicted")
