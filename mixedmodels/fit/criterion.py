@@ -217,12 +217,33 @@ class ProfiledCriterion:
         indptr, indices, _, _, _ = self._rest_scale_pattern
         return sp.csr_matrix((self._rest_scale_values(theta), indices, indptr), shape=(self.m, self.m))
 
-    def rest_scale_dense(self, theta: np.ndarray) -> np.ndarray:
-        """``blockdiag(Lambda_R, I_{p+1})`` as a dense matrix (the dense path's small models)."""
-        _, indices, rows, _, _ = self._rest_scale_pattern
-        out = np.zeros((self.m, self.m))
-        out[rows, indices] = self._rest_scale_values(theta)
-        return out
+    def rest_scale_right(self, A: np.ndarray, lams: list[np.ndarray]) -> np.ndarray:
+        """``A <- A @ blockdiag(Lambda_R, I_{p+1})`` in place, for a dense ``A`` with ``m`` columns, term by
+        term (each level's columns times its small lambda: ``O(rows * m * s)``, not an ``m x m`` product)."""
+        rows = A.shape[0]
+        pos = 0
+        for t, lam in zip(self.terms[1:], lams[1:]):
+            cols = slice(pos, pos + t.nranef)
+            if t.ncols == 1:
+                A[:, cols] *= lam[0, 0]
+            else:
+                A[:, cols] = (A[:, cols].reshape(rows, t.nlevels, t.ncols) @ lam).reshape(rows, -1)
+            pos += t.nranef
+        return A
+
+    def rest_scale_left(self, A: np.ndarray, lams: list[np.ndarray]) -> np.ndarray:
+        """``A <- blockdiag(Lambda_R, I_{p+1})' @ A`` in place, for a dense ``A`` with ``m`` rows."""
+        A2 = A.reshape(A.shape[0], -1)
+        width = A2.shape[1]
+        pos = 0
+        for t, lam in zip(self.terms[1:], lams[1:]):
+            rows = slice(pos, pos + t.nranef)
+            if t.ncols == 1:
+                A2[rows] *= lam[0, 0]
+            else:
+                A2[rows] = (lam.T @ A2[rows].reshape(t.nlevels, t.ncols, width)).reshape(t.nranef, width)
+            pos += t.nranef
+        return A
 
     # ------------------------------------------------------------------ the factor and the value
     def factor(self, theta: np.ndarray, need_C: bool = True) -> BlockedFactor:

@@ -279,11 +279,12 @@ def gradient_from_factor(crit, f: BlockedFactor, *, mode: str = "dense",
     elif k:
         Minv = Minv + Minv.T
         Minv.flat[:: k + 1] *= 0.5  # the diagonal
+        # W' = ((LR' A_RR)[:k, :k])' = (A_RR LR)[:k, :k] (A_RR symmetric), rows contiguous
         if LR is None:
-            W = cp.ARR[:k, :k] * dvec[:k, None]
+            WT = cp.ARR[:k, :k] * dvec[None, :k]
         else:
-            W = np.asarray(LR.T @ cp.ARR)[:k, :k]
-        rest_x[:] = _pair_sums(crit, Minv, W.T, len(rest))
+            WT = crit.rest_scale_right(cp.ARR[:k].copy(), lams)[:, :k]
+        rest_x[:] = _pair_sums(crit, Minv, WT, len(rest))
         if AR1d is not None:
             V = (AR1d * dvec[:, None] if LR is None else np.asarray(LR.T @ AR1d))[:k]
             Y = Minv @ V
@@ -314,17 +315,18 @@ def gradient_from_factor(crit, f: BlockedFactor, *, mode: str = "dense",
     return glog + nres * dr2 / r2
 
 
-def _pair_sums(crit, A: np.ndarray, B: np.ndarray, npairs: int, max_elements: int = 2_000_000
+def _pair_sums(crit, A: np.ndarray, B: np.ndarray, npairs: int, max_elements: int = 65_536
                ) -> np.ndarray:
     """For each later-term theta element e: ``sum_j A[ci_j] . B[cj_j]`` over its index pairs (all pairs
-    at once, a slice of at most ``max_elements`` gathered elements at a time, then summed per element)."""
+    at once, slices of at most ``max_elements`` gathered elements -- cache-sized: large temporaries
+    cost more in page faults than the arithmetic --, then summed per element)."""
     ci, cj, seg = crit.rest_ci, crit.rest_cj, crit.rest_seg
     width = max(1, A.shape[1])
     step = max(1, max_elements // width)
     out = np.zeros(npairs)
     for a in range(0, len(ci), step):
         b = min(len(ci), a + step)
-        vals = np.einsum("ji,ji->j", A[ci[a:b]], B[cj[a:b]])
+        vals = (A[ci[a:b]] * B[cj[a:b]]).sum(axis=1)
         out += np.bincount(seg[a:b], weights=vals, minlength=npairs)
     return out
 

@@ -162,10 +162,9 @@ class DensePath(_FactorPath):
             C *= d[:, None]
             M = cp.ARR * d[:, None]
             M *= d[None, :]
-        else:
-            LR = crit.rest_scale_dense(theta)
-            C = LR.T @ C
-            M = LR.T @ cp.ARR @ LR
+        else:  # LR = blockdiag(Lambda_R, I): C <- LR' C, M = LR' A_RR LR, block by block
+            crit.rest_scale_left(C, lams)
+            M = crit.rest_scale_left(crit.rest_scale_right(cp.ARR.copy(), lams), lams)
         M[crit.diag_m] += crit.eye_rest
         M -= C @ C.T
         LRR = dense_cholesky(M)
