@@ -124,8 +124,9 @@ class ProfiledCriterion:
         # the same, flat: every (ci, cj) pair with the index of its theta element in rest_pairs
         pairs = self.rest_pairs
         self.rest_theta_pos = np.array([e[0] for e in pairs], dtype=np.intp)
-        self.rest_ci = np.concatenate([e[1] for e in pairs]).astype(np.intp) if pairs else np.zeros(0, np.intp)
-        self.rest_cj = np.concatenate([e[2] for e in pairs]).astype(np.intp) if pairs else np.zeros(0, np.intp)
+        empty = np.zeros(0, np.intp)
+        self.rest_ci = np.concatenate([e[1] for e in pairs]).astype(np.intp) if pairs else empty
+        self.rest_cj = np.concatenate([e[2] for e in pairs]).astype(np.intp) if pairs else empty
         self.rest_seg = np.repeat(np.arange(len(pairs)), [len(e[1]) for e in pairs]).astype(np.intp)
         self._lower = np.concatenate([t.lower_bounds() for t in terms])
         self.eye1 = np.eye(self.s1)  # added to each of the first term's s1 x s1 blocks

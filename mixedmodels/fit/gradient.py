@@ -3,9 +3,9 @@
 
 Notation (MATH.md sections 2-3): ``A = [Z X y]'[Z X y]``, ``Lt = blockdiag(Lambda, I_p, 1)``, ``D = I`` on
 the Z block and 0 elsewhere, ``Omega = Lt' A Lt + D`` (the matrix whose blocked factor
-:meth:`~mixedmodels.fit.criterion.ProfiledCriterion.factor` computes). ``S`` is a leading block of rows: the Z columns for the ML
-log-determinant ``log|L_Z|^2 = log|Omega_Z|`` and the Z and X columns for the REML one,
-``log|L_Z|^2 + log|R_X|^2 = log|Omega_ZX|``.
+:meth:`~mixedmodels.fit.criterion.ProfiledCriterion.factor` computes). ``S`` is a leading block of
+rows: the Z columns for the ML log-determinant ``log|L_Z|^2 = log|Omega_Z|`` and the Z and X columns for
+the REML one, ``log|L_Z|^2 + log|R_X|^2 = log|Omega_ZX|``.
 
 **Log-determinant.** With ``E = d Lt / d theta_i`` (for the element ``lambda_t[a, b]`` of term t, ``E`` is
 ``I_l (x) e_a e_b'`` on term t's block),

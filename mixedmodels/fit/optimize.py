@@ -36,8 +36,8 @@ __all__ = ["OptSummary", "Check", "Evaluations", "optimize_theta", "optimize_wit
 
 # the options each optimizer takes (keywords of fit() / lmer())
 OPTIONS = {
-    "gradient": frozenset({"dec_tol", "maxiter", "boundary_tol", "fallback", "probes", "probe_zero", "verbose",
-                           "ftol_abs", "xtol_abs", "ftol_rel", "maxeval", "polish", "initial_step"}),
+    "gradient": frozenset({"dec_tol", "maxiter", "boundary_tol", "fallback", "probes", "probe_zero",
+                           "verbose", "ftol_abs", "xtol_abs", "ftol_rel", "maxeval", "polish", "initial_step"}),
     "bobyqa": frozenset({"ftol_abs", "xtol_abs", "ftol_rel", "maxeval", "boundary_tol", "polish",
                          "initial_step"}),
 }
@@ -572,7 +572,10 @@ def _gradient_settings(dec_tol, maxiter, boundary_tol, fallback, probes, probe_z
     return {"dec_tol": dec_tol, "maxiter": maxiter, "boundary_tol": boundary_tol, "fallback": fallback,
             "probes": tuple(probes), "probe_zero": probe_zero, "verbose": verbose,
             "maxeval": bobyqa_options.get("maxeval"),
-            "fallback_options": {**_BOBYQA_DEFAULTS, **bobyqa_options}}
+            # the BOBYQA fallback's own settings (its initial step, when not given: 1% of |theta| or 0.001)
+            "fallback_options": MappingProxyType({k: v for k, v in {**_BOBYQA_DEFAULTS,
+                                                                   **bobyqa_options}.items()
+                                                  if k != "boundary_tol"})}
 
 
 def optimize_with_gradient(crit, theta0, lower, *, dec_tol: float = 1e-11, maxiter: int = 500,
