@@ -214,3 +214,40 @@ def test_fit_is_not_changed_after_construction():
     m.update()
     for k, v in before.items():
         assert vars(m)[k] is v
+
+
+def test_no_import_circle_inside_fit():
+    """The fit stage's modules import each other one way only (module-level imports, read from the
+    source): the graph has no cycle, and nothing imports the criterion or the optimizer back."""
+    import ast
+    import pathlib
+
+    import mixedmodels.fit as fitpkg
+
+    folder = pathlib.Path(fitpkg.__file__).parent
+    graph = {}
+    for path in folder.glob("*.py"):
+        tree = ast.parse(path.read_text())
+        deps = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                if node.module:
+                    deps.add(node.module.split(".")[0])
+                else:
+                    deps.update(a.name for a in node.names)
+        graph[path.stem] = deps & {p.stem for p in folder.glob("*.py")}
+    state = {}
+
+    def visit(name, stack):
+        assert state.get(name) != "open", f"import circle: {' -> '.join(stack + [name])}"
+        if state.get(name) == "done":
+            return
+        state[name] = "open"
+        for dep in graph[name]:
+            visit(dep, stack + [name])
+        state[name] = "done"
+
+    for name in graph:
+        visit(name, [])
+    assert not any("criterion" in deps or "optimize" in deps for deps in graph.values())
+    assert "paths" in graph["criterion"] and "paths" in graph["optimize"]
