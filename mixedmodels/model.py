@@ -16,7 +16,9 @@ import pandas as pd
 
 from .errors import warn as warn_r
 from .fit.criterion import ProfiledCriterion
-from .frame.design import SCALE_MESSAGE, Design, build_design
+from .formula.parse import deparse, parse_formula
+from .formula.transforms import Evaluator, Factor
+from .frame.design import SCALE_MESSAGE, Design, build_design, check_data
 from .frame.spec import FrameSpec
 from .errors import DataError, MixedModelsError, ModelError, SingularFitWarning
 from .fit.linalg import NotPositiveDefinite
@@ -53,6 +55,12 @@ def _lsmeans():
     from .inference import lsmeans
 
     return lsmeans
+
+
+def _aov():
+    from .classical import aov
+
+    return aov
 
 
 def _make_unique(names: list[str]) -> list[str]:
@@ -101,8 +109,6 @@ class ResidualSeries(pd.Series):
 def _subset_mask(subset, data: pd.DataFrame, formula: str) -> np.ndarray:
     """R's ``subset`` argument: an expression over the columns (evaluated by the formula evaluator, so
     no code runs) or a boolean array with one entry per row; missing counts as FALSE, as in R."""
-    from .formula.parse import parse_formula
-    from .formula.transforms import Evaluator, Factor
 
     if isinstance(subset, str):
         try:
@@ -167,8 +173,6 @@ class LinearMixedModel:
         if isinstance(offset, pd.Series):
             offset = _aligned(offset, data, "offset")
         if subset is not None:
-            from .frame.design import check_data
-
             check_data(data)
             mask = _subset_mask(subset, data, formula)
             data = data[mask]
@@ -195,8 +199,6 @@ class LinearMixedModel:
             if isinstance(arg, str):
                 text = arg
                 if key == "subset":
-                    from .formula.parse import deparse, parse_formula
-
                     text = deparse(parse_formula("~" + arg).rhs)
             elif key == "subset":
                 text = "subset"  # a boolean array: no expression to show (R shows the call's)
@@ -238,9 +240,7 @@ class LinearMixedModel:
         ran, every setting, the evaluations and the fit log.
         """
         if isinstance(method, str) and method.lower() == "moments":
-            from .classical.aov import moments_fit
-
-            return moments_fit(self)
+            return _aov().moments_fit(self)
         if not isinstance(method, str) or method.upper() not in ("REML", "ML"):
             raise MixedModelsError(f"method must be 'REML', 'ML' or 'moments', not {method!r}")
         if optimizer not in ("auto", "gradient", "bobyqa"):

@@ -53,6 +53,7 @@ from ..frame.design import Design, build_design
 from .ems import ErrorTerm, SequentialAnova, error_term
 from ..errors import MixedModelsError, ModelError
 from ..frame.reterms import ReTerm
+from ..formula.parse import expand_bars, split_formula
 
 __all__ = ["aov", "AovResult", "moments_fit", "compare_methods", "MethodComparison",
            "NegativeVarianceWarning", "FIT_METHOD_NOTE"]
@@ -109,8 +110,6 @@ def _check_intercept_only(design: Design, what: str) -> None:
 
 def _formula_order(design: Design) -> list[ReTerm]:
     """The random terms in the order the formula writes them (design.terms is in lme4's order)."""
-    from ..formula.parse import expand_bars, split_formula
-
     bars = expand_bars(split_formula(design.formula)[2], design.formula.text)
     names = [b.group_name for b in bars]
     by_name: dict[str, ReTerm] = {}
