@@ -30,6 +30,8 @@ _LAZY = {
     "pb_modcomp": ("inference.modcomp", "pb_modcomp"),
     "PBmodcomp": ("inference.modcomp", "pb_modcomp"),
     "difflsmeans": ("inference.lsmeans", "difflsmeans"),
+    "read_csv": ("interop.rio", "read_csv"),
+    "read_csv2": ("interop.rio", "read_csv2"),
 }
 
 
@@ -52,6 +54,7 @@ def __getattr__(name):
 __all__ = [
     "lmer", "LinearMixedModel", "LmerFit", "datasets", "aov", "compare_methods",
     "NegativeVarianceWarning", "anova", "update", "update_formula", "ranova", "drop1", "step", "ls_means", "difflsmeans", "kr_modcomp", "KRmodcomp", "pb_modcomp", "PBmodcomp",
+    "read_csv", "read_csv2",
     "MixedModelsError", "FormulaError", "DataError", "ModelError",
     "ConvergenceWarning", "SingularFitWarning", "RankDeficiencyWarning", "PredictorScaleWarning",
     "NaNProducedWarning", "OutsideBoundaryWarning",
