@@ -6,8 +6,8 @@
 """
 
 from . import datasets
-from .errors import (ConvergenceWarning, DataError, FormulaError, MixedModelsError, ModelError,
-                     NaNProducedWarning, OutsideBoundaryWarning, PredictorScaleWarning,
+from .errors import (ConvergenceWarning, DataError, FormulaError, MissingRowsWarning, MixedModelsError,
+                     ModelError, NaNProducedWarning, OutsideBoundaryWarning, PredictorScaleWarning,
                      RankDeficiencyWarning, SingularFitWarning)
 from .model import LinearMixedModel, LmerFit, lmer
 
@@ -57,6 +57,6 @@ __all__ = [
     "read_csv", "read_csv2",
     "MixedModelsError", "FormulaError", "DataError", "ModelError",
     "ConvergenceWarning", "SingularFitWarning", "RankDeficiencyWarning", "PredictorScaleWarning",
-    "NaNProducedWarning", "OutsideBoundaryWarning",
+    "NaNProducedWarning", "OutsideBoundaryWarning", "MissingRowsWarning",
     "__version__",
 ]

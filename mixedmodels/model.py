@@ -17,7 +17,7 @@ import pandas as pd
 from .errors import warn as warn_r
 from .fit.criterion import ProfiledCriterion
 from .frame.design import Design, build_design
-from .errors import DataError, MixedModelsError, ModelError, SingularFitWarning
+from .errors import DataError, MissingRowsWarning, MixedModelsError, ModelError, SingularFitWarning
 from .fit.optimize import OptSummary, optimize_theta
 
 __all__ = ["LinearMixedModel", "LmerFit", "lmer"]
@@ -164,7 +164,7 @@ class LinearMixedModel:
                 continue
             if isinstance(arg, str):
                 text = arg
-                if key == "subset":
+                if key == "subset" or arg not in self.data.columns:  # an expression: as R deparses it
                     from .formula.parse import deparse, parse_formula
 
                     text = deparse(parse_formula("~" + arg).rhs)
@@ -376,6 +376,9 @@ def lmer(formula: str, data: pd.DataFrame, REML: bool = True, *, subset=None, we
                                "of lmer() (optimizer='bobyqa', ftol_abs=..., maxeval=...)")
     model = LinearMixedModel(formula, data, data_name=data_name, subset=subset, weights=weights,
                              offset=offset, na_action=na_action)
+    dropped = model.design.dropped_rows_message()
+    if dropped:
+        warn_r(dropped, MissingRowsWarning)
     return model.fit("REML" if REML else "ML", theta0=_start_theta(start), optimizer=optimizer,
                      **optimizer_options)
 

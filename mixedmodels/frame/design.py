@@ -18,12 +18,12 @@ import pandas as pd
 
 from ..errors import warn as warn_r
 from ..errors import DataError, FormulaError, ModelError, PredictorScaleWarning, RankDeficiencyWarning
-from ..formula.parse import (BinOp, Call, Formula, Node, Num, Paren, UnaryOp, deparse, expand_bars,
+from ..formula.parse import (BinOp, Call, Formula, Name, Node, Num, Paren, UnaryOp, deparse, expand_bars,
                       parse_formula, split_formula)
 from .reterms import ReTerm
 from ..formula.transforms import LOGICAL_LEVELS, Evaluator, Factor, Numeric
 
-__all__ = ["Design", "FixedTerm", "build_design", "check_data"]
+__all__ = ["Design", "FixedTerm", "build_design", "check_data", "frame_expression"]
 
 _PH = "XqZ{}Q"  # placeholder variable names handed to formulaic's term algebra (never user-visible)
 _PH_RE = re.compile(r"XqZ(\d+)Q")
@@ -70,6 +70,20 @@ class Design:
     has_intercept: bool = True
     scale_warning: bool = False  # lme4's "Some predictor variables are on very different scales"
     weights: np.ndarray | None = None  # prior weights of the rows used (None: all 1)
+    na_counts: dict[str, int] = field(default_factory=dict)  # variable -> rows it lacks (dropped rows)
+    nrow_data: int = 0  # rows of the data the frame was built from
+
+    def dropped_rows_message(self) -> str | None:
+        """The warning on rows dropped for missing values (``None`` when none were): how many, and the
+        variables responsible with their counts."""
+        k = self.nrow_data - len(self.rows)
+        if k <= 0 or not self.na_counts:
+            return None
+        parts = ", ".join(f"{v} ({c})" for v, c in sorted(self.na_counts.items(), key=lambda kv: -kv[1]))
+        return (f"{k} of {self.nrow_data} rows dropped for missing values (na_action='na.omit', as R's "
+                f"lmer does silently) in: {parts}. If these were not meant to be missing (pandas.read_csv "
+                "reads 'None', 'NaN', 'null', 'n/a' and empty fields as missing; R's read.csv only 'NA'), "
+                "read the file with mm.read_csv")
 
     @property
     def n(self) -> int:
@@ -466,12 +480,40 @@ def _group_factor(node: Node, ev: Evaluator, text: str) -> Factor:
     return factor_from_series(pd.Series(x[:, 0]), deparse(inner))
 
 
+def frame_expression(text: str, data: pd.DataFrame, what: str) -> np.ndarray:
+    """lmer's ``offset = log(Time)`` / ``weights = w``: a column name, or an R expression over the columns
+    evaluated as a formula variable is (parsed, never executed; the formula's whitelist of functions),
+    one number per row."""
+    if text in data.columns:
+        return data[text]
+    try:
+        node = parse_formula("~" + text).rhs
+    except FormulaError as exc:
+        raise DataError(f"{what}: {text!r} is neither a column of the data nor an R expression "
+                        f"({exc.reason})") from None
+    if node is None:
+        raise DataError(f"{what}: {text!r} is not an expression")
+    ev = Evaluator(data, text)
+    try:
+        if ev.length_one(node):
+            raise DataError(f"{what}: {text!r} is one number, not a value per row (R: variable lengths differ)")
+        val = ev.eval(node)
+    except FormulaError as exc:
+        if isinstance(node, Name) and not node.quoted:
+            raise DataError(f"{what}: no column {text!r} in the data") from None
+        raise DataError(f"{what}: cannot evaluate {text!r}: {exc.reason}") from None
+    if isinstance(val, Factor):
+        raise DataError(f"{what} must be numbers, but {text!r} is a factor")
+    if val.matrix.shape[1] != 1:
+        raise DataError(f"{what}: {text!r} has several columns")
+    return val.matrix[:, 0]
+
+
 def _frame_column(arg, data: pd.DataFrame, what: str) -> np.ndarray:
-    """``weights=`` / ``offset=``: a column name, or numbers with one entry per row of the data."""
+    """``weights=`` / ``offset=``: a column name, an R expression over the columns (see
+    :func:`frame_expression`), or numbers with one entry per row of the data."""
     if isinstance(arg, str):
-        if arg not in data.columns:
-            raise DataError(f"{what}: no column {arg!r} in the data")
-        arg = data[arg]
+        arg = frame_expression(arg, data, what)
     values = arg.to_numpy() if isinstance(arg, pd.Series) else np.asarray(arg)
     if values.dtype == object:
         ok = all(isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
@@ -550,18 +592,29 @@ def _build_design(formula: str, data: pd.DataFrame, *, require_random: bool = Tr
         g = _group_factor(bar.group, ev, formula)
         re_specs.append((bar, e_rhs, e_used, g))
 
-    # rows used: complete cases over every variable the formula uses
-    missing = np.isnan(y_all)
-    for i in used | set().union(*[s[2] for s in re_specs]) if re_specs else used:
-        missing |= vt.values[i].missing
+    # rows used: complete cases over every variable the formula uses; what each variable lacks is kept
+    # for the message on dropped rows (Design.na_counts)
+    by_var: dict[str, np.ndarray] = {}
+
+    def _note(label: str, miss: np.ndarray) -> None:
+        by_var[label] = by_var[label] | miss if label in by_var else miss.copy()
+
+    _note(deparse(lhs), np.isnan(y_all))
+    for i in sorted(used | set().union(*[s[2] for s in re_specs]) if re_specs else used):
+        _note(vt.labels[i], vt.values[i].missing)
+    for call, off in zip(offset_calls, offsets):
+        _note(deparse(call), np.isnan(off))
     if offset is not None:
         offsets.append(_frame_column(offset, data, "offset"))
-    for off in offsets:
-        missing |= np.isnan(off)
-    for _, _, _, g in re_specs:
-        missing |= g.missing
+        _note(offset if isinstance(offset, str) else "offset", np.isnan(offsets[-1]))
+    for bar, _, _, g in re_specs:
+        _note(bar.group_name, g.missing)
     if w_all is not None:
-        missing |= np.isnan(w_all)
+        _note(weights if isinstance(weights, str) else "weights", np.isnan(w_all))
+    missing = np.zeros(len(y_all), dtype=bool)
+    for miss in by_var.values():
+        missing |= miss
+    na_counts = {k: int(v.sum()) for k, v in by_var.items() if v.any()}
     if na_action == "na.fail" and missing.any():
         raise DataError(f"missing values in {int(missing.sum())} row{'s' if missing.sum() > 1 else ''} of "
                         "the variables the model uses (na_action='na.fail')")
@@ -646,4 +699,5 @@ def _build_design(formula: str, data: pd.DataFrame, *, require_random: bool = Tr
     return Design(y=y, X=X, offset=offset_rows, x_names=x_names, fixed_terms=fterms, terms=terms,
                   rows=rows, formula=f, response_name=deparse(lhs), dropped=dropped,
                   has_intercept=has_intercept, scale_warning=scale_warning,
-                  weights=None if w_all is None else w_all[rows])
+                  weights=None if w_all is None else w_all[rows], na_counts=na_counts,
+                  nrow_data=len(data))
