@@ -722,7 +722,9 @@ class LmerFit:
     def confint(self, method: str = "profile", level: float = 0.95, nsim: int = 500,
                 seed: int | None = None, progress: bool = False, **kwargs):
         """Confidence intervals as lme4's ``confint``: ``"Wald"``, ``"profile"`` or ``"boot"``; extra
-        keywords (``parm``, ``quiet``) as :func:`mixedmodels.inference.tables.confint`."""
+        keywords (``parm``, ``quiet``, ``old_names``: ``False`` names the variance parameters
+        ``sd_(Intercept)|Subject`` instead of lme4's default ``.sig01``) as
+        :func:`mixedmodels.inference.tables.confint`."""
         from .inference.tables import confint
 
         return confint(self, method=method, level=level, nsim=nsim, seed=seed, progress=progress, **kwargs)
