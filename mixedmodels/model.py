@@ -366,6 +366,9 @@ def lmer(formula: str, data: pd.DataFrame, REML: bool = True, *, subset=None, we
     vector or ``{"theta": ...}``). R's ``contrasts`` and ``control`` have no equivalent here and are
     refused rather than ignored. Other keywords go to the optimizer (see :meth:`LinearMixedModel.fit`).
     """
+    if "family" in optimizer_options:
+        raise MixedModelsError("lmer does not take family=; use mm.glmer for generalized models "
+                               "(lme4's lmer(..., family = ) only hands the call on to glmer)")
     if not isinstance(REML, (bool, np.bool_)):
         raise MixedModelsError(f"REML must be True or False, not {REML!r}")
     if contrasts is not None:

@@ -189,3 +189,12 @@ def test_offset_expression_errors():
         mm.lmer("weight ~ Time + (1 | Rat)", bw, offset="log(Time")
     with pytest.raises(mm.DataError, match="cannot evaluate"):
         mm.lmer("weight ~ Time + (1 | Rat)", bw, offset="system('ls')")
+
+
+# ------------------------------------------------------------------------------------- glmer calls
+def test_glmer_style_calls_say_plainly_what_is_wrong():
+    sl = mm.datasets.load("sleepstudy")
+    with pytest.raises(MixedModelsError, match="lmer does not take family=; use mm.glmer"):
+        mm.lmer("Reaction ~ Days + (1 | Subject)", sl, family="binomial")
+    with pytest.raises(mm.FormulaError, match="binomial response.*use mm.glmer"):
+        mm.lmer("cbind(Reaction, Days) ~ 1 + (1 | Subject)", sl)
