@@ -72,6 +72,7 @@ class Design:
     weights: np.ndarray | None = None  # prior weights of the rows used (None: all 1)
     na_counts: dict[str, int] = field(default_factory=dict)  # variable -> rows it lacks (dropped rows)
     nrow_data: int = 0  # rows of the data the frame was built from
+    na_in_columns: bool = False  # some of the missing values are in the data's columns themselves
 
     def dropped_rows_message(self) -> str | None:
         """The warning on rows dropped for missing values (``None`` when none were): how many, and the
@@ -80,10 +81,12 @@ class Design:
         if k <= 0 or not self.na_counts:
             return None
         parts = ", ".join(f"{v} ({c})" for v, c in sorted(self.na_counts.items(), key=lambda kv: -kv[1]))
-        return (f"{k} of {self.nrow_data} rows dropped for missing values (na_action='na.omit', as R's "
-                f"lmer does silently) in: {parts}. If these were not meant to be missing (pandas.read_csv "
-                "reads 'None', 'NaN', 'null', 'n/a' and empty fields as missing; R's read.csv only 'NA'), "
-                "read the file with mm.read_csv")
+        msg = (f"{k} of {self.nrow_data} rows dropped for missing values (na_action='na.omit', as R's "
+               f"lmer does silently) in: {parts}")
+        if self.na_in_columns:
+            msg += (". If these were not meant to be missing (pandas.read_csv reads 'None', 'NaN', 'null', "
+                    "'n/a' and empty fields as missing; R's read.csv only 'NA'), read the file with mm.read_csv")
+        return msg
 
     @property
     def n(self) -> int:
@@ -700,4 +703,4 @@ def _build_design(formula: str, data: pd.DataFrame, *, require_random: bool = Tr
                   rows=rows, formula=f, response_name=deparse(lhs), dropped=dropped,
                   has_intercept=has_intercept, scale_warning=scale_warning,
                   weights=None if w_all is None else w_all[rows], na_counts=na_counts,
-                  nrow_data=len(data))
+                  nrow_data=len(data), na_in_columns=any(k in data.columns for k in na_counts))

@@ -31,6 +31,7 @@ columns stay text.
 from __future__ import annotations
 
 import csv
+import io
 import os
 import re
 
@@ -268,32 +269,35 @@ def _factor(s: pd.Series, levels, ordered: bool, column: str) -> pd.Series:
 
 # ------------------------------------------------------------------------------------------ reading
 def _raw_table(path, sep, quote, header, skip, nrows, encoding, comment) -> tuple[list[str] | None, list[list[str]]]:
-    """Every field of the file as the text between the separators (quotes removed), blank lines skipped."""
+    """Every field of the file as the text between the separators (quotes removed; a quoted field may
+    hold separators, doubled quotes and line breaks), blank lines skipped (R's ``blank.lines.skip``)."""
     try:
         fh = open(path, newline="", encoding=encoding) if isinstance(path, (str, os.PathLike)) else path
     except OSError as exc:
         raise DataError(f"cannot open file {str(path)!r}: {exc.strerror or exc}") from None
     try:
-        lines = fh.read().splitlines(keepends=False)
+        text = fh.read()
     except UnicodeDecodeError as exc:
         raise DataError(f"cannot read {str(path)!r} as {encoding}: {exc.reason}; give encoding=") from None
     finally:
         if fh is not path:
             fh.close()
-    lines = lines[skip:]
+    if not isinstance(text, str):
+        raise DataError("read_csv reads a file path or a text file object")
+    lines = text.splitlines()[skip:]
     if comment:
-        lines = [ln.split(comment, 1)[0] if comment not in (quote or "") else ln for ln in lines]
-    lines = [ln for ln in lines if ln.strip(" \t")]  # R's blank.lines.skip = TRUE
+        lines = [ln.split(comment, 1)[0] for ln in lines]
     if sep == "":  # R: sep = "" is white space
         rows = [ln.split() for ln in lines]
     else:
-        reader = csv.reader(lines, delimiter=sep, quotechar=quote or None,
+        reader = csv.reader(io.StringIO("\n".join(lines)), delimiter=sep, quotechar=quote or None,
                             quoting=csv.QUOTE_NONE if not quote else csv.QUOTE_MINIMAL, doublequote=True,
                             skipinitialspace=False, strict=False)
         try:
             rows = list(reader)
         except csv.Error as exc:
             raise DataError(f"cannot read {str(path)!r}: {exc}") from None
+    rows = [r for r in rows if not (len(r) == 0 or (len(r) == 1 and not r[0].strip(" \t")))]
     names = None
     if header:
         if not rows:

@@ -188,3 +188,18 @@ def test_colclasses_null_skips_and_file_untouched():
     df = mm.read_csv(TRICKY, dtype={"txt": "NULL", "flag": bool, "n": float})
     assert "txt" not in df.columns and df["n"].dtype == float
     assert TRICKY.read_bytes() == before
+
+
+def test_quoted_line_breaks_comments_and_skip(tmp_path):
+    f = tmp_path / "q.csv"
+    f.write_text('# made by hand\n\nid,note,v\n1,"two\nlines",1.5\n\n2,"a ""b""",NA\n')
+    df = mm.read_csv(f, skip=2)
+    assert df["note"].tolist() == ["two\nlines", 'a "b"'] and df["v"].isna().tolist() == [False, True]
+    df = mm.read_csv(f, comment="#")
+    assert list(df.columns) == ["id", "note", "v"] and len(df) == 2
+    df = mm.read_csv(f, skip=2, nrows=1)
+    assert len(df) == 1
+    g = tmp_path / "noheader.csv"
+    g.write_text("1,a\n2,b\n")
+    df = mm.read_csv(g, header=False)
+    assert list(df.columns) == ["V1", "V2"] and df["V1"].tolist() == [1, 2]
