@@ -483,10 +483,10 @@ def _group_factor(node: Node, ev: Evaluator, text: str) -> Factor:
     return factor_from_series(pd.Series(x[:, 0]), deparse(inner))
 
 
-def frame_expression(text: str, data: pd.DataFrame, what: str) -> np.ndarray:
-    """lmer's ``offset = log(Time)`` / ``weights = w``: a column name, or an R expression over the columns
-    evaluated as a formula variable is (parsed, never executed; the formula's whitelist of functions),
-    one number per row."""
+def frame_expression(text: str, data: pd.DataFrame, what: str) -> pd.Series | np.ndarray:
+    """lmer's ``offset = log(Time)`` / ``weights = w``: a column name (its Series), or an R expression over
+    the columns evaluated as a formula variable is (parsed, never executed; the formula's whitelist of
+    functions), one number per row."""
     if text in data.columns:
         return data[text]
     try:

@@ -284,7 +284,7 @@ def _raw_table(path, sep, quote, header, skip, nrows, encoding, comment) -> tupl
             fh.close()
     if not isinstance(text, str):
         raise DataError("read_csv reads a file path or a text file object")
-    lines = text.splitlines()[skip:]
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")[skip:]
     if comment:
         lines = [ln.split(comment, 1)[0] for ln in lines]
     if sep == "":  # R: sep = "" is white space
@@ -311,13 +311,13 @@ def _raw_table(path, sep, quote, header, skip, nrows, encoding, comment) -> tupl
 def read_csv(path, *, header: bool = True, sep: str = ",", quote: str = '"', dec: str = ".",
              na_strings=("NA",), check_names: bool = True, strings_as_factors: bool = False, dtype=None,
              levels: dict | None = None, ordered: dict | None = None, skip: int = 0, nrows: int | None = None,
-             encoding: str = "utf-8", comment: str | None = None, name: str | None = None) -> pd.DataFrame:
+             encoding: str = "utf-8-sig", comment: str | None = None, name: str | None = None) -> pd.DataFrame:
     """Read a CSV file as R's ``read.csv`` does (see the module's documentation for the rules).
 
     Parameters follow R's: ``header``, ``sep``, ``quote``, ``dec``, ``na_strings`` (``na.strings``: the
     exact texts that are missing; only ``"NA"`` by default), ``check_names``, ``strings_as_factors``
     (R < 4's default was ``True``), ``dtype`` (``colClasses``, a dict by column), ``skip``, ``nrows``,
-    ``encoding`` (``fileEncoding``), ``comment`` (``comment.char``; none by default). ``levels`` and
+    ``encoding`` (``fileEncoding``; UTF-8, a byte-order mark dropped), ``comment`` (``comment.char``; none by default). ``levels`` and
     ``ordered`` make factors with the levels R would have after ``factor(x, levels = )`` /
     ``ordered(x)``. ``name`` is stored in ``DataFrame.attrs["name"]`` and printed on the summary's
     ``Data:`` line (R prints the name of the variable the data were assigned to).

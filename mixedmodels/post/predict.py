@@ -271,7 +271,7 @@ def _offset_argument(fit, newdata: pd.DataFrame) -> np.ndarray | float:
         return 0.0
     if not isinstance(arg, str):
         raise DataError("the model's offset= was given as an array for the training rows; give it as a "
-                        "column name to predict on new data")
+                        "column name or an R expression to predict on new data")
     if arg in newdata.columns:
         try:
             return pd.to_numeric(newdata[arg]).to_numpy(dtype=float)

@@ -203,3 +203,10 @@ def test_quoted_line_breaks_comments_and_skip(tmp_path):
     g.write_text("1,a\n2,b\n")
     df = mm.read_csv(g, header=False)
     assert list(df.columns) == ["V1", "V2"] and df["V1"].tolist() == [1, 2]
+
+
+def test_byte_order_mark_and_crlf(tmp_path):
+    f = tmp_path / "bom.csv"
+    f.write_bytes("\ufeffid,w\r\n1,\u00e9t\u00e9\r\n2,x\u2028y\r\n".encode("utf-8"))
+    df = mm.read_csv(f)
+    assert list(df.columns) == ["id", "w"] and df["w"].tolist() == ["\u00e9t\u00e9", "x\u2028y"]
