@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import os
 import re
 
@@ -317,10 +318,11 @@ def read_csv(path, *, header: bool = True, sep: str = ",", quote: str = '"', dec
     Parameters follow R's: ``header``, ``sep``, ``quote``, ``dec``, ``na_strings`` (``na.strings``: the
     exact texts that are missing; only ``"NA"`` by default), ``check_names``, ``strings_as_factors``
     (R < 4's default was ``True``), ``dtype`` (``colClasses``, a dict by column), ``skip``, ``nrows``,
-    ``encoding`` (``fileEncoding``; UTF-8, a byte-order mark dropped), ``comment`` (``comment.char``; none by default). ``levels`` and
-    ``ordered`` make factors with the levels R would have after ``factor(x, levels = )`` /
-    ``ordered(x)``. ``name`` is stored in ``DataFrame.attrs["name"]`` and printed on the summary's
-    ``Data:`` line (R prints the name of the variable the data were assigned to).
+    ``encoding`` (``fileEncoding``; UTF-8 by default, a byte-order mark dropped), ``comment``
+    (``comment.char``; none by default). ``levels`` and ``ordered`` make factors with the levels R
+    would have after ``factor(x, levels = )`` / ``ordered(x)``; ``levels`` may also be the path of a
+    JSON file ``{"column": [levels]}``. ``name`` is stored in ``DataFrame.attrs["name"]`` and printed on
+    the summary's ``Data:`` line (R prints the name of the variable the data were assigned to).
 
     Returns a new DataFrame (the file is only read).
     """
@@ -355,6 +357,8 @@ def read_csv(path, *, header: bool = True, sep: str = ",", quote: str = '"', dec
     # R's fill = TRUE: short rows are padded with blank fields
     cols = [np.array([r[j] if j < len(r) else "" for r in rows], dtype=object) for j in range(ncol)]
 
+    if isinstance(levels, (str, os.PathLike)):
+        levels = _levels_file(levels)
     dtype = _by_column(dtype, "dtype", names, raw_names)
     levels = _by_column(levels, "levels", names, raw_names)
     ordered = _by_column(ordered, "ordered", names, raw_names)
@@ -391,6 +395,21 @@ def read_csv(path, *, header: bool = True, sep: str = ",", quote: str = '"', dec
             raise DataError(f"name must be a string, not {type(name).__name__}")
         df.attrs["name"] = name
     return df
+
+
+def _levels_file(path) -> dict:
+    """A levels file: a JSON object ``{"column": ["level", ...]}``, as R writes it with
+    ``jsonlite::write_json(lapply(Filter(is.factor, d), levels), "levels.json")``."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            spec = json.load(fh)
+    except OSError as exc:
+        raise DataError(f"cannot open levels file {str(path)!r}: {exc.strerror or exc}") from None
+    except json.JSONDecodeError as exc:
+        raise DataError(f"levels file {str(path)!r} is not JSON: {exc.msg}") from None
+    if not isinstance(spec, dict) or not all(isinstance(v, list) for v in spec.values()):
+        raise DataError(f"levels file {str(path)!r} must hold an object of lists: {{\"column\": [levels]}}")
+    return spec
 
 
 def read_csv2(path, **kwargs) -> pd.DataFrame:

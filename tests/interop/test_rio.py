@@ -210,3 +210,16 @@ def test_byte_order_mark_and_crlf(tmp_path):
     f.write_bytes("\ufeffid,w\r\n1,\u00e9t\u00e9\r\n2,x\u2028y\r\n".encode("utf-8"))
     df = mm.read_csv(f)
     assert list(df.columns) == ["id", "w"] and df["w"].tolist() == ["\u00e9t\u00e9", "x\u2028y"]
+
+
+def test_levels_from_a_json_file(tmp_path):
+    lv = tmp_path / "levels.json"
+    lv.write_text('{"Date": ["None", "S1", "S20", "O7"], "Variety": ["Ranger", "Ladak", "Cossack"]}')
+    df = mm.read_csv(FIXTURES / "alfalfa.csv", levels=lv)
+    assert list(df["Date"].cat.categories) == ["None", "S1", "S20", "O7"]
+    assert list(df["Variety"].cat.categories) == ["Ranger", "Ladak", "Cossack"]
+    assert df["Date"].notna().all()
+    bad = tmp_path / "bad.json"
+    bad.write_text('["Date"]')
+    with pytest.raises(DataError, match="object of lists"):
+        mm.read_csv(FIXTURES / "alfalfa.csv", levels=bad)
