@@ -24,8 +24,8 @@ na.strings = "NA", check.names = TRUE, stringsAsFactors = FALSE)``:
   Factors are pandas Categoricals whose categories are R's levels, in R's order (strings sorted as R
   sorts them), so a formula codes them as R does.
 
-Complex numbers (R's ``1i``) and row names taken from a header one field short are not supported: such
-columns stay text.
+A header one field short of the rows means, as in R, that the first column holds the row names: they
+become the DataFrame's index. Complex numbers (R's ``1i``) are not supported: such columns stay text.
 """
 
 from __future__ import annotations
@@ -349,6 +349,11 @@ def read_csv(path, *, header: bool = True, sep: str = ",", quote: str = '"', dec
         raw_names = names
         if check_names:
             names = make_names(names, unique=True)
+    row_names = None
+    if header and rows and len(rows[0]) == len(names) + 1:
+        # R: a header one field short means the first column holds the row names
+        row_names = [r[0] for r in rows]
+        rows = [r[1:] for r in rows]
     ncol = len(names)
     long = next((i for i, r in enumerate(rows) if len(r) > ncol), None)
     if long is not None:
@@ -390,6 +395,8 @@ def read_csv(path, *, header: bool = True, sep: str = ",", quote: str = '"', dec
             series = _factor(series, lev, bool(want), col)
         out[col] = series
     df = pd.DataFrame(out, index=pd.RangeIndex(len(rows)))
+    if row_names is not None:
+        df.index = pd.Index(row_names)
     if name is not None:
         if not isinstance(name, str):
             raise DataError(f"name must be a string, not {type(name).__name__}")

@@ -223,3 +223,12 @@ def test_levels_from_a_json_file(tmp_path):
     bad.write_text('["Date"]')
     with pytest.raises(DataError, match="object of lists"):
         mm.read_csv(FIXTURES / "alfalfa.csv", levels=bad)
+
+
+def test_header_one_field_short_gives_row_names():
+    case = REF["rownames_case"]
+    df = mm.read_csv(FIXTURES / "porting_rownames.csv")
+    assert list(df.index) == case["row_names"]
+    assert list(df.columns) == list(case["columns"])
+    for name, ref in case["columns"].items():
+        _same_column(df[name], ref, name)

@@ -14,6 +14,7 @@
 ## Reads (hand-written, committed):
 ##   tests/fixtures/porting_tricky.csv      R's read.csv() defaults
 ##   tests/fixtures/porting_semicolon.csv   read.csv(sep = ";", dec = ",")
+##   tests/fixtures/porting_rownames.csv    a header one field short (row names)
 ## Writes:
 ##   tests/fixtures/alfalfa.csv             nlme::Alfalfa (its Date has a level "None")
 ##   tests/fixtures/tvbo.csv                lmerTest::TVbo (the columns ?ranova uses)
@@ -77,6 +78,10 @@ read_cases <- list(
        columns = describe(read.csv(tricky_path, colClasses = c(n = "numeric", big = "character",
                                                                  level = "factor"))))
 )
+## a header one field short: the first column gives the row names
+rn_path <- file.path(FIX, "porting_rownames.csv")
+rownames_case <- list(call = 'read.csv("porting_rownames.csv")',
+                      columns = describe(read.csv(rn_path)), row_names = arr(rownames(read.csv(rn_path))))
 ## factor(levels =) and ordered(): factor(d$dose, levels = c("low", "medium", "high")) and friends
 d_tricky <- read.csv(tricky_path)
 factor_cases <- list(
@@ -175,7 +180,7 @@ res <- list(generated_by = "tests/r/make_porting_fixtures.R",
             versions = list(R = R.version.string, lme4 = as.character(packageVersion("lme4")),
                             lmerTest = as.character(packageVersion("lmerTest")),
                             nlme = as.character(packageVersion("nlme"))),
-            read_cases = read_cases, factor_cases = factor_cases, make_names = make_names_case,
+            read_cases = read_cases, rownames_case = rownames_case, factor_cases = factor_cases, make_names = make_names_case,
             alfalfa = alfalfa_case, sleepstudy = sleep_case, tvbo = tvbo_case, offset = offset_case)
 writeLines(jsonlite::toJSON(encode_doubles(res), auto_unbox = TRUE, pretty = TRUE, null = "null",
                             na = "null", json_verbatim = TRUE, digits = NA),
