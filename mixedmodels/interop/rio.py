@@ -30,9 +30,12 @@ become the DataFrame's index. Complex numbers (R's ``1i``) are not supported: su
 
 from __future__ import annotations
 
+import bz2
 import csv
+import gzip
 import io
 import json
+import lzma
 import os
 import re
 
@@ -269,11 +272,25 @@ def _factor(s: pd.Series, levels, ordered: bool, column: str) -> pd.Series:
 
 
 # ------------------------------------------------------------------------------------------ reading
+def _open_text(path, encoding: str):
+    """The file as text; gzip, bzip2 and xz files are read through (R's ``file()`` recognises them by
+    their first bytes, as here)."""
+    with open(path, "rb") as raw:
+        magic = raw.read(6)
+    if magic[:2] == b"\x1f\x8b":
+        return gzip.open(path, "rt", newline="", encoding=encoding)
+    if magic[:3] == b"BZh":
+        return bz2.open(path, "rt", newline="", encoding=encoding)
+    if magic == b"\xfd7zXZ\x00":
+        return lzma.open(path, "rt", newline="", encoding=encoding)
+    return open(path, newline="", encoding=encoding)
+
+
 def _raw_table(path, sep, quote, header, skip, nrows, encoding, comment) -> tuple[list[str] | None, list[list[str]]]:
     """Every field of the file as the text between the separators (quotes removed; a quoted field may
     hold separators, doubled quotes and line breaks), blank lines skipped (R's ``blank.lines.skip``)."""
     try:
-        fh = open(path, newline="", encoding=encoding) if isinstance(path, (str, os.PathLike)) else path
+        fh = _open_text(path, encoding) if isinstance(path, (str, os.PathLike)) else path
     except OSError as exc:
         raise DataError(f"cannot open file {str(path)!r}: {exc.strerror or exc}") from None
     try:

@@ -232,3 +232,12 @@ def test_header_one_field_short_gives_row_names():
     assert list(df.columns) == list(case["columns"])
     for name, ref in case["columns"].items():
         _same_column(df[name], ref, name)
+
+
+def test_compressed_files_are_read_through(tmp_path):
+    import gzip
+
+    plain = mm.read_csv(TRICKY)
+    gz = tmp_path / "t.csv.gz"
+    gz.write_bytes(gzip.compress(TRICKY.read_bytes()))
+    pd.testing.assert_frame_equal(mm.read_csv(gz), plain)
