@@ -12,7 +12,7 @@ import pytest
 import mixedmodels as mm
 from mixedmodels.errors import MissingRowsWarning, MixedModelsError
 
-from conftest import FIXTURES, load_fixture, same_up_to_last_digit, strip_control
+from conftest import FIXTURES, fitted, load_fixture, same_up_to_last_digit, strip_control
 
 REF = load_fixture("porting.json")
 _NUM = re.compile(r"-?\d+(?:\.\d+)?(?:e[+-]\d+)?")
@@ -32,7 +32,7 @@ def alfalfa():
 @pytest.fixture(scope="module")
 def m_alf(alfalfa):
     # lmer(Yield ~ Date * Variety + (1 | Block/Variety), data = alfalfa) on read.csv("alfalfa.csv")
-    return _quiet(mm.lmer, "Yield ~ Date * Variety + (1 | Block/Variety)", alfalfa)
+    return fitted("Yield ~ Date * Variety + (1 | Block/Variety)", "alfalfa (read_csv)", data=alfalfa)
 
 
 def _same_layout(ours: str, theirs: str) -> bool:
@@ -106,7 +106,7 @@ def test_confint_alfalfa_as_r(m_alf, key):
 
 @pytest.fixture(scope="module")
 def m_sleep():
-    return mm.lmer("Reaction ~ Days + (Days | Subject)", mm.datasets.load("sleepstudy"))
+    return fitted("Reaction ~ Days + (Days | Subject)", "sleepstudy")
 
 
 @pytest.mark.parametrize("key", ["confint_wald", "confint_wald_newnames", "confint_profile"])
@@ -135,8 +135,8 @@ def test_confint_boot_rows_and_parm_by_old_name(m_sleep):
 def tvbo_fits():
     tv = mm.read_csv(FIXTURES / "tvbo.csv", dtype={"Assessor": "factor", "Repeat": "factor", "Picture": "factor"},
                      name="TVbo")
-    fm = _quiet(mm.lmer, "Coloursaturation ~ TVset * Picture + (TVset | Assessor)", tv)
-    fm2 = _quiet(mm.lmer, "Coloursaturation ~ TVset * Picture + (1 | TVset:Assessor)", tv)
+    fm = fitted("Coloursaturation ~ TVset * Picture + (TVset | Assessor)", "TVbo (read_csv)", data=tv)
+    fm2 = fitted("Coloursaturation ~ TVset * Picture + (1 | TVset:Assessor)", "TVbo (read_csv)", data=tv)
     return fm, fm2
 
 
