@@ -151,35 +151,38 @@ def _is_blank(values: np.ndarray) -> np.ndarray:
 def type_convert(values, na_strings=("NA",), dec: str = "."):
     """R's ``type.convert(x, as.is = TRUE, na.strings, dec)`` of a column of strings: a numpy array of
     bool (object with None where missing), int64 (float64 if missing), float64, or object strings (NaN
-    where missing); and R's class name (``"logical"``, ``"integer"``, ``"numeric"``, ``"character"``)."""
+    where missing); and R's class name (``"logical"``, ``"integer"``, ``"numeric"``, ``"character"``).
+
+    Each distinct text is examined once (a column of a data file repeats its values)."""
     vals = np.asarray(values, dtype=object)
-    na = np.isin(vals, list(na_strings)) if len(na_strings) else np.zeros(len(vals), dtype=bool)
-    blank = _is_blank(vals) & ~na
-    missing = na | blank
-    rest = vals[~missing]
-    n = len(vals)
+    codes, uniq = pd.factorize(vals)
+    uniq = np.asarray(uniq, dtype=object)
+    na_u = np.isin(uniq, list(na_strings)) if len(na_strings) else np.zeros(len(uniq), dtype=bool)
+    missing_u = na_u | (_is_blank(uniq) & ~na_u)
+    rest = uniq[~missing_u]
+    missing = missing_u[codes]
+    any_missing = bool(missing.any())
+
+    def expand(conv_rest: list, fill, dtype):
+        conv = np.full(len(uniq), fill, dtype=dtype)
+        conv[~missing_u] = conv_rest
+        return conv[codes]
+
     if all(v in _LOGICAL for v in rest):
-        if not missing.any():
-            return np.array([_LOGICAL[v] for v in vals], dtype=bool), "logical"
-        out = np.full(n, None, dtype=object)
-        out[~missing] = [_LOGICAL[v] for v in rest]
-        return out, "logical"
+        out = expand([_LOGICAL[v] for v in rest], None, object)
+        return (out.astype(bool) if not any_missing else out), "logical"
     if all(_INT_RE.fullmatch(v) for v in rest):
         ints = [int(v) for v in rest]
         if all(abs(i) <= _INT_MAX for i in ints):
-            if not missing.any():
-                return np.array(ints, dtype=np.int64), "integer"
-            out = np.full(n, np.nan)
-            out[~missing] = ints
-            return out, "integer"
+            if not any_missing:
+                return expand(ints, 0, np.int64), "integer"
+            return expand(ints, np.nan, float), "integer"
     res = _number_res(dec)
     nums = [_parse_double(v, dec, res) for v in rest]
     if all(x is not None for x in nums):
-        out = np.full(n, np.nan)
-        out[~missing] = nums
-        return out, "numeric"
+        return expand(nums, np.nan, float), "numeric"
     out = vals.copy()
-    out[na] = np.nan  # blank text stays "" (R: blank fields are missing only in logical/numeric columns)
+    out[na_u[codes]] = np.nan  # blank text stays "" (R: blank fields are missing only in logical/numeric columns)
     return out, "character"
 
 
@@ -377,7 +380,12 @@ def read_csv(path, *, header: bool = True, sep: str = ",", quote: str = '"', dec
         raise DataError(f"line {long + 1 + int(header) + skip} of {str(path)!r} has {len(rows[long])} fields, "
                         f"more than the {ncol} columns{' of the header' if header else ''}")
     # R's fill = TRUE: short rows are padded with blank fields
-    cols = [np.array([r[j] if j < len(r) else "" for r in rows], dtype=object) for j in range(ncol)]
+    table = np.empty((len(rows), ncol), dtype=object)
+    for i, r in enumerate(rows):
+        table[i, : len(r)] = r
+        if len(r) < ncol:
+            table[i, len(r):] = ""
+    cols = [table[:, j] for j in range(ncol)]
 
     if isinstance(levels, (str, os.PathLike)):
         levels = _levels_file(levels)
