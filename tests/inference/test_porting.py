@@ -198,3 +198,14 @@ def test_glmer_style_calls_say_plainly_what_is_wrong():
         mm.lmer("Reaction ~ Days + (1 | Subject)", sl, family="binomial")
     with pytest.raises(mm.FormulaError, match="binomial response.*use mm.glmer"):
         mm.lmer("cbind(Reaction, Days) ~ 1 + (1 | Subject)", sl)
+
+
+def test_weights_expression_like_the_offset():
+    ref = REF["weights"]
+    sl = mm.datasets.load("sleepstudy").assign(w=lambda d: d["Days"] % 3 + 1)
+    # lmer(Reaction ~ Days + (1 | Subject), data = sleepstudy_w, weights = 1 / w)
+    a = mm.lmer("Reaction ~ Days + (1 | Subject)", sl, weights="1 / w", data_name="sleepstudy_w")
+    b = mm.lmer("Reaction ~ Days + (1 | Subject)", sl, weights=1 / sl["w"].to_numpy())
+    assert a.objective == pytest.approx(b.objective, abs=1e-9)
+    assert a.objective == pytest.approx(ref["objective"], abs=1e-6)
+    assert same_up_to_last_digit(str(a.summary()).split("\n"), strip_control(ref["summary_text"]))

@@ -176,12 +176,20 @@ offset_case <- list(
   fitted_head = I(as.double(head(fitted(m_off), 10)))
 )
 
+## weights as an expression: lmer(Reaction ~ Days + (1 | Subject), data = sleepstudy, weights = 1 / w)
+sleepstudy_w <- sleepstudy
+sleepstudy_w$w <- sleepstudy_w$Days %% 3 + 1
+m_w <- lmer(Reaction ~ Days + (1 | Subject), data = sleepstudy_w, weights = 1 / w, control = TIGHT)
+weights_case <- list(call = "lmer(Reaction ~ Days + (1 | Subject), data = sleepstudy_w, weights = 1 / w)",
+                     objective = REMLcrit(m_w), summary_text = printed(summary(m_w)))
+
 res <- list(generated_by = "tests/r/make_porting_fixtures.R",
             versions = list(R = R.version.string, lme4 = as.character(packageVersion("lme4")),
                             lmerTest = as.character(packageVersion("lmerTest")),
                             nlme = as.character(packageVersion("nlme"))),
             read_cases = read_cases, rownames_case = rownames_case, factor_cases = factor_cases, make_names = make_names_case,
-            alfalfa = alfalfa_case, sleepstudy = sleep_case, tvbo = tvbo_case, offset = offset_case)
+            alfalfa = alfalfa_case, sleepstudy = sleep_case, tvbo = tvbo_case, offset = offset_case,
+            weights = weights_case)
 writeLines(jsonlite::toJSON(encode_doubles(res), auto_unbox = TRUE, pretty = TRUE, null = "null",
                             na = "null", json_verbatim = TRUE, digits = NA),
            file.path(FIX, "porting.json"))
