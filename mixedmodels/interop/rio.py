@@ -359,8 +359,10 @@ def read_csv(path, *, header: bool = True, sep: str = ",", quote: str = '"', dec
     elif isinstance(na_strings, str):
         na_strings = (na_strings,)
     na_strings = tuple(str(x) for x in na_strings)
-    if not isinstance(skip, (int, np.integer)) or skip < 0:
+    if not isinstance(skip, (int, np.integer)) or isinstance(skip, bool) or skip < 0:
         raise DataError(f"skip must be a whole number >= 0, not {skip!r}")
+    if nrows is not None and (not isinstance(nrows, (int, np.integer)) or isinstance(nrows, bool)):
+        raise DataError(f"nrows must be a whole number (negative: all rows), not {nrows!r}")
     names, rows = _raw_table(path, sep, quote, header, int(skip), nrows, encoding, comment)
     if names is None:
         names = [f"V{j + 1}" for j in range(max((len(r) for r in rows), default=0))]
@@ -377,8 +379,8 @@ def read_csv(path, *, header: bool = True, sep: str = ",", quote: str = '"', dec
     ncol = len(names)
     long = next((i for i, r in enumerate(rows) if len(r) > ncol), None)
     if long is not None:
-        raise DataError(f"line {long + 1 + int(header) + skip} of {str(path)!r} has {len(rows[long])} fields, "
-                        f"more than the {ncol} columns{' of the header' if header else ''}")
+        raise DataError(f"data row {long + 1} of {str(path)!r} has {len(rows[long])} fields, more than the "
+                        f"{ncol} columns{' of the header' if header else ''}")
     # R's fill = TRUE: short rows are padded with blank fields
     table = np.empty((len(rows), ncol), dtype=object)
     for i, r in enumerate(rows):
@@ -396,7 +398,10 @@ def read_csv(path, *, header: bool = True, sep: str = ",", quote: str = '"', dec
     for j, col in enumerate(names):
         vals = cols[j]
         if col in dtype:
-            cls = _CLASSES.get(dtype[col]) if not isinstance(dtype[col], list) else None
+            try:
+                cls = _CLASSES.get(dtype[col])
+            except TypeError:  # unhashable: a list, a dict
+                cls = None
             if cls is None:
                 raise DataError(f"dtype for {col!r}: {dtype[col]!r} is not one of 'character', 'numeric', "
                                 "'integer', 'logical', 'factor', 'NULL' (or str, float, int, bool)")

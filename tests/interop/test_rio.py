@@ -169,13 +169,17 @@ def test_bad_arguments_are_package_errors(tmp_path):
         mm.read_csv(TRICKY, dtype={"level": "numeric"}, na_strings=[])
     with pytest.raises(DataError, match="dtype for 'n'"):
         mm.read_csv(TRICKY, dtype={"n": "complex"})
+    with pytest.raises(DataError, match="dtype for 'n'"):
+        mm.read_csv(TRICKY, dtype={"n": {"a": 1}})
+    with pytest.raises(DataError, match="nrows"):
+        mm.read_csv(TRICKY, nrows="all")
     with pytest.raises(DataError, match="sep"):
         mm.read_csv(TRICKY, sep=",,")
     with pytest.raises(DataError, match="ordered for 'dose'"):
         mm.read_csv(TRICKY, ordered={"dose": "yes"})
     bad = tmp_path / "long.csv"
     bad.write_text("a,b\n1,2\n3,4,5\n")
-    with pytest.raises(DataError, match="line 3 .* 3 fields"):
+    with pytest.raises(DataError, match="data row 2 .* 3 fields"):
         mm.read_csv(bad)
     short = tmp_path / "short.csv"
     short.write_text("a,b\n1,x\n3\n")
