@@ -17,6 +17,7 @@ import pandas as pd
 from .errors import warn as warn_r
 from .fit.criterion import ProfiledCriterion
 from .frame.design import SCALE_MESSAGE, Design, build_design
+from .frame.spec import FrameSpec
 from .errors import DataError, MissingRowsWarning, MixedModelsError, ModelError, SingularFitWarning
 from .fit.optimize import OptSummary, optimize_theta
 # Modules the fitted class's methods delegate to. They must not import this module at import time (the
@@ -458,6 +459,17 @@ class LmerFit:
     def design(self) -> Design:
         return self.model.design
 
+    @property
+    def frame_spec(self) -> FrameSpec:
+        """The frozen frame spec of the model frame (:class:`~mixedmodels.frame.spec.FrameSpec`): levels,
+        contrasts, stateful-transform state and the terms' columns; ``frame_spec.model_matrix(data)`` and
+        ``frame_spec.random_matrices(data)`` rebuild X and Z on other data."""
+        spec = self.model.design.spec
+        if spec is None:
+            raise MixedModelsError("this model's frame was built without a frame spec "
+                                   "(mixedmodels.frame.spec.FrameSpec), which this needs")
+        return spec
+
     @cached_property
     def fixef(self) -> pd.Series:
         return pd.Series(self._beta, index=self.design.x_names, name="fixef")
@@ -473,11 +485,7 @@ class LmerFit:
         columns dropped as aliased."""
         if not self.design.dropped:
             return self.fixef.copy()
-        from .frame.design import _model_matrix, fixed_var_table
-
-        vt, rhs = fixed_var_table(self.design, self.model.data)
-        _, names, _ = _model_matrix(rhs, vt, self.design.rows)
-        out = pd.Series(np.nan, index=names, name="fixef")
+        out = pd.Series(np.nan, index=list(self.frame_spec.column_names), name="fixef")
         out[self.fixef.index] = self.fixef.to_numpy()
         return out
 
