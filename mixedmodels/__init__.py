@@ -8,9 +8,8 @@
 from importlib import import_module
 
 from . import datasets
-from .errors import (ConvergenceWarning, DataError, FamilyError, FamilyWarning, FormulaError, MixedModelsError,
-                     ModelError,
-                     NaNProducedWarning, OutsideBoundaryWarning, PredictorScaleWarning,
+from .errors import (ConvergenceWarning, DataError, FamilyError, FamilyWarning, FormulaError, MissingRowsWarning,
+                     MixedModelsError, ModelError, NaNProducedWarning, OutsideBoundaryWarning, PredictorScaleWarning,
                      RankDeficiencyWarning, SingularFitWarning)
 from .model import LinearMixedModel, LmerFit, lmer
 
@@ -37,6 +36,8 @@ _LAZY = {
     "glmer_nb": ("glmm", "glmer_nb"),
     "GeneralizedLinearMixedModel": ("glmm", "GeneralizedLinearMixedModel"),
     "GlmerFit": ("glmm", "GlmerFit"),
+    "read_csv": ("interop.rio", "read_csv"),
+    "read_csv2": ("interop.rio", "read_csv2"),
 }
 
 
@@ -55,9 +56,10 @@ def __getattr__(name):
 __all__ = [
     "lmer", "LinearMixedModel", "LmerFit", "datasets", "aov", "compare_methods",
     "NegativeVarianceWarning", "anova", "update", "update_formula", "ranova", "drop1", "step", "ls_means", "difflsmeans", "kr_modcomp", "KRmodcomp", "pb_modcomp", "PBmodcomp",
+    "read_csv", "read_csv2",
     "MixedModelsError", "FormulaError", "DataError", "ModelError",
     "ConvergenceWarning", "SingularFitWarning", "RankDeficiencyWarning", "PredictorScaleWarning",
-    "NaNProducedWarning", "OutsideBoundaryWarning",
+    "NaNProducedWarning", "OutsideBoundaryWarning", "MissingRowsWarning",
     "glmer", "glmer_nb", "GeneralizedLinearMixedModel", "GlmerFit", "family", "FamilyError", "FamilyWarning",
     "__version__",
 ]
