@@ -31,6 +31,12 @@ from ..errors import ConvergenceWarning, FamilyError, warn as warn_r
 from ..frame.reterms import ReTerm
 from .family import Family
 
+
+def _kernels():
+    """The compiled PIRLS kernels (Numba: imported on the first GLMM fit only)."""
+    from . import glmm_kernels  # Numba
+    return glmm_kernels
+
 __all__ = ["GlmmProblem", "PirlsResult", "PirlsError", "gh_rule"]
 
 _SQRT2PI = np.sqrt(2 * np.pi)
@@ -208,6 +214,16 @@ class GlmmProblem:
                 rows, cols = nz // self.q1, nz % self.q1
                 indptr = np.searchsorted(rows, np.arange(self.q2u + 1)).astype(np.int32)
                 self._sparse21 = (nz, cols.astype(np.int32), indptr)
+        # per level of a scalar first term, the rest rows its column of M21 can reach (compiled Schur step)
+        self._pattern21 = None
+        if t1.ncols == 1 and self.q2u:
+            lev = np.repeat(t1.refs, len(self._rest_idx))
+            rr = np.column_stack(self._rest_idx).ravel()
+            key = np.unique(lev.astype(np.int64) * self.q2u + rr)
+            rows = (key % self.q2u).astype(np.int64)
+            ptr = np.searchsorted(key // self.q2u, np.arange(self.q1 + 1)).astype(np.int64)
+            self._pattern21 = (ptr, rows)
+        self._idx64 = self._indices.astype(np.int64)
         self.pirls_iterations = 0
         self.evaluations = 0
 
@@ -228,53 +244,19 @@ class GlmmProblem:
         return sp.csr_matrix((data, self._indices.ravel(), self._indptr), shape=(self.n, self.q))
 
     # ------------------------------------------------------------------ factor
-    def _factor(self, vals: list[np.ndarray], sqrtw: np.ndarray, joint: bool) -> _Factor:
+    def _stack(self, vals) -> np.ndarray:
+        """The (n, k) values of Z Lambda (row r: its k non-zeros, at the columns ``self._indices[r]``)."""
+        if isinstance(vals, np.ndarray):
+            return vals
+        return np.ascontiguousarray(np.hstack(vals))
+
+    def _factor(self, vals, sqrtw: np.ndarray, joint: bool) -> _Factor:
+        vals = self._stack(vals)
         l1, s1 = self.terms[0].nlevels, self.s1
-        refs1 = self.terms[0].refs
-        v1 = vals[0] * sqrtw[:, None]
-        M11 = np.empty((l1, s1, s1))
-        for a in range(s1):
-            for b in range(a + 1):
-                m = np.bincount(refs1, weights=v1[:, a] * v1[:, b], minlength=l1)
-                M11[:, a, b] = m
-                M11[:, b, a] = m
-        M11[:, np.arange(s1), np.arange(s1)] += 1.0
-        q2 = self.q2u + (self.p if joint else 0)
-        M21 = np.empty((q2, self.q1))
-        M22 = np.empty((q2, q2))
         q1, q2u = self.q1, self.q2u
-        cols1 = self._cols1
-        if q2u:
-            rest = []  # (index into the rest block, weighted values) per column of the rest terms
-            for (j, a), idx in zip(self._rest_cols, self._rest_idx):
-                rest.append((idx, vals[j][:, a] * sqrtw))
-            T21 = np.zeros(q2u * q1)
-            for idx, v in rest:
-                for b, c1 in enumerate(cols1):
-                    T21 += np.bincount(idx * q1 + c1, weights=v * v1[:, b], minlength=q2u * q1)
-            M21[:q2u] = T21.reshape(q2u, q1)
-            Toff = np.zeros(q2u * q2u)
-            Tdiag = np.zeros(q2u * q2u)
-            for i, (idx_i, v_i) in enumerate(rest):
-                Tdiag += np.bincount(idx_i * q2u + idx_i, weights=v_i * v_i, minlength=q2u * q2u)
-                for idx_k, v_k in rest[i + 1:]:
-                    Toff += np.bincount(idx_i * q2u + idx_k, weights=v_i * v_k, minlength=q2u * q2u)
-            Toff = Toff.reshape(q2u, q2u)
-            M22[:q2u, :q2u] = Toff + Toff.T + Tdiag.reshape(q2u, q2u)
-            M22[np.arange(q2u), np.arange(q2u)] += 1.0
-        if joint and self.p:
-            Xw = self.X * sqrtw[:, None]
-            for b in range(s1):
-                M21[q2u:, b::s1] = _group_sums(Xw * v1[:, b:b + 1], self._order1, self._starts1).T
-            if q2u:
-                xr = np.zeros((q2u, self.p))
-                for (j, a), idx in zip(self._rest_cols, self._rest_idx):
-                    t = self.terms[j]
-                    sums = _group_sums(Xw * (vals[j][:, a] * sqrtw)[:, None], self._orders[j], self._starts[j])
-                    xr[self._rest_offsets[j] + np.arange(t.nlevels) * t.ncols + a] = sums
-                M22[:q2u, q2u:] = xr
-                M22[q2u:, :q2u] = xr.T
-            M22[q2u:, q2u:] = Xw.T @ Xw
+        M11, M21, M22 = _kernels().crossprods(self._idx64, vals * sqrtw[:, None], self.X, sqrtw,
+                                                l1, s1, q1, q2u, bool(joint and self.p))
+        q2 = M22.shape[0]
         if s1 == 1:
             L11diag = np.sqrt(M11[:, 0, :])
             L11inv = (1.0 / L11diag)[:, :, None]
@@ -291,22 +273,13 @@ class GlmmProblem:
                 L21 = M21 * L11inv[:, 0, 0][None, :]
             else:
                 L21 = np.einsum("rjb,jab->rja", M21.reshape(q2, l1, s1), L11inv).reshape(q2, self.q1)
-            if self._sparse21 is not None:  # the rest terms meet few levels of term 1 (nested, one row each)
-                nz, indices, indptr = self._sparse21
-                Ls = sp.csr_matrix((L21[:q2u].ravel()[nz], indices, indptr), shape=(q2u, self.q1))
-                S = M22.copy()
-                S[:q2u, :q2u] -= (Ls @ Ls.T).toarray()
-                if q2 > q2u:
-                    Lx = L21[q2u:]
-                    ux = np.asarray(Ls @ Lx.T)
-                    S[:q2u, q2u:] -= ux
-                    S[q2u:, :q2u] -= ux.T
-                    S[q2u:, q2u:] -= Lx @ Lx.T
+            if self._pattern21 is not None:
+                S = _kernels().schur_scalar(M22, L21, self._pattern21[0], self._pattern21[1], q2u)
             else:
                 S = M22 - L21 @ L21.T
             try:
-                L22 = cholesky(S, lower=True, check_finite=False)
-            except LinAlgError:
+                L22 = np.linalg.cholesky(S)
+            except np.linalg.LinAlgError:
                 raise PirlsError("the penalized weighted least-squares system is not positive definite: "
                                  "the fixed effects may be unidentifiable (complete separation, or a "
                                  "column without information)") from None
@@ -316,23 +289,12 @@ class GlmmProblem:
         return _Factor(L11inv, L11diag, L21, L22, self.q1, s1, self.q2u)
 
     # ------------------------------------------------------------------ PIRLS
-    def _zl_times(self, vals: list[np.ndarray], u: np.ndarray) -> np.ndarray:
-        out = np.zeros(self.n)
-        pos = 0
-        for t, v in zip(self.terms, vals):
-            ub = u[pos: pos + t.nranef].reshape(t.nlevels, t.ncols)
-            out += np.einsum("ij,ij->i", v, ub[t.refs])
-            pos += t.nranef
-        return out
+    def _zl_times(self, vals, u: np.ndarray) -> np.ndarray:
+        return _kernels().zl_times(self._idx64, self._stack(vals), np.ascontiguousarray(u, dtype=float))
 
-    def _zlt_times(self, vals: list[np.ndarray], r: np.ndarray) -> np.ndarray:
-        out = []
-        for t, v in zip(self.terms, vals):
-            blk = np.empty((t.nlevels, t.ncols))
-            for a in range(t.ncols):
-                blk[:, a] = np.bincount(t.refs, weights=v[:, a] * r, minlength=t.nlevels)
-            out.append(blk.ravel())
-        return np.concatenate(out)
+    def _zlt_times(self, vals, r: np.ndarray) -> np.ndarray:
+        return _kernels().zlt_times(self._idx64, self._stack(vals), np.ascontiguousarray(r, dtype=float),
+                                      self.q)
 
     def _state(self, eta: np.ndarray):
         fam = self.family
@@ -348,7 +310,7 @@ class GlmmProblem:
         ``eta_start``: start as lme4's initialization does, with one full penalized weighted least-squares
         solve from the working response at that linear predictor (u0 and beta are ignored then)."""
         fam = self.family
-        vals = self.zlambda_values(theta)
+        vals = self._stack(self.zlambda_values(theta))
         X, y, wt, off = self.X, self.y, self.wt, self.offset
         p = self.p
         if eta_start is not None:
@@ -437,7 +399,7 @@ class GlmmProblem:
         ``log|L|^2`` is from the last factorization (weights of the iterate before the last), as lme4
         reports it. This makes the deviance function lme4's to rounding, so the optimum is lme4's."""
         fam = self.family
-        vals = self.zlambda_values(theta)
+        vals = self._stack(self.zlambda_values(theta))
         X, y, wt = self.X, self.y, self.wt
         off = self.offset if joint else self.offset + X @ beta
         eta = np.asarray(eta_start, dtype=float)
