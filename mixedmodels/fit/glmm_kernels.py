@@ -13,76 +13,63 @@ import numpy as np
 
 
 @numba.njit(cache=True, nogil=True)
-def crossprods(idx, v, X, sqrtw, l1, s1, q1, q2u, joint):
-    """``M11`` (l1, s1, s1) with the identity added, ``M21`` (q2, q1) and ``M22`` (q2, q2) with the
-    identity added on the u rows; ``v`` are the values of Z Lambda times sqrt(w) (n, k)."""
+def crossprods(idx, v, Xw, l1, s1, q1, q2u):
+    """``M11`` (l1, s1, s1) with the identity added, ``M12`` (q1, q2) and the u rows of ``M22`` (q2u, q2)
+    with the identity added; ``v`` are the values of Z Lambda times sqrt(w) (n, k), ``Xw`` the rows of X
+    times sqrt(w) (n, p; p = 0 leaves out the fixed effects). X'WX is left to BLAS."""
     n, k = v.shape
-    p = X.shape[1] if joint else 0
+    p = Xw.shape[1]
     q2 = q2u + p
     M11 = np.zeros((l1, s1, s1))
-    M21 = np.zeros((q2, q1))
-    M22 = np.zeros((q2, q2))
-    xw = np.empty(p)
+    M12 = np.zeros((q1, q2))
+    M22u = np.zeros((q2u, q2))
     for r in range(n):
         lev = idx[r, 0] // s1
         for a in range(s1):
             va = v[r, a]
+            ca = idx[r, a]
             for b in range(s1):
                 M11[lev, a, b] += va * v[r, b]
+            for i in range(s1, k):
+                M12[ca, idx[r, i] - q1] += va * v[r, i]
+            for j in range(p):
+                M12[ca, q2u + j] += va * Xw[r, j]
         for i in range(s1, k):
             ri = idx[r, i] - q1
             vi = v[r, i]
-            for b in range(s1):
-                M21[ri, idx[r, b]] += vi * v[r, b]
             for i2 in range(s1, k):
-                M22[ri, idx[r, i2] - q1] += vi * v[r, i2]
-        if p:
-            sw = sqrtw[r]
+                M22u[ri, idx[r, i2] - q1] += vi * v[r, i2]
             for j in range(p):
-                xw[j] = X[r, j] * sw
-            for j in range(p):
-                xj = xw[j]
-                for b in range(s1):
-                    M21[q2u + j, idx[r, b]] += xj * v[r, b]
-                for i in range(s1, k):
-                    M22[idx[r, i] - q1, q2u + j] += v[r, i] * xj
-                for j2 in range(j + 1):
-                    M22[q2u + j, q2u + j2] += xj * xw[j2]
+                M22u[ri, q2u + j] += vi * Xw[r, j]
     for lev in range(l1):
         for a in range(s1):
             M11[lev, a, a] += 1.0
     for i in range(q2u):
-        M22[i, i] += 1.0
-    for j in range(p):
-        for i in range(q2u):
-            M22[q2u + j, i] = M22[i, q2u + j]
-        for j2 in range(j):
-            M22[q2u + j2, q2u + j] = M22[q2u + j, q2u + j2]
-    return M11, M21, M22
+        M22u[i, i] += 1.0
+    return M11, M12, M22u
 
 
 @numba.njit(cache=True, nogil=True)
-def schur_scalar(M22, L21, ptr, rows, q2u):
-    """``M22 - L21 L21'`` for a scalar first term: column ``j`` of ``L21`` is non-zero only in the rest
-    rows ``rows[ptr[j]:ptr[j+1]]`` and the rows from ``q2u`` on (the fixed effects, when present)."""
-    q2, q1 = L21.shape
+def schur_scalar(M22, L12, ptr, rows, q2u):
+    """``M22 - L12' L12`` for a scalar first term: row ``j`` of ``L12`` (q1, q2) is non-zero only in the
+    rest columns ``rows[ptr[j]:ptr[j+1]]`` and the columns from ``q2u`` on (the fixed effects, if any)."""
+    q1, q2 = L12.shape
     S = M22.copy()
     for j in range(q1):
         a0, a1 = ptr[j], ptr[j + 1]
         for ia in range(a0, a1):
             a = rows[ia]
-            la = L21[a, j]
+            la = L12[j, a]
             for ib in range(a0, a1):
-                b = rows[ib]
-                S[a, b] -= la * L21[b, j]
+                S[a, rows[ib]] -= la * L12[j, rows[ib]]
             for b in range(q2u, q2):
-                t = la * L21[b, j]
+                t = la * L12[j, b]
                 S[a, b] -= t
                 S[b, a] -= t
         for a in range(q2u, q2):
-            la = L21[a, j]
+            la = L12[j, a]
             for b in range(q2u, q2):
-                S[a, b] -= la * L21[b, j]
+                S[a, b] -= la * L12[j, b]
     return S
 
 

@@ -220,9 +220,10 @@ class GlmmProblem:
             lev = np.repeat(t1.refs, len(self._rest_idx))
             rr = np.column_stack(self._rest_idx).ravel()
             key = np.unique(lev.astype(np.int64) * self.q2u + rr)
-            rows = (key % self.q2u).astype(np.int64)
-            ptr = np.searchsorted(key // self.q2u, np.arange(self.q1 + 1)).astype(np.int64)
-            self._pattern21 = (ptr, rows)
+            if len(key) < 0.25 * self.q1 * self.q2u:  # mostly empty: compiled downdate, else BLAS
+                rows = (key % self.q2u).astype(np.int64)
+                ptr = np.searchsorted(key // self.q2u, np.arange(self.q1 + 1)).astype(np.int64)
+                self._pattern21 = (ptr, rows)
         self._idx64 = self._indices.astype(np.int64)
         self.pirls_iterations = 0
         self.evaluations = 0
@@ -254,9 +255,10 @@ class GlmmProblem:
         vals = self._stack(vals)
         l1, s1 = self.terms[0].nlevels, self.s1
         q1, q2u = self.q1, self.q2u
-        M11, M21, M22 = _kernels().crossprods(self._idx64, vals * sqrtw[:, None], self.X, sqrtw,
-                                                l1, s1, q1, q2u, bool(joint and self.p))
-        q2 = M22.shape[0]
+        sw = sqrtw[:, None]
+        Xw = self.X * sw if (joint and self.p) else np.zeros((self.n, 0))
+        M11, M12, M22u = _kernels().crossprods(self._idx64, vals * sw, Xw, l1, s1, q1, q2u)
+        q2 = M12.shape[1]
         if s1 == 1:
             L11diag = np.sqrt(M11[:, 0, :])
             L11inv = (1.0 / L11diag)[:, :, None]
@@ -269,14 +271,19 @@ class GlmmProblem:
             L11inv = np.linalg.inv(L11)
             L11diag = np.diagonal(L11, axis1=1, axis2=2).copy()
         if q2:
+            M22 = np.empty((q2, q2))
+            M22[:q2u] = M22u
+            M22[q2u:, :q2u] = M22u[:, q2u:].T
+            M22[q2u:, q2u:] = Xw.T @ Xw
             if s1 == 1:
-                L21 = M21 * L11inv[:, 0, 0][None, :]
+                L12 = M12 * L11inv[:, 0, :]
             else:
-                L21 = np.einsum("rjb,jab->rja", M21.reshape(q2, l1, s1), L11inv).reshape(q2, self.q1)
+                L12 = np.einsum("jab,jbr->jar", L11inv, M12.reshape(l1, s1, q2)).reshape(self.q1, q2)
+            L21 = L12.T
             if self._pattern21 is not None:
-                S = _kernels().schur_scalar(M22, L21, self._pattern21[0], self._pattern21[1], q2u)
+                S = _kernels().schur_scalar(M22, L12, self._pattern21[0], self._pattern21[1], q2u)
             else:
-                S = M22 - L21 @ L21.T
+                S = M22 - L12.T @ L12
             try:
                 L22 = np.linalg.cholesky(S)
             except np.linalg.LinAlgError:
