@@ -194,14 +194,23 @@ def binomial(link: str = "logit") -> Family:
         # -2 sum((wt / m) dbinom(round(m y), round(m), mu, log = TRUE)), the log density written out
         if _kind(y, n, wt)["unit"]:
             return float(dev_)  # 0/1 data, unit weights: -2 log L is the deviance
-        m = n if np.any(n > 1) else wt
-        k, mm_ = np.round(m * y), np.round(m)
+        held = seen.get("aic_arrays")
+        if held is None or held[0] is not y or held[1] is not n or held[2] is not wt:
+            # the parts that do not depend on mu, once per (y, n, wt)
+            m = n if np.any(n > 1) else wt
+            k, mm_ = np.round(m * y), np.round(m)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                const = (special.gammaln(mm_ + 1) - special.gammaln(k + 1) - special.gammaln(mm_ - k + 1)
+                         if np.any(mm_ > 1) else None)
+                fac = np.where(m > 0, wt / np.where(m > 0, m, 1), 0.0)
+            seen["aic_arrays"] = (y, n, wt)
+            seen["aic_parts"] = (k, mm_ - k, const, fac, fac != 0)
+        k, nk, const, fac, nz = seen["aic_parts"]
         with np.errstate(divide="ignore", invalid="ignore"):
-            ll = special.xlogy(k, mu) + special.xlog1py(mm_ - k, -mu)
-            if np.any(mm_ > 1):
-                ll = ll + special.gammaln(mm_ + 1) - special.gammaln(k + 1) - special.gammaln(mm_ - k + 1)
-            fac = np.where(m > 0, wt / np.where(m > 0, m, 1), 0.0)
-        return -2 * np.sum(np.where(fac != 0, fac * ll, 0.0))
+            ll = special.xlogy(k, mu) + special.xlog1py(nk, -mu)
+            if const is not None:
+                ll = ll + const
+        return -2 * np.sum(np.where(nz, fac * ll, 0.0))
 
     return Family("binomial", lk, lambda mu: mu * (1 - mu), dev, aic,
                   lambda mu: bool(np.all(np.isfinite(mu)) and np.all((mu > 0) & (mu < 1))), True, kind="binomial")
