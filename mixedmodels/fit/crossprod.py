@@ -53,6 +53,19 @@ class CrossProducts:
     AR1: sp.csr_matrix
     ARR: np.ndarray
 
+    def select(self, rest) -> "CrossProducts":
+        """The cross-products of a reduced model with the same first term: ``rest`` lists, in the new
+        order, the rows of the rest block kept (other terms' Z columns, X columns, and the response row
+        last). Dropping a random term (not the first) or fixed-effects columns is taking sub-blocks."""
+        rest = np.asarray(rest, dtype=np.intp)
+        m = self.ARR.shape[0]
+        if rest.ndim != 1 or (rest.size and (rest.min() < 0 or rest.max() >= m)):
+            raise ValueError(f"rest must be indices of the {m} rest rows")
+        AR1 = self.AR1.tocsr()[rest]
+        AR1.sum_duplicates()
+        AR1.sort_indices()
+        return CrossProducts(self.A11, AR1, np.ascontiguousarray(self.ARR[np.ix_(rest, rest)]))
+
     def __add__(self, other: "CrossProducts") -> "CrossProducts":
         return CrossProducts(self.A11 + other.A11, (self.AR1 + other.AR1).tocsr(), self.ARR + other.ARR)
 

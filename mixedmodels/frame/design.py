@@ -12,7 +12,7 @@ caller's DataFrame is only read.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import scipy.linalg as sla
@@ -71,6 +71,40 @@ class Design:
     @property
     def p(self) -> int:
         return self.X.shape[1]
+
+    def reduced(self, formula: Formula, random, drop_fixed=()) -> "Design | None":
+        """The design of a reduced model on the same model frame, sliced from this one (nothing is
+        evaluated again): ``random`` lists the indices of the random-effects terms kept, in the reduced
+        model's (lme4's) order; ``drop_fixed`` the labels of fixed-effects terms removed; ``formula`` is
+        the reduced model's parsed formula. None where slicing cannot give what building the reduced
+        formula gives: aliased columns were dropped (removing a term may bring them back), or removing a
+        term changes how another is coded (a factor whose margin goes)."""
+        spec = self.spec
+        if spec is None or self.dropped:
+            return None
+        drop_fixed = list(drop_fixed)
+        x_keep = list(range(self.p))
+        fixed_terms = self.fixed_terms
+        new_spec = spec
+        if drop_fixed:
+            labels = [t.label for t in spec.fixed]
+            if any(lab not in labels for lab in drop_fixed):
+                return None
+            new_spec = spec.without_terms(drop_fixed)
+            gone = {c for t in self.fixed_terms if t.label in drop_fixed for c in t.columns}
+            x_keep = [j for j in range(self.p) if j not in gone]
+            if list(new_spec.column_names) != [self.x_names[j] for j in x_keep]:
+                return None  # another term is coded differently without the removed one
+            newpos = {old: new for new, old in enumerate(x_keep)}
+            fixed_terms = [FixedTerm(t.label, [newpos[c] for c in t.columns], t.variables, t.indicators)
+                           for t in self.fixed_terms if t.label not in drop_fixed]
+            new_spec = replace(new_spec, kept=tuple(range(len(x_keep))))
+        new_spec = replace(new_spec, formula=formula, random=tuple(spec.random[k] for k in random))
+        X = self.X if len(x_keep) == self.p else np.ascontiguousarray(self.X[:, x_keep])
+        x_names = [self.x_names[j] for j in x_keep]
+        return replace(self, X=X, x_names=x_names, fixed_terms=fixed_terms,
+                       terms=[self.terms[k] for k in random], formula=formula,
+                       has_intercept="(Intercept)" in x_names, scale_warning=_different_scales(X), spec=new_spec)
 
 
 def check_data(data) -> None:

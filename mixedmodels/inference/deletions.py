@@ -24,16 +24,63 @@ import numpy as np
 from scipy import stats
 
 from ..errors import MixedModelsError
-from ..formula.parse import (BinOp, Formula, Node, Num, deparse, expand_slash, is_intercept_literal, parse_formula,
-                             split_formula, summands)
+from ..formula.parse import (BinOp, Formula, Node, Num, deparse, expand_bars, expand_slash, is_intercept_literal,
+                             parse_formula, split_formula, summands)
 from ..formula.terms import TermAlgebra, expand_terms
-from ..frame.design import build_design
+from ..frame.design import build_design, lme4_term_order
 from ..post.updating import theta_start, update_formula
 from ..rbase.rformat import zapsmall
 from .tables import _anova_frame, _contest_md, _F_COLUMNS, _FixedStructure, is_fit, normalize_ddf, \
     SATTERTHWAITE, KENWARD_ROGER
 
-__all__ = ["ranova", "drop1"]
+__all__ = ["ranova", "drop1", "reduced_model"]
+
+
+# ------------------------------------------------------------------------- refits on the full frame
+def _bar_keys(formula: Formula) -> list[tuple[str, str]]:
+    """(grouping factor, expression) of each random-effects term of a formula, in formula order."""
+    return [(b.group_name, deparse(b.expr)) for b in expand_bars(split_formula(formula)[2], formula.text)]
+
+
+def reduced_model(fit, formula: str, drop_fixed=()):
+    """The unfitted model of ``formula`` -- ``fit``'s formula with the fixed-effects terms ``drop_fixed``
+    removed, or random-effects terms removed or replaced by terms ``fit`` has -- on ``fit``'s model
+    frame, sliced from ``fit``'s design and cross-products rather than built again from the data (no
+    formula evaluation, no model matrices, no products over the rows). None where slicing cannot
+    reproduce what building the formula gives (then the caller builds it): rows with missing values
+    (the reduced model may use more rows), aliased columns, a term whose coding changes, a new term."""
+    d = fit.design
+    if len(d.rows) != len(fit.model.data) or d.spec is None:
+        return None
+    new_f = parse_formula(formula)
+    # the full model's terms in formula order: match the written bars to the design's terms
+    full_bars = expand_bars(split_formula(d.formula)[2], d.formula.text)
+    src = [(b.group_name, deparse(b.source)) for b in full_bars]
+    if len(set(src)) != len(src) or len(src) != len(d.terms):
+        return None  # (x || g) writes several terms with one source: not told apart here
+    where = {(t.group, t.source): k for k, t in enumerate(d.terms)}
+    if any(key not in where for key in src):
+        return None
+    by_key = {(b.group_name, deparse(b.expr)): where[key] for b, key in zip(full_bars, src)}
+    try:
+        keep = [by_key[key] for key in _bar_keys(new_f)]
+    except KeyError:
+        return None  # a term the full model does not have
+    if not keep or len(set(keep)) != len(keep):
+        return None
+    keep = [keep[k] for k in lme4_term_order([d.terms[k].nlevels for k in keep])]
+    design = d.reduced(new_f, keep, drop_fixed)
+    if design is None:
+        return None
+    crit = fit._crit
+    cp = shift = None
+    x_keep = [d.x_names.index(nm) for nm in design.x_names]
+    if keep[0] == 0 and (not crit.y_shift or crit.int_col in x_keep):
+        offsets = np.concatenate([[0], np.cumsum([t.nranef for t in d.terms[1:]])]).astype(int)
+        rest = [np.arange(offsets[k - 1], offsets[k - 1] + d.terms[k].nranef) for k in keep[1:]]
+        rest += [crit.qrest + np.asarray(x_keep, dtype=int), [crit.m - 1]]
+        cp, shift = crit.cp.select(np.concatenate(rest)), crit.y_shift
+    return type(fit.model).from_design(fit.model, formula, design, crossprods=cp, y_shift=shift)
 
 
 # ------------------------------------------------------------------------------------------- ranova
@@ -142,7 +189,8 @@ def ranova(fit, reduce_terms: bool = True):
         if "|" in form:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                model = type(fit.model)(form, data, data_name=data_name, **fit.model.refit_args)
+                model = reduced_model(fit, form) or \
+                    type(fit.model)(form, data, data_name=data_name, **fit.model.refit_args)
                 m = model.fit("REML" if fit.reml else "ML", theta0=theta_start(fit, model.design.terms))
             ll, npar, nobs = m.loglik, m.npar, m.nobs
         else:
@@ -244,6 +292,16 @@ def _with_eliminated(rows: list, eliminated: list, columns: list, heading: list)
                         [r[0] for r in rows], ["Eliminated"] + columns, heading)
 
 
+def _update(fit, formula: str, drop_fixed=()):
+    """``update(fit, formula)`` (same method and optimizer settings, started from ``fit``'s theta) on a
+    design sliced from ``fit``'s where possible (:func:`reduced_model`)."""
+    model = reduced_model(fit, formula, drop_fixed)
+    if model is None:
+        return fit.update(formula)
+    return model.fit("REML" if fit.reml else "ML",
+                     **{"theta0": theta_start(fit, model.design.terms), **getattr(fit, "fit_options", {})})
+
+
 def step(fit, ddf: str = "Satterthwaite", alpha_random: float = 0.1, alpha_fixed: float = 0.05,
          reduce_fixed: bool = True, reduce_random: bool = True, keep=()) -> StepResult:
     """lmerTest's ``step(m, ddf, alpha.random = 0.1, alpha.fixed = 0.05, reduce.fixed, reduce.random,
@@ -283,7 +341,7 @@ def step(fit, ddf: str = "Satterthwaite", alpha_random: float = 0.1, alpha_fixed
                                    "continues with a linear model (lm), which is not supported here")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            model = model.update(form)
+            model = _update(model, form)
         table = ranova(model)
     rest = [(table.index[i], table.iloc[i].to_numpy()) for i in range(1, len(table))]
     random = _with_eliminated(reduced + rest,
@@ -303,7 +361,7 @@ def step(fit, ddf: str = "Satterthwaite", alpha_random: float = 0.1, alpha_fixed
         removed.append((term, aov.loc[term].to_numpy()))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            model = model.update(f". ~ . - {term}")
+            model = _update(model, update_formula(model.frame_spec.formula.deparse(), f". ~ . - {term}"), [term])
         aov = drop1(model, ddf=ddf)
     rest = [(aov.index[i], aov.iloc[i].to_numpy()) for i in range(len(aov))]
     meth = "Satterthwaite" if normalize_ddf(ddf) == SATTERTHWAITE else "Kenward-Roger"
