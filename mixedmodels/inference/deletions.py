@@ -174,6 +174,11 @@ def ranova(fit, reduce_terms: bool = True):
         raise MixedModelsError("ranova() needs a model fitted by REML or ML")
     if not isinstance(reduce_terms, (bool, np.bool_)):
         raise MixedModelsError(f"reduce_terms must be True or False, not {reduce_terms!r}")
+    return _ranova(fit, reduce_terms)[0]
+
+
+def _ranova(fit, reduce_terms: bool = True):
+    """:func:`ranova`'s table and the reduced models' fits by row name (step() goes on with one)."""
     f = parse_formula(fit.model.formula)
     bars = _findbars(f.rhs)
     _, fixed, _ = split_formula(f)
@@ -183,7 +188,7 @@ def ranova(fit, reduce_terms: bool = True):
     full = update_formula(fit.model.formula, f". ~ {full_rhs}")
     rows = [(fit.npar, fit.loglik)]
     names = ["<none>"]
-    formulae = {}
+    formulae, fits = {}, {}
     data, data_name = fit.model.data, fit.model.data_name
     for name, form in _reduced_formulas(full, bars, reduce_terms):
         if "|" in form:
@@ -191,8 +196,10 @@ def ranova(fit, reduce_terms: bool = True):
                 warnings.simplefilter("ignore")
                 model = reduced_model(fit, form) or \
                     type(fit.model)(form, data, data_name=data_name, **fit.model.refit_args)
-                m = model.fit("REML" if fit.reml else "ML", theta0=theta_start(fit, model.design.terms))
+                m = model.fit("REML" if fit.reml else "ML",
+                              **{"theta0": theta_start(fit, model.design.terms), **fit.fit_options})
             ll, npar, nobs = m.loglik, m.npar, m.nobs
+            fits[name] = m
         else:
             ll, npar, nobs = _lm_loglik(form, data, fit.reml, fit.model.refit_args)
         if nobs != fit.nobs:
@@ -211,7 +218,7 @@ def ranova(fit, reduce_terms: bool = True):
     heading = ["ANOVA-like table for random-effects: Single term deletions", "\nModel:", full]
     out = _anova_frame(vals, names, ["npar", "logLik", "AIC", "LRT", "Df", "Pr(>Chisq)"], heading)
     out.formulae = formulae
-    return out
+    return out, fits
 
 
 # -------------------------------------------------------------------------------------------- drop1
@@ -325,7 +332,7 @@ def step(fit, ddf: str = "Satterthwaite", alpha_random: float = 0.1, alpha_fixed
     ran_cols = ["npar", "logLik", "AIC", "LRT", "Df", "Pr(>Chisq)"]
     # ---- random effects
     model = fit
-    table = ranova(model)
+    table, fits = _ranova(model)
     reduced = [("<none>", table.iloc[0].to_numpy())]
     while True:
         pv = table["Pr(>Chisq)"].to_numpy()[1:]
@@ -339,10 +346,9 @@ def step(fit, ddf: str = "Satterthwaite", alpha_random: float = 0.1, alpha_fixed
         if "|" not in form:
             raise MixedModelsError("step(): the elimination removes every random effect; lmerTest then "
                                    "continues with a linear model (lm), which is not supported here")
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            model = _update(model, form)
-        table = ranova(model)
+        # ranova() has fitted it already, as update() would (same method and settings, same start)
+        model = fits[name]
+        table, fits = _ranova(model)
     rest = [(table.index[i], table.iloc[i].to_numpy()) for i in range(1, len(table))]
     random = _with_eliminated(reduced + rest,
                               [np.nan] + list(range(1, len(reduced))) + [0] * len(rest), ran_cols,
