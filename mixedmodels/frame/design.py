@@ -99,7 +99,7 @@ class Design:
             fixed_terms = [FixedTerm(t.label, [newpos[c] for c in t.columns], t.variables, t.indicators)
                            for t in self.fixed_terms if t.label not in drop_fixed]
             new_spec = replace(new_spec, kept=tuple(range(len(x_keep))))
-        new_spec = replace(new_spec, formula=formula, random=tuple(spec.random[k] for k in random))
+        new_spec = _pruned(replace(new_spec, formula=formula, random=tuple(spec.random[k] for k in random)))
         X = self.X if len(x_keep) == self.p else np.ascontiguousarray(self.X[:, x_keep])
         x_names = [self.x_names[j] for j in x_keep]
         return replace(self, X=X, x_names=x_names, fixed_terms=fixed_terms,
@@ -459,6 +459,21 @@ def _build_design(formula: str, data: pd.DataFrame, *, require_random: bool = Tr
                   rows=rows, formula=f, response_name=deparse(lhs), dropped=dropped,
                   has_intercept=has_intercept, scale_warning=scale_warning,
                   weights=None if w_all is None else w_all[rows], spec=spec)
+
+
+def _pruned(spec: FrameSpec) -> FrameSpec:
+    """``spec`` without the variables no term uses any more (the others renumbered, in their order)."""
+    used = sorted({i for t in spec.fixed for i in t.variables}
+                  | {i for r in spec.random for t in r.terms for i in t.variables})
+    if len(used) == len(spec.variables):
+        return spec
+    new = {old: k for k, old in enumerate(used)}
+
+    def renum(terms):
+        return tuple(replace(t, variables=tuple(new[i] for i in t.variables)) for t in terms)
+
+    return replace(spec, variables=tuple(spec.variables[i] for i in used), fixed=renum(spec.fixed),
+                   random=tuple(replace(r, terms=renum(r.terms)) for r in spec.random))
 
 
 def _term_specs(keys, codings, fterms, vt: _VarTable) -> tuple[TermSpec, ...]:

@@ -108,6 +108,10 @@ def test_sliced_refit_equals_fit_from_scratch(case):
         np.testing.assert_array_equal(ta.refs, tb.refs)
         np.testing.assert_array_equal(ta.z, tb.z)
     assert a.spec.x_names == b.spec.x_names
+    assert [v.label for v in a.spec.variables] == [v.label for v in b.spec.variables]
+    assert a.spec.fixed == b.spec.fixed and a.spec.xlevels == b.spec.xlevels
+    assert [(r.group, r.cnames, r.levels, r.terms) for r in a.spec.random] == \
+        [(r.group, r.cnames, r.levels, r.terms) for r in b.spec.random]
     assert a.formula.deparse(cutoff=500) == b.formula.deparse(cutoff=500)
     assert a.has_intercept == b.has_intercept and a.scale_warning == b.scale_warning
     # the criterion (from the sliced cross-products where the first term stays) at several thetas
@@ -127,6 +131,10 @@ def test_sliced_refit_equals_fit_from_scratch(case):
     np.testing.assert_allclose(fa.fixef.to_numpy(), fb.fixef.to_numpy(), rtol=1e-8, atol=1e-10)
     assert abs(fa.sigma - fb.sigma) <= 1e-8 * fb.sigma
     assert str(fa.summary()) == str(fb.summary())
+    if not isinstance(fit.model.refit_args.get("offset"), np.ndarray):  # an array offset: no new data
+        new = fit.model.data.head(12)
+        np.testing.assert_allclose(fa.predict(new), fb.predict(new), rtol=1e-8)
+    np.testing.assert_allclose(fa.predict(), fb.predict(), rtol=1e-8)
 
 
 def test_sliced_cross_products_are_the_reduced_models():
