@@ -198,13 +198,9 @@ class LinearMixedModel:
         cross-products ``crossprods`` (response shifted by ``y_shift``) when known: what ``step()``,
         ``drop1()`` and ``ranova()`` refit without evaluating the formula again."""
         self = cls.__new__(cls)
+        self.__dict__.update(model.__dict__)  # data, its name, the frame arguments, the rows' index
         self.formula = formula
-        self.frame_args = model.frame_args
-        self.refit_args = model.refit_args
         self.design = design
-        self.data_name = model.data_name
-        self._index = model._index
-        self.data = model.data
         self._criteria = {}
         self._prebuilt = (crossprods, y_shift) if crossprods is not None else None
         return self
