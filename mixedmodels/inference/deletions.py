@@ -142,7 +142,11 @@ def _reduced_formulas(full: str, bars: list[tuple[str, str]], reduce_terms: bool
 
 def _lm_loglik(formula: str, data, reml: bool, frame_args: dict) -> tuple[float, int, int]:
     """R's ``logLik(lm(formula, data, weights), REML = reml)``: (value, df = p + 1, nobs)."""
-    d = build_design(formula, data, require_random=False, **frame_args)
+    return _lm_loglik_design(build_design(formula, data, require_random=False, **frame_args), reml)
+
+
+def _lm_loglik_design(d, reml: bool) -> tuple[float, int, int]:
+    """:func:`_lm_loglik` on a built design (its X, response, offset and weights)."""
     X = np.asarray(d.X, dtype=float)
     y = np.asarray(d.y - d.offset, dtype=float)
     w = d.weights
@@ -201,7 +205,10 @@ def _ranova(fit, reduce_terms: bool = True):
             ll, npar, nobs = m.loglik, m.npar, m.nobs
             fits[name] = m
         else:
-            ll, npar, nobs = _lm_loglik(form, data, fit.reml, fit.model.refit_args)
+            if len(fit.design.rows) == len(data):  # the same rows and fixed part: the full model's X
+                ll, npar, nobs = _lm_loglik_design(fit.design, fit.reml)
+            else:
+                ll, npar, nobs = _lm_loglik(form, data, fit.reml, fit.model.refit_args)
         if nobs != fit.nobs:
             raise MixedModelsError("number of rows in use has changed: remove missing values?")
         rows.append((npar, ll))

@@ -197,3 +197,17 @@ def test_step_and_ranova_do_not_rebuild_designs(monkeypatch):
     built.clear()
     assert str(mm.step(fit)) == expected
     assert built == []
+
+
+@pytest.mark.parametrize("REML", [True, False])
+def test_ranova_linear_model_row_from_the_full_design(REML):
+    """A model left without random effects: its log-likelihood from the full model's X equals the one
+    from its formula built afresh (weights and an offset included)."""
+    d = _sleep_weighted()
+    fit = _fit("Reaction ~ Days + offset(w) + (1 | Subject)", d, REML=REML, weights="w")
+    from_design = deletions._lm_loglik_design(fit.design, fit.reml)
+    from_formula = deletions._lm_loglik("Reaction ~ Days + offset(w)", fit.model.data, fit.reml,
+                                        fit.model.refit_args)
+    assert from_design[1:] == from_formula[1:]
+    assert abs(from_design[0] - from_formula[0]) <= 1e-10 * abs(from_formula[0])
+    assert ranova(fit).loc["(1 | Subject)", "logLik"] == pytest.approx(from_formula[0], rel=1e-12)
