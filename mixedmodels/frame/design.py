@@ -92,7 +92,8 @@ class Design:
     def reduced(self, formula: Formula, random, drop_fixed=()) -> "Design | None":
         """The design of a reduced model on the same model frame, sliced from this one (nothing is
         evaluated again): ``random`` lists the indices of the random-effects terms kept, in the reduced
-        model's (lme4's) order; ``drop_fixed`` the labels of fixed-effects terms removed; ``formula`` is
+        model's (lme4's) order, or ``(index, source)`` for a term whose intercept alone is kept (lmerTest's
+        reduction of ``(x | g)`` to ``(1 | g)``; ``source`` the new bar as written); ``drop_fixed`` the labels of fixed-effects terms removed; ``formula`` is
         the reduced model's parsed formula. None where slicing cannot give what building the reduced
         formula gives: aliased columns were dropped (removing a term may bring them back), or removing a
         term changes how another is coded (a factor whose margin goes)."""
@@ -116,11 +117,25 @@ class Design:
             fixed_terms = [FixedTerm(t.label, [newpos[c] for c in t.columns], t.variables, t.indicators)
                            for t in self.fixed_terms if t.label not in drop_fixed]
             new_spec = replace(new_spec, kept=tuple(range(len(x_keep))))
-        new_spec = _pruned(replace(new_spec, formula=formula, random=tuple(spec.random[k] for k in random)))
+        terms, rspecs = [], []
+        for k in random:
+            if isinstance(k, (int, np.integer)):
+                terms.append(self.terms[k])
+                rspecs.append(spec.random[k])
+                continue
+            k, source = k  # the term's intercept alone, (1 | g) in place of (x | g)
+            t, rs = self.terms[k], spec.random[k]
+            icpt = [ts for ts in rs.terms if ts.label == "(Intercept)"]
+            if not icpt or t.cnames[0] != "(Intercept)":
+                return None
+            terms.append(ReTerm(t.group, t.levels, t.refs, ["(Intercept)"], np.ascontiguousarray(t.z[:, :1]),
+                                source=source))
+            rspecs.append(replace(rs, source=source, terms=(replace(icpt[0], columns=(0,)),),
+                                  cnames=("(Intercept)",)))
+        new_spec = _pruned(replace(new_spec, formula=formula, random=tuple(rspecs)))
         X = self.X if len(x_keep) == self.p else np.ascontiguousarray(self.X[:, x_keep])
         x_names = [self.x_names[j] for j in x_keep]
-        return replace(self, X=X, x_names=x_names, fixed_terms=fixed_terms,
-                       terms=[self.terms[k] for k in random], formula=formula,
+        return replace(self, X=X, x_names=x_names, fixed_terms=fixed_terms, terms=terms, formula=formula,
                        has_intercept="(Intercept)" in x_names, scale_warning=_different_scales(X), spec=new_spec)
 
 

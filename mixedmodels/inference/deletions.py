@@ -62,24 +62,38 @@ def reduced_model(fit, formula: str, drop_fixed=()):
     if any(key not in where for key in src):
         return None
     by_key = {(b.group_name, deparse(b.expr)): where[key] for b, key in zip(full_bars, src)}
-    try:
-        keep = [by_key[key] for key in _bar_keys(new_f)]
-    except KeyError:
-        return None  # a term the full model does not have
-    if not keep or len(set(keep)) != len(keep):
+    keep: list = []
+    for b in expand_bars(split_formula(new_f)[2], new_f.text):
+        key = (b.group_name, deparse(b.expr))
+        if key in by_key:
+            keep.append(by_key[key])
+            continue
+        # lmerTest's reduction of (x | g) to (1 | g): the intercept column of the one term on g
+        on_g = [k for (g, _), k in by_key.items() if g == key[0]]
+        if key[1] != "1" or len(on_g) != 1:
+            return None  # a term the full model does not have
+        keep.append((on_g[0], deparse(b.source)))
+    index = [k if isinstance(k, int) else k[0] for k in keep]
+    if not keep or len(set(index)) != len(index):
         return None
-    keep = [keep[k] for k in lme4_term_order([d.terms[k].nlevels for k in keep])]
+    order = lme4_term_order([d.terms[k].nlevels for k in index])
+    keep, index = [keep[k] for k in order], [index[k] for k in order]
     design = d.reduced(new_f, keep, drop_fixed)
     if design is None:
         return None
     crit = fit._crit
     cp = shift = None
     x_keep = [d.x_names.index(nm) for nm in design.x_names]
-    if keep[0] == 0 and (not crit.y_shift or crit.int_col in x_keep):
+    if index[0] == 0 and (not crit.y_shift or crit.int_col in x_keep):
         offsets = np.concatenate([[0], np.cumsum([t.nranef for t in d.terms[1:]])]).astype(int)
-        rest = [np.arange(offsets[k - 1], offsets[k - 1] + d.terms[k].nranef) for k in keep[1:]]
+        rest = []
+        for k, entry in zip(index[1:], keep[1:]):
+            t = d.terms[k]
+            block = offsets[k - 1] + np.arange(t.nranef)
+            rest.append(block if isinstance(entry, int) else block[:: t.ncols])  # the intercept: column 0
         rest += [crit.qrest + np.asarray(x_keep, dtype=int), [crit.m - 1]]
-        cp, shift = crit.cp.select(np.concatenate(rest)), crit.y_shift
+        first = None if isinstance(keep[0], int) else [0]
+        cp, shift = crit.cp.select(np.concatenate(rest), first), crit.y_shift
     return type(fit.model).from_design(fit.model, formula, design, crossprods=cp, y_shift=shift)
 
 

@@ -80,7 +80,19 @@ def _no_intercept_drop_fixed():  # no intercept: the response is not shifted in 
     return fit, "Reaction ~ 0 + Days + (1 | Subject)", ["I(Days^2)"]
 
 
-CASES = {f.__name__[1:]: f for f in (_sleep_drop_fixed, _oats_drop_block, _oats_drop_first,
+def _slope_to_intercept_first():  # ranova's (Days | Subject) -> (1 | Subject), the first term
+    fit = _fit("Reaction ~ Days + (Days | Subject)", mm.datasets.load("sleepstudy"))
+    return fit, ranova(fit).formulae["Days in (Days | Subject)"], []
+
+
+def _slope_to_intercept_rest():  # the same on a later term, with weights
+    d = _sleep_weighted()
+    d["g2"] = (np.arange(len(d)) // 5).astype(str)
+    fit = _fit("Reaction ~ Days + (1 | g2) + (Days | Subject)", d, weights="w")
+    return fit, ranova(fit).formulae["Days in (Days | Subject)"], []
+
+
+CASES = {f.__name__[1:]: f for f in (_slope_to_intercept_first, _slope_to_intercept_rest,_sleep_drop_fixed, _oats_drop_block, _oats_drop_first,
                                       _oats_drop_interaction_ml, _weights_drop_random, _weights_drop_fixed,
                                       _offset_drop_random, _offset_arg_drop_fixed, _no_intercept_drop_fixed)}
 
@@ -154,6 +166,8 @@ def test_crossproducts_select_checks_its_indices():
     cp = fit.model.criterion(True).cp
     with pytest.raises(ValueError, match="rest rows"):
         cp.select([0, 5])
+    with pytest.raises(ValueError, match="first term"):
+        cp.select([0, 1], first=[1])  # (1 | Subject) has one column
     sub = cp.select([1, 2])  # Days and the response
     assert sub.ARR.shape == (2, 2) and sub.AR1.shape == (2, cp.AR1.shape[1])
     np.testing.assert_array_equal(sub.ARR, cp.ARR[1:, 1:])
