@@ -1,5 +1,5 @@
-"""Compiled kernels (Numba) for the GLMM PIRLS step (imported on the first ``glmer`` fit only, so
-``import mixedmodels`` does not import Numba). Module-level functions, so Numba caches them on disk.
+"""Compiled kernels (Numba) for the GLMM PIRLS step. Numba is imported, and the kernels compiled (cached
+on disk), on the first ``glmer`` fit only (:func:`compiled`), so ``import mixedmodels`` does not import it.
 
 The random-effects part of ``[Z Lambda, X]`` has a fixed pattern: row ``r`` has ``k`` non-zeros, at the
 columns ``idx[r, :]`` (the first ``s1`` of them in the first term's block). For the working weights ``w``,
@@ -8,11 +8,13 @@ the blocks of ``M = [Z Lambda, X]' W [Z Lambda, X] + diag(1 on u)`` are one pass
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 
+__all__ = ["compiled"]
 
-@numba.njit(cache=True, nogil=True)
+_COMPILED = None
+
+
 def crossprods(idx, v, Xw, l1, s1, q1, q2u):
     """``M11`` (l1, s1, s1) with the identity added, ``M12`` (q1, q2) and the u rows of ``M22`` (q2u, q2)
     with the identity added; ``v`` are the values of Z Lambda times sqrt(w) (n, k), ``Xw`` the rows of X
@@ -49,7 +51,6 @@ def crossprods(idx, v, Xw, l1, s1, q1, q2u):
     return M11, M12, M22u
 
 
-@numba.njit(cache=True, nogil=True)
 def schur_scalar(M22, L12, ptr, rows, q2u):
     """``M22 - L12' L12`` for a scalar first term: row ``j`` of ``L12`` (q1, q2) is non-zero only in the
     rest columns ``rows[ptr[j]:ptr[j+1]]`` and the columns from ``q2u`` on (the fixed effects, if any)."""
@@ -73,7 +74,6 @@ def schur_scalar(M22, L12, ptr, rows, q2u):
     return S
 
 
-@numba.njit(cache=True, nogil=True)
 def zl_times(idx, vals, u):
     """``Z Lambda u`` (vals: the (n, k) values of Z Lambda)."""
     n, k = vals.shape
@@ -86,7 +86,6 @@ def zl_times(idx, vals, u):
     return out
 
 
-@numba.njit(cache=True, nogil=True)
 def zlt_times(idx, vals, x, q):
     """``(Z Lambda)' x``."""
     n, k = vals.shape
@@ -96,3 +95,18 @@ def zlt_times(idx, vals, x, q):
         for i in range(k):
             out[idx[r, i]] += vals[r, i] * xr
     return out
+
+
+def compiled():
+    """The compiled kernels, as a namespace with ``crossprods``, ``schur_scalar``, ``zl_times``,
+    ``zlt_times``."""
+    global _COMPILED
+    if _COMPILED is None:
+        import types
+
+        import numba
+
+        jit = numba.njit(cache=True, nogil=True)
+        _COMPILED = types.SimpleNamespace(crossprods=jit(crossprods), schur_scalar=jit(schur_scalar),
+                                          zl_times=jit(zl_times), zlt_times=jit(zlt_times))
+    return _COMPILED

@@ -30,12 +30,7 @@ from scipy.linalg import LinAlgError, cholesky, solve_triangular
 from ..errors import ConvergenceWarning, FamilyError, warn as warn_r
 from ..frame.reterms import ReTerm
 from .family import Family
-
-
-def _kernels():
-    """The compiled PIRLS kernels (Numba: imported on the first GLMM fit only)."""
-    from . import glmm_kernels  # Numba
-    return glmm_kernels
+from .glmm_kernels import compiled as _kernels
 
 __all__ = ["GlmmProblem", "PirlsResult", "PirlsError", "gh_rule"]
 
