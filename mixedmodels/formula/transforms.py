@@ -903,7 +903,7 @@ class Evaluator:
         self.text = text
         self.n = len(data)
         self.predvars = predvars
-        self._columns = {str(c): c for c in data.columns}
+        self._columns = {str(c): c for c in data.columns.tolist()}  # tolist: iterating an Index is slow
         self._factors: dict[str, Factor] = {}  # columns already turned into factors (never modified)
         self._variable: Node | None = None
 

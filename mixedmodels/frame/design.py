@@ -86,8 +86,10 @@ def check_data(data) -> None:
         raise DataError(f"data must be a pandas DataFrame, not {type(data).__name__}")
     if len(data) == 0:
         raise DataError("the data have no rows")
-    cols = [str(c) for c in data.columns]
-    dup = sorted({c for c in cols if cols.count(c) > 1})
+    # one pass over the names (a frame may have hundreds of thousands of columns the formula never uses)
+    cols = data.columns.tolist()
+    names = pd.Index([str(c) for c in cols], dtype=object)
+    dup = sorted(set(names[names.duplicated()].tolist())) if not names.is_unique else []
     if dup:
         raise DataError(f"the data have duplicate column names: {', '.join(repr(d) for d in dup)}")
 
@@ -423,21 +425,31 @@ def _different_scales(X: np.ndarray, tol: float = 1e3) -> bool:
 def _drop_aliased(X: np.ndarray, names: list[str], tol: float = 1e-7) -> list[int]:
     """Columns kept by R's ``qr(X, tol = 1e-7)`` (LINPACK limited pivoting: a column whose residual on the
     columns kept before it is below ``tol`` times its norm is aliased and moved out)."""
+    n, p = X.shape
+    big = np.abs(X).max(axis=0) if n else np.zeros(p)
+    nonzero = np.flatnonzero(big > 0)
+    # scaled: a column of 1e-200s is not zero (its squared norm would underflow)
+    Xs = X[:, nonzero] / big[nonzero]
+    if 0 < len(nonzero) <= n:
+        # the usual case in one LAPACK call: when no column is aliased, |R_jj| of the unpivoted QR is
+        # each column's residual on the columns before it, the quantity the loop below tests
+        R = np.linalg.qr(Xs, mode="r")
+        if np.all(np.abs(np.diag(R)) > 10 * tol * np.linalg.norm(Xs, axis=0)):
+            return nonzero.tolist()
     keep: list[int] = []
-    Q = np.zeros((X.shape[0], 0))
-    for j in range(X.shape[1]):
-        x = X[:, j]
-        big = np.abs(x).max() if len(x) else 0.0
-        if big == 0:
-            continue
-        x = x / big  # scaled: a column of 1e-200s is not zero (its squared norm would underflow)
+    Q = np.zeros((n, min(n, len(nonzero))))
+    k = 0
+    for jj, j in enumerate(nonzero):
+        x = Xs[:, jj]
         norm = np.linalg.norm(x)
-        r = x - Q @ (Q.T @ x)
-        r = r - Q @ (Q.T @ r)
+        Qk = Q[:, :k]
+        r = x - Qk @ (Qk.T @ x)
+        r = r - Qk @ (Qk.T @ r)
         rn = np.linalg.norm(r)
-        if rn > tol * norm:
-            keep.append(j)
-            Q = np.column_stack([Q, r / rn])
+        if rn > tol * norm and k < Q.shape[1]:
+            keep.append(int(j))
+            Q[:, k] = r / rn
+            k += 1
     return keep
 
 

@@ -85,9 +85,12 @@ class _NewDataEvaluator(Evaluator):
     def _training_levels(self, name: str) -> list[str] | None:
         """The levels of the training column ``name`` when both it and the new column hold strings."""
         train = self.train_data
-        if train is None or name not in [str(c) for c in train.columns]:
+        if train is None:
             return None
-        new, old = self.data[self._columns[name]], train[{str(c): c for c in train.columns}[name]]
+        key = next((c for c in train.columns.tolist() if str(c) == name), None)  # one scan, no dict
+        if key is None:
+            return None
+        new, old = self.data[self._columns[name]], train[key]
         for s in (new, old):
             if isinstance(s.dtype, pd.CategoricalDtype) or pd.api.types.is_numeric_dtype(s.dtype) \
                     or pd.api.types.is_bool_dtype(s.dtype):
