@@ -222,6 +222,14 @@ class LinearMixedModel:
         if not np.all(np.isfinite(start)):
             raise MixedModelsError(f"theta0 (start) must be finite numbers, not {start.tolist()}")
         lower = crit.lower_bounds()
+        below = np.flatnonzero(start < lower)
+        if below.size:  # lme4 (nloptr) stops here too: "at least one element in x0 < lb"
+            k = int(below[0])
+            raise MixedModelsError(
+                f"theta0 (start) element {k + 1} is {start[k]:g}, below its lower bound {lower[k]:g}: the "
+                "elements of theta on the diagonal of a relative covariance factor cannot be negative"
+                + (f" (elements below their bounds: {', '.join(str(int(i) + 1) for i in below)})"
+                   if below.size > 1 else ""))
         crit.nevals = 0
         if optimizer == "bobyqa":
             opt = optimize_theta(crit, start, lower, **optimizer_options)
@@ -279,6 +287,7 @@ _OPTIONS = {
     "bobyqa": {"ftol_abs", "xtol_abs", "ftol_rel", "maxeval", "boundary_tol", "polish", "initial_step"},
 }
 _OPTIONS["auto"] = _OPTIONS["gradient"]
+OPTIMIZER_OPTIONS = frozenset().union(*_OPTIONS.values())  # every keyword some optimizer takes
 
 
 _INT_OPTIONS = {"maxeval", "maxiter"}

@@ -176,6 +176,13 @@ def optimize_theta(fun: Callable[[np.ndarray], float], theta0: np.ndarray, lower
         raise ModelError("the criterion is not finite at the starting theta: the data may be on an extreme "
                          "scale, or the model degenerate")
     lower = np.asarray(lower, dtype=float)
+    below = np.flatnonzero(theta0 < lower)
+    if below.size:  # NLopt would stop with an empty invalid_argument
+        from ..errors import ModelError
+
+        k = int(below[0])
+        raise ModelError(f"the starting theta's element {k + 1} ({theta0[k]:g}) is below its lower bound "
+                         f"({lower[k]:g})")
     nev0 = getattr(fun, "nevals", 0)
     try:
         import nlopt  # noqa: F401

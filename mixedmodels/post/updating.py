@@ -198,7 +198,7 @@ def update(fit, formula: str | None = None, *, data=None, REML: bool | None = No
     >>> m0 = update(m1, ". ~ . - Days")             # doctest: +SKIP
     >>> mm.anova(m0, m1)                             # doctest: +SKIP
     """
-    from ..model import LinearMixedModel, LmerFit
+    from ..model import OPTIMIZER_OPTIONS, LinearMixedModel, LmerFit
 
     if not isinstance(fit, LmerFit):
         raise MixedModelsError(f"update() needs a fitted model, not {type(fit).__name__}")
@@ -215,6 +215,12 @@ def update(fit, formula: str | None = None, *, data=None, REML: bool | None = No
     if REML is not None and not isinstance(REML, (bool, np.bool_)):
         raise MixedModelsError(f"REML must be True or False, not {REML!r}")
     reml = fit.reml if REML is None else bool(REML)
+    unknown = sorted(set(fit_kwargs) - OPTIMIZER_OPTIONS - {"optimizer", "theta0"})
+    if unknown:  # before they reach the optimizer, whose message would be about optimizer options
+        raise MixedModelsError(
+            f"update(): unknown argument{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}; "
+            "update() takes a formula, data=, REML= and the optimizer's options "
+            f"(optimizer=, {', '.join(sorted(OPTIMIZER_OPTIONS))})")
     fit_kwargs = {**getattr(fit, "fit_options", {}), **fit_kwargs}  # the same optimizer and options
     frame = dict(fit.model.refit_args)
     if not same_data:
