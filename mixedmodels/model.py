@@ -16,7 +16,7 @@ import pandas as pd
 
 from .errors import warn as warn_r
 from .fit.criterion import ProfiledCriterion
-from .frame.design import Design, build_design
+from .frame.design import Design, build_design, with_type_notes
 from .errors import DataError, MixedModelsError, ModelError, SingularFitWarning
 from .fit.optimize import OptSummary, optimize_theta
 
@@ -211,7 +211,8 @@ class LinearMixedModel:
         reml = method.upper() == "REML" and self.design.p > 0
         crit = self.criterion(reml)
         if reml and self.design.n <= self.design.p:
-            raise MixedModelsError("REML needs more observations than fixed effects")
+            raise MixedModelsError(with_type_notes("REML needs more observations than fixed effects",
+                                                   self.design.type_notes))
         self._check_not_perfect(crit)
         try:
             start = crit.theta_init() if theta0 is None else np.asarray(theta0, dtype=float)
@@ -250,10 +251,11 @@ class LinearMixedModel:
             out.fit_options = {"optimizer": optimizer, **optimizer_options}  # for update()
             return out
         except NotPositiveDefinite:
-            raise ModelError("the model is degenerate at the optimum: the penalized system is singular "
-                             "(typically the random effects reproduce the response exactly, so no "
-                             "residual variance is left, or the response is one of the random-effects "
-                             "covariates); simplify the random-effects structure") from None
+            raise ModelError(with_type_notes(
+                "the model is degenerate at the optimum: the penalized system is singular (typically the "
+                "random effects reproduce the response exactly, so no residual variance is left, or the "
+                "response is one of the random-effects covariates); simplify the random-effects structure",
+                self.design.type_notes)) from None
 
     def _second_optimum_plausible(self, theta: np.ndarray, lower: np.ndarray) -> bool:
         """A singular fit, or a grouping factor with at most five levels: where a profiled likelihood
@@ -277,8 +279,9 @@ class LinearMixedModel:
             rss = 0.0
         ss = float(np.sum((y - y.mean()) ** 2))
         if rss <= 1e-12 * ss:
-            raise DataError("the fixed effects reproduce the response exactly (residual sum of squares "
-                            "is zero): a perfect fit leaves no variance for random effects or residuals")
+            raise DataError(with_type_notes(
+                "the fixed effects reproduce the response exactly (residual sum of squares is zero): a "
+                "perfect fit leaves no variance for random effects or residuals", self.design.type_notes))
 
 
 _OPTIONS = {

@@ -21,9 +21,10 @@ from ..errors import DataError, FormulaError, ModelError, PredictorScaleWarning,
 from ..formula.parse import (BinOp, Call, Formula, Node, Num, Paren, UnaryOp, deparse, expand_bars,
                       parse_formula, split_formula)
 from .reterms import ReTerm
-from ..formula.transforms import LOGICAL_LEVELS, Evaluator, Factor, Numeric
+from ..formula.transforms import (LOGICAL_LEVELS, Evaluator, Factor, Numeric, all_real_numbers,
+                                  real_numbers_as_float)
 
-__all__ = ["Design", "FixedTerm", "build_design", "check_data"]
+__all__ = ["Design", "FixedTerm", "build_design", "check_data", "with_type_notes"]
 
 _PH = "XqZ{}Q"  # placeholder variable names handed to formulaic's term algebra (never user-visible)
 _PH_RE = re.compile(r"XqZ(\d+)Q")
@@ -70,6 +71,9 @@ class Design:
     has_intercept: bool = True
     scale_warning: bool = False  # lme4's "Some predictor variables are on very different scales"
     weights: np.ndarray | None = None  # prior weights of the rows used (None: all 1)
+    # columns made factors by their type though they may be meant as numbers (text that looks
+    # numeric, pandas Periods): named when the model cannot be fitted
+    type_notes: list[str] = field(default_factory=list)
 
     @property
     def n(self) -> int:
@@ -486,8 +490,9 @@ def _frame_column(arg, data: pd.DataFrame, what: str) -> np.ndarray:
         arg = data[arg]
     values = arg.to_numpy() if isinstance(arg, pd.Series) else np.asarray(arg)
     if values.dtype == object:
-        ok = all(isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
-                 or v is None or (isinstance(v, float) and np.isnan(v)) for v in values.ravel())
+        ok = values.ndim == 1 and all_real_numbers(pd.Series(values, dtype=object))  # Decimal too
+        if ok:
+            values = real_numbers_as_float(pd.Series(values, dtype=object))
     else:
         ok = (np.issubdtype(values.dtype, np.integer) or np.issubdtype(values.dtype, np.floating)) \
             and values.dtype != bool
@@ -507,16 +512,26 @@ def build_design(formula: str, data: pd.DataFrame, *, require_random: bool = Tru
     """Build the model frame of an lme4 formula on a DataFrame (lme4's ``lFormula``); see
     :func:`_build_design` (this wrapper turns a formula nested too deeply for Python's recursion into a
     FormulaError)."""
+    notes: dict[str, str] = {}
     try:
         return _build_design(formula, data, require_random=require_random, weights=weights, offset=offset,
-                             na_action=na_action)
+                             na_action=na_action, type_notes=notes)
+    except (DataError, ModelError) as exc:
+        if notes:  # a column's type may be why: say which
+            raise type(exc)(with_type_notes(str(exc), list(notes.values()))) from None
+        raise
     except RecursionError:
         raise FormulaError("the formula is nested too deeply", formula if isinstance(formula, str) else None) \
             from None
 
 
+def with_type_notes(message: str, notes: list[str]) -> str:
+    """An error message followed by the columns whose type may be the reason (see Design.type_notes)."""
+    return message + "".join(f"; note: {n}" for n in notes)
+
+
 def _build_design(formula: str, data: pd.DataFrame, *, require_random: bool = True, weights=None,
-                  offset=None, na_action: str = "na.omit") -> Design:
+                  offset=None, na_action: str = "na.omit", type_notes: dict | None = None) -> Design:
     """Build the model frame of an lme4 formula on a DataFrame (lme4's ``lFormula``).
 
     ``weights`` (prior weights) and ``offset`` are column names or arrays with one value per row;
@@ -539,6 +554,8 @@ def _build_design(formula: str, data: pd.DataFrame, *, require_random: bool = Tr
                            "'(expr | g)'; for a model without random effects use ordinary least squares "
                            "(e.g. statsmodels.formula.api.ols)", formula, 0, len(formula))
     ev = Evaluator(data, formula)
+    if type_notes is not None:
+        ev.type_notes = type_notes
 
     # response
     yv = ev.eval(lhs)
@@ -658,4 +675,4 @@ def _build_design(formula: str, data: pd.DataFrame, *, require_random: bool = Tr
     return Design(y=y, X=X, offset=offset_rows, x_names=x_names, fixed_terms=fterms, terms=terms,
                   rows=rows, formula=f, response_name=deparse(lhs), dropped=dropped,
                   has_intercept=has_intercept, scale_warning=scale_warning,
-                  weights=None if w_all is None else w_all[rows])
+                  weights=None if w_all is None else w_all[rows], type_notes=list(ev.type_notes.values()))
