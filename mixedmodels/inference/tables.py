@@ -836,11 +836,11 @@ def confint(fit, method: str = "profile", level: float = 0.95, nsim: int = 500, 
     if method == "wald":
         out = wald_confint(fit, level)
     elif method == "profile":
-        from .profile import confint_profile, profile
+        from .profile import confint_profile, profile, profile_alphamax
 
         if not quiet:
             print("Computing profile confidence intervals ...", file=sys.stderr)
-        out = confint_profile(profile(fit, which=parm), level=level)
+        out = confint_profile(profile(fit, which=parm, alphamax=profile_alphamax(fit, level)), level=level)
         parm = None
     else:
         from .bootstrap import confint_boot
