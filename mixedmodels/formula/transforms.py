@@ -538,9 +538,12 @@ def _cut_breaks(ev: "Evaluator", x: np.ndarray, breaks: list[float], node: Node)
         nint = breaks[0]
         if math.isnan(nint) or nint < 2:
             raise ev.error("invalid number of intervals", node)
-        if not math.isfinite(nint) or nint > min(MAX_COUNT, max(100 * ev.n, 1000)):
-            raise ev.error(f"cut() into {format_r_number(nint)} intervals is beyond what a formula may build "
-                           f"here (at most {MAX_COUNT:,})", node)
+        limit = min(MAX_COUNT, max(100 * ev.n, 1000))
+        if not math.isfinite(nint) or nint > limit:
+            why = "the most for any data" if limit == MAX_COUNT else \
+                f"100 per row of the data, which has {ev.n:,} rows" if limit > 1000 else "the least limit"
+            raise ev.error(f"cut() into {format_r_number(nint)} intervals: at most {limit:,} intervals can be "
+                           f"built here ({why})", node)
         nb = int(nint + 1)
         ok = x[~np.isnan(x)]
         if len(ok) == 0:

@@ -525,6 +525,23 @@ def build_design(formula: str, data: pd.DataFrame, *, require_random: bool = Tru
             from None
 
 
+MAX_RE_TERMS = 100
+"""The most random-effects terms (after lme4's expansions of ``||`` and ``/``) a model may have: the blocked
+factorization's work grows with the cube of their number (100 terms take seconds an evaluation)."""
+
+
+def _refuse_many_bars(bars: list, formula: str) -> None:
+    """The formula has more than MAX_RE_TERMS random-effects terms: say so, and name a repeated term."""
+    from collections import Counter
+
+    counts = Counter(f"({deparse(b.expr)} | {deparse(b.group)})" for b in bars)
+    term, times = counts.most_common(1)[0]
+    copies = (f"; {term} appears {times} times (copies of one term are told apart by nothing but their "
+              "starting values: write it once)") if times > 1 else ""
+    raise ModelError(f"the formula has {len(bars):,} random-effects terms, more than the {MAX_RE_TERMS} a model "
+                     f"may have here (the work of each evaluation grows with the cube of their number){copies}")
+
+
 def with_type_notes(message: str, notes: list[str]) -> str:
     """An error message followed by the columns whose type may be the reason (see Design.type_notes)."""
     return message + "".join(f"; note: {n}" for n in notes)
@@ -549,6 +566,8 @@ def _build_design(formula: str, data: pd.DataFrame, *, require_random: bool = Tr
     if lhs is None:
         raise FormulaError("the formula has no response: write it as 'y ~ ...'", formula, 0, 1)
     bars = expand_bars(bar_nodes, formula)
+    if len(bars) > MAX_RE_TERMS:
+        _refuse_many_bars(bars, formula)
     if require_random and not bars:
         raise FormulaError("no random-effects terms in the formula: a mixed model needs at least one "
                            "'(expr | g)'; for a model without random effects use ordinary least squares "
