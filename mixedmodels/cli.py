@@ -19,7 +19,19 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"mixedmodels: error: {message}\n")
 
 
-def _read_table(path: str):
+def _formula_names(formula: str) -> set[str] | None:
+    """The names a formula may refer to (every R name and backquoted name in its text), or None when it
+    has a bare '.' (all columns): the CLI then reads only those columns of a wide file."""
+    import re
+
+    names = {m.group(1) if m.group(1) is not None else m.group(2)
+             for m in re.finditer(r"`([^`]*)`|((?:[^\W\d]|\.)[\w.]*)", formula)}
+    return None if "." in names else names
+
+
+def _read_table(path: str, columns: set[str] | None = None):
+    """The table in ``path``; with ``columns``, only the columns among those names are converted (a file
+    of 200,000 columns of which the formula names three is read in the time its bytes take)."""
     import pandas as pd
 
     p = Path(path)
@@ -27,10 +39,14 @@ def _read_table(path: str):
         raise FileNotFoundError(f"no such file: {path}")
     if p.is_dir():
         raise IsADirectoryError(f"{path} is a directory, not a data file")
+    if p.suffix.lower() != ".parquet":
+        _check_lines(p, b"\t" if p.suffix.lower() in (".tsv", ".tab") else b",")
     try:
         # as R's read.csv: only "NA" (and empty numeric fields) are missing; a level called "None",
         # "null" or "NaN" is a level (pandas' defaults would silently drop those rows)
         opts = {"keep_default_na": False, "na_values": ["NA", ""]}
+        if columns is not None:
+            opts["usecols"] = lambda c: str(c) in columns
         if p.suffix.lower() in (".tsv", ".tab"):
             df = pd.read_csv(p, sep="\t", **opts)
         elif p.suffix.lower() == ".parquet":
@@ -39,17 +55,75 @@ def _read_table(path: str):
             df = pd.read_csv(p, **opts)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError, ImportError) as exc:
         raise ValueError(f"cannot read {path} as a table: {str(exc).splitlines()[0] if str(exc) else exc}") from None
+    if df.shape[1] == 1 and ";" in str(df.columns[0]) and p.suffix.lower() not in (".tsv", ".tab"):
+        raise ValueError(f"{path} has a single column {str(df.columns[0])[:60]!r}: its fields seem to be "
+                         "separated by ';' (as R's read.csv2 reads them, with ',' as the decimal mark); "
+                         "save the table with ',' between fields")
     df.attrs["name"] = p.stem
     return df
+
+
+MAX_LINE = 1 << 20  # bytes a line may have beyond 20 times the header's length
+
+
+def _check_lines(path: Path, sep: bytes) -> None:
+    """Bounded work before the CSV parser sees the file: one pass in blocks over its bytes refuses a line
+    far longer than its header, or with far more fields (pandas spends minutes and gigabytes on those)."""
+    import numpy as np
+
+    with open(path, "rb") as fh:
+        header = fh.readline(MAX_LINE * 64 + 1)
+        if len(header) > MAX_LINE * 64:
+            raise ValueError(f"cannot read {path} as a table: its first line is longer than "
+                             f"{MAX_LINE * 64 // 2**20} MiB")
+        max_len = MAX_LINE + 20 * len(header)
+        max_seps = 2 * header.count(sep) + 64
+        sep_byte = sep[0]
+        line, cur_len, cur_seps = 2, 0, 0
+        while True:
+            block = fh.read(1 << 24)
+            if not block:
+                break
+            a = np.frombuffer(block, dtype=np.uint8)
+            nl = np.flatnonzero(a == 10)
+            seps = np.flatnonzero(a == sep_byte)
+            starts = np.concatenate([[0], nl + 1])
+            ends = np.concatenate([nl, [len(a)]])  # the last piece continues in the next block
+            lengths = ends - starts
+            counts = np.searchsorted(seps, ends) - np.searchsorted(seps, starts)
+            lengths[0] += cur_len
+            counts[0] += cur_seps
+            bad = np.flatnonzero((lengths > max_len) | (counts > max_seps))
+            if bad.size:
+                k = int(bad[0])
+                what = (f"is longer than {max_len:,} bytes (20 times its header's {len(header):,}, plus 1 MiB)"
+                        if lengths[k] > max_len else
+                        f"has {int(counts[k]) + 1:,} fields (its header {header.count(sep) + 1:,})")
+                raise ValueError(f"cannot read {path} as a table: line {line + k:,} {what}; is it a "
+                                 "table with one row per line?")
+            line += len(nl)
+            cur_len, cur_seps = int(lengths[-1]), int(counts[-1])
 
 
 def _fit(args) -> int:
     from .model import lmer
 
-    data = _read_table(args.data)
+    from .errors import FormulaError
+
+    names = _formula_names(args.formula)
+    data = _read_table(args.data, names)
+    if names is not None and data.shape[1] == 0:  # none of the formula's names is a column
+        data, names = _read_table(args.data), None
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        m = lmer(args.formula, data, REML=not args.ml, data_name=args.data_name or Path(args.data).stem)
+        name = args.data_name or Path(args.data).stem
+        try:
+            m = lmer(args.formula, data, REML=not args.ml, data_name=name)
+        except FormulaError as exc:
+            if names is None or not exc.reason.startswith("unknown column"):
+                raise
+            # the columns read were only those the formula names: read them all for "did you mean"
+            m = lmer(args.formula, _read_table(args.data), REML=not args.ml, data_name=name)
     print(m.summary())
     for w in caught:
         print(f"warning: {w.message}", file=sys.stderr)

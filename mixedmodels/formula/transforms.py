@@ -541,7 +541,8 @@ def _cut_breaks(ev: "Evaluator", x: np.ndarray, breaks: list[float], node: Node)
         limit = min(MAX_COUNT, max(100 * ev.n, 1000))
         if not math.isfinite(nint) or nint > limit:
             why = "the most for any data" if limit == MAX_COUNT else \
-                f"100 per row of the data, which has {ev.n:,} rows" if limit > 1000 else "the least limit"
+                f"100 per row of the data, which has {ev.n:,} rows" if limit > 1000 else \
+                "1,000 for data of up to 10 rows"
             raise ev.error(f"cut() into {format_r_number(nint)} intervals: at most {limit:,} intervals can be "
                            f"built here ({why})", node)
         nb = int(nint + 1)
