@@ -525,9 +525,10 @@ def build_design(formula: str, data: pd.DataFrame, *, require_random: bool = Tru
             from None
 
 
-MAX_RE_TERMS = 100
+MAX_RE_TERMS = 50
 """The most random-effects terms (after lme4's expansions of ``||`` and ``/``) a model may have: the blocked
-factorization's work grows with the cube of their number (100 terms take seconds an evaluation)."""
+factorization's work grows with the cube of their number (100 copies of one term take about a second an
+evaluation, 300 copies minutes a fit)."""
 
 
 def _refuse_many_bars(bars: list, formula: str) -> None:
