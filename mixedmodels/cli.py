@@ -7,9 +7,18 @@ standard error and exit with status 2; nothing prints a traceback.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import warnings
 from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import datasets
+from .classical.aov import aov
+from .errors import FormulaError, MixedModelsError
+from .model import lmer
 
 DEMO_FORMULA = "yield ~ factor(nitro)*Variety + (1|Block) + (1|Block:Variety)"
 
@@ -22,8 +31,6 @@ class _Parser(argparse.ArgumentParser):
 def _formula_names(formula: str) -> set[str] | None:
     """The names a formula may refer to (every R name and backquoted name in its text), or None when it
     has a bare '.' (all columns): the CLI then reads only those columns of a wide file."""
-    import re
-
     names = {m.group(1) if m.group(1) is not None else m.group(2)
              for m in re.finditer(r"`([^`]*)`|((?:[^\W\d]|\.)[\w.]*)", formula)}
     return None if "." in names else names
@@ -32,8 +39,6 @@ def _formula_names(formula: str) -> set[str] | None:
 def _read_table(path: str, columns: set[str] | None = None):
     """The table in ``path``; with ``columns``, only the columns among those names are converted (a file
     of 200,000 columns of which the formula names three is read in the time its bytes take)."""
-    import pandas as pd
-
     p = Path(path)
     if not p.exists():
         raise FileNotFoundError(f"no such file: {path}")
@@ -69,8 +74,6 @@ MAX_LINE = 1 << 20  # bytes a line may have beyond 20 times the header's length
 def _check_lines(path: Path, sep: bytes) -> None:
     """Bounded work before the CSV parser sees the file: one pass in blocks over its bytes refuses a line
     far longer than its header, or with far more fields (pandas spends minutes and gigabytes on those)."""
-    import numpy as np
-
     with open(path, "rb") as fh:
         header = fh.readline(MAX_LINE * 64 + 1)
         if len(header) > MAX_LINE * 64:
@@ -106,10 +109,6 @@ def _check_lines(path: Path, sep: bytes) -> None:
 
 
 def _fit(args) -> int:
-    from .model import lmer
-
-    from .errors import FormulaError
-
     names = _formula_names(args.formula)
     data = _read_table(args.data, names)
     if names is not None and data.shape[1] == 0:  # none of the formula's names is a column
@@ -131,19 +130,11 @@ def _fit(args) -> int:
 
 
 def _demo(args) -> int:
-    from . import datasets
-    from .model import lmer
-
     oats = datasets.load("Oats")
     print(f"# Split-plot oats trial (nlme's Oats): lmer({DEMO_FORMULA!r}, Oats)\n")
-    try:
-        from .classical.aov import aov  # the classical side, when present
-    except ImportError:
-        aov = None
-    if aov is not None:
-        print("## ANOVA table with expected mean squares\n")
-        print(aov(DEMO_FORMULA, oats))
-        print("\n## REML fit\n")
+    print("## ANOVA table with expected mean squares\n")
+    print(aov(DEMO_FORMULA, oats))
+    print("\n## REML fit\n")
     fit = lmer(DEMO_FORMULA, oats)
     print(fit.summary())
     print("\n## Type III F tests of the fixed effects (Satterthwaite's df, as lmerTest's anova)\n")
@@ -168,13 +159,9 @@ def main(argv: list[str] | None = None) -> int:
     p_demo = sub.add_parser("demo", help="fit the split-plot model to the bundled Oats data")
     p_demo.set_defaults(func=_demo)
     args = parser.parse_args(argv)
-    from .errors import MixedModelsError
-
     try:
         return args.func(args)
     except (MixedModelsError, OSError, ValueError, TypeError) as exc:
-        from .errors import FormulaError
-
         if isinstance(exc, FormulaError) and exc.start is not None:
             token = exc.formula[exc.start:exc.end] if exc.end else exc.formula[exc.start:]
             msg = f"{exc.reason} (at {token!r}, character {exc.start + 1} of the formula)"

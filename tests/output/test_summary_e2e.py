@@ -6,13 +6,9 @@ stops short of the optimum and the last printed digit differs -- R's print of th
 only say how R was told to converge, are removed before comparing).
 """
 
-import re
-import warnings
-
 import pytest
 
-import mixedmodels as mm
-from conftest import load_fixture, same_up_to_last_digit, strip_control
+from conftest import fitted, load_fixture, same_up_to_last_digit, same_up_to_ties, strip_control
 
 MODELS = load_fixture("lme4_models.json")["models"]
 
@@ -20,9 +16,7 @@ MODELS = load_fixture("lme4_models.json")["models"]
 
 
 def _fit(ref):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return mm.lmer(ref["formula"], mm.datasets.load(ref["dataset"]), REML=ref["REML"])
+    return fitted(ref["id"])
 
 
 # A model whose optimum is so flat that the criterion's rounding (~1e-13 relative) cannot locate the last
@@ -38,12 +32,15 @@ LAST_DIGIT = {"orthodont_ml_nocorr"}
 
 @pytest.mark.parametrize("ref", MODELS, ids=[m["id"] for m in MODELS])
 def test_summary_prints_like_r(ref):
-    ours = str(_fit(ref).summary()).split("\n")
+    fit = _fit(ref)
+    ours = str(fit.summary()).split("\n")
     candidates = [ref["summary_text"].split("\n"), strip_control(ref["estimates_tight"]["summary_text"])]
     if ref["id"] in LAST_DIGIT:
         assert any(same_up_to_last_digit(ours, c) for c in candidates), "\n".join(ours)
-    else:
-        assert ours in candidates, "\n".join(ours)
+    elif ours not in candidates:
+        # only an exact rounding tie of an estimate or its standard error may print differently
+        ties = list(fit.coef_table().to_numpy().ravel())
+        assert any(same_up_to_ties(ours, c, ties) for c in candidates), "\n".join(ours)
 
 
 @pytest.mark.parametrize("ref", MODELS, ids=[m["id"] for m in MODELS])
