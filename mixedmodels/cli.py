@@ -7,6 +7,7 @@ standard error and exit with status 2; nothing prints a traceback.
 from __future__ import annotations
 
 import argparse
+import csv
 import re
 import sys
 import warnings
@@ -18,6 +19,7 @@ import pandas as pd
 from . import datasets
 from .classical.aov import aov
 from .errors import FormulaError, MixedModelsError
+from .interop.rio import read_csv
 from .model import lmer
 
 DEMO_FORMULA = "yield ~ factor(nitro)*Variety + (1|Block) + (1|Block:Variety)"
@@ -47,17 +49,14 @@ def _read_table(path: str, columns: set[str] | None = None):
     if p.suffix.lower() != ".parquet":
         _check_lines(p, b"\t" if p.suffix.lower() in (".tsv", ".tab") else b",")
     try:
-        # as R's read.csv: only "NA" (and empty numeric fields) are missing; a level called "None",
-        # "null" or "NaN" is a level (pandas' defaults would silently drop those rows)
-        opts = {"keep_default_na": False, "na_values": ["NA", ""]}
-        if columns is not None:
-            opts["usecols"] = lambda c: str(c) in columns
-        if p.suffix.lower() in (".tsv", ".tab"):
-            df = pd.read_csv(p, sep="\t", **opts)
-        elif p.suffix.lower() == ".parquet":
+        # as R's read.csv (mm.read_csv): only "NA" (and blank numeric fields) are missing; a level called
+        # "None", "null" or "NaN" is a level (pandas' defaults would silently drop those rows)
+        sep = "\t" if p.suffix.lower() in (".tsv", ".tab") else ","
+        skip = None if columns is None or p.suffix.lower() == ".parquet" else _unused_columns(p, sep, columns)
+        if p.suffix.lower() == ".parquet":
             df = pd.read_parquet(p)
         else:
-            df = pd.read_csv(p, **opts)
+            df = read_csv(p, sep=sep, dtype=skip)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError, ImportError) as exc:
         raise ValueError(f"cannot read {path} as a table: {str(exc).splitlines()[0] if str(exc) else exc}") from None
     if df.shape[1] == 1 and ";" in str(df.columns[0]) and p.suffix.lower() not in (".tsv", ".tab"):
@@ -66,6 +65,18 @@ def _read_table(path: str, columns: set[str] | None = None):
                          "save the table with ',' between fields")
     df.attrs["name"] = p.stem
     return df
+
+
+def _unused_columns(path: Path, sep: str, columns: set[str]) -> dict | None:
+    """R's colClasses = "NULL" for the header's columns the formula does not name (None: keep all)."""
+    with open(path, encoding="utf-8-sig", newline="") as fh:
+        first = fh.readline()
+    try:
+        header = next(csv.reader([first], delimiter=sep))
+    except (csv.Error, StopIteration):
+        return None
+    drop = {h: "NULL" for h in header if h not in columns}
+    return drop if drop and len(drop) < len(header) and len(set(header)) == len(header) else None
 
 
 MAX_LINE = 1 << 20  # bytes a line may have beyond 20 times the header's length

@@ -16,11 +16,12 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
+import scipy.linalg as sla
 import pandas as pd
 
 from ..errors import warn as warn_r
 from ..errors import DataError, FormulaError, ModelError, PredictorScaleWarning, RankDeficiencyWarning
-from ..formula.parse import (Call, Formula, Node, deparse, expand_bars,
+from ..formula.parse import (Call, Formula, Name, Node, deparse, expand_bars,
                       parse_formula, split_formula)
 from ..formula.terms import compile_fixed_part, compile_term, expand_terms
 from ..formula.transforms import (LOGICAL_LEVELS, Evaluator, Factor, Numeric, all_real_numbers, is_stateful,
@@ -29,8 +30,8 @@ from .columns import FixedTerm, build_columns, evaluate_variable, factor_columns
 from .reterms import ReTerm
 from .spec import FrameSpec, FrozenDict, RandomTermSpec, TermSpec, VariableSpec, make_variable_spec
 
-__all__ = ["Design", "FixedTerm", "FrameSpec", "build_design", "check_data", "independent_columns",
-           "with_type_notes"]
+__all__ = ["Design", "FixedTerm", "FrameSpec", "build_design", "check_data", "frame_expression",
+           "independent_columns", "with_type_notes"]
 
 @dataclass
 class Design:
@@ -68,6 +69,23 @@ class Design:
     # numeric, pandas Periods): named when the model cannot be fitted
     type_notes: list[str] = field(default_factory=list)
     spec: FrameSpec | None = None  # the frozen frame spec: the model frame's recipe for other data
+    na_counts: dict[str, int] = field(default_factory=dict)  # variable -> rows it lacks (dropped rows)
+    nrow_data: int = 0  # rows of the data the frame was built from
+    na_in_columns: bool = False  # some of the missing values are in the data's columns themselves
+
+    def dropped_rows_message(self) -> str | None:
+        """The warning on rows dropped for missing values (``None`` when none were): how many, and the
+        variables responsible with their counts."""
+        k = self.nrow_data - len(self.rows)
+        if k <= 0 or not self.na_counts:
+            return None
+        parts = ", ".join(f"{v} ({c})" for v, c in sorted(self.na_counts.items(), key=lambda kv: -kv[1]))
+        msg = (f"{k} of {self.nrow_data} rows dropped for missing values (na_action='na.omit', as R's "
+               f"lmer does silently) in: {parts}")
+        if self.na_in_columns:
+            msg += (". If these were not meant to be missing (pandas.read_csv reads 'None', 'NaN', 'null', "
+                    "'n/a' and empty fields as missing; R's read.csv only 'NA'), read the file with mm.read_csv")
+        return msg
 
     @property
     def n(self) -> int:
@@ -187,41 +205,88 @@ def _different_scales(X: np.ndarray, tol: float = 1e3) -> bool:
 
 def _drop_aliased(X: np.ndarray, names: list[str], tol: float = 1e-7) -> list[int]:
     """Columns kept by R's ``qr(X, tol = 1e-7)`` (LINPACK limited pivoting: a column whose residual on the
-    columns kept before it is below ``tol`` times its norm is aliased and moved out)."""
+    columns kept before it is below ``tol`` times its norm is aliased and moved out).
+
+    Screened on the cross-product (one BLAS product, linear in n): an incremental Cholesky of the scaled
+    ``X'X`` gives each column's residual on the kept ones. Where a residual is clearly above ``tol`` (more
+    than 1e-3 of the norm, far above the cross-product's rounding) the column is kept; at the first one
+    that is not, the decision is made on X itself (Gram-Schmidt with reorthogonalization, as R's QR).
+    """
     n, p = X.shape
     big = np.abs(X).max(axis=0) if n else np.zeros(p)
-    nonzero = np.flatnonzero(big > 0)
-    # scaled: a column of 1e-200s is not zero (its squared norm would underflow)
-    Xs = X[:, nonzero] / big[nonzero]
-    if 0 < len(nonzero) <= n:
-        # the usual case in one LAPACK call: when no column is aliased, |R_jj| of the unpivoted QR is
-        # each column's residual on the columns before it, the quantity the loop below tests
-        R = np.linalg.qr(Xs, mode="r")
-        if np.all(np.abs(np.diag(R)) > 10 * tol * np.linalg.norm(Xs, axis=0)):
-            return nonzero.tolist()
+    cand = np.flatnonzero(big > 0)  # a zero column is aliased whatever comes before it
+    if not len(cand):
+        return []
+    Xs = X[:, cand] / big[cand]  # scaled: a column of 1e-200s is not zero (its squared norm would underflow)
+    G = Xs.T @ Xs
+    k_all = len(cand)
+    L = np.zeros((k_all, k_all))
+    kept: list[int] = []
+    for j in range(k_all):
+        k = len(kept)
+        g = G[kept, j]
+        l = sla.solve_triangular(L[:k, :k], g, lower=True, check_finite=False) if k else g
+        r2 = G[j, j] - float(l @ l)
+        if not r2 > 1e-6 * G[j, j]:
+            return [int(cand[i]) for i in _drop_aliased_exact(Xs, tol)]
+        L[k, :k] = l
+        L[k, k] = np.sqrt(r2)
+        kept.append(j)
+    return [int(cand[i]) for i in kept]
+
+
+def _drop_aliased_exact(Xs: np.ndarray, tol: float) -> list[int]:
+    """:func:`_drop_aliased` on the (scaled, non-zero) columns themselves, the basis preallocated."""
+    n, p = Xs.shape
+    Q = np.empty((n, p))
     keep: list[int] = []
-    Q = np.zeros((n, min(n, len(nonzero))))
-    k = 0
-    for jj, j in enumerate(nonzero):
-        x = Xs[:, jj]
+    for j in range(p):
+        x = Xs[:, j]
         norm = np.linalg.norm(x)
-        Qk = Q[:, :k]
+        Qk = Q[:, : len(keep)]
         r = x - Qk @ (Qk.T @ x)
         r = r - Qk @ (Qk.T @ r)
         rn = np.linalg.norm(r)
-        if rn > tol * norm and k < Q.shape[1]:
-            keep.append(int(j))
-            Q[:, k] = r / rn
-            k += 1
+        if rn > tol * norm:
+            Q[:, len(keep)] = r / rn
+            keep.append(j)
     return keep
 
 
+def frame_expression(text: str, data: pd.DataFrame, what: str) -> pd.Series | np.ndarray:
+    """lmer's ``offset = log(Time)`` / ``weights = w``: a column name (its Series), or an R expression over
+    the columns evaluated as a formula variable is (parsed, never executed; the formula's whitelist of
+    functions), one number per row."""
+    if text in data.columns:
+        return data[text]
+    try:
+        node = parse_formula("~" + text).rhs
+    except FormulaError as exc:
+        raise DataError(f"{what}: {text!r} is neither a column of the data nor an R expression "
+                        f"({exc.reason})") from None
+    if node is None:
+        raise DataError(f"{what}: {text!r} is not an expression")
+    ev = Evaluator(data, text)
+    try:
+        if ev.length_one(node):
+            raise DataError(f"{what}: {text!r} is one number, not a value per row (R: variable lengths differ)")
+        val = ev.eval(node)
+    except FormulaError as exc:
+        if isinstance(node, Name) and not node.quoted:
+            raise DataError(f"{what}: no column {text!r} in the data") from None
+        raise DataError(f"{what}: cannot evaluate {text!r}: {exc.reason}") from None
+    if isinstance(val, Factor):
+        raise DataError(f"{what} must be numbers, but {text!r} is a factor")
+    if val.matrix.shape[1] != 1:
+        raise DataError(f"{what}: {text!r} has several columns")
+    return val.matrix[:, 0]
+
+
 def _frame_column(arg, data: pd.DataFrame, what: str) -> np.ndarray:
-    """``weights=`` / ``offset=``: a column name, or numbers with one entry per row of the data."""
+    """``weights=`` / ``offset=``: a column name, an R expression over the columns (see
+    :func:`frame_expression`), or numbers with one entry per row of the data."""
     if isinstance(arg, str):
-        if arg not in data.columns:
-            raise DataError(f"{what}: no column {arg!r} in the data")
-        arg = data[arg]
+        arg = frame_expression(arg, data, what)
     values = arg.to_numpy() if isinstance(arg, pd.Series) else np.asarray(arg)
     if values.dtype == object:
         ok = values.ndim == 1 and all_real_numbers(pd.Series(values, dtype=object))  # Decimal too
@@ -331,18 +396,29 @@ def _build_design(formula: str, data: pd.DataFrame, *, require_random: bool = Tr
         g = group_factor(bar.group, ev, formula)
         re_specs.append((bar, e_rhs, e_used, g))
 
-    # rows used: complete cases over every variable the formula uses
-    missing = np.isnan(y_all)
-    for i in used | set().union(*[s[2] for s in re_specs]) if re_specs else used:
-        missing |= vt.values[i].missing
+    # rows used: complete cases over every variable the formula uses; what each variable lacks is kept
+    # for the message on dropped rows (Design.na_counts)
+    by_var: dict[str, np.ndarray] = {}
+
+    def _note(label: str, miss: np.ndarray) -> None:
+        by_var[label] = by_var[label] | miss if label in by_var else miss.copy()
+
+    _note(deparse(lhs), np.isnan(y_all))
+    for i in sorted(used | set().union(*[s[2] for s in re_specs]) if re_specs else used):
+        _note(vt.labels[i], vt.values[i].missing)
+    for call, off in zip(offset_calls, offsets):
+        _note(deparse(call), np.isnan(off))
     if offset is not None:
         offsets.append(_frame_column(offset, data, "offset"))
-    for off in offsets:
-        missing |= np.isnan(off)
-    for _, _, _, g in re_specs:
-        missing |= g.missing
+        _note(offset if isinstance(offset, str) else "offset", np.isnan(offsets[-1]))
+    for bar, _, _, g in re_specs:
+        _note(bar.group_name, g.missing)
     if w_all is not None:
-        missing |= np.isnan(w_all)
+        _note(weights if isinstance(weights, str) else "weights", np.isnan(w_all))
+    missing = np.zeros(len(y_all), dtype=bool)
+    for miss in by_var.values():
+        missing |= miss
+    na_counts = {k: int(v.sum()) for k, v in by_var.items() if v.any()}
     if na_action == "na.fail" and missing.any():
         raise DataError(f"missing values in {int(missing.sum())} row{'s' if missing.sum() > 1 else ''} of "
                         "the variables the model uses (na_action='na.fail')")
@@ -443,7 +519,8 @@ def _build_design(formula: str, data: pd.DataFrame, *, require_random: bool = Tr
     return Design(y=y, X=X, offset=offset_rows, x_names=x_names, fixed_terms=fterms, terms=terms,
                   rows=rows, formula=f, response_name=deparse(lhs), dropped=dropped,
                   has_intercept=has_intercept, scale_warning=scale_warning,
-                  weights=None if w_all is None else w_all[rows], spec=spec,
+                  weights=None if w_all is None else w_all[rows], spec=spec, na_counts=na_counts,
+                  nrow_data=len(data), na_in_columns=any(k in data.columns for k in na_counts),
                   type_notes=list(ev.type_notes.values()))
 
 
