@@ -59,12 +59,17 @@ def _read_table(path: str, columns: set[str] | None = None):
             df = read_csv(p, sep=sep, dtype=skip)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError, ImportError) as exc:
         raise ValueError(f"cannot read {path} as a table: {str(exc).splitlines()[0] if str(exc) else exc}") from None
-    if df.shape[1] == 1 and ";" in str(df.columns[0]) and p.suffix.lower() not in (".tsv", ".tab"):
+    if df.shape[1] == 1 and p.suffix.lower() not in (".tsv", ".tab", ".parquet") and _first_line_has(p, b";"):
         raise ValueError(f"{path} has a single column {str(df.columns[0])[:60]!r}: its fields seem to be "
                          "separated by ';' (as R's read.csv2 reads them, with ',' as the decimal mark); "
                          "save the table with ',' between fields")
     df.attrs["name"] = p.stem
     return df
+
+
+def _first_line_has(path: Path, text: bytes) -> bool:
+    with open(path, "rb") as fh:
+        return text in fh.readline(1 << 20)
 
 
 def _unused_columns(path: Path, sep: str, columns: set[str]) -> dict | None:
