@@ -45,6 +45,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from scipy import sparse
 
 from ..errors import MixedModelsError
 from ..formula.parse import UnaryOp, deparse, split_formula
@@ -528,8 +529,6 @@ def compare_glmm_statsmodels(fit, *, vcp_p: float = 1.0, fe_p: float = 2.0, **fi
     Poisson (log); independent random intercepts ``(1 | g)`` only (nested and crossed are both fine); no
     offset, no prior weights. Anything else raises :class:`~mixedmodels.errors.MixedModelsError`.
     """
-    from scipy import sparse
-
     cls_name = _bayes_class_name(fit)
     Binomial, Poisson = _statsmodels_bayes()
     cls = Binomial if cls_name == "BinomialBayesMixedGLM" else Poisson
