@@ -14,6 +14,7 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
+from .dask import is_dask_frame, lmer_dask
 from .errors import warn as warn_r
 from .fit.criterion import ProfiledCriterion
 from .frame.design import Design, build_design
@@ -238,7 +239,7 @@ class LinearMixedModel:
         from .fit.linalg import NotPositiveDefinite
 
         try:
-            out = LmerFit(self, reml, opt)
+            out = self._fitted_class()(self, reml, opt)
             out.fit_options = {"optimizer": optimizer, **optimizer_options}  # for update()
             return out
         except NotPositiveDefinite:
@@ -246,6 +247,10 @@ class LinearMixedModel:
                              "(typically the random effects reproduce the response exactly, so no "
                              "residual variance is left, or the response is one of the random-effects "
                              "covariates); simplify the random-effects structure") from None
+
+    def _fitted_class(self):
+        """The class of the fitted model (a model on a Dask DataFrame returns its own)."""
+        return LmerFit
 
     def _second_optimum_plausible(self, theta: np.ndarray, lower: np.ndarray) -> bool:
         """A singular fit, or a grouping factor with at most five levels: where a profiled likelihood
@@ -354,7 +359,7 @@ def _start_theta(start):
 
 def lmer(formula: str, data: pd.DataFrame, REML: bool = True, *, subset=None, weights=None, offset=None,
          na_action: str = "na.omit", start=None, contrasts=None, control=None, data_name: str | None = None,
-         optimizer: str = "auto", **optimizer_options) -> "LmerFit":
+         optimizer: str = "auto", progress: bool = False, **optimizer_options) -> "LmerFit":
     """Fit a linear mixed model as R's ``lme4::lmer(formula, data, REML, subset, weights, offset,
     na.action, start)`` does.
 
@@ -365,6 +370,10 @@ def lmer(formula: str, data: pd.DataFrame, REML: bool = True, *, subset=None, we
     or ``"na.fail"`` (an error if a variable the model uses is missing); ``start``: starting theta (a
     vector or ``{"theta": ...}``). R's ``contrasts`` and ``control`` have no equivalent here and are
     refused rather than ignored. Other keywords go to the optimizer (see :meth:`LinearMixedModel.fit`).
+
+    ``data`` may also be a Dask DataFrame (``pip install mixedmodels[dask]``): the model is then fitted
+    partition by partition (:mod:`mixedmodels.dask`; ``weights``, ``offset`` are column names and
+    ``subset`` an expression); ``progress=True`` shows the passes over the data.
     """
     if not isinstance(REML, (bool, np.bool_)):
         raise MixedModelsError(f"REML must be True or False, not {REML!r}")
@@ -374,6 +383,13 @@ def lmer(formula: str, data: pd.DataFrame, REML: bool = True, *, subset=None, we
     if control is not None:
         raise MixedModelsError("control= (lmerControl) has no equivalent; optimizer settings are keywords "
                                "of lmer() (optimizer='bobyqa', ftol_abs=..., maxeval=...)")
+    if is_dask_frame(data):  # partition by partition (mixedmodels.dask, the optional extra)
+        return lmer_dask(formula, data, REML, subset=subset, weights=weights, offset=offset,
+                         na_action=na_action, start=start, data_name=data_name, optimizer=optimizer,
+                         progress=progress, **optimizer_options)
+    if progress:
+        raise MixedModelsError("progress=True shows the passes over a Dask DataFrame; a pandas DataFrame "
+                               "is fitted in one step")
     model = LinearMixedModel(formula, data, data_name=data_name, subset=subset, weights=weights,
                              offset=offset, na_action=na_action)
     return model.fit("REML" if REML else "ML", theta0=_start_theta(start), optimizer=optimizer,
@@ -743,3 +759,8 @@ class LmerFit:
 
     def __str__(self) -> str:
         return self.__repr__()
+
+
+# public names for the fit of partitioned data (mixedmodels.dask)
+check_optimizer_options = _check_optimizer_options
+start_theta = _start_theta

@@ -1325,3 +1325,8 @@ def _as_string(v) -> str:
     if isinstance(v, float):
         return format_r_number(v)
     return str(v)
+
+
+# public names for the frame code of partitioned data (mixedmodels.frame.partition)
+r_sort_key = _r_sort_key
+all_real_numbers = _all_real_numbers
