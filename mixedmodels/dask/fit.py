@@ -272,6 +272,7 @@ class DaskLinearMixedModel(LinearMixedModel):
         self.int_col = ones[0] if ones else None
         if state.y_shift and self.int_col is None:  # pragma: no cover - an intercept is a column of ones
             raise ModelError("internal: the response was centred but X has no intercept column")
+        state.x_keep = list(keep)
         self.log_w = totals["logw"]
         self.totals = totals
         self.state = state

@@ -38,9 +38,10 @@ def _refuse(what: str):
                            "ddf.sample(...).compute() if that is what you want")
 
 
-def _eta(a, beta, blocks, new_ok: bool):
+def _eta(a, beta, blocks, new_ok: bool, keep):
     """Fitted values of a partition's arrays: X beta + offset + sum over terms of z . b[level]."""
-    eta = a.X @ beta + a.offset
+    X = a.X if keep is None or len(keep) == a.X.shape[1] else a.X[:, keep]
+    eta = X @ beta + a.offset
     for k, b in enumerate(blocks):
         refs = a.refs[k]
         ok = refs >= 0
@@ -55,7 +56,7 @@ def _eta(a, beta, blocks, new_ok: bool):
 
 def _fitted_partition(pdf, state, beta, blocks, what: str, sigma: float):
     a = partition_arrays(pdf, state)
-    eta = _eta(a, beta, blocks, new_ok=False)
+    eta = _eta(a, beta, blocks, new_ok=False, keep=state.x_keep)
     if what == "fitted":
         return pd.Series(eta, index=a.index, name="fitted")
     r = a.y - eta
@@ -72,7 +73,7 @@ def _predict_partition(pdf, state, beta, blocks, allow_new: bool):
         if not allow_new and np.any(refs == -1):
             raise DataError("new levels in newdata for a grouping factor of the model: pass "
                             "allow_new_levels=True to predict them at the population level (lme4's rule)")
-    return pd.Series(_eta(a, beta, blocks, new_ok=True), index=pdf.index, name="predicted")
+    return pd.Series(_eta(a, beta, blocks, new_ok=True, keep=state.x_keep), index=pdf.index, name="predicted")
 
 
 # ------------------------------------------------------------------------------------------ quantiles
@@ -279,6 +280,10 @@ class DaskLmerFit(LmerFit):
                 progress: bool = False, **kwargs):
         if isinstance(method, str) and method.lower().startswith("boot"):
             _refuse("confint(method='boot') (a parametric bootstrap simulates and refits rows)")
+        if isinstance(method, str) and method.lower() == "profile":
+            raise MixedModelsError("confint(method='profile') is not yet available for a fit to a Dask "
+                                   "DataFrame (profiling the fixed effects refits shifted responses, which "
+                                   "this version still builds from rows); use method='Wald'")
         return super().confint(method=method, level=level, nsim=nsim, seed=seed, progress=progress, **kwargs)
 
 

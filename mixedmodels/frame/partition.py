@@ -219,6 +219,7 @@ class FrameState:
     group_present: list | None = None  # per bar (formula order): global present codes of its factor
     term_order: list | None = None     # lme4's order of the bars
     y_shift: float = 0.0
+    x_keep: list | None = None         # the columns of X kept (R's aliasing rule), after the cross-products
 
 
 class _PartitionEvaluator(Evaluator):
@@ -244,7 +245,19 @@ class _PartitionEvaluator(Evaluator):
                                 "on a Dask DataFrame give the breaks themselves (cut(x, c(...)))")
         if node.func == "scale":
             return self._scale
+        if node.func in ("factor", "as.factor", "ordered") and len(node.args) == 1 and not node.kwargs \
+                and isinstance(node.args[0], Name) and node.args[0].id in self.state.categories:
+            return self._column_factor
         return fn
+
+    def _column_factor(self, ev, node: Call) -> Factor:
+        """``factor(g)`` of a column coded with the global categories: the column's factor itself (R's
+        factor() would drop the levels unused in this partition; the unused levels of the whole data
+        are dropped globally, from the levels present in the rows used)."""
+        v = self.column(node.args[0])
+        if not isinstance(v, Factor):  # pragma: no cover - the column was coded as categories
+            raise DataError(f"{deparse(node)}: the column is not a factor in this partition")
+        return Factor(v.codes, v.levels, True if node.func == "ordered" else v.ordered)
 
     def _scale(self, ev, node: Call) -> Numeric:
         key = deparse(node)
