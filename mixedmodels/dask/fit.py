@@ -34,7 +34,7 @@ from ..formula.parse import BinOp, Call, Name, Paren, UnaryOp, deparse, expand_b
 from ..frame.design import Design, FixedTerm
 from ..frame.partition import (FrameState, aliased_and_scale, column_summary, frame_summary,
                                merge_column_summaries, merge_frame_summaries, partition_arrays, plan_columns,
-                               subset_rows)
+                               subset_rows, with_categories)
 from ..frame.reterms import ReTerm
 from ..model import LinearMixedModel, check_optimizer_options, start_theta
 
@@ -192,7 +192,7 @@ class DaskLinearMixedModel(LinearMixedModel):
         self.frame_args = {"subset": subset, "weights": weights, "offset": offset, "na_action": na_action}
         self.refit_args = {"weights": weights, "offset": offset, "na_action": na_action}
         self.data_name = data_name
-        self.data = data
+        self.ddf = data
         self.progress = bool(progress)
         self._index = None
         self._criteria = {}
@@ -221,6 +221,9 @@ class DaskLinearMixedModel(LinearMixedModel):
         if red is None:  # pragma: no cover - merge_frame_summaries refuses zero rows first
             raise DataError("no complete rows")
         self._finish(formula, state, totals, red)
+        # what code reading ``model.data`` gets: no rows, the columns coded with the global categories
+        # (enough to know the variables' kinds: factor, ordered, numeric); the rows stay in ``self.ddf``
+        self.data = with_categories(ddf._meta, state)
 
     def _finish(self, formula, state: FrameState, totals: dict, red: dict) -> None:
         n = totals["n"]
@@ -276,11 +279,15 @@ class DaskLinearMixedModel(LinearMixedModel):
         self.log_w = totals["logw"]
         self.totals = totals
         self.state = state
+        # the triangular factor of X's kept columns (the same X'X and relations between columns as X:
+        # what lmerTest's hypotheses of numeric terms need), never the rows
+        RX = np.linalg.qr(red["R"][:, keep], mode="r") if p else np.zeros((0, 0))
         self.design = DistributedDesign(
             y=np.zeros(0), X=np.zeros((0, p)), offset=np.zeros(0), x_names=[names[j] for j in keep],
             fixed_terms=fterms, terms=terms, rows=np.zeros(0, dtype=np.int64), formula=f,
             response_name=deparse(lhs), dropped=dropped, has_intercept="(Intercept)" in names,
             scale_warning=scale_warning, weights=None, nrows=n, state=state)
+        self.design.gram_factor = RX
 
     # -- the fit
     def criterion(self, reml: bool = True) -> ProfiledCriterion:
@@ -288,6 +295,11 @@ class DaskLinearMixedModel(LinearMixedModel):
             self._criteria[reml] = _StatsCriterion(self.design.terms, self.cp, self.design.n, self.design.p,
                                                    self.int_col, self.state.y_shift, self.log_w, reml)
         return self._criteria[reml]
+
+    def criterion_from_crossproducts(self, cp: CrossProducts, p: int, int_col, y_shift: float,
+                                     reml: bool) -> ProfiledCriterion:
+        """A criterion over other cross-products of the same rows (the profile's shifted responses)."""
+        return _StatsCriterion(self.design.terms, cp, self.design.n, p, int_col, y_shift, self.log_w, reml)
 
     def fit(self, method: str = "REML", **kwargs) -> "DaskLmerFit":
         if isinstance(method, str) and method.lower() == "moments":

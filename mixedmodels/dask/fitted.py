@@ -14,6 +14,7 @@ further passes over the partitions.
 
 from __future__ import annotations
 
+import copy
 from functools import cached_property
 
 import numpy as np
@@ -158,7 +159,8 @@ class DaskLmerFit(LmerFit):
 
     @property
     def ddf(self):
-        return self.model.data
+        """The Dask DataFrame the model was fitted to."""
+        return self.model.ddf
 
     def _blocks_for_rows(self):
         """The conditional modes per bar in formula order (the partitions' refs follow the formula)."""
@@ -270,7 +272,19 @@ class DaskLmerFit(LmerFit):
 
     def anova(self, ddf: str = "Satterthwaite", type: int = 3):
         _refuse_kr(ddf)
-        return super().anova(ddf=ddf, type=type)
+        labels = {t.label for t in self.design.fixed_terms}
+        if any(nm not in labels for nm in self.design.x_names):
+            _refuse("anova() of a model with factors in its fixed part (lmerTest builds those hypotheses "
+                    "from the model frame's rows; coef_table() and test_contrast() work)")
+        if type in (3, "3", "III") and ddf is not None and any(len(t.variables) > 1 for t in self.design.fixed_terms):
+            _refuse("a type III anova() with interactions (its hypotheses come from the rows of the "
+                    "model frame; type=1 or type=2 work)")
+        # lmerTest's hypotheses read X; for numeric terms its triangular factor stands in for the rows
+        proxy = copy.copy(self)
+        proxy.model = copy.copy(self.model)
+        proxy.model.design = copy.copy(self.design)
+        proxy.model.design.X = self.design.gram_factor
+        return LmerFit.anova(proxy, ddf=ddf, type=type)
 
     def test_contrast(self, L, ddf: str = "Satterthwaite", joint: bool = True, **kwargs):
         _refuse_kr(ddf)
@@ -280,10 +294,6 @@ class DaskLmerFit(LmerFit):
                 progress: bool = False, **kwargs):
         if isinstance(method, str) and method.lower().startswith("boot"):
             _refuse("confint(method='boot') (a parametric bootstrap simulates and refits rows)")
-        if isinstance(method, str) and method.lower() == "profile":
-            raise MixedModelsError("confint(method='profile') is not yet available for a fit to a Dask "
-                                   "DataFrame (profiling the fixed effects refits shifted responses, which "
-                                   "this version still builds from rows); use method='Wald'")
         return super().confint(method=method, level=level, nsim=nsim, seed=seed, progress=progress, **kwargs)
 
 

@@ -272,3 +272,30 @@ def test_array_arguments_are_refused(sleep):
     ddf = from_pieces(split(sleep, [90]))
     with pytest.raises(DataError, match="column name"):
         mm.lmer("Reaction ~ Days + (1 | Subject)", ddf, weights=np.ones(180))
+
+
+def test_profile_intervals_from_the_cross_products(sleep):
+    """confint(method='profile') profiles the fixed effects on cross-products derived from the reduced
+    ones (shifted responses), never on rows."""
+    ddf = from_pieces(split(sleep, [70, 70, 150]))
+    fd = mm.lmer("Reaction ~ Days + (1 | Subject)", ddf, data_name="sleepstudy")
+    fp = mm.lmer("Reaction ~ Days + (1 | Subject)", sleep)
+    a = fd.confint(method="profile", quiet=True)
+    b = fp.confint(method="profile", quiet=True)
+    np.testing.assert_allclose(a.to_numpy(dtype=float), b.to_numpy(dtype=float), rtol=1e-6)
+
+
+def test_anova_of_numeric_terms_and_refusal_with_factors(sleep):
+    df = sleep.copy()
+    df["D2"] = df["Days"] ** 2 + np.random.default_rng(1).normal(size=len(df))
+    ddf = from_pieces(split(df, [50, 130]))
+    f = "Reaction ~ Days * D2 + (1 | Subject)"
+    fd, fp = mm.lmer(f, ddf, data_name="df"), mm.lmer(f, df, data_name="df")
+    for t in (1, 2):
+        assert str(fd.anova(type=t)) == str(fp.anova(type=t))
+    with pytest.raises(MixedModelsError, match="type III"):
+        fd.anova(type=3)
+    oats = mm.datasets.load("Oats")
+    fo = mm.lmer("yield ~ Variety + (1 | Block)", from_pieces(split(oats, [30])))
+    with pytest.raises(MixedModelsError, match="factors"):
+        fo.anova()
