@@ -213,7 +213,7 @@ class DaskLinearMixedModel(LinearMixedModel):
                            factor_columns=list(plan.factor_numeric))
         # pass 1b: rows used, present levels, moments
         frames = compute([dask.delayed(frame_summary, pure=True)(p, state) for p in parts], self.progress)
-        totals = merge_frame_summaries(frames, state)
+        totals = merge_frame_summaries(frames, state, ddf._meta)
         nlevels = [len(g) for g in state.group_present]
         # pass 2: the cross-products, reduced as a tree
         red = compute([_tree([dask.delayed(_crossprod_partition, pure=True)(p, state, nlevels) for p in parts],

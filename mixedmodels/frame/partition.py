@@ -462,7 +462,7 @@ def frame_summary(pdf: pd.DataFrame, state: FrameState) -> dict:
     groups = []
     for _, _, _, g in e.re_specs:
         c = np.unique(g.codes[e.rows])
-        groups.append((c[c >= 0], [g.levels[k] for k in c[c >= 0]]))
+        groups.append(c[c >= 0])  # codes only: the labels come from the global categories
     return {"n": m, "mean": mean, "m2": float(((r - mean) ** 2).sum()) if m else 0.0,
             "min": float(r.min()) if m else math.inf, "max": float(r.max()) if m else -math.inf,
             "present": present, "groups": groups, "scale": e.ev.scale_moments,
@@ -483,9 +483,11 @@ def _chan(parts: list[tuple[int, float, float]]) -> tuple[int, float, float]:
     return n, mean, m2
 
 
-def merge_frame_summaries(parts: list[dict], state: FrameState) -> dict:
+def merge_frame_summaries(parts: list[dict], state: FrameState, meta: pd.DataFrame) -> dict:
     """Merge the partitions' frame summaries into ``state`` (present levels, scale parameters, term
-    order, response shift); returns the totals (n, moments, group levels, sum of log weights)."""
+    order, response shift); returns the totals (n, moments, group levels, sum of log weights).
+    ``meta`` is an empty frame with the data's columns: the grouping factors' labels are read off it
+    (with the global categories, the levels do not depend on the rows)."""
     n, mean, m2 = _chan([(p["n"], p["mean"], p["m2"]) for p in parts])
     if n == 0:
         raise DataError("no complete rows: every row has a missing value in a variable of the formula")
@@ -493,16 +495,15 @@ def merge_frame_summaries(parts: list[dict], state: FrameState) -> dict:
     for p in parts:
         for label, c in p["present"].items():
             present[label] = np.union1d(present.get(label, np.zeros(0, dtype=np.int64)), c).astype(np.int64)
-    nbars = len(parts[0]["groups"])
+    text = state.formula
+    ev = _PartitionEvaluator(with_categories(meta, state), text, state)
+    bars = expand_bars(split_formula(parse_formula(text))[2], text)
     group_present, group_levels = [], []
-    for k in range(nbars):
-        codes: dict[int, str] = {}
-        for p in parts:
-            for c, lev in zip(*p["groups"][k]):
-                codes[int(c)] = lev
-        order = sorted(codes)
-        group_present.append(order)
-        group_levels.append([codes[c] for c in order])
+    for k, bar in enumerate(bars):
+        codes = np.unique(np.concatenate([np.asarray(p["groups"][k], dtype=np.int64) for p in parts]))
+        levels = _group_factor(bar.group, ev, text).levels
+        group_present.append(codes)
+        group_levels.append([levels[c] for c in codes])
     scale = {}
     for key in parts[0]["scale"]:
         m, mu, s2 = _chan([p["scale"][key][:3] for p in parts if key in p["scale"]])
