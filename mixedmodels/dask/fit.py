@@ -30,6 +30,7 @@ from ..errors import DataError, MixedModelsError, ModelError
 from ..fit.criterion import ProfiledCriterion
 from ..fit.crossprod import CrossProducts
 from ..fit.linalg import NotPositiveDefinite
+from ..formula.transforms import r_level_labels
 from ..formula.parse import BinOp, Call, Name, Paren, UnaryOp, deparse, expand_bars, parse_formula, split_formula
 from ..frame.design import Design, FixedTerm
 from ..frame.partition import (FrameState, aliased_and_scale, column_summary, frame_summary,
@@ -211,6 +212,8 @@ class DaskLinearMixedModel(LinearMixedModel):
         state = FrameState(formula, weights=weights, offset=offset, subset=subset, na_action=na_action,
                            categories=merge_column_summaries(summaries, plan),
                            factor_columns=list(plan.factor_numeric))
+        for name in plan.factor_numeric:  # R's labels of the numeric levels, once, on the client
+            state.labels[name] = r_level_labels(np.asarray(state.categories[name][0], dtype=float))
         # pass 1b: rows used, present levels, moments
         frames = compute([dask.delayed(frame_summary, pure=True)(p, state) for p in parts], self.progress)
         totals = merge_frame_summaries(frames, state, ddf._meta)

@@ -33,7 +33,8 @@ from ..errors import warn as warn_r
 from ..errors import DataError, FormulaError, PredictorScaleWarning, RankDeficiencyWarning
 from ..formula.parse import (BinOp, Call, Name, Node, Paren, UnaryOp, deparse, expand_bars, parse_formula,
                              split_formula)
-from ..formula.transforms import LOGICAL_LEVELS, Evaluator, Factor, Numeric, all_real_numbers, r_sort_key
+from ..formula.transforms import (LOGICAL_LEVELS, Evaluator, Factor, Numeric, all_real_numbers, r_level_labels,
+                                  r_sort_key)
 from .design import (SCALE_MESSAGE, _compile_fixed, _drop_aliased, _group_factor, _model_matrix, _terms, _VarTable,
                      compile_fixed_part, factor_columns, lme4_term_order)
 
@@ -214,6 +215,7 @@ class FrameState:
     na_action: str = "na.omit"
     categories: dict = field(default_factory=dict)   # column -> (categories, ordered)
     factor_columns: list = field(default_factory=list)
+    labels: dict = field(default_factory=dict)      # numeric factor column -> R's labels of its categories
     scale: dict | None = None          # deparsed scale() call -> {"center", "scale"}
     present: dict | None = None        # factor variable label -> global present codes
     group_present: list | None = None  # per bar (formula order): global present codes of its factor
@@ -319,13 +321,23 @@ def with_categories(pdf: pd.DataFrame, state: FrameState, extend: bool = False) 
         if name not in cols:
             raise DataError(f"newdata has no column {name!r}, which the formula uses")
         s = pdf[cols[name]]
-        if name in state.factor_columns:  # numbers used as factors
+        if name in state.factor_columns:  # numbers used as factors: categories are R's labels
             vals = s.to_numpy(dtype=float, na_value=np.nan)
             cats_a = np.asarray(cats, dtype=float)
+            labels = state.labels.get(name)
+            if labels is None:
+                labels = state.labels[name] = r_level_labels(cats_a)
             if extend:
                 extra = np.setdiff1d(np.unique(vals[~np.isnan(vals)]), cats_a)
-                cats_a = np.concatenate([cats_a, extra])
-            new[cols[name]] = pd.Categorical(vals, categories=cats_a)
+                if len(extra):
+                    cats_a = np.concatenate([cats_a, extra])
+                    order = np.argsort(cats_a, kind="stable")
+                    labels = list(labels) + r_level_labels(extra)
+                    cats_a, labels = cats_a[order], [labels[k] for k in order]
+            codes = np.searchsorted(cats_a, vals)
+            ok = ~np.isnan(vals) & (codes < len(cats_a))
+            ok[ok] = cats_a[codes[ok]] == vals[ok]
+            new[cols[name]] = pd.Categorical.from_codes(np.where(ok, codes, -1), categories=labels)
         elif isinstance(s.dtype, pd.CategoricalDtype) and list(s.cat.categories) == list(cats):
             continue
         else:
