@@ -2,7 +2,7 @@
 
     python -m benchmarks.dask_scale --rows 10_000_000 --users 100_000 --sites 500 --compare
     python -m benchmarks.dask_scale --rows 100_000_000 --users 1_000_000 --sites 500
-    python -m benchmarks.dask_scale --crossed --rows 20_000_000 --parquet /tmp/crossed
+    python -m benchmarks.dask_scale --crossed --rows 20_000_000 --users 200_000 --sites 5_000 --parquet crossed_parquet
 
 The model is ``y ~ x1 + x2 + (1 + x1 | user) + (1 | site)`` (or, with ``--crossed``,
 ``y ~ x1 + (1 | a) + (1 | b)`` with two large crossed factors). The data are generated partition by
