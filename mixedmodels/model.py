@@ -436,6 +436,9 @@ class LmerFit:
         if self.is_singular:
             warn_r("boundary (singular) fit: see help('isSingular')", SingularFitWarning)
 
+    def require_rows(self, what: str) -> None:
+        """Nothing for a fit whose rows are in memory; a fit to a Dask DataFrame refuses ``what``."""
+
     # ------------------------------------------------------------------ fixed effects
     @property
     def design(self) -> Design:

@@ -157,6 +157,9 @@ def exact_quantiles(series, probs, progress: bool = False) -> np.ndarray:
 class DaskLmerFit(LmerFit):
     """A fit to a Dask DataFrame (see the module docstring for what runs where)."""
 
+    def require_rows(self, what: str) -> None:
+        _refuse(what)
+
     @property
     def ddf(self):
         """The Dask DataFrame the model was fitted to."""

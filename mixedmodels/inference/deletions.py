@@ -126,6 +126,7 @@ def ranova(fit, reduce_terms: bool = True):
     Returns an :class:`~mixedmodels.inference.tables.AnovaTable` (``str()`` is lmerTest's print) whose
     ``formulae`` attribute maps each row to its reduced model's formula.
     """
+    fit.require_rows("ranova() (it refits reduced models on the data)")
     from ..model import LinearMixedModel, LmerFit
 
     if not isinstance(fit, LmerFit) or fit.method == "moments":
@@ -210,6 +211,7 @@ def drop1(fit, ddf: str = "Satterthwaite"):
     """lmerTest's ``drop1(m, ddf = ...)``: an F test (Satterthwaite's or Kenward-Roger's denominator
     degrees of freedom) for each marginal fixed-effects term -- a term contained in no other term, so it
     can be dropped while keeping the model hierarchical -- printed as lmerTest prints it."""
+    fit.require_rows("drop1()")
     from ..model import LmerFit
 
     if not isinstance(fit, LmerFit):

@@ -97,6 +97,7 @@ def kr_modcomp(large, small) -> KRModcomp:
 
     if not isinstance(large, LmerFit):
         raise MixedModelsError(f"KRmodcomp needs a fitted model, not {type(large).__name__}")
+    large.require_rows("KRmodcomp() (Kenward-Roger)")
     import warnings
 
     with warnings.catch_warnings():

@@ -198,6 +198,7 @@ def update(fit, formula: str | None = None, *, data=None, REML: bool | None = No
     >>> m0 = update(m1, ". ~ . - Days")             # doctest: +SKIP
     >>> mm.anova(m0, m1)                             # doctest: +SKIP
     """
+    fit.require_rows("update() (it refits on the data)")
     from ..model import LinearMixedModel, LmerFit
 
     if not isinstance(fit, LmerFit):

@@ -217,6 +217,10 @@ def test_what_needs_rows_is_refused(pair):
         fd.simulate()
     with pytest.raises(MixedModelsError, match="Dask"):
         fd.model.fit("moments")
+    for call in (lambda: mm.ranova(fd), lambda: mm.update(fd, ". ~ . - Days"), lambda: fd.drop1(),
+                 lambda: mm.KRmodcomp(fd, fd), lambda: fd.ls_means()):
+        with pytest.raises(MixedModelsError, match="rows of the data"):
+            call()
 
 
 @pytest.mark.parametrize("formula, match", [
@@ -299,3 +303,19 @@ def test_anova_of_numeric_terms_and_refusal_with_factors(sleep):
     fo = mm.lmer("yield ~ Variety + (1 | Block)", from_pieces(split(oats, [30])))
     with pytest.raises(MixedModelsError, match="factors"):
         fo.anova()
+
+
+@settings(max_examples=5, deadline=None, suppress_health_check=list(HealthCheck))
+@given(seed=st.integers(0, 2**16), nparts=st.integers(1, 6), ties=st.booleans())
+def test_exact_quantiles_of_a_dask_series(seed, nparts, ties):
+    """R's type-7 quantiles of all values, exactly (the summary's scaled-residual line)."""
+    from mixedmodels.dask.fitted import exact_quantiles
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 3000))
+    x = rng.normal(size=n)
+    if ties:
+        x = np.round(x, 1)
+    s = dd.from_pandas(pd.Series(x), npartitions=nparts)
+    probs = [0, 0.25, 0.5, 0.75, 1, 0.1]
+    np.testing.assert_array_equal(exact_quantiles(s, probs), np.quantile(x, probs))
