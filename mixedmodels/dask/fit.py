@@ -17,14 +17,12 @@ scaled-residual quantiles, predictions) are computed by further passes, lazily w
 
 from __future__ import annotations
 
-import math
+import time
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 
 import dask
-import dask.dataframe as dd
 
 from ..errors import DataError, MixedModelsError, ModelError
 from ..fit.criterion import ProfiledCriterion
@@ -206,6 +204,8 @@ class DaskLinearMixedModel(LinearMixedModel):
             extra += sorted(_names(parse_formula("~" + subset).rhs))
         plan = plan_columns(formula, dict(ddf.dtypes), extra)
         parts = ddf.to_delayed()
+        clock = time.perf_counter
+        t0 = clock()
         # pass 1a: column kinds and the global categories
         summaries = compute([dask.delayed(_column_summary_subset, pure=True)(p, plan, subset) for p in parts],
                             self.progress)
@@ -214,13 +214,17 @@ class DaskLinearMixedModel(LinearMixedModel):
                            factor_columns=list(plan.factor_numeric))
         for name in plan.factor_numeric:  # R's labels of the numeric levels, once, on the client
             state.labels[name] = r_level_labels(np.asarray(state.categories[name][0], dtype=float))
+        t1 = clock()
         # pass 1b: rows used, present levels, moments
         frames = compute([dask.delayed(frame_summary, pure=True)(p, state) for p in parts], self.progress)
         totals = merge_frame_summaries(frames, state, ddf._meta)
         nlevels = [len(g) for g in state.group_present]
+        t2 = clock()
         # pass 2: the cross-products, reduced as a tree
         red = compute([_tree([dask.delayed(_crossprod_partition, pure=True)(p, state, nlevels) for p in parts],
                              _combine_crossprods)], self.progress)[0]
+        t3 = clock()
+        self.pass_seconds = {"columns": t1 - t0, "frame": t2 - t1, "crossproducts": t3 - t2}
         if red is None:  # pragma: no cover - merge_frame_summaries refuses zero rows first
             raise DataError("no complete rows")
         self._finish(formula, state, totals, red)

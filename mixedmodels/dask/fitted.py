@@ -21,7 +21,6 @@ import numpy as np
 import pandas as pd
 
 import dask
-import dask.dataframe as dd
 
 from ..errors import DataError, MixedModelsError
 from ..frame.partition import partition_arrays
