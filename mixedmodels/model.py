@@ -125,6 +125,9 @@ class LinearMixedModel:
 
     def __init__(self, formula: str, data: pd.DataFrame, *, data_name: str | None = None, subset=None,
                  weights=None, offset=None, na_action: str = "na.omit"):
+        if is_dask_frame(data):
+            raise MixedModelsError("a Dask DataFrame is fitted by mm.lmer(formula, ddf) (or "
+                                   "mixedmodels.dask.fit.DaskLinearMixedModel), partition by partition")
         self.formula = formula
         if data_name is None:
             data_name = data.attrs.get("name", "data") if isinstance(getattr(data, "attrs", None), dict) \

@@ -319,3 +319,8 @@ def test_exact_quantiles_of_a_dask_series(seed, nparts, ties):
     s = dd.from_pandas(pd.Series(x), npartitions=nparts)
     probs = [0, 0.25, 0.5, 0.75, 1, 0.1]
     np.testing.assert_array_equal(exact_quantiles(s, probs), np.quantile(x, probs))
+
+
+def test_the_pandas_model_class_points_to_lmer(sleep):
+    with pytest.raises(MixedModelsError, match="mm.lmer"):
+        mm.LinearMixedModel("Reaction ~ Days + (1 | Subject)", from_pieces(split(sleep, [90])))
