@@ -126,11 +126,11 @@ def ranova(fit, reduce_terms: bool = True):
     Returns an :class:`~mixedmodels.inference.tables.AnovaTable` (``str()`` is lmerTest's print) whose
     ``formulae`` attribute maps each row to its reduced model's formula.
     """
-    fit.require_rows("ranova() (it refits reduced models on the data)")
     from ..model import LinearMixedModel, LmerFit
 
     if not isinstance(fit, LmerFit) or fit.method == "moments":
         raise MixedModelsError("ranova() needs a model fitted by REML or ML")
+    fit.require_rows("ranova() (it refits reduced models on the data)")
     if not isinstance(reduce_terms, (bool, np.bool_)):
         raise MixedModelsError(f"reduce_terms must be True or False, not {reduce_terms!r}")
     f = parse_formula(fit.model.formula)
@@ -211,11 +211,11 @@ def drop1(fit, ddf: str = "Satterthwaite"):
     """lmerTest's ``drop1(m, ddf = ...)``: an F test (Satterthwaite's or Kenward-Roger's denominator
     degrees of freedom) for each marginal fixed-effects term -- a term contained in no other term, so it
     can be dropped while keeping the model hierarchical -- printed as lmerTest prints it."""
-    fit.require_rows("drop1()")
     from ..model import LmerFit
 
     if not isinstance(fit, LmerFit):
         raise MixedModelsError(f"drop1() needs a fitted model, not {type(fit).__name__}")
+    fit.require_rows("drop1()")
     method = normalize_ddf(ddf)
     if method is None:
         raise MixedModelsError("drop1() tests with 'Satterthwaite' or 'Kenward-Roger' degrees of freedom")

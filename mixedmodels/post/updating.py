@@ -198,11 +198,11 @@ def update(fit, formula: str | None = None, *, data=None, REML: bool | None = No
     >>> m0 = update(m1, ". ~ . - Days")             # doctest: +SKIP
     >>> mm.anova(m0, m1)                             # doctest: +SKIP
     """
-    fit.require_rows("update() (it refits on the data)")
     from ..model import LinearMixedModel, LmerFit
 
     if not isinstance(fit, LmerFit):
         raise MixedModelsError(f"update() needs a fitted model, not {type(fit).__name__}")
+    fit.require_rows("update() (it refits on the data)")
     if "method" in fit_kwargs:
         raise MixedModelsError("update(): say REML=True or REML=False (as R's update), not method=")
     if fit.method == "moments":
