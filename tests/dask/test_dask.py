@@ -197,6 +197,10 @@ def test_likelihood_ratio_test(pair):
     a = mm.anova(m0d, fd, names=["m0", "m1"])
     b = mm.anova(m0p, fp, names=["m0", "m1"])
     assert str(a) == str(b)
+    other = mm.lmer("Reaction ~ Days + (1 | Subject)", ddf.assign(Days=ddf["Days"] ** 2), data_name="sleepstudy")
+    with pytest.raises(MixedModelsError, match="not nested"):
+        mm.anova(m0d, other.model.fit("REML"), mm.lmer("Reaction ~ 1 + (0 + Days | Subject)", ddf,
+                                                           data_name="sleepstudy"))
 
 
 def test_progress_display(sleep, capsys):
