@@ -5,6 +5,8 @@
 >>> print(m.summary())        # doctest: +SKIP
 """
 
+from importlib import import_module
+
 from . import datasets
 from .errors import (ConvergenceWarning, DataError, FormulaError, MixedModelsError, ModelError,
                      NaNProducedWarning, OutsideBoundaryWarning, PredictorScaleWarning,
@@ -39,12 +41,8 @@ _MODULES = {"plots": "output.plots"}
 
 def __getattr__(name):
     if name in _MODULES:
-        from importlib import import_module
-
         return import_module(f".{_MODULES[name]}", __name__)
     if name in _LAZY:
-        from importlib import import_module
-
         module, attr = _LAZY[name]
         return getattr(import_module(f".{module}", __name__), attr)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

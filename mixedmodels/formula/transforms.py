@@ -29,11 +29,12 @@ import pandas as pd
 from ..errors import warn as warn_r
 from ..errors import DataError, FormulaError, NaNProducedWarning
 from .parse import BinOp, Call, Name, Node, Num, Paren, Str, UnaryOp, deparse, format_r_number
-from ..rbase.rmath import bincode, format_c, r_round, seq_length_out
+from ..rbase.rformat import format_c
+from ..rbase.rmath import bincode, r_round, seq_length_out
 from ..rbase.splines import SplineSpec, bs_basis, ns_basis
 
 __all__ = ["Numeric", "Factor", "Evaluator", "FUNCTIONS", "NAMESPACES", "r_level_labels", "factor_from_series",
-           "is_stateful", "predict_poly", "column_suffixes"]
+           "is_stateful", "predict_poly", "column_suffixes", "r_sort_key"]
 
 
 @dataclass
@@ -136,10 +137,18 @@ def factor_from_series(s: pd.Series, name: str) -> Factor:
         codes = np.full(len(s), -1, dtype=np.int64)
         codes[~mask] = np.searchsorted(uniq, vals)
         return Factor(codes=codes, levels=r_level_labels(uniq))
-    strs = np.array([str(v) for v in values[~mask]], dtype=object)
+    present = values[~mask]
+    codes = np.full(len(s), -1, dtype=np.int64)
+    if pd.api.types.infer_dtype(present, skipna=False) == "string":
+        # strings only: pandas' hash table finds the distinct values, then R's order of those few
+        fcodes, funiq = pd.factorize(present)
+        uniq = sorted(funiq.tolist(), key=_r_sort_key)
+        index = {u: i for i, u in enumerate(uniq)}
+        codes[~mask] = np.array([index[u] for u in funiq.tolist()], dtype=np.int64)[fcodes]
+        return Factor(codes=codes, levels=uniq)
+    strs = np.array([str(v) for v in present], dtype=object)
     uniq = sorted(set(strs.tolist()), key=_r_sort_key)
     index = {u: i for i, u in enumerate(uniq)}
-    codes = np.full(len(s), -1, dtype=np.int64)
     codes[~mask] = [index[v] for v in strs]
     return Factor(codes=codes, levels=uniq)
 
@@ -566,7 +575,7 @@ def _cut_labels(breaks: np.ndarray, right: bool, include_lowest: bool, dig_lab: 
     ch: list[str] = []
     ok = False
     for dig in range(dig_lab, max(12, dig_lab) + 1):
-        ch = format_c(breaks, dig)
+        ch = format_c(0.0 + np.asarray(breaks, dtype=float), digits=dig, width=1)  # formatC(0+breaks, ...)
         ok = all(ch[k + 1] != ch[k] for k in range(nb - 1))
         if ok:
             break
@@ -1106,6 +1115,17 @@ class Evaluator:
             return None
         return self.predvars.get(deparse(node))
 
+    def string_column_levels(self) -> dict[str, list[str]]:
+        """The levels of the string columns (not categorical, numeric or logical) read so far, by name:
+        what a factor column of an R data frame keeps for new data."""
+        out = {}
+        for name, fac in self._factors.items():
+            s = self.data[self._columns[name]]
+            if not (isinstance(s.dtype, pd.CategoricalDtype) or pd.api.types.is_numeric_dtype(s.dtype)
+                    or pd.api.types.is_bool_dtype(s.dtype)):
+                out[name] = list(fac.levels)
+        return out
+
     def column(self, node: Name):
         key = self._columns.get(node.id)
         if key is None:
@@ -1327,6 +1347,5 @@ def _as_string(v) -> str:
     return str(v)
 
 
-# public names for the frame code of partitioned data (mixedmodels.frame.partition)
-r_sort_key = _r_sort_key
-all_real_numbers = _all_real_numbers
+r_sort_key = _r_sort_key  # public: R's order of strings (ICU collation), for modules of other stages
+all_real_numbers = _all_real_numbers  # public: for the frame code of partitioned data
