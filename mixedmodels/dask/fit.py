@@ -36,56 +36,10 @@ from ..frame.partition import (FrameState, aliased_and_scale, column_summary, fr
                                subset_rows, with_categories)
 from ..frame.reterms import ReTerm
 from ..model import LinearMixedModel, check_optimizer_options, start_theta
+from .compute import compute, tree_reduce
+from .fitted import DaskLmerFit
 
 __all__ = ["lmer_dask", "DaskLinearMixedModel", "DaskLmerFit", "DistributedDesign"]
-
-SPLIT_EVERY = 8  # fan-in of the tree reduction
-
-
-# ------------------------------------------------------------------------------------------ compute
-def compute(objs: list, progress: bool = False) -> list:
-    """Compute Dask objects on the active scheduler, with a progress display when asked (distributed's
-    ``progress`` under a ``distributed.Client``, else ``dask.diagnostics.ProgressBar``). A failure in a
-    task (a lost worker after Dask's retries, an error in a partition) is raised here: nothing
-    half-computed is returned."""
-    client = None
-    try:
-        from distributed import get_client
-
-        client = get_client()
-    except (ImportError, ValueError):
-        client = None
-    if client is not None:
-        futures = client.compute(list(objs))
-        if progress:
-            from distributed import progress as dprogress
-
-            dprogress(futures)
-        try:
-            return client.gather(futures)
-        except MixedModelsError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - a worker or scheduler failure: say which pass failed
-            name = type(exc).__name__
-            if name in ("KilledWorker", "CommClosedError", "FutureCancelledError", "CancelledError"):
-                raise DataError(f"a Dask pass over the partitions failed ({name}: {exc}); nothing was "
-                                "fitted. Dask retries lost tasks; this one failed for good") from exc
-            raise
-    if progress:
-        from dask.diagnostics import ProgressBar
-
-        with ProgressBar():
-            return list(dask.compute(*objs))
-    return list(dask.compute(*objs))
-
-
-def _tree(items: list, combine) -> "dask.delayed":
-    """Add delayed partition results pairwise in a tree of fan-in SPLIT_EVERY."""
-    while len(items) > 1:
-        items = [dask.delayed(combine, pure=True)(items[i:i + SPLIT_EVERY])
-                 for i in range(0, len(items), SPLIT_EVERY)]
-    return items[0]
-
 
 # ------------------------------------------------------------------------------------ pass 2: cross-products
 def _crossprod_partition(pdf: pd.DataFrame, state: FrameState, nlevels: list[int]) -> dict | None:
@@ -221,7 +175,7 @@ class DaskLinearMixedModel(LinearMixedModel):
         nlevels = [len(g) for g in state.group_present]
         t2 = clock()
         # pass 2: the cross-products, reduced as a tree
-        red = compute([_tree([dask.delayed(_crossprod_partition, pure=True)(p, state, nlevels) for p in parts],
+        red = compute([tree_reduce([dask.delayed(_crossprod_partition, pure=True)(p, state, nlevels) for p in parts],
                              _combine_crossprods)], self.progress)[0]
         t3 = clock()
         self.pass_seconds = {"columns": t1 - t0, "frame": t2 - t1, "crossproducts": t3 - t2}
@@ -368,5 +322,3 @@ def lmer_dask(formula: str, data, REML: bool = True, *, subset=None, weights=Non
     return model.fit("REML" if REML else "ML", theta0=start_theta(start), optimizer=optimizer,
                      **optimizer_options)
 
-
-from .fitted import DaskLmerFit  # noqa: E402  (the fitted class builds on the model above)

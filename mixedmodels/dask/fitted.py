@@ -26,6 +26,7 @@ from ..errors import DataError, MixedModelsError
 from ..frame.partition import partition_arrays
 from ..model import LmerFit
 from . import is_dask_frame
+from .compute import compute
 
 __all__ = ["DaskLmerFit", "exact_quantiles"]
 
@@ -93,8 +94,6 @@ def _window(s: pd.Series, lo: np.ndarray, hi: np.ndarray) -> list:
 
 def exact_quantiles(series, probs, progress: bool = False) -> np.ndarray:
     """Exact R type-7 quantiles of a Dask Series (two passes; more only if a bracket misses)."""
-    from .fit import compute
-
     parts = series.to_delayed()
     stats = compute([dask.delayed(_sample_stats, pure=True)(p) for p in parts], progress)
     n = sum(s["n"] for s in stats)
