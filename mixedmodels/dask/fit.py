@@ -28,6 +28,7 @@ from ..errors import DataError, MixedModelsError, ModelError
 from ..fit.criterion import ProfiledCriterion
 from ..fit.crossprod import CrossProducts
 from ..fit.linalg import NotPositiveDefinite
+from ..fit.paths import choose_path
 from ..formula.transforms import r_level_labels
 from ..formula.parse import BinOp, Call, Name, Paren, UnaryOp, deparse, expand_bars, parse_formula, split_formula
 from ..frame.design import Design, FixedTerm
@@ -103,16 +104,29 @@ class DistributedDesign(Design):
 
 
 class _StatsCriterion(ProfiledCriterion):
-    """The profiled criterion over cross-products reduced from the partitions (no rows on the client)."""
+    """The profiled criterion over cross-products reduced from the partitions (no rows on the client):
+    the number of rows, the intercept column, the response's shift and the weights' log-sum come from
+    the passes instead of from y and X."""
 
     def __init__(self, terms, cp: CrossProducts, n: int, p: int, int_col, y_shift: float, log_w: float,
-                 reml: bool):
-        super().__init__(terms, np.zeros((0, p)), np.zeros(0), reml=reml, crossprods=cp)
-        self.n = n
+                 reml: bool, path: str = "auto"):
+        self.terms = terms
+        self.n = int(n)
+        self.p = int(p)
+        self.reml = reml
         self.int_col = int_col
-        self.y_shift = float(y_shift)
-        self.log_w = float(log_w)
         self.weights = None
+        self.log_w = float(log_w)
+        self.y_shift = float(y_shift)
+        self.cp = cp
+        self._X, self._y = np.zeros((0, p)), np.zeros(0)
+        self._build_layout()
+        self.nevals = 0
+        self.path = choose_path(self, path)
+
+    def with_path(self, path: str) -> "_StatsCriterion":
+        return _StatsCriterion(self.terms, self.cp, self.n, self.p, self.int_col, self.y_shift, self.log_w,
+                               self.reml, path)
 
 
 def _require_name(arg, what: str):
@@ -251,11 +265,12 @@ class DaskLinearMixedModel(LinearMixedModel):
         self.design.gram_factor = RX
 
     # -- the fit
-    def criterion(self, reml: bool = True) -> ProfiledCriterion:
-        if reml not in self._criteria:
-            self._criteria[reml] = _StatsCriterion(self.design.terms, self.cp, self.design.n, self.design.p,
-                                                   self.int_col, self.state.y_shift, self.log_w, reml)
-        return self._criteria[reml]
+    def criterion(self, reml: bool = True, path: str = "auto") -> ProfiledCriterion:
+        key = (bool(reml), path)
+        if key not in self._criteria:
+            self._criteria[key] = _StatsCriterion(self.design.terms, self.cp, self.design.n, self.design.p,
+                                                  self.int_col, self.state.y_shift, self.log_w, reml, path)
+        return self._criteria[key]
 
     def criterion_from_crossproducts(self, cp: CrossProducts, p: int, int_col, y_shift: float,
                                      reml: bool) -> ProfiledCriterion:
@@ -310,7 +325,7 @@ def _column_summary_subset(pdf, plan, subset):
 
 def lmer_dask(formula: str, data, REML: bool = True, *, subset=None, weights=None, offset=None,
               na_action: str = "na.omit", start=None, data_name: str | None = None, optimizer: str = "auto",
-              progress: bool = False, **optimizer_options) -> "DaskLmerFit":
+              path: str = "auto", progress: bool = False, **optimizer_options) -> "DaskLmerFit":
     """:func:`mixedmodels.lmer` on a Dask DataFrame (see the module docstring for the passes)."""
     if not isinstance(REML, (bool, np.bool_)):
         raise MixedModelsError(f"REML must be True or False, not {REML!r}")
@@ -319,6 +334,6 @@ def lmer_dask(formula: str, data, REML: bool = True, *, subset=None, weights=Non
     check_optimizer_options(optimizer, optimizer_options)
     model = DaskLinearMixedModel(formula, data, data_name=data_name, subset=subset, weights=weights,
                                  offset=offset, na_action=na_action, progress=progress)
-    return model.fit("REML" if REML else "ML", theta0=start_theta(start), optimizer=optimizer,
+    return model.fit("REML" if REML else "ML", theta0=start_theta(start), optimizer=optimizer, path=path,
                      **optimizer_options)
 

@@ -11,17 +11,16 @@ With a diagonal scaling of the rest rows (every term after the first has one col
 ``d[R_j] * (V_j @ T_j)`` where ``V_j`` are the stored cross-products and ``T_j = lambda_1 L11_j^-T``; the
 kernel forms it on the fly.
 
-Numba is imported only when a model is large enough to need this (``KERNEL_MIN_WORK``), so small fits
-and ``import mixedmodels`` never pay its import or compile time; compiled code is cached on disk.
+Numba is imported only when a model takes this path (``"blocks"``, chosen by
+:func:`mixedmodels.fit.paths.choose_path`), so small fits and ``import mixedmodels`` never pay its import
+or compile time; compiled code is cached on disk.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["LevelBlocks", "available", "KERNEL_MIN_WORK"]
-
-KERNEL_MIN_WORK = 200_000  # pair count above which the compiled downdate is used
+__all__ = ["LevelBlocks", "available"]
 
 _downdate = None
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+import scipy.linalg as sla
 import pandas as pd
 
 from ..errors import warn as warn_r
@@ -179,22 +180,51 @@ def _different_scales(X: np.ndarray, tol: float = 1e3) -> bool:
 
 def _drop_aliased(X: np.ndarray, names: list[str], tol: float = 1e-7) -> list[int]:
     """Columns kept by R's ``qr(X, tol = 1e-7)`` (LINPACK limited pivoting: a column whose residual on the
-    columns kept before it is below ``tol`` times its norm is aliased and moved out)."""
+    columns kept before it is below ``tol`` times its norm is aliased and moved out).
+
+    Screened on the cross-product (one BLAS product, linear in n): an incremental Cholesky of the scaled
+    ``X'X`` gives each column's residual on the kept ones. Where a residual is clearly above ``tol`` (more
+    than 1e-3 of the norm, far above the cross-product's rounding) the column is kept; at the first one
+    that is not, the decision is made on X itself (Gram-Schmidt with reorthogonalization, as R's QR).
+    """
+    n, p = X.shape
+    big = np.abs(X).max(axis=0) if n else np.zeros(p)
+    cand = np.flatnonzero(big > 0)  # a zero column is aliased whatever comes before it
+    if not len(cand):
+        return []
+    Xs = X[:, cand] / big[cand]  # scaled: a column of 1e-200s is not zero (its squared norm would underflow)
+    G = Xs.T @ Xs
+    k_all = len(cand)
+    L = np.zeros((k_all, k_all))
+    kept: list[int] = []
+    for j in range(k_all):
+        k = len(kept)
+        g = G[kept, j]
+        l = sla.solve_triangular(L[:k, :k], g, lower=True, check_finite=False) if k else g
+        r2 = G[j, j] - float(l @ l)
+        if not r2 > 1e-6 * G[j, j]:
+            return [int(cand[i]) for i in _drop_aliased_exact(Xs, tol)]
+        L[k, :k] = l
+        L[k, k] = np.sqrt(r2)
+        kept.append(j)
+    return [int(cand[i]) for i in kept]
+
+
+def _drop_aliased_exact(Xs: np.ndarray, tol: float) -> list[int]:
+    """:func:`_drop_aliased` on the (scaled, non-zero) columns themselves, the basis preallocated."""
+    n, p = Xs.shape
+    Q = np.empty((n, p))
     keep: list[int] = []
-    Q = np.zeros((X.shape[0], 0))
-    for j in range(X.shape[1]):
-        x = X[:, j]
-        big = np.abs(x).max() if len(x) else 0.0
-        if big == 0:
-            continue
-        x = x / big  # scaled: a column of 1e-200s is not zero (its squared norm would underflow)
+    for j in range(p):
+        x = Xs[:, j]
         norm = np.linalg.norm(x)
-        r = x - Q @ (Q.T @ x)
-        r = r - Q @ (Q.T @ r)
+        Qk = Q[:, : len(keep)]
+        r = x - Qk @ (Qk.T @ x)
+        r = r - Qk @ (Qk.T @ r)
         rn = np.linalg.norm(r)
         if rn > tol * norm:
+            Q[:, len(keep)] = r / rn
             keep.append(j)
-            Q = np.column_stack([Q, r / rn])
     return keep
 
 
