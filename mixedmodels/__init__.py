@@ -8,8 +8,8 @@
 from importlib import import_module
 
 from . import datasets
-from .errors import (ConvergenceWarning, DataError, FormulaError, MissingRowsWarning, MixedModelsError,
-                     ModelError, NaNProducedWarning, OutsideBoundaryWarning, PredictorScaleWarning,
+from .errors import (ConvergenceWarning, DataError, FamilyError, FamilyWarning, FormulaError, MissingRowsWarning,
+                     MixedModelsError, ModelError, NaNProducedWarning, OutsideBoundaryWarning, PredictorScaleWarning,
                      RankDeficiencyWarning, SingularFitWarning)
 from .model import LinearMixedModel, LmerFit, lmer
 
@@ -32,13 +32,17 @@ _LAZY = {
     "pb_modcomp": ("inference.modcomp", "pb_modcomp"),
     "PBmodcomp": ("inference.modcomp", "pb_modcomp"),
     "difflsmeans": ("inference.lsmeans", "difflsmeans"),
+    "glmer": ("glmm", "glmer"),
+    "glmer_nb": ("glmm", "glmer_nb"),
+    "GeneralizedLinearMixedModel": ("glmm", "GeneralizedLinearMixedModel"),
+    "GlmerFit": ("glmm", "GlmerFit"),
     "read_csv": ("interop.rio", "read_csv"),
     "read_csv2": ("interop.rio", "read_csv2"),
 }
 
 
 # Public modules that live in a stage folder, reachable under their old short names.
-_MODULES = {"plots": "output.plots"}
+_MODULES = {"plots": "output.plots", "family": "fit.family", "glmm": "glmm"}
 
 
 def __getattr__(name):
@@ -56,5 +60,6 @@ __all__ = [
     "MixedModelsError", "FormulaError", "DataError", "ModelError",
     "ConvergenceWarning", "SingularFitWarning", "RankDeficiencyWarning", "PredictorScaleWarning",
     "NaNProducedWarning", "OutsideBoundaryWarning", "MissingRowsWarning",
+    "glmer", "glmer_nb", "GeneralizedLinearMixedModel", "GlmerFit", "family", "FamilyError", "FamilyWarning",
     "__version__",
 ]

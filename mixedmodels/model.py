@@ -760,6 +760,10 @@ class LmerFit:
         return self.__repr__()
 
 
+# Public names for the generalized side (mixedmodels.glmm builds its model frame the same way)
+subset_mask = _subset_mask
+aligned_to_data = _aligned
+make_unique = _make_unique
 # public names for the fit of partitioned data (mixedmodels.dask)
 check_optimizer_options = _check_optimizer_options
 start_theta = _start_theta
