@@ -192,6 +192,22 @@ class LinearMixedModel:
         # changes to the caller's frame do not leak in (pandas copies on write)
         self.data = data.copy(deep=False)
         self._criteria: dict[tuple[bool, str], ProfiledCriterion] = {}
+        self._prebuilt = None  # (cross-products, response shift) given to from_design
+
+    @classmethod
+    def from_design(cls, model: "LinearMixedModel", formula: str, design: Design,
+                    crossprods=None, y_shift: float | None = None) -> "LinearMixedModel":
+        """A model on the same data, frame arguments and rows as ``model`` whose design is given, built
+        already (a reduced design sliced from ``model``'s: :meth:`Design.reduced`), with its weighted
+        cross-products ``crossprods`` (response shifted by ``y_shift``) when known: what ``step()``,
+        ``drop1()`` and ``ranova()`` refit without evaluating the formula again."""
+        self = cls.__new__(cls)
+        self.__dict__.update(model.__dict__)  # data, its name, the frame arguments, the rows' index
+        self.formula = formula
+        self.design = design
+        self._criteria = {}
+        self._prebuilt = (crossprods, y_shift) if crossprods is not None else None
+        return self
 
     def call_lines(self) -> list[tuple[str, str]]:
         """lme4's ``Weights:``, ``Offset:`` and ``Subset:`` lines of the printed call."""
@@ -219,9 +235,9 @@ class LinearMixedModel:
         if key not in self._criteria:
             d = self.design
             other = next(iter(self._criteria.values()), None)
+            cp, shift = (other.cp, other.y_shift) if other else self._prebuilt or (None, None)
             self._criteria[key] = ProfiledCriterion(d.terms, d.X, d.y - d.offset, reml=reml,
-                                                    crossprods=other.cp if other else None,
-                                                    y_shift=other.y_shift if other else None,
+                                                    crossprods=cp, y_shift=shift,
                                                     weights=d.weights, path=path)
         return self._criteria[key]
 

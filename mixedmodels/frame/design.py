@@ -12,7 +12,7 @@ caller's DataFrame is only read.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import scipy.linalg as sla
@@ -88,6 +88,55 @@ class Design:
     @property
     def p(self) -> int:
         return self.X.shape[1]
+
+    def reduced(self, formula: Formula, random, drop_fixed=()) -> "Design | None":
+        """The design of a reduced model on the same model frame, sliced from this one (nothing is
+        evaluated again): ``random`` lists the indices of the random-effects terms kept, in the reduced
+        model's (lme4's) order, or ``(index, source)`` for a term whose intercept alone is kept (lmerTest's
+        reduction of ``(x | g)`` to ``(1 | g)``; ``source`` the new bar as written); ``drop_fixed`` the labels of fixed-effects terms removed; ``formula`` is
+        the reduced model's parsed formula. None where slicing cannot give what building the reduced
+        formula gives: aliased columns were dropped (removing a term may bring them back), or removing a
+        term changes how another is coded (a factor whose margin goes)."""
+        spec = self.spec
+        if spec is None or self.dropped:
+            return None
+        drop_fixed = list(drop_fixed)
+        x_keep = list(range(self.p))
+        fixed_terms = self.fixed_terms
+        new_spec = spec
+        if drop_fixed:
+            labels = [t.label for t in spec.fixed]
+            if any(lab not in labels for lab in drop_fixed):
+                return None
+            new_spec = spec.without_terms(drop_fixed)
+            gone = {c for t in self.fixed_terms if t.label in drop_fixed for c in t.columns}
+            x_keep = [j for j in range(self.p) if j not in gone]
+            if list(new_spec.column_names) != [self.x_names[j] for j in x_keep]:
+                return None  # another term is coded differently without the removed one
+            newpos = {old: new for new, old in enumerate(x_keep)}
+            fixed_terms = [FixedTerm(t.label, [newpos[c] for c in t.columns], t.variables, t.indicators)
+                           for t in self.fixed_terms if t.label not in drop_fixed]
+            new_spec = replace(new_spec, kept=tuple(range(len(x_keep))))
+        terms, rspecs = [], []
+        for k in random:
+            if isinstance(k, (int, np.integer)):
+                terms.append(self.terms[k])
+                rspecs.append(spec.random[k])
+                continue
+            k, source = k  # the term's intercept alone, (1 | g) in place of (x | g)
+            t, rs = self.terms[k], spec.random[k]
+            icpt = [ts for ts in rs.terms if ts.label == "(Intercept)"]
+            if not icpt or t.cnames[0] != "(Intercept)":
+                return None
+            terms.append(ReTerm(t.group, t.levels, t.refs, ["(Intercept)"], np.ascontiguousarray(t.z[:, :1]),
+                                source=source))
+            rspecs.append(replace(rs, source=source, terms=(replace(icpt[0], columns=(0,)),),
+                                  cnames=("(Intercept)",)))
+        new_spec = _pruned(replace(new_spec, formula=formula, random=tuple(rspecs)))
+        X = self.X if len(x_keep) == self.p else np.ascontiguousarray(self.X[:, x_keep])
+        x_names = [self.x_names[j] for j in x_keep]
+        return replace(self, X=X, x_names=x_names, fixed_terms=fixed_terms, terms=terms, formula=formula,
+                       has_intercept="(Intercept)" in x_names, scale_warning=_different_scales(X), spec=new_spec)
 
 
 def check_data(data) -> None:
@@ -482,6 +531,21 @@ def _build_design(formula: str, data: pd.DataFrame, *, require_random: bool = Tr
                   has_intercept=has_intercept, scale_warning=scale_warning,
                   weights=None if w_all is None else w_all[rows], spec=spec, na_counts=na_counts,
                   nrow_data=len(data), na_in_columns=any(k in data.columns for k in na_counts))
+
+
+def _pruned(spec: FrameSpec) -> FrameSpec:
+    """``spec`` without the variables no term uses any more (the others renumbered, in their order)."""
+    used = sorted({i for t in spec.fixed for i in t.variables}
+                  | {i for r in spec.random for t in r.terms for i in t.variables})
+    if len(used) == len(spec.variables):
+        return spec
+    new = {old: k for k, old in enumerate(used)}
+
+    def renum(terms):
+        return tuple(replace(t, variables=tuple(new[i] for i in t.variables)) for t in terms)
+
+    return replace(spec, variables=tuple(spec.variables[i] for i in used), fixed=renum(spec.fixed),
+                   random=tuple(replace(r, terms=renum(r.terms)) for r in spec.random))
 
 
 def _term_specs(keys, codings, fterms, vt: _VarTable) -> tuple[TermSpec, ...]:
