@@ -1405,4 +1405,3 @@ def _as_string(v) -> str:
 
 
 r_sort_key = _r_sort_key  # public: R's order of strings (ICU collation), for modules of other stages
-all_real_numbers = _all_real_numbers  # public: for the frame code of partitioned data
