@@ -28,6 +28,8 @@ from .formula.parse import Call, Paren, deparse, parse_formula
 from .formula.transforms import Evaluator, Factor
 from .frame.design import Design, build_design, check_data
 from .model import SINGULAR_TOL, GroupDict, aligned_to_data, make_unique, subset_mask
+from .interop.compare import compare_statsmodels as _compare_statsmodels
+from .output.display import glmm_fit_html
 from .output.glmm_summary import GlmmSummary, format_glmm_print, glmm_summary_data
 from .post import glmm_predict
 
@@ -701,9 +703,14 @@ class GlmerFit:
     __str__ = __repr__
 
     def _repr_html_(self) -> str:
-        import html
+        """Jupyter's view: HTML tables in lme4's ``print(m)`` layout (``str()`` gives R's exact text)."""
+        return glmm_fit_html(self._summary_data())
 
-        return "<pre>" + html.escape(self.format()) + "</pre>"
+    def compare_statsmodels(self, **kwargs):
+        """Fit the model with statsmodels' variational-Bayes mixed GLM (``BinomialBayesMixedGLM`` /
+        ``PoissonBayesMixedGLM``; optional extra) and compare side by side; a Bayesian approximation,
+        not a likelihood fit. See :func:`mixedmodels.interop.compare.compare_statsmodels`."""
+        return _compare_statsmodels(self, **kwargs)
 
 
 # ====================================================================== user-facing functions

@@ -14,6 +14,7 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
+from .dask import is_dask_frame, lmer_dask
 from .errors import warn as warn_r
 from .fit.criterion import ProfiledCriterion
 from .formula.parse import deparse, parse_formula
@@ -160,6 +161,9 @@ class LinearMixedModel:
 
     def __init__(self, formula: str, data: pd.DataFrame, *, data_name: str | None = None, subset=None,
                  weights=None, offset=None, na_action: str = "na.omit"):
+        if is_dask_frame(data):
+            raise MixedModelsError("a Dask DataFrame is fitted by mm.lmer(formula, ddf) (or "
+                                   "mixedmodels.dask.fit.DaskLinearMixedModel), partition by partition")
         self.formula = formula
         if data_name is None:
             data_name = data.attrs.get("name", "data") if isinstance(getattr(data, "attrs", None), dict) \
@@ -296,13 +300,17 @@ class LinearMixedModel:
                    if below.size > 1 else ""))
         opt = fit_theta(crit, start, lower, optimizer, **optimizer_options)
         try:
-            return LmerFit(self, reml, opt, fit_options=fit_options, path=path)
+            return self._fitted_class()(self, reml, opt, fit_options=fit_options, path=path)
         except NotPositiveDefinite:
             raise ModelError(with_type_notes(
                 "the model is degenerate at the optimum: the penalized system is singular (typically the "
                 "random effects reproduce the response exactly, so no residual variance is left, or the "
                 "response is one of the random-effects covariates); simplify the random-effects structure",
                 self.design.type_notes)) from None
+
+    def _fitted_class(self):
+        """The class of the fitted model (a model on a Dask DataFrame returns its own)."""
+        return LmerFit
 
     def _dense_fits(self) -> bool:
         """Whether "auto" would take a dense path (small or dense) for this model."""
@@ -405,7 +413,7 @@ def _start_theta(start):
 
 def lmer(formula: str, data: pd.DataFrame, REML: bool = True, *, subset=None, weights=None, offset=None,
          na_action: str = "na.omit", start=None, contrasts=None, control=None, data_name: str | None = None,
-         optimizer: str = "auto", path: str = "auto", **optimizer_options) -> "LmerFit":
+         optimizer: str = "auto", path: str = "auto", progress: bool = False, **optimizer_options) -> "LmerFit":
     """Fit a linear mixed model as R's ``lme4::lmer(formula, data, REML, subset, weights, offset,
     na.action, start)`` does.
 
@@ -417,6 +425,10 @@ def lmer(formula: str, data: pd.DataFrame, REML: bool = True, *, subset=None, we
     vector or ``{"theta": ...}``). R's ``contrasts`` and ``control`` have no equivalent here and are
     refused rather than ignored. ``optimizer``, ``path`` (the evaluation path) and other keywords go to
     the optimizer (see :meth:`LinearMixedModel.fit`).
+
+    ``data`` may also be a Dask DataFrame (``pip install mixedmodels[dask]``): the model is then fitted
+    partition by partition (:mod:`mixedmodels.dask`; ``weights``, ``offset`` are column names and
+    ``subset`` an expression); ``progress=True`` shows the passes over the data.
     """
     if "family" in optimizer_options:
         raise MixedModelsError("lmer does not take family=; use mm.glmer for generalized models "
@@ -429,6 +441,13 @@ def lmer(formula: str, data: pd.DataFrame, REML: bool = True, *, subset=None, we
     if control is not None:
         raise MixedModelsError("control= (lmerControl) has no equivalent; optimizer settings are keywords "
                                "of lmer() (optimizer='bobyqa', ftol_abs=..., maxeval=...)")
+    if is_dask_frame(data):  # partition by partition (mixedmodels.dask, the optional extra)
+        return lmer_dask(formula, data, REML, subset=subset, weights=weights, offset=offset,
+                         na_action=na_action, start=start, data_name=data_name, optimizer=optimizer,
+                         path=path, progress=progress, **optimizer_options)
+    if progress:
+        raise MixedModelsError("progress=True shows the passes over a Dask DataFrame; a pandas DataFrame "
+                               "is fitted in one step")
     model = LinearMixedModel(formula, data, data_name=data_name, subset=subset, weights=weights,
                              offset=offset, na_action=na_action)
     dropped = model.design.dropped_rows_message()
@@ -483,6 +502,9 @@ class LmerFit:
         self.is_singular = bool(np.any(self.theta[diag] < SINGULAR_TOL))
         if self.is_singular:
             warn_r("boundary (singular) fit: see help('isSingular')", SingularFitWarning)
+
+    def require_rows(self, what: str) -> None:
+        """Nothing for a fit whose rows are in memory; a fit to a Dask DataFrame refuses ``what``."""
 
     # ------------------------------------------------------------------ fixed effects
     @property
@@ -772,3 +794,6 @@ class LmerFit:
 subset_mask = _subset_mask
 aligned_to_data = _aligned
 make_unique = _make_unique
+# public names for the fit of partitioned data (mixedmodels.dask)
+check_optimizer_options = _check_optimizer_options
+start_theta = _start_theta

@@ -190,6 +190,7 @@ def ranova(fit, reduce_terms: bool = True):
     """
     if not is_fit(fit) or fit.method == "moments":
         raise MixedModelsError("ranova() needs a model fitted by REML or ML")
+    fit.require_rows("ranova() (it refits reduced models on the data)")
     if not isinstance(reduce_terms, (bool, np.bool_)):
         raise MixedModelsError(f"reduce_terms must be True or False, not {reduce_terms!r}")
     return _ranova(fit, reduce_terms)[0]
@@ -270,6 +271,7 @@ def drop1(fit, ddf: str = "Satterthwaite"):
     can be dropped while keeping the model hierarchical -- printed as lmerTest prints it."""
     if not is_fit(fit):
         raise MixedModelsError(f"drop1() needs a fitted model, not {type(fit).__name__}")
+    fit.require_rows("drop1()")
     method = normalize_ddf(ddf)
     if method is None:
         raise MixedModelsError("drop1() tests with 'Satterthwaite' or 'Kenward-Roger' degrees of freedom")

@@ -75,6 +75,7 @@ def vcov_adj(fit) -> KRInfo:
     info = _CACHE.get(fit)
     if info is not None:
         return info
+    fit.require_rows("Kenward-Roger (pbkrtest's adjustment)")
     if not fit.reml:
         raise MixedModelsError("Kenward-Roger's method is only available for REML model fits")
     if fit.design.weights is not None:

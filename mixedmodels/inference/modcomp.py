@@ -101,6 +101,7 @@ def kr_modcomp(large, small) -> KRModcomp:
     as pbkrtest does (its KR statistics are REML's)."""
     if not isinstance(large, LmerFit):
         raise MixedModelsError(f"KRmodcomp needs a fitted model, not {type(large).__name__}")
+    large.require_rows("KRmodcomp() (Kenward-Roger)")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if not large.reml:  # pbkrtest's KR statistics are REML's: an ML fit is refitted by REML

@@ -522,6 +522,8 @@ class _AugmentedCrossProducts:
         self.p = crit.p
         d = fm.design
         self.n = d.n
+        # a model whose rows stay in their partitions builds criteria from cross-products alone
+        self.stats_criterion = getattr(fm.model, "criterion_from_crossproducts", None)
         self.X = d.X
         self.y = d.y - d.offset
 
@@ -553,6 +555,10 @@ class _AugmentedCrossProducts:
         ARRn[-1, :-1] = col
         ARRn[-1, -1] = A[iy, iy] - 2 * b * A[ix, iy] + b * b * A[ix, ix]
         cpn = CrossProducts(cp.A11, AR1n, ARRn)
+        if self.stats_criterion is not None:  # a model without rows on the client (a Dask DataFrame)
+            ic = self.int_col
+            ic = None if ic is None or ic == j else (ic - 1 if ic > j else ic)
+            return self.stats_criterion(cpn, self.p - 1, ic, shift, False)
         Xd = np.delete(self.X, j, axis=1)
         yd = self.y - b * self.X[:, j] - (self.shift if j == self.int_col else 0.0)
         return ProfiledCriterion(self.terms, Xd, yd, reml=False, crossprods=cpn, y_shift=shift,

@@ -722,6 +722,10 @@ def _within_groups(t, u, max_levels: int = 5000) -> bool:
 def _nested(small, large) -> bool:
     """The smaller model's fixed effects span and random-effect terms are within the larger model's."""
     ds, dl = small.design, large.design
+    if ds.X.shape[0] != ds.n or dl.X.shape[0] != dl.n:
+        # rows not on the client (a Dask DataFrame): nested by the columns' and terms' names
+        big = {(u.group, c) for u in dl.terms for c in u.cnames}
+        return set(ds.x_names) <= set(dl.x_names) and all((t.group, c) in big for t in ds.terms for c in t.cnames)
     if not _span_contains(dl.X, ds.X):
         return False
     for t in ds.terms:

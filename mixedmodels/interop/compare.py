@@ -26,6 +26,14 @@ so the two are on one scale. :func:`compare_statsmodels` checks this rather than
 statsmodels' own log-likelihood function at *our* estimates, and reports the difference from our log-
 likelihood as the convention offset (zero to rounding when the conventions agree) separately from the
 difference between the two optima.
+
+A generalized fit (``mm.glmer``) is compared with statsmodels' ``BinomialBayesMixedGLM`` (logit link, a 0/1
+response) or ``PoissonBayesMixedGLM`` (log link), fitted by variational Bayes (``fit_vb``): a Bayesian
+approximation with normal priors, not a likelihood fit, so its posterior means and standard deviations
+are set beside lme4-style maximum-likelihood estimates and standard errors, and there is no log-likelihood
+to compare (see :class:`GlmmComparison`). statsmodels' model has independent random intercepts only, no
+offset, no prior weights and one trial per binomial row; any other model is refused with a
+:class:`~mixedmodels.errors.MixedModelsError` that says what statsmodels cannot express.
 """
 
 from __future__ import annotations
@@ -37,11 +45,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from scipy import sparse
 
 from ..errors import MixedModelsError
 from ..formula.parse import UnaryOp, deparse, split_formula
 
-__all__ = ["Comparison", "compare_statsmodels"]
+__all__ = ["Comparison", "GlmmComparison", "compare_statsmodels", "compare_glmm_statsmodels"]
 
 
 def _statsmodels():
@@ -286,12 +295,18 @@ def _time_ours(fit) -> tuple[float, str]:
 
 
 def compare_statsmodels(fit, *, method=None, **fit_kwargs) -> Comparison:
-    """Fit ``fit``'s model with statsmodels' ``MixedLM`` (same REML/ML) and compare.
+    """Fit ``fit``'s model with statsmodels' ``MixedLM`` (same REML/ML) and compare; for a glmer fit,
+    :func:`compare_glmm_statsmodels` (statsmodels' variational-Bayes mixed GLM, ``method`` its
+    ``fit_method``).
 
     ``method`` and other keywords go to ``MixedLM.fit`` (statsmodels' defaults otherwise). Raises
     :class:`~mixedmodels.errors.MixedModelsError` for a model ``MixedLM`` cannot express and ImportError
     (saying ``pip install mixedmodels[compare]``) without statsmodels.
     """
+    if hasattr(fit, "family") and hasattr(fit, "nAGQ"):  # a glmer fit
+        if method is not None:
+            fit_kwargs["fit_method"] = method
+        return compare_glmm_statsmodels(fit, **fit_kwargs)
     if fit.design.weights is not None:
         raise MixedModelsError("statsmodels' MixedLM has no prior weights: a weighted fit cannot be compared")
     MixedLM, MixedLMParams, VCSpec = _statsmodels()
@@ -375,3 +390,201 @@ def compare_statsmodels(fit, *, method=None, **fit_kwargs) -> Comparison:
                       statsmodels_loglik_at_ours=sm_at_ours, loglik_offset=float(offset),
                       statsmodels_result=res, statsmodels_code=_code(fit, plan), structure=structure,
                       reml=bool(fit.reml), notes=notes, warnings=caught)
+
+
+# ------------------------------------------------------------------------------------ generalized fits
+def _statsmodels_bayes():
+    try:
+        from statsmodels.genmod.bayes_mixed_glm import BinomialBayesMixedGLM, PoissonBayesMixedGLM
+    except ImportError as exc:  # pragma: no cover - exercised only without statsmodels
+        raise ImportError("comparing with statsmodels needs statsmodels, which is not installed: "
+                          "pip install mixedmodels[compare]") from exc
+    return BinomialBayesMixedGLM, PoissonBayesMixedGLM
+
+
+def _bayes_class_name(fit) -> str:
+    """``"BinomialBayesMixedGLM"`` or ``"PoissonBayesMixedGLM"`` for a model statsmodels can express, else
+    a MixedModelsError naming what it cannot."""
+    fam, link = fit.family, fit.family.link.name
+    if fam.kind == "binomial" and link == "logit":
+        name = "BinomialBayesMixedGLM"
+    elif fam.kind == "poisson" and link == "log":
+        name = "PoissonBayesMixedGLM"
+    else:
+        raise MixedModelsError(
+            f"statsmodels' Bayesian mixed GLMs are binomial with the logit link and Poisson with the log link; "
+            f"this model's family is {fam.name} with the {link} link, which they cannot express")
+    m = fit.model
+    if fam.kind == "binomial":
+        trials = np.asarray(m.weights, dtype=float)
+        if np.any(trials != 1.0):
+            what = "cbind(successes, failures) response" if m.is_cbind else "weights="
+            raise MixedModelsError(
+                f"statsmodels' BinomialBayesMixedGLM takes a 0/1 response with one trial per row; this model's "
+                f"{what} gives up to {trials.max():g} trials per row: expand the data to one row per trial "
+                "(a 0/1 column) and fit that to compare")
+    elif np.any(np.asarray(m.prior_weights, dtype=float) != 1.0):
+        raise MixedModelsError("statsmodels' PoissonBayesMixedGLM has no prior weights: a weighted fit "
+                               "cannot be compared")
+    if np.any(np.asarray(fit.design.offset, dtype=float) != 0.0):
+        raise MixedModelsError("statsmodels' Bayesian mixed GLMs have no offset: a model with an offset cannot "
+                               "be compared")
+    for t in fit.design.terms:
+        if list(t.cnames) != ["(Intercept)"]:
+            raise MixedModelsError(
+                f"statsmodels' Bayesian mixed GLMs have independent random intercepts only; ({t.source}) has "
+                f"the random-effect column{'s' if t.ncols > 1 else ''} {', '.join(t.cnames)}, which they "
+                "cannot express")
+    return name
+
+
+@dataclass
+class GlmmComparison:
+    """A glmer fit beside statsmodels' variational-Bayes mixed GLM of the same model matrices; ``str()``
+    prints the table with notes.
+
+    The statsmodels column is a *Bayesian approximation*: posterior means (fixed effects), posterior
+    standard deviations (in the standard-error rows) and ``exp`` of the posterior mean of each log
+    standard deviation (random-effect standard deviations), under statsmodels' normal priors
+    (``fe_p``, ``vcp_p``) and its mean-field variational approximation. It is not a maximum-likelihood
+    fit and has no log-likelihood; differences from the mixedmodels column reflect the method, not an
+    error of either.
+
+    Attributes
+    ----------
+    table : DataFrame
+        Rows: fixed effects, their standard errors (statsmodels: posterior SDs), random-effect standard
+        deviations; columns ``section``, ``mixedmodels``, ``statsmodels``, ``difference`` (statsmodels
+        minus mixedmodels).
+    statsmodels_class : str
+        ``"BinomialBayesMixedGLM"`` or ``"PoissonBayesMixedGLM"``.
+    statsmodels_result : BayesMixedGLMResults
+    statsmodels_code : str
+        The equivalent ``from_formula(...).fit_vb()`` call, for reading (the comparison fits the matrices).
+    method : str
+        How the glmer fit was made (Laplace, nAGQ).
+    converged : bool
+        False when statsmodels' variational fit did not converge (a note then says so first).
+    """
+
+    table: pd.DataFrame
+    statsmodels_class: str
+    statsmodels_result: object
+    statsmodels_code: str
+    method: str
+    converged: bool = True
+    notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        lines = [f"mixedmodels glmer ({self.method}) vs statsmodels {self.statsmodels_class} "
+                 "(variational Bayes: a Bayesian approximation, not a likelihood fit)",
+                 f"equivalent call: {self.statsmodels_code}", ""]
+        width = max(len(str(i)) for i in self.table.index) + 2
+        lines.append(f"{'':<{width}}{'mixedmodels':>16}{'statsmodels':>16}{'difference':>13}")
+        section = None
+        for term, row in self.table.iterrows():
+            if row["section"] != section:
+                section = row["section"]
+                lines.append(section)
+            diff = "" if not np.isfinite(row["difference"]) else f"{row['difference']:>13.3g}"
+            lines.append(f"  {term:<{width - 2}}{_fmt(row['mixedmodels']):>16}{_fmt(row['statsmodels']):>16}"
+                         f"{diff}")
+        lines.append("")
+        lines.extend(self.notes)
+        if self.warnings:
+            lines.append("statsmodels warned: " + "; ".join(self.warnings))
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return self.__str__()
+
+    def _repr_html_(self) -> str:
+        import html
+
+        return "<pre>" + html.escape(self.__str__()) + "</pre>"
+
+
+def _glmm_code(fit, cls: str) -> str:
+    d = fit.design
+    lhs, fixed, _ = split_formula(d.formula)
+    parts = []
+    for node in fixed:
+        parts.append(("- " + deparse(node.operand)) if isinstance(node, UnaryOp) and node.op == "-"
+                     else deparse(node))
+    rhs = " + ".join(parts).replace("+ -", "-") if parts else "1"
+    rhs = rhs.replace("as.factor(", "C(").replace("factor(", "C(")
+    resp = deparse(lhs)
+    vcs = ", ".join(f"{t.group!r}: '0 + " + ":".join(f"C({g})" for g in t.group.split(":")) + "'"
+                    for t in d.terms)
+    return f"{cls}.from_formula({f'{resp} ~ {rhs}'!r}, {{{vcs}}}, data).fit_vb()"
+
+
+def compare_glmm_statsmodels(fit, *, vcp_p: float = 1.0, fe_p: float = 2.0, **fit_kwargs) -> GlmmComparison:
+    """Fit a glmer fit's model with statsmodels' ``BinomialBayesMixedGLM`` / ``PoissonBayesMixedGLM`` by
+    variational Bayes (``fit_vb``; ``vcp_p`` and ``fe_p`` are statsmodels' prior standard deviations, its
+    defaults; other keywords go to ``fit_vb``) and set it beside ours.
+
+    The model must be expressible there: binomial (logit) with a 0/1 response and one trial per row, or
+    Poisson (log); independent random intercepts ``(1 | g)`` only (nested and crossed are both fine); no
+    offset, no prior weights. Anything else raises :class:`~mixedmodels.errors.MixedModelsError`.
+    """
+    cls_name = _bayes_class_name(fit)
+    Binomial, Poisson = _statsmodels_bayes()
+    cls = Binomial if cls_name == "BinomialBayesMixedGLM" else Poisson
+    d = fit.design
+    terms = d.terms
+    n = d.n
+    blocks, ident, vc_names = [], [], []
+    for k, t in enumerate(terms):
+        blocks.append(sparse.csr_matrix((np.ones(n), (np.arange(n), t.refs)), shape=(n, t.nlevels)))
+        ident.append(np.full(t.nlevels, k, dtype=np.int64))
+        vc_names += [f"{t.group}[{lev}]" for lev in t.levels]
+    exog_vc = sparse.hstack(blocks).tocsr()
+    vcp_names = [t.group for t in terms]
+    caught: list[str] = []
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        model = cls(np.asarray(fit.model.y, dtype=float), pd.DataFrame(d.X, columns=d.x_names), exog_vc,
+                    np.concatenate(ident), vcp_p=vcp_p, fe_p=fe_p, fep_names=list(d.x_names),
+                    vcp_names=vcp_names, vc_names=vc_names)
+        res = model.fit_vb(**fit_kwargs)
+    for x in w:
+        msg = str(x.message).strip().splitlines()[0]
+        if msg not in caught:
+            caught.append(msg)
+
+    k_fe = d.p
+    fe_mean = np.asarray(res.params[:k_fe], dtype=float)
+    fe_sd = np.asarray(res.fe_sd, dtype=float)
+    vcp_mean = np.asarray(res.vcp_mean, dtype=float)
+    rows = []
+    for j, nm in enumerate(d.x_names):
+        rows.append(("Fixed effects (statsmodels: posterior mean)", nm, fit.fixef.iloc[j], fe_mean[j]))
+    for j, nm in enumerate(d.x_names):
+        rows.append(("Standard errors (statsmodels: posterior SD)", nm, fit.se.iloc[j], fe_sd[j]))
+    covs = fit._term_covariances()
+    for k, t in enumerate(terms):
+        rows.append(("Random-effect SDs (statsmodels: exp(posterior mean of log SD))", f"{t.group}: sd(Intercept)",
+                     float(np.sqrt(covs[k][0, 0])), float(np.exp(vcp_mean[k]))))
+    table = pd.DataFrame(rows, columns=["section", "term", "mixedmodels", "statsmodels"]).set_index("term")
+    table["difference"] = table["statsmodels"] - table["mixedmodels"]
+    method = ("maximum likelihood, Laplace approximation" if fit.nAGQ == 1 else
+              "maximum likelihood, nAGQ = 0" if fit.nAGQ == 0 else
+              f"maximum likelihood, adaptive Gauss-Hermite quadrature, nAGQ = {fit.nAGQ}")
+    notes = [
+        f"statsmodels' {cls_name} is a Bayesian model fitted by a mean-field variational approximation "
+        f"(priors: fixed effects N(0, {fe_p:g}^2), log random-effect SDs N(0, {vcp_p:g}^2)); it is not a "
+        "likelihood fit, reports no log-likelihood, and its posterior means and SDs need not equal "
+        "maximum-likelihood estimates and standard errors. Differences reflect the method.",
+        "The variational approximation treats the random effects as independent of the fixed effects, so "
+        "its posterior SDs of the fixed effects are typically smaller than the likelihood standard errors."]
+    converged = bool(np.all(np.isfinite(table["statsmodels"].to_numpy()))
+                     and np.all(np.abs(fe_mean) < 1e10)
+                     and not any("did not converge" in m for m in caught))
+    if not converged:
+        notes.insert(0, f"WARNING: statsmodels' {cls_name}.fit_vb did not converge (its estimates are not "
+                        "usable); rescaling the covariates or passing fit_method= / minim_opts= may help.")
+    return GlmmComparison(table=table, statsmodels_class=cls_name, statsmodels_result=res,
+                          statsmodels_code=_glmm_code(fit, cls_name), method=method, converged=converged,
+                          notes=notes, warnings=caught)

@@ -5,6 +5,11 @@ a header (method, formula, data, fit criteria), the random effects (variances, s
 correlations), and the fixed effects (estimates, with standard errors and t values — and lmerTest's df
 and p-values when the summary has them — in the summary). Numbers are rounded for reading (4 significant
 digits; ``str()`` of the fit or summary gives R's exact text). All text is HTML-escaped.
+
+A generalized fit (``mm.glmer``) has its own pair, :func:`glmm_fit_html` and :func:`glmm_summary_html`, in
+lme4's ``glmerMod`` layout: the Laplace / adaptive Gauss-Hermite title, the family and link, no Residual row
+for families without a dispersion, and ``z value`` / ``Pr(>|z|)`` (``t value`` where there is a
+dispersion) in the fixed-effects table.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import numpy as np
 
 from ..rbase.rmath import quantile7
 
-__all__ = ["fit_html", "summary_html"]
+__all__ = ["fit_html", "summary_html", "glmm_fit_html", "glmm_summary_html"]
 
 _STYLE = ("<style>.mm-lmer table{border-collapse:collapse;margin:0.2em 0 0.8em 0}"
           ".mm-lmer th,.mm-lmer td{padding:0.15em 0.7em;text-align:right}"
@@ -77,12 +82,15 @@ def _data(obj):
     raise TypeError(f"expected a fitted model or its summary, not {type(obj).__name__}")
 
 
-def _header(d, summary: bool) -> str:
-    method = "REML" if d.reml else "maximum likelihood"
-    title = f"Linear mixed model fit by {method}"
-    if d.ddf_method and summary:
-        title += f". t-tests use {d.ddf_method}'s method"
+def _header(d, summary: bool, title: str | None = None, family: str | None = None) -> str:
+    if title is None:
+        method = "REML" if d.reml else "maximum likelihood"
+        title = f"Linear mixed model fit by {method}"
+        if d.ddf_method and summary:
+            title += f". t-tests use {d.ddf_method}'s method"
     parts = [f'<div class="mm-h">{_e(title)}</div>', "<table><tbody>"]
+    if family is not None:
+        parts.append(f'<tr><td class="l">Family</td><td class="l">{_e(family)}</td></tr>')
     parts.append(f'<tr><td class="l">Formula</td><td class="l">{_e(" ".join(d.formula.split()))}</td></tr>')
     if d.data_name is not None:
         parts.append(f'<tr><td class="l">Data</td><td class="l">{_e(d.data_name)}</td></tr>')
@@ -98,7 +106,7 @@ def _header(d, summary: bool) -> str:
     return "".join(parts)
 
 
-def _random(d, summary: bool) -> str:
+def _random(d, summary: bool, residual: bool = True) -> str:
     has_corr = any(g.corr is not None for g in d.groups)
     header = ["Groups", "Name"] + (["Variance"] if summary else []) + ["Std.Dev."]
     maxk = max((len(g.terms) for g in d.groups), default=1)
@@ -117,16 +125,17 @@ def _random(d, summary: bool) -> str:
                     cells = [f"{g.corr[i, j]:.2f}" if np.isfinite(g.corr[i, j]) else "NaN" for j in range(i)]
                 row += cells + [""] * (maxk - 1 - len(cells))
             rows.append(row)
-    row = ["Residual", ""] + ([_num(d.sigma ** 2)] if summary else []) + [_num(d.sigma)]
-    if has_corr:
-        row += [""] * (maxk - 1)
-    rows.append(row)
+    if residual:
+        row = ["Residual", ""] + ([_num(d.sigma ** 2)] if summary else []) + [_num(d.sigma)]
+        if has_corr:
+            row += [""] * (maxk - 1)
+        rows.append(row)
     groups = ", ".join(f"{name}, {n}" for name, n in d.ngroups)
     return ('<div class="mm-h">Random effects</div>' + _table(header, rows, left=2)
             + f"<div>Number of obs: {_e(d.nobs)}, groups: {_e(groups)}</div>")
 
 
-def _fixed(d, summary: bool) -> str:
+def _fixed(d, summary: bool, stat: str = "t") -> str:
     if not d.coef_names:
         return '<div class="mm-h">No fixed-effect coefficients</div>'
     if not summary:
@@ -135,9 +144,9 @@ def _fixed(d, summary: bool) -> str:
     header = ["", "Estimate", "Std. Error"]
     if d.df is not None:
         header.append("df")
-    header.append("t value")
+    header.append(f"{stat} value")
     if d.pvalues is not None:
-        header.append("Pr(&gt;|t|)")
+        header.append(f"Pr(&gt;|{'t' if stat == 't' else 'z'}|)")
     rows = []
     for j, nm in enumerate(d.coef_names):
         est, se = d.estimates[j], d.std_errors[j]
@@ -185,3 +194,50 @@ def summary_html(fit_or_summary) -> str:
     d = _data(fit_or_summary)
     return (_STYLE + '<div class="mm-lmer">' + _header(d, summary=True) + _residuals(d)
             + _random(d, summary=True) + _fixed(d, summary=True) + _messages(d) + "</div>")
+
+
+# ------------------------------------------------------------------------------------ generalized fits
+def _glmm_parts(g):
+    """(title, family line, SummaryData with z-test p-values) of a GlmmSummaryData (duck-typed: it holds
+    ``base``, ``family``, ``link``, ``nAGQ`` and ``use_scale``)."""
+    if not all(hasattr(g, a) for a in ("base", "family", "link", "nAGQ", "use_scale")):
+        raise TypeError(f"expected a generalized fit's summary data, not {type(g).__name__}")
+    how = "Laplace Approximation" if g.nAGQ == 1 else f"Adaptive Gauss-Hermite Quadrature, nAGQ = {g.nAGQ}"
+    title = f"Generalized linear mixed model fit by maximum likelihood ({how})"
+    return title, f"{g.family} ({g.link})"
+
+
+def _glmm_fixed(g) -> str:
+    d = g.base
+    if not d.coef_names:
+        return '<div class="mm-h">No fixed-effect coefficients</div>'
+    stat = "t" if g.use_scale else "z"
+    header = ["", "Estimate", "Std. Error", f"{stat} value", "Pr(&gt;|z|)"]
+    rows = []
+    for j, nm in enumerate(d.coef_names):
+        est, se = float(d.estimates[j]), float(d.std_errors[j])
+        z = est / se if se else np.nan
+        p = math.erfc(abs(z) / math.sqrt(2)) if np.isfinite(z) else np.nan
+        rows.append([_e(nm), _e(_num(est)), _e(_num(se)), _e(_num(z)), _pvalue(p)])
+    return '<div class="mm-h">Fixed effects</div>' + _table(header, rows, escape=False)
+
+
+def glmm_fit_html(g) -> str:
+    """HTML of a generalized fit, as lme4's ``print(m)`` of a ``glmerMod`` lays it out (for
+    ``GlmerFit._repr_html_``); ``g`` is its GlmmSummaryData."""
+    title, family = _glmm_parts(g)
+    d = g.base
+    return (_STYLE + '<div class="mm-lmer">' + _header(d, summary=False, title=title, family=family)
+            + _random(d, summary=False, residual=g.use_scale) + _fixed(d, summary=False) + _messages(d)
+            + "</div>")
+
+
+def glmm_summary_html(g) -> str:
+    """HTML of a generalized fit's summary (lme4's ``print(summary(glmer(...)))`` layout: title, family,
+    AIC/BIC/logLik/deviance/df.resid, scaled Pearson residuals, random effects, fixed effects with z
+    tests); ``g`` is its GlmmSummaryData (for ``GlmmSummary._repr_html_``)."""
+    title, family = _glmm_parts(g)
+    d = g.base
+    return (_STYLE + '<div class="mm-lmer">' + _header(d, summary=True, title=title, family=family)
+            + _residuals(d) + _random(d, summary=True, residual=g.use_scale) + _glmm_fixed(g) + _messages(d)
+            + "</div>")

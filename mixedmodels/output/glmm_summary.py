@@ -18,6 +18,7 @@ import numpy as np
 from scipy import stats
 
 from ..rbase import rformat as rf
+from .display import glmm_summary_html
 from .summary import (COR_MAX, SummaryData, VarCorrGroup, _cat, _cor_not_shown_message, _correlation_block,
                       _default_digits, _fit_msgs, _lines, _prt_aictab, _prt_call, _prt_grps, _prt_meth_tit,
                       _prt_resids, _prt_warn, format_varcorr)
@@ -181,6 +182,5 @@ class GlmmSummary:
     __repr__ = __str__
 
     def _repr_html_(self) -> str:
-        import html
-
-        return "<pre>" + html.escape(self.format()) + "</pre>"
+        """Jupyter's view: HTML tables (rounded numbers; ``str()`` gives R's exact text)."""
+        return glmm_summary_html(self.data)

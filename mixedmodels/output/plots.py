@@ -7,9 +7,16 @@ lme4 / lattice (R)                                         mixedmodels.output.pl
 ``dotplot(ranef(m, condVar = TRUE))``                      :func:`caterpillar_plot`
 ``coef(lmList(y ~ x | g))`` against ``coef(m)``              :func:`shrinkage_plot`
 ``plot(m)`` (Pearson residuals vs fitted)                  :func:`residuals_vs_fitted`
+``plot(fitted(g), resid(g, "deviance"))`` (a glmer fit)       :func:`residuals_vs_fitted` with ``type=``
 ``qqnorm(resid(m)); qqline(resid(m))``                     :func:`qqplot_residuals`
 ``qqmath(ranef(m, condVar = TRUE))``                       :func:`qqplot_ranef`
 =========================================================  ==============================================
+
+The functions take a linear fit (``mm.lmer``) or a generalized one (``mm.glmer``, a ``GlmerFit``) except
+:func:`shrinkage_plot`, whose within-group least-squares fits exist only for a linear model. For a GLMM the
+caterpillar and random-effect Q-Q plots show the conditional modes with their conditional standard
+deviations (lme4's ``condVar``), and the residual plots take ``type="deviance"`` (the default, as lme4's
+``resid`` of a ``glmerMod``) or ``"pearson"`` residuals against the fitted means (response scale).
 
 Every function returns its :class:`matplotlib.figure.Figure` (made with pyplot, so ``plt.show()`` shows
 it; close it with ``plt.close(fig)`` when drawing many).
@@ -47,6 +54,30 @@ def _groups(fit, group: str | None) -> list[str]:
         raise MixedModelsError(f"no grouping factor {group!r} in the model (grouping factors: "
                                f"{', '.join(names)})")
     return [group]
+
+
+def _is_glmm(fit) -> bool:
+    """True for a generalized fit (it has a family and an nAGQ); told apart by what it holds, so that this
+    module does not import :mod:`mixedmodels.glmm`."""
+    return hasattr(fit, "family") and hasattr(fit, "nAGQ")
+
+
+_RESID_TYPES = ("deviance", "pearson")
+
+
+def _resid_type(fit, type: str | None) -> str:
+    """The residual type to plot: Pearson for a linear fit; deviance (lme4's default) or Pearson for a
+    GLMM."""
+    if not _is_glmm(fit):
+        if type not in (None, "pearson"):
+            raise MixedModelsError(f"a linear mixed model's plots use Pearson residuals; type={type!r} is only "
+                                   "for a generalized fit (glmer)")
+        return "pearson"
+    if type is None:
+        return "deviance"
+    if type not in _RESID_TYPES:
+        raise MixedModelsError(f"type must be 'deviance' or 'pearson' for a glmer fit, not {type!r}")
+    return type
 
 
 def _ppoints(n: int) -> np.ndarray:
@@ -141,6 +172,9 @@ def shrinkage_plot(fit, group: str | None = None, columns: tuple[int, int] = (0,
     For a scalar term ``(1 | g)``: the conditional estimates against the group's own estimates, with the
     identity line. Groups too small for their own fit are left out.
     """
+    if _is_glmm(fit):
+        raise MixedModelsError("shrinkage_plot needs within-group least-squares fits, which exist only for a "
+                               "linear mixed model (lmer); for a glmer fit use caterpillar_plot or qqplot_ranef")
     plt = _pyplot()
     from matplotlib.collections import LineCollection
 
@@ -184,11 +218,15 @@ def shrinkage_plot(fit, group: str | None = None, columns: tuple[int, int] = (0,
 
 
 # ------------------------------------------------------------------------------------ residuals
-def residuals_vs_fitted(fit, scaled: bool = False, ax=None):
+def residuals_vs_fitted(fit, scaled: bool = False, ax=None, type: str | None = None):
     """Residuals against fitted values (lme4's ``plot(m)``: Pearson residuals vs fitted), with a zero
-    line; ``scaled=True`` divides the residuals by sigma."""
+    line; ``scaled=True`` divides the residuals by sigma.
+
+    For a glmer fit the residuals are ``type="deviance"`` (the default) or ``"pearson"``, against the
+    fitted means on the response scale (``fitted(m)``)."""
+    kind = _resid_type(fit, type)
     plt = _pyplot()
-    r = fit.resid("pearson", scaled=scaled).to_numpy()
+    r = fit.resid(kind, scaled=scaled).to_numpy()
     f = np.asarray(fit.fitted, dtype=float)
     if ax is None:
         fig, ax = plt.subplots(figsize=(5.5, 4.2))
@@ -196,18 +234,24 @@ def residuals_vs_fitted(fit, scaled: bool = False, ax=None):
         fig = ax.figure
     ax.axhline(0.0, color="0.5", lw=0.8)
     ax.plot(f, r, "o", mfc="none", color=_POINT, ms=4)
-    ax.set_xlabel("Fitted values")
-    ax.set_ylabel("Scaled residuals" if scaled else "Pearson residuals")
+    if _is_glmm(fit):
+        ax.set_xlabel("Fitted values (response scale)")
+        ax.set_ylabel(f"{'Scaled ' if scaled else ''}{kind.capitalize()} residuals")
+    else:
+        ax.set_xlabel("Fitted values")
+        ax.set_ylabel("Scaled residuals" if scaled else "Pearson residuals")
     fig.tight_layout()
     return fig
 
 
-def qqplot_residuals(fit, scaled: bool = True, ax=None):
+def qqplot_residuals(fit, scaled: bool = True, ax=None, type: str | None = None):
     """Normal quantile-quantile plot of the residuals with R's ``qqline`` (through the quartiles)
-    (``qqnorm(resid(m, scaled = TRUE)); qqline(...)``)."""
+    (``qqnorm(resid(m, scaled = TRUE)); qqline(...)``); for a glmer fit ``type="deviance"`` (the default)
+    or ``"pearson"`` residuals."""
+    kind = _resid_type(fit, type)
     plt = _pyplot()
 
-    r = np.sort(fit.resid("pearson", scaled=scaled).to_numpy())
+    r = np.sort(fit.resid(kind, scaled=scaled).to_numpy())
     q = stats.norm.ppf(_ppoints(len(r)))
     if ax is None:
         fig, ax = plt.subplots(figsize=(4.8, 4.5))
@@ -216,7 +260,10 @@ def qqplot_residuals(fit, scaled: bool = True, ax=None):
     ax.plot(q, r, "o", mfc="none", color=_POINT, ms=4)
     _qqline(ax, r)
     ax.set_xlabel("Standard normal quantiles")
-    ax.set_ylabel("Scaled residuals" if scaled else "Residuals")
+    if _is_glmm(fit):
+        ax.set_ylabel(f"{'Scaled ' if scaled else ''}{kind.capitalize()} residuals")
+    else:
+        ax.set_ylabel("Scaled residuals" if scaled else "Residuals")
     ax.set_title("Normal Q-Q plot of the residuals", fontsize=10)
     fig.tight_layout()
     return fig

@@ -140,6 +140,7 @@ def update(fit, formula: str | None = None, *, data=None, REML: bool | None = No
     """
     if not all(hasattr(type(fit), a) for a in ("frame_spec", "fixef", "design")):  # an LmerFit
         raise MixedModelsError(f"update() needs a fitted model, not {type(fit).__name__}")
+    fit.require_rows("update() (it refits on the data)")
     if "method" in fit_kwargs:
         raise MixedModelsError("update(): say REML=True or REML=False (as R's update), not method=")
     if fit.method == "moments":

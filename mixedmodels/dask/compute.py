@@ -1,0 +1,56 @@
+"""Running the passes: Dask computations on the active scheduler, with an optional progress display,
+and the tree reduction of partition results."""
+
+from __future__ import annotations
+
+import dask
+
+from ..errors import DataError, MixedModelsError
+
+__all__ = ["compute", "tree_reduce", "SPLIT_EVERY"]
+
+SPLIT_EVERY = 8  # fan-in of the tree reduction
+
+
+def compute(objs: list, progress: bool = False) -> list:
+    """Compute Dask objects on the active scheduler, with a progress display when asked (distributed's
+    ``progress`` under a ``distributed.Client``, else ``dask.diagnostics.ProgressBar``). A failure in a
+    task (a lost worker after Dask's retries, an error in a partition) is raised here: nothing
+    half-computed is returned."""
+    client = None
+    try:
+        from distributed import get_client
+
+        client = get_client()
+    except (ImportError, ValueError):
+        client = None
+    if client is not None:
+        futures = client.compute(list(objs))
+        if progress:
+            from distributed import progress as dprogress
+
+            dprogress(futures)
+        try:
+            return client.gather(futures)
+        except MixedModelsError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a worker or scheduler failure: say which pass failed
+            name = type(exc).__name__
+            if name in ("KilledWorker", "CommClosedError", "FutureCancelledError", "CancelledError"):
+                raise DataError(f"a Dask pass over the partitions failed ({name}: {exc}); nothing was "
+                                "fitted. Dask retries lost tasks; this one failed for good") from exc
+            raise
+    if progress:
+        from dask.diagnostics import ProgressBar
+
+        with ProgressBar():
+            return list(dask.compute(*objs))
+    return list(dask.compute(*objs))
+
+
+def tree_reduce(items: list, combine) -> "dask.delayed":
+    """Add delayed partition results pairwise in a tree of fan-in SPLIT_EVERY."""
+    while len(items) > 1:
+        items = [dask.delayed(combine, pure=True)(items[i:i + SPLIT_EVERY])
+                 for i in range(0, len(items), SPLIT_EVERY)]
+    return items[0]

@@ -1,0 +1,339 @@
+"""``lmer`` on a Dask DataFrame: the passes over the partitions and the fitted model built from them.
+
+Passes (each one Dask computation over all partitions; the client receives only what is listed):
+
+1. the frame, in two computations: (a) the kind of every column the formula uses and the distinct values
+   of its factor columns (global categories in R's order; mixed types between partitions are an error);
+   (b) per partition the rows used (na.omit / na.fail), the factor levels present in them, the moments
+   of the response and of every ``scale()`` argument: merged on the client into the global frame state;
+2. the cross-products ``[Z X y]'[Z X y]`` of every partition (with the global levels), the triangular
+   factor R of its X (for R's aliasing rule) and the moments of X's columns, added up as a tree.
+
+The optimizer then runs on the client over the reduced cross-products exactly as for a pandas DataFrame
+(:class:`~mixedmodels.fit.criterion.ProfiledCriterion`), and the fit is an
+:class:`~mixedmodels.model.LmerFit` whose row-wise results (fitted values, residuals, the summary's
+scaled-residual quantiles, predictions) are computed by further passes, lazily where they are rows.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pandas as pd
+
+import dask
+
+from ..errors import DataError, MixedModelsError, ModelError
+from ..fit.criterion import ProfiledCriterion
+from ..fit.crossprod import CrossProducts
+from ..fit.linalg import NotPositiveDefinite
+from ..fit.paths import choose_path
+from ..formula.transforms import r_level_labels
+from ..formula.parse import BinOp, Call, Name, Paren, UnaryOp, deparse, expand_bars, parse_formula, split_formula
+from ..frame.design import Design, FixedTerm
+from ..frame.partition import (FrameState, aliased_and_scale, column_summary, frame_summary,
+                               merge_column_summaries, merge_frame_summaries, partition_arrays, plan_columns,
+                               subset_rows, with_categories)
+from ..frame.reterms import ReTerm
+from ..model import LinearMixedModel, check_optimizer_options, start_theta
+from .compute import compute, tree_reduce
+from .fitted import DaskLmerFit
+
+__all__ = ["lmer_dask", "DaskLinearMixedModel", "DaskLmerFit", "DistributedDesign"]
+
+# ------------------------------------------------------------------------------------ pass 2: cross-products
+def _crossprod_partition(pdf: pd.DataFrame, state: FrameState, nlevels: list[int]) -> dict | None:
+    a = partition_arrays(pdf, state)
+    n = len(a.y)
+    if n == 0:
+        return None
+    X = a.X
+    p = X.shape[1]
+    big = np.abs(X).max(axis=0) if n else np.zeros(p)
+    yc = a.y - a.offset - state.y_shift
+    order = state.term_order
+    terms = [ReTerm("", range(nlevels[k]), a.refs[k], a.cnames[k], a.z[k]) for k in order]
+    if a.weights is not None:
+        sw = np.sqrt(a.weights)
+        terms = [ReTerm(t.group, t.levels, t.refs, t.cnames, t.z * sw[:, None]) for t in terms]
+        cp = CrossProducts.from_rows(terms, X * sw[:, None], yc * sw, slice(None))
+    else:
+        cp = CrossProducts.from_rows(terms, X, yc, slice(None))
+    R = np.linalg.qr(X, mode="r") if p else np.zeros((0, 0))
+    mean = X.mean(axis=0)
+    return {"cp": cp, "R": R, "n": n, "mean": mean, "m2": ((X - mean) ** 2).sum(axis=0),
+            "all01": np.all((X == 0) | (X == 1), axis=0), "all1": np.all(X == 1.0, axis=0), "big": big,
+            "x_names": a.x_names, "fixed_terms": a.fixed_terms, "cnames": a.cnames}
+
+
+def _combine_crossprods(parts: list) -> dict | None:
+    parts = [p for p in parts if p is not None]
+    if not parts:
+        return None
+    out = dict(parts[0])
+    for p in parts[1:]:
+        out["cp"] = out["cp"] + p["cp"]
+        stacked = np.vstack([out["R"], p["R"]])
+        out["R"] = np.linalg.qr(stacked, mode="r") if stacked.shape[1] else stacked
+        na, nb = out["n"], p["n"]
+        tot = na + nb
+        delta = p["mean"] - out["mean"]
+        out["mean"] = out["mean"] + delta * nb / tot
+        out["m2"] = out["m2"] + p["m2"] + delta ** 2 * na * nb / tot
+        out["n"] = tot
+        out["all01"] = out["all01"] & p["all01"]
+        out["all1"] = out["all1"] & p["all1"]
+        out["big"] = np.maximum(out["big"], p["big"])
+    return out
+
+
+# ------------------------------------------------------------------------------------ the design without rows
+class DistributedDesign(Design):
+    """A :class:`~mixedmodels.frame.design.Design` whose rows stay in the Dask partitions: ``y``, ``X``
+    and the terms' ``refs``/``z`` have no rows here; ``n`` is the number of rows used."""
+
+    def __init__(self, *args, nrows: int, state: FrameState, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.nrows = nrows
+        self.state = state
+
+    @property
+    def n(self) -> int:
+        return self.nrows
+
+
+class _StatsCriterion(ProfiledCriterion):
+    """The profiled criterion over cross-products reduced from the partitions (no rows on the client):
+    the number of rows, the intercept column, the response's shift and the weights' log-sum come from
+    the passes instead of from y and X."""
+
+    def __init__(self, terms, cp: CrossProducts, n: int, p: int, int_col, y_shift: float, log_w: float,
+                 reml: bool, path: str = "auto"):
+        self.terms = terms
+        self.n = int(n)
+        self.p = int(p)
+        self.reml = reml
+        self.int_col = int_col
+        self.weights = None
+        self.log_w = float(log_w)
+        self.y_shift = float(y_shift)
+        self.cp = cp
+        self._X, self._y = np.zeros((0, p)), np.zeros(0)
+        self._build_layout()
+        self.nevals = 0
+        self.path = choose_path(self, path)
+
+    def with_path(self, path: str) -> "_StatsCriterion":
+        return _StatsCriterion(self.terms, self.cp, self.n, self.p, self.int_col, self.y_shift, self.log_w,
+                               self.reml, path)
+
+
+def _require_name(arg, what: str):
+    if arg is None or isinstance(arg, str):
+        return arg
+    raise DataError(f"on a Dask DataFrame, {what}= must be a column name (a string), not "
+                    f"{type(arg).__name__}: add the values as a column (ddf.assign) and give its name")
+
+
+class DaskLinearMixedModel(LinearMixedModel):
+    """A linear mixed model on a Dask DataFrame: the frame and cross-product passes run at construction
+    (``progress=True`` shows them); fitting runs on the client over the reduced statistics."""
+
+    def __init__(self, formula: str, data, *, data_name: str | None = None, subset=None, weights=None,
+                 offset=None, na_action: str = "na.omit", progress: bool = False):
+        if not isinstance(formula, str):
+            raise MixedModelsError(f"formula must be a string, not {type(formula).__name__}")
+        if data_name is None:
+            data_name = "data"
+        if not isinstance(data_name, str):
+            raise MixedModelsError(f"data_name must be a string, not {type(data_name).__name__}")
+        if na_action not in ("na.omit", "na.fail"):
+            raise DataError(f"na_action must be 'na.omit' or 'na.fail', not {na_action!r}")
+        if subset is not None and not isinstance(subset, str):
+            raise DataError("on a Dask DataFrame, subset= must be an expression (a string such as "
+                            "'Days >= 2'), not " + type(subset).__name__)
+        weights = _require_name(weights, "weights")
+        offset = _require_name(offset, "offset")
+        self.formula = formula
+        self.frame_args = {"subset": subset, "weights": weights, "offset": offset, "na_action": na_action}
+        self.refit_args = {"weights": weights, "offset": offset, "na_action": na_action}
+        self.data_name = data_name
+        self.ddf = data
+        self.progress = bool(progress)
+        self._index = None
+        self._criteria = {}
+        self._build(formula, data, subset, weights, offset, na_action)
+
+    # -- the passes
+    def _build(self, formula, ddf, subset, weights, offset, na_action):
+        extra = [c for c in (weights, offset) if c is not None]
+        if subset is not None:
+            extra += sorted(_names(parse_formula("~" + subset).rhs))
+        plan = plan_columns(formula, dict(ddf.dtypes), extra)
+        parts = ddf.to_delayed()
+        clock = time.perf_counter
+        t0 = clock()
+        # pass 1a: column kinds and the global categories
+        summaries = compute([dask.delayed(_column_summary_subset, pure=True)(p, plan, subset) for p in parts],
+                            self.progress)
+        state = FrameState(formula, weights=weights, offset=offset, subset=subset, na_action=na_action,
+                           categories=merge_column_summaries(summaries, plan),
+                           factor_columns=list(plan.factor_numeric))
+        for name in plan.factor_numeric:  # R's labels of the numeric levels, once, on the client
+            state.labels[name] = r_level_labels(np.asarray(state.categories[name][0], dtype=float))
+        t1 = clock()
+        # pass 1b: rows used, present levels, moments
+        frames = compute([dask.delayed(frame_summary, pure=True)(p, state) for p in parts], self.progress)
+        totals = merge_frame_summaries(frames, state, ddf._meta)
+        nlevels = [len(g) for g in state.group_present]
+        t2 = clock()
+        # pass 2: the cross-products, reduced as a tree
+        red = compute([tree_reduce([dask.delayed(_crossprod_partition, pure=True)(p, state, nlevels) for p in parts],
+                             _combine_crossprods)], self.progress)[0]
+        t3 = clock()
+        self.pass_seconds = {"columns": t1 - t0, "frame": t2 - t1, "crossproducts": t3 - t2}
+        if red is None:  # pragma: no cover - merge_frame_summaries refuses zero rows first
+            raise DataError("no complete rows")
+        self._finish(formula, state, totals, red)
+        # what code reading ``model.data`` gets: no rows, the columns coded with the global categories
+        # (enough to know the variables' kinds: factor, ordered, numeric); the rows stay in ``self.ddf``
+        self.data = with_categories(ddf._meta, state)
+
+    def _finish(self, formula, state: FrameState, totals: dict, red: dict) -> None:
+        n = totals["n"]
+        names = list(red["x_names"])
+        big = red["big"]
+        extreme = [names[j] for j in range(len(names)) if big[j] > 1e150 or 0 < big[j] < 1e-150]
+        if extreme:
+            raise DataError(f"the fixed-effects columns {', '.join(extreme)} have values on an extreme scale, "
+                            "beyond what their cross-products hold in double precision (1e-150 to 1e150): "
+                            "rescale them")
+        keep, scale_warning = aliased_and_scale(red["R"], names, red["n"], red["mean"], red["m2"], red["all01"])
+        dropped = [names[j] for j in range(len(names)) if j not in keep]
+        newpos = {old: new for new, old in enumerate(keep)}
+        fterms = [FixedTerm(t.label, [newpos[c] for c in t.columns if c in newpos], t.variables, t.indicators)
+                  for t in red["fixed_terms"]]
+        f = parse_formula(formula)
+        lhs, _, bar_nodes = split_formula(f)
+        bars = expand_bars(bar_nodes, formula)
+        terms = []
+        for k in state.term_order:
+            bar = bars[k]
+            s = len(red["cnames"][k])
+            terms.append(ReTerm(group=bar.group_name, levels=totals["group_levels"][k],
+                                refs=np.zeros(0, dtype=np.int64), cnames=red["cnames"][k], z=np.zeros((0, s)),
+                                source=deparse(bar.source)))
+        for t in terms:
+            if t.nlevels < 2:
+                raise ModelError(f"grouping factor '{t.group}' has only one level: a random effect needs at "
+                                 "least two groups (use it as a fixed effect, or drop it)")
+            if t.nlevels >= n:
+                raise ModelError(f"number of levels of the grouping factor '{t.group}' ({t.nlevels}) must be "
+                                 f"less than the number of observations ({n}): the random effect cannot be "
+                                 "told apart from the residual")
+            if t.nranef >= n:
+                raise ModelError(f"number of observations ({n}) <= number of random effects ({t.nranef}) "
+                                 f"for term ({t.source}): the random-effects parameters and the residual "
+                                 "variance (or scale parameter) are probably unidentifiable")
+        # the cross-products of the kept columns
+        cp: CrossProducts = red["cp"]
+        qrest = sum(t.nranef for t in terms[1:])
+        rest = np.concatenate([np.arange(qrest), qrest + np.asarray(keep, dtype=np.int64),
+                               [qrest + len(names)]]).astype(np.int64)
+        AR1 = cp.AR1.tocsr()[rest].tocsr()
+        AR1.sum_duplicates()
+        AR1.sort_indices()
+        self.cp = CrossProducts(cp.A11, AR1, cp.ARR[np.ix_(rest, rest)])
+        p = len(keep)
+        ones = [newpos[j] for j in keep if red["all1"][j]]
+        self.int_col = ones[0] if ones else None
+        if state.y_shift and self.int_col is None:  # pragma: no cover - an intercept is a column of ones
+            raise ModelError("internal: the response was centred but X has no intercept column")
+        state.x_keep = list(keep)
+        self.log_w = totals["logw"]
+        self.totals = totals
+        self.state = state
+        # the triangular factor of X's kept columns (the same X'X and relations between columns as X:
+        # what lmerTest's hypotheses of numeric terms need), never the rows
+        RX = np.linalg.qr(red["R"][:, keep], mode="r") if p else np.zeros((0, 0))
+        self.design = DistributedDesign(
+            y=np.zeros(0), X=np.zeros((0, p)), offset=np.zeros(0), x_names=[names[j] for j in keep],
+            fixed_terms=fterms, terms=terms, rows=np.zeros(0, dtype=np.int64), formula=f,
+            response_name=deparse(lhs), dropped=dropped, has_intercept="(Intercept)" in names,
+            scale_warning=scale_warning, weights=None, nrows=n, state=state)
+        self.design.gram_factor = RX
+
+    # -- the fit
+    def criterion(self, reml: bool = True, path: str = "auto") -> ProfiledCriterion:
+        key = (bool(reml), path)
+        if key not in self._criteria:
+            self._criteria[key] = _StatsCriterion(self.design.terms, self.cp, self.design.n, self.design.p,
+                                                  self.int_col, self.state.y_shift, self.log_w, reml, path)
+        return self._criteria[key]
+
+    def criterion_from_crossproducts(self, cp: CrossProducts, p: int, int_col, y_shift: float,
+                                     reml: bool) -> ProfiledCriterion:
+        """A criterion over other cross-products of the same rows (the profile's shifted responses)."""
+        return _StatsCriterion(self.design.terms, cp, self.design.n, p, int_col, y_shift, self.log_w, reml)
+
+    def fit(self, method: str = "REML", **kwargs) -> "DaskLmerFit":
+        if isinstance(method, str) and method.lower() == "moments":
+            raise MixedModelsError("method='moments' needs the rows (the ANOVA table); it does not run on a "
+                                   "Dask DataFrame: fit by REML or ML")
+        out = super().fit(method, **kwargs)
+        return out
+
+    def _check_not_perfect(self, crit: ProfiledCriterion) -> None:
+        t = self.totals
+        if t["max"] - t["min"] == 0:
+            raise DataError(f"the response '{self.design.response_name}' is constant: there is no "
+                            "variation to model")
+        try:
+            rss = crit.factor(np.zeros(crit.ntheta), need_C=False).pwrss
+        except NotPositiveDefinite:
+            rss = 0.0
+        if rss <= 1e-12 * t["m2"]:
+            raise DataError("the fixed effects reproduce the response exactly (residual sum of squares "
+                            "is zero): a perfect fit leaves no variance for random effects or residuals")
+
+    def _fitted_class(self):
+        return DaskLmerFit
+
+
+def _names(node) -> set[str]:
+    out: set[str] = set()
+    if isinstance(node, Name):
+        out.add(node.id)
+    elif isinstance(node, Paren):
+        out |= _names(node.expr)
+    elif isinstance(node, UnaryOp):
+        out |= _names(node.operand)
+    elif isinstance(node, BinOp):
+        out |= _names(node.left) | _names(node.right)
+    elif isinstance(node, Call):
+        for a in node.args:
+            out |= _names(a)
+        for _, a in node.kwargs:
+            out |= _names(a)
+    return out
+
+
+def _column_summary_subset(pdf, plan, subset):
+    return column_summary(subset_rows(pdf, subset), plan)
+
+
+def lmer_dask(formula: str, data, REML: bool = True, *, subset=None, weights=None, offset=None,
+              na_action: str = "na.omit", start=None, data_name: str | None = None, optimizer: str = "auto",
+              path: str = "auto", progress: bool = False, **optimizer_options) -> "DaskLmerFit":
+    """:func:`mixedmodels.lmer` on a Dask DataFrame (see the module docstring for the passes)."""
+    if not isinstance(REML, (bool, np.bool_)):
+        raise MixedModelsError(f"REML must be True or False, not {REML!r}")
+    if optimizer not in ("auto", "gradient", "bobyqa"):
+        raise MixedModelsError(f"optimizer must be 'auto', 'gradient' or 'bobyqa', not {optimizer!r}")
+    check_optimizer_options(optimizer, optimizer_options)
+    model = DaskLinearMixedModel(formula, data, data_name=data_name, subset=subset, weights=weights,
+                                 offset=offset, na_action=na_action, progress=progress)
+    return model.fit("REML" if REML else "ML", theta0=start_theta(start), optimizer=optimizer, path=path,
+                     **optimizer_options)
+
