@@ -5,16 +5,20 @@
 >>> print(m.summary())        # doctest: +SKIP
 """
 
-from . import datasets
 from .errors import (ConvergenceWarning, DataError, FormulaError, MixedModelsError, ModelError,
                      NaNProducedWarning, OutsideBoundaryWarning, PredictorScaleWarning,
                      RankDeficiencyWarning, SingularFitWarning)
-from .model import LinearMixedModel, LmerFit, lmer
 
 __version__ = "0.1.0"
 
-# Heavier parts (scipy.stats and friends) load on first use, so ``import mixedmodels`` stays fast.
+# Everything that needs pandas or scipy loads on first use, so ``import mixedmodels`` costs only the
+# interpreter's own start (the first ``mm.lmer`` imports the model, as a user's ``import pandas`` would).
 _LAZY = {
+    "lmer": ("model", "lmer"),
+    "LinearMixedModel": ("model", "LinearMixedModel"),
+    "LmerFit": ("model", "LmerFit"),
+    "set_threads": ("fit.threads", "set_threads"),
+    "get_threads": ("fit.threads", "get_threads"),
     "aov": ("classical.aov", "aov"),
     "compare_methods": ("classical.aov", "compare_methods"),
     "NegativeVarianceWarning": ("classical.aov", "NegativeVarianceWarning"),
@@ -34,7 +38,9 @@ _LAZY = {
 
 
 # Public modules that live in a stage folder, reachable under their old short names.
-_MODULES = {"plots": "output.plots"}
+_MODULES = {"plots": "output.plots", "datasets": "datasets"}
+_SUBPACKAGES = {"model", "errors", "cli", "rbase", "formula", "frame", "fit", "inference", "classical",
+                "output", "post", "interop"}
 
 
 def __getattr__(name):
@@ -46,11 +52,22 @@ def __getattr__(name):
         from importlib import import_module
 
         module, attr = _LAZY[name]
-        return getattr(import_module(f".{module}", __name__), attr)
+        value = getattr(import_module(f".{module}", __name__), attr)
+        globals()[name] = value  # later look-ups are plain attribute reads
+        return value
+    if name in _SUBPACKAGES:
+        from importlib import import_module
+
+        return import_module(f".{name}", __name__)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))
+
+
 __all__ = [
-    "lmer", "LinearMixedModel", "LmerFit", "datasets", "aov", "compare_methods",
+    "lmer", "LinearMixedModel", "LmerFit", "datasets", "set_threads", "get_threads", "aov", "compare_methods",
     "NegativeVarianceWarning", "anova", "update", "update_formula", "ranova", "drop1", "step", "ls_means", "difflsmeans", "kr_modcomp", "KRmodcomp", "pb_modcomp", "PBmodcomp",
     "MixedModelsError", "FormulaError", "DataError", "ModelError",
     "ConvergenceWarning", "SingularFitWarning", "RankDeficiencyWarning", "PredictorScaleWarning",

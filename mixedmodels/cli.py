@@ -1,4 +1,6 @@
-"""Command line: ``python -m mixedmodels fit "FORMULA" data.csv [--ml]`` and ``python -m mixedmodels demo``.
+"""Command line: ``python -m mixedmodels fit "FORMULA" data.csv [--ml]``, ``python -m mixedmodels demo`` and
+``python -m mixedmodels precompile`` (compile the Numba kernels once after installing, so that no later
+process waits for the compiler).
 
 Errors (a missing or unreadable file, a bad formula, a model lme4 would refuse) print one line on
 standard error and exit with status 2; nothing prints a traceback.
@@ -81,6 +83,31 @@ def _demo(args) -> int:
     return 0
 
 
+def _precompile(args) -> int:
+    """Compile every Numba kernel once (machine code cached on disk for later processes)."""
+    import time
+
+    from . import datasets
+    from .fit import kernels
+    from .fit.gradient import gradient
+    from .model import LinearMixedModel
+
+    if not kernels.available():
+        print("numba is not installed: nothing to compile (the NumPy paths are used)")
+        return 0
+    t0 = time.perf_counter()
+    kernels.SMALL_FITS_BEFORE_JIT = 0  # this process exists to compile: no NumPy-first grace
+    for formula, name in (("Reaction ~ Days + (Days | Subject)", "sleepstudy"),
+                          ("diameter ~ 1 + (1 | plate) + (1 | sample)", "Penicillin")):
+        crit = LinearMixedModel(formula, datasets.load(name)).criterion(True)
+        theta = crit.theta_init()
+        crit.small_evaluator()(theta)                 # the small-model evaluator
+        gradient(crit, theta, kernel=True)            # the large-model gradient kernels
+    kernels.warm_up_downdate()                        # the large-model downdate
+    print(f"compiled kernels ready ({time.perf_counter() - t0:.1f} s)")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = _Parser(prog="python -m mixedmodels",
                      description="Linear mixed models with lme4's formulas and summaries.")
@@ -93,6 +120,8 @@ def main(argv: list[str] | None = None) -> int:
     p_fit.set_defaults(func=_fit)
     p_demo = sub.add_parser("demo", help="fit the split-plot model to the bundled Oats data")
     p_demo.set_defaults(func=_demo)
+    p_pre = sub.add_parser("precompile", help="compile the Numba kernels once (cached for later processes)")
+    p_pre.set_defaults(func=_precompile)
     args = parser.parse_args(argv)
     from .errors import MixedModelsError
 

@@ -19,6 +19,8 @@ from .fit.criterion import ProfiledCriterion
 from .frame.design import Design, build_design
 from .errors import DataError, MixedModelsError, ModelError, SingularFitWarning
 from .fit.optimize import OptSummary, optimize_theta
+from .fit.threads import scoped as threads_scoped
+from .fit import gradient as _gradient_module  # noqa: F401  (loaded with the model, not in the first fit)
 
 __all__ = ["LinearMixedModel", "LmerFit", "lmer"]
 
@@ -186,6 +188,7 @@ class LinearMixedModel:
                                                      weights=d.weights)
         return self._criteria[reml]
 
+    @threads_scoped
     def fit(self, method: str = "REML", *, theta0=None, optimizer: str = "auto",
             **optimizer_options) -> "LmerFit":
         """Fit by ``"REML"`` (default), ``"ML"`` or ``"moments"`` (method of moments from the ANOVA table's

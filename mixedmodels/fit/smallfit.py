@@ -45,7 +45,7 @@ def eligible(crit) -> bool:
         return False
     from . import kernels
 
-    return kernels.available()
+    return kernels.compiled_small_pays()
 
 
 def _compile():

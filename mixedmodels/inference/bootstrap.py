@@ -28,6 +28,7 @@ from ..errors import warn as warn_r
 from ..fit.criterion import ProfiledCriterion
 from ..fit.crossprod import CrossProducts
 from ..fit.optimize import optimize_theta
+from ..fit.threads import scoped as threads_scoped
 
 __all__ = ["bootstrap", "confint_boot", "norm_inter", "ProgressBar"]
 
@@ -134,6 +135,7 @@ def _simulate(fit, rng: np.random.Generator) -> np.ndarray:
     return eta + sigma * (b_part + noise)
 
 
+@threads_scoped
 def bootstrap(fit, nsim: int = 500, seed: int | None = None, progress: bool = False):
     """Parametric bootstrap (lme4's ``bootMer(m, FUN, nsim)`` with lme4's confint ``bootFun``).
 
