@@ -7,7 +7,8 @@ threads, at one thread and at every BLAS thread, against lme4 and statsmodels' M
 Each (tool, shape, variant, condition) runs in a new process (benchmarks/sweep_worker.py; lme4 through
 ``Rscript benchmarks/lme4_sweep_worker.R``). "busy" runs ``nproc`` busy-loop processes beside the fits
 (one per core, started before and stopped after that condition). Peers get ``--budget`` seconds per
-shape and condition: a peer that needs more is stopped and reported as "> N s". Results go to
+shape and condition (and so does ours at all BLAS threads, the old default, which can take minutes): a
+run that needs more is stopped and reported as "> N s". Results go to
 ``benchmarks/results/sweep.json`` and, with ``--out``, into the sweep section of that Markdown file
 (between ``<!-- sweep:begin -->`` and ``<!-- sweep:end -->``, appended when absent).
 """
@@ -87,7 +88,7 @@ def _python(tool: str, shape, variant: str, repeats: int, budget: float, timeout
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env, timeout=timeout)
     except subprocess.TimeoutExpired:
-        return {"tool": tool, "variant": variant, "over": budget}
+        return {"tool": tool, "variant": variant, "over": budget if timeout <= 2 * budget + 20 else timeout}
     if proc.returncode != 0:
         return {"tool": tool, "variant": variant, "error": (proc.stderr.strip().splitlines() or ["failed"])[-1]}
     return _last_json(proc.stdout)
@@ -129,12 +130,12 @@ def _wall(cmd: list[str], env: dict | None = None, k: int = 3) -> float | None:
     return best
 
 
-def _startup(cache: Path, lme4: bool) -> dict:
+def _startup(cache: Path, lme4: bool, k: int = 3) -> dict:
     """import time, loading the model, the first fit against a warm one, the CLI against Rscript."""
     env = _env({})
     out = {}
     best = None
-    for _ in range(3):
+    for _ in range(k):
         proc = subprocess.run([sys.executable, "-X", "importtime", "-c", "import mixedmodels"],
                               capture_output=True, text=True, cwd=ROOT, env=env)
         m = re.search(r"\|\s*(\d+) \| mixedmodels\s*$", proc.stderr, re.M)
@@ -149,7 +150,7 @@ def _startup(cache: Path, lme4: bool) -> dict:
             "ts.append(time.perf_counter() - t0)\n"
             "print(json.dumps({'load': load, 'first': ts[0], 'warm': min(ts[1:])}))")
     runs = []
-    for _ in range(3):
+    for _ in range(k):
         proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env=env)
         if proc.returncode == 0:
             runs.append(_last_json(proc.stdout))
@@ -162,10 +163,10 @@ def _startup(cache: Path, lme4: bool) -> dict:
         from benchmarks.shapes import BY_NAME
 
         BY_NAME["sleepstudy"].load().to_csv(csv, index=False)
-    out["cli_s"] = _wall([sys.executable, "-m", "mixedmodels", "fit", SLEEP_FORMULA, str(csv)], env)
+    out["cli_s"] = _wall([sys.executable, "-m", "mixedmodels", "fit", SLEEP_FORMULA, str(csv)], env, k)
     if lme4:
         out["rscript_s"] = _wall(["Rscript", "-e", f"suppressMessages(library(lme4)); d <- read.csv('{csv}'); "
-                                  f"print(summary(lmer({SLEEP_FORMULA}, d)))"])
+                                  f"print(summary(lmer({SLEEP_FORMULA}, d)))"], None, k)
     return out
 
 
@@ -205,14 +206,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--conditions", default="idle,busy")
     ap.add_argument("--tools", default="mixedmodels,lme4,statsmodels")
     ap.add_argument("--variants", default="default,one,all", help="ours: default, one (thread), all (threads)")
-    ap.add_argument("--budget", type=float, default=None, help="seconds per peer fit run (60; quick 30)")
+    ap.add_argument("--budget", type=float, default=None,
+                    help="seconds per peer fit (40; quick 20); also caps ours at all BLAS threads")
     ap.add_argument("--repeats", type=int, default=None, help="warm fits timed (5, big shapes 2; quick 3/1)")
     ap.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "sweep.json"))
     ap.add_argument("--out", help="Markdown file whose sweep section is rewritten (benchmarks/README.md)")
     args = ap.parse_args(argv)
     shapes = [s for s in SHAPES if (not args.shapes or s.name in args.shapes.split(","))
               and (not args.quick or args.shapes or s.name in QUICK)]
-    budget = args.budget or (30.0 if args.quick else 60.0)
+    budget = args.budget or (20.0 if args.quick else 40.0)
     tools = args.tools.split(",")
     have = {"mixedmodels": True, "lme4": "lme4" in tools and _have_lme4(),
             "statsmodels": "statsmodels" in tools and _have("statsmodels")}
@@ -226,13 +228,18 @@ def main(argv: list[str] | None = None) -> int:
             burners = Burners(os.cpu_count() or 1) if cond == "busy" else None
             try:
                 _log(f"[{cond}] startup")
-                startup[cond] = _startup(cache, have["lme4"])
+                startup[cond] = _startup(cache, have["lme4"], 1 if args.quick else 3)
                 for shape in shapes:
-                    repeats = args.repeats or ((1 if shape.big else 3) if args.quick else (2 if shape.big else 5))
+                    repeats = args.repeats or ((1 if shape.big else 3) if args.quick or cond == "busy"
+                                               else (2 if shape.big else 5))
                     row = {"shape": shape.name, "condition": cond, "formula": shape.formula, "what": shape.what}
                     for variant in args.variants.split(","):
                         t0 = time.time()
-                        row[variant] = _python("mixedmodels", shape, variant, repeats, budget, timeout=1800)
+                        if variant == "all":  # the old default: capped like a peer (it can take minutes)
+                            row[variant] = _python("mixedmodels", shape, variant, 1, budget,
+                                                   timeout=2 * budget + 20)
+                        else:
+                            row[variant] = _python("mixedmodels", shape, variant, repeats, budget, timeout=3600)
                         _log(f"[{cond}] {shape.name:<16} ours/{variant:<8} {_fmt(row[variant])} ({time.time() - t0:.0f} s)")
                     if have["lme4"]:
                         t0 = time.time()
