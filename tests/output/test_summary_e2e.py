@@ -12,7 +12,7 @@ import warnings
 import pytest
 
 import mixedmodels as mm
-from conftest import load_fixture, same_up_to_last_digit, strip_control
+from conftest import load_fixture, same_up_to_last_digit, same_up_to_ties, strip_control
 
 MODELS = load_fixture("lme4_models.json")["models"]
 
@@ -38,12 +38,15 @@ LAST_DIGIT = {"orthodont_ml_nocorr"}
 
 @pytest.mark.parametrize("ref", MODELS, ids=[m["id"] for m in MODELS])
 def test_summary_prints_like_r(ref):
-    ours = str(_fit(ref).summary()).split("\n")
+    fit = _fit(ref)
+    ours = str(fit.summary()).split("\n")
     candidates = [ref["summary_text"].split("\n"), strip_control(ref["estimates_tight"]["summary_text"])]
     if ref["id"] in LAST_DIGIT:
         assert any(same_up_to_last_digit(ours, c) for c in candidates), "\n".join(ours)
-    else:
-        assert ours in candidates, "\n".join(ours)
+    elif ours not in candidates:
+        # only an exact rounding tie of an estimate or its standard error may print differently
+        ties = list(fit.coef_table().to_numpy().ravel())
+        assert any(same_up_to_ties(ours, c, ties) for c in candidates), "\n".join(ours)
 
 
 @pytest.mark.parametrize("ref", MODELS, ids=[m["id"] for m in MODELS])
