@@ -355,6 +355,7 @@ def _start_theta(start):
             from None
 
 
+@threads_scoped
 def lmer(formula: str, data: pd.DataFrame, REML: bool = True, *, subset=None, weights=None, offset=None,
          na_action: str = "na.omit", start=None, contrasts=None, control=None, data_name: str | None = None,
          optimizer: str = "auto", **optimizer_options) -> "LmerFit":
