@@ -312,7 +312,9 @@ def markdown(report: dict) -> str:
     lines = [f"Machine: {m['cores']} cores ({m['cpu']}), Python {m['python']}, "
              + ", ".join(f"{k} {v}" for k, v in m["versions"].items())
              + f". Date: {report['date']}; the run took {report['minutes']:.1f} min"
-             + (" (`--quick`)" if report["quick"] else "") + ".",
+             + (" (`--quick`)" if report["quick"] else "")
+             + (f"; load average when it started {m['loadavg_at_start'][0]:.1f}" if m.get("loadavg_at_start") else "")
+             + ".",
              "",
              "Conditions: **idle** (nothing else started by the sweep) and **busy** (one busy-loop process per "
              "core beside every fit). Times: best warm fit of the process; \"first fit\" is the first fit "
