@@ -108,7 +108,7 @@ def nested3(seed: int = 3) -> pd.DataFrame:
     v = rng.normal(scale=0.5, size=ns * nc)
     y = 1 + 0.5 * x + u[school, 0] + u[school, 1] * x + v[klass] + rng.normal(size=len(x))
     d = pd.DataFrame({"y": y, "x": x, "school": _factor(school, "s", ns),
-                      "class": _factor(klass % nc, "c", nc)})
+                      "classroom": _factor(klass % nc, "c", nc)})
     d.attrs["name"] = "nested3"
     return d
 
@@ -198,8 +198,8 @@ SHAPES = [
     Shape("kb07_zcp_factor", "kb07-shaped, `||` over two-level factors (20 variance parameters)",
           "y ~ S*P*L + (1 + S + P + L || subj) + (1 + S + P + L || item)", lambda: kb07(True), None),
     Shape("nested3", "three-level nesting with a slope, 10,000 rows",
-          "y ~ x + (1 + x | school) + (1 | school:class)", nested3,
-          {"groups": "school", "re_formula": "~x", "vc": {"cls": "0 + C(class)"}}),
+          "y ~ x + (1 + x | school) + (1 | school:classroom)", nested3,
+          {"groups": "school", "re_formula": "~x", "vc": {"classroom": "0 + C(classroom)"}}),
     Shape("slopes20k", "20,000 groups x 5 rows, (1 + x + z | g)", "y ~ x + z + (1 + x + z | g)", slopes20k,
           {"groups": "g", "re_formula": "~x + z"}, big=True),
     Shape("levels100k", "one factor with 100,000 levels, 1M rows", "y ~ x + (1 | g)", levels100k,

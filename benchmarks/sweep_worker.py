@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import time
 import warnings
@@ -90,7 +91,8 @@ def run_statsmodels(shape, data, variant: str, repeats: int, budget: float) -> d
 
     spec = shape.statsmodels
     lhs, rhs = shape.formula.split("~", 1)
-    fixed = "+".join(t for t in rhs.split("+") if "|" not in t).strip() or "1"
+    # the fixed part: the right-hand side without its (... | g) terms
+    fixed = re.sub(r"\+?\s*\([^()]*\|[^()]*\)", "", rhs).strip().strip("+").strip() or "1"
     d = data.assign(_one=1) if spec.get("groups") is None else data
     groups = spec.get("groups") or "_one"
     re_formula = spec.get("re_formula", "1") if spec.get("groups") else "0"
