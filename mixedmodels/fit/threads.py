@@ -48,6 +48,7 @@ _controller = None              # threadpoolctl.ThreadpoolController
 _controller_saw_scipy = False   # scipy's OpenBLAS is a second library: look again once it is loaded
 _depth = 0                      # nesting of limited_threads() in this process
 _active: int | None = None      # the limit in force (None: pools untouched)
+_base_saved: list = []          # what the outermost call changed, restored when the last call returns
 
 
 def _check(n, what: str) -> int | None:
@@ -135,29 +136,42 @@ def _set_all(n: int) -> list:
 
 @contextmanager
 def limited_threads(threads: int | None = None):
-    """Run the body with the thread limit :func:`effective_threads` gives (restored on exit). Nested
-    calls without an explicit ``threads`` keep the outer call's limit."""
-    global _depth, _active
+    """Run the body with the thread limit :func:`effective_threads` gives. Nested calls without an explicit
+    ``threads`` keep the outer call's limit; the libraries' own settings come back when the last call
+    in the process returns (also when several Python threads fit at once)."""
+    global _depth, _active, _base_saved
     n = effective_threads(threads)
     with _lock:
-        outer_active, outer_depth = _active, _depth
-        change = n is not None and (outer_depth == 0 or (threads is not None and n != outer_active))
-        saved = _set_all(n) if change else []
-        _depth += 1
-        if change:
+        frame_saved = []
+        if _depth == 0:
+            _base_saved = _set_all(n) if n is not None else []
             _active = n
+        elif threads is not None and n != _active:
+            frame_saved = _set_all(n)  # an explicit, different limit for this inner call only
+        outer_active = _active
+        if frame_saved:
+            _active = n
+        _depth += 1
     try:
-        yield n if change else outer_active
+        yield _active
     finally:
         with _lock:
-            for setter, old in reversed(saved):
-                try:
-                    setter(old)
-                except Exception:  # pragma: no cover
-                    pass
-            _depth -= 1
-            if change:
+            _restore(frame_saved)
+            if frame_saved:
                 _active = outer_active
+            _depth -= 1
+            if _depth == 0:
+                _restore(_base_saved)
+                _base_saved = []
+                _active = None
+
+
+def _restore(saved: list) -> None:
+    for setter, old in reversed(saved):
+        try:
+            setter(old)
+        except Exception:  # pragma: no cover
+            pass
 
 
 def scoped(func):
