@@ -5,6 +5,8 @@
 >>> print(m.summary())        # doctest: +SKIP
 """
 
+from importlib import import_module
+
 from .errors import (ConvergenceWarning, DataError, FormulaError, MixedModelsError, ModelError,
                      NaNProducedWarning, OutsideBoundaryWarning, PredictorScaleWarning,
                      RankDeficiencyWarning, SingularFitWarning)
@@ -55,12 +57,8 @@ def _load_for_fitting() -> None:
 
 def __getattr__(name):
     if name in _MODULES:
-        from importlib import import_module
-
         return import_module(f".{_MODULES[name]}", __name__)
     if name in _LAZY:
-        from importlib import import_module
-
         module, attr = _LAZY[name]
         if module == "model":
             _load_for_fitting()
@@ -68,8 +66,6 @@ def __getattr__(name):
         globals()[name] = value  # later look-ups are plain attribute reads
         return value
     if name in _SUBPACKAGES:
-        from importlib import import_module
-
         return import_module(f".{name}", __name__)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 

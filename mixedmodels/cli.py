@@ -10,8 +10,18 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 import warnings
 from pathlib import Path
+
+import pandas as pd
+
+from . import datasets
+from .classical.aov import aov
+from .errors import FormulaError, MixedModelsError
+from .fit import kernels
+from .fit.gradient import gradient
+from .model import LinearMixedModel, lmer
 
 DEMO_FORMULA = "yield ~ factor(nitro)*Variety + (1|Block) + (1|Block:Variety)"
 
@@ -22,8 +32,6 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _read_table(path: str):
-    import pandas as pd
-
     p = Path(path)
     if not p.exists():
         raise FileNotFoundError(f"no such file: {path}")
@@ -46,8 +54,6 @@ def _read_table(path: str):
 
 
 def _fit(args) -> int:
-    from .model import lmer
-
     data = _read_table(args.data)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -59,19 +65,11 @@ def _fit(args) -> int:
 
 
 def _demo(args) -> int:
-    from . import datasets
-    from .model import lmer
-
     oats = datasets.load("Oats")
     print(f"# Split-plot oats trial (nlme's Oats): lmer({DEMO_FORMULA!r}, Oats)\n")
-    try:
-        from .classical.aov import aov  # the classical side, when present
-    except ImportError:
-        aov = None
-    if aov is not None:
-        print("## ANOVA table with expected mean squares\n")
-        print(aov(DEMO_FORMULA, oats))
-        print("\n## REML fit\n")
+    print("## ANOVA table with expected mean squares\n")
+    print(aov(DEMO_FORMULA, oats))
+    print("\n## REML fit\n")
     fit = lmer(DEMO_FORMULA, oats)
     print(fit.summary())
     print("\n## Type III F tests of the fixed effects (Satterthwaite's df, as lmerTest's anova)\n")
@@ -85,13 +83,6 @@ def _demo(args) -> int:
 
 def _precompile(args) -> int:
     """Compile every Numba kernel once (machine code cached on disk for later processes)."""
-    import time
-
-    from . import datasets
-    from .fit import kernels
-    from .fit.gradient import gradient
-    from .model import LinearMixedModel
-
     if not kernels.available():
         print("numba is not installed: nothing to compile (the NumPy paths are used)")
         return 0
@@ -123,13 +114,9 @@ def main(argv: list[str] | None = None) -> int:
     p_pre = sub.add_parser("precompile", help="compile the Numba kernels once (cached for later processes)")
     p_pre.set_defaults(func=_precompile)
     args = parser.parse_args(argv)
-    from .errors import MixedModelsError
-
     try:
         return args.func(args)
     except (MixedModelsError, OSError, ValueError, TypeError) as exc:
-        from .errors import FormulaError
-
         if isinstance(exc, FormulaError) and exc.start is not None:
             token = exc.formula[exc.start:exc.end] if exc.end else exc.formula[exc.start:]
             msg = f"{exc.reason} (at {token!r}, character {exc.start + 1} of the formula)"

@@ -16,15 +16,42 @@ import pandas as pd
 
 from .errors import warn as warn_r
 from .fit.criterion import ProfiledCriterion
-from .frame.design import Design, build_design
+from .frame.design import SCALE_MESSAGE, Design, build_design
 from .errors import DataError, MixedModelsError, ModelError, SingularFitWarning
 from .fit.optimize import OptSummary, optimize_theta
 from .fit.threads import scoped as threads_scoped
 from .fit import gradient as _gradient_module  # noqa: F401  (loaded with the model, not in the first fit)
+# Modules the fitted class's methods delegate to. They must not import this module at import time (the
+# ones that need the model classes at run time import them inside functions: the one natural cycle).
+from .interop.compare import compare_statsmodels as _compare_statsmodels
+from .output.display import fit_html
+from .output.summary import FIT_METHOD_NOTE, Summary, SummaryData, VarCorrGroup, format_print
+from .post import predict as _predict
+from .post import updating as _updating
 
 __all__ = ["LinearMixedModel", "LmerFit", "lmer"]
 
 SINGULAR_TOL = 1e-4  # lme4's isSingular(tol = 1e-4)
+
+
+# The delegated modules that load scipy.stats, imported on first use so that ``import mixedmodels`` stays
+# fast (one accessor, one import each; listed in docs/architecture.md).
+def _tables():
+    from .inference import tables
+
+    return tables
+
+
+def _deletions():
+    from .inference import deletions
+
+    return deletions
+
+
+def _lsmeans():
+    from .inference import lsmeans
+
+    return lsmeans
 
 
 def _make_unique(names: list[str]) -> list[str]:
@@ -540,8 +567,6 @@ class LmerFit:
 
     # ------------------------------------------------------------------ printing
     def _summary_data(self):
-        from .output.summary import SummaryData, VarCorrGroup
-
         groups = []
         names = _make_unique([t.group for t in self.design.terms])
         for name, t, cov in zip(names, self.design.terms, self._term_covariances()):
@@ -556,11 +581,7 @@ class LmerFit:
         sd = np.sqrt(np.diag(v))
         with np.errstate(invalid="ignore", divide="ignore"):
             vcorr = v / np.outer(sd, sd)
-        note = None
-        if self.method == "moments":
-            from .classical.aov import FIT_METHOD_NOTE
-
-            note = FIT_METHOD_NOTE
+        note = FIT_METHOD_NOTE if self.method == "moments" else None
         return SummaryData(
             fit_method_note=note,
             reml=self.reml, formula=self.design.formula.deparse(), data_name=self.model.data_name,
@@ -574,8 +595,6 @@ class LmerFit:
 
     def _fit_warnings(self) -> list[str]:
         """lme4's "fit warnings:" (aliased columns dropped from X, predictors on very different scales)."""
-        from .frame.design import SCALE_MESSAGE
-
         out = []
         k = len(self.design.dropped)
         if k:
@@ -601,15 +620,12 @@ class LmerFit:
             raise MixedModelsError(f"correlation must be True, False or None, not {correlation!r}")
         options = {"digits": digits, "correlation": correlation, "ranef_comp": tuple(ranef_comp),
                    "signif_stars": bool(signif_stars), "show_resids": bool(show_resids)}
-        from .output.summary import Summary
-
         data = self._summary_data()
         if ddf is not None:
-            from .inference.tables import coef_table, normalize_ddf
-
-            ddf = normalize_ddf(ddf)
+            tables = _tables()
+            ddf = tables.normalize_ddf(ddf)
             if ddf is not None:
-                tab = coef_table(self, ddf=ddf)
+                tab = tables.coef_table(self, ddf=ddf)
                 data.ddf_method = ddf
                 data.std_errors = tab["Std. Error"].to_numpy()
                 data.df = tab["df"].to_numpy()
@@ -622,78 +638,54 @@ class LmerFit:
     def predict(self, newdata=None, re_form=None, allow_new_levels: bool = False):
         """Predictions as lme4's ``predict``: ``re_form=None`` (all random effects), ``"~0"`` (population
         level) or a formula of bars; new levels need ``allow_new_levels=True`` (population prediction)."""
-        from .post.predict import predict
-
-        return predict(self, newdata, re_form=re_form, allow_new_levels=allow_new_levels)
+        return _predict.predict(self, newdata, re_form=re_form, allow_new_levels=allow_new_levels)
 
     def simulate(self, nsim: int = 1, seed=None, use_u: bool = False, *, newdata=None,
                  allow_new_levels: bool = False):
         """Responses simulated from the fitted model (lme4's ``simulate``), a DataFrame sim_1..sim_nsim."""
-        from .post.predict import simulate
-
-        return simulate(self, nsim, seed, use_u, newdata=newdata, allow_new_levels=allow_new_levels)
+        return _predict.simulate(self, nsim, seed, use_u, newdata=newdata, allow_new_levels=allow_new_levels)
 
     def coef(self):
         """Fixed plus random effects per level of each grouping factor (lme4's ``coef``)."""
-        from .post.predict import coef
-
-        return coef(self)
+        return _predict.coef(self)
 
     def resid(self, type: str = "response", scaled: bool = False):
         """Residuals of a given type (``"response"`` or ``"pearson"``), as lme4's ``residuals``."""
-        from .post.predict import residuals
-
-        return residuals(self, type, scaled=scaled)
+        return _predict.residuals(self, type, scaled=scaled)
 
     def update(self, formula: str | None = None, **kwargs) -> "LmerFit":
         """R's ``update(m, . ~ . - x, REML = ..., data = ...)``: see :func:`mixedmodels.post.updating.update`."""
-        from .post.updating import update
-
-        return update(self, formula, **kwargs)
+        return _updating.update(self, formula, **kwargs)
 
     def ranova(self, reduce_terms: bool = True):
         """lmerTest's ``ranova(m)``: likelihood-ratio tests of the random-effects terms
         (:func:`mixedmodels.inference.deletions.ranova`)."""
-        from .inference.deletions import ranova
-
-        return ranova(self, reduce_terms=reduce_terms)
+        return _deletions().ranova(self, reduce_terms=reduce_terms)
 
     def drop1(self, ddf: str = "Satterthwaite"):
         """lmerTest's ``drop1(m)``: F tests of the marginal fixed-effects terms
         (:func:`mixedmodels.inference.deletions.drop1`)."""
-        from .inference.deletions import drop1
-
-        return drop1(self, ddf=ddf)
+        return _deletions().drop1(self, ddf=ddf)
 
     def step(self, **kwargs):
         """lmerTest's ``step(m)``: backward elimination of random, then fixed effects
         (:func:`mixedmodels.inference.deletions.step`)."""
-        from .inference.deletions import step
-
-        return step(self, **kwargs)
+        return _deletions().step(self, **kwargs)
 
     def ls_means(self, which=None, level: float = 0.95, ddf: str = "Satterthwaite", pairwise: bool = False):
         """lmerTest's ``ls_means(m)``: least-squares means of the factor terms
         (:func:`mixedmodels.inference.lsmeans.ls_means`)."""
-        from .inference.lsmeans import ls_means
-
-        return ls_means(self, which=which, level=level, ddf=ddf, pairwise=pairwise)
+        return _lsmeans().ls_means(self, which=which, level=level, ddf=ddf, pairwise=pairwise)
 
     def difflsmeans(self, which=None, level: float = 0.95, ddf: str = "Satterthwaite"):
         """lmerTest's ``difflsmeans(m)``: pairwise differences of LS-means."""
-        from .inference.lsmeans import difflsmeans
-
-        return difflsmeans(self, which=which, level=level, ddf=ddf)
+        return _lsmeans().difflsmeans(self, which=which, level=level, ddf=ddf)
 
     def compare_statsmodels(self, **kwargs):
         """Refit with statsmodels MixedLM (optional extra) and compare side by side."""
-        from .interop.compare import compare_statsmodels
-
-        return compare_statsmodels(self, **kwargs)
+        return _compare_statsmodels(self, **kwargs)
 
     def _repr_html_(self) -> str:
-        from .output.display import fit_html
-
         return fit_html(self)
 
     # ------------------------------------------------------------------ inference (mixedmodels.inference.tables)
@@ -703,47 +695,32 @@ class LmerFit:
         ``ddf`` is ``"Satterthwaite"`` (lmerTest's default), ``"Kenward-Roger"`` (pbkrtest; adjusted
         standard errors) or ``None`` (lme4's table: Estimate, Std. Error, t value).
         """
-        from .inference.tables import coef_table
-
-        return coef_table(self, ddf=ddf)
+        return _tables().coef_table(self, ddf=ddf)
 
     def anova(self, ddf: str = "Satterthwaite", type: int = 3):
         """lmerTest's F-test table per fixed term (``anova(m, type = 3, ddf = "Satterthwaite")``)."""
-        from .inference.tables import anova_table
-
-        return anova_table(self, ddf=ddf, type=type)
+        return _tables().anova_table(self, ddf=ddf, type=type)
 
     def test_contrast(self, L, ddf: str = "Satterthwaite", joint: bool = True, **kwargs):
         """F test (joint) or t tests (one per row) of ``L beta = 0`` (lmerTest's ``contest``); extra
         keywords (``rhs``, ``level``, ``confint``) as :func:`mixedmodels.inference.tables.contest`."""
-        from .inference.tables import contest
-
-        return contest(self, L, ddf=ddf, joint=joint, **kwargs)
+        return _tables().contest(self, L, ddf=ddf, joint=joint, **kwargs)
 
     def confint(self, method: str = "profile", level: float = 0.95, nsim: int = 500,
                 seed: int | None = None, progress: bool = False, **kwargs):
         """Confidence intervals as lme4's ``confint``: ``"Wald"``, ``"profile"`` or ``"boot"``; extra
         keywords (``parm``, ``quiet``) as :func:`mixedmodels.inference.tables.confint`."""
-        from .inference.tables import confint
-
-        return confint(self, method=method, level=level, nsim=nsim, seed=seed, progress=progress, **kwargs)
+        return _tables().confint(self, method=method, level=level, nsim=nsim, seed=seed, progress=progress, **kwargs)
 
     def format(self, *, digits: int | None = None, ranef_comp=("Std.Dev.",)) -> str:
         """R's ``print(m, digits = , ranef.comp = )`` as text (``repr(m)`` is ``print(m)``)."""
-        from .output.summary import format_print
-
         if isinstance(ranef_comp, str):
             ranef_comp = (ranef_comp,)
         _check_print_options(digits, ranef_comp)
         return format_print(self._summary_data(), digits=digits, ranef_comp=tuple(ranef_comp))
 
     def __repr__(self) -> str:
-        try:
-            from .output.summary import format_print
-
-            return format_print(self._summary_data())
-        except ImportError:  # pragma: no cover
-            return f"<LmerFit {self.design.formula.deparse()} ({self.method})>"
+        return format_print(self._summary_data())
 
     def __str__(self) -> str:
         return self.__repr__()

@@ -1,10 +1,13 @@
 import json
 import os
 import re
+import warnings
 from pathlib import Path
 
 import pytest
 from hypothesis import settings
+
+import mixedmodels as mm
 
 # Property-based tests explore the same examples on every run (CI must not depend on luck); set
 # HYPOTHESIS_PROFILE=explore to search afresh.
@@ -16,7 +19,7 @@ FIXTURES = Path(__file__).parent / "fixtures"
 
 
 def load_fixture(name: str) -> dict:
-    with open(FIXTURES / name) as fh:
+    with open(FIXTURES / name, encoding="utf-8") as fh:
         return json.load(fh)
 
 
@@ -24,6 +27,39 @@ def load_fixture(name: str) -> dict:
 def lme4_models() -> dict:
     """Reference fits written by tests/r/make_fixtures.R (R 4.2.2, lme4 1.1.31)."""
     return load_fixture("lme4_models.json")
+
+
+# One cache of fitted models for the whole test session (as MixedModels.jl's test model cache): every
+# module that needs lmer(formula, data, REML) asks `fitted` and gets the same fit.
+
+_FITTED: dict = {}
+_LME4_IDS: dict | None = None
+
+
+def fitted(model: str, dataset: str | None = None, REML: bool = True, *, data=None, **lmer_kwargs):
+    """``mm.lmer(model, data, REML=REML, **lmer_kwargs)``, fitted once per test session and shared.
+
+    ``model`` is a formula, or with no ``dataset`` the id of a reference model of lme4_models.json
+    (``fitted("sleepstudy_slope_reml")``). ``dataset`` names a bundled data set (``mm.datasets.load``)
+    or, with ``data`` (a DataFrame, or a function returning one, called on the first request only), is
+    the label under which that data is cached: one label, one data set. The fit's warnings are not
+    shown (a test of warnings fits its own model), and the fit is shared: a test must not modify it.
+    """
+    global _LME4_IDS
+    if dataset is None:
+        if _LME4_IDS is None:
+            _LME4_IDS = {m["id"]: m for m in load_fixture("lme4_models.json")["models"]}
+        spec = _LME4_IDS[model]
+        model, dataset, REML = spec["formula"], spec["dataset"], spec["REML"]
+    key = (model, dataset, bool(REML), tuple(sorted(lmer_kwargs.items())))
+    if key not in _FITTED:
+        frame = data() if callable(data) else data
+        if frame is None:
+            frame = mm.datasets.load(dataset)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            _FITTED[key] = mm.lmer(model, frame, REML=bool(REML), **lmer_kwargs)
+    return _FITTED[key]
 
 
 # Text comparison helpers shared by the printing tests.

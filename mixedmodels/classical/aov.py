@@ -48,6 +48,7 @@ from scipy import stats
 
 from ..errors import warn as warn_r
 from ..rbase import rformat as rf
+from ..output.summary import FIT_METHOD_NOTE
 from ..frame.design import Design, build_design
 from .ems import ErrorTerm, SequentialAnova, error_term
 from ..errors import MixedModelsError, ModelError
@@ -57,8 +58,6 @@ __all__ = ["aov", "AovResult", "moments_fit", "compare_methods", "MethodComparis
            "NegativeVarianceWarning", "FIT_METHOD_NOTE"]
 
 RESIDUAL = "Residual"
-#: what a summary's "Fit method:" line says about a :func:`moments_fit` fit (fits one 80-column line)
-FIT_METHOD_NOTE = "method of moments (ANOVA expected mean squares, negatives set to 0)"
 _SPAN_TOL = 1e-8
 _COEF_TOL = 1e-10
 

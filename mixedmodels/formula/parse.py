@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 
 from ..errors import warn as warn_r
 from ..errors import FormulaError
+from ..rbase.rformat import format_num
 
 __all__ = [
     "Node", "Name", "Num", "Str", "Call", "BinOp", "UnaryOp", "Paren",
@@ -405,27 +406,16 @@ _R_CONSTANTS = {"TRUE", "FALSE", "NULL", "Inf", "NaN", "NA"}  # written bare unl
 
 
 def format_r_number(x: float) -> str:
-    """Format a double as R's ``deparse``/``as.character`` do (up to 15 significant digits, fixed or
-    scientific notation, whichever is narrower; ties go to fixed)."""
+    """Format a double as R's ``deparse``/``as.character`` do: R's ``formatReal`` with 15 significant
+    digits (:func:`mixedmodels.rbase.rformat.format_num`), fixed or scientific notation, whichever is
+    narrower; ``NaN``, ``Inf``, ``-Inf`` and ``0`` as R writes them."""
     if math.isnan(x):
         return "NaN"
     if math.isinf(x):
         return "Inf" if x > 0 else "-Inf"
     if x == 0:
         return "0"
-    # minimal number of significant digits (<= 15) that reproduces x rounded to 15 digits
-    target = float(f"{x:.14e}")
-    sig = 15
-    for d in range(1, 16):
-        if float(f"{x:.{d - 1}e}") == target:
-            sig = d
-            break
-    mant, exp = f"{target:.{sig - 1}e}".split("e")
-    e = int(exp)
-    sci = f"{mant}e{'-' if e < 0 else '+'}{abs(e):02d}"
-    decimals = max(0, sig - 1 - e)
-    fixed = f"{target:.{decimals}f}"
-    return fixed if len(fixed) <= len(sci) else sci
+    return format_num([x], digits=15)[0]
 
 
 _STRING_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\t": "\\t", "\r": "\\r"}

@@ -29,7 +29,8 @@ import pandas as pd
 from ..errors import warn as warn_r
 from ..errors import DataError, FormulaError, NaNProducedWarning
 from .parse import BinOp, Call, Name, Node, Num, Paren, Str, UnaryOp, deparse, format_r_number
-from ..rbase.rmath import bincode, format_c, r_round, seq_length_out
+from ..rbase.rformat import format_c
+from ..rbase.rmath import bincode, r_round, seq_length_out
 from ..rbase.splines import SplineSpec, bs_basis, ns_basis
 
 __all__ = ["Numeric", "Factor", "Evaluator", "FUNCTIONS", "NAMESPACES", "r_level_labels", "factor_from_series",
@@ -566,7 +567,7 @@ def _cut_labels(breaks: np.ndarray, right: bool, include_lowest: bool, dig_lab: 
     ch: list[str] = []
     ok = False
     for dig in range(dig_lab, max(12, dig_lab) + 1):
-        ch = format_c(breaks, dig)
+        ch = format_c(0.0 + np.asarray(breaks, dtype=float), digits=dig, width=1)  # formatC(0+breaks, ...)
         ok = all(ch[k + 1] != ch[k] for k in range(nb - 1))
         if ok:
             break

@@ -29,6 +29,9 @@ from ..fit.criterion import ProfiledCriterion
 from ..fit.crossprod import CrossProducts
 from ..fit.optimize import optimize_theta
 from ..fit.threads import scoped as threads_scoped
+from ..errors import MixedModelsError
+from ..post.predict import check_nsim, make_rng
+from .profile import cv_to_sv, format_perc, par_names
 
 __all__ = ["bootstrap", "confint_boot", "norm_inter", "ProgressBar"]
 
@@ -142,17 +145,13 @@ def bootstrap(fit, nsim: int = 500, seed: int | None = None, progress: bool = Fa
     Returns ``(t0, t)``: the statistic on the fit (a Series: sd/cor names, ``sigma``, fixed effects)
     and an ``nsim x len(t0)`` DataFrame of the replicates (NaN rows for failed refits).
     """
-    from .profile import cv_to_sv, par_names
-
     d = fit.design
     ncols = [t.ncols for t in d.terms]
     names = par_names(d.terms) + ["sigma"] + list(d.x_names)
     t0 = pd.Series(np.concatenate([cv_to_sv(np.asarray(fit.theta), ncols, float(fit.sigma)),
                                    np.asarray(fit._beta)]), index=names)
-    from ..post.predict import _check_nsim, _rng
-
-    nsim = _check_nsim(nsim)
-    rng = _rng(seed)
+    nsim = check_nsim(nsim)
+    rng = make_rng(seed)
     refitter = _Refitter(fit)
     out = np.full((nsim, len(names)), np.nan)
     bar = ProgressBar(nsim) if progress else None
@@ -206,12 +205,8 @@ def norm_inter(t: np.ndarray, alpha: np.ndarray) -> np.ndarray:
 def confint_boot(fit, nsim: int = 500, level: float = 0.95, seed: int | None = None,
                  progress: bool = False) -> pd.DataFrame:
     """``confint(m, method = "boot", nsim = nsim)``: percentile intervals (``boot.type = "perc"``)."""
-    from .profile import format_perc
-
     t0, t = bootstrap(fit, nsim=nsim, seed=seed, progress=progress)
     if t.isna().all().all():
-        from ..errors import MixedModelsError
-
         raise MixedModelsError("*all* bootstrap runs failed!")
     alpha = np.array([(1 - level) / 2, (1 + level) / 2])
     rows = [norm_inter(t[c].to_numpy(), alpha) for c in t.columns]

@@ -23,6 +23,8 @@ import pandas as pd
 
 from ..frame.design import _model_matrix, _VarTable, fixed_var_table
 from ..errors import MixedModelsError
+from ..rbase import rformat as rf
+from ..rbase.rmath import r_round
 from .tables import RDataFrame, _contest1d, normalize_ddf, SATTERTHWAITE, KENWARD_ROGER
 from ..formula.transforms import Factor, Numeric
 
@@ -39,12 +41,10 @@ class LsMeansTable(RDataFrame):
     _metadata = ["hypotheses", "level", "ddf", "response"]
 
     def to_r_string(self) -> str:
-        from ..rbase import rformat as rf
-
         x = pd.DataFrame(self).to_numpy(dtype=float, na_value=np.nan).copy()
         lines = ["Least Squares Means table:", ""]
         if len(x):
-            x[:, 2] = np.round(x[:, 2], 1)
+            x[:, 2] = r_round(x[:, 2], 1)  # lmerTest: x[, "df"] <- round(x[, "df"], 1)
             lines += rf.print_coefmat(x, [str(i) for i in self.index], list(self.columns),
                                       digits=max(rf.R_DIGITS - 2, 3), has_pvalue=True,
                                       cs_ind=[0, 1, 4, 5], tst_ind=[3])

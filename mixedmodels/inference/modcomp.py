@@ -10,12 +10,21 @@ freedom do not depend on which basis (they are built from ``L' (L Phi L')^-1 L``
 
 from __future__ import annotations
 
+import time
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 from scipy import stats
 
 from ..errors import MixedModelsError
+from ..fit.optimize import optimize_theta
+from ..model import LmerFit
+from ..post.predict import check_nsim, make_rng
+from ..rbase import rformat as rf
+from .bootstrap import _Refitter, _simulate
+from .kenward_roger import kr_adjust, vcov_adj
+from .tables import _as_contrast_matrix, _nested
 
 __all__ = ["kr_modcomp", "KRModcomp", "restriction_matrix"]
 
@@ -62,8 +71,6 @@ class KRModcomp:
     p_valueU: float
 
     def __str__(self) -> str:
-        from ..rbase import rformat as rf
-
         lines = [f"large : {self.large}"]
         if self.small is not None:
             lines.append(f"small : {self.small}")
@@ -92,13 +99,8 @@ def kr_modcomp(large, small) -> KRModcomp:
     effects, fixed effects a subspace of ``large``'s) or a restriction matrix L (one row per
     constraint, one column per fixed effect; the test of ``L beta = 0``). ML fits are refitted by REML,
     as pbkrtest does (its KR statistics are REML's)."""
-    from .kenward_roger import kr_adjust, vcov_adj
-    from ..model import LmerFit
-
     if not isinstance(large, LmerFit):
         raise MixedModelsError(f"KRmodcomp needs a fitted model, not {type(large).__name__}")
-    import warnings
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if not large.reml:  # pbkrtest's KR statistics are REML's: an ML fit is refitted by REML
@@ -113,8 +115,6 @@ def kr_modcomp(large, small) -> KRModcomp:
         small_text = small.design.formula.deparse()
         Lshow = None
     else:
-        from .tables import _as_contrast_matrix
-
         L, _ = _as_contrast_matrix(large, small)  # a DataFrame is matched to the fixed effects by name
         if not np.any(L):
             raise MixedModelsError("the restriction matrix is all zeros: there is nothing to test")
@@ -147,8 +147,6 @@ class PBModcomp:
     seconds: float
 
     def __str__(self) -> str:
-        from ..rbase import rformat as rf
-
         lines = [f"Bootstrap test; time: {self.seconds:.2f} sec; samples: {self.nsim}; "
                  f"extremes: {self.extremes};"]
         if self.used != self.nsim:
@@ -168,18 +166,10 @@ def pb_modcomp(large, small, nsim: int = 1000, seed=None) -> PBModcomp:
     responses simulated from the small model (fitted by ML), both models refitted by ML to each, the
     p-value ``(#{LRT* >= LRT} + 1) / (used + 1)``. Random numbers are NumPy's (``seed``), so the bootstrap
     p-value is R's in distribution, not digit for digit; the LRT and its chi-square p-value are R's."""
-    import time
-    import warnings
-
-    from .bootstrap import _Refitter, _simulate
-    from .tables import _nested
-    from ..model import LmerFit
-    from ..post.predict import _check_nsim, _rng
-
     if not (isinstance(large, LmerFit) and isinstance(small, LmerFit)):
         raise MixedModelsError("PBmodcomp needs two fitted models (large, small)")
-    nsim = _check_nsim(nsim)
-    rng = _rng(seed)
+    nsim = check_nsim(nsim)
+    rng = make_rng(seed)
     if small.nobs != large.nobs or not np.array_equal(small.design.y, large.design.y) \
             or not np.allclose(small.design.offset, large.design.offset):
         raise MixedModelsError("the two models are not fitted to the same observations (and offset)")
@@ -215,10 +205,6 @@ def pb_modcomp(large, small, nsim: int = 1000, seed=None) -> PBModcomp:
 
 def _ml_deviance(refitter, y: np.ndarray) -> float:
     """The ML deviance of ``refitter``'s model refitted to ``y``."""
-    import warnings
-
-    from ..fit.optimize import optimize_theta
-
     crit = refitter.criterion(y)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -39,9 +39,11 @@ from scipy.interpolate import CubicSpline
 from ..fit.criterion import ProfiledCriterion
 from ..fit.crossprod import CrossProducts
 from ..errors import MixedModelsError
+from ..errors import warn
 from ..fit.linalg import NotPositiveDefinite
 from ..fit.optimize import bobyqa, optimize_theta
 from ..fit.threads import scoped as threads_scoped
+from ..rbase.rformat import format_num
 
 __all__ = ["Profile", "profile", "confint_profile", "interp_spline", "back_spline", "PolySpline",
            "par_names", "cv_to_sv", "sv_to_cv"]
@@ -268,7 +270,6 @@ def _ml_fit(fit):
 
 
 def _warn(msgs: list[str], text: str) -> None:
-    from ..errors import warn
 
     msgs.append(text)
     warn(text, UserWarning)
@@ -610,7 +611,5 @@ def confint_profile(prof: Profile, level: float = 0.95, non_mono_tol: float = 1e
 
 def format_perc(probs) -> list[str]:
     """lme4's ``format.perc(probs, 3)``: ``"2.5 %"``, ``"97.5 %"``."""
-    from ..rbase.rformat import format_num
-
     return [s.strip() + " %" for s in format_num(100 * np.asarray(probs, dtype=float), digits=3,
                                                  trim=True, scientific=False)]

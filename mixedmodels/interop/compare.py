@@ -39,6 +39,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import MixedModelsError
+from ..formula.parse import UnaryOp, deparse, split_formula
 
 __all__ = ["Comparison", "compare_statsmodels"]
 
@@ -153,8 +154,6 @@ def _build_model(fit, plan: _Plan, MixedLM, VCSpec):
 
 def _code(fit, plan: _Plan) -> str:
     """The equivalent statsmodels formula call (for reading; the comparison fits the matrices)."""
-    from ..formula.parse import UnaryOp, deparse, split_formula
-
     d = fit.design
     lhs, fixed, _ = split_formula(d.formula)
     parts = []
@@ -272,15 +271,13 @@ def _fmt(x: float) -> str:
 def _time_ours(fit) -> tuple[float, str]:
     """Seconds to fit the model again: from scratch (formula and data) when the fit keeps its data, else
     the optimization alone on the model already set up."""
-    from ..model import LinearMixedModel
-
     method = "REML" if fit.reml else "ML"
     data = getattr(fit.model, "data", None)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         t0 = time.perf_counter()
         if isinstance(data, pd.DataFrame):
-            LinearMixedModel(fit.model.formula, data, **fit.model.refit_args).fit(method)
+            type(fit.model)(fit.model.formula, data, **fit.model.refit_args).fit(method)
             what = "a full refit (formula, design and optimization)"
         else:
             fit.model.fit(method)

@@ -14,6 +14,8 @@ import math
 
 import numpy as np
 
+from ..rbase.rmath import quantile7
+
 __all__ = ["fit_html", "summary_html"]
 
 _STYLE = ("<style>.mm-lmer table{border-collapse:collapse;margin:0.2em 0 0.8em 0}"
@@ -64,15 +66,14 @@ def _table(header: list[str], rows: list[list[str]], left: int = 1, escape: bool
 
 
 def _data(obj):
-    """The :class:`~mixedmodels.output.summary.SummaryData` of a fit, a Summary or a SummaryData."""
-    from .summary import Summary, SummaryData
-
-    if isinstance(obj, SummaryData):
-        return obj
-    if isinstance(obj, Summary):
-        return obj.data
-    if hasattr(obj, "_summary_data"):
+    """The :class:`~mixedmodels.output.summary.SummaryData` of a fit, a Summary or a SummaryData (told
+    apart by what they hold, so that this module does not import :mod:`~mixedmodels.output.summary`,
+    which imports it)."""
+    if hasattr(obj, "_summary_data"):  # a fitted model
         return obj._summary_data()
+    data = getattr(obj, "data", obj)  # a Summary holds its SummaryData
+    if all(hasattr(data, a) for a in ("coef_names", "groups", "reml_criterion")):
+        return data
     raise TypeError(f"expected a fitted model or its summary, not {type(obj).__name__}")
 
 
@@ -154,7 +155,7 @@ def _residuals(d) -> str:
     r = np.asarray(d.scaled_residuals, dtype=float)
     if r.size == 0:
         return ""
-    q = np.quantile(r, [0, 0.25, 0.5, 0.75, 1])
+    q = quantile7(r, [0, 0.25, 0.5, 0.75, 1])
     return ('<div class="mm-h">Scaled residuals</div>'
             + _table(["Min", "1Q", "Median", "3Q", "Max"], [[_num(v) for v in q]], left=0))
 

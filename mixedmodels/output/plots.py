@@ -20,6 +20,9 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
+from ..errors import MixedModelsError
+from ..rbase.rmath import quantile7
+
 __all__ = ["caterpillar_plot", "shrinkage_plot", "residuals_vs_fitted", "qqplot_residuals", "qqplot_ranef"]
 
 _POINT = "#0072B2"
@@ -41,8 +44,6 @@ def _groups(fit, group: str | None) -> list[str]:
     if group is None:
         return names
     if group not in names:
-        from ..errors import MixedModelsError
-
         raise MixedModelsError(f"no grouping factor {group!r} in the model (grouping factors: "
                                f"{', '.join(names)})")
     return [group]
@@ -103,8 +104,6 @@ def _within_group_ols(fit, group: str):
     """Per-level least-squares estimates of ``group``'s random-effect columns (as ``lmList`` would give for
     those columns), with every other part of the model (other fixed effects, other grouping factors'
     random effects, the offset) held at its estimate. Returns (levels, cnames, ols, conditional)."""
-    from ..post.predict import coef
-
     d = fit.design
     idx = [k for k, t in enumerate(d.terms) if t.group == group]
     cnames: list[str] = []
@@ -129,7 +128,7 @@ def _within_group_ols(fit, group: str):
         Zl = Z[rows]
         if rows.sum() >= Z.shape[1] and np.linalg.matrix_rank(Zl) == Z.shape[1]:
             ols[lev] = np.linalg.lstsq(Zl, y[rows], rcond=None)[0]
-    cond = coef(fit)[group][cnames].to_numpy()
+    cond = fit.coef()[group][cnames].to_numpy()
     pop = np.array([beta.get(c, 0.0) for c in cnames])
     return levels, cnames, ols, cond, pop
 
@@ -189,9 +188,7 @@ def residuals_vs_fitted(fit, scaled: bool = False, ax=None):
     """Residuals against fitted values (lme4's ``plot(m)``: Pearson residuals vs fitted), with a zero
     line; ``scaled=True`` divides the residuals by sigma."""
     plt = _pyplot()
-    from ..post.predict import residuals
-
-    r = residuals(fit, "pearson", scaled=scaled).to_numpy()
+    r = fit.resid("pearson", scaled=scaled).to_numpy()
     f = np.asarray(fit.fitted, dtype=float)
     if ax is None:
         fig, ax = plt.subplots(figsize=(5.5, 4.2))
@@ -209,9 +206,8 @@ def qqplot_residuals(fit, scaled: bool = True, ax=None):
     """Normal quantile-quantile plot of the residuals with R's ``qqline`` (through the quartiles)
     (``qqnorm(resid(m, scaled = TRUE)); qqline(...)``)."""
     plt = _pyplot()
-    from ..post.predict import residuals
 
-    r = np.sort(residuals(fit, "pearson", scaled=scaled).to_numpy())
+    r = np.sort(fit.resid("pearson", scaled=scaled).to_numpy())
     q = stats.norm.ppf(_ppoints(len(r)))
     if ax is None:
         fig, ax = plt.subplots(figsize=(4.8, 4.5))
@@ -228,7 +224,7 @@ def qqplot_residuals(fit, scaled: bool = True, ax=None):
 
 def _qqline(ax, y: np.ndarray) -> None:
     """R's ``qqline``: the line through the first and third quartiles (quantile type 7)."""
-    y1, y3 = np.quantile(y, [0.25, 0.75])
+    y1, y3 = quantile7(y, [0.25, 0.75])
     x1, x3 = stats.norm.ppf([0.25, 0.75])
     slope = (y3 - y1) / (x3 - x1)
     ax.axline((x1, y1), slope=slope, color="0.4", lw=0.9)

@@ -24,14 +24,17 @@ live in :mod:`mixedmodels.rbase.rformat`.
 
 from __future__ import annotations
 
-import html
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
+from ..formula.parse import BinOp, UnaryOp, deparse_lines, parse_formula
 from ..rbase import rformat as rf
+from .display import summary_html
+from ..rbase.rmath import quantile7, r_round
 
 __all__ = [
     "VarCorrGroup",
@@ -43,12 +46,15 @@ __all__ = [
     "format_anova_table",
     "SINGULAR_MESSAGE",
     "COR_MAX",
+    "FIT_METHOD_NOTE",
 ]
 
 #: lme4's message for a singular fit (``checkConv`` / ``isSingular``).
 SINGULAR_MESSAGE = "boundary (singular) fit: see help('isSingular')"
 #: ``getOption("lme4.summary.cor.max")``.
 COR_MAX = 12
+#: what a summary's "Fit method:" line says about a fit by the method of moments (fits one 80-column line)
+FIT_METHOD_NOTE = "method of moments (ANOVA expected mean squares, negatives set to 0)"
 
 
 @dataclass
@@ -161,8 +167,6 @@ def _formula_items(formula: str) -> list[str]:
     if len(formula) <= _DEPARSE_CUTOFF:
         return [formula]
     try:
-        from ..formula.parse import BinOp, UnaryOp, deparse_lines, parse_formula
-
         f = parse_formula(formula)
         tree = (BinOp(op="~", left=f.lhs, right=f.rhs) if f.lhs is not None
                 else UnaryOp(op="~", operand=f.rhs))
@@ -186,11 +190,11 @@ def _prt_aictab(d: SummaryData, digits: int, width: int) -> str:
     """``lme4:::.prt.aictab`` (REML criterion, or the AIC/BIC/... table)."""
     if d.reml and d.fit_method_note:
         return _cat(["REML criterion at the estimates:",
-                     _cat_number(rf.r_round(d.reml_criterion, digits))], width=width)
+                     _cat_number(r_round(d.reml_criterion, digits))], width=width)
     if d.reml:
         return _cat(["REML criterion at convergence:",
-                     _cat_number(rf.r_round(d.reml_criterion, digits))], width=width)
-    t4 = rf.r_round(np.array([d.aic, d.bic, d.loglik, d.deviance, float(d.df_resid)]), digits)
+                     _cat_number(r_round(d.reml_criterion, digits))], width=width)
+    t4 = r_round(np.array([d.aic, d.bic, d.loglik, d.deviance, float(d.df_resid)]), digits)
     t4f = rf.format_num(t4)
     t4f[4] = rf.format_num([t4[4]])[0]
     return _lines(rf.print_named_vector(t4f, ["AIC", "BIC", "logLik", "deviance", "df.resid"],
@@ -199,7 +203,7 @@ def _prt_aictab(d: SummaryData, digits: int, width: int) -> str:
 
 def _prt_resids(resids: np.ndarray, digits: int, width: int) -> str:
     """``lme4:::.prt.resids``: zapsmall'ed type-7 quantiles of the scaled residuals."""
-    rq = rf.zapsmall(rf.quantile7(resids), digits + 1)
+    rq = rf.zapsmall(quantile7(resids), digits + 1)
     out = "Scaled residuals: \n"
     out += _lines(rf.print_named_real(rq, ["Min", "1Q", "Median", "3Q", "Max"],
                                       digits=digits, width=width))
@@ -284,7 +288,7 @@ def _varcorr_matrix(groups: Sequence[VarCorrGroup], sigma: float | None,
         corr_rows: list[list[str]] = []
         for g, n in zip(groups, lens):
             cm = np.eye(1) if g.corr is None else np.atleast_2d(np.asarray(g.corr, dtype=float))
-            flat = rf.format_num(rf.r_round(cm.ravel(order="F"), dig), nsmall=dig,
+            flat = rf.format_num(r_round(cm.ravel(order="F"), dig), nsmall=dig,
                                  na_string="NaN")
             k = cm.shape[0]
             for i in range(k):
@@ -341,7 +345,7 @@ def _correlation_block(d: SummaryData, width: int) -> str:
     rns = rf.abbreviate(rn, minlength=11)
     cns = rf.abbreviate(rn, minlength=6)
     cor = np.asarray(d.vcov_corr, dtype=float)
-    flat = rf.format_num(rf.r_round(cor.ravel(order="F"), 3), nsmall=3, na_string="NaN")
+    flat = rf.format_num(r_round(cor.ravel(order="F"), 3), nsmall=3, na_string="NaN")
     cells = [[flat[j * p + i] if i > j else "" for j in range(p - 1)] for i in range(1, p)]
     lines = rf.print_matrix(cells, rns[1:], cns[:-1], right=False, width=width)
     return "\nCorrelation of Fixed Effects:\n" + _lines(lines)
@@ -449,8 +453,6 @@ def format_anova_table(df: Any, heading: str | Sequence[str] | None = None, *,
     ``"Data: sleepstudy\\nModels:\\nfm2: ...\\nfm1: ..."``).  Missing values
     (NaN/None/pd.NA) print as blanks; the index gives the row names.
     """
-    import pandas as pd
-
     frame = pd.DataFrame(df)
     x = frame.apply(pd.to_numeric, errors="coerce").astype(float).to_numpy(na_value=np.nan)
     dig = max(rf.R_DIGITS - 2, 3) if digits is None else digits
@@ -480,9 +482,4 @@ class Summary:
         return self.format()
 
     def _repr_html_(self) -> str:
-        try:
-            from .display import summary_html
-
-            return summary_html(self)
-        except ImportError:  # pragma: no cover
-            return "<pre>" + html.escape(self.format()) + "</pre>"
+        return summary_html(self)

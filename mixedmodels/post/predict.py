@@ -193,8 +193,8 @@ def simulate(fit, nsim: int = 1, seed=None, use_u: bool = False, *, newdata: pd.
     Returns a DataFrame with columns ``sim_1`` ... ``sim_<nsim>`` indexed as the fitted rows (or
     ``newdata``); ``attrs["seed"]`` keeps the seed.
     """
-    nsim = _check_nsim(nsim)
-    rng = _rng(seed)
+    nsim = check_nsim(nsim)
+    rng = make_rng(seed)
     d = fit.design
     re_form = None if use_u else "~0"
     eta = predict(fit, newdata, re_form=re_form, allow_new_levels=allow_new_levels)
@@ -283,7 +283,7 @@ def _offset_argument(fit, newdata: pd.DataFrame) -> np.ndarray | float:
 _RESID_TYPES = ("response", "pearson", "working", "deviance")
 
 
-def _check_nsim(nsim) -> int:
+def check_nsim(nsim) -> int:
     """A whole number of simulations, at least 1 (a float like 2.7 is refused, not truncated)."""
     ok = isinstance(nsim, (int, np.integer)) and not isinstance(nsim, (bool, np.bool_)) or (
         isinstance(nsim, (float, np.floating)) and np.isfinite(nsim) and float(nsim).is_integer())
@@ -292,7 +292,7 @@ def _check_nsim(nsim) -> int:
     return int(nsim)
 
 
-def _rng(seed) -> np.random.Generator:
+def make_rng(seed) -> np.random.Generator:
     """NumPy's generator from a seed (a non-negative whole number or None) or a Generator as given."""
     if isinstance(seed, np.random.Generator):
         return seed

@@ -28,6 +28,8 @@ from typing import Any
 
 import numpy as np
 
+from .rmath import r_round
+
 __all__ = [
     "R_DIGITS",
     "R_WIDTH",
@@ -37,11 +39,7 @@ __all__ = [
     "format_num",
     "format_str",
     "format_c",
-    "r_round",
-    "r_signif",
-    "r_pow_di",
     "zapsmall",
-    "quantile7",
     "format_pval",
     "symnum_stars",
     "stars_legend",
@@ -362,156 +360,18 @@ def format_c(x: Any, digits: int | None = None, width: int | None = None,
                 res.append(s)
             else:
                 res.append(form % (width, iex + 1 if iex >= dig else dig, xx))
+    # R writes the non-finite values with format(): padded together to their common width, at least
+    # ``width`` (formatC(c(-Inf, 1, Inf), width = 1) is "-Inf" "1" " Inf")
+    w = max([abs(width)] + [len(sp) for sp in special if sp is not None])
     for i, sp in enumerate(special):
         if sp is not None:
-            w = abs(width)
             res[i] = sp.ljust(w) if (flag == "-" or width < 0) else sp.rjust(w)
     return res
 
 
 # ---------------------------------------------------------------------------
-# nmath: round() / signif()
+# zapsmall() (round() and signif() are in rmath)
 # ---------------------------------------------------------------------------
-
-_M_LOG10_2 = 0.301029995663981195213738894724
-
-
-def r_pow_di(x: float, n: int) -> float:
-    """Port of ``R_pow_di()`` (arithmetic.c): ``x^n`` by repeated squaring."""
-    xn = 1.0
-    if math.isnan(x):
-        return x
-    if n != 0:
-        if not math.isfinite(x):
-            return x ** float(n)
-        is_neg = n < 0
-        if is_neg:
-            n = -n
-        while True:
-            if n & 1:
-                xn *= x
-            n >>= 1
-            if n:
-                x *= x
-            else:
-                break
-        if is_neg:
-            xn = 1.0 / xn
-    return xn
-
-
-def _logb(x: float) -> float:
-    return float(math.frexp(x)[1] - 1)
-
-
-def _nearbyint(x: float) -> float:
-    return float(np.rint(x))
-
-
-def _fround(x: float, digits: float) -> float:
-    """Port of ``fround()`` (nmath/fround.c, R >= 4.0.0 algorithm)."""
-    max10e = 308
-    if math.isnan(x) or math.isnan(digits):
-        return x + digits
-    if not math.isfinite(x):
-        return x
-    if digits > 308 + 15 or x == 0.0:
-        return x
-    if digits < -max10e:
-        return 0.0
-    if digits == 0.0:
-        return _nearbyint(x)
-    dig = int(math.floor(digits + 0.5))
-    sgn = 1.0
-    if x < 0.0:
-        sgn = -1.0
-        x = -x
-    l10x = _M_LOG10_2 * (0.5 + _logb(x))
-    if l10x + dig > _DBL_DIG:
-        return sgn * x
-    if dig <= max10e:
-        pow10 = r_pow_di(10.0, dig)
-        x10 = x * pow10
-        i10 = math.floor(x10)
-        xd = i10 / pow10
-        xu = math.ceil(x10) / pow10
-    else:
-        e10 = dig - max10e
-        p10 = r_pow_di(10.0, e10)
-        pow10 = r_pow_di(10.0, max10e)
-        x10 = (x * pow10) * p10
-        i10 = math.floor(x10)
-        xd = i10 / pow10 / p10
-        xu = math.ceil(x10) / pow10 / p10
-    du = xu - x
-    dd = x - xd
-    return sgn * (xu if (du < dd or (math.fmod(i10, 2.0) == 1 and du == dd)) else xd)
-
-
-def _fprec(x: float, digits: float) -> float:
-    """Port of ``fprec()`` (nmath/fprec.c), i.e. R's ``signif()``."""
-    max10e = 308
-    if math.isnan(x) or math.isnan(digits):
-        return x + digits
-    if not math.isfinite(x):
-        return x
-    if not math.isfinite(digits):
-        if digits > 0.0:
-            return x
-        digits = 1.0
-    if x == 0:
-        return x
-    dig = int(math.floor(abs(digits) + 0.5)) * (1 if digits >= 0 else -1)
-    if dig > 22:
-        return x
-    if dig < 1:
-        dig = 1
-    sgn = 1.0
-    if x < 0.0:
-        sgn = -sgn
-        x = -x
-    l10 = math.log10(x)
-    e10 = int(dig - 1 - math.floor(l10))
-    if abs(l10) < max10e - 2:
-        p10 = 1.0
-        if e10 > max10e:
-            p10 = r_pow_di(10.0, e10 - max10e)
-            e10 = max10e
-        if e10 > 0:
-            pow10 = r_pow_di(10.0, e10)
-            return sgn * (_nearbyint((x * pow10) * p10) / pow10) / p10
-        pow10 = r_pow_di(10.0, -e10)
-        return sgn * (_nearbyint(x / pow10) * pow10)
-    do_round = max10e - l10 >= r_pow_di(10.0, -dig)
-    e2 = dig + (1 if e10 > 0 else -1) * 22
-    p10 = r_pow_di(10.0, e2)
-    x *= p10
-    big_p10 = r_pow_di(10.0, e10 - e2)
-    x *= big_p10
-    if do_round:
-        x += 0.5
-    x = math.floor(x) / p10
-    return sgn * x / big_p10
-
-
-def r_round(x: Any, digits: float = 0) -> Any:
-    """R's ``round(x, digits)`` (``fround``): nearest representable decimal.
-
-    Returns a float for scalar input, else a float64 ndarray of the same shape.
-    """
-    if np.ndim(x) == 0:
-        return _fround(float(x), float(digits))
-    arr = np.asarray(x, dtype=float)
-    return np.vectorize(lambda v: _fround(float(v), float(digits)), otypes=[float])(arr)
-
-
-def r_signif(x: Any, digits: float = 6) -> Any:
-    """R's ``signif(x, digits)`` (``fprec``)."""
-    if np.ndim(x) == 0:
-        return _fprec(float(x), float(digits))
-    arr = np.asarray(x, dtype=float)
-    return np.vectorize(lambda v: _fprec(float(v), float(digits)), otypes=[float])(arr)
-
 
 def zapsmall(x: Any, digits: int = R_DIGITS) -> np.ndarray:
     """R's ``zapsmall()`` (R 4.2.2): round relative to the largest magnitude."""
@@ -522,28 +382,6 @@ def zapsmall(x: Any, digits: int = R_DIGITS) -> np.ndarray:
     mx = float(np.max(np.abs(arr[ok])))
     dig = max(0.0, digits - math.log10(mx)) if mx > 0 else float(digits)
     return r_round(arr, dig)
-
-
-def quantile7(x: Any, probs: Sequence[float] = (0.0, 0.25, 0.5, 0.75, 1.0)) -> np.ndarray:
-    """R's ``quantile(x, probs, type = 7)`` with R's exact arithmetic.
-
-    NaNs are removed first (``na.rm = TRUE``).
-    """
-    arr = np.asarray(x, dtype=float).ravel()
-    xs = np.sort(arr[~np.isnan(arr)])
-    n = len(xs)
-    out = []
-    for p in probs:
-        p = min(1.0, max(0.0, float(p)))
-        index = 1.0 + max(n - 1, 0) * p
-        lo = int(math.floor(index))
-        hi = int(math.ceil(index))
-        qs = float(xs[lo - 1])
-        if index > lo and float(xs[hi - 1]) != qs:
-            h = index - lo
-            qs = (1.0 - h) * qs + h * float(xs[hi - 1])
-        out.append(qs)
-    return np.array(out)
 
 
 # ---------------------------------------------------------------------------

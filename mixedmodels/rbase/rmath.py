@@ -1,70 +1,168 @@
-"""Ports of the small numeric routines of base R that formula functions rely on, so that values, break
-points and level labels come out exactly as R's: ``round`` (R >= 4.0.0's algorithm), ``seq.int(from, to,
-length.out =)``, ``quantile(type = 7)``, ``formatC(x, digits =, width = 1)`` and ``.bincode`` (``cut``).
+"""Ports of base R's numeric routines (one port each, used everywhere in the package): ``round``
+(``src/nmath/fround.c``, R >= 4.0.0's algorithm), ``signif`` (``fprec.c``), ``R_pow_di``,
+``seq.int(from, to, length.out =)``, ``quantile(type = 7)`` and ``.bincode`` (``cut``). The formatting
+routines (``format``, ``formatC``, ``format.pval``, ``zapsmall``, ...) are in :mod:`mixedmodels.rbase.rformat`.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
-__all__ = ["r_round", "seq_length_out", "quantile7", "format_c", "bincode"]
+__all__ = ["r_round", "r_signif", "r_pow_di", "seq_length_out", "quantile7", "bincode"]
 
 _DBL_DIG = 15
 _MAX_DIGITS = 308
-_LOG10_2 = math.log10(2.0)
+
+_M_LOG10_2 = 0.301029995663981195213738894724
 
 
-def _round_one(x: float, dig: int) -> float:
-    """R's ``private_rint``/``private_fround`` (src/nmath/fround.c, R >= 4.0.0) for one finite x != 0:
-    of the two candidates ``floor(x * 10^d) / 10^d`` and ``ceiling(x * 10^d) / 10^d`` take the one nearer
-    to x *as a double*, the even one on a tie; so ``round(0.15, 1)`` is 0.1 (0.15 is stored as
-    0.1499999...) and ``round(2.5)`` is 2."""
-    sgn = 1.0
-    if x < 0:
-        sgn, x = -1.0, -x
-    if dig + (math.frexp(x)[1] - 1 + 0.5) * _LOG10_2 > _DBL_DIG:  # logb(x): more digits than a double has
-        return sgn * x
-    if dig <= _MAX_DIGITS:
-        p10 = 10.0 ** dig if dig >= 0 else 1.0
-        if dig >= 0:
-            x10 = p10 * x
-            i10 = math.floor(x10)
-            xd, xu = i10 / p10, math.ceil(x10) / p10
-        else:
-            p10 = 10.0 ** (-dig)
-            x10 = x / p10
-            i10 = math.floor(x10)
-            xd, xu = i10 * p10, math.ceil(x10) * p10
-    else:  # very small numbers and many digits: two steps, as R does
-        p10 = 10.0 ** _MAX_DIGITS
-        x10 = p10 * x * 10.0 ** (dig - _MAX_DIGITS)
-        i10 = math.floor(x10)
-        xd = i10 / p10 / 10.0 ** (dig - _MAX_DIGITS)
-        xu = math.ceil(x10) / p10 / 10.0 ** (dig - _MAX_DIGITS)
-    du, dd = xu - x, x - xd
-    return sgn * (xu if du < dd or (du == dd and math.fmod(i10, 2.0) == 1) else xd)
+def r_pow_di(x: float, n: int) -> float:
+    """Port of ``R_pow_di()`` (arithmetic.c): ``x^n`` by repeated squaring."""
+    xn = 1.0
+    if math.isnan(x):
+        return x
+    if n != 0:
+        if not math.isfinite(x):
+            return x ** float(n)
+        is_neg = n < 0
+        if is_neg:
+            n = -n
+        while True:
+            if n & 1:
+                xn *= x
+            n >>= 1
+            if n:
+                x *= x
+            else:
+                break
+        if is_neg:
+            xn = 1.0 / xn
+    return xn
 
 
-def r_round(x: np.ndarray, digits: float = 0.0) -> np.ndarray:
-    """R's ``round(x, digits)``: IEC 60559 round half to even for ``digits = 0`` (``round(0.5)`` is 0,
-    ``round(2.5)`` 2); otherwise R 4's choice of the nearer of the two decimal candidates as doubles, which
-    differs from NumPy's ``np.round`` (scale, rint, unscale) on values such as 0.15, 0.45 or 2.675."""
-    x = np.asarray(x, dtype=float)
-    if math.isnan(digits):
+def _logb(x: float) -> float:
+    return float(math.frexp(x)[1] - 1)
+
+
+def _nearbyint(x: float) -> float:
+    return float(np.rint(x))
+
+
+def _fround(x: float, digits: float) -> float:
+    """Port of ``fround()`` (nmath/fround.c, R >= 4.0.0 algorithm)."""
+    max10e = _MAX_DIGITS
+    if math.isnan(x) or math.isnan(digits):
         return x + digits
-    if digits > _MAX_DIGITS + 15:
-        return x.copy()
-    if digits < -_MAX_DIGITS:
-        return np.where(np.isfinite(x), 0.0, x)
-    if digits == 0:
-        return np.rint(x)
+    if not math.isfinite(x):
+        return x
+    if digits > 308 + 15 or x == 0.0:
+        return x
+    if digits < -max10e:
+        return 0.0
+    if digits == 0.0:
+        return _nearbyint(x)
     dig = int(math.floor(digits + 0.5))
-    out = x.copy()
-    for i in np.flatnonzero(np.isfinite(x) & (x != 0)):
-        out[i] = _round_one(float(x[i]), dig)
+    sgn = 1.0
+    if x < 0.0:
+        sgn = -1.0
+        x = -x
+    l10x = _M_LOG10_2 * (0.5 + _logb(x))
+    if l10x + dig > _DBL_DIG:
+        return sgn * x
+    if dig <= max10e:
+        pow10 = r_pow_di(10.0, dig)
+        x10 = x * pow10
+        i10 = math.floor(x10)
+        xd = i10 / pow10
+        xu = math.ceil(x10) / pow10
+    else:
+        e10 = dig - max10e
+        p10 = r_pow_di(10.0, e10)
+        pow10 = r_pow_di(10.0, max10e)
+        x10 = (x * pow10) * p10
+        i10 = math.floor(x10)
+        xd = i10 / pow10 / p10
+        xu = math.ceil(x10) / pow10 / p10
+    du = xu - x
+    dd = x - xd
+    return sgn * (xu if (du < dd or (math.fmod(i10, 2.0) == 1 and du == dd)) else xd)
+
+
+def _fprec(x: float, digits: float) -> float:
+    """Port of ``fprec()`` (nmath/fprec.c), i.e. R's ``signif()``."""
+    max10e = _MAX_DIGITS
+    if math.isnan(x) or math.isnan(digits):
+        return x + digits
+    if not math.isfinite(x):
+        return x
+    if not math.isfinite(digits):
+        if digits > 0.0:
+            return x
+        digits = 1.0
+    if x == 0:
+        return x
+    dig = int(math.floor(abs(digits) + 0.5)) * (1 if digits >= 0 else -1)
+    if dig > 22:
+        return x
+    if dig < 1:
+        dig = 1
+    sgn = 1.0
+    if x < 0.0:
+        sgn = -sgn
+        x = -x
+    l10 = math.log10(x)
+    e10 = int(dig - 1 - math.floor(l10))
+    if abs(l10) < max10e - 2:
+        p10 = 1.0
+        if e10 > max10e:
+            p10 = r_pow_di(10.0, e10 - max10e)
+            e10 = max10e
+        if e10 > 0:
+            pow10 = r_pow_di(10.0, e10)
+            return sgn * (_nearbyint((x * pow10) * p10) / pow10) / p10
+        pow10 = r_pow_di(10.0, -e10)
+        return sgn * (_nearbyint(x / pow10) * pow10)
+    do_round = max10e - l10 >= r_pow_di(10.0, -dig)
+    e2 = dig + (1 if e10 > 0 else -1) * 22
+    p10 = r_pow_di(10.0, e2)
+    x *= p10
+    big_p10 = r_pow_di(10.0, e10 - e2)
+    x *= big_p10
+    if do_round:
+        x += 0.5
+    x = math.floor(x) / p10
+    return sgn * x / big_p10
+
+
+def r_round(x: Any, digits: float = 0) -> Any:
+    """R's ``round(x, digits)`` (``fround``): ``digits = 0`` rounds half to even (``round(2.5)`` is 2);
+    otherwise of the two decimal candidates the one nearer to x *as a double* (``round(0.15, 1)`` is 0.1,
+    as 0.15 is stored as 0.1499999...), which differs from NumPy's ``np.round`` on values such as 0.15,
+    0.45 or 2.675. A float for a scalar, else a float64 array of the same shape."""
+    if np.ndim(x) == 0:
+        return _fround(float(x), float(digits))
+    arr = np.asarray(x, dtype=float)
+    digits = float(digits)
+    if math.isnan(digits):
+        return arr + digits
+    if digits == 0.0:
+        return np.rint(arr)
+    out = arr.copy()
+    for i in np.flatnonzero(np.isfinite(arr.ravel()) & (arr.ravel() != 0)):
+        out.flat[i] = _fround(float(arr.flat[i]), digits)
     return out
+
+
+def r_signif(x: Any, digits: float = 6) -> Any:
+    """R's ``signif(x, digits)`` (``fprec``)."""
+    if np.ndim(x) == 0:
+        return _fprec(float(x), float(digits))
+    arr = np.asarray(x, dtype=float)
+    return np.vectorize(lambda v: _fprec(float(v), float(digits)), otypes=[float])(arr)
 
 
 def seq_length_out(start: float, stop: float, n: int) -> np.ndarray:
@@ -82,33 +180,26 @@ def seq_length_out(start: float, stop: float, n: int) -> np.ndarray:
     return out
 
 
-def quantile7(x: np.ndarray, probs: np.ndarray) -> np.ndarray:
-    """R's ``quantile(x, probs, type = 7)`` (x without missing values), with R's interpolation formula
-    ``(1 - h) * x[lo] + h * x[hi]``."""
-    xs = np.sort(np.asarray(x, dtype=float))
+def quantile7(x: Any, probs: Sequence[float] = (0.0, 0.25, 0.5, 0.75, 1.0)) -> np.ndarray:
+    """R's ``quantile(x, probs, type = 7)`` with R's exact arithmetic.
+
+    NaNs are removed first (``na.rm = TRUE``).
+    """
+    arr = np.asarray(x, dtype=float).ravel()
+    xs = np.sort(arr[~np.isnan(arr)])
     n = len(xs)
-    probs = np.clip(np.asarray(probs, dtype=float), 0.0, 1.0)
-    index = 1 + max(n - 1, 0) * probs
-    lo = np.floor(index).astype(int)
-    hi = np.ceil(index).astype(int)
-    qs = xs[lo - 1].copy()
-    for k in range(len(probs)):
-        if index[k] > lo[k] and xs[hi[k] - 1] != qs[k]:
-            h = index[k] - lo[k]
-            qs[k] = (1 - h) * qs[k] + h * xs[hi[k] - 1]
-    return qs
-
-
-def format_c(x, digits: int) -> list[str]:
-    """R's ``formatC(x, digits = digits, width = 1)`` of doubles: C's ``%.<digits>g`` for finite values;
-    ``Inf``, ``-Inf`` and ``NaN`` as R writes them, right-justified to their common width (R formats them
-    together with ``format``: ``c(-Inf, 1, Inf)`` gives ``"-Inf" "1" " Inf"``)."""
-    values = [float(v) for v in np.atleast_1d(x)]
-    special = {k: ("NaN" if math.isnan(v) else "Inf" if v > 0 else "-Inf")
-               for k, v in enumerate(values) if not math.isfinite(v)}
-    width = max((len(s) for s in special.values()), default=1)
-    return [special[k].rjust(width) if k in special else "%.*g" % (digits, v + 0.0)
-            for k, v in enumerate(values)]
+    out = []
+    for p in probs:
+        p = min(1.0, max(0.0, float(p)))
+        index = 1.0 + max(n - 1, 0) * p
+        lo = int(math.floor(index))
+        hi = int(math.ceil(index))
+        qs = float(xs[lo - 1])
+        if index > lo and float(xs[hi - 1]) != qs:
+            h = index - lo
+            qs = (1.0 - h) * qs + h * float(xs[hi - 1])
+        out.append(qs)
+    return np.array(out)
 
 
 def bincode(x: np.ndarray, breaks: np.ndarray, right: bool, include_lowest: bool) -> np.ndarray:

@@ -1,26 +1,19 @@
 """Fits compared with real lme4 (fixtures from tests/r/make_fixtures.R; each model's ``r_call`` is the R call
 that produced its reference numbers)."""
 
-import warnings
 
 import numpy as np
 import pytest
 
 import mixedmodels as mm
-from conftest import load_fixture
+from conftest import fitted, load_fixture
 
 MODELS = load_fixture("lme4_models.json")["models"]
 IDS = [m["id"] for m in MODELS]
-_CACHE: dict = {}
 
 
 def fit_of(ref):
-    if ref["id"] not in _CACHE:
-        data = mm.datasets.load(ref["dataset"])
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            _CACHE[ref["id"]] = mm.lmer(ref["formula"], data, REML=ref["REML"])
-    return _CACHE[ref["id"]]
+    return fitted(ref["id"])
 
 
 def target(ref):

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 import mixedmodels as mm
-from conftest import FIXTURES, load_fixture
+from conftest import FIXTURES, fitted, load_fixture
 from conftest import same_up_to_last_digit
 from mixedmodels.errors import DataError, FormulaError
 from mixedmodels.formula.parse import deparse, parse_formula
@@ -28,7 +28,6 @@ DATA = {"full": pd.read_csv(FIXTURES / "formula_data.csv"),
         "withna": pd.read_csv(FIXTURES / "formula_data_na.csv")}
 DATA["sub"] = DATA["full"][~((DATA["full"]["A"] == "apple") & (DATA["full"]["B"] == "lvl 1"))]
 FITTED = [c for c in REF["cases"] if "fit_error" not in c]
-_FITS: dict[str, object] = {}
 
 
 def newdata() -> pd.DataFrame:
@@ -38,12 +37,7 @@ def newdata() -> pd.DataFrame:
 
 
 def fit_of(case: dict):
-    key = case["formula"] + case["data"]
-    if key not in _FITS:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            _FITS[key] = mm.lmer(case["formula"], DATA[case["data"]], data_name="d")
-    return _FITS[key]
+    return fitted(case["formula"], f"formula_functions:{case['data']}", data=DATA[case["data"]], data_name="d")
 
 
 def rel_close(ours, theirs, rtol=1e-6, scale=None):

@@ -1,14 +1,13 @@
 """lmerTest's ranova() and drop1() against tests/fixtures/deletions.json (tests/r/make_deletions_fixtures.R:
 R 4.2.2, lme4 1.1.31, lmerTest 3.1.3)."""
 
-import warnings
 
 import numpy as np
 import pandas as pd
 import pytest
 
 import mixedmodels as mm
-from conftest import load_fixture
+from conftest import fitted, load_fixture
 from mixedmodels.inference.deletions import _findbars, _lhs_terms
 from mixedmodels.errors import MixedModelsError
 from mixedmodels.formula.parse import parse_formula
@@ -18,9 +17,7 @@ IDS = [m["id"] for m in MODELS]
 
 
 def _fit(ref):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return mm.lmer(ref["formula"], mm.datasets.load(ref["data"]), REML=ref["reml"])
+    return fitted(ref["formula"], ref["data"], ref["reml"])
 
 
 def _check_table(ours, ref, rtol=1e-5):

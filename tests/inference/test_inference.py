@@ -23,7 +23,7 @@ import pandas as pd
 import pytest
 
 import mixedmodels as mm
-from conftest import load_fixture
+from conftest import fitted, load_fixture
 from mixedmodels.errors import MixedModelsError
 from mixedmodels.inference.tables import (AnovaTable, anova_table, coef_table, confint, contest, lrt,
                                    normalize_ddf)
@@ -43,9 +43,7 @@ def own(model_id):
     key = ("own", model_id)
     if key not in _FITS:
         s = SPECS[model_id]
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            _FITS[key] = mm.lmer(s["formula"], mm.datasets.load(s["dataset"]), REML=s["REML"])
+        _FITS[key] = fitted(s["formula"], s["dataset"], s["REML"])
     return _FITS[key]
 
 
@@ -335,7 +333,7 @@ def test_contest_rhs():
 def test_lrt(ref, capsys):
     def call(txt):
         f = re.match(r"lmer\((.*), data = (\w+), REML = (TRUE|FALSE)\)", txt)
-        return mm.lmer(f.group(1), mm.datasets.load(f.group(2)), REML=f.group(3) == "TRUE")
+        return fitted(f.group(1), f.group(2), f.group(3) == "TRUE")
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -1,14 +1,13 @@
 """lmerTest's ls_means() and difflsmeans() against tests/fixtures/lsmeans.json
 (tests/r/make_lsmeans_fixtures.R: R 4.2.2, lme4 1.1.31, lmerTest 3.1.3, pbkrtest 0.5.2)."""
 
-import warnings
 
 import numpy as np
 import pandas as pd
 import pytest
 
 import mixedmodels as mm
-from conftest import load_fixture
+from conftest import fitted, load_fixture
 from mixedmodels.errors import MixedModelsError
 
 MODELS = load_fixture("lsmeans.json")["models"]
@@ -28,15 +27,11 @@ def _data(name):
     return df
 
 
-_FITS = {}
 
 
 def _fit(ref):
-    if ref["id"] not in _FITS:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            _FITS[ref["id"]] = mm.lmer(ref["formula"], _data(ref["data"]))
-    return _FITS[ref["id"]]
+    # the data sets are built as the R script builds them: cached under their own label
+    return fitted(ref["formula"], f"lsmeans:{ref['data']}", data=lambda: _data(ref["data"]))
 
 
 def _call(fit, call):

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import mixedmodels as mm
-from conftest import load_fixture
+from conftest import fitted, load_fixture
 from mixedmodels.errors import MixedModelsError
 
 CASES = load_fixture("modcomp.json")["cases"]
@@ -13,9 +13,8 @@ CASES = load_fixture("modcomp.json")["cases"]
 
 @pytest.mark.parametrize("ref", CASES, ids=[c["id"] for c in CASES])
 def test_krmodcomp_as_pbkrtest(ref):
-    d = mm.datasets.load(ref["data"])
-    large = mm.lmer(ref["large"], d)
-    small = mm.lmer(ref["small"], d) if "small" in ref else np.array([ref["L"]], dtype=float)
+    large = fitted(ref["large"], ref["data"])
+    small = fitted(ref["small"], ref["data"]) if "small" in ref else np.array([ref["L"]], dtype=float)
     k = mm.KRmodcomp(large, small)
     for key in ("stat", "ddf", "F_scaling", "p_value", "FstatU", "p_valueU"):
         assert getattr(k, key) == pytest.approx(ref[key], rel=2e-6), key
@@ -24,13 +23,12 @@ def test_krmodcomp_as_pbkrtest(ref):
 
 
 def test_krmodcomp_refuses_what_it_cannot_test():
-    d = mm.datasets.load("sleepstudy")
-    large = mm.lmer("Reaction ~ Days + (Days | Subject)", d)
-    other = mm.lmer("Reaction ~ I(Days^2) + (Days | Subject)", d)
+    large = fitted("Reaction ~ Days + (Days | Subject)", "sleepstudy")
+    other = fitted("Reaction ~ I(Days^2) + (Days | Subject)", "sleepstudy")
     with pytest.raises(MixedModelsError, match="subspace"):
         mm.kr_modcomp(large, other)
     # ML fits are refitted by REML, as pbkrtest does
-    ml = mm.kr_modcomp(mm.lmer("Reaction ~ Days + (Days | Subject)", d, REML=False), np.array([[0, 1.0]]))
+    ml = mm.kr_modcomp(fitted("Reaction ~ Days + (Days | Subject)", "sleepstudy", False), np.array([[0, 1.0]]))
     reml = mm.kr_modcomp(large, np.array([[0, 1.0]]))
     assert ml.stat == pytest.approx(reml.stat, rel=1e-6) and ml.ddf == pytest.approx(reml.ddf, rel=1e-6)
     with pytest.raises(MixedModelsError, match="columns"):
@@ -43,8 +41,7 @@ def test_pbmodcomp_lrt_as_pbkrtest_and_bootstrap_reproducible():
     """PBmodcomp: the LRT and its chi-square p-value are pbkrtest's (tests/fixtures/modcomp.json); the
     bootstrap p-value is reproducible with a seed and, for this clearly significant effect, small."""
     ref = load_fixture("modcomp.json")["pb"]
-    d = mm.datasets.load("sleepstudy")
-    m1, m0 = mm.lmer(ref["large"], d), mm.lmer(ref["small"], d)
+    m1, m0 = fitted(ref["large"], "sleepstudy"), fitted(ref["small"], "sleepstudy")
     a = mm.PBmodcomp(m1, m0, nsim=60, seed=3)
     assert a.LRT == pytest.approx(ref["LRT"], rel=1e-6)
     assert a.df == ref["df"]

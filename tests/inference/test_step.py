@@ -6,7 +6,7 @@ import warnings
 import pytest
 
 import mixedmodels as mm
-from conftest import load_fixture
+from conftest import fitted, load_fixture
 from conftest import same_up_to_last_digit
 
 CASES = load_fixture("step.json")["cases"]
@@ -26,7 +26,7 @@ def _kwargs(call: str) -> dict:
 def test_step_as_lmertest(ref):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        m = mm.lmer(ref["formula"], mm.datasets.load(ref["data"]))
+        m = fitted(ref["formula"], ref["data"])
         s = mm.step(m, **_kwargs(ref["call"]))
     assert s.model.design.formula.deparse(cutoff=500) == ref["found"]
     ours, theirs = str(s).split("\n"), ref["text"].split("\n")

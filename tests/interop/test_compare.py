@@ -14,12 +14,11 @@ pytest.importorskip("statsmodels")
 import mixedmodels as mm  # noqa: E402
 from mixedmodels.interop.compare import Comparison, compare_statsmodels  # noqa: E402
 from mixedmodels.errors import MixedModelsError  # noqa: E402
+from conftest import fitted  # noqa: E402
 
 
 def fit(formula, name, reml=True):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return mm.lmer(formula, mm.datasets.load(name), REML=reml)
+    return fitted(formula, name, reml)
 
 
 @pytest.mark.parametrize("reml", [True, False])

@@ -15,16 +15,17 @@ import matplotlib.pyplot as plt  # noqa: E402
 import mixedmodels as mm  # noqa: E402
 from mixedmodels import plots  # noqa: E402
 from mixedmodels.errors import MixedModelsError  # noqa: E402
+from conftest import fitted  # noqa: E402
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def sleep_fit():
-    return mm.lmer("Reaction ~ Days + (Days | Subject)", mm.datasets.load("sleepstudy"))
+    return fitted("sleepstudy_slope_reml")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def pen_fit():
-    return mm.lmer("diameter ~ 1 + (1 | plate) + (1 | sample)", mm.datasets.load("Penicillin"))
+    return fitted("penicillin_reml")
 
 
 @pytest.fixture(autouse=True)
@@ -88,7 +89,7 @@ def test_shrinkage(sleep_fit):
 
 
 def test_shrinkage_scalar_term():
-    fit = mm.lmer("Yield ~ 1 + (1 | Batch)", mm.datasets.load("Dyestuff"))
+    fit = fitted("dyestuff_reml")
     (ax,) = plots.shrinkage_plot(fit).axes
     assert _points(ax) == [6, 6]
     # batch means are the within-group fits; shrunken estimates are closer to the grand estimate

@@ -4,9 +4,7 @@ tests/r/make_print_fixtures.R: R 4.2.2, lme4 1.1.31; tight BOBYQA fits, so the s
 
 import pytest
 
-import mixedmodels as mm
-from conftest import load_fixture
-from conftest import strip_control
+from conftest import fitted, load_fixture, strip_control
 
 REF = load_fixture("print_options.json")["fits"]
 FORMULAS = {"slope": ("Reaction ~ Days + (Days | Subject)", True),
@@ -34,5 +32,5 @@ CASES = [(f["id"], o) for f in REF for o in f["outputs"]]
 @pytest.mark.parametrize("fid,out", CASES, ids=[f"{i}: {o['call']}" for i, o in CASES])
 def test_print_options_as_r(fid, out):
     formula, reml = FORMULAS[fid]
-    m = mm.lmer(formula, mm.datasets.load("sleepstudy"), REML=reml)
+    m = fitted(formula, "sleepstudy", reml)
     assert _ours(m, out["call"]).split("\n") == strip_control(out["text"])

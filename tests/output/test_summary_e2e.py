@@ -6,13 +6,9 @@ stops short of the optimum and the last printed digit differs -- R's print of th
 only say how R was told to converge, are removed before comparing).
 """
 
-import re
-import warnings
-
 import pytest
 
-import mixedmodels as mm
-from conftest import load_fixture, same_up_to_last_digit, same_up_to_ties, strip_control
+from conftest import fitted, load_fixture, same_up_to_last_digit, same_up_to_ties, strip_control
 
 MODELS = load_fixture("lme4_models.json")["models"]
 
@@ -20,9 +16,7 @@ MODELS = load_fixture("lme4_models.json")["models"]
 
 
 def _fit(ref):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return mm.lmer(ref["formula"], mm.datasets.load(ref["dataset"]), REML=ref["REML"])
+    return fitted(ref["id"])
 
 
 # A model whose optimum is so flat that the criterion's rounding (~1e-13 relative) cannot locate the last

@@ -3,7 +3,6 @@ tests/r/make_predict_fixtures.R with R 4.2.2 and lme4 1.1.31)."""
 
 from __future__ import annotations
 
-import warnings
 
 import numpy as np
 import pandas as pd
@@ -13,24 +12,15 @@ import mixedmodels as mm
 from mixedmodels.errors import DataError, FormulaError
 from mixedmodels.post.predict import coef, predict, residuals, simulate
 
-from conftest import load_fixture
+from conftest import fitted, load_fixture
 
 REF = {m["id"]: m for m in load_fixture("predict.json")["models"]}
-_FITS: dict[str, object] = {}
 
 
 def fit_of(model_id: str):
     """The Python fit of a reference model (fitted once per test session)."""
-    if model_id not in _FITS:
-        ref = REF[model_id]
-        data = mm.datasets.load(ref["data"])
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            fit = mm.lmer(ref["formula"], data, REML=ref["reml"])
-        if not isinstance(getattr(fit.model, "data", None), pd.DataFrame):
-            fit.model.data = data  # until model.py keeps the training data itself (issue 7 wiring)
-        _FITS[model_id] = fit
-    return _FITS[model_id]
+    ref = REF[model_id]
+    return fitted(ref["formula"], ref["data"], ref["reml"])
 
 
 def newdata(ref: dict, name: str) -> pd.DataFrame:
@@ -189,30 +179,6 @@ def test_simulate_newdata():
     assert abs(np.corrcoef(s.iloc[0], s.iloc[1])[0, 1]) < 0.1
 
 
-# ------------------------------------------------------------------------------------ HTML display
-# (mixedmodels.output.display, the HTML views of a fit and its summary: same issue, no file of their own)
-def test_summary_html_layout_and_escaping():
-    from mixedmodels.output.display import fit_html, summary_html
-
-    fit = mm.lmer("Reaction ~ Days + (Days | Subject)", mm.datasets.load("sleepstudy"),
-                  data_name="<script>alert(1)</script>")
-    h = summary_html(fit)
-    assert "<script>" not in h and "&lt;script&gt;alert(1)&lt;/script&gt;" in h
-    # header, residuals, random effects, fixed effects, in R's order
-    pos = [h.index(s) for s in ("Linear mixed model fit by REML", "Scaled residuals", "Random effects",
-                                "Fixed effects")]
-    assert pos == sorted(pos)
-    assert "<td>612.1</td><td>24.74</td>" in h  # Subject (Intercept): variance, std.dev.
-    assert "<td>0.07</td>" in h  # the correlation as R's summary prints it
-    assert "<td>251.4</td><td>6.825</td><td>36.84</td>" in h
-    assert "Number of obs: 180, groups: Subject, 18" in h
-    assert summary_html(fit.summary()) == h  # a Summary gives the same view
-    f = fit_html(fit)
-    assert "Std. Error" not in f and "<td>251.4</td>" in f and "REML criterion at convergence" in f
-    with pytest.raises(TypeError):
-        summary_html(42)
-
-
 # ------------------------------------------------------------------------------------ newdata path
 _LME4 = load_fixture("lme4_models.json")["models"]
 
@@ -223,11 +189,7 @@ def test_newdata_path_reproduces_fit(ref):
     uncorrelated terms): predicting on the training data, in another row order, through the newdata path
     gives the fitted values, and re_form="~0" gives X beta + offset."""
     data = mm.datasets.load(ref["dataset"])
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        fit = mm.lmer(ref["formula"], data, REML=ref["REML"])
-    if not isinstance(getattr(fit.model, "data", None), pd.DataFrame):
-        fit.model.data = data
+    fit = fitted(ref["id"])
     shuffled = data.sample(frac=1.0, random_state=0)
     got = predict(fit, shuffled)
     assert got.index.equals(shuffled.index)

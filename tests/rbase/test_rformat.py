@@ -1,4 +1,5 @@
-"""Unit tests for :mod:`mixedmodels.rbase.rformat` against known R 4.2.2 output.
+"""Unit tests for :mod:`mixedmodels.rbase.rformat` and :mod:`mixedmodels.rbase.rmath` against known
+R 4.2.2 output.
 
 Every expected value below was produced by the R expression in the comment
 above it (R 4.2.2, default options: digits = 7, width = 80, scipen = 0,
@@ -14,6 +15,7 @@ import numpy as np
 import pytest
 
 from mixedmodels.rbase import rformat as rf
+from mixedmodels.rbase import rmath as rm
 
 # --- format() / format.default() -------------------------------------------
 FORMAT_CASES = [
@@ -105,56 +107,56 @@ FORMAT_CASES = [
     (lambda: rf.format_num([1, 22.5], trim=True),
      ['1.0', '22.5']),
     # R: format(round(c(1, -0.13755186731534869, -0.13755186731534869, 1), 3), nsmall = 3)
-    (lambda: rf.format_num(rf.r_round([1, -0.13755186731534869, -0.13755186731534869, 1], 3), nsmall=3),
+    (lambda: rf.format_num(rm.r_round([1, -0.13755186731534869, -0.13755186731534869, 1], 3), nsmall=3),
      [' 1.000', '-0.138', '-0.138', ' 1.000']),
 ]
 
 # --- round() / signif() / zapsmall() / quantile() --------------------------
 ROUND_CASES = [
     # R: sprintf("%.17g", round(2.675, 2))
-    (lambda: rf.r_round(2.675, 2),
+    (lambda: rm.r_round(2.675, 2),
      [2.67]),
     # R: sprintf("%.17g", round(0.15, 1))
-    (lambda: rf.r_round(0.15, 1),
+    (lambda: rm.r_round(0.15, 1),
      [0.1]),
     # R: sprintf("%.17g", round(-1.005, 2))
-    (lambda: rf.r_round(-1.005, 2),
+    (lambda: rm.r_round(-1.005, 2),
      [-1.0]),
     # R: sprintf("%.17g", round(2.5))
-    (lambda: rf.r_round(2.5),
+    (lambda: rm.r_round(2.5),
      [2.0]),
     # R: sprintf("%.17g", round(-0.5))
-    (lambda: rf.r_round(-0.5),
+    (lambda: rm.r_round(-0.5),
      [-0.0]),
     # R: sprintf("%.17g", round(1234.5678, -2))
-    (lambda: rf.r_round(1234.5678, -2),
+    (lambda: rm.r_round(1234.5678, -2),
      [1200.0]),
     # R: sprintf("%.17g", round(0.285, 2))
-    (lambda: rf.r_round(0.285, 2),
+    (lambda: rm.r_round(0.285, 2),
      [0.28]),
     # R: sprintf("%.17g", round(1743.6282719599519, 1))
-    (lambda: rf.r_round(1743.6282719599519, 1),
+    (lambda: rm.r_round(1743.6282719599519, 1),
      [1743.6]),
     # R: sprintf("%.17g", round(5e-324, 400))
-    (lambda: rf.r_round(5e-324, 400),
+    (lambda: rm.r_round(5e-324, 400),
      [5e-324]),
     # R: sprintf("%.17g", round(1/3, 15))
-    (lambda: rf.r_round(1/3, 15),
+    (lambda: rm.r_round(1/3, 15),
      [0.333333333333333]),
     # R: sprintf("%.17g", signif(123456, 2))
-    (lambda: rf.r_signif(123456, 2),
+    (lambda: rm.r_signif(123456, 2),
      [120000.0]),
     # R: sprintf("%.17g", signif(0.000123456, 3))
-    (lambda: rf.r_signif(0.000123456, 3),
+    (lambda: rm.r_signif(0.000123456, 3),
      [0.000123]),
     # R: sprintf("%.17g", signif(-2.5, 1))
-    (lambda: rf.r_signif(-2.5, 1),
+    (lambda: rm.r_signif(-2.5, 1),
      [-2.0]),
     # R: sprintf("%.17g", signif(pi))
-    (lambda: rf.r_signif(3.141592653589793),
+    (lambda: rm.r_signif(3.141592653589793),
      [3.14159]),
     # R: sprintf("%.17g", signif(1.5e300, 1))
-    (lambda: rf.r_signif(1.5e300, 1),
+    (lambda: rm.r_signif(1.5e300, 1),
      [1.0000000000000006e+300]),
     # R: sprintf("%.17g", zapsmall(c(1, 1e-20, 0.123456789)))
     (lambda: rf.zapsmall([1, 1e-20, 0.123456789]),
@@ -163,13 +165,13 @@ ROUND_CASES = [
     (lambda: rf.zapsmall([-3.95356734536703, -0.4634, 2.3e-08, 5.17925], 5),
      [-3.9536, -0.4634, 0.0, 5.1792]),
     # R: sprintf("%.17g", quantile(c(3.1, -1, 2.2, 0.7, 10, 4.4)))
-    (lambda: rf.quantile7([3.1, -1, 2.2, 0.7, 10, 4.4]),
+    (lambda: rm.quantile7([3.1, -1, 2.2, 0.7, 10, 4.4]),
      [-1.0, 1.075, 2.6500000000000004, 4.075, 10.0]),
     # R: sprintf("%.17g", quantile(c(1, 2), c(0.1, 0.333, 0.9)))
-    (lambda: rf.quantile7([1, 2], [0.1, 0.333, 0.9]),
+    (lambda: rm.quantile7([1, 2], [0.1, 0.333, 0.9]),
      [1.1, 1.333, 1.9]),
     # R: sprintf("%.17g", quantile(5))
-    (lambda: rf.quantile7([5]),
+    (lambda: rm.quantile7([5]),
      [5.0, 5.0, 5.0, 5.0, 5.0]),
 ]
 
@@ -283,6 +285,12 @@ FORMATC_CASES = [
     # R: formatC(c(1.5, NA, Inf), format = "f", digits = 2)
     (lambda: rf.format_c([1.5, float("nan"), float("inf")], format="f", digits=2),
      ['1.50', ' NA', 'Inf']),
+    # R: formatC(0 + c(-Inf, 2, Inf), digits = 3, width = 1L)  (cut()'s labels: "(2, Inf]")
+    (lambda: rf.format_c([-math.inf, 2.0, math.inf], digits=3, width=1),
+     ['-Inf', '2', ' Inf']),
+    # R: formatC(c(-1.5, -Inf), width = 8, format = "f", digits = 1, flag = "-")
+    (lambda: rf.format_c([-1.5, -math.inf], width=8, format="f", digits=1, flag="-"),
+     ['-1.5    ', '-Inf    ']),
     # R: formatC(42L)
     (lambda: rf.format_c(np.array([42])),
      ['42']),
@@ -470,14 +478,30 @@ def test_format_str_justify():
 
 
 def test_r_pow_di():
-    assert rf.r_pow_di(10.0, 22) == 1e22
-    assert rf.r_pow_di(10.0, -3) == 1 / 1000.0
-    assert math.isnan(rf.r_pow_di(float("nan"), 2))
+    assert rm.r_pow_di(10.0, 22) == 1e22
+    assert rm.r_pow_di(10.0, -3) == 1 / 1000.0
+    assert math.isnan(rm.r_pow_di(float("nan"), 2))
 
 
 def test_round_is_vectorised_and_keeps_shape():
-    out = rf.r_round(np.array([[0.125, 2.675], [-1.005, 1e300]]), 2)
+    out = rm.r_round(np.array([[0.125, 2.675], [-1.005, 1e300]]), 2)
     assert out.shape == (2, 2)
     # round(c(0.125, -1.005, 2.675, 1e300), 2) -> 0.12 -1 2.67 1e300 (R >= 4.0.0)
     # (column-major order of the 2 x 2 input)
     assert out.ravel(order="F").tolist() == [0.12, -1.0, 2.67, 1e300]
+
+
+def test_round_of_arrays_is_rounding_each_value():
+    # R: round(c(0.5, 1.5, 2.5, -0.5, 0.15, 0.25, 1234.5678, Inf, NaN, 0))
+    #    -> 0 2 2 -0 0 0 1235 Inf NaN 0
+    out = rm.r_round(np.array([0.5, 1.5, 2.5, -0.5, 0.15, 0.25, 1234.5678, np.inf, np.nan, 0.0]))
+    np.testing.assert_array_equal(out, [0, 2, 2, -0.0, 0, 0, 1235, np.inf, np.nan, 0])
+    assert math.copysign(1.0, out[3]) == -1.0
+    # R: round(c(1234.5678, -1250, 0.15, Inf, 0, 5e-324), -2) -> 1200 -1200 0 Inf 0 0
+    out = rm.r_round(np.array([1234.5678, -1250, 0.15, np.inf, 0, 5e-324]), -2)
+    np.testing.assert_array_equal(out, [1200, -1200, 0, np.inf, 0, 0])
+    # R: round(c(0.15, 0.45, 2.675, -1.005), 1) -> 0.1 0.4 2.7 -1 (each one as the scalar call gives)
+    x = np.array([0.15, 0.45, 2.675, -1.005])
+    assert rm.r_round(x, 1).tolist() == [0.1, 0.4, 2.7, -1.0] == [rm.r_round(v, 1) for v in x]
+    # digits NaN gives NaN, as R's x + digits
+    assert np.isnan(rm.r_round(np.array([1.0, 2.0]), float("nan"))).all()
