@@ -44,6 +44,13 @@ def evaluation_path(fit) -> str:
     return "sparse"
 
 
+def fixed_part(formula: str) -> tuple[str, str]:
+    """(response, fixed-effects right-hand side) of an lme4 formula: the ``(... | g)`` terms removed."""
+    lhs, rhs = formula.split("~", 1)
+    fixed = re.sub(r"\+?\s*\([^()]*\|[^()]*\)", "", rhs).strip().strip("+").strip() or "1"
+    return lhs.strip(), fixed
+
+
 def _timed(fit_once, repeats: int, budget: float):
     times = []
     info = None
@@ -90,15 +97,13 @@ def run_statsmodels(shape, data, variant: str, repeats: int, budget: float) -> d
     import statsmodels.formula.api as smf
 
     spec = shape.statsmodels
-    lhs, rhs = shape.formula.split("~", 1)
-    # the fixed part: the right-hand side without its (... | g) terms
-    fixed = re.sub(r"\+?\s*\([^()]*\|[^()]*\)", "", rhs).strip().strip("+").strip() or "1"
+    lhs, fixed = fixed_part(shape.formula)
     d = data.assign(_one=1) if spec.get("groups") is None else data
     groups = spec.get("groups") or "_one"
     re_formula = spec.get("re_formula", "1") if spec.get("groups") else "0"
 
     def fit_once():
-        model = smf.mixedlm(f"{lhs.strip()} ~ {fixed}", d, groups=groups, re_formula=re_formula,
+        model = smf.mixedlm(f"{lhs} ~ {fixed}", d, groups=groups, re_formula=re_formula,
                             vc_formula=spec.get("vc"))
         return model.fit(reml=True)
     t0 = time.perf_counter()
