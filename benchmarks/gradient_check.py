@@ -19,7 +19,8 @@ def run(name: str, repeats: int = 1) -> None:
     import numpy as np
 
     from benchmarks.cases import CASES
-    from mixedmodels.fit.gradient import gradient, optimize_with_gradient
+    from mixedmodels.fit.gradient import gradient
+    from mixedmodels.fit.optimize import optimize_with_gradient
     from mixedmodels.model import LinearMixedModel
     from mixedmodels.fit.optimize import optimize_theta
 

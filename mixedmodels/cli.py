@@ -90,14 +90,12 @@ def _precompile(args) -> int:
         print("numba is not installed: nothing to compile (the NumPy paths are used)")
         return 0
     t0 = time.perf_counter()
-    kernels.SMALL_FITS_BEFORE_JIT = 0  # this process exists to compile: no NumPy-first grace
     for formula, name in (("Reaction ~ Days + (Days | Subject)", "sleepstudy"),
                           ("diameter ~ 1 + (1 | plate) + (1 | sample)", "Penicillin")):
-        crit = LinearMixedModel(formula, datasets.load(name)).criterion(True)
-        theta = crit.theta_init()
-        crit.small_evaluator()(theta)                 # the small-model evaluator
-        gradient(crit, theta, kernel=True)            # the large-model gradient kernels
-    kernels.warm_up_downdate()                        # the large-model downdate
+        model = LinearMixedModel(formula, datasets.load(name))
+        for path in ("small", "blocks"):  # the small-model evaluator; the level-by-level kernels
+            crit = model.criterion(True, path=path)
+            gradient(crit, crit.theta_init())
     print(f"compiled kernels ready ({time.perf_counter() - t0:.1f} s)")
     return 0
 

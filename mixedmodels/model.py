@@ -2,8 +2,8 @@
 
 The pipeline mirrors lme4's, each stage callable alone:
 
-    build_design (lFormula) -> ProfiledCriterion (mkLmerDevfun) -> optimize_theta (optimizeLmer)
-    -> LmerFit (mkMerMod)
+    build_design (lFormula) -> ProfiledCriterion (mkLmerDevfun; its evaluation path chosen once)
+    -> fit_theta (optimizeLmer; an OptSummary) -> LmerFit (mkMerMod)
 """
 
 from __future__ import annotations
@@ -16,11 +16,15 @@ import pandas as pd
 
 from .errors import warn as warn_r
 from .fit.criterion import ProfiledCriterion
-from .frame.design import SCALE_MESSAGE, Design, build_design
+from .formula.parse import deparse, parse_formula
+from .formula.transforms import Evaluator, Factor
+from .frame.design import SCALE_MESSAGE, Design, build_design, check_data
+from .frame.spec import FrameSpec
 from .errors import DataError, MixedModelsError, ModelError, SingularFitWarning
-from .fit.optimize import OptSummary, optimize_theta
+from .fit.linalg import NotPositiveDefinite
+from .fit.optimize import OPTIONS, OptSummary, fit_theta
+from .fit.paths import PATHS
 from .fit.threads import scoped as threads_scoped
-from .fit import gradient as _gradient_module  # noqa: F401  (loaded with the model, not in the first fit)
 # Modules the fitted class's methods delegate to. They must not import this module at import time (the
 # ones that need the model classes at run time import them inside functions: the one natural cycle).
 from .interop.compare import compare_statsmodels as _compare_statsmodels
@@ -52,6 +56,12 @@ def _lsmeans():
     from .inference import lsmeans
 
     return lsmeans
+
+
+def _aov():
+    from .classical import aov
+
+    return aov
 
 
 def _make_unique(names: list[str]) -> list[str]:
@@ -100,8 +110,6 @@ class ResidualSeries(pd.Series):
 def _subset_mask(subset, data: pd.DataFrame, formula: str) -> np.ndarray:
     """R's ``subset`` argument: an expression over the columns (evaluated by the formula evaluator, so
     no code runs) or a boolean array with one entry per row; missing counts as FALSE, as in R."""
-    from .formula.parse import parse_formula
-    from .formula.transforms import Evaluator, Factor
 
     if isinstance(subset, str):
         try:
@@ -166,8 +174,6 @@ class LinearMixedModel:
         if isinstance(offset, pd.Series):
             offset = _aligned(offset, data, "offset")
         if subset is not None:
-            from .frame.design import check_data
-
             check_data(data)
             mask = _subset_mask(subset, data, formula)
             data = data[mask]
@@ -182,7 +188,7 @@ class LinearMixedModel:
         # kept for predictions on new data (lme4 keeps its model frame too); a shallow copy, so later
         # changes to the caller's frame do not leak in (pandas copies on write)
         self.data = data.copy(deep=False)
-        self._criteria: dict[bool, ProfiledCriterion] = {}
+        self._criteria: dict[tuple[bool, str], ProfiledCriterion] = {}
 
     def call_lines(self) -> list[tuple[str, str]]:
         """lme4's ``Weights:``, ``Offset:`` and ``Subset:`` lines of the printed call."""
@@ -194,8 +200,6 @@ class LinearMixedModel:
             if isinstance(arg, str):
                 text = arg
                 if key == "subset":
-                    from .formula.parse import deparse, parse_formula
-
                     text = deparse(parse_formula("~" + arg).rhs)
             elif key == "subset":
                 text = "subset"  # a boolean array: no expression to show (R shows the call's)
@@ -204,19 +208,22 @@ class LinearMixedModel:
             out.append((label, str(text)))
         return out
 
-    def criterion(self, reml: bool = True) -> ProfiledCriterion:
-        """The profiled criterion (REML or ML) as a function of theta (lme4's ``devfun``)."""
-        if reml not in self._criteria:
+    def criterion(self, reml: bool = True, path: str = "auto") -> ProfiledCriterion:
+        """The profiled criterion (REML or ML) as a function of theta (lme4's ``devfun``), evaluated by
+        the given path (:mod:`mixedmodels.fit.paths`; ``"auto"`` chooses by the model's size). The
+        cross-products are computed once and shared by every criterion of the model."""
+        key = (bool(reml), path)
+        if key not in self._criteria:
             d = self.design
-            other = self._criteria.get(not reml)
-            self._criteria[reml] = ProfiledCriterion(d.terms, d.X, d.y - d.offset, reml=reml,
-                                                     crossprods=other.cp if other else None,
-                                                     y_shift=other.y_shift if other else None,
-                                                     weights=d.weights)
-        return self._criteria[reml]
+            other = next(iter(self._criteria.values()), None)
+            self._criteria[key] = ProfiledCriterion(d.terms, d.X, d.y - d.offset, reml=reml,
+                                                    crossprods=other.cp if other else None,
+                                                    y_shift=other.y_shift if other else None,
+                                                    weights=d.weights, path=path)
+        return self._criteria[key]
 
     @threads_scoped
-    def fit(self, method: str = "REML", *, theta0=None, optimizer: str = "auto",
+    def fit(self, method: str = "REML", *, theta0=None, optimizer: str = "auto", path: str = "auto",
             **optimizer_options) -> "LmerFit":
         """Fit by ``"REML"`` (default), ``"ML"`` or ``"moments"`` (method of moments from the ANOVA table's
         expected mean squares, then GLS fixed effects and BLUPs).
@@ -225,21 +232,33 @@ class LinearMixedModel:
         :mod:`mixedmodels.fit.gradient`), ``"bobyqa"`` (NLopt's BOBYQA, lme4's algorithm, finished by a
         Newton step) or ``"auto"`` (the default: the gradient method; and where a likelihood surface is
         most likely to have a second local optimum -- a singular fit, or a grouping factor with at most
-        five levels -- on a small model, BOBYQA from lme4's start as well, keeping the lower criterion).
-        Extra keywords go to the optimizer.
+        five levels -- on a model where it is cheap, BOBYQA from lme4's start as well, keeping the lower
+        criterion: :func:`mixedmodels.fit.optimize.cross_check_reason`). Extra keywords go to the
+        optimizer.
+
+        ``path``: how the criterion is evaluated (:mod:`mixedmodels.fit.paths`): ``"auto"`` (by the
+        model's size), ``"small"`` (one compiled call), ``"dense"``, ``"blocks"`` (compiled level by level)
+        or ``"sparse"``; all give the same criterion to rounding. The fit's ``optinfo`` records which
+        ran, every setting, the evaluations and the fit log.
         """
         if isinstance(method, str) and method.lower() == "moments":
-            from .classical.aov import moments_fit
-
-            return moments_fit(self)
+            return _aov().moments_fit(self)
         if not isinstance(method, str) or method.upper() not in ("REML", "ML"):
             raise MixedModelsError(f"method must be 'REML', 'ML' or 'moments', not {method!r}")
         if optimizer not in ("auto", "gradient", "bobyqa"):
             raise MixedModelsError(f"optimizer must be 'auto', 'gradient' or 'bobyqa', not {optimizer!r}")
+        if not isinstance(path, str) or path not in ("auto", *PATHS):
+            raise MixedModelsError(f"path must be 'auto', {', '.join(repr(p) for p in PATHS)}, not {path!r}")
         _check_optimizer_options(optimizer, optimizer_options)
+        fit_options = {"optimizer": optimizer, "path": path, **optimizer_options}  # for update()
+        optimizer_options = dict(optimizer_options)
+        kernel = optimizer_options.pop("kernel", None)
+        if kernel is not None and path == "auto":
+            # the former switch: True = the compiled level-by-level path, False = NumPy throughout
+            path = "blocks" if kernel else "dense" if self._dense_fits() else "sparse"
         # with no fixed effects the REML criterion is the ML deviance, and lme4 reports the fit as ML
         reml = method.upper() == "REML" and self.design.p > 0
-        crit = self.criterion(reml)
+        crit = self.criterion(reml, path)
         if reml and self.design.n <= self.design.p:
             raise MixedModelsError("REML needs more observations than fixed effects")
         self._check_not_perfect(crit)
@@ -251,43 +270,22 @@ class LinearMixedModel:
             raise MixedModelsError(f"theta0 must have {crit.ntheta} elements, not {start.size}")
         if not np.all(np.isfinite(start)):
             raise MixedModelsError(f"theta0 (start) must be finite numbers, not {start.tolist()}")
-        lower = crit.lower_bounds()
-        crit.nevals = 0
-        if optimizer == "bobyqa":
-            opt = optimize_theta(crit, start, lower, **optimizer_options)
-        else:
-            from .fit.gradient import optimize_with_gradient
-
-            opt = optimize_with_gradient(crit, start, lower, **optimizer_options)
-            if optimizer == "auto" and crit._dense and self._second_optimum_plausible(opt.theta, lower):
-                alt = optimize_theta(crit, start, lower, **{k: v for k, v in optimizer_options.items()
-                                                              if k in _OPTIONS["bobyqa"]})
-                if alt.objective < opt.objective - 1e-10 * max(1.0, abs(opt.objective)):
-                    opt = alt  # a lower optimum, not the same one to within rounding
-                opt.feval = crit.nevals  # both searches
-        from .fit.linalg import NotPositiveDefinite
-
+        opt = fit_theta(crit, start, crit.lower_bounds(), optimizer, **optimizer_options)
         try:
-            out = LmerFit(self, reml, opt)
-            out.fit_options = {"optimizer": optimizer, **optimizer_options}  # for update()
-            return out
+            return LmerFit(self, reml, opt, fit_options=fit_options, path=path)
         except NotPositiveDefinite:
             raise ModelError("the model is degenerate at the optimum: the penalized system is singular "
                              "(typically the random effects reproduce the response exactly, so no "
                              "residual variance is left, or the response is one of the random-effects "
                              "covariates); simplify the random-effects structure") from None
 
-    def _second_optimum_plausible(self, theta: np.ndarray, lower: np.ndarray) -> bool:
-        """A singular fit, or a grouping factor with at most five levels: where a profiled likelihood
-        surface is most often multimodal (and where the two searches were seen to disagree)."""
-        diag = np.isfinite(lower) & (lower == 0)
-        return bool(np.any(theta[diag] < SINGULAR_TOL)) or any(t.nlevels <= 5 for t in self.design.terms)
+    def _dense_fits(self) -> bool:
+        """Whether "auto" would take a dense path (small or dense) for this model."""
+        return self.criterion(True).path.name in ("small", "dense")
 
     def _check_not_perfect(self, crit: ProfiledCriterion) -> None:
         """lme4 fits a response that the fixed effects reproduce exactly and returns noise; we say why
         instead: with no residual variation there is nothing to attribute to random effects."""
-        from .fit.linalg import NotPositiveDefinite
-
         y = self.design.y - self.design.offset
         if np.ptp(y) == 0:
             raise DataError(f"the response '{self.design.response_name}' is constant: there is no "
@@ -303,12 +301,7 @@ class LinearMixedModel:
                             "is zero): a perfect fit leaves no variance for random effects or residuals")
 
 
-_OPTIONS = {
-    "gradient": {"dec_tol", "maxiter", "boundary_tol", "fallback", "probes", "probe_zero", "kernel",
-                 "verbose", "ftol_abs", "xtol_abs", "ftol_rel", "maxeval", "polish", "initial_step"},
-    "bobyqa": {"ftol_abs", "xtol_abs", "ftol_rel", "maxeval", "boundary_tol", "polish", "initial_step"},
-}
-_OPTIONS["auto"] = _OPTIONS["gradient"]
+_OPTIONS = {name: opts | {"kernel"} for name, opts in OPTIONS.items()}  # kernel: the former path switch
 
 
 _INT_OPTIONS = {"maxeval", "maxiter"}
@@ -385,7 +378,7 @@ def _start_theta(start):
 @threads_scoped
 def lmer(formula: str, data: pd.DataFrame, REML: bool = True, *, subset=None, weights=None, offset=None,
          na_action: str = "na.omit", start=None, contrasts=None, control=None, data_name: str | None = None,
-         optimizer: str = "auto", **optimizer_options) -> "LmerFit":
+         optimizer: str = "auto", path: str = "auto", **optimizer_options) -> "LmerFit":
     """Fit a linear mixed model as R's ``lme4::lmer(formula, data, REML, subset, weights, offset,
     na.action, start)`` does.
 
@@ -395,7 +388,8 @@ def lmer(formula: str, data: pd.DataFrame, REML: bool = True, *, subset=None, we
     added to the formula's offsets; ``na_action``: ``"na.omit"`` (drop incomplete rows, the default)
     or ``"na.fail"`` (an error if a variable the model uses is missing); ``start``: starting theta (a
     vector or ``{"theta": ...}``). R's ``contrasts`` and ``control`` have no equivalent here and are
-    refused rather than ignored. Other keywords go to the optimizer (see :meth:`LinearMixedModel.fit`).
+    refused rather than ignored. ``optimizer``, ``path`` (the evaluation path) and other keywords go to
+    the optimizer (see :meth:`LinearMixedModel.fit`).
     """
     if not isinstance(REML, (bool, np.bool_)):
         raise MixedModelsError(f"REML must be True or False, not {REML!r}")
@@ -407,7 +401,7 @@ def lmer(formula: str, data: pd.DataFrame, REML: bool = True, *, subset=None, we
                                "of lmer() (optimizer='bobyqa', ftol_abs=..., maxeval=...)")
     model = LinearMixedModel(formula, data, data_name=data_name, subset=subset, weights=weights,
                              offset=offset, na_action=na_action)
-    return model.fit("REML" if REML else "ML", theta0=_start_theta(start), optimizer=optimizer,
+    return model.fit("REML" if REML else "ML", theta0=_start_theta(start), optimizer=optimizer, path=path,
                      **optimizer_options)
 
 
@@ -417,16 +411,22 @@ class LmerFit:
     Attributes follow lme4's accessors: ``fixef``, ``vcov``, ``sigma``, ``theta``, ``objective``
     (REMLcrit for a REML fit, deviance for an ML fit), ``loglik``, ``aic``, ``bic``, ``nobs``,
     ``ngroups``, ``varcorr``, ``ranef``, ``ranef_condsd``, ``is_singular``, ``fitted``, ``residuals``.
+    ``optinfo`` is the fit's record: an :class:`~mixedmodels.fit.optimize.OptSummary` (what the
+    optimizer did), or for a method-of-moments fit a
+    :class:`~mixedmodels.classical.aov.MomentsSummary` (no optimizer ran). ``fit_options``: the
+    optimizer keywords the fit was made with (``update()`` refits with them).
     """
 
-    def __init__(self, model: LinearMixedModel, reml: bool, opt: OptSummary, *,
-                 sigma: float | None = None, method: str | None = None):
+    def __init__(self, model: LinearMixedModel, reml: bool, opt, *,
+                 sigma: float | None = None, method: str | None = None, fit_options: dict | None = None,
+                 path: str = "auto"):
         self.model = model
         self.reml = reml
         self.method = method or ("REML" if reml else "ML")
         self.optinfo = opt
+        self.fit_options = dict(fit_options or {})
         d = model.design
-        crit = model.criterion(reml)
+        crit = model.criterion(reml, path)
         self._crit = crit
         self._factor = crit.factor(opt.theta)
         self.objective = float(crit.objective_from_factor(self._factor))
@@ -456,6 +456,17 @@ class LmerFit:
     def design(self) -> Design:
         return self.model.design
 
+    @property
+    def frame_spec(self) -> FrameSpec:
+        """The frozen frame spec of the model frame (:class:`~mixedmodels.frame.spec.FrameSpec`): levels,
+        contrasts, stateful-transform state and the terms' columns; ``frame_spec.model_matrix(data)`` and
+        ``frame_spec.random_matrices(data)`` rebuild X and Z on other data."""
+        spec = self.model.design.spec
+        if spec is None:
+            raise MixedModelsError("this model's frame was built without a frame spec "
+                                   "(mixedmodels.frame.spec.FrameSpec), which this needs")
+        return spec
+
     @cached_property
     def fixef(self) -> pd.Series:
         return pd.Series(self._beta, index=self.design.x_names, name="fixef")
@@ -471,11 +482,7 @@ class LmerFit:
         columns dropped as aliased."""
         if not self.design.dropped:
             return self.fixef.copy()
-        from .frame.design import _model_matrix, fixed_var_table
-
-        vt, rhs = fixed_var_table(self.design, self.model.data)
-        _, names, _ = _model_matrix(rhs, vt, self.design.rows)
-        out = pd.Series(np.nan, index=names, name="fixef")
+        out = pd.Series(np.nan, index=list(self.frame_spec.column_names), name="fixef")
         out[self.fixef.index] = self.fixef.to_numpy()
         return out
 

@@ -53,6 +53,7 @@ from ..frame.design import Design, build_design
 from .ems import ErrorTerm, SequentialAnova, error_term
 from ..errors import MixedModelsError, ModelError
 from ..frame.reterms import ReTerm
+from ..formula.parse import expand_bars, split_formula
 
 __all__ = ["aov", "AovResult", "moments_fit", "compare_methods", "MethodComparison",
            "NegativeVarianceWarning", "FIT_METHOD_NOTE"]
@@ -109,8 +110,6 @@ def _check_intercept_only(design: Design, what: str) -> None:
 
 def _formula_order(design: Design) -> list[ReTerm]:
     """The random terms in the order the formula writes them (design.terms is in lme4's order)."""
-    from ..formula.parse import expand_bars, split_formula
-
     bars = expand_bars(split_formula(design.formula)[2], design.formula.text)
     names = [b.group_name for b in bars]
     by_name: dict[str, ReTerm] = {}
@@ -499,19 +498,48 @@ def aov(formula: str, data: pd.DataFrame) -> AovResult:
 
 
 # --------------------------------------------------------------------------------------- moments fit
+@dataclass(frozen=True, eq=False)
+class MomentsSummary:
+    """The record of a method-of-moments fit (its ``optinfo``): no optimizer ran, theta comes from the
+    moment equations in closed form.
+
+    ``theta``: ``sqrt(s2_k / s2_e)`` per term; ``objective``: the REML criterion at that theta (for
+    comparison with a REML fit); ``varcomp``: the moment estimates of the variance components (negative
+    ones set to 0) and ``varcomp_raw`` before that; ``truncated``: the components set to 0. The fields
+    an optimizer's :class:`~mixedmodels.fit.optimize.OptSummary` has that apply here say so: no
+    evaluations (``feval = 0``, ``ngrad = 0``), ``converged`` (the equations have one solution),
+    ``optimizer = "method of moments"``, no messages, an empty fit log.
+    """
+
+    theta: np.ndarray
+    objective: float
+    varcomp: pd.Series
+    varcomp_raw: pd.Series
+    truncated: tuple[str, ...] = ()
+    optimizer: str = "method of moments"
+    return_code: str = "closed form (moment equations)"
+    converged: bool = True
+    feval: int = 0
+    ngrad: int = 0
+    restarts: int = 0
+    messages: tuple[str, ...] = ()
+    checks: tuple = ()
+    fitlog: tuple = ()
+    path: str = ""
+
+
 def moments_fit(model):
     """Fit a :class:`~mixedmodels.model.LinearMixedModel` by the method of moments.
 
     The variance components are the ANOVA moment estimates (negative ones set to 0), ``theta_k =
     sqrt(s2_k / s2_e)`` and ``sigma = sqrt(s2_e)``. The fixed effects (BLUEs, by generalized least squares)
     and the conditional modes (BLUPs) are those of the mixed-model equations at that theta. Only scalar
-    random-intercept terms ``(1 | g)`` are supported. The optimizer summary records ``feval = 0`` and, as
-    the objective, the REML criterion at that theta.
+    random-intercept terms ``(1 | g)`` are supported. The fit's record is a :class:`MomentsSummary`
+    (no optimizer ran); its objective is the REML criterion at that theta.
     """
     if model.design.weights is not None:
         raise MixedModelsError("the method of moments is not available with prior weights")
     from ..model import LmerFit
-    from ..fit.optimize import OptSummary
 
     design = model.design
     _check_intercept_only(design, "the method of moments")
@@ -522,12 +550,11 @@ def moments_fit(model):
                          "exactly, so the variance ratios are undefined")
     theta = np.array([math.sqrt(float(res.varcomp[t.group]) / s2e) for t in design.terms])
     crit = model.criterion(True)
-    opt = OptSummary(theta_init=theta.copy(), theta=theta, lower=crit.lower_bounds(),
-                     objective=float(crit(theta)), feval=0, optimizer="method of moments", converged=True,
-                     return_code="closed form (moment equations)", ftol_abs=float("nan"),
-                     xtol_abs=float("nan"), messages=[])
-    fit = LmerFit(model, True, opt, sigma=math.sqrt(s2e), method="moments")
-    return fit
+    raw = res.varcomp_raw
+    truncated = tuple(str(g) for g in raw.index if float(raw[g]) < 0)
+    record = MomentsSummary(theta=theta, objective=float(crit(theta)), varcomp=res.varcomp.copy(),
+                            varcomp_raw=raw.copy(), truncated=truncated)
+    return LmerFit(model, True, record, sigma=math.sqrt(s2e), method="moments")
 
 
 # ---------------------------------------------------------------------------------- method comparison

@@ -21,7 +21,7 @@ Then (Bates et al. 2015, eqs. 34 and 41)
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import scipy.linalg as sla
@@ -29,54 +29,36 @@ import scipy.sparse as sp
 
 from . import kernels
 from .crossprod import CrossProducts
-from .linalg import (NotPositiveDefinite, batched_cholesky, batched_tri_inverse, block_diag_sparse,
-                     dense_cholesky)
+from .linalg import BlockedFactor, block_diag_sparse
+from .paths import Path, choose_path
 from ..frame.reterms import ReTerm
 
-__all__ = ["ProfiledCriterion", "BlockedFactor"]
+__all__ = ["ProfiledCriterion", "BlockedFactor", "tril_indices"]
 
 _LOG2PI = np.log(2 * np.pi)
-DENSE_MAX = 400_000  # elements of A_R1 up to which the dense path is used
 
 
-@dataclass
-class BlockedFactor:
-    """The blocked Cholesky factor at one theta (see the module docstring for the blocks)."""
-
-    theta: np.ndarray
-    lambdas: list[np.ndarray]
-    L11: np.ndarray          # (l1, s1, s1)
-    L11inv: np.ndarray       # (l1, s1, s1)
-    C: sp.csr_matrix | np.ndarray  # (m, q1)
-    LRR: np.ndarray          # (m, m) lower triangular
-    qrest: int               # number of Z columns in the rest block
-    p: int
-
-    @property
-    def logdet_L(self) -> float:
-        d1 = self.L11.diagonal(axis1=1, axis2=2)
-        return 2.0 * (np.log(d1).sum() + np.log(self.LRR.diagonal()[: self.qrest]).sum())
-
-    @property
-    def logdet_RX(self) -> float:
-        d = self.LRR.diagonal()[self.qrest: self.qrest + self.p]
-        return 2.0 * np.log(d).sum()
-
-    @property
-    def pwrss(self) -> float:
-        return float(self.LRR[-1, -1] ** 2)
+def tril_indices(s: int) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, cols) of the lower triangle of an ``s x s`` lambda in column-major order (R's
+    ``lower.tri`` order: the order of a term's elements in theta)."""
+    cols, rows = np.triu_indices(s)  # triu of the transpose = tril column-major
+    return rows, cols
 
 
 class ProfiledCriterion:
     """``theta -> d(theta)`` (ML) or ``dR(theta)`` (REML), with the factor kept for post-processing.
 
-    The object is built once per model (cross-products computed then); each call only forms and
-    factors the blocks. ``nevals`` counts calls.
+    The object is built once per model: the cross-products and every index layout an evaluation needs
+    (theta positions, the rest block's scaling pattern, the level blocks) are computed here or on first
+    use, never per evaluation. How an evaluation runs -- the factor, the value and the gradient -- is
+    the job of one evaluation path (:mod:`mixedmodels.fit.paths`), chosen once here: ``path="auto"``
+    (by the model's size) or one of ``"small"``, ``"dense"``, ``"blocks"``, ``"sparse"``.
+    ``nevals`` counts evaluations.
     """
 
     def __init__(self, terms: list[ReTerm], X: np.ndarray, y: np.ndarray, reml: bool = True,
                  crossprods: CrossProducts | None = None, y_shift: float | None = None,
-                 weights: np.ndarray | None = None):
+                 weights: np.ndarray | None = None, path: str = "auto"):
         self.terms = terms
         self.n = len(y)
         self.p = X.shape[1]
@@ -106,40 +88,105 @@ class ProfiledCriterion:
         if self.y_shift and self.int_col is None:
             raise ValueError("a shifted response needs an intercept column in X")
         self.cp = crossprods
+        self._X, self._y = X, y  # for with_path()
+        self._build_layout()
+        self.nevals = 0
+        self.path: Path = choose_path(self, path)
+
+    def _build_layout(self) -> None:
+        """Every index array an evaluation needs, computed once."""
+        terms = self.terms
         self.qrest = sum(t.nranef for t in terms[1:])
         self.m = self.qrest + self.p + 1
         sizes = [t.ntheta for t in terms]
         self.theta_slices = np.split(np.arange(sum(sizes)), np.cumsum(sizes)[:-1])
         self.rest_diag = all(t.ncols == 1 for t in terms[1:])
         self.s1 = terms[0].ncols
-        self.nevals = 0
+        self.l1 = terms[0].nlevels
+        self.q1 = terms[0].nranef
+        # per term, the (rows, cols) of lambda that theta fills (column-major lower triangle)
+        self.tril = [tril_indices(t.ncols) for t in terms]
         # row / column index of each stored element of AR1 (for the scalar fast paths)
-        self._ar1_rows = np.repeat(np.arange(self.cp.AR1.shape[0]), np.diff(self.cp.AR1.indptr))
-        self._ar1_cols = self.cp.AR1.indices
+        self.ar1_rows = np.repeat(np.arange(self.cp.AR1.shape[0]), np.diff(self.cp.AR1.indptr))
+        self.ar1_cols = self.cp.AR1.indices
         # for each rest row that is a Z column, the position in theta of its term's lambda[0, 0]
-        self._rest_theta = np.repeat([sl[0] for sl in self.theta_slices[1:]],
-                                     [t.nranef for t in terms[1:]]).astype(np.intp)
+        self.rest_theta = np.repeat([sl[0] for sl in self.theta_slices[1:]],
+                                    [t.nranef for t in terms[1:]]).astype(np.intp)
+        # later terms: for each theta element lambda_t[a, b], the rest rows (j, b) and columns (j, a)
+        self.rest_pairs: list[tuple[int, np.ndarray, np.ndarray]] = []
+        pos = 0
+        for ti, t in enumerate(terms[1:], start=1):
+            rows, cols = self.tril[ti]
+            base = pos + np.arange(t.nlevels) * t.ncols
+            for e, (a, b) in enumerate(zip(rows, cols)):
+                self.rest_pairs.append((int(self.theta_slices[ti][e]), base + b, base + a))
+            pos += t.nranef
+        # the same, flat: every (ci, cj) pair with the index of its theta element in rest_pairs
+        pairs = self.rest_pairs
+        self.rest_theta_pos = np.array([e[0] for e in pairs], dtype=np.intp)
+        empty = np.zeros(0, np.intp)
+        self.rest_ci = np.concatenate([e[1] for e in pairs]).astype(np.intp) if pairs else empty
+        self.rest_cj = np.concatenate([e[2] for e in pairs]).astype(np.intp) if pairs else empty
+        self.rest_seg = np.repeat(np.arange(len(pairs)), [len(e[1]) for e in pairs]).astype(np.intp)
         self._lower = np.concatenate([t.lower_bounds() for t in terms])
-        self._eye1 = np.eye(self.s1)  # added to each of the first term's s1 x s1 blocks
-        self._diag_m = np.diag_indices(self.m)  # the diagonal of the dense rest block
-        self._eye_rest = np.zeros(self.m)
-        self._eye_rest[: self.qrest] = 1.0
-        dense_frac = self.cp.AR1.nnz / max(1, self.cp.AR1.shape[0] * self.cp.AR1.shape[1])
-        self._dense_C = dense_frac > 0.05
-        # large problems with a diagonal rest scaling: the compiled level-by-level downdate
-        # small problems: A_R1 dense, every product a BLAS call (scipy.sparse's per-call overhead would
-        # dominate); the rest scaling as a dense block-diagonal matrix when it is not diagonal
-        q1 = terms[0].nranef
-        self._dense = self.m * q1 <= DENSE_MAX
-        if self._dense:
-            self._AR1d = self.cp.AR1.toarray().reshape(self.m, terms[0].nlevels, self.s1)
-        self._tril = [t._tril() for t in terms]
-        self._small = None  # the compiled small-model evaluator (smallfit), built on first use
-        self._blocks = None
-        if not self._dense and self.rest_diag and kernels.available():
-            blocks = kernels.LevelBlocks(self.cp.AR1, terms[0].nlevels, self.s1)
-            if blocks.work >= kernels.KERNEL_MIN_WORK:
-                self._blocks = blocks
+        self.eye1 = np.eye(self.s1)  # added to each of the first term's s1 x s1 blocks
+        self.diag_m = np.diag_indices(self.m)  # the diagonal of the dense rest block
+        self.eye_rest = np.zeros(self.m)
+        self.eye_rest[: self.qrest] = 1.0
+
+    def with_path(self, path: str) -> "ProfiledCriterion":
+        """The same criterion (the same cross-products) evaluated by another path."""
+        return ProfiledCriterion(self.terms, self._X, self._y, reml=self.reml, crossprods=self.cp,
+                                 y_shift=self.y_shift, weights=self.weights, path=path)
+
+    # ------------------------------------------------------------------ per-model layouts (built once)
+    @cached_property
+    def AR1_dense(self) -> np.ndarray:
+        """A_R1 as a dense (m, l1, s1) array (the dense and small paths, the dense gradient)."""
+        return self.cp.AR1.toarray().reshape(self.m, self.l1, self.s1)
+
+    @cached_property
+    def AR1_csc(self) -> sp.csc_matrix:
+        """A_R1 by columns, indices sorted (the sparse gradient)."""
+        out = self.cp.AR1.tocsc()
+        out.sort_indices()
+        return out
+
+    @cached_property
+    def level_blocks(self) -> kernels.LevelBlocks:
+        """A_R1 level by level (:class:`~mixedmodels.fit.kernels.LevelBlocks`), shared by the compiled
+        downdate and the compiled gradient."""
+        return kernels.LevelBlocks(self.cp.AR1, self.l1, self.s1)
+
+    @cached_property
+    def _rest_scale_pattern(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The sparsity pattern of ``blockdiag(Lambda_R, I_{p+1})`` in CSR order: (indptr, indices,
+        rows, theta position of each stored element or -1 for the identity's ones, dense index)."""
+        r_list, c_list, th_list = [], [], []
+        pos = 0
+        for t, sl, (rows, cols) in zip(self.terms[1:], self.theta_slices[1:], self.tril[1:]):
+            base = pos + np.arange(t.nlevels)[:, None] * t.ncols
+            r_list.append((base + rows[None, :]).ravel())
+            c_list.append((base + cols[None, :]).ravel())
+            th_list.append(np.broadcast_to(sl[None, :], (t.nlevels, len(sl))).ravel())
+            pos += t.nranef
+        ident = np.arange(self.qrest, self.m)
+        r_list.append(ident)
+        c_list.append(ident)
+        th_list.append(np.full(len(ident), -1))
+        r = np.concatenate(r_list).astype(np.int64)
+        c = np.concatenate(c_list).astype(np.int64)
+        th = np.concatenate(th_list).astype(np.int64)
+        order = np.lexsort((c, r))
+        r, c, th = r[order], c[order], th[order]
+        indptr = np.concatenate([[0], np.cumsum(np.bincount(r, minlength=self.m))]).astype(np.int64)
+        return indptr, c, r, th, th < 0
+
+    def _rest_scale_values(self, theta: np.ndarray) -> np.ndarray:
+        _, _, _, th, ident = self._rest_scale_pattern
+        vals = theta[np.where(ident, 0, th)]
+        vals[ident] = 1.0
+        return vals
 
     # ------------------------------------------------------------------ theta helpers
     @property
@@ -154,105 +201,56 @@ class ProfiledCriterion:
 
     def lambdas(self, theta: np.ndarray) -> list[np.ndarray]:
         out = []
-        for t, sl, (rows, cols) in zip(self.terms, self.theta_slices, self._tril):
+        for t, sl, (rows, cols) in zip(self.terms, self.theta_slices, self.tril):
             lam = np.zeros((t.ncols, t.ncols))
             lam[rows, cols] = theta[sl]
             out.append(lam)
         return out
 
-    def _rest_scale_vector(self, theta: np.ndarray) -> np.ndarray:
+    def rest_scale_vector(self, theta: np.ndarray) -> np.ndarray:
         """The diagonal of blockdiag(Lambda_R, I) when every later term is scalar (``rest_diag``)."""
         d = np.ones(self.m)
-        d[: self.qrest] = theta[self._rest_theta]
+        d[: self.qrest] = theta[self.rest_theta]
         return d
 
-    def _rest_scale_matrix(self, lams: list[np.ndarray]) -> sp.csr_matrix:
-        blocks = []
-        for t, lam in zip(self.terms[1:], lams[1:]):
-            blocks.append(block_diag_sparse(np.broadcast_to(lam, (t.nlevels,) + lam.shape).copy()))
-        blocks.append(sp.identity(self.p + 1, format="csr"))
-        return sp.block_diag(blocks, format="csr")
+    def rest_scale_matrix(self, theta: np.ndarray) -> sp.csr_matrix:
+        """``blockdiag(Lambda_R, I_{p+1})`` as a sparse matrix, filled into the precomputed pattern."""
+        indptr, indices, _, _, _ = self._rest_scale_pattern
+        return sp.csr_matrix((self._rest_scale_values(theta), indices, indptr), shape=(self.m, self.m))
 
-    # ------------------------------------------------------------------ the factor
+    def rest_scale_right(self, A: np.ndarray, lams: list[np.ndarray]) -> np.ndarray:
+        """``A <- A @ blockdiag(Lambda_R, I_{p+1})`` in place, for a dense ``A`` with ``m`` columns, term by
+        term (each level's columns times its small lambda: ``O(rows * m * s)``, not an ``m x m`` product)."""
+        rows = A.shape[0]
+        pos = 0
+        for t, lam in zip(self.terms[1:], lams[1:]):
+            cols = slice(pos, pos + t.nranef)
+            if t.ncols == 1:
+                A[:, cols] *= lam[0, 0]
+            else:
+                A[:, cols] = (A[:, cols].reshape(rows, t.nlevels, t.ncols) @ lam).reshape(rows, -1)
+            pos += t.nranef
+        return A
+
+    def rest_scale_left(self, A: np.ndarray, lams: list[np.ndarray]) -> np.ndarray:
+        """``A <- blockdiag(Lambda_R, I_{p+1})' @ A`` in place, for a dense ``A`` with ``m`` rows."""
+        A2 = A.reshape(A.shape[0], -1)
+        width = A2.shape[1]
+        pos = 0
+        for t, lam in zip(self.terms[1:], lams[1:]):
+            rows = slice(pos, pos + t.nranef)
+            if t.ncols == 1:
+                A2[rows] *= lam[0, 0]
+            else:
+                A2[rows] = (lam.T @ A2[rows].reshape(t.nlevels, t.ncols, width)).reshape(t.nranef, width)
+            pos += t.nranef
+        return A
+
+    # ------------------------------------------------------------------ the factor and the value
     def factor(self, theta: np.ndarray, need_C: bool = True) -> BlockedFactor:
-        """The blocked factor at ``theta``; ``need_C=False`` (inside the optimizer) may skip forming the
-        off-diagonal block C explicitly when the compiled downdate is used."""
-        theta = np.asarray(theta, dtype=float)
-        lams = self.lambdas(theta)
-        lam1 = lams[0]
-        cp = self.cp
-        s1 = self.s1
-        # first term: L11 = chol(lam1' A11 lam1 + I), blockwise
-        if s1 == 1:
-            L11 = np.sqrt(cp.A11 * lam1[0, 0] ** 2 + 1.0)
-            L11inv = 1.0 / L11
-        else:
-            T = lam1.T @ cp.A11 @ lam1
-            T += self._eye1
-            L11 = batched_cholesky(T)
-            L11inv = batched_tri_inverse(L11)
-        # C = LambdaR' AR1 Lambda1 L11^-T
-        if self._dense:
-            T = lam1 @ np.transpose(L11inv, (0, 2, 1))  # (l1, s1, s1): lambda1 L11_j^-T
-            if s1 == 1:
-                C = self._AR1d[:, :, 0] * T[:, 0, 0][None, :]
-            else:
-                C = np.einsum("mls,lst->mlt", self._AR1d, T).reshape(self.m, -1)
-            if not self.qrest:  # no later terms: the rest scaling is the identity
-                M = cp.ARR.copy()
-            elif self.rest_diag:
-                d = self._rest_scale_vector(theta)
-                C *= d[:, None]
-                M = cp.ARR * d[:, None]
-                M *= d[None, :]
-            else:
-                LR = self._rest_scale_matrix(lams).toarray()
-                C = LR.T @ C
-                M = LR.T @ cp.ARR @ LR
-            M[self._diag_m] += self._eye_rest
-            M -= C @ C.T
-            LRR = dense_cholesky(M)
-            return BlockedFactor(theta, lams, L11, L11inv, C, LRR, self.qrest, self.p)
-        if self._blocks is not None:
-            d = self._rest_scale_vector(theta)
-            T = lam1 @ np.transpose(L11inv, (0, 2, 1))  # (l1, s1, s1): lambda1 L11_j^-T
-            M = cp.ARR * d[:, None]
-            M *= d[None, :]
-            M[self._diag_m] += self._eye_rest
-            self._blocks.downdate(M, T, d)
-            LRR = dense_cholesky(M)
-            C = None
-            if need_C:
-                right = block_diag_sparse(T)
-                C = (cp.AR1 @ right).tocsr()
-                C = sp.csr_matrix((C.data * d[np.repeat(np.arange(C.shape[0]), np.diff(C.indptr))],
-                                   C.indices, C.indptr), shape=C.shape)
-            return BlockedFactor(theta, lams, L11, L11inv, C, LRR, self.qrest, self.p)
-        if self.rest_diag:
-            d = self._rest_scale_vector(theta)
-            if s1 == 1:
-                data = cp.AR1.data * d[self._ar1_rows] * (lam1[0, 0] * L11inv[:, 0, 0])[self._ar1_cols]
-                C = sp.csr_matrix((data, cp.AR1.indices, cp.AR1.indptr), shape=cp.AR1.shape)
-            else:
-                right = block_diag_sparse(lam1 @ np.transpose(L11inv, (0, 2, 1)))
-                C = (cp.AR1 @ right).tocsr()
-                C = sp.csr_matrix((C.data * d[np.repeat(np.arange(C.shape[0]), np.diff(C.indptr))],
-                                   C.indices, C.indptr), shape=C.shape)
-            M = cp.ARR * d[:, None] * d[None, :]
-        else:
-            LR = self._rest_scale_matrix(lams)
-            right = block_diag_sparse(lam1 @ np.transpose(L11inv, (0, 2, 1)))
-            C = (LR.T @ (cp.AR1 @ right)).tocsr()
-            B = (LR.T @ cp.ARR)
-            M = np.asarray((LR.T @ B.T).T)
-        M[self._diag_m] += self._eye_rest
-        if self._dense_C:
-            Cd = C.toarray()
-            M -= Cd @ Cd.T
-        else:
-            M -= (C @ C.T).toarray()
-        LRR = dense_cholesky(M)
-        return BlockedFactor(theta, lams, L11, L11inv, C, LRR, self.qrest, self.p)
+        """The blocked factor at ``theta`` (by this criterion's path); ``need_C=False`` (inside the
+        optimizer) lets a path skip forming the off-diagonal block C."""
+        return self.path.factor(np.asarray(theta, dtype=float), need_C=need_C)
 
     def objective_from_factor(self, f: BlockedFactor, reml: bool | None = None) -> float:
         reml = self.reml if reml is None else reml
@@ -263,25 +261,19 @@ class ProfiledCriterion:
         return f.logdet_L + self.n * (1.0 + _LOG2PI + np.log(r2 / self.n)) - self.log_w
 
     def small_evaluator(self):
-        """The compiled ``theta -> (value, gradient)`` of :mod:`mixedmodels.fit.smallfit` when the model is
-        small enough for it, else None (built on first use)."""
-        if self._small is None:
-            from . import smallfit
-
-            self._small = smallfit.SmallEvaluator(self) if smallfit.eligible(self) else False
-        return self._small or None
+        """The compiled ``theta -> (value, gradient)`` of :mod:`mixedmodels.fit.smallfit` when this
+        criterion's path is ``"small"``, else None."""
+        return getattr(self.path, "evaluator", None)
 
     def __call__(self, theta: np.ndarray) -> float:
         self.nevals += 1
-        small = self.small_evaluator()
-        if small is not None:
-            return small(theta, want_grad=False)[0]
-        try:
-            f = self.factor(theta, need_C=False)
-        except NotPositiveDefinite:
-            return np.inf
-        val = self.objective_from_factor(f)
-        return float(val) if np.isfinite(val) else np.inf
+        return self.path.value(np.asarray(theta, dtype=float))
+
+    def value_and_gradient(self, theta: np.ndarray) -> tuple[float, np.ndarray | None]:
+        """``(value, gradient)`` by this criterion's path (one evaluation); ``(inf, None)`` where the
+        factor does not exist."""
+        self.nevals += 1
+        return self.path.value_and_gradient(np.asarray(theta, dtype=float))
 
     # ------------------------------------------------------------------ solutions at a theta
     def solve(self, f: BlockedFactor) -> tuple[np.ndarray, np.ndarray]:

@@ -20,11 +20,10 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from . import paths
 from ..frame.reterms import ReTerm
 
 __all__ = ["CrossProducts", "rest_matrix"]
-
-SMALL = 200_000  # n * (columns) up to which the products are formed densely
 
 
 def rest_matrix(terms: list[ReTerm], X: np.ndarray, y: np.ndarray, rows: slice | np.ndarray = slice(None)
@@ -58,8 +57,10 @@ class CrossProducts:
         return CrossProducts(self.A11 + other.A11, (self.AR1 + other.AR1).tocsr(), self.ARR + other.ARR)
 
     @classmethod
-    def from_rows(cls, terms: list[ReTerm], X: np.ndarray, y: np.ndarray, rows) -> "CrossProducts":
-        """The cross-products of one partition of the rows."""
+    def from_rows(cls, terms: list[ReTerm], X: np.ndarray, y: np.ndarray, rows,
+                  dense: bool | None = None) -> "CrossProducts":
+        """The cross-products of one partition of the rows; ``dense`` forms them with dense products
+        (by default when ``n * columns`` is at most :data:`~mixedmodels.fit.paths.CROSSPROD_DENSE_MAX`)."""
         t1 = terms[0]
         refs = t1.refs[rows]
         z = t1.z[rows]
@@ -71,30 +72,45 @@ class CrossProducts:
                 A11[:, a, b] = v
                 A11[:, b, a] = v
         m = sum(t.nranef for t in terms[1:]) + X.shape[1] + 1
-        if len(refs) * (m + t1.nranef) <= SMALL:
+        if dense is None:
+            dense = len(refs) * (m + t1.nranef) <= paths.CROSSPROD_DENSE_MAX
+        if dense:
             # small problems: dense matrices and products (scipy.sparse's overhead would dominate)
             W = np.column_stack([_dense_z(t.refs[rows], t.z[rows], t.nranef) for t in terms[1:]]
                                 + [X[rows], y[rows]])
             AR1 = sp.csr_matrix(W.T @ _dense_z(refs, z, t1.nranef))
             return cls(A11, AR1, W.T @ W)
+        # large problems: the Z columns sparse, X and y dense (X is mostly dense: a sparse copy of it and
+        # sparse products with it cost far more than BLAS on the dense columns)
         Z1 = ReTerm(t1.group, t1.levels, refs, t1.cnames, z).zmatrix()
-        W = rest_matrix(terms, X, y, rows)
-        Wt = W.T.tocsr()
-        AR1 = (Wt @ Z1).tocsr()
-        ARR = (Wt @ W).toarray()
+        Xy = np.column_stack([X[rows], y[rows]])
+        XyXy = Xy.T @ Xy
+        Z1Xy = np.asarray(Z1.T @ Xy)  # (q1, p + 1)
+        if len(terms) > 1:
+            Zr = sp.hstack([ReTerm(t.group, t.levels, t.refs[rows], t.cnames, t.z[rows]).zmatrix()
+                            for t in terms[1:]], format="csc")
+            Zrt = Zr.T.tocsr()
+            ZrZ1 = (Zrt @ Z1).tocsr()
+            ZrXy = np.asarray(Zrt @ Xy)
+            ARR = np.block([[(Zrt @ Zr).toarray(), ZrXy], [ZrXy.T, XyXy]])
+            AR1 = sp.vstack([ZrZ1, sp.csr_matrix(Z1Xy.T)], format="csr")
+        else:
+            ARR = XyXy
+            AR1 = sp.csr_matrix(Z1Xy.T)
         return cls(A11, AR1, ARR)
 
     @classmethod
     def from_design(cls, terms: list[ReTerm], X: np.ndarray, y: np.ndarray,
-                    chunk_rows: int | None = None) -> "CrossProducts":
-        """Sum the cross-products over row chunks (all rows at once when ``chunk_rows`` is None)."""
+                    chunk_rows: int | None = None, dense: bool | None = None) -> "CrossProducts":
+        """Sum the cross-products over row chunks (all rows at once when ``chunk_rows`` is None);
+        ``dense`` as :meth:`from_rows`."""
         n = len(y)
         if chunk_rows is None or chunk_rows >= n:
-            out = cls.from_rows(terms, X, y, slice(None))
+            out = cls.from_rows(terms, X, y, slice(None), dense=dense)
         else:
             out = None
             for start in range(0, n, chunk_rows):
-                part = cls.from_rows(terms, X, y, slice(start, min(n, start + chunk_rows)))
+                part = cls.from_rows(terms, X, y, slice(start, min(n, start + chunk_rows)), dense=dense)
                 out = part if out is None else out + part
         out.AR1.sum_duplicates()
         out.AR1.sort_indices()

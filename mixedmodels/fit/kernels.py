@@ -11,17 +11,18 @@ With a diagonal scaling of the rest rows (every term after the first has one col
 ``d[R_j] * (V_j @ T_j)`` where ``V_j`` are the stored cross-products and ``T_j = lambda_1 L11_j^-T``; the
 kernel forms it on the fly.
 
-Numba is imported only when a model is large enough to need this (``KERNEL_MIN_WORK``), so small fits
-and ``import mixedmodels`` never pay its import or compile time; compiled code is cached on disk
-(:func:`njit`: in the package's ``__pycache__``, else Numba's user-wide cache directory or
-``NUMBA_CACHE_DIR``; where no location is writable the code is compiled in memory, never an error).
+Numba is imported only when a model takes this path (``"blocks"``, chosen by
+:func:`mixedmodels.fit.paths.choose_path`), so small fits and ``import mixedmodels`` never pay its import
+or compile time; compiled code is cached on disk (:func:`njit`: in the package's ``__pycache__``, else
+Numba's user-wide cache directory or ``NUMBA_CACHE_DIR``; where no location is writable the code is
+compiled in memory, never an error).
 
-Small models (:mod:`mixedmodels.fit.smallfit`) have a compiled evaluator too, but loading Numba and the
-cached machine code costs ~0.3 s the first time in a process, where a small fit on the NumPy path takes a
-few milliseconds. :func:`compiled_small_pays` therefore keeps the first :data:`SMALL_FITS_BEFORE_JIT` small
-models of a process on the NumPy path, and uses the compiled evaluator from then on (or at once when it is
-already loaded): a script that fits one model never waits for Numba, a bootstrap or a simulation loop
-soon runs compiled.
+Small models (the ``"small"`` path, :mod:`mixedmodels.fit.smallfit`) have a compiled evaluator too, but
+loading Numba and the cached machine code costs ~0.3 s the first time in a process, where a small fit on
+the NumPy (``"dense"``) path takes a few milliseconds. :func:`compiled_small_pays` therefore keeps the
+first :data:`SMALL_FITS_BEFORE_JIT` small models of a process on the NumPy path, and lets the compiled
+evaluator take over from then on (or at once when it is already loaded): a script that fits one model
+never waits for Numba, a bootstrap or a simulation loop soon runs compiled.
 """
 
 from __future__ import annotations
@@ -31,12 +32,10 @@ import sys
 
 import numpy as np
 
-__all__ = ["LevelBlocks", "available", "KERNEL_MIN_WORK", "njit", "compiled_small_pays",
-           "SMALL_FITS_BEFORE_JIT", "warm_up_downdate"]
+__all__ = ["LevelBlocks", "available", "njit", "compiled_small_pays", "SMALL_FITS_BEFORE_JIT"]
 
-KERNEL_MIN_WORK = 200_000  # pair count above which the compiled downdate is used
 # small models fitted on the NumPy path in a process before the compiled evaluator is loaded (a NumPy
-# fit of sleepstudy takes ~5 ms against ~1.5 ms compiled; loading Numba costs ~0.3 s once)
+# fit of sleepstudy takes a few ms against ~1.5 ms compiled; loading Numba costs ~0.3 s once)
 SMALL_FITS_BEFORE_JIT = 20
 
 _downdate = None
@@ -53,7 +52,7 @@ def available() -> bool:
 
 
 def compiled_small_pays() -> bool:
-    """Whether the next small model should use the compiled evaluator: Numba is installed, and either the
+    """Whether the next small model should take the compiled path: Numba is installed, and either the
     compiled code is already loaded in this process or :data:`SMALL_FITS_BEFORE_JIT` small models were
     fitted on the NumPy path before this one."""
     global _small_seen
@@ -77,8 +76,6 @@ def njit(**options):
         except RuntimeError:  # numba: "cannot cache function ...: no locator available"
             return numba.njit(cache=False, **options)(fn)
     return decorate
-
-
 
 
 def _compile():
@@ -129,17 +126,6 @@ def _compile():
 
     _downdate = downdate
     return downdate
-
-
-def warm_up_downdate() -> None:
-    """Run the downdate once on a tiny layout (both the scalar and the vector case), so its machine code
-    is compiled and cached."""
-    import scipy.sparse as sp
-
-    for s1 in (1, 2):
-        AR1 = sp.csr_matrix(np.ones((3, 2 * s1)))
-        blocks = LevelBlocks(AR1, 2, s1)
-        blocks.downdate(np.eye(3), np.ones((2, s1, s1)), np.ones(3))
 
 
 class LevelBlocks:

@@ -8,19 +8,52 @@ only calls these.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import scipy.linalg as sla
 import scipy.sparse as sp
 
 from ..errors import ModelError
 
-__all__ = ["batched_cholesky", "batched_inverse", "batched_tri_inverse", "block_diag_sparse",
+__all__ = ["BlockedFactor", "batched_cholesky", "batched_inverse", "batched_tri_inverse", "block_diag_sparse",
            "dense_cholesky", "NotPositiveDefinite"]
 
 
 class NotPositiveDefinite(np.linalg.LinAlgError, ModelError):
     """Raised inside the criterion when a block is not positive definite (the optimizer backs off). Also
     a :class:`~mixedmodels.errors.ModelError`, so one that reaches the user is the package's error."""
+
+
+@dataclass
+class BlockedFactor:
+    """The blocked lower Cholesky factor ``L = [[L11, 0], [C, LRR]]`` of the penalized cross-product at
+    one theta (see :mod:`mixedmodels.fit.criterion` for the blocks). Every evaluation path
+    (:mod:`mixedmodels.fit.paths`) produces one; ``C`` is ``None`` when a path was asked to skip it
+    (inside the optimizer), else dense or sparse as the path keeps it."""
+
+    theta: np.ndarray
+    lambdas: list[np.ndarray]
+    L11: np.ndarray          # (l1, s1, s1)
+    L11inv: np.ndarray       # (l1, s1, s1)
+    C: "sp.csr_matrix | np.ndarray | None"  # (m, q1)
+    LRR: np.ndarray          # (m, m) lower triangular
+    qrest: int               # number of Z columns in the rest block
+    p: int
+
+    @property
+    def logdet_L(self) -> float:
+        d1 = self.L11.diagonal(axis1=1, axis2=2)
+        return 2.0 * (np.log(d1).sum() + np.log(self.LRR.diagonal()[: self.qrest]).sum())
+
+    @property
+    def logdet_RX(self) -> float:
+        d = self.LRR.diagonal()[self.qrest: self.qrest + self.p]
+        return 2.0 * np.log(d).sum()
+
+    @property
+    def pwrss(self) -> float:
+        return float(self.LRR[-1, -1] ** 2)
 
 
 def batched_cholesky(A: np.ndarray) -> np.ndarray:

@@ -1,29 +1,78 @@
-"""Bound-constrained minimization of the profiled criterion over theta (lme4's ``optimizeLmer``).
+"""Bound-constrained minimization of the profiled criterion over theta (lme4's ``optimizeLmer``), and
+the record of what the optimizer did (:class:`OptSummary`, as MixedModels.jl's).
 
-The optimizer is BOBYQA (Powell's derivative-free trust-region method with quadratic models) from NLopt,
-the same algorithm lme4 uses by default (``nloptwrap``) and MixedModels.jl uses, so results are directly
-comparable; our default tolerances are tighter than lme4's (``ftol_abs = 1e-8``, ``xtol_abs = 1e-8``), so
-where lme4 stops early we go on to the better optimum. As lme4 does, after convergence every theta
-component within ``boundary_tol`` of its bound is tried at the bound and kept there if that is no worse
-(``check.boundary``). If NLopt is missing, SciPy's bounded L-BFGS-B on finite differences is used instead.
+Two optimizers, both on an evaluation path of the criterion (:mod:`mixedmodels.fit.paths`):
+
+* :func:`optimize_theta`: BOBYQA (Powell's derivative-free trust-region method with quadratic models)
+  from NLopt, the algorithm lme4 (``nloptwrap``) and MixedModels.jl use by default, so results are
+  directly comparable; our default tolerances are tighter than lme4's (``ftol_abs = 1e-8``, ``xtol_abs =
+  1e-8``), so where lme4 stops early we go on to the better optimum. If NLopt is missing, SciPy's
+  bounded L-BFGS-B on finite differences is used instead.
+* :func:`optimize_with_gradient`: quasi-Newton on the exact gradient (:mod:`mixedmodels.fit.gradient`).
+
+:func:`fit_theta` runs the one asked for (``"auto"``: the gradient search, and a BOBYQA cross-check where
+it can pay, :func:`cross_check_reason`). After either, lme4's ``check.boundary``
+(:func:`check_boundary`): every theta component within ``boundary_tol`` of its bound is tried at the
+bound and kept there if that is no worse. Every evaluation goes through one :class:`Evaluations`
+(counts, budget, fit log), from which the frozen :class:`OptSummary` is built once, at the end.
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
-from typing import Callable
+from types import MappingProxyType
+from typing import Callable, Mapping
 
 import numpy as np
+import scipy.linalg as sla
 
 from ..errors import warn as warn_r
-from ..errors import ConvergenceWarning
+from ..errors import ConvergenceWarning, ModelError
+from .paths import CROSS_CHECK_DENSE_MAX_THETA, CROSS_CHECK_FEW_LEVELS, CROSS_CHECK_SINGULAR_TOL
 
-__all__ = ["OptSummary", "optimize_theta"]
+__all__ = ["OptSummary", "Check", "Evaluations", "optimize_theta", "optimize_with_gradient", "fit_theta",
+           "check_boundary", "canonical_theta", "cross_check_reason", "bobyqa", "OPTIONS"]
+
+# the options each optimizer takes (keywords of fit() / lmer())
+OPTIONS = {
+    "gradient": frozenset({"dec_tol", "maxiter", "boundary_tol", "fallback", "probes", "probe_zero",
+                           "verbose", "ftol_abs", "xtol_abs", "ftol_rel", "maxeval", "polish", "initial_step"}),
+    "bobyqa": frozenset({"ftol_abs", "xtol_abs", "ftol_rel", "maxeval", "boundary_tol", "polish",
+                         "initial_step"}),
+}
+OPTIONS["auto"] = OPTIONS["gradient"]
+_BOBYQA_DEFAULTS = {"ftol_abs": 1e-10, "xtol_abs": 1e-9, "ftol_rel": 1e-14, "maxeval": 100_000,
+                    "boundary_tol": 1e-5, "polish": True, "initial_step": None}
+_GRADIENT_DEFAULTS = {"dec_tol": 1e-11, "maxiter": 500, "boundary_tol": 1e-5, "fallback": True,
+                      "probes": (1e-3, 0.1), "probe_zero": 1e-6, "verbose": False}
 
 
-@dataclass
+@dataclass(frozen=True)
+class Check:
+    """A search or test run after the main search: ``name`` (``"bobyqa fallback"``, ``"boundary"``,
+    ``"bobyqa cross-check"``), why it ran, its evaluations, the criterion it reached and whether its
+    point was kept."""
+
+    name: str
+    reason: str
+    feval: int
+    objective: float
+    kept: bool
+
+
+@dataclass(frozen=True, eq=False)
 class OptSummary:
-    """What the optimizer did: start, result, bounds, evaluations, settings and messages."""
+    """What the optimizer did, all set when it is made (MixedModels.jl's ``OptSummary``).
+
+    ``theta_init`` / ``theta``: start and result; ``lower``: the bounds; ``objective``: the criterion at
+    ``theta``; ``feval``: criterion evaluations (factorizations) in all, ``ngrad``: how many of them also
+    had a gradient; ``optimizer``: the method(s) that ran; ``path``: the evaluation path
+    (:mod:`mixedmodels.fit.paths`); ``settings``: every option in force, defaults included;
+    ``converged``, ``return_code``, ``messages`` (lme4's convergence messages); ``restarts``: quasi-Newton
+    restarts off a saddle at zero; ``checks``: the checks that ran after the search (:class:`Check`);
+    ``fitlog``: ``(theta, criterion)`` for every evaluation, in order (MixedModels.jl's ``fitlog``).
+    """
 
     theta_init: np.ndarray
     theta: np.ndarray
@@ -35,7 +84,117 @@ class OptSummary:
     return_code: str
     ftol_abs: float
     xtol_abs: float
-    messages: list[str] = field(default_factory=list)
+    messages: tuple[str, ...] = ()
+    ngrad: int = 0
+    restarts: int = 0
+    path: str = ""
+    settings: Mapping = field(default_factory=lambda: MappingProxyType({}))
+    checks: tuple[Check, ...] = ()
+    fitlog: tuple[tuple[np.ndarray, float], ...] = ()
+
+    @property
+    def fitlog_table(self):
+        """The fit log as a pandas DataFrame: one row per evaluation, ``theta1..thetak`` and ``objective``."""
+        import pandas as pd
+
+        k = len(self.theta)
+        rows = np.array([np.append(t, v) for t, v in self.fitlog]).reshape(-1, k + 1)
+        return pd.DataFrame(rows, columns=[f"theta{i + 1}" for i in range(k)] + ["objective"])
+
+
+class _Budget(Exception):
+    """The evaluation budget (``maxeval``) is spent."""
+
+
+class Evaluations:
+    """Every evaluation of one fit, counted and logged: ``evaluate`` (value and the state its gradient
+    needs), ``gradient_at`` and, for derivative-free searches, calling it (value only).
+
+    ``fun`` is a :class:`~mixedmodels.fit.criterion.ProfiledCriterion` (evaluated by its path; its
+    ``nevals`` counted too) or any ``theta -> value`` callable. ``budget``: at most this many
+    evaluations by ``evaluate`` (then the search stops); ``verbose`` prints each one.
+    """
+
+    def __init__(self, fun, *, budget: int | None = None, verbose: bool = False):
+        self.fun = fun
+        self.path = getattr(fun, "path", None)
+        self.budget = budget
+        self.verbose = verbose
+        self.nevals = 0
+        self.ngrad = 0
+        self._thetas: list[np.ndarray] = []
+        self._values: list[float] = []
+        self.best_x: np.ndarray | None = None
+        self.best_f = np.inf
+
+    def _record(self, x: np.ndarray, v: float) -> None:
+        self.nevals += 1
+        if self.path is not None:
+            self.fun.nevals += 1
+        x = np.array(x, dtype=float)
+        self._thetas.append(x)
+        self._values.append(v)
+        if v < self.best_f:
+            self.best_x, self.best_f = x, v
+        if self.verbose:
+            print(f"    f={v:.12f} x={np.array2string(x, precision=8)}")
+
+    def evaluate(self, x: np.ndarray):
+        """``(value, state)`` at ``x``; ``state`` is None where the criterion is not finite."""
+        if self.budget is not None and self.nevals >= self.budget:
+            raise _Budget()
+        v, state = self.path.evaluate(np.asarray(x, dtype=float))
+        self._record(x, float(v))
+        return v, state
+
+    def gradient_at(self, state) -> np.ndarray | None:
+        self.ngrad += 1
+        return self.path.gradient_at(state)
+
+    def __call__(self, x: np.ndarray) -> float:
+        x = np.asarray(x, dtype=float)
+        v = float(self.path.value(x)) if self.path is not None else float(self.fun(x))
+        self._record(x, v)
+        return v
+
+    def fitlog(self) -> tuple[tuple[np.ndarray, float], ...]:
+        return tuple(zip(self._thetas, self._values))
+
+
+def check_boundary(fun: Callable[[np.ndarray], float], theta: np.ndarray, fval: float, lower: np.ndarray,
+                   tol: float) -> tuple[np.ndarray, float, Check | None]:
+    """lme4's ``check.boundary``: components within ``tol`` of their (finite) bound are put on it when
+    that is no worse, to within the criterion's rounding (a variance of 1e-9 is not better than 0 by
+    one unit in the last place). ``(theta, fval, check)``; ``check`` is None when nothing was near."""
+    if not tol > 0:
+        return theta, fval, None
+    near = np.isfinite(lower) & (theta - lower < tol) & (theta != lower)
+    if not near.any():
+        return theta, fval, None
+    trial = np.array(theta, dtype=float)
+    trial[near] = lower[near]
+    ft = float(fun(trial))
+    kept = ft <= fval + 1e-12 * max(1.0, abs(fval))
+    check = Check("boundary", f"{int(near.sum())} component(s) within {tol:g} of the bound", 1, ft, kept)
+    return (trial, ft, check) if kept else (theta, fval, check)
+
+
+def _summary(rec: Evaluations, *, theta0, theta, lower, objective, optimizer, converged, code, settings,
+             ftol_abs, xtol_abs, restarts=0, checks=()) -> OptSummary:
+    messages: tuple[str, ...] = ()
+    if not converged:
+        messages = (f"optimizer did not converge: {code}",)
+    return OptSummary(theta_init=np.array(theta0, dtype=float), theta=np.array(theta, dtype=float),
+                      lower=np.array(lower, dtype=float), objective=float(objective), feval=rec.nevals,
+                      optimizer=optimizer, converged=bool(converged), return_code=code,
+                      ftol_abs=float(ftol_abs), xtol_abs=float(xtol_abs), messages=messages, ngrad=rec.ngrad,
+                      restarts=int(restarts), path=rec.path.name if rec.path is not None else "",
+                      settings=MappingProxyType(dict(settings)), checks=tuple(checks), fitlog=rec.fitlog())
+
+
+def _warn_not_converged(code: str) -> None:
+    warn_r(f"the optimizer stopped without converging ({code}); the estimates may be unreliable",
+           ConvergenceWarning)
 
 
 def bobyqa(fun, x0, lower, ftol_abs=1e-10, xtol_abs=1e-9, ftol_rel=1e-14, maxeval=100_000,
@@ -155,59 +314,427 @@ def _fd_newton(fun, x: np.ndarray, fx: float, lower: np.ndarray) -> tuple[np.nda
     return x, fx, evals
 
 
-def optimize_theta(fun: Callable[[np.ndarray], float], theta0: np.ndarray, lower: np.ndarray, *,
-                   ftol_abs: float = 1e-10, xtol_abs: float = 1e-9, ftol_rel: float = 1e-14,
-                   maxeval: int = 100_000, boundary_tol: float = 1e-5, polish: bool = True,
-                   initial_step: np.ndarray | None = None) -> OptSummary:
-    """Minimize ``fun`` over theta >= lower from ``theta0``; returns an :class:`OptSummary`.
-
-    ``ftol_abs``/``xtol_abs`` are NLopt's stopping tolerances (lme4's defaults, 1e-8); unlike lme4 there
-    is no ``xtol_rel = 1e-4`` stop, and with ``polish`` a finite-difference Newton step
-    (:func:`_fd_newton`) finishes the job, so theta is accurate to ~1e-8 rather than ~1e-5.
-    """
-    theta0 = np.asarray(theta0, dtype=float)
+def _check_start(fun, theta0: np.ndarray) -> None:
     if not np.all(np.isfinite(theta0)):  # NLopt's binding corrupts memory on a non-finite start
-        from ..errors import ModelError
-
         raise ModelError(f"cannot optimize from a non-finite theta ({theta0.tolist()})")
     if not np.isfinite(fun(theta0)):  # NLopt is never handed a start where the criterion is undefined
-        from ..errors import ModelError
-
         raise ModelError("the criterion is not finite at the starting theta: the data may be on an extreme "
                          "scale, or the model degenerate")
-    lower = np.asarray(lower, dtype=float)
-    nev0 = getattr(fun, "nevals", 0)
+
+
+def _run_bobyqa(rec: Evaluations, theta0: np.ndarray, lower: np.ndarray, ftol_abs: float, xtol_abs: float,
+                ftol_rel: float, maxeval: int, polish: bool, initial_step) -> tuple:
+    """BOBYQA (then the Newton polish) from ``theta0``: ``(theta, fval, code, converged, name)``."""
+    _check_start(rec, theta0)
     try:
         import nlopt  # noqa: F401
         have_nlopt = True
     except ImportError:  # pragma: no cover - nlopt is a declared dependency
         have_nlopt = False
     if have_nlopt:
-        theta, code, converged = bobyqa(fun, theta0, lower, ftol_abs, xtol_abs, ftol_rel, maxeval,
+        theta, code, converged = bobyqa(rec, theta0, lower, ftol_abs, xtol_abs, ftol_rel, maxeval,
                                         initial_step)
         name = "bobyqa (NLopt)"
     else:  # pragma: no cover
-        theta, code, converged = _lbfgsb(fun, theta0, lower, ftol_abs, maxeval)
+        theta, code, converged = _lbfgsb(rec, theta0, lower, ftol_abs, maxeval)
         name = "L-BFGS-B (SciPy)"
-    fval = fun(theta)
+    fval = rec(theta)
     if polish and converged and len(theta) <= 12:
-        theta, fval, _ = _fd_newton(fun, theta, fval, lower)
-    # lme4's check.boundary: snap components near their bound onto it when that is no worse (to within
-    # the criterion's rounding: a variance of 1e-9 is not better than 0 by one unit in the last place)
-    if boundary_tol > 0:
-        near = np.isfinite(lower) & (theta - lower < boundary_tol) & (theta != lower)
-        if near.any():
-            trial = theta.copy()
-            trial[near] = lower[near]
-            ftrial = fun(trial)
-            if ftrial <= fval + 1e-12 * max(1.0, abs(fval)):
-                theta, fval = trial, ftrial
-    messages: list[str] = []
+        theta, fval, _ = _fd_newton(rec, theta, fval, lower)
+    return theta, fval, code, converged, name
+
+
+def optimize_theta(fun: Callable[[np.ndarray], float], theta0: np.ndarray, lower: np.ndarray, *,
+                   ftol_abs: float = 1e-10, xtol_abs: float = 1e-9, ftol_rel: float = 1e-14,
+                   maxeval: int = 100_000, boundary_tol: float = 1e-5, polish: bool = True,
+                   initial_step: np.ndarray | None = None) -> OptSummary:
+    """Minimize ``fun`` (a criterion, or any callable) over theta >= lower from ``theta0`` by BOBYQA;
+    returns an :class:`OptSummary`.
+
+    ``ftol_abs``/``xtol_abs`` are NLopt's stopping tolerances (lme4's defaults, 1e-8); unlike lme4 there
+    is no ``xtol_rel = 1e-4`` stop, and with ``polish`` a finite-difference Newton step
+    (:func:`_fd_newton`) finishes the job, so theta is accurate to ~1e-8 rather than ~1e-5. Then
+    :func:`check_boundary`.
+    """
+    theta0 = np.asarray(theta0, dtype=float)
+    lower = np.asarray(lower, dtype=float)
+    settings = {"ftol_abs": ftol_abs, "xtol_abs": xtol_abs, "ftol_rel": ftol_rel, "maxeval": maxeval,
+                "boundary_tol": boundary_tol, "polish": polish, "initial_step": initial_step}
+    rec = Evaluations(fun)
+    theta, fval, code, converged, name = _run_bobyqa(rec, theta0, lower, ftol_abs, xtol_abs, ftol_rel,
+                                                     maxeval, polish, initial_step)
+    theta, fval, bcheck = check_boundary(rec, theta, fval, lower, boundary_tol)
     if not converged:
-        messages.append(f"optimizer did not converge: {code}")
-        warn_r(f"the optimizer stopped without converging ({code}); the estimates may be "
-              "unreliable", ConvergenceWarning)
-    feval = getattr(fun, "nevals", nev0) - nev0
-    return OptSummary(theta_init=theta0, theta=theta, lower=lower, objective=float(fval), feval=feval,
-                      optimizer=name, converged=converged, return_code=code, ftol_abs=ftol_abs,
-                      xtol_abs=xtol_abs, messages=messages)
+        _warn_not_converged(code)
+    return _summary(rec, theta0=theta0, theta=theta, lower=lower, objective=fval, optimizer=name,
+                    converged=converged, code=code, settings=settings, ftol_abs=ftol_abs, xtol_abs=xtol_abs,
+                    checks=() if bcheck is None else (bcheck,))
+
+
+# ------------------------------------------------------------------------ quasi-Newton on the gradient
+def _cholesky_solve(B: np.ndarray, g: np.ndarray) -> np.ndarray:
+    """``B^-1 g`` by Cholesky (what ``scipy.linalg.cho_factor``/``cho_solve`` compute, without their
+    per-call overhead); LinAlgError when ``B`` is not finite or not positive definite."""
+    if not np.all(np.isfinite(B)):
+        raise np.linalg.LinAlgError("the matrix has non-finite entries")
+    c, info = sla.lapack.dpotrf(B, lower=0, clean=0)
+    if info != 0:
+        raise np.linalg.LinAlgError(f"the matrix is not positive definite (dpotrf info {info})")
+    x, info = sla.lapack.dpotrs(c, g, lower=0)
+    if info != 0:  # pragma: no cover - only on an illegal argument
+        raise np.linalg.LinAlgError(f"dpotrs info {info}")
+    return x
+
+
+def _projected_bfgs(fun: "Evaluations", x0: np.ndarray, lower: np.ndarray, dec_tol: float, maxiter: int,
+                    max_step: float = 1.0) -> tuple[np.ndarray, float, np.ndarray | None, str, bool]:
+    """Projected quasi-Newton: dense damped BFGS on the free variables, Armijo backtracking along the
+    projected path (steps at most ``max_step * max(1, |x|)`` per component). The first step is along
+    the gradient; the Hessian approximation then starts from the per-coordinate curvature seen on it
+    (theta's components have very different scales: a term with few levels is far flatter).
+    Converged when the predicted decrease ``g_F' B_FF^-1 g_F / 2`` is below ``dec_tol`` or below what
+    the criterion's rounding can resolve (1e-14 relative). Variables on their bound with a
+    non-negative derivative are held there. Returns ``(x, f, g, message, converged)``."""
+    x = np.maximum(x0, lower)
+    fx, fac = fun.evaluate(x)
+    if fac is None:
+        return x, fx, None, "criterion not finite at the start", False
+    g = fun.gradient_at(fac)
+    if g is None:
+        return x, fx, None, "gradient failed", False
+    n = len(x)
+    B = None
+    bounded = np.isfinite(lower)
+    for it in range(maxiter):
+        fnoise = 1e-14 * max(1.0, abs(fx))  # what the criterion's rounding can resolve
+        fixed = bounded & (x <= lower) & (g >= 0)
+        free = ~fixed
+        if not free.any():
+            return x, fx, g, "all parameters on their bounds", True
+        gF = g[free]
+        dec = np.inf
+        if B is None:
+            d = -gF * (0.5 * max(1.0, np.abs(x).max()) / max(np.abs(gF).max(), 1e-300))
+        else:
+            BF = B if free.all() else B[np.ix_(free, free)]
+            try:
+                d = -_cholesky_solve(BF, gF)
+            except np.linalg.LinAlgError:
+                B = np.eye(n) * max(1e-8, np.abs(np.diag(B)).max())
+                d = -gF / np.diag(B)[free]
+            dec = float(-gF @ d)
+            if dec <= 2.0 * max(dec_tol, fnoise):
+                return x, fx, g, "predicted decrease below tolerance", True
+        # Armijo backtracking along the projected path, from a step of at most max_step per component
+        alpha = min(1.0, max_step * max(1.0, np.abs(x).max()) / max(np.abs(d).max(), 1e-300))
+        accepted = False
+        gt = None
+        for trial in range(30):
+            xt = x.copy()
+            xt[free] += alpha * d
+            xt = np.maximum(xt, lower)
+            step = xt - x
+            if not step.any():
+                break
+            slope = float(g @ step)
+            # the full quasi-Newton step is tried even when the decrease it predicts is below the
+            # criterion's resolution: the gradient can still judge it (below)
+            newton = trial == 0 and B is not None and alpha == 1.0
+            if -slope < fnoise and not newton:
+                break  # the decrease this step could give is below the criterion's resolution
+            ft, fact = fun.evaluate(xt)
+            if fact is not None and ft <= fx + 1e-4 * min(slope, 0.0):
+                accepted = True
+                break
+            if newton and fact is not None and ft <= fx + 1e3 * fnoise:
+                # near the optimum the criterion's rounding (~1e-13 relative: log-determinants and a
+                # residual sum of squares from cross-products) hides decreases the exact gradient still
+                # sees. Keep a quasi-Newton step whose change in the criterion is within that noise if
+                # it halves the gradient's norm in the metric B^-1 (the predicted decrease).
+                gt = fun.gradient_at(fact)
+                if gt is not None:
+                    try:
+                        dect = float(gt[free] @ _cholesky_solve(BF, gt[free]))
+                    except np.linalg.LinAlgError:
+                        dect = np.inf
+                    if dect < 0.25 * dec and np.all(gt[fixed] >= 0):
+                        accepted = True
+                        break
+                gt = None
+            # safeguarded quadratic interpolation along the (unprojected) direction
+            if np.isfinite(ft) and slope < 0:
+                a_new = -slope * alpha / (2.0 * (ft - fx - slope))
+                alpha = float(min(max(a_new, 0.1 * alpha), 0.5 * alpha))  # np.clip, on scalars
+            else:
+                alpha *= 0.25
+        if not accepted:
+            ok = B is not None and dec <= 2.0 * max(1e3 * dec_tol, 1e3 * fnoise)
+            return x, fx, g, "line search made no progress", ok
+        if gt is None:
+            gt = fun.gradient_at(fact)
+        if gt is None:
+            return xt, ft, None, "gradient failed", False
+        s = xt - x
+        y = gt - g
+        sy = float(s @ y)
+        if B is None:
+            # diagonal start: the curvature seen along each coordinate that moved on the first step;
+            # for the others, a curvature that would move them by about half a unit
+            scal = float(y @ y) / sy if sy > 0 else max(1e-8, np.abs(gt).max())
+            big = np.abs(s) >= 0.1 * np.abs(s).max()
+            with np.errstate(divide="ignore", invalid="ignore"):
+                diag = np.where((s * y > 0) & big, y / s, np.abs(gt) / (0.5 * max(1.0, np.abs(xt).max())))
+            B = np.diag(np.clip(diag, 1e-6 * scal, scal))
+        # damped BFGS (Powell): keeps B positive definite without a Wolfe line search
+        Bs = B @ s
+        sBs = float(s @ Bs)
+        if sBs > 0:
+            theta_d = 1.0 if sy >= 0.2 * sBs else 0.8 * sBs / (sBs - sy)
+            r = theta_d * y + (1.0 - theta_d) * Bs
+            sr = float(s @ r)
+            if sr > 0:
+                B = B - np.outer(Bs, Bs) / sBs + np.outer(r, r) / sr
+        x, fx, g = xt, ft, gt
+    return x, fx, g, "maximum number of iterations", False
+
+
+def canonical_theta(crit, theta: np.ndarray) -> np.ndarray:
+    """The same model with every diagonal element of every lambda non-negative: a column of lambda
+    whose diagonal is negative is negated (lambda lambda' is unchanged, so is the criterion)."""
+    theta = np.array(theta, dtype=float)
+    for t, sl, (rows, cols) in zip(crit.terms, crit.theta_slices, crit.tril):
+        lam = np.zeros((t.ncols, t.ncols))
+        lam[rows, cols] = theta[sl]
+        neg = np.diagonal(lam) < 0
+        if neg.any():
+            lam[:, neg] *= -1.0
+            theta[sl] = lam[rows, cols]
+    return theta
+
+
+def _run_gradient(rec: Evaluations, crit, theta0: np.ndarray, lower: np.ndarray, *, dec_tol: float,
+                  maxiter: int, fallback: bool, probes, probe_zero: float, verbose: bool,
+                  bobyqa_options: dict) -> tuple:
+    """Steps 1-3 of :func:`optimize_with_gradient` (the boundary check is the caller's):
+    ``(theta, fval, code, converged, name, restarts, checks, spent)``."""
+    maxeval = bobyqa_options.get("maxeval")
+    rec.budget = maxeval
+    natural = lower.shape == crit.lower_bounds().shape and np.array_equal(lower, crit.lower_bounds())
+    search_lower = np.full(len(theta0), -np.inf) if natural else lower
+    restarts = 0
+    try:
+        x, fx, g, code, converged, restarts = _search(crit, rec, theta0, lower, search_lower, natural,
+                                                      dec_tol, maxiter, probes, probe_zero)
+        spent = False
+    except _Budget:
+        spent = True
+        x = rec.best_x if rec.best_x is not None else np.maximum(theta0, lower)
+        fx, g, converged = rec.best_f, None, False
+        code = f"maximum number of evaluations reached (maxeval = {maxeval})"
+        if natural:
+            x = canonical_theta(crit, x)
+    rec.budget = None
+    if not spent and natural:
+        x = canonical_theta(crit, x)
+    elif not spent and converged and g is not None and np.any((x <= lower) & (g == 0)):
+        # held on a bound where the derivative vanishes (a variance at 0): first order cannot tell
+        # whether that is a minimum, so BOBYQA checks
+        converged = False
+        code += "; a component on its bound with zero derivative"
+    name = "BFGS (analytic gradient)" if natural else "projected BFGS (analytic gradient)"
+    if verbose:
+        print(f"  {name}: {code}; {rec.nevals} evaluations, {rec.ngrad} gradients, "
+              f"{restarts} restarts off zero")
+    checks = []
+    if not converged and fallback and not spent:
+        n0 = rec.nevals
+        opts = {**_BOBYQA_DEFAULTS, **{k: v for k, v in bobyqa_options.items() if k in _BOBYQA_DEFAULTS}}
+        if "initial_step" not in bobyqa_options:
+            opts["initial_step"] = np.maximum(np.abs(x), 0.1) * 1e-2
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            xb, fb, code_b, conv_b, _ = _run_bobyqa(rec, np.maximum(x, lower), lower, opts["ftol_abs"],
+                                                    opts["xtol_abs"], opts["ftol_rel"], opts["maxeval"],
+                                                    opts["polish"], opts["initial_step"])
+        kept = fb <= fx or not np.isfinite(fx)
+        if kept:
+            x, fx = xb, fb
+        checks.append(Check("bobyqa fallback", f"the quasi-Newton did not converge ({code})",
+                            rec.nevals - n0, float(fb), bool(kept)))
+        converged = conv_b
+        code = f"{code}; then {code_b}"
+        name += " + bobyqa (NLopt)"
+    return x, fx, code, converged, name, restarts, checks, spent
+
+
+def _gradient_settings(dec_tol, maxiter, boundary_tol, fallback, probes, probe_zero, verbose,
+                       bobyqa_options) -> dict:
+    return {"dec_tol": dec_tol, "maxiter": maxiter, "boundary_tol": boundary_tol, "fallback": fallback,
+            "probes": tuple(probes), "probe_zero": probe_zero, "verbose": verbose,
+            "maxeval": bobyqa_options.get("maxeval"),
+            # the BOBYQA fallback's own settings (its initial step, when not given: 1% of |theta| or 0.001)
+            "fallback_options": MappingProxyType({k: v for k, v in {**_BOBYQA_DEFAULTS,
+                                                                   **bobyqa_options}.items()
+                                                  if k != "boundary_tol"})}
+
+
+def optimize_with_gradient(crit, theta0, lower, *, dec_tol: float = 1e-11, maxiter: int = 500,
+                           boundary_tol: float = 1e-5, fallback: bool = True, probes: tuple = (1e-3, 0.1),
+                           probe_zero: float = 1e-6, verbose: bool = False, **bobyqa_options) -> OptSummary:
+    """Minimize ``crit`` (a :class:`~mixedmodels.fit.criterion.ProfiledCriterion`, evaluated by its path)
+    over theta >= lower from ``theta0`` by quasi-Newton on the exact gradient; returns an
+    :class:`OptSummary`.
+
+    With lme4's bounds (0 on the diagonal of each lambda, none elsewhere: ``crit.lower_bounds()``) the
+    bounds are not needed: the criterion depends on lambda only through lambda lambda', unchanged when a
+    column of lambda changes sign, so it is a smooth function of theta on the whole space, even in each
+    such column. The minimization is then unconstrained and the result mapped back
+    (:func:`canonical_theta`): no active set, and a variance that crosses zero on the way is not stuck on
+    the bound. With other bounds the same quasi-Newton runs projected onto them.
+
+    1. Damped BFGS (:func:`_projected_bfgs`), stopped when the predicted decrease ``g' B^-1 g / 2`` is
+       below ``dec_tol``; line-search trials cost a factorization only, accepted points one gradient
+       more.
+    2. A diagonal element that ends within ``probe_zero`` of 0 with its column otherwise 0 (a scalar
+       term's variance at 0) is a stationary point whatever the data say -- the derivative there is
+       exactly 0 -- so it may be a saddle: the criterion is evaluated at each of ``probes``; if one is
+       lower the quasi-Newton restarts from it (at most 3 times).
+    3. If the quasi-Newton did not converge (or, with other bounds, ends on a bound where the
+       derivative vanishes), BOBYQA finishes from the best point (``fallback``).
+    4. :func:`check_boundary`.
+
+    ``feval`` counts factorizations (criterion evaluations, each with or without a gradient); ``ngrad``
+    how many of them had a gradient. Other keywords (``ftol_abs``, ``maxeval``, ...) go to the BOBYQA
+    fallback; ``maxeval`` caps the quasi-Newton's evaluations too.
+    """
+    theta0 = np.asarray(theta0, dtype=float)
+    lower = np.asarray(lower, dtype=float)
+    rec = Evaluations(crit, verbose=verbose)
+    x, fx, code, converged, name, restarts, checks, spent = _run_gradient(
+        rec, crit, theta0, lower, dec_tol=dec_tol, maxiter=maxiter, fallback=fallback, probes=probes,
+        probe_zero=probe_zero, verbose=verbose, bobyqa_options=bobyqa_options)
+    if not spent:
+        x, fx, bcheck = check_boundary(rec, x, fx, lower, boundary_tol)
+        if bcheck is not None:
+            checks.append(bcheck)
+    if not converged:
+        _warn_not_converged(code)
+    settings = _gradient_settings(dec_tol, maxiter, boundary_tol, fallback, probes, probe_zero, verbose,
+                                  bobyqa_options)
+    return _summary(rec, theta0=theta0, theta=x, lower=lower, objective=fx, optimizer=name,
+                    converged=converged, code=code, settings=settings, ftol_abs=dec_tol,
+                    xtol_abs=float("nan"), restarts=restarts, checks=checks)
+
+
+# ------------------------------------------------------------------------------- the cross-check
+def cross_check_reason(crit, theta: np.ndarray, lower: np.ndarray) -> str | None:
+    """Why a BOBYQA search from lme4's start could end at a lower optimum than the gradient search's
+    ``theta``, where it is also cheap enough to try; None where it cannot pay.
+
+    It can pay where a profiled likelihood surface is most often multimodal, and where the two searches
+    were seen to disagree: a singular fit (a variance component within
+    :data:`~mixedmodels.fit.paths.CROSS_CHECK_SINGULAR_TOL` of 0) or a grouping factor with at most
+    :data:`~mixedmodels.fit.paths.CROSS_CHECK_FEW_LEVELS` levels. It is cheap on the compiled small path
+    (an evaluation costs microseconds) and, with at most
+    :data:`~mixedmodels.fit.paths.CROSS_CHECK_DENSE_MAX_THETA` parameters, on the dense path. On larger
+    models (a maximal model with 20 parameters: 600 more evaluations, that never ended lower) it is
+    skipped.
+    """
+    path = crit.path.name
+    if path == "dense":
+        if crit.ntheta > CROSS_CHECK_DENSE_MAX_THETA:
+            return None
+    elif path != "small":
+        return None
+    diag = np.isfinite(lower) & (lower == 0)
+    if np.any(theta[diag] < CROSS_CHECK_SINGULAR_TOL):
+        return "singular fit"
+    few = [t.group for t in crit.terms if t.nlevels <= CROSS_CHECK_FEW_LEVELS]
+    if few:
+        return f"a grouping factor with at most {CROSS_CHECK_FEW_LEVELS} levels ({few[0]})"
+    return None
+
+
+def fit_theta(crit, theta0: np.ndarray, lower: np.ndarray, optimizer: str = "auto",
+              **options) -> OptSummary:
+    """The optimizer of a fit: ``"bobyqa"`` (:func:`optimize_theta`), ``"gradient"``
+    (:func:`optimize_with_gradient`) or ``"auto"``: the gradient search, then where
+    :func:`cross_check_reason` says it can pay, BOBYQA from the same start as well, keeping the lower
+    criterion (the cross-check is recorded in ``checks``); one :class:`OptSummary` for the whole."""
+    if optimizer == "bobyqa":
+        return optimize_theta(crit, theta0, lower, **options)
+    if optimizer == "gradient":
+        return optimize_with_gradient(crit, theta0, lower, **options)
+    theta0 = np.asarray(theta0, dtype=float)
+    lower = np.asarray(lower, dtype=float)
+    g_opts = {k: v for k, v in options.items() if k in _GRADIENT_DEFAULTS}
+    g_opts = {**_GRADIENT_DEFAULTS, **g_opts}
+    bobyqa_options = {k: v for k, v in options.items() if k not in _GRADIENT_DEFAULTS}
+    rec = Evaluations(crit, verbose=g_opts["verbose"])
+    x, fx, code, converged, name, restarts, checks, spent = _run_gradient(
+        rec, crit, theta0, lower, dec_tol=g_opts["dec_tol"], maxiter=g_opts["maxiter"],
+        fallback=g_opts["fallback"], probes=g_opts["probes"], probe_zero=g_opts["probe_zero"],
+        verbose=g_opts["verbose"], bobyqa_options=bobyqa_options)
+    boundary_tol = g_opts["boundary_tol"]
+    if not spent:
+        x, fx, bcheck = check_boundary(rec, x, fx, lower, boundary_tol)
+        if bcheck is not None:
+            checks.append(bcheck)
+    if not converged:
+        _warn_not_converged(code)
+    settings = _gradient_settings(g_opts["dec_tol"], g_opts["maxiter"], boundary_tol, g_opts["fallback"],
+                                  g_opts["probes"], g_opts["probe_zero"], g_opts["verbose"], bobyqa_options)
+    reason = None if spent else cross_check_reason(crit, x, lower)
+    settings["cross_check"] = reason or "not run"
+    if reason is not None:
+        n0 = rec.nevals
+        b = {**_BOBYQA_DEFAULTS, **{k: v for k, v in bobyqa_options.items() if k in _BOBYQA_DEFAULTS}}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            xb, fb, code_b, conv_b, name_b = _run_bobyqa(rec, theta0, lower, b["ftol_abs"], b["xtol_abs"],
+                                                         b["ftol_rel"], b["maxeval"], b["polish"],
+                                                         b["initial_step"])
+            xb, fb, _ = check_boundary(rec, xb, fb, lower, b["boundary_tol"])
+        better = fb < fx - 1e-10 * max(1.0, abs(fx))  # a lower optimum, not the same one within rounding
+        checks.append(Check("bobyqa cross-check", reason, rec.nevals - n0, float(fb), bool(better)))
+        if better:
+            x, fx, code, converged, name = xb, fb, code_b, conv_b, name_b
+            if not converged:
+                _warn_not_converged(code)
+    return _summary(rec, theta0=theta0, theta=x, lower=lower, objective=fx, optimizer=name,
+                    converged=converged, code=code, settings=settings, ftol_abs=g_opts["dec_tol"],
+                    xtol_abs=float("nan"), restarts=restarts, checks=checks)
+
+
+def _search(crit, fun, theta0, lower, search_lower, natural, dec_tol, maxiter, probes, probe_zero):
+    """The quasi-Newton search with its restarts off zero (steps 1 and 2 of
+    :func:`optimize_with_gradient`): ``(x, fx, g, code, converged, restarts)``."""
+    x, fx, g, code, converged = _projected_bfgs(fun, theta0, search_lower, dec_tol, maxiter)
+    restarts = 0
+    while natural and converged and restarts < 3:
+        # a diagonal element at 0 whose column is otherwise 0 (e.g. a scalar term's variance) is a
+        # stationary point whatever the data say: the criterion is even in it. Probe every diagonal
+        # element at 0 off zero; if the criterion goes down, that was a saddle and the quasi-Newton
+        # restarts from the probe.
+        x = canonical_theta(crit, x)
+        at_zero = np.flatnonzero(np.isfinite(lower) & (np.abs(x) <= probe_zero))
+        start = None
+        for i in at_zero:
+            for delta in probes:
+                trial = x.copy()
+                trial[i] = delta
+                ft, _ = fun.evaluate(trial)
+                if ft < fx - 1e-14 * max(1.0, abs(fx)):
+                    start, fx_start = trial, ft
+                    break
+            if start is not None:
+                break
+        if start is None:
+            break
+        restarts += 1
+        x2, f2, g2, code2, conv2 = _projected_bfgs(fun, start, search_lower, dec_tol, maxiter)
+        if f2 <= fx_start:
+            x, fx, g, code, converged = x2, f2, g2, code2, conv2
+        else:  # pragma: no cover - the quasi-Newton never ends above its start
+            x, fx = start, fx_start
+    return x, fx, g, code, converged, restarts

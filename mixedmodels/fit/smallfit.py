@@ -18,40 +18,24 @@ The algebra (notation of :mod:`mixedmodels.fit.criterion` and :mod:`mixedmodels.
   change: ``(I + lambda_1 lambda_1' A11_j)^-1`` is formed as ``I - T1_j A11_j`` (Woodbury), no inverse.
 
 Later terms may have any number of columns (``LR`` is applied block by block), so every lme4 model
-qualifies provided it is small (:data:`MAX_REST`, :data:`MAX_WORK`). Larger models keep the NumPy and
-sparse paths, where BLAS and the level-by-level kernels are faster than these loops. Numba is imported
-on the first small fit; the compiled code is cached on disk.
+qualifies; :func:`mixedmodels.fit.paths.choose_path` takes this path (``"small"``) for small models, where
+it is fastest. Larger models keep the NumPy and sparse paths, where BLAS and the level-by-level kernels
+are faster than these loops. Numba is imported on the first small fit; the compiled code is cached on disk.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["SmallEvaluator", "eligible", "MAX_REST", "MAX_WORK"]
-
-MAX_REST = 96        # rows of the dense rest block (later terms' columns + p + 1) up to which ...
-MAX_WORK = 300_000   # ... and m * m * q1 multiply-adds (the C C' downdate) up to which it is used
+__all__ = ["SmallEvaluator"]
 
 _compiled = None
-
-
-def eligible(crit) -> bool:
-    """Whether ``crit`` (a :class:`~mixedmodels.fit.criterion.ProfiledCriterion`) is small enough for the
-    compiled evaluator and Numba is importable."""
-    if not crit._dense or crit.m > MAX_REST:
-        return False
-    q1 = crit.terms[0].nranef
-    if crit.m * crit.m * max(q1, 1) > MAX_WORK:
-        return False
-    from . import kernels
-
-    return kernels.compiled_small_pays()
 
 
 def _compile():
     global _compiled
     if _compiled is None:
-        from ._smallfit_jit import evaluate
+        from ._smallfit_jit import evaluate  # Numba: imported on the first small fit only
 
         _compiled = evaluate
     return _compiled
@@ -67,22 +51,19 @@ class SmallEvaluator:
     """
 
     def __init__(self, crit):
-        from .gradient import _prep
-
         self.crit = crit
         terms = crit.terms
-        prep = _prep(crit)
         cp = crit.cp
         self.n, self.p, self.qr, self.reml = crit.n, crit.p, crit.qrest, bool(crit.reml)
         self.log_w = crit.log_w
         self.l1, self.s1 = terms[0].nlevels, terms[0].ncols
         self.A11 = np.ascontiguousarray(cp.A11, dtype=float)
-        self.AR1 = np.ascontiguousarray(crit._AR1d.reshape(crit.m, -1), dtype=float)
+        self.AR1 = np.ascontiguousarray(crit.AR1_dense.reshape(crit.m, -1), dtype=float)
         self.ARR = np.ascontiguousarray(cp.ARR, dtype=float)
         self.nterms = len(terms)
         self.smax = max(t.ncols for t in terms)
         th_term, th_row, th_col = [], [], []
-        for ti, (t, (rows, cols)) in enumerate(zip(terms, prep.tril)):
+        for ti, (t, (rows, cols)) in enumerate(zip(terms, crit.tril)):
             th_term += [ti] * len(rows)
             th_row += list(rows)
             th_col += list(cols)
@@ -102,11 +83,11 @@ class SmallEvaluator:
             pos += t.nranef
         as_int = lambda v: np.asarray(v, dtype=np.int64)  # noqa: E731
         self.r_term, self.r_b0, self.r_a, self.r_s = map(as_int, (r_term, r_b0, r_a, r_s))
-        self.rest_theta = as_int([e[0] for e in prep.rest])
-        self.rest_ptr = as_int(np.concatenate([[0], np.cumsum([len(e[1]) for e in prep.rest])]))
-        self.rest_ci = as_int(np.concatenate([e[1] for e in prep.rest]) if prep.rest else [])
-        self.rest_cj = as_int(np.concatenate([e[2] for e in prep.rest]) if prep.rest else [])
-        rows, cols = prep.tril[0]
+        self.rest_theta = as_int([e[0] for e in crit.rest_pairs])
+        self.rest_ptr = as_int(np.concatenate([[0], np.cumsum([len(e[1]) for e in crit.rest_pairs])]))
+        self.rest_ci = as_int(np.concatenate([e[1] for e in crit.rest_pairs]) if crit.rest_pairs else [])
+        self.rest_cj = as_int(np.concatenate([e[2] for e in crit.rest_pairs]) if crit.rest_pairs else [])
+        rows, cols = crit.tril[0]
         self.t1_theta = as_int(crit.theta_slices[0])
         self.t1_row, self.t1_col = as_int(rows), as_int(cols)
         self._fn = _compile()

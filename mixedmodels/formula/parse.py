@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from ..errors import warn as warn_r
 from ..errors import FormulaError
@@ -727,3 +728,29 @@ def expand_bars(bars: list[Node], text: str) -> list[Bar]:
                 out.append(Bar(expr=BinOp(start=t.start, end=t.end, op="+", left=zero, right=t),
                                group=g, source=bar))
     return out
+
+
+# public names of the helpers other stages use (lmerTest's findbars-style walks in inference/)
+summands = _summands
+is_intercept_literal = _is_intercept_literal
+expand_slash = _expand_slash
+__all__ += ["summands", "is_intercept_literal", "expand_slash"]
+
+
+# A parsed formula is immutable, so the same text is parsed once (refits such as update(), ranova() and
+# step() parse the same formulas again and again); errors are raised afresh, never cached.
+_parse_formula_uncached = parse_formula
+
+
+@lru_cache(maxsize=512)
+def _parse_formula_cached(text: str) -> Formula:
+    return _parse_formula_uncached(text)
+
+
+def parse_formula(text: str) -> Formula:  # noqa: F811 - the cached front of the parser above
+    if isinstance(text, str):
+        return _parse_formula_cached(text)
+    return _parse_formula_uncached(text)
+
+
+parse_formula.__doc__ = _parse_formula_uncached.__doc__

@@ -34,7 +34,7 @@ from ..rbase.rmath import bincode, r_round, seq_length_out
 from ..rbase.splines import SplineSpec, bs_basis, ns_basis
 
 __all__ = ["Numeric", "Factor", "Evaluator", "FUNCTIONS", "NAMESPACES", "r_level_labels", "factor_from_series",
-           "is_stateful", "predict_poly", "column_suffixes"]
+           "is_stateful", "predict_poly", "column_suffixes", "r_sort_key"]
 
 
 @dataclass
@@ -137,10 +137,18 @@ def factor_from_series(s: pd.Series, name: str) -> Factor:
         codes = np.full(len(s), -1, dtype=np.int64)
         codes[~mask] = np.searchsorted(uniq, vals)
         return Factor(codes=codes, levels=r_level_labels(uniq))
-    strs = np.array([str(v) for v in values[~mask]], dtype=object)
+    present = values[~mask]
+    codes = np.full(len(s), -1, dtype=np.int64)
+    if pd.api.types.infer_dtype(present, skipna=False) == "string":
+        # strings only: pandas' hash table finds the distinct values, then R's order of those few
+        fcodes, funiq = pd.factorize(present)
+        uniq = sorted(funiq.tolist(), key=_r_sort_key)
+        index = {u: i for i, u in enumerate(uniq)}
+        codes[~mask] = np.array([index[u] for u in funiq.tolist()], dtype=np.int64)[fcodes]
+        return Factor(codes=codes, levels=uniq)
+    strs = np.array([str(v) for v in present], dtype=object)
     uniq = sorted(set(strs.tolist()), key=_r_sort_key)
     index = {u: i for i, u in enumerate(uniq)}
-    codes = np.full(len(s), -1, dtype=np.int64)
     codes[~mask] = [index[v] for v in strs]
     return Factor(codes=codes, levels=uniq)
 
@@ -1107,6 +1115,17 @@ class Evaluator:
             return None
         return self.predvars.get(deparse(node))
 
+    def string_column_levels(self) -> dict[str, list[str]]:
+        """The levels of the string columns (not categorical, numeric or logical) read so far, by name:
+        what a factor column of an R data frame keeps for new data."""
+        out = {}
+        for name, fac in self._factors.items():
+            s = self.data[self._columns[name]]
+            if not (isinstance(s.dtype, pd.CategoricalDtype) or pd.api.types.is_numeric_dtype(s.dtype)
+                    or pd.api.types.is_bool_dtype(s.dtype)):
+                out[name] = list(fac.levels)
+        return out
+
     def column(self, node: Name):
         key = self._columns.get(node.id)
         if key is None:
@@ -1326,3 +1345,6 @@ def _as_string(v) -> str:
     if isinstance(v, float):
         return format_r_number(v)
     return str(v)
+
+
+r_sort_key = _r_sort_key  # public: R's order of strings (ICU collation), for modules of other stages

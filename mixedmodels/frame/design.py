@@ -2,43 +2,33 @@
 
 ``build_design(formula, data)`` parses the formula, evaluates every variable safely
 (:mod:`mixedmodels.formula.transforms`), drops rows with a missing value in any variable the formula uses, drops
-unused factor levels, builds X through formulaic with R's treatment contrasts and R's column names,
-drops aliased columns of a rank-deficient X (with a warning, as lme4 does), builds one
-:class:`~mixedmodels.frame.reterms.ReTerm` per bar, orders the terms by decreasing number of levels and runs
-lme4's checks on them. The caller's DataFrame is only read.
+unused factor levels, expands R's term algebra (:mod:`mixedmodels.formula.terms`), builds X with R's
+codings and column names (:mod:`mixedmodels.frame.columns`), drops aliased columns of a rank-deficient X
+(with a warning, as lme4 does), builds one :class:`~mixedmodels.frame.reterms.ReTerm` per bar, orders the
+terms by decreasing number of levels and runs lme4's checks on them, and records all of it as a frozen
+:class:`~mixedmodels.frame.spec.FrameSpec` (``design.spec``) that rebuilds X and Z on other data. The
+caller's DataFrame is only read.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
 import numpy as np
+import scipy.linalg as sla
 import pandas as pd
 
 from ..errors import warn as warn_r
 from ..errors import DataError, FormulaError, ModelError, PredictorScaleWarning, RankDeficiencyWarning
-from ..formula.parse import (BinOp, Call, Formula, Node, Num, Paren, UnaryOp, deparse, expand_bars,
+from ..formula.parse import (Call, Formula, Node, deparse, expand_bars,
                       parse_formula, split_formula)
+from ..formula.terms import compile_fixed_part, compile_term, expand_terms
+from ..formula.transforms import LOGICAL_LEVELS, Evaluator, Factor, Numeric, is_stateful
+from .columns import FixedTerm, build_columns, evaluate_variable, factor_columns, group_factor, term_codings
 from .reterms import ReTerm
-from ..formula.transforms import LOGICAL_LEVELS, Evaluator, Factor, Numeric
+from .spec import FrameSpec, FrozenDict, RandomTermSpec, TermSpec, VariableSpec, make_variable_spec
 
-__all__ = ["Design", "FixedTerm", "build_design", "check_data"]
-
-_PH = "XqZ{}Q"  # placeholder variable names handed to formulaic's term algebra (never user-visible)
-_PH_RE = re.compile(r"XqZ(\d+)Q")
-
-
-@dataclass
-class FixedTerm:
-    """A term of the fixed-effects part: its R label (``"age:Sex"``), its columns in X and its variables
-    in R's order (``("age", "Sex")``; empty for the intercept)."""
-
-    label: str
-    columns: list[int]
-    variables: tuple[str, ...] = ()
-    indicators: tuple[str, ...] = ()  # the factors coded here by indicators of all levels (no contrasts)
-
+__all__ = ["Design", "FixedTerm", "FrameSpec", "build_design", "check_data", "independent_columns"]
 
 @dataclass
 class Design:
@@ -55,6 +45,8 @@ class Design:
     terms : the random-effects terms, ordered by decreasing number of levels (lme4's order)
     rows : positional indices (into the caller's data) of the rows used
     formula : the parsed formula;  response_name : the response as R deparses it
+    spec : the frozen :class:`~mixedmodels.frame.spec.FrameSpec` (levels, contrasts, stateful-transform
+        state, terms to columns) that rebuilds X and Z on other data
     """
 
     y: np.ndarray
@@ -70,6 +62,7 @@ class Design:
     has_intercept: bool = True
     scale_warning: bool = False  # lme4's "Some predictor variables are on very different scales"
     weights: np.ndarray | None = None  # prior weights of the rows used (None: all 1)
+    spec: FrameSpec | None = None  # the frozen frame spec: the model frame's recipe for other data
 
     @property
     def n(self) -> int:
@@ -101,6 +94,7 @@ class _VarTable:
         self.ev = ev
         self.labels: list[str] = []
         self.values: list[Numeric | Factor] = []
+        self.nodes: list[Node] = []
         self.index: dict[str, int] = {}
 
     def add(self, node: Node) -> int:
@@ -110,15 +104,24 @@ class _VarTable:
                 raise FormulaError(f"variable lengths differ (found for '{label}'): it is one number, not a "
                                    "value per row; use it inside an expression, e.g. I(x - mean(x))",
                                    self.ev.text, node.start, node.end)
-            val = self.ev.eval_variable(node)
-            if isinstance(val, Numeric) and val.values.ndim == 2 and val.suffixes is None:
-                if val.values.shape[1] != 1:
-                    raise FormulaError(f"'{label}' has several columns", self.ev.text, node.start, node.end)
-                val = Numeric(val.values[:, 0], None, val.coefs)
+            val = evaluate_variable(self.ev, node)
             self.index[label] = len(self.labels)
             self.labels.append(label)
             self.values.append(val)
+            self.nodes.append(node)
         return self.index[label]
+
+    def is_factor(self, i: int) -> bool:
+        return isinstance(self.values[i], Factor)
+
+    def levels_in(self, i: int, rows: np.ndarray) -> list[str]:
+        """The levels of factor ``i`` present in ``rows`` (unused levels are dropped, as lme4's model
+        frame does); an R logical keeps both levels."""
+        v = self.values[i]
+        if v.levels == LOGICAL_LEVELS and not v.ordered:
+            return list(LOGICAL_LEVELS)
+        present = np.unique(v.codes[rows])
+        return [v.levels[c] for c in present[present >= 0]]
 
     def columns(self, i: int, rows: np.ndarray, contrasts: bool) -> tuple[list[np.ndarray], list[str]]:
         """Columns of variable ``i`` on ``rows`` and their name suffixes: R's treatment contrasts (all
@@ -143,251 +146,6 @@ class _VarTable:
         if v.values.ndim == 2:
             return [v.values[rows, k] for k in range(v.values.shape[1])], list(v.suffixes)
         return [v.values[rows]], [""]
-
-
-def poly_contrasts(k: int) -> tuple[np.ndarray, list[str]]:
-    """R's ``contr.poly(k)``: orthonormal polynomial contrasts over scores 1..k (columns .L, .Q, .C, ^4,
-    ...), as R codes an ordered factor."""
-    x = np.arange(1, k + 1, dtype=float)
-    x -= x.mean()
-    V = np.column_stack([x ** d for d in range(k)])
-    q, r = np.linalg.qr(V)
-    Z = q * np.diag(r)  # Gram-Schmidt directions: sign-free, as R's qr.qy(QR, diag(R))
-    Z /= np.sqrt((Z ** 2).sum(axis=0))
-    names = [".L", ".Q", ".C"] + [f"^{d}" for d in range(4, k)]
-    return Z[:, 1:], names[: k - 1]
-
-
-def factor_columns(codes: np.ndarray, levels: list[str], contrasts: bool, ordered: bool = False
-                   ) -> tuple[list[np.ndarray], list[str]]:
-    """Model-matrix columns of a factor whose ``codes`` index ``levels`` (-1: missing, giving NaN):
-    treatment contrasts (all levels but the first; polynomial contrasts for an ordered factor) when
-    ``contrasts``, else one indicator per level."""
-    k = len(levels)
-    ind = np.zeros((len(codes), k))
-    ok = codes >= 0
-    ind[np.flatnonzero(ok), codes[ok]] = 1.0
-    ind[~ok] = np.nan
-    if contrasts and ordered and k > 1:
-        C, names = poly_contrasts(k)
-        M = ind @ C
-        return [M[:, j] for j in range(k - 1)], names
-    use = range(1, k) if contrasts else range(k)
-    return [ind[:, c] for c in use], [levels[c] for c in use]
-
-
-def _compile_fixed(node: Node, vt: _VarTable, used: set[int], text: str) -> str:
-    """Rewrite a fixed-effects expression for formulaic's term algebra, each variable by a placeholder.
-    A table with ``bars_are_variables`` (R's update(): :class:`mixedmodels.post.updating._Algebra`) takes a
-    random-effects term ``(x | g)`` as one more variable."""
-    if getattr(vt, "bars_are_variables", False):
-        inner = node.expr if isinstance(node, Paren) else node
-        if isinstance(inner, BinOp) and inner.op in ("|", "||"):
-            i = vt.add(Paren(expr=inner))
-            used.add(i)
-            return _PH.format(i)
-    if isinstance(node, Paren):
-        return "(" + _compile_fixed(node.expr, vt, used, text) + ")"
-    if isinstance(node, Num):
-        if node.value in (0.0, 1.0):
-            return str(int(node.value))
-        raise FormulaError("a number other than 0 or 1 cannot be a term; wrap arithmetic in I()",
-                           text, node.start, node.end)
-    if isinstance(node, UnaryOp):
-        if node.op == "-":
-            return "-" + _compile_fixed(node.operand, vt, used, text)
-        if node.op == "+":
-            return _compile_fixed(node.operand, vt, used, text)
-        if node.op == "!":  # a logical variable, as in R ('!b' is the term, 'y ~ !b' a column '!bTRUE')
-            i = vt.add(node)
-            used.add(i)
-            return _PH.format(i)
-        raise FormulaError(f"unexpected {node.op!r}", text, node.start, node.end)
-    if isinstance(node, BinOp):
-        if node.op in ("+", "-", "*", "/", ":"):
-            return (_compile_fixed(node.left, vt, used, text) + f" {node.op} "
-                    + _compile_fixed(node.right, vt, used, text))
-        if node.op == "%in%":
-            return (_compile_fixed(node.left, vt, used, text) + " : "
-                    + _compile_fixed(node.right, vt, used, text))
-        if node.op in ("==", "!=", "<", ">", "<=", ">=", "&"):  # a logical variable, as in R
-            i = vt.add(node)
-            used.add(i)
-            return _PH.format(i)
-        if node.op == "^":
-            right = node.right
-            while isinstance(right, Paren):
-                right = right.expr
-            if not isinstance(right, Num) or right.value != int(right.value) or right.value < 1:
-                raise FormulaError("in a formula, '^' needs a positive whole number on its right "
-                                   "(for powers of a variable write I(x^2))", text, node.start, node.end)
-            left = _compile_fixed(node.left, vt, used, text)
-            return f"({left}) ** {_capped_power(left, int(right.value), text, node)}"
-        raise FormulaError(f"the operator {node.op!r} is not a formula operator here", text,
-                           node.start, node.end)
-    if isinstance(node, Call) and node.func == "offset":
-        raise FormulaError("offset() must be a term of its own, e.g. 'y ~ x + offset(z)'", text,
-                           node.start, node.end)
-    i = vt.add(node)
-    used.add(i)
-    return _PH.format(i)
-
-
-MAX_TERMS = 4_096  # far beyond any model a mixed-model fit can use
-
-
-def _capped_power(left: str, k: int, text: str, node) -> int:
-    """``(a + b + c)^k``: beyond the number of variables every k gives the full interaction, so k is
-    capped there; an expansion beyond MAX_TERMS terms is refused (it would exhaust memory)."""
-    import math
-
-    count = max(1, len(set(_PH_RE.findall(left))))
-    k = min(k, count)
-    if sum(math.comb(count, i) for i in range(1, k + 1)) > MAX_TERMS:
-        raise FormulaError(f"this power expands to more than {MAX_TERMS:,} terms", text, node.start, node.end)
-    return k
-
-
-def compile_fixed_part(fixed: list[Node], vt: _VarTable, text: str, used: set[int] | None = None
-                       ) -> tuple[str, list[Call]]:
-    """The fixed-effects summands (from :func:`mixedmodels.formula.parse.split_formula`) as a right-hand side
-    for formulaic's term algebra, each variable through ``vt``; and the ``offset(...)`` calls apart, each
-    distinct one once (R: the same offset twice is one variable of the model frame)."""
-    used = set() if used is None else used
-    pieces: list[str] = []
-    offsets: list[Call] = []
-    seen: set[str] = set()
-    for node in fixed:
-        inner = node.operand if isinstance(node, UnaryOp) and node.op == "-" else node
-        if isinstance(inner, Call) and inner.func == "offset":
-            if inner is not node:
-                raise FormulaError("an offset cannot be subtracted", text, node.start, node.end)
-            if len(inner.args) != 1 or inner.kwargs:
-                raise FormulaError("offset() takes one argument", text, inner.start, inner.end)
-            if deparse(inner) not in seen:
-                seen.add(deparse(inner))
-                offsets.append(inner)
-            continue
-        pieces.append(_compile_fixed(node, vt, used, text))
-    return (" + ".join(pieces) if pieces else "1").replace("+ -", "-"), offsets
-
-
-def fixed_var_table(design: "Design", data: pd.DataFrame) -> tuple[_VarTable, str]:
-    """The fixed part's variables evaluated again on the training ``data`` (the fit keeps it as
-    ``model.data``) and the formulaic right-hand side: what rebuilding the model matrix with other
-    codings or on a reference grid starts from."""
-    vt = _VarTable(Evaluator(data, design.formula.text))
-    _, fixed, _ = split_formula(design.formula)
-    rhs, _ = compile_fixed_part(fixed, vt, design.formula.text)
-    return vt, rhs
-
-
-def _terms(rhs: str) -> list[tuple[int, ...]]:
-    """R's terms of a right-hand side: formulaic expands the algebra (``*``, ``/``, ``^``, ``-``); each
-    term's variables are put in R's order (first appearance), duplicates removed; ``()`` is the
-    intercept. Terms come ordered by degree, in order of appearance within a degree (R's ``terms``)."""
-    simple = _simple_terms(rhs)
-    if simple is not None:
-        return simple
-    from formulaic import Formula
-
-    out: list[tuple[int, ...]] = []
-    try:
-        expanded = list(Formula(rhs))
-    except RecursionError:
-        raise FormulaError("the formula is nested too deeply to expand") from None
-    except Exception as exc:  # formulaic's own errors on algebra R would reject too
-        reason = _PH_RE.sub("x", str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
-        raise FormulaError(f"cannot expand the terms of the formula ({reason})") from None
-    for term in expanded:
-        names = [str(f) for f in term.factors]
-        if names == ["1"]:
-            key: tuple[int, ...] = ()
-        else:
-            matches = [_PH_RE.fullmatch(nm) for nm in names]
-            if not all(matches):
-                raise FormulaError("a number inside an interaction (such as '1:x') is not a term R's "
-                                   "formulas can have")
-            key = tuple(sorted(int(m.group(1)) for m in matches))
-        if key not in out:
-            out.append(key)
-    intercept = [t for t in out if t == ()]
-    rest = sorted((t for t in out if t != ()), key=len)  # stable: appearance order within a degree
-    return intercept + rest
-
-
-_SIMPLE_PIECE = re.compile(r"^(?:0|1|XqZ\d+Q)$")
-
-
-def _simple_terms(rhs: str) -> list[tuple[int, ...]] | None:
-    """The terms of a plain sum of main effects (``1 + a + b``, ``0 + a``) without formulaic's parser;
-    ``None`` for anything with an operator other than ``+`` (formulaic then does the algebra)."""
-    pieces = [p.strip() for p in rhs.split(" + ")]
-    if not all(_SIMPLE_PIECE.match(p) for p in pieces):
-        return None
-    intercept = "0" not in pieces
-    out: list[tuple[int, ...]] = [()] if intercept else []
-    for p in pieces:
-        if p.startswith("XqZ"):
-            key = (int(p[3:-1]),)
-            if key not in out:
-                out.append(key)
-    return out
-
-
-def _model_matrix(rhs: str, vt: _VarTable, rows: np.ndarray):
-    """R's ``model.matrix``: columns, R's column names and the terms with their columns.
-
-    A factor in a term is coded by treatment contrasts when the term without it is in the model, else
-    by indicators of all its levels (R's rule in ``TermCode``, with model.matrix's exception for a
-    model without intercept; see the comment below); within a term the first variable varies fastest.
-    """
-    terms = _terms(rhs)
-    # R's rule (terms.formula's TermCode, then model.matrix): a variable in a term gets contrasts when
-    # the term without it is in the model, the empty term counting as present even without an
-    # intercept; without an intercept the first factor of the first term that has a factor is coded by
-    # indicators instead (so `0 + A + B` gives all levels of A and contrasts for B)
-    present = set(terms) | {()}
-    full_first = None
-    if () not in terms:
-        for term in terms:
-            facs = [v for v in term if isinstance(vt.values[v], Factor)]
-            if facs:
-                full_first = (term, facs[0])
-                break
-    cols: list[np.ndarray] = []
-    names: list[str] = []
-    fterms: list[FixedTerm] = []
-    n = len(rows)
-    for term in terms:
-        start = len(cols)
-        if term == ():
-            cols.append(np.ones(n))
-            names.append("(Intercept)")
-            fterms.append(FixedTerm("(Intercept)", [start]))
-            continue
-        parts_c: list[np.ndarray] = [np.ones(n)]
-        parts_n: list[str] = [""]
-        indicators = []
-        for k, var in enumerate(term):
-            margin = term[:k] + term[k + 1:]
-            contrasts = margin in present and (term, var) != full_first
-            if not contrasts and isinstance(vt.values[var], Factor):
-                indicators.append(vt.labels[var])
-            c, suffixes = vt.columns(var, rows, contrasts=contrasts)
-            label = vt.labels[var]
-            new_c, new_n = [], []
-            for cj, sj in zip(c, suffixes):  # later variables vary slowest
-                for ci, ni in zip(parts_c, parts_n):
-                    new_c.append(ci * cj)
-                    new_n.append((ni + ":" if ni else "") + label + sj)
-            parts_c, parts_n = new_c, new_n
-        cols.extend(parts_c)
-        names.extend(parts_n)
-        fterms.append(FixedTerm(":".join(vt.labels[v] for v in term), list(range(start, len(cols))),
-                                tuple(vt.labels[v] for v in term), tuple(indicators)))
-    X = np.column_stack(cols) if cols else np.zeros((n, 0))
-    return X, names, fterms
 
 
 def lme4_term_order(nlevels: list[int]) -> list[int]:
@@ -422,48 +180,52 @@ def _different_scales(X: np.ndarray, tol: float = 1e3) -> bool:
 
 def _drop_aliased(X: np.ndarray, names: list[str], tol: float = 1e-7) -> list[int]:
     """Columns kept by R's ``qr(X, tol = 1e-7)`` (LINPACK limited pivoting: a column whose residual on the
-    columns kept before it is below ``tol`` times its norm is aliased and moved out)."""
+    columns kept before it is below ``tol`` times its norm is aliased and moved out).
+
+    Screened on the cross-product (one BLAS product, linear in n): an incremental Cholesky of the scaled
+    ``X'X`` gives each column's residual on the kept ones. Where a residual is clearly above ``tol`` (more
+    than 1e-3 of the norm, far above the cross-product's rounding) the column is kept; at the first one
+    that is not, the decision is made on X itself (Gram-Schmidt with reorthogonalization, as R's QR).
+    """
+    n, p = X.shape
+    big = np.abs(X).max(axis=0) if n else np.zeros(p)
+    cand = np.flatnonzero(big > 0)  # a zero column is aliased whatever comes before it
+    if not len(cand):
+        return []
+    Xs = X[:, cand] / big[cand]  # scaled: a column of 1e-200s is not zero (its squared norm would underflow)
+    G = Xs.T @ Xs
+    k_all = len(cand)
+    L = np.zeros((k_all, k_all))
+    kept: list[int] = []
+    for j in range(k_all):
+        k = len(kept)
+        g = G[kept, j]
+        l = sla.solve_triangular(L[:k, :k], g, lower=True, check_finite=False) if k else g
+        r2 = G[j, j] - float(l @ l)
+        if not r2 > 1e-6 * G[j, j]:
+            return [int(cand[i]) for i in _drop_aliased_exact(Xs, tol)]
+        L[k, :k] = l
+        L[k, k] = np.sqrt(r2)
+        kept.append(j)
+    return [int(cand[i]) for i in kept]
+
+
+def _drop_aliased_exact(Xs: np.ndarray, tol: float) -> list[int]:
+    """:func:`_drop_aliased` on the (scaled, non-zero) columns themselves, the basis preallocated."""
+    n, p = Xs.shape
+    Q = np.empty((n, p))
     keep: list[int] = []
-    Q = np.zeros((X.shape[0], 0))
-    for j in range(X.shape[1]):
-        x = X[:, j]
-        big = np.abs(x).max() if len(x) else 0.0
-        if big == 0:
-            continue
-        x = x / big  # scaled: a column of 1e-200s is not zero (its squared norm would underflow)
+    for j in range(p):
+        x = Xs[:, j]
         norm = np.linalg.norm(x)
-        r = x - Q @ (Q.T @ x)
-        r = r - Q @ (Q.T @ r)
+        Qk = Q[:, : len(keep)]
+        r = x - Qk @ (Qk.T @ x)
+        r = r - Qk @ (Qk.T @ r)
         rn = np.linalg.norm(r)
         if rn > tol * norm:
+            Q[:, len(keep)] = r / rn
             keep.append(j)
-            Q = np.column_stack([Q, r / rn])
     return keep
-
-
-def _group_factor(node: Node, ev: Evaluator, text: str) -> Factor:
-    """Evaluate a grouping expression (``g``, ``a:b``) to a factor; ``a:b`` has a's level slowest."""
-    inner = node
-    while isinstance(inner, Paren):
-        inner = inner.expr
-    if isinstance(inner, BinOp) and inner.op == ":":
-        left = _group_factor(inner.left, ev, text)
-        right = _group_factor(inner.right, ev, text)
-        nr = len(right.levels)
-        codes = np.where((left.codes >= 0) & (right.codes >= 0), left.codes * nr + right.codes, -1)
-        levels = [f"{a}:{b}" for a in left.levels for b in right.levels]
-        return Factor(codes=codes, levels=levels)
-    if isinstance(inner, BinOp) and inner.op != ":":
-        raise FormulaError(f"a grouping factor is a column or an interaction 'a:b', not '{deparse(inner)}'",
-                           text, inner.start, inner.end)
-    val = ev.eval(inner)
-    if isinstance(val, Factor):
-        return val
-    x = val.matrix
-    if x.shape[1] != 1:
-        raise FormulaError("a grouping factor must be one column", text, node.start, node.end)
-    from ..formula.transforms import factor_from_series
-    return factor_from_series(pd.Series(x[:, 0]), deparse(inner))
 
 
 def _frame_column(arg, data: pd.DataFrame, what: str) -> np.ndarray:
@@ -536,7 +298,7 @@ def _build_design(formula: str, data: pd.DataFrame, *, require_random: bool = Tr
         raise DataError(f"the response '{deparse(lhs)}' must be a single column")
     y_all = yv.matrix[:, 0]
 
-    # fixed part: offsets apart, the rest compiled for formulaic
+    # fixed part: offsets apart, the rest compiled for the term algebra
     vt = _VarTable(ev)
     used: set[int] = set()
     rhs, offset_calls = compile_fixed_part(fixed, vt, formula, used)
@@ -546,8 +308,8 @@ def _build_design(formula: str, data: pd.DataFrame, *, require_random: bool = Tr
     re_specs = []
     for bar in bars:
         e_used: set[int] = set()
-        e_rhs = _compile_fixed(bar.expr, vt, e_used, formula)
-        g = _group_factor(bar.group, ev, formula)
+        e_rhs = compile_term(bar.expr, vt, e_used, formula)
+        g = group_factor(bar.group, ev, formula)
         re_specs.append((bar, e_rhs, e_used, g))
 
     # rows used: complete cases over every variable the formula uses
@@ -577,7 +339,10 @@ def _build_design(formula: str, data: pd.DataFrame, *, require_random: bool = Tr
                         f"{np.abs(y).max():.3g}), beyond what its cross-products hold in double precision "
                         "(1e-150 to 1e150): rescale it")
 
-    X, x_names, fterms = _model_matrix(rhs, vt, rows)
+    fkeys = expand_terms(rhs)
+    fcodings = term_codings(fkeys, vt.is_factor)
+    X, x_names, fterms = build_columns(fkeys, fcodings, vt, rows)
+    all_names, full_terms = list(x_names), fterms
     if not np.all(np.isfinite(X)):
         bad = [x_names[j] for j in range(X.shape[1]) if not np.all(np.isfinite(X[:, j]))]
         raise DataError(f"the fixed-effects model matrix has infinite or undefined values in: {', '.join(bad)}")
@@ -613,8 +378,12 @@ def _build_design(formula: str, data: pd.DataFrame, *, require_random: bool = Tr
         raise DataError("the offset has values beyond 1e150, too large for double precision: rescale it")
 
     terms: list[ReTerm] = []
+    re_parts = []
     for bar, e_rhs, e_used, g in re_specs:
-        Zt, z_names, _ = _model_matrix(e_rhs, vt, rows)
+        zkeys = expand_terms(e_rhs)
+        zcodings = term_codings(zkeys, vt.is_factor)
+        Zt, z_names, zterms = build_columns(zkeys, zcodings, vt, rows)
+        re_parts.append((bar, _term_specs(zkeys, zcodings, zterms, vt)))
         if Zt.shape[1] == 0:
             raise FormulaError("a random-effects term with no columns", formula, bar.source.start,
                                bar.source.end)
@@ -631,6 +400,7 @@ def _build_design(formula: str, data: pd.DataFrame, *, require_random: bool = Tr
     # lme4's order (mkReTrms): decreasing number of levels; see lme4_term_order for the ties
     order = lme4_term_order([t.nlevels for t in terms])
     terms = [terms[k] for k in order]
+    re_parts = [re_parts[k] for k in order]
     for t in terms:
         if t.nlevels < 2:
             raise ModelError(f"grouping factor '{t.group}' has only one level: a random effect needs at "
@@ -643,7 +413,53 @@ def _build_design(formula: str, data: pd.DataFrame, *, require_random: bool = Tr
             raise ModelError(f"number of observations ({n}) <= number of random effects ({t.nranef}) "
                              f"for term ({t.source}): the random-effects parameters and the residual "
                              "variance (or scale parameter) are probably unidentifiable")
+    spec = FrameSpec(
+        formula=f, response_name=deparse(lhs), variables=_variable_specs(vt, rows),
+        fixed=_term_specs(fkeys, fcodings, full_terms, vt), column_names=tuple(all_names), kept=tuple(keep),
+        offsets=tuple(call for call in offset_calls),
+        random=tuple(RandomTermSpec(source=t.source, group=t.group, group_node=bar.group, terms=tspecs,
+                                    cnames=tuple(t.cnames), levels=tuple(t.levels))
+                     for t, (bar, tspecs) in zip(terms, re_parts)),
+        column_levels=FrozenDict(ev.string_column_levels()))
     return Design(y=y, X=X, offset=offset_rows, x_names=x_names, fixed_terms=fterms, terms=terms,
                   rows=rows, formula=f, response_name=deparse(lhs), dropped=dropped,
                   has_intercept=has_intercept, scale_warning=scale_warning,
-                  weights=None if w_all is None else w_all[rows])
+                  weights=None if w_all is None else w_all[rows], spec=spec)
+
+
+def _term_specs(keys, codings, fterms, vt: _VarTable) -> tuple[TermSpec, ...]:
+    """The frozen terms of a model matrix built by :func:`~mixedmodels.frame.columns.build_columns`."""
+    return tuple(TermSpec(label=t.label, variables=tuple(k), contrasts=tuple(c), columns=tuple(t.columns))
+                 for k, c, t in zip(keys, codings, fterms))
+
+
+def _variable_specs(vt: _VarTable, rows: np.ndarray) -> tuple[VariableSpec, ...]:
+    """The frozen variables of the formula: levels in the rows used, contrasts, the training state of a
+    stateful call (R's predvars) and the mean over the rows used."""
+    out = []
+    for i, (label, node, val) in enumerate(zip(vt.labels, vt.nodes, vt.values)):
+        levels = vt.levels_in(i, rows) if isinstance(val, Factor) else None
+        state = val.coefs if isinstance(node, Call) and is_stateful(node) and isinstance(val, Numeric) else None
+        out.append(make_variable_spec(label, node, val, levels, rows, state))
+    return tuple(out)
+
+
+def independent_columns(X: np.ndarray, tol: float = 1e-7) -> list[int]:
+    """The columns of X that R's ``qr(X, tol = 1e-7)`` keeps (those not aliased with columns before
+    them): lme4's rule for dropping the columns of a rank-deficient X."""
+    return _drop_aliased(np.asarray(X, dtype=float), [], tol)
+
+
+def _model_matrix(rhs: str, vt: _VarTable, rows: np.ndarray):
+    """R's ``model.matrix`` of a compiled right-hand side over a variable table: columns, R's column names
+    and the terms with their columns (:func:`~mixedmodels.frame.columns.term_codings` decides the
+    coding of each factor)."""
+    terms = expand_terms(rhs)
+    return build_columns(terms, term_codings(terms, vt.is_factor), vt, rows)
+
+
+# the older names of helpers that moved to formula/terms.py and frame/columns.py, for modules of this
+# stage written against them (other stages use the public names)
+_compile_fixed = compile_term
+_group_factor = group_factor
+_terms = expand_terms

@@ -24,11 +24,14 @@ import numpy as np
 from scipy import stats
 
 from ..errors import MixedModelsError
-from ..formula.parse import (BinOp, Node, Num, _expand_slash, _is_intercept_literal, _summands, deparse,
-                      parse_formula, split_formula)
-from .tables import _anova_frame, _contest_md, _F_COLUMNS, _FixedStructure, normalize_ddf, \
+from ..formula.parse import (BinOp, Formula, Node, Num, deparse, expand_slash, is_intercept_literal, parse_formula,
+                             split_formula, summands)
+from ..formula.terms import TermAlgebra, expand_terms
+from ..frame.design import build_design
+from ..post.updating import theta_start, update_formula
+from ..rbase.rformat import zapsmall
+from .tables import _anova_frame, _contest_md, _F_COLUMNS, _FixedStructure, is_fit, normalize_ddf, \
     SATTERTHWAITE, KENWARD_ROGER
-from ..post.updating import _Algebra, update_formula
 
 __all__ = ["ranova", "drop1"]
 
@@ -39,16 +42,16 @@ def _findbars(rhs: Node) -> list[tuple[str, str]]:
     gives ``(e | b:a)`` then ``(e | a)``; ``(x || g)`` gives ``(1 | g)`` then ``(0 + x | g)``."""
     out: list[tuple[str, str]] = []
     for bar in split_formula_bars(rhs):
-        groups = [deparse(g) for g in reversed(_expand_slash(bar.right, ""))]
+        groups = [deparse(g) for g in reversed(expand_slash(bar.right, ""))]
         if bar.op == "|":
             out += [(deparse(bar.left), g) for g in groups]
             continue
         has_int = True
         parts = []
-        for sign, p in _summands(bar.left):
-            if _is_intercept_literal(p, 0) or (sign == "-" and _is_intercept_literal(p, 1)):
+        for sign, p in summands(bar.left):
+            if is_intercept_literal(p, 0) or (sign == "-" and is_intercept_literal(p, 1)):
                 has_int = False
-            elif not _is_intercept_literal(p, 1):
+            elif not is_intercept_literal(p, 1):
                 parts.append(deparse(BinOp(op="+", left=Num(value=0.0), right=p)))
         lhs = (["1"] if has_int else []) + parts
         out += [(e, g) for e in lhs for g in groups]
@@ -56,8 +59,6 @@ def _findbars(rhs: Node) -> list[tuple[str, str]]:
 
 
 def split_formula_bars(rhs: Node) -> list[BinOp]:
-    from ..formula.parse import Formula
-
     _, _, bars = split_formula(Formula(lhs=None, rhs=rhs, text=""))
     return bars
 
@@ -65,10 +66,8 @@ def split_formula_bars(rhs: Node) -> list[BinOp]:
 def _lhs_terms(lhs: str) -> tuple[list[str], list[str]]:
     """R's ``attr(terms(~ lhs), "term.labels")`` and ``drop.scope(~ lhs)`` of a random-effects
     term's left-hand side."""
-    from ..frame.design import _terms
-
-    alg = _Algebra(lhs)
-    keys = [k for k in _terms(alg.compile(parse_formula("~" + lhs).rhs)) if k != ()]
+    alg = TermAlgebra(lhs)
+    keys = [k for k in expand_terms(alg.compile(parse_formula("~" + lhs).rhs)) if k != ()]
     labels = [":".join(alg.atoms[i] for i in k) for k in keys]
     scope = [lab for k, lab in zip(keys, labels)
              if not any(set(k) < set(other) for other in keys)]
@@ -96,8 +95,6 @@ def _reduced_formulas(full: str, bars: list[tuple[str, str]], reduce_terms: bool
 
 def _lm_loglik(formula: str, data, reml: bool, frame_args: dict) -> tuple[float, int, int]:
     """R's ``logLik(lm(formula, data, weights), REML = reml)``: (value, df = p + 1, nobs)."""
-    from ..frame.design import build_design
-
     d = build_design(formula, data, require_random=False, **frame_args)
     X = np.asarray(d.X, dtype=float)
     y = np.asarray(d.y - d.offset, dtype=float)
@@ -126,9 +123,7 @@ def ranova(fit, reduce_terms: bool = True):
     Returns an :class:`~mixedmodels.inference.tables.AnovaTable` (``str()`` is lmerTest's print) whose
     ``formulae`` attribute maps each row to its reduced model's formula.
     """
-    from ..model import LinearMixedModel, LmerFit
-
-    if not isinstance(fit, LmerFit) or fit.method == "moments":
+    if not is_fit(fit) or fit.method == "moments":
         raise MixedModelsError("ranova() needs a model fitted by REML or ML")
     if not isinstance(reduce_terms, (bool, np.bool_)):
         raise MixedModelsError(f"reduce_terms must be True or False, not {reduce_terms!r}")
@@ -147,8 +142,8 @@ def ranova(fit, reduce_terms: bool = True):
         if "|" in form:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                m = LinearMixedModel(form, data, data_name=data_name, **fit.model.refit_args).fit(
-                    "REML" if fit.reml else "ML")
+                model = type(fit.model)(form, data, data_name=data_name, **fit.model.refit_args)
+                m = model.fit("REML" if fit.reml else "ML", theta0=theta_start(fit, model.design.terms))
             ll, npar, nobs = m.loglik, m.npar, m.nobs
         else:
             ll, npar, nobs = _lm_loglik(form, data, fit.reml, fit.model.refit_args)
@@ -177,22 +172,9 @@ def _diff_contrast(fit, label: str) -> np.ndarray | None:
     no difference, ``L = orth(X' R)'`` with ``R`` the part of X that the model matrix without the term
     (on the same rows) does not explain; None when removing the term changes nothing. One difference,
     on purpose: the rank of L is that of X'R (see below)."""
-    import warnings
-
-    from ..frame.design import build_design
-    from ..rbase.rformat import zapsmall
-
     X = np.asarray(fit.design.X, dtype=float)
-    reduced = update_formula(fit.design.formula.deparse(), f". ~ . - {label}")
-    data = fit.model.data.iloc[fit.design.rows]
-    frame = {k: v for k, v in fit.model.refit_args.items() if k != "weights"}
-    if frame.get("offset") is not None and not isinstance(frame["offset"], str):
-        frame["offset"] = None  # the offset does not enter the model matrix
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        X0 = np.asarray(build_design(reduced, data, require_random=False, **frame).X, dtype=float)
-    if X0.shape[0] != X.shape[0]:
-        return None
+    reduced = fit.frame_spec.without_terms([label])  # R's update(m, . ~ . - label), same model frame
+    X0 = reduced.fixed_matrix(fit.model.data.iloc[fit.design.rows], keep_aliased=True)
     R = X - X0 @ np.linalg.lstsq(X0, X, rcond=None)[0] if X0.shape[1] else X.copy()
     R = R[:, np.abs(R).sum(axis=0) > 1e-8]
     if R.shape[1] == 0:
@@ -210,9 +192,7 @@ def drop1(fit, ddf: str = "Satterthwaite"):
     """lmerTest's ``drop1(m, ddf = ...)``: an F test (Satterthwaite's or Kenward-Roger's denominator
     degrees of freedom) for each marginal fixed-effects term -- a term contained in no other term, so it
     can be dropped while keeping the model hierarchical -- printed as lmerTest prints it."""
-    from ..model import LmerFit
-
-    if not isinstance(fit, LmerFit):
+    if not is_fit(fit):
         raise MixedModelsError(f"drop1() needs a fitted model, not {type(fit).__name__}")
     method = normalize_ddf(ddf)
     if method is None:
@@ -274,11 +254,7 @@ def step(fit, ddf: str = "Satterthwaite", alpha_random: float = 0.1, alpha_fixed
     Raises :class:`~mixedmodels.errors.MixedModelsError` if the elimination would remove every random
     effect (lmerTest then goes on with an ``lm`` fit, which is not done here).
     """
-    import warnings
-
-    from ..model import LmerFit
-
-    if not isinstance(fit, LmerFit) or fit.method == "moments":
+    if not is_fit(fit) or fit.method == "moments":
         raise MixedModelsError("step() needs a model fitted by REML or ML")
     for name, a in (("alpha_random", alpha_random), ("alpha_fixed", alpha_fixed)):
         if not isinstance(a, (int, float)) or not 0 <= a <= 1:

@@ -21,12 +21,10 @@ import itertools
 import numpy as np
 import pandas as pd
 
-from ..frame.design import _model_matrix, _VarTable, fixed_var_table
 from ..errors import MixedModelsError
 from ..rbase import rformat as rf
 from ..rbase.rmath import r_round
-from .tables import RDataFrame, _contest1d, normalize_ddf, SATTERTHWAITE, KENWARD_ROGER
-from ..formula.transforms import Factor, Numeric
+from .tables import RDataFrame, _contest1d, is_fit, normalize_ddf, SATTERTHWAITE, KENWARD_ROGER
 
 __all__ = ["ls_means", "difflsmeans", "LsMeansTable"]
 
@@ -56,55 +54,27 @@ class LsMeansTable(RDataFrame):
 
 
 # ------------------------------------------------------------------------------------ reference grid
-class _GridVarTable(_VarTable):
-    """The model's fixed-effects variables with their values replaced by a reference grid's."""
-
-    def __init__(self, train: _VarTable, values: list):
-        self.ev = train.ev
-        self.labels = list(train.labels)
-        self.index = dict(train.index)
-        self.values = values
-
-    def add(self, node) -> int:
-        from ..formula.parse import deparse
-
-        return self.index[deparse(node)]
-
-
-def _fixed_parts(fit):
-    """The training variable table, the formulaic right-hand side and the full model matrix (aliased
-    columns included) of the fit's fixed part."""
-    vt, rhs = fixed_var_table(fit.design, fit.model.data)
-    Xfull, names, _ = _model_matrix(rhs, vt, fit.design.rows)
-    return vt, rhs, Xfull, list(names)
-
-
-def _grid(vt: _VarTable, rows: np.ndarray, used: list[int]):
+def _grid(spec, used: list[int]):
     """expand.grid over the factors (first fastest; the levels present in the rows used), numeric
-    variables at their mean: the grid's variable table and, per factor variable, its grid codes."""
-    factors = [i for i in used if isinstance(vt.values[i], Factor)]
-    levels = {}
-    for i in factors:
-        v = vt.values[i]
-        present = np.unique(v.codes[rows])
-        levels[i] = [v.levels[c] for c in present[present >= 0]]
+    variables at their mean over the rows used: the grid's values by variable label, per factor
+    variable its grid codes and levels, and the grid's size."""
+    factors = [i for i in used if spec.variables[i].is_factor]
+    levels = {i: list(spec.variables[i].levels) for i in factors}
     sizes = [len(levels[i]) for i in factors]
     G = int(np.prod(sizes)) if sizes else 1
     combos = np.array(list(itertools.product(*[range(s) for s in reversed(sizes)])), dtype=np.int64)
     combos = combos[:, ::-1] if sizes else np.zeros((1, 0), dtype=np.int64)  # first factor fastest
-    values = list(vt.values)
+    values = {}
     codes = {}
     for k, i in enumerate(factors):
-        v = vt.values[i]
         codes[i] = combos[:, k]
-        values[i] = Factor(codes=combos[:, k].copy(), levels=levels[i], ordered=v.ordered)
+        values[spec.variables[i].label] = np.asarray(levels[i], dtype=object)[combos[:, k]]
     for i in used:
-        v = vt.values[i]
-        if isinstance(v, Numeric):
-            mean = np.nanmean(v.values[rows], axis=0)
-            vals = np.broadcast_to(mean, (G,) + np.shape(mean)).copy()
-            values[i] = Numeric(vals, v.suffixes, v.coefs)
-    return _GridVarTable(vt, values), codes, levels, G
+        v = spec.variables[i]
+        if not v.is_factor:
+            mean = np.asarray(v.mean) if v.suffixes is not None else v.mean[0]
+            values[v.label] = np.broadcast_to(mean, (G,) + np.shape(mean)).copy()
+    return values, codes, levels, G
 
 
 def _nullspace(A: np.ndarray) -> np.ndarray:
@@ -116,23 +86,11 @@ def _nullspace(A: np.ndarray) -> np.ndarray:
     return vt[rank:].T
 
 
-def _term_vars(fit, vt: _VarTable) -> dict[str, list[int]]:
-    """The fixed-effects terms (without the intercept) and their variables' indices."""
-    from .tables import _split_label
-
-    out = {}
-    for t in fit.design.fixed_terms:
-        if t.label == "(Intercept)":
-            continue
-        out[t.label] = [vt.index[v] for v in _split_label(t.label)]
-    return out
-
-
 def _contrasts(fit, which):
-    vt, rhs, Xfull, names = _fixed_parts(fit)
-    rows = fit.design.rows
-    terms = _term_vars(fit, vt)
-    factor_terms = [lab for lab, idx in terms.items() if all(isinstance(vt.values[i], Factor) for i in idx)]
+    spec = fit.frame_spec
+    names = list(spec.column_names)
+    terms = {t.label: list(t.variables) for t in spec.fixed if t.variables}
+    factor_terms = [lab for lab, idx in terms.items() if all(spec.variables[i].is_factor for i in idx)]
     if which is None:
         which = factor_terms
     elif isinstance(which, str):
@@ -144,10 +102,8 @@ def _contrasts(fit, which):
         raise MixedModelsError(f"no LS-means for {', '.join(repr(b) for b in bad)}: 'which' names terms "
                                f"made of factors only ({', '.join(factor_terms) or 'none in this model'})")
     used = sorted({i for idx in terms.values() for i in idx})
-    gvt, codes, levels, G = _grid(vt, rows, used)
-    uX, unames, _ = _model_matrix(rhs, gvt, np.arange(G))
-    pos = {nm: j for j, nm in enumerate(unames)}
-    uX = uX[:, [pos[nm] for nm in names]]
+    values, codes, levels, G = _grid(spec, used)
+    uX = spec.grid_matrix(values, keep_aliased=True).to_numpy() if used else np.ones((1, len(names)))
     out = {}
     for lab in which:
         idx = terms[lab]
@@ -156,13 +112,20 @@ def _contrasts(fit, which):
         for i in idx:  # cell number, first variable fastest
             cell += codes[i] * mult
             mult *= len(levels[i])
-        labels = [":".join(f"{vt.labels[i]}{levels[i][c]}" for i, c in zip(idx, combo[::-1]))
+        labels = [":".join(f"{spec.variables[i].label}{levels[i][c]}" for i, c in zip(idx, combo[::-1]))
                   for combo in itertools.product(*[range(len(levels[i])) for i in reversed(idx)])]
         Lt = np.zeros((G, mult))
         Lt[np.arange(G), cell] = 1.0
         L = (Lt / Lt.sum(axis=0)).T @ uX
         out[lab] = (labels, L)
-    return out, names, _nullspace(Xfull)
+    return out, names, _nullspace(_full_matrix(fit))
+
+
+def _full_matrix(fit) -> np.ndarray:
+    """The fitted X with the columns dropped as aliased put back (they matter for estimability)."""
+    if not fit.design.dropped:
+        return np.asarray(fit.design.X, dtype=float)
+    return fit.frame_spec.fixed_matrix(fit.model.data.iloc[fit.design.rows], keep_aliased=True)
 
 
 def _pairs(labels: list[str], L: np.ndarray) -> tuple[list[str], np.ndarray]:
@@ -180,9 +143,7 @@ def ls_means(fit, which=None, level: float = 0.95, ddf: str = "Satterthwaite",
     the LS-means of every factor term (or those named in ``which``), with standard errors, degrees of
     freedom, t tests and ``level`` confidence intervals; ``pairwise=True`` gives all pairwise
     differences instead (:func:`difflsmeans`). See the module docstring for the reference grid."""
-    from ..model import LmerFit
-
-    if not isinstance(fit, LmerFit):
+    if not is_fit(fit):
         raise MixedModelsError(f"ls_means() needs a fitted model, not {type(fit).__name__}")
     method = normalize_ddf(ddf)
     if method is None:

@@ -30,7 +30,13 @@ from scipy import stats
 
 from ..errors import warn as warn_r
 from ..errors import MixedModelsError
+from ..frame.design import independent_columns
+from ..output.summary import format_anova_table
+from ..rbase import rformat as rf
+from ..rbase.rformat import zapsmall
+from .bootstrap import confint_boot
 from .kenward_roger import kr_adjust, lb_ddf, vcov_adj
+from .profile import confint_profile, format_perc, par_names, profile
 from .satterthwaite import satterthwaite_1d, satterthwaite_md, varpar_info
 
 __all__ = ["normalize_ddf", "coef_table", "anova_table", "contest", "lrt", "anova", "confint",
@@ -57,6 +63,12 @@ def normalize_ddf(ddf) -> str | None:
                            "or None / 'lme4' for none")
 
 
+def is_fit(obj) -> bool:
+    """Whether ``obj`` is a fitted linear mixed model (an :class:`~mixedmodels.model.LmerFit`), told by
+    what the tables read from it (so this module need not import the fitted class)."""
+    return all(hasattr(type(obj), a) for a in ("frame_spec", "fixef", "vcov", "design"))
+
+
 # ======================================================================================= printing
 class RDataFrame(pd.DataFrame):
     """A DataFrame whose ``str()`` is what R's ``print.data.frame`` shows (7 significant digits per
@@ -69,8 +81,6 @@ class RDataFrame(pd.DataFrame):
         return pd.DataFrame
 
     def to_r_string(self) -> str:
-        from ..rbase import rformat as rf
-
         cols = [str(c) for c in self.columns]
         cells_by_col = []
         for c in self.columns:
@@ -104,8 +114,6 @@ class AnovaTable(RDataFrame):
     _metadata = ["heading", "hypotheses", "formulae"]
 
     def to_r_string(self) -> str:
-        from ..output.summary import format_anova_table
-
         heading = getattr(self, "heading", None)
         return format_anova_table(pd.DataFrame(self), heading)
 
@@ -346,7 +354,7 @@ class _FixedStructure:
 
     def _contrast_coded(self, var: str, term_vars: list[str]) -> bool:
         """How the design coded ``var`` in the term of ``term_vars``: treatment contrasts, or indicators of
-        all levels (R's rule, recorded per term by :func:`mixedmodels.frame.design._model_matrix`)."""
+        all levels (R's rule, recorded per term by :func:`mixedmodels.frame.columns.build_columns`)."""
         key = frozenset(term_vars)
         for t in self._terms_all:
             if frozenset(_split_label(t.label)) == key and t.label != "(Intercept)":
@@ -513,8 +521,6 @@ def _residuals(y: np.ndarray, x: np.ndarray) -> np.ndarray:
 
 def _hypotheses_type3(fs: _FixedStructure):
     """``lmerTest:::get_contrasts_type3`` / ``extract_contrasts_type3`` (treatment contrasts)."""
-    from ..rbase.rformat import zapsmall
-
     p = fs.X.shape[1]
     if p <= 1 or len(fs.labels) <= 1:
         return _hypotheses_type1(fs)
@@ -555,31 +561,23 @@ def _hypotheses_type3(fs: _FixedStructure):
 class _TreatmentDesign:
     """The fixed part of a fit re-coded with treatment contrasts for every factor (ordered ones too), its
     aliased columns dropped: lmerTest's ``get_model_matrix(model, "remake", contrasts =
-    "contr.treatment")`` followed by ``ensure_full_rank``. Just what :class:`_FixedStructure` reads.
-    ``vt``/``rhs``: the fixed part's variables and right-hand side (:func:`design.fixed_var_table`)."""
+    "contr.treatment")`` followed by ``ensure_full_rank``, built by the fit's frame spec on the rows
+    used. Just what :class:`_FixedStructure` reads."""
 
-    def __init__(self, fit, vt, rhs: str):
-        from ..frame.design import FixedTerm, _drop_aliased, _model_matrix
-        from ..formula.transforms import Factor
-
-        vt.values = [Factor(codes=v.codes, levels=v.levels, ordered=False) if isinstance(v, Factor) else v
-                     for v in vt.values]
-        X, names, fterms = _model_matrix(rhs, vt, fit.design.rows)
-        keep = _drop_aliased(X, names)
-        newpos = {old: new for new, old in enumerate(keep)}
-        self.X = X[:, keep]
-        self.x_names = [names[j] for j in keep]
-        self.fixed_terms = [FixedTerm(t.label, [newpos[c] for c in t.columns if c in newpos], t.variables,
-                                      t.indicators) for t in fterms]
+    def __init__(self, fit):
+        spec = fit.frame_spec
+        X = spec.model_matrix(fit.model.data.iloc[fit.design.rows], contrasts="treatment")
+        keep = independent_columns(X.to_numpy())
+        self.X = X.to_numpy()[:, keep]
+        self.x_names = [X.columns[j] for j in keep]
+        self.fixed_terms = spec.fixed_terms_at(keep)
 
 
-def _hypotheses_type3_mapped(fit, fs: "_FixedStructure", vt, rhs: str):
+def _hypotheses_type3_mapped(fit, fs: "_FixedStructure"):
     """lmerTest's type III contrasts when the model does not use treatment contrasts throughout (an
     ordered factor): built for the treatment-coded model matrix X_t, then mapped to the model's
     coefficients by ``zapsmall(ginv(X_t) X)``."""
-    from ..rbase.rformat import zapsmall
-
-    trt = _TreatmentDesign(fit, vt, rhs)
+    trt = _TreatmentDesign(fit)
     hyp_t = _hypotheses_type3(_FixedStructure(trt))
     mapping = zapsmall(np.linalg.pinv(trt.X) @ fs.X)
     out = {}
@@ -613,12 +611,10 @@ def anova_table(fit, ddf: str | None = SATTERTHWAITE, type=3) -> AnovaTable:
     fs = _FixedStructure(fit.design)
     hyp = None
     if tnum == 3 and fs.X.shape[1] > 1 and len(fs.labels) > 1:
-        from ..frame.design import fixed_var_table
-        from ..formula.transforms import Factor
-
-        vt, rhs = fixed_var_table(fit.design, fit.model.data)
-        if any(isinstance(v, Factor) and v.ordered for v in vt.values):  # an ordered factor: lmerTest's remake
-            hyp = _hypotheses_type3_mapped(fit, fs, vt, rhs)
+        spec = fit.frame_spec
+        fixed_vars = {i for t in spec.fixed for i in t.variables}
+        if any(spec.variables[i].ordered for i in fixed_vars):  # an ordered factor: lmerTest's remake
+            hyp = _hypotheses_type3_mapped(fit, fs)
     if hyp is None:
         hyp = {1: _hypotheses_type1, 2: _hypotheses_type2, 3: _hypotheses_type3}[tnum](fs)
     names = list(fit.design.x_names)
@@ -792,16 +788,12 @@ anova = lrt
 
 # ======================================================================================= confint
 def _vnames(fit) -> list[str]:
-    from .profile import par_names
-
     return par_names(fit.design.terms) + ["sigma"]
 
 
 def wald_confint(fit, level: float = 0.95) -> pd.DataFrame:
     """``confint(m, method = "Wald")``: NaN for the variance parameters, ``beta +- z se`` for the fixed
     effects."""
-    from .profile import format_perc
-
     a = (1 - level) / 2
     probs = np.array([a, 1 - a])
     vn = _vnames(fit)
@@ -836,15 +828,11 @@ def confint(fit, method: str = "profile", level: float = 0.95, nsim: int = 500, 
     if method == "wald":
         out = wald_confint(fit, level)
     elif method == "profile":
-        from .profile import confint_profile, profile
-
         if not quiet:
             print("Computing profile confidence intervals ...", file=sys.stderr)
         out = confint_profile(profile(fit, which=parm), level=level)
         parm = None
     else:
-        from .bootstrap import confint_boot
-
         if not isinstance(nsim, (int, np.integer)) or nsim < 1:
             raise MixedModelsError(f"nsim must be a positive integer, not {nsim!r}")
         if not quiet:

@@ -27,10 +27,10 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataError, FormulaError
-from ..formula.parse import deparse
-from ..frame.newdata import (NewReTerm, match_levels, new_frame, re_bars, term_from_fit, training_state)
+from ..formula.parse import deparse, parse_formula
+from ..frame.newdata import NewReTerm, match_levels, re_bars, term_from_fit
 
-__all__ = ["predict", "simulate", "coef", "residuals"]
+__all__ = ["predict", "simulate", "coef", "residuals", "check_nsim", "make_rng"]
 
 _MAX_LEVELS_SHOWN = 10
 
@@ -49,8 +49,6 @@ def _parse_re_form(re_form):
     compact = "".join(re_form.split())
     if compact in ("~0", "0", "NA", "~-1", "~NA"):
         return "none", []
-    from ..formula.parse import parse_formula
-
     f = parse_formula(re_form if "~" in re_form else "~" + re_form)
     if f.lhs is not None:
         raise FormulaError("re_form must be a one-sided formula such as '~ (1 | g)'", re_form, 0,
@@ -153,23 +151,21 @@ def predict(fit, newdata: pd.DataFrame | None = None, re_form=None, allow_new_le
             return pd.Series(np.asarray(fit.fitted, dtype=float), index=fit.model._index, name="predicted")
         eta = d.X @ beta + d.offset
         if mode == "subset":
-            state = training_state(fit.model)
-            frame = new_frame(d, state, state.data.iloc[d.rows], bars=bars, bars_text=bars_text,
-                              fixed=False)
-            for nt, bar in zip(frame.terms, bars):
+            train = _training_rows(fit)
+            for nt, bar in zip(fit.frame_spec.random_matrices(train, bars=bars, text=bars_text), bars):
                 levels, b = _ranef_columns(fit, nt.group, nt.cnames, deparse(bar.source))
                 eta = eta + _re_contribution(nt, levels, b, allow_new_levels)
         return pd.Series(eta, index=fit.model._index, name="predicted")
 
-    state = training_state(fit.model)
-    frame = new_frame(d, state, newdata, bars=None if mode == "all" else bars, bars_text=bars_text)
+    spec = fit.frame_spec
+    X = spec.fixed_matrix(newdata)
     with np.errstate(invalid="ignore"):
-        eta = frame.X @ beta + frame.offset + _offset_argument(fit, newdata)
+        eta = X @ beta + spec.offset(newdata) + _offset_argument(fit, newdata)
     if mode == "all":
-        for nt, t, b in zip(frame.terms, d.terms, fit._b_blocks):
+        for nt, t, b in zip(spec.random_matrices(newdata), d.terms, fit._b_blocks):
             eta = eta + _re_contribution(nt, list(t.levels), b, allow_new_levels)
     elif mode == "subset":
-        for nt, bar in zip(frame.terms, bars):
+        for nt, bar in zip(spec.random_matrices(newdata, bars=bars, text=bars_text), bars):
             levels, b = _ranef_columns(fit, nt.group, nt.cnames, deparse(bar.source))
             eta = eta + _re_contribution(nt, levels, b, allow_new_levels)
     return pd.Series(eta, index=newdata.index, name="predicted")
@@ -206,7 +202,7 @@ def simulate(fit, nsim: int = 1, seed=None, use_u: bool = False, *, newdata: pd.
         if newdata is None:
             terms = [term_from_fit(t) for t in d.terms]
         else:
-            terms = new_frame(d, training_state(fit.model), newdata, fixed=False).terms
+            terms = fit.frame_spec.random_matrices(newdata)
             for nt, t in zip(terms, d.terms):
                 match_levels(nt, list(t.levels))
                 _check_levels(nt, allow_new_levels)
@@ -257,9 +253,16 @@ def coef(fit) -> dict[str, pd.DataFrame]:
             seen.add(c)
             val[c] = val[c].to_numpy() + frame.iloc[:, j].to_numpy()
         out[group] = val
-    from ..model import GroupDict
+    return type(re)(out)  # the fit's dict of groups (its print is R's)
 
-    return GroupDict(out)
+
+def _training_rows(fit) -> pd.DataFrame:
+    """The rows the model was fitted on (the fit keeps its data as ``model.data``)."""
+    data = getattr(fit.model, "data", None)
+    if not isinstance(data, pd.DataFrame):
+        raise DataError("predicting with re_form needs the data the model was fitted on, and this model "
+                        "does not keep it (model.data)")
+    return data.iloc[fit.design.rows]
 
 
 def _offset_argument(fit, newdata: pd.DataFrame) -> np.ndarray | float:

@@ -17,12 +17,10 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import FormulaError, MixedModelsError
-from ..formula.parse import (BinOp, Call, Formula, Name, Node, Num, Paren, UnaryOp, deparse, parse_formula)
+from ..formula.parse import BinOp, Call, Formula, Name, Node, Paren, UnaryOp, deparse, parse_formula
+from ..formula.terms import TermAlgebra, expand_terms
 
-__all__ = ["update_formula", "update"]
-
-_PH = "XqZ{}Q"  # the placeholders design._terms reads (never user-visible)
-
+__all__ = ["update_formula", "update", "theta_start"]
 
 def _substitute_dot(node: Node | None, by: Node) -> Node | None:
     """``node`` with every name ``.`` replaced by ``by``."""
@@ -42,62 +40,6 @@ def _substitute_dot(node: Node | None, by: Node) -> Node | None:
                     args=tuple(_substitute_dot(a, by) for a in node.args),
                     kwargs=tuple((k, _substitute_dot(v, by)) for k, v in node.kwargs), pkg=node.pkg)
     return node
-
-
-class _Algebra:
-    """Rewrites a right-hand side (without offsets) for the term algebra: each variable (a name, a call,
-    a random-effects term) becomes a placeholder, numbered in order of first appearance."""
-
-    def __init__(self, text: str):
-        self.text = text
-        self.atoms: list[str] = []
-
-    def atom(self, label: str) -> str:
-        if label not in self.atoms:
-            self.atoms.append(label)
-        return _PH.format(self.atoms.index(label))
-
-    def compile(self, node: Node) -> str:
-        """The right-hand side as a formulaic expression with an explicit intercept (``1 + ...`` or
-        ``0 + ...``). The intercept is decided as R decides it -- the last ``1``, ``+1``, ``0`` or ``-1``
-        added or subtracted anywhere in the sum wins, parentheses around a sum being only grouping --
-        because formulaic's rule differs (any ``0`` removes it)."""
-        self.intercept = True
-        pieces: list[tuple[int, str]] = []
-        self._sum(node, 1, pieces)
-        out = "1" if self.intercept else "0"
-        for sign, text in pieces:
-            out += (" + " if sign > 0 else " - ") + text
-        return out
-
-    def _sum(self, node: Node, sign: int, pieces: list) -> None:
-        if isinstance(node, Paren) and not (isinstance(node.expr, BinOp) and node.expr.op in ("|", "||")):
-            self._sum(node.expr, sign, pieces)
-        elif isinstance(node, BinOp) and node.op in ("+", "-"):
-            self._sum(node.left, sign, pieces)
-            self._sum(node.right, sign if node.op == "+" else -sign, pieces)
-        elif isinstance(node, UnaryOp) and node.op in ("+", "-"):
-            self._sum(node.operand, sign if node.op == "+" else -sign, pieces)
-        elif isinstance(node, Num) and node.value in (0.0, 1.0):
-            self.intercept = (node.value == 1.0) == (sign > 0)
-        else:
-            pieces.append((sign, self._product(node)))
-
-    # random-effects terms are variables of this algebra (in a model formula they never reach it)
-    bars_are_variables = True
-
-    def add(self, node: Node) -> int:
-        """The variable table interface of :func:`mixedmodels.frame.design._compile_fixed`: a variable's index,
-        by its deparsed text."""
-        self.atom(deparse(node))
-        return self.atoms.index(deparse(node))
-
-    def _product(self, node: Node) -> str:
-        """A term of the sum (``A:B``, ``A*B``, ``(A + B)^2``, a variable) as a formulaic expression: the
-        model's own compiler, with this object as the table of variables."""
-        from ..frame.design import _compile_fixed
-
-        return _compile_fixed(node, self, set(), self.text)
 
 
 def _is_offset(node: Node | None) -> bool:
@@ -132,14 +74,12 @@ def _split_offsets(node: Node | None, offsets: list[str]) -> Node | None:
 
 def _simplify(lhs: Node | None, rhs: Node, text: str) -> str:
     """R's ``formula(terms(f, simplify = TRUE))`` as text."""
-    from ..frame.design import _terms
-
     offsets: list[str] = []
     body = _split_offsets(rhs, offsets)
-    alg = _Algebra(text)
+    alg = TermAlgebra(text)
     compiled = alg.compile(body) if body is not None else "1"
     try:
-        terms = _terms(compiled)
+        terms = expand_terms(compiled)
     except Exception as exc:  # formulaic's own parse errors
         raise FormulaError(f"cannot expand the updated formula: {exc}", text) from None
     intercept = () in terms
@@ -198,16 +138,14 @@ def update(fit, formula: str | None = None, *, data=None, REML: bool | None = No
     >>> m0 = update(m1, ". ~ . - Days")             # doctest: +SKIP
     >>> mm.anova(m0, m1)                             # doctest: +SKIP
     """
-    from ..model import LinearMixedModel, LmerFit
-
-    if not isinstance(fit, LmerFit):
+    if not all(hasattr(type(fit), a) for a in ("frame_spec", "fixef", "design")):  # an LmerFit
         raise MixedModelsError(f"update() needs a fitted model, not {type(fit).__name__}")
     if "method" in fit_kwargs:
         raise MixedModelsError("update(): say REML=True or REML=False (as R's update), not method=")
     if fit.method == "moments":
         raise MixedModelsError("update() refits by REML or ML; a method-of-moments fit has no criterion "
                                "to refit (fit the new model with fit(method='moments'))")
-    old = fit.design.formula.deparse()  # R: formula(m), where lme4 has expanded (x || g)
+    old = fit.frame_spec.formula.deparse()  # R: formula(m), where lme4 has expanded (x || g)
     new_formula = old if formula is None else update_formula(old, formula)
     same_data = data is None
     df = fit.model.data if same_data else data
@@ -229,5 +167,31 @@ def update(fit, formula: str | None = None, *, data=None, REML: bool | None = No
             else:
                 raise MixedModelsError("update(data=...): the model's subset was a boolean array for the old "
                                        "data; give it as an expression string to refit on new data")
-    model = LinearMixedModel(new_formula, df, data_name=name, **frame)
+    model = type(fit.model)(new_formula, df, data_name=name, **frame)
+    if "theta0" not in fit_kwargs:
+        fit_kwargs["theta0"] = theta_start(fit, model.design.terms)
     return model.fit("REML" if reml else "ML", **fit_kwargs)
+
+
+_SINGULAR_START = 1e-4  # a term fitted at (or next to) the boundary starts afresh
+
+
+def theta_start(fit, terms) -> np.ndarray | None:
+    """Where a refit with the random-effects ``terms`` starts: for each term, the fitted theta of the
+    term of ``fit`` with the same grouping factor and columns (so dropping a fixed effect or another
+    random term starts next to the new optimum), lme4's start (identity) for the others and for a term
+    fitted at the boundary. None (lme4's start for every term) when no term carries over."""
+    old: dict[tuple, np.ndarray] = {}
+    pos = 0
+    theta = np.asarray(fit.theta, dtype=float)
+    for t in fit.design.terms:
+        piece = theta[pos: pos + t.ntheta]
+        pos += t.ntheta
+        if np.all(piece[t.theta_diagonal()] > _SINGULAR_START):
+            old.setdefault((t.group, tuple(t.cnames)), piece)
+    out, carried = [], False
+    for t in terms:
+        piece = old.get((t.group, tuple(t.cnames)))
+        carried |= piece is not None
+        out.append(piece if piece is not None else t.theta_init())
+    return np.concatenate(out) if carried and out else None

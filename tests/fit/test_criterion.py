@@ -137,19 +137,18 @@ def test_three_evaluation_paths_agree(formula):
     df["y"] = rng.normal(size=n) + df["x"]
     d = build_design(formula, df)
     crit = ProfiledCriterion(d.terms, d.X, d.y, reml=True)
-    assert crit._blocks is not None  # large enough for the compiled kernel
+    assert crit.path.name == "blocks"  # large enough for the compiled kernel
     theta = crit.theta_init() * 0.7 + 0.05
     kernel_value = crit(theta)
     f_kernel = crit.factor(theta)
     beta_k, u_k = crit.solve(f_kernel)
-    crit._blocks = None  # the sparse-product path
-    assert crit(theta) == pytest.approx(kernel_value, rel=1e-11)
-    beta_s, u_s = crit.solve(crit.factor(theta))
+    sparse = crit.with_path("sparse")  # the sparse-product path
+    assert sparse(theta) == pytest.approx(kernel_value, rel=1e-11)
+    beta_s, u_s = sparse.solve(sparse.factor(theta))
     np.testing.assert_allclose(beta_k, beta_s, rtol=1e-9)
     np.testing.assert_allclose(u_k, u_s, rtol=1e-7, atol=1e-10)
-    crit._dense = True  # the dense path
-    crit._AR1d = crit.cp.AR1.toarray().reshape(crit.m, d.terms[0].nlevels, crit.s1)
-    assert crit(theta) == pytest.approx(kernel_value, rel=1e-11)
+    dense = crit.with_path("dense")  # the dense path
+    assert dense(theta) == pytest.approx(kernel_value, rel=1e-11)
 
 
 @pytest.mark.parametrize("s", [1, 2, 3])
@@ -164,9 +163,7 @@ def test_batched_inverse_matches_numpy(s):
         batched_inverse(A)
 
 
-def test_crossproducts_dense_and_sparse_paths_agree(monkeypatch):
-    from mixedmodels.fit import crossprod
-
+def test_crossproducts_dense_and_sparse_paths_agree():
     rng = np.random.default_rng(4)
     n = 300
     df = pd.DataFrame({"x": rng.normal(size=n), "g1": rng.integers(0, 30, n).astype(str),
@@ -174,8 +171,7 @@ def test_crossproducts_dense_and_sparse_paths_agree(monkeypatch):
     df["y"] = rng.normal(size=n)
     d = build_design("y ~ x + (x | g1) + (x | g2)", df)
     dense = CrossProducts.from_design(d.terms, d.X, d.y)
-    monkeypatch.setattr(crossprod, "SMALL", 0)
-    sparse = CrossProducts.from_design(d.terms, d.X, d.y)
+    sparse = CrossProducts.from_design(d.terms, d.X, d.y, dense=False)
     np.testing.assert_allclose(dense.A11, sparse.A11, rtol=1e-12, atol=1e-10)
     np.testing.assert_allclose(dense.ARR, sparse.ARR, rtol=1e-12, atol=1e-10)
     np.testing.assert_allclose(dense.AR1.toarray(), sparse.AR1.toarray(), rtol=1e-12, atol=1e-10)

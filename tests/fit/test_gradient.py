@@ -11,10 +11,10 @@ from hypothesis import given, settings, strategies as st
 
 import mixedmodels as mm
 from conftest import load_fixture
-from mixedmodels.fit import gradient as gradmod
 from mixedmodels.fit.criterion import ProfiledCriterion
 from mixedmodels.frame.design import build_design
-from mixedmodels.fit.gradient import _canonical, gradient, optimize_with_gradient
+from mixedmodels.fit.gradient import gradient, gradient_from_factor
+from mixedmodels.fit.optimize import canonical_theta as _canonical, optimize_with_gradient
 from mixedmodels.model import LinearMixedModel
 from mixedmodels.fit.optimize import optimize_theta
 
@@ -118,18 +118,12 @@ def test_compiled_and_chunked_paths_equal_dense(problem, reml):
     if crit is None:
         return
     theta = random_theta(crit, np.random.default_rng(seed + 2))
-    _, g_dense = gradient(crit, theta, kernel=False)
+    _, g_dense = gradient(crit, theta, mode="dense")
     if crit.rest_diag:
-        _, g_kernel = gradient(crit, theta, kernel=True)
+        _, g_kernel = gradient(crit, theta, mode="blocks")
         np.testing.assert_allclose(g_kernel, g_dense, rtol=1e-9, atol=1e-9 * max(1, np.abs(g_dense).max()))
-    prep = gradmod._prep(crit)
-    saved = prep.AR1d, prep.AR1_mat, gradmod._CHUNK_ELEMENTS
-    try:
-        prep.AR1d, prep.AR1_mat = None, prep.AR1
-        gradmod._CHUNK_ELEMENTS = 7  # many chunks of a few levels
-        _, g_chunk = gradient(crit, theta, kernel=False)
-    finally:
-        prep.AR1d, prep.AR1_mat, gradmod._CHUNK_ELEMENTS = saved
+    f = crit.factor(theta, need_C=False)
+    g_chunk = gradient_from_factor(crit, f, mode="sparse", chunk_elements=7)  # many chunks of a few levels
     np.testing.assert_allclose(g_chunk, g_dense, rtol=1e-9, atol=1e-9 * max(1, np.abs(g_dense).max()))
 
 

@@ -7,8 +7,9 @@ from hypothesis import given, settings, strategies as st
 
 import mixedmodels as mm
 from conftest import load_fixture
-from mixedmodels.fit import kernels, smallfit
-from mixedmodels.fit.gradient import gradient, optimize_with_gradient
+from mixedmodels.fit import kernels
+from mixedmodels.fit.gradient import gradient
+from mixedmodels.fit.optimize import optimize_with_gradient
 from mixedmodels.model import LinearMixedModel
 from test_gradient import FORMULAS, criterion_of, make_data, problems, random_theta
 
@@ -22,9 +23,9 @@ def compiled_at_once(monkeypatch):
 
 
 def numpy_value_and_gradient(crit, theta):
-    """The NumPy path: the blocked factor, its objective and gradient_from_factor (kernel=False)."""
+    """The NumPy path: the blocked factor, its objective and gradient_from_factor (mode="dense")."""
     f = crit.factor(theta, need_C=False)
-    return float(crit.objective_from_factor(f)), gradient(crit, theta, kernel=False)[1]
+    return float(crit.objective_from_factor(f)), gradient(crit, theta, mode="dense")[1]
 
 
 def assert_same(crit, theta):
@@ -82,15 +83,16 @@ def test_not_finite_theta_gives_inf_and_no_gradient():
 def test_large_models_do_not_use_it():
     df = make_data(3, 4000, 1500, 1200)
     crit = criterion_of(df, "y ~ x + (1 | g1) + (1 | g2)", True)
-    assert not smallfit.eligible(crit)
+    assert crit.path.name != "small"
     assert crit.small_evaluator() is None
 
 
 def test_optimizer_reaches_the_same_optimum_either_way():
-    """The quasi-Newton on the compiled evaluator and on the NumPy path (kernel=False forces it) reach
+    """The quasi-Newton on the compiled evaluator and on the NumPy path (path="dense" forces it) reach
     the same optimum."""
     crit = criterion_of(make_data(7, 120, 12, 5), "y ~ x + (x | g1) + (1 | g2)", True)
     a = optimize_with_gradient(crit, crit.theta_init(), crit.lower_bounds())
-    b = optimize_with_gradient(crit, crit.theta_init(), crit.lower_bounds(), kernel=False)
+    assert crit.path.name == "small"
+    b = optimize_with_gradient(crit.with_path("dense"), crit.theta_init(), crit.lower_bounds())
     assert a.objective == pytest.approx(b.objective, abs=1e-9)
     np.testing.assert_allclose(a.theta, b.theta, rtol=1e-4, atol=1e-6)

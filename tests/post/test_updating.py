@@ -123,3 +123,25 @@ def test_update_works_on_the_expanded_double_bar_formula():
     assert u.model.formula == "Reaction ~ Days + (1 | Subject)"
     assert u.objective == pytest.approx(mm.lmer("Reaction ~ Days + (1 | Subject)", _sleep()).objective, abs=1e-8)
     assert mm.update(m, ". ~ . - (1 | Subject)").model.formula == "Reaction ~ Days + (0 + Days | Subject)"
+
+
+def test_refits_start_from_the_fitted_theta_of_kept_terms():
+    """update() and ranova() start a refit from the fitted theta of every random-effects term that carries
+    over (same grouping factor, same columns); a new term, or one fitted at the boundary, starts from
+    lme4's start (identity); and the refit reaches the optimum of a fit from lme4's start."""
+    from mixedmodels.post.updating import theta_start
+
+    d = _sleep()
+    m1 = mm.lmer("Reaction ~ Days + (Days | Subject)", d)
+    m0 = mm.lmer("Reaction ~ 1 + (Days | Subject)", d)
+    assert np.array_equal(theta_start(m1, m0.design.terms), m1.theta)
+    split = mm.lmer("Reaction ~ Days + (1 | Subject) + (0 + Days | Subject)", d)
+    assert theta_start(m1, split.design.terms) is None  # no term carries over
+    start = theta_start(split, m1.design.terms[:1] + split.design.terms[1:])
+    assert start.tolist() == [1.0, 0.0, 1.0] + [float(split.theta[1])]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        dye = mm.lmer("Yield ~ 1 + (1 | Batch)", mm.datasets.load("Dyestuff2"))  # singular: theta 0
+    assert dye.theta[0] < 1e-4 and theta_start(dye, dye.design.terms) is None
+    reduced = mm.update(m1, ". ~ . - Days")
+    assert reduced.objective == pytest.approx(m0.objective, abs=1e-8)

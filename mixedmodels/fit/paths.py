@@ -1,0 +1,315 @@
+"""Evaluation paths: how the profiled criterion is computed at a theta, chosen once per criterion.
+
+The algebra is one (:mod:`mixedmodels.fit.criterion`, :mod:`mixedmodels.fit.gradient`); how it runs
+depends on the model's size. Each way is one object, a :class:`Path`, that owns the blocked factor, the
+criterion's value and its gradient:
+
+========  ==========================================================================================
+name      what it is, and where :func:`choose_path` takes it
+========  ==========================================================================================
+small     the whole evaluation with its gradient in one compiled (Numba) call
+          (:mod:`mixedmodels.fit.smallfit`): small models, where NumPy's per-call cost would dominate
+dense     A_R1 dense, every product one BLAS call: models up to :data:`DENSE_MAX` elements of A_R1
+blocks    the compiled level-by-level downdate and gradient (:mod:`mixedmodels.fit.kernels`): large
+          models whose later terms are all scalar, with enough work (:data:`BLOCKS_MIN_WORK`)
+sparse    scipy.sparse products: everything else (any term layout, any size)
+========  ==========================================================================================
+
+Every size threshold of the fit stage lives in this module. A new path is a class with the
+:class:`Path` interface, registered in :data:`PATHS`; :func:`choose_path` says when ``"auto"`` takes it.
+The optimizers (:mod:`mixedmodels.fit.optimize`) only call ``evaluate`` / ``gradient_at``.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+import scipy.sparse as sp
+
+from . import kernels
+from ..errors import MixedModelsError, ModelError
+from .gradient import gradient_from_factor
+from .linalg import (BlockedFactor, NotPositiveDefinite, batched_cholesky, batched_tri_inverse,
+                     block_diag_sparse, dense_cholesky)
+from .smallfit import SmallEvaluator
+
+__all__ = ["Path", "SmallPath", "DensePath", "BlocksPath", "SparsePath", "PATHS", "choose_path",
+           "DENSE_MAX", "DENSE_HARD_MAX", "SMALL_MAX_REST", "SMALL_MAX_WORK", "BLOCKS_MIN_WORK",
+           "SPARSE_DENSE_C", "GRADIENT_CHUNK_ELEMENTS", "CROSSPROD_DENSE_MAX", "CROSS_CHECK_SINGULAR_TOL",
+           "CROSS_CHECK_FEW_LEVELS", "CROSS_CHECK_DENSE_MAX_THETA"]
+
+# ------------------------------------------------------------------------------------- thresholds
+DENSE_MAX = 400_000           # elements of A_R1 (m * q1) up to which "auto" takes a dense path
+DENSE_HARD_MAX = 100_000_000  # ... and up to which a dense path may be asked for at all (800 MB)
+SMALL_MAX_REST = 96           # rows of the rest block (later terms' columns + p + 1) up to which ...
+SMALL_MAX_WORK = 300_000      # ... and m * m * q1 multiply-adds (the C C' downdate) up to which
+                              # "auto" takes the compiled small path
+BLOCKS_MIN_WORK = 200_000     # pair count of the level-by-level downdate from which "auto" takes it
+SPARSE_DENSE_C = 0.05         # fill of A_R1 above which the sparse path forms C C' densely
+GRADIENT_CHUNK_ELEMENTS = 2_000_000  # size of the dense k x (columns) blocks of the sparse gradient
+CROSSPROD_DENSE_MAX = 200_000  # n * (columns) up to which the cross-products are formed densely
+# the BOBYQA cross-check of optimizer="auto" (mixedmodels.fit.optimize.cross_check_reason)
+CROSS_CHECK_SINGULAR_TOL = 1e-4  # a fit with a variance component below this (lme4's isSingular) ...
+CROSS_CHECK_FEW_LEVELS = 5       # ... or a grouping factor with at most this many levels may have a
+                                 # second optimum; the cross-check runs on the small path and, with
+CROSS_CHECK_DENSE_MAX_THETA = 6  # at most this many parameters, on the dense path
+
+
+class Path(Protocol):
+    """One way to evaluate a :class:`~mixedmodels.fit.criterion.ProfiledCriterion`.
+
+    ``name``: the path's name. ``factor(theta, need_C=True)``: the :class:`BlockedFactor` (raises
+    :class:`~mixedmodels.fit.linalg.NotPositiveDefinite` where it does not exist). ``value(theta)``:
+    the criterion (``inf`` where the factor does not exist). ``value_and_gradient(theta)``: both, or
+    ``(inf, None)``. ``evaluate(theta)``: ``(value, state)``, and ``gradient_at(state)`` the gradient
+    at that point, so that the optimizer's rejected line-search trials cost no gradient. None of them
+    counts evaluations (the criterion and the optimizers do).
+    """
+
+    name: str
+
+    def factor(self, theta: np.ndarray, need_C: bool = True) -> BlockedFactor: ...
+
+    def value(self, theta: np.ndarray) -> float: ...
+
+    def value_and_gradient(self, theta: np.ndarray) -> tuple[float, np.ndarray | None]: ...
+
+    def evaluate(self, theta: np.ndarray) -> tuple[float, object]: ...
+
+    def gradient_at(self, state) -> np.ndarray | None: ...
+
+
+def _first_term(crit, lam1: np.ndarray):
+    """``L11 = chol(lambda_1' A11_j lambda_1 + I)`` blockwise, and its inverse."""
+    cp = crit.cp
+    if crit.s1 == 1:
+        L11 = np.sqrt(cp.A11 * lam1[0, 0] ** 2 + 1.0)
+        return L11, 1.0 / L11
+    T = lam1.T @ cp.A11 @ lam1
+    T += crit.eye1
+    L11 = batched_cholesky(T)
+    return L11, batched_tri_inverse(L11)
+
+
+class _FactorPath:
+    """The shared part of the paths that form a :class:`BlockedFactor` at each evaluation."""
+
+    name = ""
+    gradient_mode = "dense"
+
+    def __init__(self, crit):
+        self.crit = crit
+
+    def factor(self, theta: np.ndarray, need_C: bool = True) -> BlockedFactor:  # pragma: no cover
+        raise NotImplementedError
+
+    def evaluate(self, theta: np.ndarray):
+        try:
+            f = self.factor(theta, need_C=False)
+        except NotPositiveDefinite:
+            return np.inf, None
+        v = float(self.crit.objective_from_factor(f))
+        return (v, f) if np.isfinite(v) else (np.inf, None)
+
+    def value(self, theta: np.ndarray) -> float:
+        return self.evaluate(theta)[0]
+
+    def gradient_at(self, f: BlockedFactor) -> np.ndarray | None:
+        try:
+            g = gradient_from_factor(self.crit, f, mode=self.gradient_mode,
+                                     chunk_elements=GRADIENT_CHUNK_ELEMENTS)
+        except (NotPositiveDefinite, np.linalg.LinAlgError):
+            return None
+        return g if np.all(np.isfinite(g)) else None
+
+    def value_and_gradient(self, theta: np.ndarray):
+        v, f = self.evaluate(theta)
+        if f is None:
+            return np.inf, None
+        return v, self.gradient_at(f)
+
+    def __repr__(self) -> str:
+        return f"<evaluation path {self.name!r}>"
+
+
+class DensePath(_FactorPath):
+    """A_R1 dense: every product one BLAS call (scipy.sparse's per-call overhead would dominate)."""
+
+    name = "dense"
+    gradient_mode = "dense"
+
+    def __init__(self, crit):
+        super().__init__(crit)
+        self.AR1 = crit.AR1_dense  # (m, l1, s1), formed once
+
+    def factor(self, theta: np.ndarray, need_C: bool = True) -> BlockedFactor:
+        crit = self.crit
+        cp = crit.cp
+        lams = crit.lambdas(theta)
+        lam1 = lams[0]
+        L11, L11inv = _first_term(crit, lam1)
+        # C = LambdaR' AR1 Lambda1 L11^-T
+        T = lam1 @ np.transpose(L11inv, (0, 2, 1))  # (l1, s1, s1): lambda1 L11_j^-T
+        if crit.s1 == 1:
+            C = self.AR1[:, :, 0] * T[:, 0, 0][None, :]
+        else:
+            C = np.einsum("mls,lst->mlt", self.AR1, T).reshape(crit.m, -1)
+        if not crit.qrest:  # no later terms: the rest scaling is the identity
+            M = cp.ARR.copy()
+        elif crit.rest_diag:
+            d = crit.rest_scale_vector(theta)
+            C *= d[:, None]
+            M = cp.ARR * d[:, None]
+            M *= d[None, :]
+        else:  # LR = blockdiag(Lambda_R, I): C <- LR' C, M = LR' A_RR LR, block by block
+            crit.rest_scale_left(C, lams)
+            M = crit.rest_scale_left(crit.rest_scale_right(cp.ARR.copy(), lams), lams)
+        M[crit.diag_m] += crit.eye_rest
+        M -= C @ C.T
+        LRR = dense_cholesky(M)
+        return BlockedFactor(theta, lams, L11, L11inv, C, LRR, crit.qrest, crit.p)
+
+
+class SmallPath(DensePath):
+    """The dense path's algebra in one compiled call with the gradient (value and gradient together
+    cost a few microseconds on small models); :meth:`factor` (post-processing) is the dense path's."""
+
+    name = "small"
+
+    def __init__(self, crit):
+        super().__init__(crit)
+        self.evaluator = SmallEvaluator(crit)
+
+    def evaluate(self, theta: np.ndarray):
+        v, g = self.evaluator(theta)
+        return (v, g) if g is not None else (np.inf, None)
+
+    def value(self, theta: np.ndarray) -> float:
+        return self.evaluator(theta, want_grad=False)[0]
+
+    def gradient_at(self, g: np.ndarray) -> np.ndarray | None:
+        return g if np.all(np.isfinite(g)) else None
+
+    def value_and_gradient(self, theta: np.ndarray):
+        v, g = self.evaluator(theta)
+        if g is None:
+            return np.inf, None
+        return v, self.gradient_at(g)
+
+
+class BlocksPath(_FactorPath):
+    """Large models whose later terms are all scalar: the downdate ``M -= C C'`` level by level in one
+    compiled kernel (:class:`~mixedmodels.fit.kernels.LevelBlocks`), C formed only when asked for."""
+
+    name = "blocks"
+    gradient_mode = "blocks"
+
+    def __init__(self, crit):
+        super().__init__(crit)
+        self.blocks = crit.level_blocks
+
+    def factor(self, theta: np.ndarray, need_C: bool = True) -> BlockedFactor:
+        crit = self.crit
+        cp = crit.cp
+        lams = crit.lambdas(theta)
+        lam1 = lams[0]
+        L11, L11inv = _first_term(crit, lam1)
+        d = crit.rest_scale_vector(theta)
+        T = lam1 @ np.transpose(L11inv, (0, 2, 1))  # (l1, s1, s1): lambda1 L11_j^-T
+        M = cp.ARR * d[:, None]
+        M *= d[None, :]
+        M[crit.diag_m] += crit.eye_rest
+        self.blocks.downdate(M, T, d)
+        LRR = dense_cholesky(M)
+        C = None
+        if need_C:
+            C = _scaled_rows((cp.AR1 @ block_diag_sparse(T)).tocsr(), d)
+        return BlockedFactor(theta, lams, L11, L11inv, C, LRR, crit.qrest, crit.p)
+
+
+def _scaled_rows(C: sp.csr_matrix, d: np.ndarray) -> sp.csr_matrix:
+    """``diag(d) C`` for a CSR matrix, without a sparse product."""
+    return sp.csr_matrix((C.data * d[np.repeat(np.arange(C.shape[0]), np.diff(C.indptr))],
+                          C.indices, C.indptr), shape=C.shape)
+
+
+class SparsePath(_FactorPath):
+    """scipy.sparse products: any layout and size (the rest scaling filled into its precomputed
+    pattern); C C' formed densely when A_R1 is more than :data:`SPARSE_DENSE_C` full."""
+
+    name = "sparse"
+    gradient_mode = "sparse"
+
+    def __init__(self, crit):
+        super().__init__(crit)
+        AR1 = crit.cp.AR1
+        self.dense_C = AR1.nnz / max(1, AR1.shape[0] * AR1.shape[1]) > SPARSE_DENSE_C
+
+    def factor(self, theta: np.ndarray, need_C: bool = True) -> BlockedFactor:
+        crit = self.crit
+        cp = crit.cp
+        lams = crit.lambdas(theta)
+        lam1 = lams[0]
+        L11, L11inv = _first_term(crit, lam1)
+        if crit.rest_diag:
+            d = crit.rest_scale_vector(theta)
+            if crit.s1 == 1:
+                data = cp.AR1.data * d[crit.ar1_rows] * (lam1[0, 0] * L11inv[:, 0, 0])[crit.ar1_cols]
+                C = sp.csr_matrix((data, cp.AR1.indices, cp.AR1.indptr), shape=cp.AR1.shape)
+            else:
+                right = block_diag_sparse(lam1 @ np.transpose(L11inv, (0, 2, 1)))
+                C = _scaled_rows((cp.AR1 @ right).tocsr(), d)
+            M = cp.ARR * d[:, None] * d[None, :]
+        else:
+            LR = crit.rest_scale_matrix(theta)
+            right = block_diag_sparse(lam1 @ np.transpose(L11inv, (0, 2, 1)))
+            C = (LR.T @ (cp.AR1 @ right)).tocsr()
+            B = LR.T @ cp.ARR
+            M = np.asarray((LR.T @ B.T).T)
+        M[crit.diag_m] += crit.eye_rest
+        if self.dense_C:
+            Cd = C.toarray()
+            M -= Cd @ Cd.T
+        else:
+            M -= (C @ C.T).toarray()
+        LRR = dense_cholesky(M)
+        return BlockedFactor(theta, lams, L11, L11inv, C, LRR, crit.qrest, crit.p)
+
+
+PATHS = {"small": SmallPath, "dense": DensePath, "blocks": BlocksPath, "sparse": SparsePath}
+
+
+def choose_path(crit, requested: str = "auto") -> Path:
+    """The evaluation path of ``crit`` (a :class:`~mixedmodels.fit.criterion.ProfiledCriterion`).
+
+    ``"auto"``: ``small`` when A_R1 is at most :data:`DENSE_MAX` elements, the rest block at most
+    :data:`SMALL_MAX_REST` rows and the downdate at most :data:`SMALL_MAX_WORK` multiply-adds (and Numba
+    is there); else ``dense`` up to :data:`DENSE_MAX`; else ``blocks`` when every later term is scalar
+    and the level-by-level downdate has at least :data:`BLOCKS_MIN_WORK` pairs; else ``sparse``.
+    A path asked for by name is used if the model allows it (a :class:`~mixedmodels.errors.ModelError`
+    says why not).
+    """
+    if not isinstance(requested, str) or requested not in ("auto", *PATHS):
+        raise MixedModelsError(f"path must be 'auto', {', '.join(repr(p) for p in PATHS)}, not {requested!r}")
+    numba = kernels.available()
+    dense_size = crit.m * crit.q1
+    if requested == "auto":
+        if dense_size <= DENSE_MAX:
+            small = numba and crit.m <= SMALL_MAX_REST and crit.m * crit.m * max(crit.q1, 1) <= SMALL_MAX_WORK \
+                and kernels.compiled_small_pays()  # the first small models of a process: NumPy, no Numba load
+            name = "small" if small else "dense"
+        elif crit.rest_diag and numba and crit.level_blocks.work >= BLOCKS_MIN_WORK:
+            name = "blocks"
+        else:
+            name = "sparse"
+        return PATHS[name](crit)
+    if requested in ("small", "blocks") and not numba:  # pragma: no cover - numba is a dependency
+        raise ModelError(f"path={requested!r} needs Numba, which is not installed")
+    if requested in ("small", "dense") and dense_size > DENSE_HARD_MAX:
+        raise ModelError(f"path={requested!r} would hold A_R1 dense ({dense_size:,} elements, more than "
+                         f"{DENSE_HARD_MAX:,}); use path='sparse' or 'auto'")
+    if requested == "blocks" and not crit.rest_diag:
+        raise ModelError("path='blocks' needs every random-effects term after the first to have one column "
+                         "(scalar terms); use path='sparse' or 'auto'")
+    return PATHS[requested](crit)
