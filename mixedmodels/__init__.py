@@ -7,8 +7,8 @@
 
 from importlib import import_module
 
-from .errors import (ConvergenceWarning, DataError, FormulaError, MixedModelsError, ModelError,
-                     NaNProducedWarning, OutsideBoundaryWarning, PredictorScaleWarning,
+from .errors import (ConvergenceWarning, DataError, FormulaError, MissingRowsWarning, MixedModelsError,
+                     ModelError, NaNProducedWarning, OutsideBoundaryWarning, PredictorScaleWarning,
                      RankDeficiencyWarning, SingularFitWarning)
 
 __version__ = "0.1.0"
@@ -36,6 +36,8 @@ _LAZY = {
     "pb_modcomp": ("inference.modcomp", "pb_modcomp"),
     "PBmodcomp": ("inference.modcomp", "pb_modcomp"),
     "difflsmeans": ("inference.lsmeans", "difflsmeans"),
+    "read_csv": ("interop.rio", "read_csv"),
+    "read_csv2": ("interop.rio", "read_csv2"),
 }
 
 
@@ -77,8 +79,9 @@ def __dir__():
 __all__ = [
     "lmer", "LinearMixedModel", "LmerFit", "datasets", "set_threads", "get_threads", "aov", "compare_methods",
     "NegativeVarianceWarning", "anova", "update", "update_formula", "ranova", "drop1", "step", "ls_means", "difflsmeans", "kr_modcomp", "KRmodcomp", "pb_modcomp", "PBmodcomp",
+    "read_csv", "read_csv2",
     "MixedModelsError", "FormulaError", "DataError", "ModelError",
     "ConvergenceWarning", "SingularFitWarning", "RankDeficiencyWarning", "PredictorScaleWarning",
-    "NaNProducedWarning", "OutsideBoundaryWarning",
+    "NaNProducedWarning", "OutsideBoundaryWarning", "MissingRowsWarning",
     "__version__",
 ]

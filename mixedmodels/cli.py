@@ -20,6 +20,7 @@ from . import datasets
 from .errors import FormulaError, MixedModelsError
 from .fit import kernels
 from .fit.gradient import gradient
+from .interop.rio import read_csv
 from .model import LinearMixedModel, lmer
 
 # The package itself: its public names load on first use, so ``mm.aov`` (scipy.stats, ~0.1-0.3 s) is
@@ -41,15 +42,14 @@ def _read_table(path: str):
     if p.is_dir():
         raise IsADirectoryError(f"{path} is a directory, not a data file")
     try:
-        # as R's read.csv: only "NA" (and empty numeric fields) are missing; a level called "None",
-        # "null" or "NaN" is a level (pandas' defaults would silently drop those rows)
-        opts = {"keep_default_na": False, "na_values": ["NA", ""]}
+        # as R's read.csv (mm.read_csv): only "NA" (and blank numeric fields) are missing; a level called
+        # "None", "null" or "NaN" is a level (pandas' defaults would silently drop those rows)
         if p.suffix.lower() in (".tsv", ".tab"):
-            df = pd.read_csv(p, sep="\t", **opts)
+            df = read_csv(p, sep="\t")
         elif p.suffix.lower() == ".parquet":
             df = pd.read_parquet(p)
         else:
-            df = pd.read_csv(p, **opts)
+            df = read_csv(p)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError, ImportError) as exc:
         raise ValueError(f"cannot read {path} as a table: {str(exc).splitlines()[0] if str(exc) else exc}") from None
     df.attrs["name"] = p.stem

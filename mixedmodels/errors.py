@@ -18,6 +18,7 @@ __all__ = [
     "PredictorScaleWarning",
     "NaNProducedWarning",
     "OutsideBoundaryWarning",
+    "MissingRowsWarning",
 ]
 
 
@@ -71,6 +72,11 @@ class RankDeficiencyWarning(UserWarning):
 class NaNProducedWarning(UserWarning):
     """A function in the formula produced NaN from numbers (``sqrt`` or ``log`` of a negative value, as
     R's "NaNs produced"); those rows are treated as missing."""
+
+
+class MissingRowsWarning(UserWarning):
+    """``lmer`` dropped rows with a missing value in a variable of the model (R's ``na.omit``, which R
+    does silently): the warning gives the count and the variables responsible."""
 
 
 class PredictorScaleWarning(UserWarning):

@@ -20,7 +20,7 @@ from .formula.parse import deparse, parse_formula
 from .formula.transforms import Evaluator, Factor
 from .frame.design import SCALE_MESSAGE, Design, build_design, check_data
 from .frame.spec import FrameSpec
-from .errors import DataError, MixedModelsError, ModelError, SingularFitWarning
+from .errors import DataError, MissingRowsWarning, MixedModelsError, ModelError, SingularFitWarning
 from .fit.linalg import NotPositiveDefinite
 from .fit.optimize import OPTIONS, OptSummary, fit_theta
 from .fit.paths import PATHS
@@ -199,7 +199,7 @@ class LinearMixedModel:
                 continue
             if isinstance(arg, str):
                 text = arg
-                if key == "subset":
+                if key == "subset" or arg not in self.data.columns:  # an expression: as R deparses it
                     text = deparse(parse_formula("~" + arg).rhs)
             elif key == "subset":
                 text = "subset"  # a boolean array: no expression to show (R shows the call's)
@@ -391,6 +391,9 @@ def lmer(formula: str, data: pd.DataFrame, REML: bool = True, *, subset=None, we
     refused rather than ignored. ``optimizer``, ``path`` (the evaluation path) and other keywords go to
     the optimizer (see :meth:`LinearMixedModel.fit`).
     """
+    if "family" in optimizer_options:
+        raise MixedModelsError("lmer does not take family=; use mm.glmer for generalized models "
+                               "(lme4's lmer(..., family = ) only hands the call on to glmer)")
     if not isinstance(REML, (bool, np.bool_)):
         raise MixedModelsError(f"REML must be True or False, not {REML!r}")
     if contrasts is not None:
@@ -401,6 +404,9 @@ def lmer(formula: str, data: pd.DataFrame, REML: bool = True, *, subset=None, we
                                "of lmer() (optimizer='bobyqa', ftol_abs=..., maxeval=...)")
     model = LinearMixedModel(formula, data, data_name=data_name, subset=subset, weights=weights,
                              offset=offset, na_action=na_action)
+    dropped = model.design.dropped_rows_message()
+    if dropped:
+        warn_r(dropped, MissingRowsWarning)
     return model.fit("REML" if REML else "ML", theta0=_start_theta(start), optimizer=optimizer, path=path,
                      **optimizer_options)
 
@@ -716,7 +722,9 @@ class LmerFit:
     def confint(self, method: str = "profile", level: float = 0.95, nsim: int = 500,
                 seed: int | None = None, progress: bool = False, **kwargs):
         """Confidence intervals as lme4's ``confint``: ``"Wald"``, ``"profile"`` or ``"boot"``; extra
-        keywords (``parm``, ``quiet``) as :func:`mixedmodels.inference.tables.confint`."""
+        keywords (``parm``, ``quiet``, ``old_names``: ``False`` names the variance parameters
+        ``sd_(Intercept)|Subject`` instead of lme4's default ``.sig01``) as
+        :func:`mixedmodels.inference.tables.confint`."""
         return _tables().confint(self, method=method, level=level, nsim=nsim, seed=seed, progress=progress, **kwargs)
 
     def format(self, *, digits: int | None = None, ranef_comp=("Std.Dev.",)) -> str:

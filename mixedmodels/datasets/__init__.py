@@ -15,7 +15,7 @@ import pandas as pd
 
 from ..errors import DataError
 
-__all__ = ["load", "names"]
+__all__ = ["load", "names", "path"]
 
 _DESCRIPTIONS = {
     "sleepstudy": "lme4: reaction times (ms) in a sleep-deprivation study, 18 subjects x 10 days",
@@ -49,6 +49,12 @@ def _resolve(name: str) -> str:
     if not isinstance(name, str) or name.lower() not in lookup:
         raise DataError(f"no bundled data set named {name!r}; available: {', '.join(names())}")
     return lookup[name.lower()]
+
+
+def path(name: str) -> str:
+    """The file of a bundled data set (a CSV written by R's ``write.csv``), e.g. to read it as R reads
+    it: ``mm.read_csv(mm.datasets.path("sleepstudy"))``."""
+    return str(resources.files(__package__).joinpath("data", f"{_resolve(name)}.csv"))
 
 
 def load(name: str) -> pd.DataFrame:

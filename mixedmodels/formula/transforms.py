@@ -1271,6 +1271,10 @@ class Evaluator:
                 raise self.error(f"'{node.qualname}' is not allowed in a formula: {node.func} is not a "
                                  f"function of {node.pkg} that formulas may call{hint}", node)
         fn = FUNCTIONS.get(node.func)
+        if fn is None and node.func == "cbind":
+            raise self.error("cbind(successes, failures) is a binomial response: lmer fits linear mixed "
+                             "models only (lmer does not take family= either); use mm.glmer for "
+                             "generalized models", node)
         if fn is None:
             close = difflib.get_close_matches(node.func, list(FUNCTIONS), n=3, cutoff=0.6)
             hint = f" (did you mean {', '.join(close)}?)" if close else ""

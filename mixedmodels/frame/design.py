@@ -20,7 +20,7 @@ import pandas as pd
 
 from ..errors import warn as warn_r
 from ..errors import DataError, FormulaError, ModelError, PredictorScaleWarning, RankDeficiencyWarning
-from ..formula.parse import (Call, Formula, Node, deparse, expand_bars,
+from ..formula.parse import (Call, Formula, Name, Node, deparse, expand_bars,
                       parse_formula, split_formula)
 from ..formula.terms import compile_fixed_part, compile_term, expand_terms
 from ..formula.transforms import LOGICAL_LEVELS, Evaluator, Factor, Numeric, is_stateful
@@ -28,7 +28,7 @@ from .columns import FixedTerm, build_columns, evaluate_variable, factor_columns
 from .reterms import ReTerm
 from .spec import FrameSpec, FrozenDict, RandomTermSpec, TermSpec, VariableSpec, make_variable_spec
 
-__all__ = ["Design", "FixedTerm", "FrameSpec", "build_design", "check_data", "independent_columns"]
+__all__ = ["Design", "FixedTerm", "FrameSpec", "build_design", "check_data", "frame_expression", "independent_columns"]
 
 @dataclass
 class Design:
@@ -63,6 +63,23 @@ class Design:
     scale_warning: bool = False  # lme4's "Some predictor variables are on very different scales"
     weights: np.ndarray | None = None  # prior weights of the rows used (None: all 1)
     spec: FrameSpec | None = None  # the frozen frame spec: the model frame's recipe for other data
+    na_counts: dict[str, int] = field(default_factory=dict)  # variable -> rows it lacks (dropped rows)
+    nrow_data: int = 0  # rows of the data the frame was built from
+    na_in_columns: bool = False  # some of the missing values are in the data's columns themselves
+
+    def dropped_rows_message(self) -> str | None:
+        """The warning on rows dropped for missing values (``None`` when none were): how many, and the
+        variables responsible with their counts."""
+        k = self.nrow_data - len(self.rows)
+        if k <= 0 or not self.na_counts:
+            return None
+        parts = ", ".join(f"{v} ({c})" for v, c in sorted(self.na_counts.items(), key=lambda kv: -kv[1]))
+        msg = (f"{k} of {self.nrow_data} rows dropped for missing values (na_action='na.omit', as R's "
+               f"lmer does silently) in: {parts}")
+        if self.na_in_columns:
+            msg += (". If these were not meant to be missing (pandas.read_csv reads 'None', 'NaN', 'null', "
+                    "'n/a' and empty fields as missing; R's read.csv only 'NA'), read the file with mm.read_csv")
+        return msg
 
     @property
     def n(self) -> int:
@@ -228,12 +245,40 @@ def _drop_aliased_exact(Xs: np.ndarray, tol: float) -> list[int]:
     return keep
 
 
+def frame_expression(text: str, data: pd.DataFrame, what: str) -> pd.Series | np.ndarray:
+    """lmer's ``offset = log(Time)`` / ``weights = w``: a column name (its Series), or an R expression over
+    the columns evaluated as a formula variable is (parsed, never executed; the formula's whitelist of
+    functions), one number per row."""
+    if text in data.columns:
+        return data[text]
+    try:
+        node = parse_formula("~" + text).rhs
+    except FormulaError as exc:
+        raise DataError(f"{what}: {text!r} is neither a column of the data nor an R expression "
+                        f"({exc.reason})") from None
+    if node is None:
+        raise DataError(f"{what}: {text!r} is not an expression")
+    ev = Evaluator(data, text)
+    try:
+        if ev.length_one(node):
+            raise DataError(f"{what}: {text!r} is one number, not a value per row (R: variable lengths differ)")
+        val = ev.eval(node)
+    except FormulaError as exc:
+        if isinstance(node, Name) and not node.quoted:
+            raise DataError(f"{what}: no column {text!r} in the data") from None
+        raise DataError(f"{what}: cannot evaluate {text!r}: {exc.reason}") from None
+    if isinstance(val, Factor):
+        raise DataError(f"{what} must be numbers, but {text!r} is a factor")
+    if val.matrix.shape[1] != 1:
+        raise DataError(f"{what}: {text!r} has several columns")
+    return val.matrix[:, 0]
+
+
 def _frame_column(arg, data: pd.DataFrame, what: str) -> np.ndarray:
-    """``weights=`` / ``offset=``: a column name, or numbers with one entry per row of the data."""
+    """``weights=`` / ``offset=``: a column name, an R expression over the columns (see
+    :func:`frame_expression`), or numbers with one entry per row of the data."""
     if isinstance(arg, str):
-        if arg not in data.columns:
-            raise DataError(f"{what}: no column {arg!r} in the data")
-        arg = data[arg]
+        arg = frame_expression(arg, data, what)
     values = arg.to_numpy() if isinstance(arg, pd.Series) else np.asarray(arg)
     if values.dtype == object:
         ok = all(isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
@@ -312,18 +357,29 @@ def _build_design(formula: str, data: pd.DataFrame, *, require_random: bool = Tr
         g = group_factor(bar.group, ev, formula)
         re_specs.append((bar, e_rhs, e_used, g))
 
-    # rows used: complete cases over every variable the formula uses
-    missing = np.isnan(y_all)
-    for i in used | set().union(*[s[2] for s in re_specs]) if re_specs else used:
-        missing |= vt.values[i].missing
+    # rows used: complete cases over every variable the formula uses; what each variable lacks is kept
+    # for the message on dropped rows (Design.na_counts)
+    by_var: dict[str, np.ndarray] = {}
+
+    def _note(label: str, miss: np.ndarray) -> None:
+        by_var[label] = by_var[label] | miss if label in by_var else miss.copy()
+
+    _note(deparse(lhs), np.isnan(y_all))
+    for i in sorted(used | set().union(*[s[2] for s in re_specs]) if re_specs else used):
+        _note(vt.labels[i], vt.values[i].missing)
+    for call, off in zip(offset_calls, offsets):
+        _note(deparse(call), np.isnan(off))
     if offset is not None:
         offsets.append(_frame_column(offset, data, "offset"))
-    for off in offsets:
-        missing |= np.isnan(off)
-    for _, _, _, g in re_specs:
-        missing |= g.missing
+        _note(offset if isinstance(offset, str) else "offset", np.isnan(offsets[-1]))
+    for bar, _, _, g in re_specs:
+        _note(bar.group_name, g.missing)
     if w_all is not None:
-        missing |= np.isnan(w_all)
+        _note(weights if isinstance(weights, str) else "weights", np.isnan(w_all))
+    missing = np.zeros(len(y_all), dtype=bool)
+    for miss in by_var.values():
+        missing |= miss
+    na_counts = {k: int(v.sum()) for k, v in by_var.items() if v.any()}
     if na_action == "na.fail" and missing.any():
         raise DataError(f"missing values in {int(missing.sum())} row{'s' if missing.sum() > 1 else ''} of "
                         "the variables the model uses (na_action='na.fail')")
@@ -424,7 +480,8 @@ def _build_design(formula: str, data: pd.DataFrame, *, require_random: bool = Tr
     return Design(y=y, X=X, offset=offset_rows, x_names=x_names, fixed_terms=fterms, terms=terms,
                   rows=rows, formula=f, response_name=deparse(lhs), dropped=dropped,
                   has_intercept=has_intercept, scale_warning=scale_warning,
-                  weights=None if w_all is None else w_all[rows], spec=spec)
+                  weights=None if w_all is None else w_all[rows], spec=spec, na_counts=na_counts,
+                  nrow_data=len(data), na_in_columns=any(k in data.columns for k in na_counts))
 
 
 def _term_specs(keys, codings, fterms, vt: _VarTable) -> tuple[TermSpec, ...]:

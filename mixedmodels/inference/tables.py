@@ -694,6 +694,31 @@ def _span_contains(big: np.ndarray, small: np.ndarray, tol: float = 1e-7) -> boo
     return bool(np.all(np.linalg.norm(r, axis=0) <= tol * np.maximum(1.0, np.linalg.norm(small, axis=0))))
 
 
+def _within_groups(t, u, max_levels: int = 5000) -> bool:
+    """The covariance of random-effects term ``t`` is one that term ``u`` can take: ``t``'s grouping
+    factor lies within ``u``'s (each level of ``t`` inside one level of ``u``, e.g. ``TVset:Assessor``
+    within ``Assessor``) and, inside each level of ``u``, every column of ``t`` restricted to one of its
+    levels is in the span of ``u``'s columns (``1`` of ``(1 | TVset:Assessor)`` is an indicator of the
+    TVset within the Assessor, which ``(TVset | Assessor)`` spans). Undecided (too many levels to check):
+    True."""
+    pairs = np.unique(np.column_stack([t.refs, u.refs]), axis=0)
+    if len(pairs) != len(np.unique(t.refs)):
+        return False
+    if u.nlevels > max_levels:
+        return True
+    order = np.argsort(u.refs, kind="stable")
+    bounds = np.searchsorted(u.refs[order], np.arange(u.nlevels + 1))
+    for g in range(u.nlevels):
+        rows = order[bounds[g]: bounds[g + 1]]
+        if len(rows) == 0:
+            continue
+        sub = t.refs[rows]
+        cols = [t.z[rows, c] * (sub == j) for j in np.unique(sub) for c in range(t.ncols)]
+        if not _span_contains(u.z[rows], np.column_stack(cols)):
+            return False
+    return True
+
+
 def _nested(small, large) -> bool:
     """The smaller model's fixed effects span and random-effect terms are within the larger model's."""
     ds, dl = small.design, large.design
@@ -701,15 +726,15 @@ def _nested(small, large) -> bool:
         return False
     for t in ds.terms:
         same = [u for u in dl.terms if u.nlevels == t.nlevels and np.array_equal(u.refs, t.refs)]
-        if not same:
-            return False
-        if not _span_contains(np.column_stack([u.z for u in same]), t.z):
+        if same and _span_contains(np.column_stack([u.z for u in same]), t.z):
+            continue
+        if not any(_within_groups(t, u) for u in dl.terms):
             return False
     return True
 
 
 def lrt(*fits, names: list[str] | None = None, refit: bool = True) -> AnovaTable:
-    """Likelihood-ratio tests between nested models: lme4's ``anova(m0, m1, ...)``.
+    """Likelihood-ratio tests between models: lme4's ``anova(m0, m1, ...)``.
 
     REML fits are refitted by maximum likelihood first (the message "refitting model(s) with ML
     (instead of REML)" goes to stderr, as R's ``message()`` does). Rows come in increasing number of
@@ -718,7 +743,10 @@ def lrt(*fits, names: list[str] | None = None, refit: bool = True) -> AnovaTable
     ``names``, else the caller's variable names for the fits, else ``MODEL1``, ``MODEL2``, ...
 
     Raises :class:`~mixedmodels.errors.MixedModelsError` unless there are at least two fits, all on
-    the same data (same data name, number of observations and response) and nested.
+    the same data (same data name, number of observations and response). Like lme4, models whose
+    random parts have different grouping factors are compared (``(1 | TVset:Assessor)`` is a special
+    case of ``(TVset | Assessor)``); models that are not nested are compared as lme4 compares them,
+    with a warning.
     """
     if len(fits) == 1 and isinstance(fits[0], (list, tuple)):
         fits = tuple(fits[0])
@@ -748,9 +776,10 @@ def lrt(*fits, names: list[str] | None = None, refit: bool = True) -> AnovaTable
     mods = list(fits)
     order = np.argsort([m.npar for m in mods], kind="stable")
     for a, b in zip([mods[i] for i in order[:-1]], [mods[i] for i in order[1:]]):
-        if not _nested(a, b):
-            raise MixedModelsError(f"the models are not nested: '{a.design.formula.deparse()}' is not a "
-                                   f"special case of '{b.design.formula.deparse()}'")
+        if not _nested(a, b):  # lme4 tests them all the same (by their numbers of parameters)
+            warn_r(f"the models are not nested: '{a.design.formula.deparse()}' is not a special case of "
+                   f"'{b.design.formula.deparse()}'; the chi-square test (computed as lme4's anova() does) "
+                   "assumes it is", UserWarning)
     if refit:
         reml = [m.reml for m in mods]
         if any(reml):
@@ -803,12 +832,21 @@ def wald_confint(fit, level: float = 0.95) -> pd.DataFrame:
     return pd.DataFrame(vals, index=vn + list(fit.design.x_names), columns=format_perc(probs))
 
 
-def confint(fit, method: str = "profile", level: float = 0.95, nsim: int = 500, seed: int | None = None,
-            progress: bool = False, parm=None, quiet: bool = False) -> pd.DataFrame:
-    """Confidence intervals as lme4's ``confint(m, method = ..., oldNames = FALSE)``.
+def old_vnames(fit) -> list[str]:
+    """lme4's default (``oldNames = TRUE``) names of the variance parameters: ``.sig01``, ``.sig02``,
+    ..., ``.sigma`` (in the order of :func:`_vnames`)."""
+    k = len(_vnames(fit)) - 1
+    return [f".sig{j + 1:02d}" for j in range(k)] + [".sigma"]
 
-    Rows: ``sd_(Intercept)|Subject``, ``cor_Days.(Intercept)|Subject``, ..., ``sigma``, then the fixed
-    effects; columns ``"2.5 %"``, ``"97.5 %"`` (for ``level=0.95``).
+
+def confint(fit, method: str = "profile", level: float = 0.95, nsim: int = 500, seed: int | None = None,
+            progress: bool = False, parm=None, quiet: bool = False, old_names: bool = True) -> pd.DataFrame:
+    """Confidence intervals as lme4's ``confint(m, method = ..., oldNames = old_names)``.
+
+    Rows: the variance parameters, named as lme4 names them by default (``.sig01``, ``.sig02``, ...,
+    ``.sigma``), or with ``old_names=False`` ``sd_(Intercept)|Subject``, ``cor_Days.(Intercept)|Subject``,
+    ..., ``sigma``; then the fixed effects. Columns ``"2.5 %"``, ``"97.5 %"`` (for ``level=0.95``);
+    ``str()`` of the table is R's print of the matrix.
 
     * ``"Wald"``: ``beta +- qnorm * se`` for the fixed effects, NaN for the variance parameters;
     * ``"profile"``: likelihood-profile intervals (:mod:`mixedmodels.inference.profile`, lme4's
@@ -822,6 +860,14 @@ def confint(fit, method: str = "profile", level: float = 0.95, nsim: int = 500, 
     """
     if not isinstance(method, str) or method.lower() not in ("wald", "profile", "boot"):
         raise MixedModelsError(f"method must be 'Wald', 'profile' or 'boot', not {method!r}")
+    if not isinstance(old_names, (bool, np.bool_)):
+        raise MixedModelsError(f"old_names must be True or False, not {old_names!r}")
+    new_vn, old_vn = _vnames(fit), old_vnames(fit)
+    if parm is not None and old_names:  # names as the caller sees them -> the internal (new) names
+        to_new = dict(zip(old_vn, new_vn))
+        parm = to_new.get(parm, parm) if isinstance(parm, str) else \
+            [to_new.get(w, w) if isinstance(w, str) else w for w in parm] if isinstance(parm, (list, tuple)) \
+            else parm
     if not (isinstance(level, (int, float)) and 0 < level < 1):
         raise MixedModelsError(f"level must be a number between 0 and 1, not {level!r}")
     method = method.lower()
@@ -840,6 +886,13 @@ def confint(fit, method: str = "profile", level: float = 0.95, nsim: int = 500, 
         out = confint_boot(fit, nsim=int(nsim), level=level, seed=seed, progress=progress)
     if parm is not None:
         out = out.loc[_select(out.index, parm, len(_vnames(fit)))]
+    out = RDataFrame(out)
+    if old_names:
+        to_old = dict(zip(new_vn, old_vn))
+        rows = []
+        for nm in out.index:  # the variance parameters come first: a fixed effect named "sigma" stays
+            rows.append(to_old.pop(nm, nm))
+        out.index = pd.Index(rows)
     return out
 
 

@@ -28,6 +28,7 @@ import pandas as pd
 
 from ..errors import DataError, FormulaError
 from ..formula.parse import deparse, parse_formula
+from ..frame.design import frame_expression
 from ..frame.newdata import NewReTerm, match_levels, re_bars, term_from_fit
 
 __all__ = ["predict", "simulate", "coef", "residuals", "check_nsim", "make_rng"]
@@ -273,13 +274,16 @@ def _offset_argument(fit, newdata: pd.DataFrame) -> np.ndarray | float:
         return 0.0
     if not isinstance(arg, str):
         raise DataError("the model's offset= was given as an array for the training rows; give it as a "
-                        "column name to predict on new data")
-    if arg not in newdata.columns:
+                        "column name or an R expression to predict on new data")
+    if arg in newdata.columns:
+        try:
+            return pd.to_numeric(newdata[arg]).to_numpy(dtype=float)
+        except (TypeError, ValueError):
+            raise DataError(f"the offset column {arg!r} of newdata must be numbers") from None
+    if arg in fit.model.data.columns:
         raise DataError(f"newdata has no column {arg!r}, the model's offset")
-    try:
-        return pd.to_numeric(newdata[arg]).to_numpy(dtype=float)
-    except (TypeError, ValueError):
-        raise DataError(f"the offset column {arg!r} of newdata must be numbers") from None
+    # an R expression (offset = "log(Time)"): evaluated in newdata, as lme4's predict does
+    return np.asarray(frame_expression(arg, newdata, "offset (in newdata)"), dtype=float)
 
 
 # ------------------------------------------------------------------------------------ residuals
