@@ -7,8 +7,8 @@
 
 from importlib import import_module
 
-from .errors import (ConvergenceWarning, DataError, FormulaError, MissingRowsWarning, MixedModelsError,
-                     ModelError, NaNProducedWarning, OutsideBoundaryWarning, PredictorScaleWarning,
+from .errors import (ConvergenceWarning, DataError, FamilyError, FamilyWarning, FormulaError, MissingRowsWarning,
+                     MixedModelsError, ModelError, NaNProducedWarning, OutsideBoundaryWarning, PredictorScaleWarning,
                      RankDeficiencyWarning, SingularFitWarning)
 
 __version__ = "0.1.0"
@@ -36,13 +36,17 @@ _LAZY = {
     "pb_modcomp": ("inference.modcomp", "pb_modcomp"),
     "PBmodcomp": ("inference.modcomp", "pb_modcomp"),
     "difflsmeans": ("inference.lsmeans", "difflsmeans"),
+    "glmer": ("glmm", "glmer"),
+    "glmer_nb": ("glmm", "glmer_nb"),
+    "GeneralizedLinearMixedModel": ("glmm", "GeneralizedLinearMixedModel"),
+    "GlmerFit": ("glmm", "GlmerFit"),
     "read_csv": ("interop.rio", "read_csv"),
     "read_csv2": ("interop.rio", "read_csv2"),
 }
 
 
 # Public modules that live in a stage folder, reachable under their old short names.
-_MODULES = {"plots": "output.plots", "datasets": "datasets"}
+_MODULES = {"plots": "output.plots", "family": "fit.family", "glmm": "glmm", "datasets": "datasets"}
 _SUBPACKAGES = {"model", "errors", "cli", "rbase", "formula", "frame", "fit", "inference", "classical",
                 "output", "post", "interop"}
 
@@ -62,7 +66,7 @@ def __getattr__(name):
         return import_module(f".{_MODULES[name]}", __name__)
     if name in _LAZY:
         module, attr = _LAZY[name]
-        if module == "model":
+        if module in ("model", "glmm"):
             _load_for_fitting()
         value = getattr(import_module(f".{module}", __name__), attr)
         globals()[name] = value  # later look-ups are plain attribute reads
@@ -83,5 +87,6 @@ __all__ = [
     "MixedModelsError", "FormulaError", "DataError", "ModelError",
     "ConvergenceWarning", "SingularFitWarning", "RankDeficiencyWarning", "PredictorScaleWarning",
     "NaNProducedWarning", "OutsideBoundaryWarning", "MissingRowsWarning",
+    "glmer", "glmer_nb", "GeneralizedLinearMixedModel", "GlmerFit", "family", "FamilyError", "FamilyWarning",
     "__version__",
 ]

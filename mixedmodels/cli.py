@@ -19,7 +19,9 @@ import pandas as pd
 from . import datasets
 from .errors import FormulaError, MixedModelsError
 from .fit import kernels
+from .fit.family import get_family
 from .fit.gradient import gradient
+from .glmm import glmer
 from .interop.rio import read_csv
 from .model import LinearMixedModel, lmer
 
@@ -58,9 +60,18 @@ def _read_table(path: str):
 
 def _fit(args) -> int:
     data = _read_table(args.data)
+    name = args.data_name or Path(args.data).stem
+    if args.family is None and (args.link is not None or args.nAGQ is not None):
+        raise ValueError("--link and --nAGQ are for a GLMM: give --family too")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        m = lmer(args.formula, data, REML=not args.ml, data_name=args.data_name or Path(args.data).stem)
+        if args.family is not None:
+            if args.ml:
+                raise ValueError("--ml is for linear models: a GLMM is always fitted by maximum likelihood")
+            m = glmer(args.formula, data, get_family(args.family, args.link),
+                      nAGQ=1 if args.nAGQ is None else args.nAGQ, data_name=name)
+        else:
+            m = lmer(args.formula, data, REML=not args.ml, data_name=name)
     print(m.summary())
     for w in caught:
         print(f"warning: {w.message}", file=sys.stderr)
@@ -109,6 +120,11 @@ def main(argv: list[str] | None = None) -> int:
     p_fit.add_argument("data", help="a CSV (or .tsv, .parquet) file with a header row")
     p_fit.add_argument("--ml", action="store_true", help="fit by maximum likelihood instead of REML")
     p_fit.add_argument("--data-name", help="the name printed on the summary's Data: line")
+    p_fit.add_argument("--family", help="fit a GLMM (lme4's glmer) of this family: binomial, poisson, Gamma, "
+                                        "inverse.gaussian, gaussian")
+    p_fit.add_argument("--link", help="the GLMM's link (default: the family's canonical link)")
+    p_fit.add_argument("--nAGQ", type=int, help="GLMM: 0, 1 (Laplace, the default) or 2..25 (adaptive "
+                                               "Gauss-Hermite, one scalar random effect)")
     p_fit.set_defaults(func=_fit)
     p_demo = sub.add_parser("demo", help="fit the split-plot model to the bundled Oats data")
     p_demo.set_defaults(func=_demo)

@@ -103,3 +103,12 @@ def warn(message: str, category: type[Warning] = UserWarning) -> None:
 class OutsideBoundaryWarning(UserWarning):
     """``bs()`` evaluated beyond its boundary knots (explicit ``Boundary.knots``, or new data outside the
     training range): R's warning "some 'x' values beyond boundary knots may cause ill-conditioned bases"."""
+
+
+class FamilyError(MixedModelsError):
+    """A GLMM family or link that does not exist, or a response the family cannot take (R's errors in
+    ``family$initialize``: y outside [0, 1] for the binomial, negative Poisson counts, ...)."""
+
+
+class FamilyWarning(UserWarning):
+    """R's warnings from a family's checks (non-integer binomial successes, ...) and from PIRLS."""

@@ -739,3 +739,9 @@ class LmerFit:
 
     def __str__(self) -> str:
         return self.__repr__()
+
+
+# Public names for the generalized side (mixedmodels.glmm builds its model frame the same way)
+subset_mask = _subset_mask
+aligned_to_data = _aligned
+make_unique = _make_unique

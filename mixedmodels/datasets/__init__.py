@@ -25,6 +25,10 @@ _DESCRIPTIONS = {
     "Pastes": "lme4: paste strength, 10 batches x 3 casks (nested random effects)",
     "Oats": "nlme: split-plot oats field trial, 6 blocks x 3 varieties x 4 nitrogen levels",
     "Orthodont": "nlme: orthodontic growth, 27 children measured at ages 8, 10, 12 and 14",
+    "cbpp": "lme4: contagious bovine pleuropneumonia, new cases per herd (15 herds) in 4 periods",
+    "grouseticks": "lme4: ticks counted on red grouse chicks, by brood, location and year",
+    "VerbAgg": "lme4: verbal aggression item responses, 316 persons x 24 items",
+    "Contraception": "mlmRev: contraceptive use of 1934 women in 60 districts of Bangladesh (1988)",
 }
 
 

@@ -1,0 +1,531 @@
+"""Penalized iteratively reweighted least squares (PIRLS) and the Laplace / adaptive Gauss-Hermite
+deviance of a generalized linear mixed model (lme4's ``pwrssUpdate``, ``glmerLaplace``, ``glmerAGQ``).
+
+For fixed theta (and beta, or with beta inside for nAGQ = 0) PIRLS finds the conditional mode u of the
+spherical random effects: Newton (Fisher scoring) steps on the penalized deviance
+``sum(devres(y, mu)) + |u|^2`` with ``eta = X beta + Z Lambda u + offset``, step-halving while it does
+not decrease. Each step factors
+
+    M = [Z Lambda, X]' W [Z Lambda, X] + diag(1 on u, 0 on beta)
+
+in blocks: the first random-effects term (the one with most levels) is block diagonal (one ``s x s``
+block per level), so its factor costs almost nothing; the other terms and X form one dense block,
+reached through the Schur complement. The weighted cross-products are recomputed each iteration from the
+sparse Z Lambda (its pattern is fixed; only its values change with theta).
+
+The Laplace deviance is ``log|L_Z|^2 + |u|^2 + aic(y, n, mu, wt, dev)`` (lme4's ``glmResp::Laplace``);
+with one scalar random-effects term, ``nAGQ = k > 1`` integrates each level's effect by adaptive
+Gauss-Hermite quadrature around the mode (lme4's ``glmerAGQ``, which adds ``sum(devres) + |u|^2``
+instead of the ``aic`` term).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.linalg import LinAlgError, cholesky, solve_triangular
+
+from ..errors import ConvergenceWarning, FamilyError, warn as warn_r
+from ..frame.reterms import ReTerm
+from .family import Family
+
+__all__ = ["GlmmProblem", "PirlsResult", "PirlsError", "gh_rule"]
+
+_SQRT2PI = np.sqrt(2 * np.pi)
+
+
+class PirlsError(FamilyError):
+    """PIRLS could not reduce the penalized deviance (lme4: "PIRLS step-halvings failed ...") or did not
+    converge."""
+
+
+def gh_rule(k: int) -> np.ndarray:
+    """lme4's ``GHrule(k)``: Gauss-Hermite nodes z and weights w for the standard normal (w sums to 1)
+    and log dnorm(z), as a ``k x 3`` array."""
+    x, w = np.polynomial.hermite.hermgauss(k)
+    z = x * np.sqrt(2.0)
+    w = w / w.sum()
+    z = (z - z[::-1]) / 2
+    w = (w + w[::-1]) / 2
+    z[np.abs(z) < 1e-15] = 0.0
+    return np.column_stack([z, w, -0.5 * z * z - np.log(_SQRT2PI)])
+
+
+@dataclass
+class PirlsResult:
+    """The state at the conditional mode."""
+
+    u: np.ndarray
+    beta: np.ndarray
+    eta: np.ndarray
+    mu: np.ndarray
+    devres: np.ndarray  # deviance residuals (squared, i.e. the family's dev.resids)
+    ldL2: float
+    factor: "_Factor"
+    iterations: int
+    deviance: float = np.nan  # Laplace (or AGQ) value
+
+
+class _Factor:
+    """Block Cholesky factor of M (see the module docstring)."""
+
+    def __init__(self, L11inv: np.ndarray, L11diag: np.ndarray, L21: np.ndarray, L22: np.ndarray,
+                 q1: int, s1: int, q2u: int):
+        self.L11inv = L11inv  # (l1, s1, s1): inverses of the lower-triangular diagonal blocks
+        self.L11diag = L11diag  # (l1, s1)
+        self.L21 = L21  # (q2, q1)
+        self.L22 = L22  # (q2, q2)
+        self.q1, self.s1, self.q2u = q1, s1, q2u
+
+    def logdet_u(self) -> float:
+        out = 2.0 * np.sum(np.log(self.L11diag))
+        if self.q2u:
+            out += 2.0 * np.sum(np.log(np.diag(self.L22)[: self.q2u]))
+        return float(out)
+
+    def solve(self, r: np.ndarray) -> np.ndarray:
+        q1, s1 = self.q1, self.s1
+        l1 = q1 // s1
+        r1 = r[:q1].reshape(l1, s1)
+        y1 = np.einsum("jab,jb->ja", self.L11inv, r1).ravel()
+        if self.L22.shape[0] == 0:
+            return np.einsum("jba,jb->ja", self.L11inv, y1.reshape(l1, s1)).ravel()
+        y2 = solve_triangular(self.L22, r[q1:] - self.L21 @ y1, lower=True, check_finite=False)
+        x2 = solve_triangular(self.L22, y2, lower=True, trans="T", check_finite=False)
+        t = (y1 - self.L21.T @ x2).reshape(l1, s1)
+        x1 = np.einsum("jba,jb->ja", self.L11inv, t).ravel()
+        return np.concatenate([x1, x2])
+
+    def inv_beta_block(self, p: int) -> np.ndarray:
+        """The trailing p x p block of M^-1 (the beta block: (R_X R_X')^-1)."""
+        if p == 0:
+            return np.zeros((0, 0))
+        Lb = self.L22[-p:, -p:]
+        Li = solve_triangular(Lb, np.eye(p), lower=True, check_finite=False)
+        return Li.T @ Li
+
+    def inv_u_diag_blocks(self, sizes: list[tuple[int, int]]) -> list[np.ndarray]:
+        """Diagonal blocks of (L L')^-1 over u (u part only), one (nlevels, s, s) array per term."""
+        q1, s1 = self.q1, self.s1
+        l1 = q1 // s1
+        q2u = self.q2u
+        out = []
+        A1 = np.einsum("jca,jcb->jab", self.L11inv, self.L11inv)  # L11^-T L11^-1 blocks
+        if q2u:
+            L22u = self.L22[:q2u, :q2u]
+            L21u = self.L21[:q2u]
+            L22inv = solve_triangular(L22u, np.eye(q2u), lower=True, check_finite=False)
+            # W = L22^-1 L21 L11^-1
+            t = L21u.reshape(q2u, l1, s1)
+            t = np.einsum("rjb,jba->rja", t, self.L11inv).reshape(q2u, q1)
+            W = L22inv @ t
+            Wb = W.reshape(q2u, l1, s1)
+            A1 = A1 + np.einsum("rja,rjb->jab", Wb, Wb)
+            C = L22inv.T @ L22inv
+        out.append(A1)
+        pos = 0
+        for nl, s in sizes[1:]:
+            blk = C[pos: pos + nl * s, pos: pos + nl * s]
+            bl = np.stack([blk[j * s:(j + 1) * s, j * s:(j + 1) * s] for j in range(nl)])
+            out.append(bl)
+            pos += nl * s
+        return out
+
+
+def _group_sums(A: np.ndarray, order: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """Sums of the rows of ``A`` by level (rows sorted by level with ``order``; ``starts`` the first
+    sorted row of each level, every level present)."""
+    return np.add.reduceat(A[order], starts, axis=0)
+
+
+class GlmmProblem:
+    """The data of a GLMM fit, and PIRLS on them.
+
+    ``terms`` are the random-effects terms in lme4's order, ``X`` the fixed-effects matrix, ``y`` the
+    response (proportions for a binomial with trials), ``weights`` the prior weights (trials for a
+    binomial with ``cbind``), ``ntrials`` the binomial ``n`` of R's ``aic``.
+    """
+
+    def __init__(self, terms: list[ReTerm], X: np.ndarray, y: np.ndarray, offset: np.ndarray,
+                 weights: np.ndarray, ntrials: np.ndarray, family: Family):
+        self.terms = terms
+        self.X = np.ascontiguousarray(X, dtype=float)
+        self.y = np.asarray(y, dtype=float)
+        self.offset = np.asarray(offset, dtype=float)
+        self.wt = np.asarray(weights, dtype=float)
+        self.ntrials = np.asarray(ntrials, dtype=float)
+        self.family = family
+        self.n, self.p = self.X.shape
+        self.sizes = [(t.nlevels, t.ncols) for t in terms]
+        self.q = sum(t.nranef for t in terms)
+        self.q1 = terms[0].nranef
+        self.s1 = terms[0].ncols
+        self.q2u = self.q - self.q1
+        self.ntheta = sum(t.ntheta for t in terms)
+        # fixed sparsity pattern of Z Lambda (CSR): per row, each term's s_i columns
+        k = sum(t.ncols for t in terms)
+        self._k = k
+        cols = []
+        off = 0
+        for t in terms:
+            cols.append(t.refs[:, None] * t.ncols + np.arange(t.ncols)[None, :] + off)
+            off += t.nranef
+        self._indices = np.ascontiguousarray(np.hstack(cols).astype(np.int32))
+        rest = [c for c in cols[1:]]
+        self._rest_indices = (np.ascontiguousarray(np.hstack(rest).astype(np.int32)) - self.q1
+                              if rest else np.zeros((self.n, 0), dtype=np.int32))
+        self._indptr = (np.arange(self.n + 1) * k).astype(np.int32)
+        self._rest_indptr = (np.arange(self.n + 1) * (k - self.s1)).astype(np.int32)
+        self.theta_lower = np.concatenate([t.lower_bounds() for t in terms])
+        # index arrays for the weighted cross-products (computed by bincount / grouped sums)
+        t1 = terms[0]
+        self._cols1 = [t1.refs * t1.ncols + a for a in range(t1.ncols)]
+        self._rest_cols, self._rest_idx, self._rest_offsets = [], [], {}
+        off = 0
+        for j, t in enumerate(terms[1:], start=1):
+            self._rest_offsets[j] = off
+            for a in range(t.ncols):
+                self._rest_cols.append((j, a))
+                self._rest_idx.append(off + t.refs * t.ncols + a)
+            off += t.nranef
+        self._orders, self._starts = [], []
+        for t in terms:
+            order = np.argsort(t.refs, kind="stable")
+            starts = np.searchsorted(t.refs[order], np.arange(t.nlevels))
+            self._orders.append(order)
+            self._starts.append(starts)
+        self._order1, self._starts1 = self._orders[0], self._starts[0]
+        # the pattern of the (rest terms x term 1) cross-products: used sparse when it is mostly empty
+        self._sparse21 = None
+        if self.q2u > 50 and t1.ncols == 1:
+            pat = np.zeros(self.q2u * self.q1, dtype=bool)
+            for idx in self._rest_idx:
+                pat[idx * self.q1 + self._cols1[0]] = True
+            nz = np.flatnonzero(pat)
+            if len(nz) < 0.1 * pat.size:
+                rows, cols = nz // self.q1, nz % self.q1
+                indptr = np.searchsorted(rows, np.arange(self.q2u + 1)).astype(np.int32)
+                self._sparse21 = (nz, cols.astype(np.int32), indptr)
+        self.pirls_iterations = 0
+        self.evaluations = 0
+
+    # ------------------------------------------------------------------ theta -> Z Lambda
+    def lambdas(self, theta: np.ndarray) -> list[np.ndarray]:
+        out, pos = [], 0
+        for t in self.terms:
+            out.append(t.lambda_matrix(theta[pos: pos + t.ntheta]))
+            pos += t.ntheta
+        return out
+
+    def zlambda_values(self, theta: np.ndarray) -> list[np.ndarray]:
+        """Per term, the (n, s) values of Z Lambda (row r: z_r' lambda)."""
+        return [t.z @ lam for t, lam in zip(self.terms, self.lambdas(theta))]
+
+    def _zl_matrix(self, vals: list[np.ndarray]) -> sp.csr_matrix:
+        data = np.hstack(vals).ravel()
+        return sp.csr_matrix((data, self._indices.ravel(), self._indptr), shape=(self.n, self.q))
+
+    # ------------------------------------------------------------------ factor
+    def _factor(self, vals: list[np.ndarray], sqrtw: np.ndarray, joint: bool) -> _Factor:
+        l1, s1 = self.terms[0].nlevels, self.s1
+        refs1 = self.terms[0].refs
+        v1 = vals[0] * sqrtw[:, None]
+        M11 = np.empty((l1, s1, s1))
+        for a in range(s1):
+            for b in range(a + 1):
+                m = np.bincount(refs1, weights=v1[:, a] * v1[:, b], minlength=l1)
+                M11[:, a, b] = m
+                M11[:, b, a] = m
+        M11[:, np.arange(s1), np.arange(s1)] += 1.0
+        q2 = self.q2u + (self.p if joint else 0)
+        M21 = np.empty((q2, self.q1))
+        M22 = np.empty((q2, q2))
+        q1, q2u = self.q1, self.q2u
+        cols1 = self._cols1
+        if q2u:
+            rest = []  # (index into the rest block, weighted values) per column of the rest terms
+            for (j, a), idx in zip(self._rest_cols, self._rest_idx):
+                rest.append((idx, vals[j][:, a] * sqrtw))
+            T21 = np.zeros(q2u * q1)
+            for idx, v in rest:
+                for b, c1 in enumerate(cols1):
+                    T21 += np.bincount(idx * q1 + c1, weights=v * v1[:, b], minlength=q2u * q1)
+            M21[:q2u] = T21.reshape(q2u, q1)
+            Toff = np.zeros(q2u * q2u)
+            Tdiag = np.zeros(q2u * q2u)
+            for i, (idx_i, v_i) in enumerate(rest):
+                Tdiag += np.bincount(idx_i * q2u + idx_i, weights=v_i * v_i, minlength=q2u * q2u)
+                for idx_k, v_k in rest[i + 1:]:
+                    Toff += np.bincount(idx_i * q2u + idx_k, weights=v_i * v_k, minlength=q2u * q2u)
+            Toff = Toff.reshape(q2u, q2u)
+            M22[:q2u, :q2u] = Toff + Toff.T + Tdiag.reshape(q2u, q2u)
+            M22[np.arange(q2u), np.arange(q2u)] += 1.0
+        if joint and self.p:
+            Xw = self.X * sqrtw[:, None]
+            for b in range(s1):
+                M21[q2u:, b::s1] = _group_sums(Xw * v1[:, b:b + 1], self._order1, self._starts1).T
+            if q2u:
+                xr = np.zeros((q2u, self.p))
+                for (j, a), idx in zip(self._rest_cols, self._rest_idx):
+                    t = self.terms[j]
+                    sums = _group_sums(Xw * (vals[j][:, a] * sqrtw)[:, None], self._orders[j], self._starts[j])
+                    xr[self._rest_offsets[j] + np.arange(t.nlevels) * t.ncols + a] = sums
+                M22[:q2u, q2u:] = xr
+                M22[q2u:, :q2u] = xr.T
+            M22[q2u:, q2u:] = Xw.T @ Xw
+        if s1 == 1:
+            L11diag = np.sqrt(M11[:, 0, :])
+            L11inv = (1.0 / L11diag)[:, :, None]
+        else:
+            try:
+                L11 = np.linalg.cholesky(M11)
+            except np.linalg.LinAlgError:
+                raise PirlsError("the weighted cross-product matrix of the random effects is not positive "
+                                 "definite (PIRLS)") from None
+            L11inv = np.linalg.inv(L11)
+            L11diag = np.diagonal(L11, axis1=1, axis2=2).copy()
+        if q2:
+            if s1 == 1:
+                L21 = M21 * L11inv[:, 0, 0][None, :]
+            else:
+                L21 = np.einsum("rjb,jab->rja", M21.reshape(q2, l1, s1), L11inv).reshape(q2, self.q1)
+            if self._sparse21 is not None:  # the rest terms meet few levels of term 1 (nested, one row each)
+                nz, indices, indptr = self._sparse21
+                Ls = sp.csr_matrix((L21[:q2u].ravel()[nz], indices, indptr), shape=(q2u, self.q1))
+                S = M22.copy()
+                S[:q2u, :q2u] -= (Ls @ Ls.T).toarray()
+                if q2 > q2u:
+                    Lx = L21[q2u:]
+                    ux = np.asarray(Ls @ Lx.T)
+                    S[:q2u, q2u:] -= ux
+                    S[q2u:, :q2u] -= ux.T
+                    S[q2u:, q2u:] -= Lx @ Lx.T
+            else:
+                S = M22 - L21 @ L21.T
+            try:
+                L22 = cholesky(S, lower=True, check_finite=False)
+            except LinAlgError:
+                raise PirlsError("the penalized weighted least-squares system is not positive definite: "
+                                 "the fixed effects may be unidentifiable (complete separation, or a "
+                                 "column without information)") from None
+        else:
+            L21 = np.zeros((0, self.q1))
+            L22 = np.zeros((0, 0))
+        return _Factor(L11inv, L11diag, L21, L22, self.q1, s1, self.q2u)
+
+    # ------------------------------------------------------------------ PIRLS
+    def _zl_times(self, vals: list[np.ndarray], u: np.ndarray) -> np.ndarray:
+        out = np.zeros(self.n)
+        pos = 0
+        for t, v in zip(self.terms, vals):
+            ub = u[pos: pos + t.nranef].reshape(t.nlevels, t.ncols)
+            out += np.einsum("ij,ij->i", v, ub[t.refs])
+            pos += t.nranef
+        return out
+
+    def _zlt_times(self, vals: list[np.ndarray], r: np.ndarray) -> np.ndarray:
+        out = []
+        for t, v in zip(self.terms, vals):
+            blk = np.empty((t.nlevels, t.ncols))
+            for a in range(t.ncols):
+                blk[:, a] = np.bincount(t.refs, weights=v[:, a] * r, minlength=t.nlevels)
+            out.append(blk.ravel())
+        return np.concatenate(out)
+
+    def _state(self, eta: np.ndarray):
+        fam = self.family
+        mu = fam.linkinv(eta)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            dr = fam.dev_resids(self.y, mu, self.wt)
+        return mu, dr
+
+    def pirls(self, theta: np.ndarray, beta: np.ndarray, u0: np.ndarray | None, *, joint: bool,
+              tol: float = 1e-12, maxit: int = 100, eta_start: np.ndarray | None = None) -> PirlsResult:
+        """The conditional mode at theta (and beta, or with beta when ``joint``).
+
+        ``eta_start``: start as lme4's initialization does, with one full penalized weighted least-squares
+        solve from the working response at that linear predictor (u0 and beta are ignored then)."""
+        fam = self.family
+        vals = self.zlambda_values(theta)
+        X, y, wt, off = self.X, self.y, self.wt, self.offset
+        p = self.p
+        if eta_start is not None:
+            eta0 = eta_start
+            mu0 = fam.linkinv(eta0)
+            me = fam.mu_eta(eta0)
+            var = fam.variance(mu0)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                w = wt * me * me / var
+                z = eta0 - off + (y - mu0) / me
+            if not np.all(np.isfinite(w)) or not np.all(np.isfinite(z)):
+                raise PirlsError("cannot compute the initial working weights: the starting values give an "
+                                 "undefined mean; check the response and the link")
+            f = self._factor(vals, np.sqrt(w), joint=True)
+            rhs = np.concatenate([self._zlt_times(vals, w * z), X.T @ (w * z)])
+            sol = f.solve(rhs)
+            u = sol[: self.q]
+            beta = sol[self.q:] if joint else np.asarray(beta, dtype=float)
+        else:
+            u = np.zeros(self.q) if u0 is None else np.asarray(u0, dtype=float).copy()
+            beta = np.asarray(beta, dtype=float).copy()
+        eta = X @ beta + self._zl_times(vals, u) + off
+        mu, dr = self._state(eta)
+        pdev = float(dr.sum() + u @ u)
+        if not np.isfinite(pdev):
+            raise PirlsError("PIRLS: the deviance at the start is not finite (the mean left the family's "
+                             "range); check the response, the link, and start=")
+        it = 0
+        f = None
+        for it in range(1, maxit + 1):
+            me = fam.mu_eta(eta)
+            var = fam.variance(mu)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                w = wt * me * me / var
+                r = wt * (y - mu) * me / var
+            if not (np.all(np.isfinite(w)) and np.all(np.isfinite(r))):
+                raise PirlsError("PIRLS: non-finite working weights (the mean reached the edge of the "
+                                 "family's range)")
+            f = self._factor(vals, np.sqrt(w), joint=joint)
+            gu = self._zlt_times(vals, r) - u
+            g = np.concatenate([gu, X.T @ r]) if joint else gu
+            delta = f.solve(g)
+            decrement = float(g @ delta)
+            if decrement < tol * (1.0 + abs(pdev)):
+                break
+            step = 1.0
+            du = delta[: self.q]
+            db = delta[self.q:] if joint else None
+            eta_u = self._zl_times(vals, du)
+            eta_b = X @ db if joint else 0.0
+            for _ in range(12):
+                u_new = u + step * du
+                b_new = beta + step * db if joint else beta
+                eta_new = eta + step * (eta_u + eta_b)
+                mu_new, dr_new = self._state(eta_new)
+                pdev_new = float(dr_new.sum() + u_new @ u_new)
+                if np.isfinite(pdev_new) and pdev_new <= pdev + 1e-12 * abs(pdev) and \
+                        fam.validmu(mu_new):
+                    break
+                step /= 2
+            else:
+                if decrement < 1e-8 * (1.0 + abs(pdev)):
+                    break  # round-off: the mode is found to working precision
+                raise PirlsError("PIRLS step-halvings failed to reduce the deviance: the model may be "
+                                 "too complex for the data, or the link may not suit them")
+            u, beta, eta, mu, dr = u_new, b_new, eta_new, mu_new, dr_new
+            done = pdev - pdev_new < tol * (1.0 + abs(pdev_new)) and decrement < 1e-6
+            pdev = pdev_new
+            if done:
+                me = fam.mu_eta(eta)
+                var = fam.variance(mu)
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    w = wt * me * me / var
+                f = self._factor(vals, np.sqrt(w), joint=joint)
+                break
+        else:
+            raise PirlsError(f"PIRLS did not converge in {maxit} iterations")
+        self.pirls_iterations += it
+        return PirlsResult(u=u, beta=beta, eta=eta, mu=mu, devres=dr, ldL2=f.logdet_u(), factor=f, iterations=it)
+
+    def pirls_lme4(self, theta: np.ndarray, beta: np.ndarray | None, eta_start: np.ndarray, *, joint: bool,
+                   tol: float = 1e-7, maxit: int = 100) -> PirlsResult:
+        """PIRLS exactly as lme4's ``pwrssUpdate``: start from the mean at ``eta_start`` (lme4's ``lp0``
+        plus the offset), full penalized weighted least-squares solves on the working response, halve
+        steps while the penalized deviance grows, stop when it changes by less than ``tol`` relative;
+        ``log|L|^2`` is from the last factorization (weights of the iterate before the last), as lme4
+        reports it. This makes the deviance function lme4's to rounding, so the optimum is lme4's."""
+        fam = self.family
+        vals = self.zlambda_values(theta)
+        X, y, wt = self.X, self.y, self.wt
+        off = self.offset if joint else self.offset + X @ beta
+        eta = np.asarray(eta_start, dtype=float)
+        mu = fam.linkinv(eta)
+        u = np.zeros(self.q)
+        b = np.zeros(self.p) if joint else np.asarray(beta, dtype=float)
+        oldpdev = np.inf
+        f = None
+        dr = None
+        for it in range(1, maxit + 1):
+            me = fam.mu_eta(eta)
+            var = fam.variance(mu)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                w = wt * me * me / var
+                z = eta - off + (y - mu) / me
+            if not (np.all(np.isfinite(w)) and np.all(np.isfinite(z))):
+                raise PirlsError("PIRLS: non-finite working weights or response (the mean reached the edge "
+                                 "of the family's range)")
+            f = self._factor(vals, np.sqrt(w), joint=joint)
+            wz = w * z
+            rhs = self._zlt_times(vals, wz)
+            if joint:
+                rhs = np.concatenate([rhs, X.T @ wz])
+            sol = f.solve(rhs)
+            u_new = sol[: self.q]
+            b_new = sol[self.q:] if joint else b
+            eta_new = off + self._zl_times(vals, u_new) + (X @ b_new if joint else 0.0)
+            mu_new, dr_new = self._state(eta_new)
+            pdev = float(dr_new.sum() + u_new @ u_new)
+            if np.isfinite(pdev) and abs((oldpdev - pdev) / pdev) < tol:
+                u, b, eta, mu, dr = u_new, b_new, eta_new, mu_new, dr_new
+                break
+            if not np.isfinite(pdev) or pdev > oldpdev:
+                for _ in range(20):
+                    u_new = (u + u_new) / 2
+                    if joint:
+                        b_new = (b + b_new) / 2
+                    eta_new = off + self._zl_times(vals, u_new) + (X @ b_new if joint else 0.0)
+                    mu_new, dr_new = self._state(eta_new)
+                    pdev = float(dr_new.sum() + u_new @ u_new)
+                    if np.isfinite(pdev) and pdev <= oldpdev:
+                        break
+                if not np.isfinite(pdev):
+                    raise PirlsError("PIRLS loop resulted in NaN value")
+                if pdev - oldpdev > tol:
+                    raise PirlsError("PIRLS step-halvings failed to reduce the deviance (lme4: \"(maxstephalfit) "
+                                     "PIRLS step-halvings failed to reduce deviance in pwrssUpdate\"): the "
+                                     "model may be too complex for the data, or the link may not suit them")
+            u, b, eta, mu, dr = u_new, b_new, eta_new, mu_new, dr_new
+            oldpdev = pdev
+        else:
+            raise PirlsError(f"PIRLS did not converge in {maxit} iterations (lme4: \"pwrssUpdate did not "
+                             "converge in (maxit) iterations\")")
+        self.pirls_iterations += it
+        self.evaluations += 1
+        return PirlsResult(u=u, beta=b, eta=eta, mu=mu, devres=dr, ldL2=f.logdet_u(), factor=f, iterations=it)
+
+    # ------------------------------------------------------------------ deviances
+    def laplace(self, res: PirlsResult) -> float:
+        dev = float(res.devres.sum())
+        aic = self.family.aic(self.y, self.ntrials, res.mu, self.wt, dev)
+        return float(res.ldL2 + res.u @ res.u + aic)
+
+    def agq(self, theta: np.ndarray, res: PirlsResult, rule: np.ndarray) -> float:
+        """lme4's ``glmerAGQ`` at the conditional mode ``res`` (one scalar term)."""
+        t = self.terms[0]
+        refs = t.refs
+        nl = t.nlevels
+        zl = t.z[:, 0] * theta[0]
+        u0 = res.u
+        devc0 = u0 * u0 + np.bincount(refs, weights=res.devres, minlength=nl)
+        sd = 1.0 / res.factor.L11diag[:, 0]
+        mult = np.zeros(nl)
+        fam = self.family
+        for z, w, ldn in rule:
+            if z == 0:
+                mult += w
+                continue
+            du = z * sd
+            eta = res.eta + zl * du[refs]
+            mu = fam.linkinv(eta)
+            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+                dr = fam.dev_resids(self.y, mu, self.wt)
+            u1 = u0 + du
+            devc = u1 * u1 + np.bincount(refs, weights=dr, minlength=nl)
+            mult += np.exp(-0.5 * (devc - devc0) - ldn) * w / _SQRT2PI
+        return float(devc0.sum() + res.ldL2 - 2 * np.sum(np.log(mult)))
+
+    # ------------------------------------------------------------------ helpers for the fitted model
+    def warn_not_converged(self, what: str) -> None:
+        warn_r(what, ConvergenceWarning)

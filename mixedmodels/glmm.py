@@ -1,0 +1,786 @@
+"""Generalized linear mixed models: lme4's ``glmer`` and ``glmer.nb``.
+
+    build_design (glFormula) -> GlmmProblem / PIRLS (mkGlmerDevfun) -> two-stage optimization
+    (optimizeGlmer: nAGQ = 0 over theta, then Laplace or AGQ over theta and beta) -> GlmerFit (mkMerMod)
+
+The response is read as R's ``binomial()$initialize`` reads it: 0/1, logical, a factor (first level =
+failure), proportions with ``weights=`` the numbers of trials, or ``cbind(successes, failures)``.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import cached_property
+
+import numpy as np
+import pandas as pd
+from scipy import optimize as sopt
+from scipy.special import digamma, polygamma
+from threadpoolctl import threadpool_limits
+
+from .errors import ConvergenceWarning, DataError, FamilyError, FamilyWarning, FormulaError, MixedModelsError, ModelError
+from .errors import SingularFitWarning
+from .errors import warn as warn_r
+from .fit.family import Family, get_family, initialize, negative_binomial
+from .fit.optimize import bobyqa
+from .fit.pirls import GlmmProblem, PirlsError, PirlsResult, gh_rule
+from .formula.parse import Call, Paren, deparse, parse_formula
+from .formula.transforms import Evaluator, Factor
+from .frame.design import Design, build_design, check_data
+from .model import SINGULAR_TOL, GroupDict, aligned_to_data, make_unique, subset_mask
+from .output.glmm_summary import GlmmSummary, format_glmm_print, glmm_summary_data
+from .post import glmm_predict
+
+__all__ = ["GeneralizedLinearMixedModel", "GlmerFit", "glmer", "glmer_nb"]
+
+_RESPONSE = "XqZglmmResponseQ"
+BOUNDARY_TOL = 1e-5  # glmerControl(boundary.tol)
+
+
+def _numeric_arg(arg, data: pd.DataFrame, what: str) -> np.ndarray | None:
+    if arg is None:
+        return None
+    if isinstance(arg, str):
+        if arg not in data.columns:
+            raise DataError(f"{what}: no column {arg!r} in the data")
+        arg = data[arg]
+    if isinstance(arg, pd.Series):
+        arg = aligned_to_data(arg, data, what)
+    vals = np.asarray(arg)
+    if vals.dtype == bool or not (np.issubdtype(vals.dtype, np.number)):
+        raise DataError(f"{what} must be numbers (a numeric column name or array)")
+    vals = vals.astype(float)
+    if vals.shape != (len(data),):
+        raise DataError(f"{what} has {vals.size} values but the data have {len(data)} rows")
+    return vals
+
+
+class _Response:
+    """The response as the family takes it: y (proportions for a binomial with trials), the trials n
+    (R's ``n``, 1 unless ``cbind``) and whether it was ``cbind``."""
+
+    def __init__(self, y, n, is_cbind, text):
+        self.y, self.n, self.is_cbind, self.text = y, n, is_cbind, text
+
+
+def _read_response(lhs, ev: Evaluator, family: Family, text: str) -> _Response:
+    node = lhs
+    while isinstance(node, Paren):
+        node = node.expr
+    if isinstance(node, Call) and node.func == "cbind" and not node.pkg:
+        if len(node.args) != 2 or node.kwargs:
+            raise FormulaError("cbind() in the response takes two columns: cbind(successes, failures)",
+                               text, node.start, node.end)
+        if family.kind != "binomial":
+            raise FamilyError(f"a two-column cbind() response is only for the binomial family, not "
+                              f"{family.name}")
+        s = ev.numeric(node.args[0]).astype(float).ravel()
+        f = ev.numeric(node.args[1]).astype(float).ravel()
+        ok = ~(np.isnan(s) | np.isnan(f))
+        if np.any((s[ok] < 0) | (f[ok] < 0)):
+            raise FamilyError("cbind(successes, failures) has negative cells: both columns must be counts "
+                              ">= 0 (is the second one trials - successes?)")
+        n = s + f
+        with np.errstate(invalid="ignore", divide="ignore"):
+            y = np.where(n == 0, 0.0, s / np.where(n == 0, 1, n))
+        if np.any(np.abs(s[ok] - np.round(s[ok])) > 1e-3):
+            warn_r("non-integer counts in a binomial glm!", FamilyWarning)
+        y[~ok] = np.nan
+        return _Response(y, n, True, deparse(lhs))
+    val = ev.eval(lhs)
+    if isinstance(val, Factor):
+        if family.kind != "binomial":
+            raise FamilyError(f"the response '{deparse(lhs)}' is a factor: only the binomial family takes "
+                              "one (first level = failure)")
+        y = np.where(val.codes < 0, np.nan, (val.codes != 0).astype(float))
+        return _Response(y, np.ones(len(y)), False, deparse(lhs))
+    m = val.matrix
+    if m.shape[1] != 1:
+        raise DataError(f"the response '{deparse(lhs)}' must be one column (or cbind(successes, failures))")
+    y = m[:, 0].astype(float)
+    return _Response(y, np.ones(len(y)), False, deparse(lhs))
+
+
+
+class GeneralizedLinearMixedModel:
+    """A GLMM from an lme4 formula, a DataFrame and a family, not yet fitted (lme4's ``glFormula``)."""
+
+    def __init__(self, formula: str, data: pd.DataFrame, family="binomial", *, data_name: str | None = None,
+                 subset=None, weights=None, offset=None, na_action: str = "na.omit"):
+        check_data(data)
+        if not isinstance(formula, str):
+            raise FormulaError(f"formula must be a string, not {type(formula).__name__}")
+        self.formula = formula
+        self.family = get_family(family)
+        if data_name is None:
+            data_name = data.attrs.get("name", "data") if isinstance(getattr(data, "attrs", None), dict) \
+                else "data"
+        self.data_name = data_name
+        self.frame_args = {"subset": subset, "weights": weights, "offset": offset, "na_action": na_action}
+        self.refit_args = {"weights": weights, "offset": offset, "na_action": na_action}
+        if isinstance(offset, pd.Series):
+            offset = aligned_to_data(offset, data, "offset")
+        w_all = _numeric_arg(weights, data, "weights")
+        if subset is not None:
+            mask = subset_mask(subset, data, formula)
+            data = data[mask]
+            w_all = None if w_all is None else w_all[mask]
+            offset = offset if offset is None or isinstance(offset, str) else np.asarray(offset)[mask]
+        if w_all is not None and np.any(w_all[~np.isnan(w_all)] < 0):
+            raise DataError("weights must not be negative")
+        f = parse_formula(formula)
+        if f.lhs is None:
+            raise FormulaError("the formula has no response: write it as 'y ~ ...'", formula, 0, 1)
+        ev = Evaluator(data, formula)
+        resp = _read_response(f.lhs, ev, self.family, formula)
+        y = resp.y.copy()
+        if w_all is not None:
+            y[np.isnan(w_all)] = np.nan
+        frame = data.copy(deep=False)
+        frame[_RESPONSE] = y
+        rest = formula[f.lhs.end:].lstrip()
+        design = build_design(f"{_RESPONSE} {rest}", frame, require_random=False, offset=offset,
+                              na_action=na_action)
+        if not design.terms:
+            raise FormulaError("no random-effects terms in the formula: a mixed model needs at least one "
+                               "'(expr | g)'; for a GLM without random effects use statsmodels' GLM",
+                               formula, 0, len(formula))
+        for t in design.terms:  # glmer's checks: nlevels <= n allowed (an observation-level effect)
+            if t.nlevels > design.n:
+                raise ModelError(f"number of levels of the grouping factor '{t.group}' ({t.nlevels}) must "
+                                 f"be at most the number of observations ({design.n})")
+        design.formula = f
+        design.response_name = resp.text
+        rows = design.rows
+        prior = np.ones(design.n) if w_all is None else w_all[rows]
+        self.prior_weights = prior
+        ntrials = resp.n[rows]
+        self.is_cbind = resp.is_cbind
+        wt = prior * ntrials if resp.is_cbind else prior
+        self.design = design
+        self.y = design.y
+        self.weights = wt
+        self.ntrials = ntrials
+        self.data = data.copy(deep=False)
+        self._index = data.index[rows]
+        self.mustart = initialize(self.family, self.y, wt, ntrials)
+        self.problem = GlmmProblem(design.terms, design.X, self.y, design.offset, wt, ntrials, self.family)
+
+    def call_lines(self) -> list[tuple[str, str]]:
+        out = []
+        for key, label in (("weights", "Weights:"), ("offset", " Offset:"), ("subset", " Subset:")):
+            arg = self.frame_args.get(key)
+            if arg is None:
+                continue
+            text = arg if isinstance(arg, str) else (getattr(arg, "name", None) or key)
+            out.append((label, str(text)))
+        return out
+
+    # ------------------------------------------------------------------ fitting
+    def fit(self, nAGQ: int = 1, *, start=None, tol: float = 1e-10, at=None) -> "GlmerFit":
+        """See :meth:`_fit`; BLAS runs single-threaded here (the matrices are small and many: threads
+        only add contention)."""
+        with threadpool_limits(limits=1, user_api="blas"):
+            fit = self._fit(nAGQ, start=start, tol=tol, at=at)
+            fit.vcov  # the finite-difference Hessian, under the same thread limit
+            for msg in fit.conv_messages:
+                warn_r(msg, SingularFitWarning if "singular" in msg else ConvergenceWarning)
+        return fit
+
+    def _fit(self, nAGQ: int = 1, *, start=None, tol: float = 1e-10, at=None) -> "GlmerFit":
+        """lme4's two stages: nAGQ = 0 over theta (beta inside PIRLS), then (nAGQ >= 1) the Laplace or
+        adaptive Gauss-Hermite deviance over (theta, beta) jointly, started from stage one.
+
+        ``at=(theta, beta)`` skips the second optimization and evaluates the fitted model at those
+        parameters (as lme4 does at its optimum: for comparing with lme4 at its own estimates);
+        ``at=(theta, beta, theta_stage_one)`` also takes stage one's optimum as given (lme4's, so that
+        PIRLS starts where lme4's does)."""
+        if isinstance(nAGQ, bool) or not isinstance(nAGQ, (int, np.integer)) or not 0 <= nAGQ <= 25:
+            raise MixedModelsError(f"nAGQ must be an integer from 0 to 25, not {nAGQ!r}")
+        nAGQ = int(nAGQ)
+        prob = self.problem
+        if nAGQ > 1 and (len(prob.terms) != 1 or prob.terms[0].ncols != 1):
+            raise ModelError("nAGQ > 1 is only available for models with a single, scalar random-effects "
+                             "term")
+        nth = prob.ntheta
+        theta0 = np.concatenate([t.theta_init() for t in prob.terms])
+        beta_start = None
+        if start is not None:
+            if isinstance(start, dict):
+                extra = set(start) - {"theta", "fixef", "beta"}
+                if extra:
+                    raise MixedModelsError(f"start: unknown entries {sorted(extra)}; use 'theta' and 'fixef'")
+                if start.get("theta") is not None:
+                    theta0 = np.asarray(start["theta"], dtype=float)
+                fx = start.get("fixef", start.get("beta"))
+                if fx is not None:
+                    beta_start = np.asarray(fx, dtype=float)
+            else:
+                theta0 = np.asarray(start, dtype=float)
+            if theta0.shape != (nth,):
+                raise MixedModelsError(f"start: theta must have {nth} values, not {theta0.size}")
+            if beta_start is not None and beta_start.shape != (prob.p,):
+                raise MixedModelsError(f"start: fixef must have {prob.p} values, not {beta_start.size}")
+        eta0 = self.family.linkfun(self.mustart)
+        # lme4's initialization: one PIRLS (beta inside) at the starting theta from mustart; its linear
+        # predictor is where every stage-one evaluation starts (lme4's lp0)
+        init = prob.pirls_lme4(theta0, None, eta0, joint=True)
+        lp0 = init.eta
+        lower_t = prob.theta_lower
+        feval = [0, 0]
+
+        def dev0(theta):
+            feval[0] += 1
+            try:
+                r = prob.pirls_lme4(theta, None, lp0, joint=True)
+            except PirlsError:
+                return np.inf
+            return prob.laplace(r)
+
+        if at is not None and len(at) > 2 and at[2] is not None:
+            theta1 = np.asarray(at[2], dtype=float)  # stage one's optimum given (lme4's, for comparisons)
+            r1 = prob.pirls_lme4(theta1, None, lp0, joint=True)
+            beta1 = r1.beta
+        elif nAGQ == 0 or beta_start is None:
+            theta1, _, _ = bobyqa(dev0, theta0, lower_t, ftol_abs=tol, xtol_abs=1e-9,
+                                  initial_step=_init_step(theta0))
+            if nAGQ == 0:
+                theta1 = self._check_boundary(dev0, theta1, lower_t)
+            r1 = prob.pirls_lme4(theta1, None, lp0, joint=True)
+            beta1 = r1.beta
+        else:
+            theta1, beta1 = theta0, beta_start
+            r1 = prob.pirls_lme4(theta1, beta1, lp0, joint=False)
+        if nAGQ == 0:
+            return GlmerFit(self, nAGQ, theta1, r1.beta, r1, feval=feval[0], lp0=lp0)
+        rule = gh_rule(nAGQ) if nAGQ > 1 else None
+        lp1 = r1.eta  # lme4's lp0 of stage two: the linear predictor at the end of stage one
+
+        def dev1(x):
+            feval[1] += 1
+            th, b = x[:nth], x[nth:]
+            try:
+                r = prob.pirls_lme4(th, b, lp1, joint=False)
+            except PirlsError:
+                return np.inf
+            return prob.laplace(r) if rule is None else prob.agq(th, r, rule)
+
+        x0 = np.concatenate([theta1, beta1])
+        lower = np.concatenate([lower_t, np.full(prob.p, -np.inf)])
+        if at is not None:
+            x = np.concatenate([np.asarray(at[0], dtype=float), np.asarray(at[1], dtype=float)])
+            r = prob.pirls_lme4(x[:nth], x[nth:], lp1, joint=False)
+            return GlmerFit(self, nAGQ, x[:nth], x[nth:], r, feval=0, rule=rule, lp0=lp1)
+        # steps: theta on its own scale, beta on the scale of its standard errors from stage one
+        se1 = np.sqrt(np.maximum(np.diag(r1.factor.inv_beta_block(prob.p)), 0)) if beta_start is None \
+            else np.full(prob.p, 0.1)
+        step = np.concatenate([np.maximum(0.1 * np.abs(theta1), 0.05), np.maximum(se1, 1e-3 * np.abs(beta1))])
+        step = np.where(np.isfinite(step) & (step > 0), step, 0.1)
+        x, fx = x0, dev1(x0)
+        for _ in range(4):  # restart from the optimum until a restart no longer improves it
+            xn, _, _ = bobyqa(dev1, x, lower, ftol_abs=tol, xtol_abs=1e-9, initial_step=step)
+            fn = dev1(xn)
+            improved = fn < fx - 1e-7
+            if fn <= fx:
+                x, fx = xn, fn
+            if not improved:
+                break
+            step = step / 4
+        x = self._check_boundary(dev1, x, lower, nth)
+        r = prob.pirls_lme4(x[:nth], x[nth:], lp1, joint=False)
+        fit = GlmerFit(self, nAGQ, x[:nth], x[nth:], r, feval=feval[0] + feval[1], rule=rule, lp0=lp1)
+        if any(m.startswith("Model failed to converge with max|grad|") for m in fit.conv_messages):
+            # a rough deviance surface (PIRLS to lme4's tolerance): polish by Nelder-Mead, lme4's own choice
+            # for this stage, from the BOBYQA optimum; kept only if better
+            simplex = np.vstack([x] + [x + np.eye(len(x))[i] * step[i] / 10 for i in range(len(x))])
+            simplex[:, :nth] = np.maximum(simplex[:, :nth], lower_t)
+            res = sopt.minimize(dev1, x, method="Nelder-Mead", bounds=list(zip(lower, np.full(len(x), np.inf))),
+                                options={"initial_simplex": simplex, "xatol": 1e-9, "fatol": 1e-11,
+                                         "maxfev": 400 * len(x)})
+            if res.fun < fx - 1e-9:
+                x = self._check_boundary(dev1, res.x, lower, nth)
+                r = prob.pirls_lme4(x[:nth], x[nth:], lp1, joint=False)
+                fit = GlmerFit(self, nAGQ, x[:nth], x[nth:], r, feval=feval[0] + feval[1], rule=rule, lp0=lp1)
+        return fit
+
+    @staticmethod
+    def _check_boundary(fun, x, lower, nth=None):
+        """lme4's ``check.boundary``: theta components within boundary.tol of their bound are tried at the
+        bound and kept there if the deviance is no worse."""
+        x = np.asarray(x, dtype=float).copy()
+        k = len(x) if nth is None else nth
+        near = [i for i in range(k) if np.isfinite(lower[i]) and 0 < x[i] - lower[i] < BOUNDARY_TOL]
+        if not near:
+            return x
+        f = fun(x)
+        for i in near:
+            y = x.copy()
+            y[i] = lower[i]
+            fy = fun(y)
+            if fy <= f + 1e-9:  # no worse, to rounding: the bound itself
+                x, f = y, fy
+        return x
+
+
+def _init_step(x0: np.ndarray) -> np.ndarray:
+    return np.maximum(0.2 * np.abs(x0), 0.1)
+
+
+# ====================================================================== the fitted model
+class GlmerFit:
+    """A fitted GLMM (lme4's ``glmerMod``)."""
+
+    def __init__(self, model: GeneralizedLinearMixedModel, nAGQ: int, theta: np.ndarray, beta: np.ndarray,
+                 res: PirlsResult, *, feval: int = 0, rule=None, lp0=None):
+        self.model = model
+        self.family = model.family
+        self.nAGQ = nAGQ
+        self.theta = np.asarray(theta, dtype=float)
+        self._beta = np.asarray(beta, dtype=float)
+        self._res = res
+        self.feval = feval
+        self._rule = rule
+        self._lp0 = lp0
+        prob = model.problem
+        if nAGQ > 1:
+            self.objective = prob.agq(self.theta, res, rule)
+        else:
+            self.objective = prob.laplace(res)
+        self.pirls_iterations = prob.pirls_iterations
+        self.nb_theta: float | None = None
+
+    @cached_property
+    def conv_messages(self) -> list[str]:
+        """lme4's convergence messages (``optinfo$conv$lme4$messages``) for this fit."""
+        return self._check_conv()
+
+    # ------------------------------------------------------------------ basic quantities
+    reml = False  # a GLMM is fitted by maximum likelihood (for mm.anova)
+
+    @property
+    def design(self) -> Design:
+        return self.model.design
+
+    @property
+    def nobs(self) -> int:
+        return self.design.n
+
+    @property
+    def frame_spec(self):
+        """The frozen frame spec of the model frame (levels, contrasts, stateful-transform state), to
+        rebuild X and Z on new data (as the linear model's ``frame_spec``)."""
+        spec = getattr(self.design, "spec", None)
+        if spec is None:
+            raise MixedModelsError("this model's frame was built without a frame spec, which this needs")
+        return spec
+
+    @property
+    def use_scale(self) -> bool:
+        return not self.family.scale_free
+
+    @cached_property
+    def sigma(self) -> float:
+        """The dispersion's square root as lme4 reports it (1 for binomial, Poisson, negative binomial;
+        else sqrt(pwrss / n) with pwrss the Pearson sum of squares plus |u|^2)."""
+        if not self.use_scale:
+            return 1.0
+        wrss = float(np.sum(self._pearson ** 2))
+        return math.sqrt((wrss + float(self._res.u @ self._res.u)) / self.nobs)
+
+    @property
+    def npar(self) -> int:
+        """lme4's count: beta, theta, the dispersion where there is one, and a negative binomial's shape."""
+        return self.design.p + len(self.theta) + (1 if self.use_scale else 0) + \
+            (1 if self.family.kind == "negbin" else 0)
+
+    @property
+    def loglik(self) -> float:
+        return -0.5 * self.objective
+
+    @property
+    def aic(self) -> float:
+        return self.objective + 2 * self.npar
+
+    @property
+    def bic(self) -> float:
+        return self.objective + math.log(self.nobs) * self.npar
+
+    @property
+    def df_resid(self) -> int:
+        return self.nobs - self.npar
+
+    @property
+    def deviance(self) -> float:
+        """lme4's ``deviance()`` of a GLMM: the sum of squared deviance residuals."""
+        return float(self._res.devres.sum())
+
+    @cached_property
+    def fixef(self) -> pd.Series:
+        return pd.Series(self._beta.copy(), index=self.design.x_names, name="fixef")
+
+    @cached_property
+    def _vcov_array(self) -> np.ndarray:
+        prob = self.model.problem
+        p = prob.p
+        if self.nAGQ == 0:
+            return self.sigma ** 2 * self._res.factor.inv_beta_block(p)
+        H = self._derivs[1]
+        nth = len(self.theta)
+        try:
+            h = np.linalg.solve(H, np.eye(len(H)))
+        except np.linalg.LinAlgError:
+            h = np.full(H.shape, np.nan)
+        hb = h[nth:, nth:]
+        return hb + hb.T
+
+    def _dev_at(self, x: np.ndarray) -> float:
+        prob = self.model.problem
+        nth = len(self.theta)
+        r = prob.pirls_lme4(x[:nth], x[nth:], self._lp0, joint=False)
+        return prob.laplace(r) if self.nAGQ <= 1 else prob.agq(x[:nth], r, self._rule)
+
+    @cached_property
+    def _derivs(self) -> tuple[np.ndarray, np.ndarray]:
+        """lme4's ``deriv12``: gradient and Hessian of the deviance over (theta, beta) by central
+        differences (step 1e-4; theta's steps stop at its lower bound), as ``optinfo$derivs``."""
+        delta = 1e-4
+        x = np.concatenate([self.theta, self._beta])
+        lower = np.concatenate([self.model.problem.theta_lower, np.full(len(self._beta), -np.inf)])
+        k = len(x)
+        fx = self._dev_at(x)
+        xadd = x + delta
+        xsub = np.maximum(x - delta, lower)
+        ud = np.full(k, delta)
+        ld = x - xsub
+        H = np.empty((k, k))
+        g = np.empty(k)
+
+        def at(pairs):
+            y = x.copy()
+            for i, v in pairs:
+                y[i] = v
+            return self._dev_at(y)
+
+        for j in range(k):
+            fa, fs = at([(j, xadd[j])]), at([(j, xsub[j])])
+            H[j, j] = fa / ud[j] ** 2 - 2 * fx / (ud[j] * ld[j]) + fs / ld[j] ** 2
+            g[j] = (fa - fs) / (ud[j] + ld[j])
+            for i in range(j):
+                H[i, j] = H[j, i] = (at([(i, xadd[i]), (j, xadd[j])]) / (ud[i] + ud[j]) ** 2
+                                     - at([(i, xadd[i]), (j, xsub[j])]) / (ud[i] + ld[j]) ** 2
+                                     - at([(i, xsub[i]), (j, xadd[j])]) / (ld[i] + ud[j]) ** 2
+                                     + at([(i, xsub[i]), (j, xsub[j])]) / (ld[i] + ld[j]) ** 2)
+        return g, H
+
+    def _check_conv(self) -> list[str]:
+        """lme4's ``checkConv`` on the derivatives at the optimum (gradient tol 0.002, Hessian tol 1e-6)."""
+        if self.is_singular:
+            return ["boundary (singular) fit: see help('isSingular')"]
+        if self.nAGQ == 0 or self.nobs >= 10_000 or len(self.theta) + len(self._beta) >= 100:
+            return []
+        g, H = self._derivs
+        msgs = []
+        if np.any(np.isnan(g)):
+            return ["Gradient contains NAs"]
+        try:
+            R = np.linalg.cholesky(H).T
+            scgrad = np.linalg.solve(R.T, g)
+            ok = np.all(np.isfinite(scgrad))
+        except np.linalg.LinAlgError:
+            ok = False
+        if not ok:
+            msgs.append("unable to evaluate scaled gradient")
+        else:
+            mg = np.minimum(np.abs(scgrad), np.abs(g))
+            if mg.max() > 0.002:
+                msgs.append(f"Model failed to converge with max|grad| = {mg.max():g} (tol = 0.002, component 1)")
+        tol = 1e-6
+        try:
+            evd = np.linalg.eigvalsh(H)[::-1]
+        except np.linalg.LinAlgError:
+            return msgs + ["Problem with Hessian check (infinite or missing values?)"]
+        neg = int(np.sum(evd < -tol))
+        if neg:
+            msgs.append(f"Model failed to converge: degenerate  Hessian with {neg} negative eigenvalues")
+        elif np.sum(np.abs(evd) < tol):
+            msgs.append(" Hessian is numerically singular: parameters are not uniquely determined")
+        else:
+            if evd.max() * tol > 1:
+                msgs.append("Model is nearly unidentifiable: very large eigenvalue\n - Rescale variables?")
+            if evd.min() / evd.max() < tol:
+                msgs.append("Model is nearly unidentifiable: large eigenvalue ratio\n - Rescale variables?")
+        return msgs
+
+    @cached_property
+    def vcov(self) -> pd.DataFrame:
+        names = self.design.x_names
+        return pd.DataFrame(self._vcov_array, index=names, columns=names)
+
+    @property
+    def se(self) -> pd.Series:
+        return pd.Series(np.sqrt(np.diag(self._vcov_array)), index=self.design.x_names, name="se")
+
+    # ------------------------------------------------------------------ random effects
+    @cached_property
+    def _lambdas(self) -> list[np.ndarray]:
+        return self.model.problem.lambdas(self.theta)
+
+    @cached_property
+    def _b_blocks(self) -> list[np.ndarray]:
+        out, pos = [], 0
+        for t, lam in zip(self.design.terms, self._lambdas):
+            u = self._res.u[pos: pos + t.nranef].reshape(t.nlevels, t.ncols)
+            out.append(u @ lam.T)
+            pos += t.nranef
+        return out
+
+    @cached_property
+    def _condvar_blocks(self) -> list[np.ndarray]:
+        prob = self.model.problem
+        blocks = self._res.factor.inv_u_diag_blocks(prob.sizes)
+        s2 = self.sigma ** 2
+        return [s2 * np.einsum("ab,jbc,dc->jad", lam, blk, lam) for lam, blk in zip(self._lambdas, blocks)]
+
+    def _by_group(self, blocks) -> dict[str, pd.DataFrame]:
+        out: dict[str, list] = {}
+        for t, vals in zip(self.design.terms, blocks):
+            out.setdefault(t.group, []).append(pd.DataFrame(vals, index=pd.Index(t.levels, name=t.group),
+                                                            columns=t.cnames))
+        return GroupDict({g: pd.concat(frames, axis=1) if len(frames) > 1 else frames[0]
+                          for g, frames in out.items()})
+
+    @cached_property
+    def ranef(self) -> dict[str, pd.DataFrame]:
+        """Conditional modes of the random effects per grouping factor (lme4's ``ranef``)."""
+        return self._by_group(self._b_blocks)
+
+    @cached_property
+    def ranef_condsd(self) -> dict[str, pd.DataFrame]:
+        """Conditional standard deviations (lme4's ``ranef(condVar = TRUE)``)."""
+        return self._by_group([np.sqrt(np.diagonal(v, axis1=1, axis2=2)) for v in self._condvar_blocks])
+
+    @cached_property
+    def ngroups(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for t in self.design.terms:
+            out.setdefault(t.group, t.nlevels)
+        return out
+
+    @property
+    def is_singular(self) -> bool:
+        pos = 0
+        for t in self.design.terms:
+            diag = t.theta_diagonal()
+            if np.any(self.theta[pos: pos + t.ntheta][diag] < SINGULAR_TOL):
+                return True
+            pos += t.ntheta
+        return False
+
+    def _term_covariances(self) -> list[np.ndarray]:
+        s2 = self.sigma ** 2
+        return [s2 * lam @ lam.T for lam in self._lambdas]
+
+    @cached_property
+    def varcorr(self) -> pd.DataFrame:
+        """As R's ``as.data.frame(VarCorr(m))`` (a Residual row only for families with a dispersion)."""
+        rows = []
+        names = make_unique([t.group for t in self.design.terms])
+        for name, t, cov in zip(names, self.design.terms, self._term_covariances()):
+            sd = np.sqrt(np.diag(cov))
+            for i, c in enumerate(t.cnames):
+                rows.append((name, c, None, cov[i, i], sd[i]))
+            for i in range(t.ncols):
+                for j in range(i + 1, t.ncols):
+                    corr = cov[i, j] / (sd[i] * sd[j]) if sd[i] > 0 and sd[j] > 0 else np.nan
+                    rows.append((name, t.cnames[i], t.cnames[j], cov[i, j], corr))
+        if self.use_scale:
+            rows.append(("Residual", None, None, self.sigma ** 2, self.sigma))
+        return pd.DataFrame(rows, columns=["grp", "var1", "var2", "vcov", "sdcor"])
+
+    def coef(self) -> dict[str, pd.DataFrame]:
+        """Fixed plus random effects per level (lme4's ``coef``)."""
+        out = {}
+        for g, re in self.ranef.items():
+            df = pd.DataFrame({name: np.full(len(re), val) for name, val in self.fixef.items()}, index=re.index)
+            for c in re.columns:
+                if c in df.columns:
+                    df[c] = df[c] + re[c].to_numpy()
+                else:
+                    df[c] = re[c].to_numpy()
+            out[g] = df
+        return GroupDict(out)
+
+    # ------------------------------------------------------------------ fitted values and residuals
+    @property
+    def _eta(self) -> np.ndarray:
+        return self._res.eta
+
+    @property
+    def _mu(self) -> np.ndarray:
+        return self._res.mu
+
+    @cached_property
+    def _pearson(self) -> np.ndarray:
+        mu = self._mu
+        return (self.model.y - mu) * np.sqrt(self.model.weights) / np.sqrt(self.family.variance(mu))
+
+    @cached_property
+    def fitted(self) -> pd.Series:
+        """Fitted means (response scale), as lme4's ``fitted``."""
+        return pd.Series(self._mu.copy(), index=self.model._index, name="fitted")
+
+    def residuals(self, type: str = "deviance", scaled: bool = False) -> pd.Series:
+        """lme4's ``residuals(m, type=)``: ``"deviance"`` (the default), ``"pearson"``, ``"working"`` or
+        ``"response"``; ``scaled=True`` divides by sigma."""
+        y, mu = self.model.y, self._mu
+        if type == "deviance":
+            r = np.sign(y - mu) * np.sqrt(np.maximum(self._res.devres, 0))
+        elif type == "pearson":
+            r = self._pearson.copy()
+        elif type == "working":
+            r = (y - mu) / self.family.mu_eta(self._eta)
+        elif type == "response":
+            r = y - mu
+        else:
+            raise MixedModelsError(f"type must be 'deviance', 'pearson', 'working' or 'response', not {type!r}")
+        if scaled:
+            r = r / self.sigma
+        return pd.Series(r, index=self.model._index, name="residuals")
+
+    resid = residuals
+
+    # ------------------------------------------------------------------ after the fit
+    def predict(self, newdata=None, type: str = "link", re_form=None, allow_new_levels: bool = False):
+        """lme4's ``predict.merMod``: ``type="link"`` (the default) or ``"response"``; ``re_form=None``
+        (all random effects) or ``"~0"`` / ``"NA"`` (population level)."""
+        return glmm_predict.predict(self, newdata=newdata, type=type, re_form=re_form, allow_new_levels=allow_new_levels)
+
+    def simulate(self, nsim: int = 1, seed=None, use_u: bool = False):
+        """Responses simulated from the fitted model (lme4's ``simulate``; new random effects unless
+        ``use_u``), a DataFrame sim_1..sim_nsim."""
+        return glmm_predict.simulate(self, nsim=nsim, seed=seed, use_u=use_u)
+
+    def confint(self, method: str = "Wald", level: float = 0.95, nsim: int = 500, seed=None):
+        """Confidence intervals as lme4's ``confint``: ``"Wald"`` (fixed effects; NA for the variance
+        parameters, as lme4) or ``"boot"`` (parametric bootstrap percentiles, ``nsim`` refits)."""
+        if method == "Wald":
+            return glmm_predict.confint_wald(self, level=level)
+        if method == "boot":
+            return glmm_predict.confint_boot(self, level=level, nsim=nsim, seed=seed)
+        raise MixedModelsError("for GLMMs method='Wald' or 'boot' (profile intervals are not available yet)")
+
+    def drop1(self, test: str = "Chisq"):
+        """R's ``drop1(m, test = "Chisq")``: likelihood-ratio tests of the marginal fixed-effects terms."""
+        return glmm_predict.drop1(self, test=test)
+
+    def update(self, formula: str | None = None, **kwargs) -> "GlmerFit":
+        """R's ``update()``: refit with a changed formula (``". ~ . - x"``) and/or arguments."""
+        return glmm_predict.update(self, formula, **kwargs)
+
+    # ------------------------------------------------------------------ printing
+    def _summary_data(self):
+        return glmm_summary_data(self)
+
+    def summary(self, *, digits: int | None = None, correlation: bool | None = None,
+                ranef_comp=("Variance", "Std.Dev."), signif_stars: bool = True, show_resids: bool = True):
+        """The summary; ``str()`` of it is R's ``print(summary(glmer(...)))``."""
+        if isinstance(ranef_comp, str):
+            ranef_comp = (ranef_comp,)
+        return GlmmSummary(self._summary_data(), digits=digits, correlation=correlation,
+                           ranef_comp=tuple(ranef_comp), signif_stars=bool(signif_stars),
+                           show_resids=bool(show_resids))
+
+    def format(self, *, digits: int | None = None, ranef_comp=("Std.Dev.",)) -> str:
+        if isinstance(ranef_comp, str):
+            ranef_comp = (ranef_comp,)
+        return format_glmm_print(self._summary_data(), digits=digits, ranef_comp=tuple(ranef_comp))
+
+    def __repr__(self) -> str:
+        return self.format()
+
+    __str__ = __repr__
+
+    def _repr_html_(self) -> str:
+        import html
+
+        return "<pre>" + html.escape(self.format()) + "</pre>"
+
+
+# ====================================================================== user-facing functions
+def glmer(formula: str, data: pd.DataFrame, family="binomial", *, nAGQ: int = 1, weights=None, offset=None,
+          subset=None, na_action: str = "na.omit", start=None, data_name: str | None = None,
+          control=None) -> GlmerFit:
+    """Fit a generalized linear mixed model as R's ``lme4::glmer`` does.
+
+    ``family``: a name (``"binomial"``, ``"poisson"``, ``"Gamma"``, ``"inverse.gaussian"``,
+    ``"gaussian"``) or a family object (``mm.family.binomial(link="probit")``); ``nAGQ``: 0 (beta
+    inside PIRLS), 1 (Laplace, the default) or 2..25 (adaptive Gauss-Hermite, one scalar random-effects
+    term); ``weights``: prior weights (binomial: numbers of trials for a proportion response);
+    ``offset``: a column name or an array; ``start``: theta, or ``{"theta": ..., "fixef": ...}``.
+    """
+    if control is not None:
+        raise MixedModelsError("control= (glmerControl) has no equivalent here; the optimizer always runs "
+                               "to a tight optimum")
+    model = GeneralizedLinearMixedModel(formula, data, family, data_name=data_name, subset=subset,
+                                        weights=weights, offset=offset, na_action=na_action)
+    return model.fit(nAGQ=nAGQ, start=start)
+
+
+def _theta_ml(y: np.ndarray, mu: np.ndarray, wt: np.ndarray, limit: int = 25, eps: float = 1e-8) -> float:
+    """MASS's ``theta.ml``: the ML shape of a negative binomial with known means (Newton on the score)."""
+    n = np.sum(wt)
+    t0 = n / np.sum(wt * (y / mu - 1) ** 2)
+    def score(th):
+        return np.sum(wt * (digamma(th + y) - digamma(th) + math.log(th) + 1 - np.log(th + mu)
+                            - (y + th) / (mu + th)))
+
+    def info(th):
+        return np.sum(wt * (-polygamma(1, th + y) + polygamma(1, th) - 1 / th + 2 / (mu + th)
+                            - (y + th) / (mu + th) ** 2))
+
+    t0 = max(t0, 1e-8)
+    for _ in range(limit):
+        t0 = abs(t0)
+        d = score(t0) / info(t0)
+        t0 = t0 + d
+        if abs(d) <= eps:
+            break
+    return max(t0, 1e-8)
+
+
+def glmer_nb(formula: str, data: pd.DataFrame, *, nAGQ: int = 1, weights=None, offset=None, subset=None,
+             na_action: str = "na.omit", data_name: str | None = None, link: str = "log",
+             tol: float = 1e-6) -> GlmerFit:
+    """lme4's ``glmer.nb``: a negative binomial GLMM whose shape theta is estimated.
+
+    As lme4: a Poisson GLMM first, theta from MASS's ``theta.ml`` on its fitted means, then a 1-D
+    minimization of -2 log L over log(theta) within log(theta0) +- 3 (each value a glmer fit at that
+    theta, started from the previous one, as lme4's ``refit``). ``tol`` is on log(theta) (lme4: 5e-5)."""
+    kw = dict(weights=weights, offset=offset, subset=subset, na_action=na_action, data_name=data_name)
+    with threadpool_limits(limits=1, user_api="blas"):
+        pois = GeneralizedLinearMixedModel(formula, data, "poisson", **kw)._fit(nAGQ=nAGQ)
+        th0 = _theta_ml(pois.model.y, pois._mu, pois.model.prior_weights)
+        last = {"fit": pois}
+        cache: dict[float, GlmerFit] = {}
+
+        def fit_at(logth: float) -> GlmerFit:
+            key = float(logth)
+            if key not in cache:
+                model = GeneralizedLinearMixedModel(formula, data, negative_binomial(math.exp(key), link=link),
+                                                    **kw)
+                prev = last["fit"]
+                start = None if prev is pois else {"theta": prev.theta, "fixef": prev._beta}
+                cache[key] = model._fit(nAGQ=nAGQ, start=start)
+                last["fit"] = cache[key]
+            return cache[key]
+
+        lo, hi = math.log(th0) - 3, math.log(th0) + 3
+        res = sopt.minimize_scalar(lambda lt: fit_at(lt).objective, bounds=(lo, hi), method="bounded",
+                                   options={"xatol": tol})
+        best = min(cache.values(), key=lambda f: f.objective)
+        # the final model refitted from scratch at the chosen theta (both stages, as a fresh glmer call)
+        theta_nb = best.family.theta
+        model = GeneralizedLinearMixedModel(formula, data, negative_binomial(theta_nb, link=link), **kw)
+    fit = model.fit(nAGQ=nAGQ)
+    fit.nb_theta = theta_nb
+    return fit
