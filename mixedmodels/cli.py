@@ -19,14 +19,13 @@ import pandas as pd
 from . import datasets
 from .errors import FormulaError, MixedModelsError
 from .fit import kernels
-from .fit.family import get_family
 from .fit.gradient import gradient
-from .glmm import glmer
 from .interop.rio import read_csv
 from .model import LinearMixedModel, lmer
 
-# The package itself: its public names load on first use, so ``mm.aov`` (scipy.stats, ~0.1-0.3 s) is
-# loaded by the demo that prints an ANOVA table, not by every ``fit`` from the command line.
+# The package itself: its public names load on first use, so what needs scipy.stats (~0.3 s: ``mm.aov``,
+# ``mm.glmer`` and the families) is loaded by the demo's ANOVA table and by ``fit --family``, not by every
+# linear ``fit`` from the command line.
 _PACKAGE = sys.modules[__package__]
 
 DEMO_FORMULA = "yield ~ factor(nitro)*Variety + (1|Block) + (1|Block:Variety)"
@@ -68,8 +67,9 @@ def _fit(args) -> int:
         if args.family is not None:
             if args.ml:
                 raise ValueError("--ml is for linear models: a GLMM is always fitted by maximum likelihood")
-            m = glmer(args.formula, data, get_family(args.family, args.link),
-                      nAGQ=1 if args.nAGQ is None else args.nAGQ, data_name=name)
+            family = _PACKAGE.family.get_family(args.family, args.link)
+            m = _PACKAGE.glmer(args.formula, data, family, nAGQ=1 if args.nAGQ is None else args.nAGQ,
+                               data_name=name)
         else:
             m = lmer(args.formula, data, REML=not args.ml, data_name=name)
     print(m.summary())
