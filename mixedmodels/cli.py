@@ -9,11 +9,14 @@ standard error and exit with status 2; nothing prints a traceback.
 from __future__ import annotations
 
 import argparse
+import csv
+import re
 import sys
 import time
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from . import datasets
@@ -36,42 +39,127 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"mixedmodels: error: {message}\n")
 
 
-def _read_table(path: str):
+def _formula_names(formula: str) -> set[str] | None:
+    """The names a formula may refer to (every R name and backquoted name in its text), or None when it
+    has a bare '.' (all columns): the CLI then reads only those columns of a wide file."""
+    names = {m.group(1) if m.group(1) is not None else m.group(2)
+             for m in re.finditer(r"`([^`]*)`|((?:[^\W\d]|\.)[\w.]*)", formula)}
+    return None if "." in names else names
+
+
+def _read_table(path: str, columns: set[str] | None = None):
+    """The table in ``path``; with ``columns``, only the columns among those names are converted (a file
+    of 200,000 columns of which the formula names three is read in the time its bytes take)."""
     p = Path(path)
     if not p.exists():
         raise FileNotFoundError(f"no such file: {path}")
     if p.is_dir():
         raise IsADirectoryError(f"{path} is a directory, not a data file")
+    if p.suffix.lower() != ".parquet":
+        _check_lines(p, b"\t" if p.suffix.lower() in (".tsv", ".tab") else b",")
     try:
         # as R's read.csv (mm.read_csv): only "NA" (and blank numeric fields) are missing; a level called
         # "None", "null" or "NaN" is a level (pandas' defaults would silently drop those rows)
-        if p.suffix.lower() in (".tsv", ".tab"):
-            df = read_csv(p, sep="\t")
-        elif p.suffix.lower() == ".parquet":
+        sep = "\t" if p.suffix.lower() in (".tsv", ".tab") else ","
+        skip = None if columns is None or p.suffix.lower() == ".parquet" else _unused_columns(p, sep, columns)
+        if p.suffix.lower() == ".parquet":
             df = pd.read_parquet(p)
         else:
-            df = read_csv(p)
+            df = read_csv(p, sep=sep, dtype=skip)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError, ImportError) as exc:
         raise ValueError(f"cannot read {path} as a table: {str(exc).splitlines()[0] if str(exc) else exc}") from None
+    if df.shape[1] == 1 and p.suffix.lower() not in (".tsv", ".tab", ".parquet") and _first_line_has(p, b";"):
+        raise ValueError(f"{path} has a single column {str(df.columns[0])[:60]!r}: its fields seem to be "
+                         "separated by ';' (as R's read.csv2 reads them, with ',' as the decimal mark); "
+                         "save the table with ',' between fields")
     df.attrs["name"] = p.stem
     return df
 
 
+def _first_line_has(path: Path, text: bytes) -> bool:
+    with open(path, "rb") as fh:
+        return text in fh.readline(1 << 20)
+
+
+def _unused_columns(path: Path, sep: str, columns: set[str]) -> dict | None:
+    """R's colClasses = "NULL" for the header's columns the formula does not name (None: keep all)."""
+    with open(path, encoding="utf-8-sig", newline="") as fh:
+        first = fh.readline()
+    try:
+        header = next(csv.reader([first], delimiter=sep))
+    except (csv.Error, StopIteration):
+        return None
+    drop = {h: "NULL" for h in header if h not in columns}
+    return drop if drop and len(drop) < len(header) and len(set(header)) == len(header) else None
+
+
+MAX_LINE = 1 << 20  # bytes a line may have beyond 20 times the header's length
+
+
+def _check_lines(path: Path, sep: bytes) -> None:
+    """Bounded work before the CSV parser sees the file: one pass in blocks over its bytes refuses a line
+    far longer than its header, or with far more fields (pandas spends minutes and gigabytes on those)."""
+    with open(path, "rb") as fh:
+        header = fh.readline(MAX_LINE * 64 + 1)
+        if len(header) > MAX_LINE * 64:
+            raise ValueError(f"cannot read {path} as a table: its first line is longer than "
+                             f"{MAX_LINE * 64 // 2**20} MiB")
+        max_len = MAX_LINE + 20 * len(header)
+        max_seps = 2 * header.count(sep) + 64
+        sep_byte = sep[0]
+        line, cur_len, cur_seps = 2, 0, 0
+        while True:
+            block = fh.read(1 << 24)
+            if not block:
+                break
+            a = np.frombuffer(block, dtype=np.uint8)
+            nl = np.flatnonzero(a == 10)
+            seps = np.flatnonzero(a == sep_byte)
+            starts = np.concatenate([[0], nl + 1])
+            ends = np.concatenate([nl, [len(a)]])  # the last piece continues in the next block
+            lengths = ends - starts
+            counts = np.searchsorted(seps, ends) - np.searchsorted(seps, starts)
+            lengths[0] += cur_len
+            counts[0] += cur_seps
+            bad = np.flatnonzero((lengths > max_len) | (counts > max_seps))
+            if bad.size:
+                k = int(bad[0])
+                what = (f"is longer than {max_len:,} bytes (20 times its header's {len(header):,}, plus 1 MiB)"
+                        if lengths[k] > max_len else
+                        f"has {int(counts[k]) + 1:,} fields (its header {header.count(sep) + 1:,})")
+                raise ValueError(f"cannot read {path} as a table: line {line + k:,} {what}; is it a "
+                                 "table with one row per line?")
+            line += len(nl)
+            cur_len, cur_seps = int(lengths[-1]), int(counts[-1])
+
+
 def _fit(args) -> int:
-    data = _read_table(args.data)
+    names = _formula_names(args.formula)
+    data = _read_table(args.data, names)
+    if names is not None and data.shape[1] == 0:  # none of the formula's names is a column
+        data, names = _read_table(args.data), None
     name = args.data_name or Path(args.data).stem
     if args.family is None and (args.link is not None or args.nAGQ is not None):
         raise ValueError("--link and --nAGQ are for a GLMM: give --family too")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        if args.family is not None:
-            if args.ml:
-                raise ValueError("--ml is for linear models: a GLMM is always fitted by maximum likelihood")
-            family = _PACKAGE.family.get_family(args.family, args.link)
-            m = _PACKAGE.glmer(args.formula, data, family, nAGQ=1 if args.nAGQ is None else args.nAGQ,
-                               data_name=name)
-        else:
-            m = lmer(args.formula, data, REML=not args.ml, data_name=name)
+        if args.family is not None and args.ml:
+            raise ValueError("--ml is for linear models: a GLMM is always fitted by maximum likelihood")
+
+        def fit(df):
+            if args.family is not None:
+                family = _PACKAGE.family.get_family(args.family, args.link)
+                return _PACKAGE.glmer(args.formula, df, family, nAGQ=1 if args.nAGQ is None else args.nAGQ,
+                                      data_name=name)
+            return lmer(args.formula, df, REML=not args.ml, data_name=name)
+
+        try:
+            m = fit(data)
+        except FormulaError as exc:
+            if names is None or not exc.reason.startswith("unknown column"):
+                raise
+            # the columns read were only those the formula names: read them all for "did you mean"
+            m = fit(_read_table(args.data))
     print(m.summary())
     for w in caught:
         print(f"warning: {w.message}", file=sys.stderr)

@@ -18,7 +18,7 @@ from .errors import warn as warn_r
 from .fit.criterion import ProfiledCriterion
 from .formula.parse import deparse, parse_formula
 from .formula.transforms import Evaluator, Factor
-from .frame.design import SCALE_MESSAGE, Design, build_design, check_data
+from .frame.design import SCALE_MESSAGE, Design, build_design, check_data, with_type_notes
 from .frame.spec import FrameSpec
 from .errors import DataError, MissingRowsWarning, MixedModelsError, ModelError, SingularFitWarning
 from .fit.linalg import NotPositiveDefinite
@@ -189,6 +189,22 @@ class LinearMixedModel:
         # changes to the caller's frame do not leak in (pandas copies on write)
         self.data = data.copy(deep=False)
         self._criteria: dict[tuple[bool, str], ProfiledCriterion] = {}
+        self._prebuilt = None  # (cross-products, response shift) given to from_design
+
+    @classmethod
+    def from_design(cls, model: "LinearMixedModel", formula: str, design: Design,
+                    crossprods=None, y_shift: float | None = None) -> "LinearMixedModel":
+        """A model on the same data, frame arguments and rows as ``model`` whose design is given, built
+        already (a reduced design sliced from ``model``'s: :meth:`Design.reduced`), with its weighted
+        cross-products ``crossprods`` (response shifted by ``y_shift``) when known: what ``step()``,
+        ``drop1()`` and ``ranova()`` refit without evaluating the formula again."""
+        self = cls.__new__(cls)
+        self.__dict__.update(model.__dict__)  # data, its name, the frame arguments, the rows' index
+        self.formula = formula
+        self.design = design
+        self._criteria = {}
+        self._prebuilt = (crossprods, y_shift) if crossprods is not None else None
+        return self
 
     def call_lines(self) -> list[tuple[str, str]]:
         """lme4's ``Weights:``, ``Offset:`` and ``Subset:`` lines of the printed call."""
@@ -216,9 +232,9 @@ class LinearMixedModel:
         if key not in self._criteria:
             d = self.design
             other = next(iter(self._criteria.values()), None)
+            cp, shift = (other.cp, other.y_shift) if other else self._prebuilt or (None, None)
             self._criteria[key] = ProfiledCriterion(d.terms, d.X, d.y - d.offset, reml=reml,
-                                                    crossprods=other.cp if other else None,
-                                                    y_shift=other.y_shift if other else None,
+                                                    crossprods=cp, y_shift=shift,
                                                     weights=d.weights, path=path)
         return self._criteria[key]
 
@@ -260,7 +276,8 @@ class LinearMixedModel:
         reml = method.upper() == "REML" and self.design.p > 0
         crit = self.criterion(reml, path)
         if reml and self.design.n <= self.design.p:
-            raise MixedModelsError("REML needs more observations than fixed effects")
+            raise MixedModelsError(with_type_notes("REML needs more observations than fixed effects",
+                                                   self.design.type_notes))
         self._check_not_perfect(crit)
         try:
             start = crit.theta_init() if theta0 is None else np.asarray(theta0, dtype=float)
@@ -270,14 +287,24 @@ class LinearMixedModel:
             raise MixedModelsError(f"theta0 must have {crit.ntheta} elements, not {start.size}")
         if not np.all(np.isfinite(start)):
             raise MixedModelsError(f"theta0 (start) must be finite numbers, not {start.tolist()}")
-        opt = fit_theta(crit, start, crit.lower_bounds(), optimizer, **optimizer_options)
+        lower = crit.lower_bounds()
+        below = np.flatnonzero(start < lower)
+        if below.size:  # lme4 (nloptr) stops here too: "at least one element in x0 < lb"
+            k = int(below[0])
+            raise MixedModelsError(
+                f"theta0 (start) element {k + 1} is {start[k]:g}, below its lower bound {lower[k]:g}: the "
+                "elements of theta on the diagonal of a relative covariance factor cannot be negative"
+                + (f" (elements below their bounds: {', '.join(str(int(i) + 1) for i in below)})"
+                   if below.size > 1 else ""))
+        opt = fit_theta(crit, start, lower, optimizer, **optimizer_options)
         try:
             return LmerFit(self, reml, opt, fit_options=fit_options, path=path)
         except NotPositiveDefinite:
-            raise ModelError("the model is degenerate at the optimum: the penalized system is singular "
-                             "(typically the random effects reproduce the response exactly, so no "
-                             "residual variance is left, or the response is one of the random-effects "
-                             "covariates); simplify the random-effects structure") from None
+            raise ModelError(with_type_notes(
+                "the model is degenerate at the optimum: the penalized system is singular (typically the "
+                "random effects reproduce the response exactly, so no residual variance is left, or the "
+                "response is one of the random-effects covariates); simplify the random-effects structure",
+                self.design.type_notes)) from None
 
     def _dense_fits(self) -> bool:
         """Whether "auto" would take a dense path (small or dense) for this model."""
@@ -297,11 +324,14 @@ class LinearMixedModel:
             rss = 0.0
         ss = float(np.sum((y - y.mean()) ** 2))
         if rss <= 1e-12 * ss:
-            raise DataError("the fixed effects reproduce the response exactly (residual sum of squares "
-                            "is zero): a perfect fit leaves no variance for random effects or residuals")
+            raise DataError(with_type_notes(
+                "the fixed effects reproduce the response exactly (residual sum of squares is zero): a "
+                "perfect fit leaves no variance for random effects or residuals", self.design.type_notes))
 
 
 _OPTIONS = {name: opts | {"kernel"} for name, opts in OPTIONS.items()}  # kernel: the former path switch
+OPTIMIZER_OPTIONS = frozenset().union(*_OPTIONS.values())  # every keyword some optimizer takes
+LinearMixedModel.optimizer_options = OPTIMIZER_OPTIONS  # for update(), which checks its keywords first
 
 
 _INT_OPTIONS = {"maxeval", "maxiter"}

@@ -53,6 +53,29 @@ class CrossProducts:
     AR1: sp.csr_matrix
     ARR: np.ndarray
 
+    def select(self, rest, first=None) -> "CrossProducts":
+        """The cross-products of a reduced model with the same first term: ``rest`` lists, in the new
+        order, the rows of the rest block kept (other terms' Z columns, X columns, and the response row
+        last); ``first`` the columns of the first term kept (its intercept alone, say; None: all).
+        Dropping a random term (not the first), a term's columns or fixed-effects columns is taking
+        sub-blocks."""
+        rest = np.asarray(rest, dtype=np.intp)
+        m = self.ARR.shape[0]
+        if rest.ndim != 1 or (rest.size and (rest.min() < 0 or rest.max() >= m)):
+            raise ValueError(f"rest must be indices of the {m} rest rows")
+        AR1 = self.AR1.tocsr()[rest]
+        A11 = self.A11
+        if first is not None:
+            s = A11.shape[1]
+            first = np.asarray(first, dtype=np.intp)
+            if first.ndim != 1 or not first.size or first.min() < 0 or first.max() >= s:
+                raise ValueError(f"first must be indices of the first term's {s} columns")
+            A11 = np.ascontiguousarray(A11[:, first][:, :, first])
+            AR1 = AR1.tocsc()[:, (np.arange(A11.shape[0])[:, None] * s + first[None, :]).ravel()].tocsr()
+        AR1.sum_duplicates()
+        AR1.sort_indices()
+        return CrossProducts(A11, AR1, np.ascontiguousarray(self.ARR[np.ix_(rest, rest)]))
+
     def __add__(self, other: "CrossProducts") -> "CrossProducts":
         return CrossProducts(self.A11 + other.A11, (self.AR1 + other.AR1).tocsr(), self.ARR + other.ARR)
 

@@ -326,6 +326,11 @@ def _run_bobyqa(rec: Evaluations, theta0: np.ndarray, lower: np.ndarray, ftol_ab
                 ftol_rel: float, maxeval: int, polish: bool, initial_step) -> tuple:
     """BOBYQA (then the Newton polish) from ``theta0``: ``(theta, fval, code, converged, name)``."""
     _check_start(rec, theta0)
+    below = np.flatnonzero(theta0 < lower)
+    if below.size:  # NLopt would stop with an empty invalid_argument
+        k = int(below[0])
+        raise ModelError(f"the starting theta's element {k + 1} ({theta0[k]:g}) is below its lower bound "
+                         f"({lower[k]:g})")
     try:
         import nlopt  # noqa: F401
         have_nlopt = True

@@ -244,6 +244,7 @@ class _Parser:
 
     def parse(self, min_bp: int = 0) -> Node:
         left = self.prefix()
+        run: list[Node] = []  # the operands of a run of '+' after `left` (folded by _sum_tree)
         while True:
             tok = self.peek()
             if tok.kind != "op":
@@ -266,8 +267,13 @@ class _Parser:
                                      "factor after it, e.g. '(1 | g)'", tok)
                 raise self.error(f"nothing after the operator {tok.text!r}", tok)
             right = self.parse(rbp)
+            if tok.text == "+":
+                run.append(right)
+                continue
+            if run:
+                left, run = _sum_tree([left, *run]), []
             left = BinOp(start=left.start, end=right.end, op=tok.text, left=left, right=right)
-        return left
+        return _sum_tree([left, *run]) if run else left
 
     def prefix(self) -> Node:
         tok = self.next()
@@ -331,6 +337,9 @@ class _Parser:
             return Call(start=name_tok.start, end=close.end, func=name_tok.text, args=(), kwargs=())
         while True:
             tok = self.peek()
+            if tok.kind == "end":  # 'log(' or 'log(x,': the formula ends inside the call
+                raise self.error(f"unbalanced parentheses: the formula ends inside the call to "
+                                 f"{name_tok.text}()", tok)
             nxt = self.toks[self.i + 1]
             if tok.kind in ("name", "qname") and nxt.kind == "op" and nxt.text == "=":
                 self.next()
@@ -486,6 +495,21 @@ class _Deparser:
             if lbreak:
                 self.indent -= 1
             self.put(")")
+        elif isinstance(n, BinOp) and n.op in ("+", "-"):
+            # a chain of '+' and '-' as R deparses the left-nested call: each operator, a line break
+            # past the cutoff (indented for the operand after it), the operand (see _sum_tree)
+            first, rest = _sum_chain(n)
+            self.node(first)
+            for op, operand in rest:
+                self.put(f" {op} ")
+                lookahead = False
+                if self.len > self.cutoff:
+                    lookahead = True
+                    self.indent += 1
+                    self.writeline()
+                self.node(operand)
+                if lookahead:
+                    self.indent -= 1
         elif isinstance(n, BinOp):
             if n.op in _SPACED or (n.op.startswith("%") and n.op not in ("%%", "%/%")):
                 self.node(n.left)
@@ -519,6 +543,23 @@ class _Deparser:
         if self.buf or not self.lines:
             self.writeline()
         return self.lines
+
+
+def _sum_chain(n: BinOp) -> tuple[Node, list[tuple[str, Node]]]:
+    """The operands of a chain of '+'/'-' in order: the first one, then (operator, operand) pairs. The
+    chain follows left operands that are '+'/'-' and right operands of a '+' that are '+' (a balanced
+    sum, see _sum_tree), without recursion."""
+    out: list[tuple[str, Node]] = []
+    stack: list[tuple[str, Node, bool]] = [("", n, True)]  # (operator before it, node, part of the chain)
+    while stack:
+        op, m, chain = stack.pop()
+        if chain and isinstance(m, BinOp) and m.op in ("+", "-"):
+            right_chain = m.op == "+" and isinstance(m.right, BinOp) and m.right.op == "+"
+            stack.append((m.op, m.right, right_chain))
+            stack.append((op, m.left, True))
+        else:
+            out.append((op, m))
+    return out[0][1], out[1:]
 
 
 def deparse_lines(node: Node, cutoff: int = 60) -> list[str]:
@@ -651,10 +692,25 @@ def _is_intercept_literal(n: Node, value: float) -> bool:
 
 
 def _join_plus(nodes: list[Node]) -> Node:
-    out = nodes[0]
-    for n in nodes[1:]:
-        out = BinOp(start=out.start, end=n.end, op="+", left=out, right=n)
-    return out
+    return _sum_tree(list(nodes))
+
+
+_FLAT_SUM = 32  # a sum of more terms is held as a balanced tree
+
+
+def _sum_tree(nodes: list[Node]) -> Node:
+    """``nodes[0] + nodes[1] + ...``: left-nested as R parses it; a sum of more than ``_FLAT_SUM`` terms
+    as a balanced tree of '+' (the same terms in the same order, for '+' of formulas is associative), so
+    that a formula of thousands of terms is not thousands of levels deep for the functions that walk
+    it. The deparser writes both shapes alike (R's layout of the left-nested sum)."""
+    if len(nodes) <= _FLAT_SUM:
+        out = nodes[0]
+        for n in nodes[1:]:
+            out = BinOp(start=out.start, end=n.end, op="+", left=out, right=n)
+        return out
+    half = len(nodes) // 2
+    left, right = _sum_tree(nodes[:half]), _sum_tree(nodes[half:])
+    return BinOp(start=left.start, end=right.end, op="+", left=left, right=right)
 
 
 def _expand_double_bar_nodes(n: Node) -> Node:

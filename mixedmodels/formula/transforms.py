@@ -15,9 +15,11 @@ dropped later by the model frame, as R's ``na.omit`` does.
 
 from __future__ import annotations
 
+import decimal
 import difflib
 import itertools
 import math
+import numbers
 import unicodedata
 import warnings
 from dataclasses import dataclass, field
@@ -545,9 +547,13 @@ def _cut_breaks(ev: "Evaluator", x: np.ndarray, breaks: list[float], node: Node)
         nint = breaks[0]
         if math.isnan(nint) or nint < 2:
             raise ev.error("invalid number of intervals", node)
-        if not math.isfinite(nint) or nint > min(MAX_COUNT, max(100 * ev.n, 1000)):
-            raise ev.error(f"cut() into {format_r_number(nint)} intervals is beyond what a formula may build "
-                           f"here (at most {MAX_COUNT:,})", node)
+        limit = min(MAX_COUNT, max(100 * ev.n, 1000))
+        if not math.isfinite(nint) or nint > limit:
+            why = "the most for any data" if limit == MAX_COUNT else \
+                f"100 per row of the data, which has {ev.n:,} rows" if limit > 1000 else \
+                "1,000 for data of up to 10 rows"
+            raise ev.error(f"cut() into {format_r_number(nint)} intervals: at most {limit:,} intervals can be "
+                           f"built here ({why})", node)
         nb = int(nint + 1)
         ok = x[~np.isnan(x)]
         if len(ok) == 0:
@@ -912,8 +918,11 @@ class Evaluator:
         self.text = text
         self.n = len(data)
         self.predvars = predvars
-        self._columns = {str(c): c for c in data.columns}
+        self._columns = {str(c): c for c in data.columns.tolist()}  # tolist: iterating an Index is slow
         self._factors: dict[str, Factor] = {}  # columns already turned into factors (never modified)
+        # columns made factors because of their type although they may be meant as numbers (text that
+        # looks numeric, pandas Periods): named when the model cannot be built
+        self.type_notes: dict[str, str] = {}
         self._variable: Node | None = None
 
     @property
@@ -1141,14 +1150,18 @@ class Evaluator:
             raise DataError(f"the data have more than one column named {node.id!r}")
         if pd.api.types.is_complex_dtype(s.dtype):
             raise DataError(f"column {node.id!r} holds complex numbers; a model needs real numbers")
-        if s.dtype == object and _all_real_numbers(s):
-            # an object column that holds only numbers is numeric (R's read.csv would read it so)
-            return Numeric(pd.to_numeric(s).to_numpy(dtype=float, na_value=np.nan).copy())
+        if s.dtype == object and all_real_numbers(s):
+            # an object column that holds only numbers (Decimal and Fraction too) is numeric (R's
+            # read.csv would read it so)
+            return Numeric(real_numbers_as_float(s))
         if isinstance(s.dtype, pd.CategoricalDtype) or not pd.api.types.is_numeric_dtype(s.dtype) \
                 or pd.api.types.is_bool_dtype(s.dtype):
             if pd.api.types.is_datetime64_any_dtype(s.dtype) or pd.api.types.is_timedelta64_dtype(s.dtype):
                 raise self.error(f"column {node.id!r} holds dates or times; convert it to numbers first", node)
             fac = self._factors[node.id] = factor_from_series(s, node.id)
+            note = _type_note(node.id, s, len(fac.levels))
+            if note:
+                self.type_notes[node.id] = note
             return fac
         return Numeric(s.to_numpy(dtype=float, na_value=np.nan).copy())
 
@@ -1337,9 +1350,49 @@ MAX_COUNT = 1_000_000
 ask for: a guard against formulas that would exhaust memory."""
 
 
-def _all_real_numbers(s: pd.Series) -> bool:
-    """Every non-missing value is an int or a float (not a bool, not a string); pandas' C inference."""
-    return pd.api.types.infer_dtype(s, skipna=True) in ("integer", "floating", "mixed-integer-float")
+def _type_note(name: str, s: pd.Series, nlevels: int) -> str | None:
+    """Why a column that became a factor may have been meant as numbers: text that reads as numbers,
+    or pandas Periods (None otherwise)."""
+    if isinstance(s.dtype, pd.PeriodDtype):
+        return (f"column {name!r} holds pandas Periods, so it is a factor ({nlevels:,} levels) here; "
+                "convert it to numbers (e.g. .dt.year, or the months since a start) if it is a time")
+    if isinstance(s.dtype, pd.CategoricalDtype) or pd.api.types.is_bool_dtype(s.dtype):
+        return None
+    vals = s.dropna()
+    if len(vals) == 0 or not all(isinstance(v, str) for v in vals.head(1000).tolist()):
+        return None
+    if pd.to_numeric(vals, errors="coerce").notna().all():
+        return (f"column {name!r} holds text that looks like numbers (e.g. {str(vals.iloc[0])!r}), so it is "
+                f"a factor ({nlevels:,} levels) here, as in R; convert it with pandas.to_numeric if it is a "
+                "number")
+    return None
+
+
+def all_real_numbers(s: pd.Series) -> bool:
+    """Every non-missing value is a real number: an int, a float, a ``decimal.Decimal`` or a
+    ``fractions.Fraction`` (not a bool, not a string); pandas' C inference first."""
+    kind = pd.api.types.infer_dtype(s, skipna=True)
+    if kind in ("integer", "floating", "mixed-integer-float", "decimal"):
+        return True
+    if kind not in ("mixed", "mixed-integer"):
+        return False
+    return all(isinstance(v, (numbers.Real, decimal.Decimal)) and not isinstance(v, (bool, np.bool_))
+               for v in s.dropna().tolist())
+
+
+def real_numbers_as_float(s: pd.Series) -> np.ndarray:
+    """An object column of real numbers (see :func:`all_real_numbers`) as floats, missing as NaN."""
+    def one(v) -> float:
+        if v is None or v is pd.NA:
+            return np.nan
+        try:
+            return float(v)
+        except ValueError:  # Decimal('sNaN')
+            return np.nan
+        except OverflowError:  # a Fraction beyond double precision
+            return math.copysign(np.inf, v)
+
+    return np.array([one(v) for v in s.tolist()], dtype=float)
 
 
 def _as_string(v) -> str:

@@ -12,7 +12,8 @@ caller's DataFrame is only read.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections import Counter
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import scipy.linalg as sla
@@ -23,12 +24,14 @@ from ..errors import DataError, FormulaError, ModelError, PredictorScaleWarning,
 from ..formula.parse import (Call, Formula, Name, Node, deparse, expand_bars,
                       parse_formula, split_formula)
 from ..formula.terms import compile_fixed_part, compile_term, expand_terms
-from ..formula.transforms import LOGICAL_LEVELS, Evaluator, Factor, Numeric, is_stateful
+from ..formula.transforms import (LOGICAL_LEVELS, Evaluator, Factor, Numeric, all_real_numbers, is_stateful,
+                                  real_numbers_as_float)
 from .columns import FixedTerm, build_columns, evaluate_variable, factor_columns, group_factor, term_codings
 from .reterms import ReTerm
 from .spec import FrameSpec, FrozenDict, RandomTermSpec, TermSpec, VariableSpec, make_variable_spec
 
-__all__ = ["Design", "FixedTerm", "FrameSpec", "build_design", "check_data", "frame_expression", "independent_columns"]
+__all__ = ["Design", "FixedTerm", "FrameSpec", "build_design", "check_data", "frame_expression",
+           "independent_columns", "with_type_notes"]
 
 @dataclass
 class Design:
@@ -62,6 +65,9 @@ class Design:
     has_intercept: bool = True
     scale_warning: bool = False  # lme4's "Some predictor variables are on very different scales"
     weights: np.ndarray | None = None  # prior weights of the rows used (None: all 1)
+    # columns made factors by their type though they may be meant as numbers (text that looks
+    # numeric, pandas Periods): named when the model cannot be fitted
+    type_notes: list[str] = field(default_factory=list)
     spec: FrameSpec | None = None  # the frozen frame spec: the model frame's recipe for other data
     na_counts: dict[str, int] = field(default_factory=dict)  # variable -> rows it lacks (dropped rows)
     nrow_data: int = 0  # rows of the data the frame was built from
@@ -89,6 +95,55 @@ class Design:
     def p(self) -> int:
         return self.X.shape[1]
 
+    def reduced(self, formula: Formula, random, drop_fixed=()) -> "Design | None":
+        """The design of a reduced model on the same model frame, sliced from this one (nothing is
+        evaluated again): ``random`` lists the indices of the random-effects terms kept, in the reduced
+        model's (lme4's) order, or ``(index, source)`` for a term whose intercept alone is kept (lmerTest's
+        reduction of ``(x | g)`` to ``(1 | g)``; ``source`` the new bar as written); ``drop_fixed`` the labels of fixed-effects terms removed; ``formula`` is
+        the reduced model's parsed formula. None where slicing cannot give what building the reduced
+        formula gives: aliased columns were dropped (removing a term may bring them back), or removing a
+        term changes how another is coded (a factor whose margin goes)."""
+        spec = self.spec
+        if spec is None or self.dropped:
+            return None
+        drop_fixed = list(drop_fixed)
+        x_keep = list(range(self.p))
+        fixed_terms = self.fixed_terms
+        new_spec = spec
+        if drop_fixed:
+            labels = [t.label for t in spec.fixed]
+            if any(lab not in labels for lab in drop_fixed):
+                return None
+            new_spec = spec.without_terms(drop_fixed)
+            gone = {c for t in self.fixed_terms if t.label in drop_fixed for c in t.columns}
+            x_keep = [j for j in range(self.p) if j not in gone]
+            if list(new_spec.column_names) != [self.x_names[j] for j in x_keep]:
+                return None  # another term is coded differently without the removed one
+            newpos = {old: new for new, old in enumerate(x_keep)}
+            fixed_terms = [FixedTerm(t.label, [newpos[c] for c in t.columns], t.variables, t.indicators)
+                           for t in self.fixed_terms if t.label not in drop_fixed]
+            new_spec = replace(new_spec, kept=tuple(range(len(x_keep))))
+        terms, rspecs = [], []
+        for k in random:
+            if isinstance(k, (int, np.integer)):
+                terms.append(self.terms[k])
+                rspecs.append(spec.random[k])
+                continue
+            k, source = k  # the term's intercept alone, (1 | g) in place of (x | g)
+            t, rs = self.terms[k], spec.random[k]
+            icpt = [ts for ts in rs.terms if ts.label == "(Intercept)"]
+            if not icpt or t.cnames[0] != "(Intercept)":
+                return None
+            terms.append(ReTerm(t.group, t.levels, t.refs, ["(Intercept)"], np.ascontiguousarray(t.z[:, :1]),
+                                source=source))
+            rspecs.append(replace(rs, source=source, terms=(replace(icpt[0], columns=(0,)),),
+                                  cnames=("(Intercept)",)))
+        new_spec = _pruned(replace(new_spec, formula=formula, random=tuple(rspecs)))
+        X = self.X if len(x_keep) == self.p else np.ascontiguousarray(self.X[:, x_keep])
+        x_names = [self.x_names[j] for j in x_keep]
+        return replace(self, X=X, x_names=x_names, fixed_terms=fixed_terms, terms=terms, formula=formula,
+                       has_intercept="(Intercept)" in x_names, scale_warning=_different_scales(X), spec=new_spec)
+
 
 def check_data(data) -> None:
     """lme4-style checks of the data argument (type, emptiness, duplicate names)."""
@@ -96,8 +151,10 @@ def check_data(data) -> None:
         raise DataError(f"data must be a pandas DataFrame, not {type(data).__name__}")
     if len(data) == 0:
         raise DataError("the data have no rows")
-    cols = [str(c) for c in data.columns]
-    dup = sorted({c for c in cols if cols.count(c) > 1})
+    # one pass over the names (a frame may have hundreds of thousands of columns the formula never uses)
+    cols = data.columns.tolist()
+    names = pd.Index([str(c) for c in cols], dtype=object)
+    dup = sorted(set(names[names.duplicated()].tolist())) if not names.is_unique else []
     if dup:
         raise DataError(f"the data have duplicate column names: {', '.join(repr(d) for d in dup)}")
 
@@ -281,8 +338,9 @@ def _frame_column(arg, data: pd.DataFrame, what: str) -> np.ndarray:
         arg = frame_expression(arg, data, what)
     values = arg.to_numpy() if isinstance(arg, pd.Series) else np.asarray(arg)
     if values.dtype == object:
-        ok = all(isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
-                 or v is None or (isinstance(v, float) and np.isnan(v)) for v in values.ravel())
+        ok = values.ndim == 1 and all_real_numbers(pd.Series(values, dtype=object))  # Decimal too
+        if ok:
+            values = real_numbers_as_float(pd.Series(values, dtype=object))
     else:
         ok = (np.issubdtype(values.dtype, np.integer) or np.issubdtype(values.dtype, np.floating)) \
             and values.dtype != bool
@@ -302,16 +360,42 @@ def build_design(formula: str, data: pd.DataFrame, *, require_random: bool = Tru
     """Build the model frame of an lme4 formula on a DataFrame (lme4's ``lFormula``); see
     :func:`_build_design` (this wrapper turns a formula nested too deeply for Python's recursion into a
     FormulaError)."""
+    notes: dict[str, str] = {}
     try:
         return _build_design(formula, data, require_random=require_random, weights=weights, offset=offset,
-                             na_action=na_action)
+                             na_action=na_action, type_notes=notes)
+    except (DataError, ModelError) as exc:
+        if notes:  # a column's type may be why: say which
+            raise type(exc)(with_type_notes(str(exc), list(notes.values()))) from None
+        raise
     except RecursionError:
         raise FormulaError("the formula is nested too deeply", formula if isinstance(formula, str) else None) \
             from None
 
 
+MAX_RE_TERMS = 50
+"""The most random-effects terms (after lme4's expansions of ``||`` and ``/``) a model may have: the blocked
+factorization's work grows with the cube of their number (100 copies of one term take about a second an
+evaluation, 300 copies minutes a fit)."""
+
+
+def _refuse_many_bars(bars: list, formula: str) -> None:
+    """The formula has more than MAX_RE_TERMS random-effects terms: say so, and name a repeated term."""
+    counts = Counter(f"({deparse(b.expr)} | {deparse(b.group)})" for b in bars)
+    term, times = counts.most_common(1)[0]
+    copies = (f"; {term} appears {times} times (copies of one term are told apart by nothing but their "
+              "starting values: write it once)") if times > 1 else ""
+    raise ModelError(f"the formula has {len(bars):,} random-effects terms, more than the {MAX_RE_TERMS} a model "
+                     f"may have here (the work of each evaluation grows with the cube of their number){copies}")
+
+
+def with_type_notes(message: str, notes: list[str]) -> str:
+    """An error message followed by the columns whose type may be the reason (see Design.type_notes)."""
+    return message + "".join(f"; note: {n}" for n in notes)
+
+
 def _build_design(formula: str, data: pd.DataFrame, *, require_random: bool = True, weights=None,
-                  offset=None, na_action: str = "na.omit") -> Design:
+                  offset=None, na_action: str = "na.omit", type_notes: dict | None = None) -> Design:
     """Build the model frame of an lme4 formula on a DataFrame (lme4's ``lFormula``).
 
     ``weights`` (prior weights) and ``offset`` are column names or arrays with one value per row;
@@ -329,11 +413,15 @@ def _build_design(formula: str, data: pd.DataFrame, *, require_random: bool = Tr
     if lhs is None:
         raise FormulaError("the formula has no response: write it as 'y ~ ...'", formula, 0, 1)
     bars = expand_bars(bar_nodes, formula)
+    if len(bars) > MAX_RE_TERMS:
+        _refuse_many_bars(bars, formula)
     if require_random and not bars:
         raise FormulaError("no random-effects terms in the formula: a mixed model needs at least one "
                            "'(expr | g)'; for a model without random effects use ordinary least squares "
                            "(e.g. statsmodels.formula.api.ols)", formula, 0, len(formula))
     ev = Evaluator(data, formula)
+    if type_notes is not None:
+        ev.type_notes = type_notes
 
     # response
     yv = ev.eval(lhs)
@@ -481,7 +569,23 @@ def _build_design(formula: str, data: pd.DataFrame, *, require_random: bool = Tr
                   rows=rows, formula=f, response_name=deparse(lhs), dropped=dropped,
                   has_intercept=has_intercept, scale_warning=scale_warning,
                   weights=None if w_all is None else w_all[rows], spec=spec, na_counts=na_counts,
-                  nrow_data=len(data), na_in_columns=any(k in data.columns for k in na_counts))
+                  nrow_data=len(data), na_in_columns=any(k in data.columns for k in na_counts),
+                  type_notes=list(ev.type_notes.values()))
+
+
+def _pruned(spec: FrameSpec) -> FrameSpec:
+    """``spec`` without the variables no term uses any more (the others renumbered, in their order)."""
+    used = sorted({i for t in spec.fixed for i in t.variables}
+                  | {i for r in spec.random for t in r.terms for i in t.variables})
+    if len(used) == len(spec.variables):
+        return spec
+    new = {old: k for k, old in enumerate(used)}
+
+    def renum(terms):
+        return tuple(replace(t, variables=tuple(new[i] for i in t.variables)) for t in terms)
+
+    return replace(spec, variables=tuple(spec.variables[i] for i in used), fixed=renum(spec.fixed),
+                   random=tuple(replace(r, terms=renum(r.terms)) for r in spec.random))
 
 
 def _term_specs(keys, codings, fterms, vt: _VarTable) -> tuple[TermSpec, ...]:

@@ -24,16 +24,77 @@ import numpy as np
 from scipy import stats
 
 from ..errors import MixedModelsError
-from ..formula.parse import (BinOp, Formula, Node, Num, deparse, expand_slash, is_intercept_literal, parse_formula,
-                             split_formula, summands)
+from ..formula.parse import (BinOp, Formula, Node, Num, deparse, expand_bars, expand_slash, is_intercept_literal,
+                             parse_formula, split_formula, summands)
 from ..formula.terms import TermAlgebra, expand_terms
-from ..frame.design import build_design
+from ..frame.design import build_design, lme4_term_order
 from ..post.updating import theta_start, update_formula
 from ..rbase.rformat import zapsmall
 from .tables import _anova_frame, _contest_md, _F_COLUMNS, _FixedStructure, is_fit, normalize_ddf, \
     SATTERTHWAITE, KENWARD_ROGER
 
-__all__ = ["ranova", "drop1"]
+__all__ = ["ranova", "drop1", "reduced_model"]
+
+
+# ------------------------------------------------------------------------- refits on the full frame
+def _bar_keys(formula: Formula) -> list[tuple[str, str]]:
+    """(grouping factor, expression) of each random-effects term of a formula, in formula order."""
+    return [(b.group_name, deparse(b.expr)) for b in expand_bars(split_formula(formula)[2], formula.text)]
+
+
+def reduced_model(fit, formula: str, drop_fixed=()):
+    """The unfitted model of ``formula`` -- ``fit``'s formula with the fixed-effects terms ``drop_fixed``
+    removed, or random-effects terms removed or replaced by terms ``fit`` has -- on ``fit``'s model
+    frame, sliced from ``fit``'s design and cross-products rather than built again from the data (no
+    formula evaluation, no model matrices, no products over the rows). None where slicing cannot
+    reproduce what building the formula gives (then the caller builds it): rows with missing values
+    (the reduced model may use more rows), aliased columns, a term whose coding changes, a new term."""
+    d = fit.design
+    if len(d.rows) != len(fit.model.data) or d.spec is None:
+        return None
+    new_f = parse_formula(formula)
+    # the full model's terms in formula order: match the written bars to the design's terms
+    full_bars = expand_bars(split_formula(d.formula)[2], d.formula.text)
+    src = [(b.group_name, deparse(b.source)) for b in full_bars]
+    if len(set(src)) != len(src) or len(src) != len(d.terms):
+        return None  # (x || g) writes several terms with one source: not told apart here
+    where = {(t.group, t.source): k for k, t in enumerate(d.terms)}
+    if any(key not in where for key in src):
+        return None
+    by_key = {(b.group_name, deparse(b.expr)): where[key] for b, key in zip(full_bars, src)}
+    keep: list = []
+    for b in expand_bars(split_formula(new_f)[2], new_f.text):
+        key = (b.group_name, deparse(b.expr))
+        if key in by_key:
+            keep.append(by_key[key])
+            continue
+        # lmerTest's reduction of (x | g) to (1 | g): the intercept column of the one term on g
+        on_g = [k for (g, _), k in by_key.items() if g == key[0]]
+        if key[1] != "1" or len(on_g) != 1:
+            return None  # a term the full model does not have
+        keep.append((on_g[0], deparse(b.source)))
+    index = [k if isinstance(k, int) else k[0] for k in keep]
+    if not keep or len(set(index)) != len(index):
+        return None
+    order = lme4_term_order([d.terms[k].nlevels for k in index])
+    keep, index = [keep[k] for k in order], [index[k] for k in order]
+    design = d.reduced(new_f, keep, drop_fixed)
+    if design is None:
+        return None
+    crit = fit._crit
+    cp = shift = None
+    x_keep = [d.x_names.index(nm) for nm in design.x_names]
+    if index[0] == 0 and (not crit.y_shift or crit.int_col in x_keep):
+        offsets = np.concatenate([[0], np.cumsum([t.nranef for t in d.terms[1:]])]).astype(int)
+        rest = []
+        for k, entry in zip(index[1:], keep[1:]):
+            t = d.terms[k]
+            block = offsets[k - 1] + np.arange(t.nranef)
+            rest.append(block if isinstance(entry, int) else block[:: t.ncols])  # the intercept: column 0
+        rest += [crit.qrest + np.asarray(x_keep, dtype=int), [crit.m - 1]]
+        first = None if isinstance(keep[0], int) else [0]
+        cp, shift = crit.cp.select(np.concatenate(rest), first), crit.y_shift
+    return type(fit.model).from_design(fit.model, formula, design, crossprods=cp, y_shift=shift)
 
 
 # ------------------------------------------------------------------------------------------- ranova
@@ -95,7 +156,11 @@ def _reduced_formulas(full: str, bars: list[tuple[str, str]], reduce_terms: bool
 
 def _lm_loglik(formula: str, data, reml: bool, frame_args: dict) -> tuple[float, int, int]:
     """R's ``logLik(lm(formula, data, weights), REML = reml)``: (value, df = p + 1, nobs)."""
-    d = build_design(formula, data, require_random=False, **frame_args)
+    return _lm_loglik_design(build_design(formula, data, require_random=False, **frame_args), reml)
+
+
+def _lm_loglik_design(d, reml: bool) -> tuple[float, int, int]:
+    """:func:`_lm_loglik` on a built design (its X, response, offset and weights)."""
     X = np.asarray(d.X, dtype=float)
     y = np.asarray(d.y - d.offset, dtype=float)
     w = d.weights
@@ -127,6 +192,11 @@ def ranova(fit, reduce_terms: bool = True):
         raise MixedModelsError("ranova() needs a model fitted by REML or ML")
     if not isinstance(reduce_terms, (bool, np.bool_)):
         raise MixedModelsError(f"reduce_terms must be True or False, not {reduce_terms!r}")
+    return _ranova(fit, reduce_terms)[0]
+
+
+def _ranova(fit, reduce_terms: bool = True):
+    """:func:`ranova`'s table and the reduced models' fits by row name (step() goes on with one)."""
     f = parse_formula(fit.model.formula)
     bars = _findbars(f.rhs)
     _, fixed, _ = split_formula(f)
@@ -136,17 +206,23 @@ def ranova(fit, reduce_terms: bool = True):
     full = update_formula(fit.model.formula, f". ~ {full_rhs}")
     rows = [(fit.npar, fit.loglik)]
     names = ["<none>"]
-    formulae = {}
+    formulae, fits = {}, {}
     data, data_name = fit.model.data, fit.model.data_name
     for name, form in _reduced_formulas(full, bars, reduce_terms):
         if "|" in form:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                model = type(fit.model)(form, data, data_name=data_name, **fit.model.refit_args)
-                m = model.fit("REML" if fit.reml else "ML", theta0=theta_start(fit, model.design.terms))
+                model = reduced_model(fit, form) or \
+                    type(fit.model)(form, data, data_name=data_name, **fit.model.refit_args)
+                m = model.fit("REML" if fit.reml else "ML",
+                              **{"theta0": theta_start(fit, model.design.terms), **fit.fit_options})
             ll, npar, nobs = m.loglik, m.npar, m.nobs
+            fits[name] = m
         else:
-            ll, npar, nobs = _lm_loglik(form, data, fit.reml, fit.model.refit_args)
+            if len(fit.design.rows) == len(data):  # the same rows and fixed part: the full model's X
+                ll, npar, nobs = _lm_loglik_design(fit.design, fit.reml)
+            else:
+                ll, npar, nobs = _lm_loglik(form, data, fit.reml, fit.model.refit_args)
         if nobs != fit.nobs:
             raise MixedModelsError("number of rows in use has changed: remove missing values?")
         rows.append((npar, ll))
@@ -163,7 +239,7 @@ def ranova(fit, reduce_terms: bool = True):
     heading = ["ANOVA-like table for random-effects: Single term deletions", "\nModel:", full]
     out = _anova_frame(vals, names, ["npar", "logLik", "AIC", "LRT", "Df", "Pr(>Chisq)"], heading)
     out.formulae = formulae
-    return out
+    return out, fits
 
 
 # -------------------------------------------------------------------------------------------- drop1
@@ -244,6 +320,16 @@ def _with_eliminated(rows: list, eliminated: list, columns: list, heading: list)
                         [r[0] for r in rows], ["Eliminated"] + columns, heading)
 
 
+def _update(fit, formula: str, drop_fixed=()):
+    """``update(fit, formula)`` (same method and optimizer settings, started from ``fit``'s theta) on a
+    design sliced from ``fit``'s where possible (:func:`reduced_model`)."""
+    model = reduced_model(fit, formula, drop_fixed)
+    if model is None:
+        return fit.update(formula)
+    return model.fit("REML" if fit.reml else "ML",
+                     **{"theta0": theta_start(fit, model.design.terms), **getattr(fit, "fit_options", {})})
+
+
 def step(fit, ddf: str = "Satterthwaite", alpha_random: float = 0.1, alpha_fixed: float = 0.05,
          reduce_fixed: bool = True, reduce_random: bool = True, keep=()) -> StepResult:
     """lmerTest's ``step(m, ddf, alpha.random = 0.1, alpha.fixed = 0.05, reduce.fixed, reduce.random,
@@ -267,7 +353,7 @@ def step(fit, ddf: str = "Satterthwaite", alpha_random: float = 0.1, alpha_fixed
     ran_cols = ["npar", "logLik", "AIC", "LRT", "Df", "Pr(>Chisq)"]
     # ---- random effects
     model = fit
-    table = ranova(model)
+    table, fits = _ranova(model)
     reduced = [("<none>", table.iloc[0].to_numpy())]
     while True:
         pv = table["Pr(>Chisq)"].to_numpy()[1:]
@@ -281,10 +367,9 @@ def step(fit, ddf: str = "Satterthwaite", alpha_random: float = 0.1, alpha_fixed
         if "|" not in form:
             raise MixedModelsError("step(): the elimination removes every random effect; lmerTest then "
                                    "continues with a linear model (lm), which is not supported here")
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            model = model.update(form)
-        table = ranova(model)
+        # ranova() has fitted it already, as update() would (same method and settings, same start)
+        model = fits[name]
+        table, fits = _ranova(model)
     rest = [(table.index[i], table.iloc[i].to_numpy()) for i in range(1, len(table))]
     random = _with_eliminated(reduced + rest,
                               [np.nan] + list(range(1, len(reduced))) + [0] * len(rest), ran_cols,
@@ -303,7 +388,7 @@ def step(fit, ddf: str = "Satterthwaite", alpha_random: float = 0.1, alpha_fixed
         removed.append((term, aov.loc[term].to_numpy()))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            model = model.update(f". ~ . - {term}")
+            model = _update(model, update_formula(model.frame_spec.formula.deparse(), f". ~ . - {term}"), [term])
         aov = drop1(model, ddf=ddf)
     rest = [(aov.index[i], aov.iloc[i].to_numpy()) for i in range(len(aov))]
     meth = "Satterthwaite" if normalize_ddf(ddf) == SATTERTHWAITE else "Kenward-Roger"

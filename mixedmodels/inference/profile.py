@@ -45,7 +45,7 @@ from ..fit.optimize import bobyqa, optimize_theta
 from ..fit.threads import scoped as threads_scoped
 from ..rbase.rformat import format_num
 
-__all__ = ["Profile", "profile", "confint_profile", "interp_spline", "back_spline", "PolySpline",
+__all__ = ["Profile", "profile", "confint_profile", "profile_alphamax", "interp_spline", "back_spline", "PolySpline",
            "par_names", "cv_to_sv", "sv_to_cv"]
 
 _LOG2PI = math.log(2 * math.pi)
@@ -574,6 +574,17 @@ def _approx(x: np.ndarray, y: np.ndarray, xout: np.ndarray) -> np.ndarray:
     return out
 
 
+def profile_alphamax(fit, level: float) -> float:
+    """The ``alphamax`` a profile needs for intervals at ``level``: lme4's 0.01 whenever its profile
+    reaches ``qnorm((1 + level) / 2)`` (levels up to 0.99), else ``(1 - level) / 2``, far enough for the
+    level asked (lme4's confint profiles to 0.01 whatever the level, so at level = 0.9999 its intervals
+    are the parameters' bounds and NA)."""
+    nptot = np.size(fit.theta) + 1 + len(fit.fixef)
+    if stats.norm.ppf((1 + level) / 2) <= math.sqrt(stats.chi2.ppf(0.99, nptot)):
+        return 0.01
+    return (1 - level) / 2
+
+
 def confint_profile(prof: Profile, level: float = 0.95, non_mono_tol: float = 1e-2) -> pd.DataFrame:
     """Port of ``lme4:::confint.thpr``: profile intervals from the inverse splines."""
     a = (1 - level) / 2
@@ -601,12 +612,30 @@ def confint_profile(prof: Profile, level: float = 0.95, non_mono_tol: float = 1e
                 _warn(msgs, f"bad spline fit for {nm}: falling back to linear interpolation")
                 pr = _approx(zz, par, zeta)
         if not bad:
-            if np.isnan(pr[0]):
-                pr[0] = prof.lower.get(nm, np.nan)
-            if np.isnan(pr[1]):
-                pr[1] = prof.upper.get(nm, np.nan)
+            short = []
+            tab = prof.table.loc[prof.table[".par"] == nm, ".zeta"].to_numpy(dtype=float)
+            for k, (side, bound) in enumerate((("lower", prof.lower), ("upper", prof.upper))):
+                if np.isnan(pr[k]):
+                    pr[k] = bound.get(nm, np.nan)
+                    # past the tabulated profile: the bound is right when the profile reached it
+                    reached = len(tab) and np.nanmin(tab) <= zeta[0] if k == 0 else \
+                        len(tab) and np.nanmax(tab) >= zeta[1]
+                    if not (reached or nm in bound and _profile_at_bound(prof, nm, bound[nm])):
+                        short.append(side)
+            if short:
+                _warn(msgs, f"the profile of {nm} does not extend to the level {level:g}: its "
+                      f"{' and '.join(short)} limit{'s are' if len(short) > 1 else ' is'} "
+                      f"{'the bounds' if len(short) > 1 else 'the bound'} of the parameter (or NaN); "
+                      "profile with a smaller alphamax")
         rows.append(pr)
     return pd.DataFrame(np.array(rows).reshape(-1, 2), index=prof.names, columns=format_perc(probs))
+
+
+def _profile_at_bound(prof: Profile, nm: str, bound: float) -> bool:
+    """Whether the tabulated profile of ``nm`` reached the parameter's bound (then a limit beyond the
+    profile is that bound, as lme4 gives it)."""
+    vals = prof.table.loc[prof.table[".par"] == nm, nm].to_numpy(dtype=float)
+    return bool(len(vals)) and np.isfinite(bound) and bool(np.any(np.abs(vals - bound) <= 1e-8 * (1 + abs(bound))))
 
 
 def format_perc(probs) -> list[str]:

@@ -36,7 +36,7 @@ from ..rbase import rformat as rf
 from ..rbase.rformat import zapsmall
 from .bootstrap import confint_boot
 from .kenward_roger import kr_adjust, lb_ddf, vcov_adj
-from .profile import confint_profile, format_perc, par_names, profile
+from .profile import confint_profile, format_perc, par_names, profile, profile_alphamax
 from .satterthwaite import satterthwaite_1d, satterthwaite_md, varpar_info
 
 __all__ = ["normalize_ddf", "coef_table", "anova_table", "contest", "lrt", "anova", "confint",
@@ -876,7 +876,7 @@ def confint(fit, method: str = "profile", level: float = 0.95, nsim: int = 500, 
     elif method == "profile":
         if not quiet:
             print("Computing profile confidence intervals ...", file=sys.stderr)
-        out = confint_profile(profile(fit, which=parm), level=level)
+        out = confint_profile(profile(fit, which=parm, alphamax=profile_alphamax(fit, level)), level=level)
         parm = None
     else:
         if not isinstance(nsim, (int, np.integer)) or nsim < 1:

@@ -463,11 +463,15 @@ def _by_column(spec, what: str, names: list[str], raw_names: list[str]) -> dict:
     if not isinstance(spec, dict):
         raise DataError(f"{what} must be a dict by column name, not {type(spec).__name__}")
     out = {}
+    known = set(names)  # sets: a wide file has hundreds of thousands of columns
+    raw_pos: dict = {}
+    for i, r in enumerate(raw_names):
+        raw_pos.setdefault(r, i)
     for key, val in spec.items():
-        if key in names:
+        if key in known:
             out[key] = val
-        elif key in raw_names:
-            out[names[raw_names.index(key)]] = val
+        elif key in raw_pos:
+            out[names[raw_pos[key]]] = val
         else:
             raise DataError(f"{what}: no column {key!r} in the file; its columns are "
                             + ", ".join(repr(n) for n in names))

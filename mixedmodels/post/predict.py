@@ -22,6 +22,7 @@ Random numbers come from NumPy (``numpy.random.default_rng(seed)``), not from R'
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
 import pandas as pd
@@ -198,6 +199,49 @@ def simulate(fit, nsim: int = 1, seed=None, use_u: bool = False, *, newdata: pd.
     index = eta.index
     eta = eta.to_numpy()
     n = len(eta)
+    q = 0 if use_u else max((lam.shape[0] for lam in fit._factor.lambdas), default=0)
+    _check_simulation_memory(n, nsim, q)
+    try:
+        return _simulate(fit, d, rng, eta, index, n, nsim, seed, use_u, newdata, allow_new_levels)
+    except MemoryError:
+        raise DataError(f"simulate(nsim={nsim:,}) ran out of memory: the result alone is "
+                        f"{_gib(8 * n * nsim)} ({n:,} rows x {nsim:,} simulations); ask for fewer "
+                        "simulations at a time") from None
+
+
+def _gib(nbytes: float) -> str:
+    return f"{nbytes / 2**30:.2f} GiB" if nbytes >= 2**28 else f"{nbytes / 2**20:.0f} MiB"
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to this process now (Linux's MemAvailable; else the free pages), or
+    None where the system does not say."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def _check_simulation_memory(n: int, nsim: int, q: int) -> None:
+    """Refuse a simulation that cannot fit in memory before allocating it: the result holds n * nsim
+    numbers, and drawing the random effects needs about (1 + q) more arrays of that size."""
+    need = 8 * n * nsim * (2 + q)
+    avail = available_memory()
+    if avail is not None and need > avail:
+        fits = max(1, int(nsim * avail / need))
+        raise DataError(f"simulate(nsim={nsim:,}) on {n:,} rows needs about {_gib(need)} of memory (the "
+                        f"result alone is {_gib(8 * n * nsim)}) but {_gib(avail)} is available: ask for "
+                        f"at most about {fits:,} simulations at a time")
+
+
+def _simulate(fit, d, rng, eta, index, n, nsim, seed, use_u, newdata, allow_new_levels) -> pd.DataFrame:
     sim = np.zeros((n, nsim))
     if not use_u:
         if newdata is None:
@@ -217,9 +261,13 @@ def simulate(fit, nsim: int = 1, seed=None, use_u: bool = False, *, newdata: pd.
     noise = rng.standard_normal((n, nsim))
     if newdata is None and d.weights is not None:
         # the model's residual SD, sigma / sqrt(w) (lme4 1.1.31's simulate ignores the weights)
-        noise = noise / np.sqrt(d.weights)[:, None]
-    val = eta[:, None] + fit.sigma * (sim + noise)
-    out = pd.DataFrame(val, index=index, columns=[f"sim_{k + 1}" for k in range(nsim)])
+        noise /= np.sqrt(d.weights)[:, None]
+    # eta + sigma * (sim + noise), in place (no third and fourth array of the result's size)
+    sim += noise
+    del noise
+    sim *= fit.sigma
+    sim += eta[:, None]
+    out = pd.DataFrame(sim, index=index, columns=[f"sim_{k + 1}" for k in range(nsim)], copy=False)
     out.attrs["seed"] = seed if not isinstance(seed, np.random.Generator) else None
     return out
 

@@ -153,6 +153,13 @@ def update(fit, formula: str | None = None, *, data=None, REML: bool | None = No
     if REML is not None and not isinstance(REML, (bool, np.bool_)):
         raise MixedModelsError(f"REML must be True or False, not {REML!r}")
     reml = fit.reml if REML is None else bool(REML)
+    options = getattr(type(fit.model), "optimizer_options", frozenset())  # every optimizer's keywords
+    unknown = sorted(set(fit_kwargs) - options - {"optimizer", "theta0"})
+    if unknown:  # before they reach the optimizer, whose message would be about optimizer options
+        raise MixedModelsError(
+            f"update(): unknown argument{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}; "
+            "update() takes a formula, data=, REML= and the optimizer's options "
+            f"(optimizer=, {', '.join(sorted(options))})")
     fit_kwargs = {**getattr(fit, "fit_options", {}), **fit_kwargs}  # the same optimizer and options
     frame = dict(fit.model.refit_args)
     if not same_data:
