@@ -7,16 +7,20 @@
 
 from importlib import import_module
 
-from . import datasets
 from .errors import (ConvergenceWarning, DataError, FamilyError, FamilyWarning, FormulaError, MissingRowsWarning,
                      MixedModelsError, ModelError, NaNProducedWarning, OutsideBoundaryWarning, PredictorScaleWarning,
                      RankDeficiencyWarning, SingularFitWarning)
-from .model import LinearMixedModel, LmerFit, lmer
 
 __version__ = "0.1.0"
 
-# Heavier parts (scipy.stats and friends) load on first use, so ``import mixedmodels`` stays fast.
+# Everything that needs pandas or scipy loads on first use, so ``import mixedmodels`` costs only the
+# interpreter's own start (the first ``mm.lmer`` imports the model, as a user's ``import pandas`` would).
 _LAZY = {
+    "lmer": ("model", "lmer"),
+    "LinearMixedModel": ("model", "LinearMixedModel"),
+    "LmerFit": ("model", "LmerFit"),
+    "set_threads": ("fit.threads", "set_threads"),
+    "get_threads": ("fit.threads", "get_threads"),
     "aov": ("classical.aov", "aov"),
     "compare_methods": ("classical.aov", "compare_methods"),
     "NegativeVarianceWarning": ("classical.aov", "NegativeVarianceWarning"),
@@ -42,7 +46,19 @@ _LAZY = {
 
 
 # Public modules that live in a stage folder, reachable under their old short names.
-_MODULES = {"plots": "output.plots", "family": "fit.family", "glmm": "glmm"}
+_MODULES = {"plots": "output.plots", "family": "fit.family", "glmm": "glmm", "datasets": "datasets"}
+_SUBPACKAGES = {"model", "errors", "cli", "rbase", "formula", "frame", "fit", "inference", "classical",
+                "output", "post", "interop"}
+
+
+def _load_for_fitting() -> None:
+    """Loading the model also loads formulaic (the term algebra of any formula with ``*``, ``:`` or
+    ``^``), which the model frame imports only when it first needs it: the first fit then costs what
+    later ones do."""
+    try:
+        import formulaic  # noqa: F401
+    except ImportError:  # pragma: no cover - a declared dependency
+        pass
 
 
 def __getattr__(name):
@@ -50,11 +66,22 @@ def __getattr__(name):
         return import_module(f".{_MODULES[name]}", __name__)
     if name in _LAZY:
         module, attr = _LAZY[name]
-        return getattr(import_module(f".{module}", __name__), attr)
+        if module in ("model", "glmm"):
+            _load_for_fitting()
+        value = getattr(import_module(f".{module}", __name__), attr)
+        globals()[name] = value  # later look-ups are plain attribute reads
+        return value
+    if name in _SUBPACKAGES:
+        return import_module(f".{name}", __name__)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))
+
+
 __all__ = [
-    "lmer", "LinearMixedModel", "LmerFit", "datasets", "aov", "compare_methods",
+    "lmer", "LinearMixedModel", "LmerFit", "datasets", "set_threads", "get_threads", "aov", "compare_methods",
     "NegativeVarianceWarning", "anova", "update", "update_formula", "ranova", "drop1", "step", "ls_means", "difflsmeans", "kr_modcomp", "KRmodcomp", "pb_modcomp", "PBmodcomp",
     "read_csv", "read_csv2",
     "MixedModelsError", "FormulaError", "DataError", "ModelError",

@@ -1,4 +1,6 @@
-"""Command line: ``python -m mixedmodels fit "FORMULA" data.csv [--ml]`` and ``python -m mixedmodels demo``.
+"""Command line: ``python -m mixedmodels fit "FORMULA" data.csv [--ml]``, ``python -m mixedmodels demo`` and
+``python -m mixedmodels precompile`` (compile the Numba kernels once after installing, so that no later
+process waits for the compiler).
 
 Errors (a missing or unreadable file, a bad formula, a model lme4 would refuse) print one line on
 standard error and exit with status 2; nothing prints a traceback.
@@ -10,6 +12,7 @@ import argparse
 import csv
 import re
 import sys
+import time
 import warnings
 from pathlib import Path
 
@@ -17,12 +20,16 @@ import numpy as np
 import pandas as pd
 
 from . import datasets
-from .classical.aov import aov
 from .errors import FormulaError, MixedModelsError
-from .fit.family import get_family
-from .glmm import glmer
+from .fit import kernels
+from .fit.gradient import gradient
 from .interop.rio import read_csv
-from .model import lmer
+from .model import LinearMixedModel, lmer
+
+# The package itself: its public names load on first use, so what needs scipy.stats (~0.3 s: ``mm.aov``,
+# ``mm.glmer`` and the families) is loaded by the demo's ANOVA table and by ``fit --family``, not by every
+# linear ``fit`` from the command line.
+_PACKAGE = sys.modules[__package__]
 
 DEMO_FORMULA = "yield ~ factor(nitro)*Variety + (1|Block) + (1|Block:Variety)"
 
@@ -141,8 +148,9 @@ def _fit(args) -> int:
 
         def fit(df):
             if args.family is not None:
-                return glmer(args.formula, df, get_family(args.family, args.link),
-                             nAGQ=1 if args.nAGQ is None else args.nAGQ, data_name=name)
+                family = _PACKAGE.family.get_family(args.family, args.link)
+                return _PACKAGE.glmer(args.formula, df, family, nAGQ=1 if args.nAGQ is None else args.nAGQ,
+                                      data_name=name)
             return lmer(args.formula, df, REML=not args.ml, data_name=name)
 
         try:
@@ -162,7 +170,7 @@ def _demo(args) -> int:
     oats = datasets.load("Oats")
     print(f"# Split-plot oats trial (nlme's Oats): lmer({DEMO_FORMULA!r}, Oats)\n")
     print("## ANOVA table with expected mean squares\n")
-    print(aov(DEMO_FORMULA, oats))
+    print(_PACKAGE.aov(DEMO_FORMULA, oats))
     print("\n## REML fit\n")
     fit = lmer(DEMO_FORMULA, oats)
     print(fit.summary())
@@ -172,6 +180,22 @@ def _demo(args) -> int:
     print(fit.ranova())
     print("\n## Least-squares means of the nitrogen levels (as lmerTest's ls_means)\n")
     print(fit.ls_means(which="factor(nitro)"))
+    return 0
+
+
+def _precompile(args) -> int:
+    """Compile every Numba kernel once (machine code cached on disk for later processes)."""
+    if not kernels.available():
+        print("numba is not installed: nothing to compile (the NumPy paths are used)")
+        return 0
+    t0 = time.perf_counter()
+    for formula, name in (("Reaction ~ Days + (Days | Subject)", "sleepstudy"),
+                          ("diameter ~ 1 + (1 | plate) + (1 | sample)", "Penicillin")):
+        model = LinearMixedModel(formula, datasets.load(name))
+        for path in ("small", "blocks"):  # the small-model evaluator; the level-by-level kernels
+            crit = model.criterion(True, path=path)
+            gradient(crit, crit.theta_init())
+    print(f"compiled kernels ready ({time.perf_counter() - t0:.1f} s)")
     return 0
 
 
@@ -192,6 +216,8 @@ def main(argv: list[str] | None = None) -> int:
     p_fit.set_defaults(func=_fit)
     p_demo = sub.add_parser("demo", help="fit the split-plot model to the bundled Oats data")
     p_demo.set_defaults(func=_demo)
+    p_pre = sub.add_parser("precompile", help="compile the Numba kernels once (cached for later processes)")
+    p_pre.set_defaults(func=_precompile)
     args = parser.parse_args(argv)
     try:
         return args.func(args)

@@ -25,6 +25,7 @@ from .errors import DataError, MissingRowsWarning, MixedModelsError, ModelError,
 from .fit.linalg import NotPositiveDefinite
 from .fit.optimize import OPTIONS, OptSummary, fit_theta
 from .fit.paths import PATHS
+from .fit.threads import scoped as threads_scoped
 # Modules the fitted class's methods delegate to. They must not import this module at import time (the
 # ones that need the model classes at run time import them inside functions: the one natural cycle).
 from .interop.compare import compare_statsmodels as _compare_statsmodels
@@ -241,6 +242,7 @@ class LinearMixedModel:
                                                     weights=d.weights, path=path)
         return self._criteria[key]
 
+    @threads_scoped
     def fit(self, method: str = "REML", *, theta0=None, optimizer: str = "auto", path: str = "auto",
             **optimizer_options) -> "LmerFit":
         """Fit by ``"REML"`` (default), ``"ML"`` or ``"moments"`` (method of moments from the ANOVA table's
@@ -411,6 +413,7 @@ def _start_theta(start):
             from None
 
 
+@threads_scoped
 def lmer(formula: str, data: pd.DataFrame, REML: bool = True, *, subset=None, weights=None, offset=None,
          na_action: str = "na.omit", start=None, contrasts=None, control=None, data_name: str | None = None,
          optimizer: str = "auto", path: str = "auto", progress: bool = False, **optimizer_options) -> "LmerFit":

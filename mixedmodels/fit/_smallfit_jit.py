@@ -1,11 +1,12 @@
 """The compiled loops of :mod:`mixedmodels.fit.smallfit` (imported only when a small model is fitted, so that
 ``import mixedmodels`` does not import Numba). Module-level functions, so Numba can cache them on disk."""
 
-import numba
 import numpy as np
 
+from .kernels import njit
 
-@numba.njit(cache=True, nogil=True)
+
+@njit(nogil=True)
 def chol_inplace(A, n):  # pragma: no cover - compiled
     """Lower Cholesky of A[:n, :n] in place (upper triangle untouched); False if not positive
     definite."""
@@ -25,7 +26,7 @@ def chol_inplace(A, n):  # pragma: no cover - compiled
     return True
 
 
-@numba.njit(cache=True, nogil=True)
+@njit(nogil=True)
 def lr_transpose_times(lam, r_term, r_b0, r_a, r_s, qr, A):  # pragma: no cover - compiled
     """``LR' A`` for LR = blockdiag(Lambda_R, I): row r < qr (column a of its term's level block starting
     at b0) is sum_i lambda[i, a] A[b0 + i]; the other rows are A's."""
@@ -47,7 +48,7 @@ def lr_transpose_times(lam, r_term, r_b0, r_a, r_s, qr, A):  # pragma: no cover 
     return out
 
 
-@numba.njit(cache=True, nogil=True)
+@njit(nogil=True)
 def evaluate(theta, want_grad, reml, n, p, qr, l1, s1,
              A11, AR1, ARR,
              th_term, th_row, th_col, nterms, smax,

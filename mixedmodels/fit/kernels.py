@@ -13,37 +13,79 @@ kernel forms it on the fly.
 
 Numba is imported only when a model takes this path (``"blocks"``, chosen by
 :func:`mixedmodels.fit.paths.choose_path`), so small fits and ``import mixedmodels`` never pay its import
-or compile time; compiled code is cached on disk.
+or compile time; compiled code is cached on disk (:func:`njit`: in the package's ``__pycache__``, else
+Numba's user-wide cache directory or ``NUMBA_CACHE_DIR``; where no location is writable the code is
+compiled in memory, never an error).
+
+Small models (the ``"small"`` path, :mod:`mixedmodels.fit.smallfit`) have a compiled evaluator too, but
+loading Numba and the cached machine code costs ~0.3 s the first time in a process, where a small fit on
+the NumPy (``"dense"``) path takes a few milliseconds. :func:`compiled_small_pays` therefore keeps the
+first :data:`SMALL_FITS_BEFORE_JIT` small models of a process on the NumPy path, and lets the compiled
+evaluator take over from then on (or at once when it is already loaded): a script that fits one model
+never waits for Numba, a bootstrap or a simulation loop soon runs compiled.
 """
 
 from __future__ import annotations
 
+import importlib.util
+import sys
+
 import numpy as np
 
-__all__ = ["LevelBlocks", "available"]
+__all__ = ["LevelBlocks", "available", "njit", "compiled_small_pays", "SMALL_FITS_BEFORE_JIT"]
+
+# small models fitted on the NumPy path in a process before the compiled evaluator is loaded (a NumPy
+# fit of sleepstudy takes a few ms against ~1.5 ms compiled; loading Numba costs ~0.3 s once)
+SMALL_FITS_BEFORE_JIT = 20
 
 _downdate = None
+_available = None
+_small_seen = 0
 
 
 def available() -> bool:
-    try:
-        import numba  # noqa: F401
-    except ImportError:  # pragma: no cover - numba is a declared dependency
+    """Whether Numba can be imported (looked up without importing it)."""
+    global _available
+    if _available is None:
+        _available = importlib.util.find_spec("numba") is not None
+    return _available
+
+
+def compiled_small_pays() -> bool:
+    """Whether the next small model should take the compiled path: Numba is installed, and either the
+    compiled code is already loaded in this process or :data:`SMALL_FITS_BEFORE_JIT` small models were
+    fitted on the NumPy path before this one."""
+    global _small_seen
+    if not available():
         return False
-    return True
+    if "mixedmodels.fit._smallfit_jit" in sys.modules:
+        return True
+    _small_seen += 1
+    return _small_seen > SMALL_FITS_BEFORE_JIT
+
+
+def njit(**options):
+    """``numba.njit(cache=True, **options)``, or without the on-disk cache when no cache location is
+    writable (a read-only install with no writable home or ``NUMBA_CACHE_DIR``): slower first use, no
+    error."""
+    import numba
+
+    def decorate(fn):
+        try:
+            return numba.njit(cache=True, **options)(fn)
+        except RuntimeError:  # numba: "cannot cache function ...: no locator available"
+            return numba.njit(cache=False, **options)(fn)
+    return decorate
 
 
 def _compile():
     global _downdate
     if _downdate is not None:
         return _downdate
-    import numba
-
-
     # Serial on purpose: a parallel version (numba.prange over tiles, which write disjoint rows) was no
     # faster on 2 cores once OpenBLAS's threads run the Cholesky right after, and OpenMP's spin-waiting
     # made it 10x slower under load.
-    @numba.njit(cache=True, nogil=True)
+    @njit(nogil=True)
     def downdate(M, ptr, rows, vals, T, d, Cflat, tile_ptr, run_level, run_start, run_end):  # pragma: no cover
         nlev = ptr.shape[0] - 1
         s = T.shape[1]

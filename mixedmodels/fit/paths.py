@@ -296,7 +296,8 @@ def choose_path(crit, requested: str = "auto") -> Path:
     dense_size = crit.m * crit.q1
     if requested == "auto":
         if dense_size <= DENSE_MAX:
-            small = numba and crit.m <= SMALL_MAX_REST and crit.m * crit.m * max(crit.q1, 1) <= SMALL_MAX_WORK
+            small = numba and crit.m <= SMALL_MAX_REST and crit.m * crit.m * max(crit.q1, 1) <= SMALL_MAX_WORK \
+                and kernels.compiled_small_pays()  # the first small models of a process: NumPy, no Numba load
             name = "small" if small else "dense"
         elif crit.rest_diag and numba and crit.level_blocks.work >= BLOCKS_MIN_WORK:
             name = "blocks"

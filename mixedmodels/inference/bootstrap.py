@@ -28,6 +28,7 @@ from ..errors import warn as warn_r
 from ..fit.criterion import ProfiledCriterion
 from ..fit.crossprod import CrossProducts
 from ..fit.optimize import optimize_theta
+from ..fit.threads import scoped as threads_scoped
 from ..errors import MixedModelsError
 from ..post.predict import check_nsim, make_rng
 from .profile import cv_to_sv, format_perc, par_names
@@ -137,6 +138,7 @@ def _simulate(fit, rng: np.random.Generator) -> np.ndarray:
     return eta + sigma * (b_part + noise)
 
 
+@threads_scoped
 def bootstrap(fit, nsim: int = 500, seed: int | None = None, progress: bool = False):
     """Parametric bootstrap (lme4's ``bootMer(m, FUN, nsim)`` with lme4's confint ``bootFun``).
 

@@ -30,6 +30,7 @@ import scipy.linalg as sla
 import scipy.sparse as sp
 
 from ..errors import MixedModelsError
+from ..fit.threads import scoped as threads_scoped
 
 __all__ = ["KRInfo", "vcov_adj", "lb_ddf", "kr_adjust", "force_full_rank"]
 
@@ -70,6 +71,7 @@ def _idx(block, col):
     return off + np.arange(nlev) * s + col
 
 
+@threads_scoped
 def vcov_adj(fit) -> KRInfo:
     """Port of ``pbkrtest:::vcovAdj.lmerMod`` for a REML fit (cached per fit)."""
     info = _CACHE.get(fit)

@@ -42,6 +42,7 @@ from ..errors import MixedModelsError
 from ..errors import warn
 from ..fit.linalg import NotPositiveDefinite
 from ..fit.optimize import bobyqa, optimize_theta
+from ..fit.threads import scoped as threads_scoped
 from ..rbase.rformat import format_num
 
 __all__ = ["Profile", "profile", "confint_profile", "profile_alphamax", "interp_spline", "back_spline", "PolySpline",
@@ -274,6 +275,7 @@ def _warn(msgs: list[str], text: str) -> None:
     warn(text, UserWarning)
 
 
+@threads_scoped
 def profile(fit, which=None, alphamax: float = 0.01, maxpts: int = 100, delta: float | None = None,
             delta_cutoff: float = 1 / 8, devtol: float = 1e-9, maxmult: float = 10) -> Profile:
     """Port of ``lme4::profile.merMod`` (``prof.scale = "sdcor"``, ``signames = FALSE``).

@@ -35,6 +35,7 @@ import numpy as np
 from ..errors import warn as warn_r
 from ..errors import ConvergenceWarning, ModelError
 from ..fit.linalg import NotPositiveDefinite
+from ..fit.threads import scoped as threads_scoped
 
 __all__ = ["gen_d", "hessian", "jacobian", "VarparInfo", "varpar_info", "satterthwaite_1d",
            "satterthwaite_md", "fstat_ddf"]
@@ -168,6 +169,7 @@ class VarparInfo:
 _CACHE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
+@threads_scoped
 def varpar_info(fit, tol: float = 1e-8) -> VarparInfo:
     """Port of ``lmerTest:::as_lmerModLT``: Hessian of ``devfun_vp`` and Jacobian of ``get_covbeta`` at
     ``(theta, sigma)``; cached per fit."""

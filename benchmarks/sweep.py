@@ -1,0 +1,379 @@
+"""The sweep: every shape of benchmarks/shapes.py, idle and beside busy neighbours, ours at the default
+threads, at one thread and at every BLAS thread, against lme4 and statsmodels' MixedLM.
+
+    python -m benchmarks sweep --out benchmarks/README.md            # full (<= 25 min on 2 idle cores)
+    python -m benchmarks sweep --quick                               # four shapes, to check the harness
+
+Each (tool, shape, variant, condition) runs in a new process (benchmarks/sweep_worker.py; lme4 through
+``Rscript benchmarks/lme4_sweep_worker.R``). "busy" runs ``nproc`` busy-loop processes beside the fits
+(one per core, started before and stopped after that condition). Peers get ``--budget`` seconds per
+shape and condition (and so does ours at all BLAS threads, the old default, which can take minutes): a
+run that needs more is stopped and reported as "> N s". Results go to
+``benchmarks/results/sweep.json`` and, with ``--out``, into the sweep section of that Markdown file
+(between ``<!-- sweep:begin -->`` and ``<!-- sweep:end -->``, appended when absent).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from benchmarks.shapes import SHAPES
+
+ROOT = Path(__file__).resolve().parent.parent
+BEGIN, END = "<!-- sweep:begin -->", "<!-- sweep:end -->"
+VARIANTS = {  # ours: name -> (label, environment)
+    "default": ("ours", {}),
+    "one": ("ours, 1 thread", {v: "1" for v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")}),
+    "all": ("ours, all BLAS threads", {}),
+}
+QUICK = ["sleepstudy", "ham", "kb07_max", "verbagg_lmm"]
+SLEEP_FORMULA = "Reaction ~ Days + (Days | Subject)"
+
+
+def _log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def _env(extra: dict) -> dict:
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    for v in VARIANTS["one"][1]:
+        env.pop(v, None)
+    env.update(extra)
+    return env
+
+
+def _have_lme4() -> bool:
+    if shutil.which("Rscript") is None:
+        return False
+    return subprocess.run(["Rscript", "-e", "library(lme4); library(jsonlite)"], capture_output=True).returncode == 0
+
+
+def _have(module: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
+
+
+class Burners:
+    """``n`` busy-loop processes (a CPU-bound neighbour on every core), stopped by their own ids."""
+
+    def __init__(self, n: int):
+        self.procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)]
+        time.sleep(0.5)
+
+    def stop(self) -> None:
+        for p in self.procs:
+            p.kill()
+        for p in self.procs:
+            p.wait()
+
+
+def _last_json(text: str) -> dict:
+    return json.loads(text.strip().splitlines()[-1])
+
+
+def _python(tool: str, shape, variant: str, repeats: int, budget: float, timeout: float) -> dict:
+    env = _env(VARIANTS[variant][1] if tool == "mixedmodels" else {})
+    cmd = [sys.executable, "-m", "benchmarks.sweep_worker", tool, shape.name, variant, str(repeats), str(budget)]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"tool": tool, "variant": variant, "over": budget if timeout <= 2 * budget + 20 else timeout}
+    if proc.returncode != 0:
+        return {"tool": tool, "variant": variant, "error": (proc.stderr.strip().splitlines() or ["failed"])[-1]}
+    return _last_json(proc.stdout)
+
+
+def _r_data(shape, cache: Path) -> tuple[Path, Path]:
+    csv, lev = cache / f"{shape.name}.csv", cache / f"{shape.name}.levels.json"
+    if not csv.exists():
+        data = shape.load()
+        levels = {c: [str(v) for v in data[c].cat.categories] for c in data.columns
+                  if str(data[c].dtype) == "category"}
+        data.to_csv(csv, index=False)
+        lev.write_text(json.dumps(levels))
+    return csv, lev
+
+
+def _lme4(shape, cache: Path, repeats: int, budget: float) -> dict:
+    csv, lev = _r_data(shape, cache)
+    cmd = ["Rscript", str(ROOT / "benchmarks" / "lme4_sweep_worker.R"), str(csv), str(lev), shape.formula,
+           str(repeats), str(budget)]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=budget + 20)
+    except subprocess.TimeoutExpired:
+        return {"tool": "lme4", "over": budget}
+    if proc.returncode != 0:
+        return {"tool": "lme4", "error": (proc.stderr.strip().splitlines() or ["failed"])[-1]}
+    return _last_json(proc.stdout)
+
+
+def _wall(cmd: list[str], env: dict | None = None, k: int = 3) -> float | None:
+    best = None
+    for _ in range(k):
+        t0 = time.perf_counter()
+        proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env)
+        dt = time.perf_counter() - t0
+        if proc.returncode != 0:
+            return None
+        best = dt if best is None else min(best, dt)
+    return best
+
+
+def _startup(cache: Path, lme4: bool, k: int = 3) -> dict:
+    """import time, loading the model, the first fit against a warm one, the CLI against Rscript."""
+    env = _env({})
+    out = {}
+    best = None
+    for _ in range(k):
+        proc = subprocess.run([sys.executable, "-X", "importtime", "-c", "import mixedmodels"],
+                              capture_output=True, text=True, cwd=ROOT, env=env)
+        m = re.search(r"\|\s*(\d+) \| mixedmodels\s*$", proc.stderr, re.M)
+        if m:
+            us = int(m.group(1))
+            best = us if best is None else min(best, us)
+    out["import_s"] = None if best is None else best / 1e6
+    code = ("import time, json, warnings; warnings.simplefilter('ignore'); import pandas\n"
+            "import mixedmodels as mm; d = mm.datasets.load('sleepstudy')\n"
+            "t0 = time.perf_counter(); lmer = mm.lmer; load = time.perf_counter() - t0\n"
+            f"ts = []\nfor _ in range(6):\n    t0 = time.perf_counter(); lmer({SLEEP_FORMULA!r}, d); "
+            "ts.append(time.perf_counter() - t0)\n"
+            "print(json.dumps({'load': load, 'first': ts[0], 'warm': min(ts[1:])}))")
+    runs = []
+    for _ in range(k):
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env=env)
+        if proc.returncode == 0:
+            runs.append(_last_json(proc.stdout))
+    if runs:
+        out["model_load_s"] = min(r["load"] for r in runs)
+        out["first_fit_s"] = min(r["first"] for r in runs)
+        out["warm_fit_s"] = min(r["warm"] for r in runs)
+    csv = cache / "sleepstudy_cli.csv"
+    if not csv.exists():
+        from benchmarks.shapes import BY_NAME
+
+        BY_NAME["sleepstudy"].load().to_csv(csv, index=False)
+    out["cli_s"] = _wall([sys.executable, "-m", "mixedmodels", "fit", SLEEP_FORMULA, str(csv)], env, k)
+    if lme4:
+        out["rscript_s"] = _wall(["Rscript", "-e", f"suppressMessages(library(lme4)); d <- read.csv('{csv}'); "
+                                  f"print(summary(lmer({SLEEP_FORMULA}, d)))"], None, k)
+    return out
+
+
+def _machine() -> dict:
+    cpu = ""
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    vers = {}
+    for mod in ("numpy", "scipy", "numba", "statsmodels", "threadpoolctl"):
+        try:
+            vers[mod] = __import__(mod).__version__
+        except Exception:
+            pass
+    try:
+        vers["lme4"] = subprocess.run(["Rscript", "-e", "cat(R.version.string, '/ lme4', "
+                                       "as.character(packageVersion('lme4')))"],
+                                      capture_output=True, text=True).stdout.strip()
+    except OSError:
+        pass
+    try:
+        load = os.getloadavg()
+    except OSError:
+        load = None
+    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "versions": vers,
+            "loadavg_at_start": load}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m benchmarks sweep")
+    ap.add_argument("--quick", action="store_true", help=f"only {', '.join(QUICK)}; fewer repeats")
+    ap.add_argument("--shapes", help="comma-separated shape names (default: all)")
+    ap.add_argument("--conditions", default="idle,busy")
+    ap.add_argument("--tools", default="mixedmodels,lme4,statsmodels")
+    ap.add_argument("--variants", default="default,one,all", help="ours: default, one (thread), all (threads)")
+    ap.add_argument("--budget", type=float, default=None,
+                    help="seconds per peer fit (40; quick 20); also caps ours at all BLAS threads")
+    ap.add_argument("--repeats", type=int, default=None, help="warm fits timed (5, big shapes 2; quick 3/1)")
+    ap.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "sweep.json"))
+    ap.add_argument("--out", help="Markdown file whose sweep section is rewritten (benchmarks/README.md)")
+    args = ap.parse_args(argv)
+    shapes = [s for s in SHAPES if (not args.shapes or s.name in args.shapes.split(","))
+              and (not args.quick or args.shapes or s.name in QUICK)]
+    budget = args.budget or (20.0 if args.quick else 40.0)
+    tools = args.tools.split(",")
+    have = {"mixedmodels": True, "lme4": "lme4" in tools and _have_lme4(),
+            "statsmodels": "statsmodels" in tools and _have("statsmodels")}
+    notes = [f"{t}: not available here, skipped" for t in tools if not have.get(t)]
+    machine = _machine()
+    started = time.time()
+    results, startup = [], {}
+    over_idle: dict[str, dict] = {}  # ours at all threads, idle: what stopped at the budget is not rerun busy
+    cache = Path(tempfile.mkdtemp(prefix="mm-sweep-"))
+    try:
+        for cond in args.conditions.split(","):
+            burners = Burners(os.cpu_count() or 1) if cond == "busy" else None
+            try:
+                _log(f"[{cond}] startup")
+                startup[cond] = _startup(cache, have["lme4"], 1 if args.quick else 3)
+                for shape in shapes:
+                    repeats = args.repeats or ((1 if shape.big else 3) if args.quick or cond == "busy"
+                                               else (2 if shape.big else 5))
+                    row = {"shape": shape.name, "condition": cond, "formula": shape.formula, "what": shape.what}
+                    for variant in args.variants.split(","):
+                        t0 = time.time()
+                        if variant == "all" and "over" in over_idle.get(shape.name, {}):
+                            row[variant] = dict(over_idle[shape.name], skipped=True)  # not run again busy
+                        elif variant == "all":  # the old default: capped like a peer (it can take minutes)
+                            row[variant] = _python("mixedmodels", shape, variant, 1, budget,
+                                                   timeout=2 * budget + 20)
+                            if cond == "idle":
+                                over_idle[shape.name] = row[variant]
+                        else:
+                            row[variant] = _python("mixedmodels", shape, variant, repeats, budget, timeout=3600)
+                        _log(f"[{cond}] {shape.name:<16} ours/{variant:<8} {_fmt(row[variant])} ({time.time() - t0:.0f} s)")
+                    if have["lme4"]:
+                        t0 = time.time()
+                        row["lme4"] = _lme4(shape, cache, repeats, budget)
+                        _log(f"[{cond}] {shape.name:<16} lme4          {_fmt(row['lme4'])} ({time.time() - t0:.0f} s)")
+                    if have["statsmodels"] and shape.statsmodels is not None:
+                        t0 = time.time()
+                        row["statsmodels"] = _python("statsmodels", shape, "default", repeats, budget,
+                                                     timeout=budget + 20)
+                        _log(f"[{cond}] {shape.name:<16} statsmodels   {_fmt(row['statsmodels'])} "
+                             f"({time.time() - t0:.0f} s)")
+                    results.append(row)
+            finally:
+                if burners is not None:
+                    burners.stop()
+    finally:
+        shutil.rmtree(cache, ignore_errors=True)
+    report = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(started)), "machine": machine,
+              "minutes": (time.time() - started) / 60, "budget_s": budget, "quick": args.quick,
+              "startup": startup, "results": results, "notes": notes}
+    out = Path(args.json)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=1))
+    md = markdown(report)
+    print(md)
+    if args.out:
+        write_section(Path(args.out), md)
+        _log(f"wrote {args.out}")
+    _log(f"wrote {out} ({report['minutes']:.1f} min)")
+    return 0
+
+
+# ------------------------------------------------------------------------------------------ reporting
+def _fmt(r: dict | None) -> str:
+    if r is None:
+        return "-"
+    if "over" in r:
+        return f"> {r['over']:.0f} s" + (" (idle; not rerun)" if r.get("skipped") else "")
+    if "error" in r:
+        return "error: " + r["error"][:50]
+    return _sec(r["time"])
+
+
+def _sec(t: float | None) -> str:
+    if t is None:
+        return "-"
+    if t < 0.01:
+        return f"{t * 1000:.2f} ms"
+    if t < 1:
+        return f"{t * 1000:.0f} ms"
+    return f"{t:.2f} s"
+
+
+def _cell(r: dict | None, ours: dict | None) -> str:
+    s = _fmt(r)
+    if r and "time" in r and ours and "time" in ours and ours["time"] > 0 and r is not ours:
+        s += f" (x{r['time'] / ours['time']:.2g})"
+    return s
+
+
+def _crit_gap(ours: dict, peer: dict | None) -> str:
+    if not peer or peer.get("objective") is None or ours.get("objective") is None:
+        return "-"
+    gap = ours["objective"] - peer["objective"]
+    return f"{gap:+.1e}"
+
+
+def markdown(report: dict) -> str:
+    m = report["machine"]
+    lines = [f"Machine: {m['cores']} cores ({m['cpu']}), Python {m['python']}, "
+             + ", ".join(f"{k} {v}" for k, v in m["versions"].items())
+             + f". Date: {report['date']}; the run took {report['minutes']:.1f} min"
+             + (" (`--quick`)" if report["quick"] else "")
+             + (f"; load average when it started {m['loadavg_at_start'][0]:.1f}" if m.get("loadavg_at_start") else "")
+             + ".",
+             "",
+             "Conditions: **idle** (nothing else started by the sweep) and **busy** (one busy-loop process per "
+             "core beside every fit). Times: best warm fit of the process; \"first fit\" is the first fit "
+             "of a new process once the package is loaded; a ratio in parentheses is that time over ours "
+             "(default settings). \"ours, all BLAS threads\" is every BLAS pool at the library default "
+             "(`mm.set_threads(cores)`), how the package ran before it limited the pools. lme4 and "
+             "statsmodels run at their own defaults; a peer that needed more than "
+             f"{report['budget_s']:.0f} s was stopped (\"> N s\"). \"evals\": criterion evaluations (ours: "
+             "factorizations, most with a gradient). \"crit. - lme4\": our REML criterion minus lme4's "
+             "(negative: ours is lower); \"path\": the evaluation path our fit took.", ""]
+    variants = [v for v in VARIANTS if any(v in r for r in report["results"])]
+    for cond in dict.fromkeys(r["condition"] for r in report["results"]):
+        lines += [f"#### {cond}", ""]
+        head = ["shape", "rows"] + [VARIANTS[v][0] for v in variants] + \
+            ["first fit", "lme4", "statsmodels", "evals ours / lme4", "crit. - lme4", "path"]
+        lines += ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+        for r in (x for x in report["results"] if x["condition"] == cond):
+            ours = r.get("default") or next((r[v] for v in variants if v in r), {})
+            lme4 = r.get("lme4")
+            sm = r.get("statsmodels")
+            cells = [f"{r['shape']}: {r['what']}", f"{ours.get('n', ''):,}" if ours.get("n") else ""]
+            cells += [_cell(r.get(v), ours) for v in variants]
+            cells.append(_sec(ours.get("first")) if "first" in ours else "-")
+            cells.append(_cell(lme4, ours) if lme4 else "-")
+            cells.append(_cell(sm, ours) if sm else "not expressible")
+            ev_l = lme4.get("feval") if lme4 and "feval" in lme4 else "-"
+            cells.append(f"{ours.get('feval', '-')} / {ev_l}")
+            cells.append(_crit_gap(ours, lme4))
+            cells.append(ours.get("path", "-") + (" (singular)" if ours.get("singular") else ""))
+            lines.append("| " + " | ".join(str(c) for c in cells) + " |")
+        lines.append("")
+    lines += ["#### Start-up", "",
+              "| condition | `import mixedmodels` | loading the model (`mm.lmer`, numpy, scipy, pandas) | "
+              "first fit of sleepstudy in a new process | warm fit | CLI on sleepstudy | `Rscript` with lme4 |",
+              "| --- | --- | --- | --- | --- | --- | --- |"]
+    for cond, s in report["startup"].items():
+        lines.append(f"| {cond} | {_sec(s.get('import_s'))} | {_sec(s.get('model_load_s'))} | "
+                     f"{_sec(s.get('first_fit_s'))} | {_sec(s.get('warm_fit_s'))} | {_sec(s.get('cli_s'))} | "
+                     f"{_sec(s.get('rscript_s'))} |")
+    lines.append("")
+    for n in report["notes"]:
+        lines.append(f"Note: {n}")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def write_section(path: Path, md: str) -> None:
+    text = path.read_text() if path.exists() else ""
+    block = f"{BEGIN}\n{md}{END}"
+    if BEGIN in text and END in text:
+        text = text[: text.index(BEGIN)] + block + text[text.index(END) + len(END):]
+    else:
+        text = text.rstrip() + "\n\n## The sweep\n\n" + block + "\n"
+    path.write_text(text)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,134 @@
+"""One tool on one shape, in a new process: ``python -m benchmarks.sweep_worker TOOL SHAPE VARIANT REPEATS BUDGET``.
+
+TOOL is ``mixedmodels`` or ``statsmodels``. VARIANT (mixedmodels only) is ``default`` (the package's
+defaults), ``one`` (the parent sets OPENBLAS/OMP/MKL_NUM_THREADS=1) or ``all`` (``mm.set_threads(cores)``:
+every BLAS pool at the library default, as before the package limited them). Prints one JSON line: the
+first fit of the process (after the package is loaded: ``load_s``), then the best of up to REPEATS warm
+fits (fewer when they would exceed BUDGET / 2 seconds), evaluations, the criterion reached (REML), the
+evaluation path the fit took, and the process's peak resident memory.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+import time
+import warnings
+
+
+def _rss_kb(field: str) -> int:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def evaluation_path(fit) -> str:
+    """Which evaluation path the fit ran: asked of the fit when it records it, else read off its
+    criterion (compiled small-model evaluator, level-by-level kernel, dense or sparse NumPy blocks)."""
+    for holder in (getattr(fit, "optsummary", None), getattr(fit, "optinfo", None)):
+        for attr in ("path", "evaluator", "evaluation_path"):
+            v = getattr(holder, attr, None)
+            if isinstance(v, str):
+                return v
+    crit = fit.model.criterion(fit.reml)
+    if getattr(crit, "_small", None):
+        return "compiled small"
+    if getattr(crit, "_blocks", None) is not None:
+        return "level kernel"
+    if getattr(crit, "_dense", False):
+        return "dense NumPy"
+    return "sparse"
+
+
+def fixed_part(formula: str) -> tuple[str, str]:
+    """(response, fixed-effects right-hand side) of an lme4 formula: the ``(... | g)`` terms removed."""
+    lhs, rhs = formula.split("~", 1)
+    fixed = re.sub(r"\+?\s*\([^()]*\|[^()]*\)", "", rhs).strip().strip("+").strip() or "1"
+    return lhs.strip(), fixed
+
+
+def _timed(fit_once, repeats: int, budget: float):
+    times = []
+    info = None
+    spent = 0.0
+    for _ in range(max(1, repeats)):
+        t0 = time.perf_counter()
+        info = fit_once()
+        dt = time.perf_counter() - t0
+        times.append(dt)
+        spent += dt
+        if spent > budget / 2:
+            break
+    return times, info
+
+
+def run_mixedmodels(shape, data, variant: str, repeats: int, budget: float) -> dict:
+    t0 = time.perf_counter()
+    import mixedmodels as mm
+
+    lmer = mm.lmer  # loads the model's modules (numpy, scipy, the package)
+    load_s = time.perf_counter() - t0
+    if variant == "all":
+        mm.set_threads(os.cpu_count() or 1)
+    out = {}
+
+    def fit_once():
+        m = lmer(shape.formula, data)
+        out["fit"] = m
+        return m
+    t0 = time.perf_counter()
+    m = fit_once()
+    first = time.perf_counter() - t0
+    if first > budget / 2:  # a slow shape: the first fit is the measurement (no Numba on this path)
+        times = [first]
+    else:
+        times, m = _timed(fit_once, repeats, budget)
+    opt = m.optinfo
+    return {"time": min(times), "times": times, "first": first, "load_s": load_s, "feval": int(opt.feval),
+            "objective": float(m.objective), "optimizer": opt.optimizer, "path": evaluation_path(m),
+            "singular": bool(m.is_singular), "numba_loaded": "numba" in sys.modules}
+
+
+def run_statsmodels(shape, data, variant: str, repeats: int, budget: float) -> dict:
+    import statsmodels.formula.api as smf
+
+    spec = shape.statsmodels
+    lhs, fixed = fixed_part(shape.formula)
+    d = data.assign(_one=1) if spec.get("groups") is None else data
+    groups = spec.get("groups") or "_one"
+    re_formula = spec.get("re_formula", "1") if spec.get("groups") else "0"
+
+    def fit_once():
+        model = smf.mixedlm(f"{lhs} ~ {fixed}", d, groups=groups, re_formula=re_formula,
+                            vc_formula=spec.get("vc"))
+        return model.fit(reml=True)
+    t0 = time.perf_counter()
+    res = fit_once()
+    first = time.perf_counter() - t0
+    times, res = ([first], res) if first > budget / 2 else _timed(fit_once, repeats, budget)
+    return {"time": min(times), "times": times, "first": first, "feval": None,
+            "objective": -2.0 * float(res.llf), "converged": bool(getattr(res, "converged", True))}
+
+
+def main() -> None:
+    from benchmarks.shapes import BY_NAME
+
+    tool, name, variant, repeats, budget = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), \
+        float(sys.argv[5])
+    shape = BY_NAME[name]
+    data = shape.load()
+    run = {"mixedmodels": run_mixedmodels, "statsmodels": run_statsmodels}[tool]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = run(shape, data, variant, repeats, budget)
+    res.update({"tool": tool, "shape": name, "variant": variant, "n": len(data),
+                "peak_mb": _rss_kb("VmHWM") / 1024})
+    print(json.dumps(res))
+
+
+if __name__ == "__main__":
+    main()
