@@ -51,6 +51,7 @@ import numpy as np
 import scipy.linalg as sla
 import scipy.sparse as sp
 
+from .kernels import njit
 from .linalg import BlockedFactor, NotPositiveDefinite, batched_inverse
 
 __all__ = ["gradient", "gradient_from_factor", "MODES"]
@@ -66,9 +67,7 @@ def _compile():
     global _qh_kernel
     if _qh_kernel is not None:
         return _qh_kernel
-    import numba
-
-    @numba.njit(cache=True, nogil=True)
+    @njit(nogil=True)
     def qh(ptr, rows, vals, d, MT, T, k, qr, Q, h):  # pragma: no cover - compiled
         """Level by level: V_j = d[R_j] * vals_j (rows of S only), Y_j = Minv[R_j, R_j] V_j,
         Q_j = V_j' Y_j, and h[r] += Y_j[r] T_j vals_j[r] for the Z-rest rows r."""
@@ -150,7 +149,7 @@ def _compile():
                     h[ra] += acc
         return Q, h
 
-    @numba.njit(cache=True, nogil=True)
+    @njit(nogil=True)
     def rest_first(Minv, ARR, d, k, qr, out):  # pragma: no cover - compiled
         """out[c] = sum_r Minv[c, r] d[r] ARR[r, c] for c < qr, from the lower triangle of Minv (Fortran
         order: walked down its columns) and the symmetric ARR (C order: walked along its rows)."""
