@@ -1,5 +1,5 @@
-"""Compiled kernels (Numba) for the GLMM PIRLS step. Numba is imported, and the kernels compiled (cached
-on disk), on the first ``glmer`` fit only (:func:`compiled`), so ``import mixedmodels`` does not import it.
+"""Compiled kernels (Numba) for the GLMM PIRLS step. The kernels are compiled (through :func:`mixedmodels.fit.kernels.njit`, cached on
+disk) on the first ``glmer`` fit only (:func:`compiled`), so ``import mixedmodels`` does not import it.
 
 The random-effects part of ``[Z Lambda, X]`` has a fixed pattern: row ``r`` has ``k`` non-zeros, at the
 columns ``idx[r, :]`` (the first ``s1`` of them in the first term's block). For the working weights ``w``,
@@ -8,7 +8,11 @@ the blocks of ``M = [Z Lambda, X]' W [Z Lambda, X] + diag(1 on u)`` are one pass
 
 from __future__ import annotations
 
+import types
+
 import numpy as np
+
+from .kernels import njit
 
 __all__ = ["compiled"]
 
@@ -102,11 +106,7 @@ def compiled():
     ``zlt_times``."""
     global _COMPILED
     if _COMPILED is None:
-        import types
-
-        import numba
-
-        jit = numba.njit(cache=True, nogil=True)
+        jit = njit(nogil=True)  # on-disk cache when a cache location is writable
         _COMPILED = types.SimpleNamespace(crossprods=jit(crossprods), schur_scalar=jit(schur_scalar),
                                           zl_times=jit(zl_times), zlt_times=jit(zlt_times))
     return _COMPILED
