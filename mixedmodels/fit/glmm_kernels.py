@@ -1,5 +1,6 @@
-"""Compiled kernels (Numba) for the GLMM PIRLS step. The kernels are compiled (through :func:`mixedmodels.fit.kernels.njit`, cached on
-disk) on the first ``glmer`` fit only (:func:`compiled`), so ``import mixedmodels`` does not import it.
+"""Compiled kernels (Numba) for the GLMM PIRLS step. They are compiled (through ``kernels.njit``, cached
+on disk) on the first ``glmer`` fit only (:func:`compiled`), so ``import mixedmodels`` does not import
+Numba.
 
 The random-effects part of ``[Z Lambda, X]`` has a fixed pattern: row ``r`` has ``k`` non-zeros, at the
 columns ``idx[r, :]`` (the first ``s1`` of them in the first term's block). For the working weights ``w``,
