@@ -16,11 +16,11 @@ import numpy as np
 import pandas as pd
 from scipy import optimize as sopt
 from scipy.special import digamma, polygamma
-from threadpoolctl import threadpool_limits
 
 from .errors import ConvergenceWarning, DataError, FamilyError, FamilyWarning, FormulaError, MixedModelsError, ModelError
 from .errors import SingularFitWarning
 from .errors import warn as warn_r
+from .fit.threads import limited_threads
 from .fit.family import Family, get_family, initialize, negative_binomial
 from .fit.optimize import bobyqa
 from .fit.pirls import GlmmProblem, PirlsError, PirlsResult, gh_rule
@@ -180,9 +180,9 @@ class GeneralizedLinearMixedModel:
 
     # ------------------------------------------------------------------ fitting
     def fit(self, nAGQ: int = 1, *, start=None, tol: float = 1e-10, at=None) -> "GlmerFit":
-        """See :meth:`_fit`; BLAS runs single-threaded here (the matrices are small and many: threads
-        only add contention)."""
-        with threadpool_limits(limits=1, user_api="blas"):
+        """See :meth:`_fit`; BLAS runs with the package's thread limit (one thread unless the user asked
+        for more: ``mm.set_threads`` or the environment, see :mod:`mixedmodels.fit.threads`)."""
+        with limited_threads():
             fit = self._fit(nAGQ, start=start, tol=tol, at=at)
             fit.vcov  # the finite-difference Hessian, under the same thread limit
             for msg in fit.conv_messages:
@@ -764,7 +764,7 @@ def glmer_nb(formula: str, data: pd.DataFrame, *, nAGQ: int = 1, weights=None, o
     minimization of -2 log L over log(theta) within log(theta0) +- 3 (each value a glmer fit at that
     theta, started from the previous one, as lme4's ``refit``). ``tol`` is on log(theta) (lme4: 5e-5)."""
     kw = dict(weights=weights, offset=offset, subset=subset, na_action=na_action, data_name=data_name)
-    with threadpool_limits(limits=1, user_api="blas"):
+    with limited_threads():
         pois = GeneralizedLinearMixedModel(formula, data, "poisson", **kw)._fit(nAGQ=nAGQ)
         th0 = _theta_ml(pois.model.y, pois._mu, pois.model.prior_weights)
         last = {"fit": pois}
