@@ -51,23 +51,11 @@ _SUBPACKAGES = {"model", "errors", "cli", "rbase", "formula", "frame", "fit", "i
                 "output", "post", "interop"}
 
 
-def _load_for_fitting() -> None:
-    """Loading the model also loads formulaic (the term algebra of any formula with ``*``, ``:`` or
-    ``^``), which the model frame imports only when it first needs it: the first fit then costs what
-    later ones do."""
-    try:
-        import formulaic  # noqa: F401
-    except ImportError:  # pragma: no cover - a declared dependency
-        pass
-
-
 def __getattr__(name):
     if name in _MODULES:
         return import_module(f".{_MODULES[name]}", __name__)
     if name in _LAZY:
         module, attr = _LAZY[name]
-        if module in ("model", "glmm"):
-            _load_for_fitting()
         value = getattr(import_module(f".{module}", __name__), attr)
         globals()[name] = value  # later look-ups are plain attribute reads
         return value

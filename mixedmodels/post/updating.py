@@ -80,7 +80,7 @@ def _simplify(lhs: Node | None, rhs: Node, text: str) -> str:
     compiled = alg.compile(body) if body is not None else "1"
     try:
         terms = expand_terms(compiled)
-    except Exception as exc:  # formulaic's own parse errors
+    except Exception as exc:  # the term algebra's own parse errors
         raise FormulaError(f"cannot expand the updated formula: {exc}", text) from None
     intercept = () in terms
     labels = [":".join(alg.atoms[i] for i in t) for t in terms if t != ()]
