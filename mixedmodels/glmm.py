@@ -27,7 +27,7 @@ from .fit.pirls import GlmmProblem, PirlsError, PirlsResult, gh_rule
 from .formula.parse import Call, Paren, deparse, parse_formula
 from .formula.transforms import Evaluator, Factor
 from .frame.design import Design, build_design, check_data
-from .model import SINGULAR_TOL, GroupDict, aligned_to_data, make_unique, subset_mask
+from .model import SINGULAR_TOL, GroupDict, aligned_to_data, frames_by_group, make_unique, subset_mask
 from .interop.compare import compare_statsmodels as _compare_statsmodels
 from .output.display import glmm_fit_html
 from .output.glmm_summary import GlmmSummary, format_glmm_print, glmm_summary_data
@@ -544,12 +544,7 @@ class GlmerFit:
         return [s2 * np.einsum("ab,jbc,dc->jad", lam, blk, lam) for lam, blk in zip(self._lambdas, blocks)]
 
     def _by_group(self, blocks) -> dict[str, pd.DataFrame]:
-        out: dict[str, list] = {}
-        for t, vals in zip(self.design.terms, blocks):
-            out.setdefault(t.group, []).append(pd.DataFrame(vals, index=pd.Index(t.levels, name=t.group),
-                                                            columns=t.cnames))
-        return GroupDict({g: pd.concat(frames, axis=1) if len(frames) > 1 else frames[0]
-                          for g, frames in out.items()})
+        return frames_by_group(self.design.terms, blocks)
 
     @cached_property
     def ranef(self) -> dict[str, pd.DataFrame]:

@@ -460,6 +460,18 @@ def lmer(formula: str, data: pd.DataFrame, REML: bool = True, *, subset=None, we
                      **optimizer_options)
 
 
+def frames_by_group(terms, blocks) -> "GroupDict":
+    """Per-term blocks of values (levels x columns) as one DataFrame per grouping factor, the columns of
+    terms sharing a factor side by side (lme4's ``ranef`` layout); shared by the linear and generalized
+    fitted models."""
+    out: dict[str, list] = {}
+    for t, vals in zip(terms, blocks):
+        out.setdefault(t.group, []).append(pd.DataFrame(vals, index=pd.Index(t.levels, name=t.group),
+                                                        columns=t.cnames))
+    return GroupDict({g: pd.concat(frames, axis=1) if len(frames) > 1 else frames[0]
+                      for g, frames in out.items()})
+
+
 class LmerFit:
     """A fitted linear mixed model (lme4's ``merMod``).
 
@@ -565,12 +577,7 @@ class LmerFit:
         return [self.sigma ** 2 * b for b in self._crit.cond_var_blocks(self._factor)]
 
     def _by_group(self, blocks: list[np.ndarray]) -> dict[str, pd.DataFrame]:
-        out: dict[str, list] = {}
-        for t, vals in zip(self.design.terms, blocks):
-            out.setdefault(t.group, []).append(pd.DataFrame(vals, index=pd.Index(t.levels, name=t.group),
-                                                            columns=t.cnames))
-        return GroupDict({g: pd.concat(frames, axis=1) if len(frames) > 1 else frames[0]
-                          for g, frames in out.items()})
+        return frames_by_group(self.design.terms, blocks)
 
     @cached_property
     def ranef(self) -> dict[str, pd.DataFrame]:
