@@ -27,7 +27,7 @@ from .fit.pirls import GlmmProblem, PirlsError, PirlsResult, gh_rule
 from .formula.parse import Call, Paren, deparse, parse_formula
 from .formula.transforms import Evaluator, Factor
 from .frame.design import Design, build_design, check_data
-from .model import SINGULAR_TOL, GroupDict, aligned_to_data, frames_by_group, make_unique, subset_mask
+from .model import SINGULAR_TOL, GroupDict, aligned_to_data, frames_by_group, subset_mask, varcorr_frame
 from .interop.compare import compare_statsmodels as _compare_statsmodels
 from .output.display import glmm_fit_html
 from .output.glmm_summary import GlmmSummary, format_glmm_print, glmm_summary_data
@@ -580,19 +580,8 @@ class GlmerFit:
     @cached_property
     def varcorr(self) -> pd.DataFrame:
         """As R's ``as.data.frame(VarCorr(m))`` (a Residual row only for families with a dispersion)."""
-        rows = []
-        names = make_unique([t.group for t in self.design.terms])
-        for name, t, cov in zip(names, self.design.terms, self._term_covariances()):
-            sd = np.sqrt(np.diag(cov))
-            for i, c in enumerate(t.cnames):
-                rows.append((name, c, None, cov[i, i], sd[i]))
-            for i in range(t.ncols):
-                for j in range(i + 1, t.ncols):
-                    corr = cov[i, j] / (sd[i] * sd[j]) if sd[i] > 0 and sd[j] > 0 else np.nan
-                    rows.append((name, t.cnames[i], t.cnames[j], cov[i, j], corr))
-        if self.use_scale:
-            rows.append(("Residual", None, None, self.sigma ** 2, self.sigma))
-        return pd.DataFrame(rows, columns=["grp", "var1", "var2", "vcov", "sdcor"])
+        return varcorr_frame(self.design.terms, self._term_covariances(),
+                             self.sigma if self.use_scale else None)
 
     def coef(self) -> dict[str, pd.DataFrame]:
         """Fixed plus random effects per level (lme4's ``coef``)."""

@@ -460,6 +460,24 @@ def lmer(formula: str, data: pd.DataFrame, REML: bool = True, *, subset=None, we
                      **optimizer_options)
 
 
+def varcorr_frame(terms, covariances, sigma=None) -> pd.DataFrame:
+    """R's ``as.data.frame(VarCorr(m))`` from each term's covariance matrix: grp, var1, var2, vcov, sdcor;
+    a Residual row when ``sigma`` is given (linear fits; generalized ones with a dispersion)."""
+    rows = []
+    names = _make_unique([t.group for t in terms])
+    for name, t, cov in zip(names, terms, covariances):
+        sd = np.sqrt(np.diag(cov))
+        for i, c in enumerate(t.cnames):
+            rows.append((name, c, None, cov[i, i], sd[i]))
+        for i in range(t.ncols):
+            for j in range(i + 1, t.ncols):
+                corr = cov[i, j] / (sd[i] * sd[j]) if sd[i] > 0 and sd[j] > 0 else np.nan
+                rows.append((name, t.cnames[i], t.cnames[j], cov[i, j], corr))
+    if sigma is not None:
+        rows.append(("Residual", None, None, sigma ** 2, sigma))
+    return pd.DataFrame(rows, columns=["grp", "var1", "var2", "vcov", "sdcor"])
+
+
 def frames_by_group(terms, blocks) -> "GroupDict":
     """Per-term blocks of values (levels x columns) as one DataFrame per grouping factor, the columns of
     terms sharing a factor side by side (lme4's ``ranef`` layout); shared by the linear and generalized
@@ -603,18 +621,7 @@ class LmerFit:
     @cached_property
     def varcorr(self) -> pd.DataFrame:
         """Variance components as R's ``as.data.frame(VarCorr(m))``: grp, var1, var2, vcov, sdcor."""
-        rows = []
-        names = _make_unique([t.group for t in self.design.terms])
-        for name, t, cov in zip(names, self.design.terms, self._term_covariances()):
-            sd = np.sqrt(np.diag(cov))
-            for i, c in enumerate(t.cnames):
-                rows.append((name, c, None, cov[i, i], sd[i]))
-            for i in range(t.ncols):
-                for j in range(i + 1, t.ncols):
-                    corr = cov[i, j] / (sd[i] * sd[j]) if sd[i] > 0 and sd[j] > 0 else np.nan
-                    rows.append((name, t.cnames[i], t.cnames[j], cov[i, j], corr))
-        rows.append(("Residual", None, None, self.sigma ** 2, self.sigma))
-        return pd.DataFrame(rows, columns=["grp", "var1", "var2", "vcov", "sdcor"])
+        return varcorr_frame(self.design.terms, self._term_covariances(), self.sigma)
 
     # ------------------------------------------------------------------ fitted values
     @cached_property
