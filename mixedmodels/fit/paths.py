@@ -189,7 +189,7 @@ class SmallPath(DensePath):
         return self.evaluator(theta, want_grad=False)[0]
 
     def gradient_at(self, g: np.ndarray) -> np.ndarray | None:
-        return g if np.all(np.isfinite(g)) else None
+        return g if np.isfinite(g).all() else None
 
     def value_and_gradient(self, theta: np.ndarray):
         v, g = self.evaluator(theta)

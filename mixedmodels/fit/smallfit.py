@@ -25,6 +25,8 @@ are faster than these loops. Numba is imported on the first small fit; the compi
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 __all__ = ["SmallEvaluator"]
@@ -91,17 +93,18 @@ class SmallEvaluator:
         self.t1_theta = as_int(crit.theta_slices[0])
         self.t1_row, self.t1_col = as_int(rows), as_int(cols)
         self._fn = _compile()
+        # the kernel's arguments between theta / want_grad and the gradient's output, gathered once
+        self._layout = (self.reml, self.n, self.p, self.qr, self.l1, self.s1, self.A11, self.AR1, self.ARR,
+                        self.th_term, self.th_row, self.th_col, self.nterms, self.smax,
+                        self.r_term, self.r_b0, self.r_a, self.r_s,
+                        self.rest_ptr, self.rest_theta, self.rest_ci, self.rest_cj,
+                        self.t1_theta, self.t1_row, self.t1_col)
 
     def __call__(self, theta: np.ndarray, want_grad: bool = True) -> tuple[float, np.ndarray | None]:
         theta = np.ascontiguousarray(theta, dtype=float)
         grad = np.empty(len(theta))
-        val = self._fn(theta, want_grad, self.reml, self.n, self.p, self.qr, self.l1, self.s1,
-                       self.A11, self.AR1, self.ARR,
-                       self.th_term, self.th_row, self.th_col, self.nterms, self.smax,
-                       self.r_term, self.r_b0, self.r_a, self.r_s,
-                       self.rest_ptr, self.rest_theta, self.rest_ci, self.rest_cj,
-                       self.t1_theta, self.t1_row, self.t1_col, grad)
-        if not np.isfinite(val):
+        val = self._fn(theta, want_grad, *self._layout, grad)
+        if not math.isfinite(val):
             return np.inf, None
         # the prior weights' constant (-sum log w), as ProfiledCriterion.objective_from_factor has it
         return float(val) - self.log_w, (grad if want_grad else None)
