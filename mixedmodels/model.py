@@ -22,7 +22,7 @@ from .formula.transforms import Evaluator, Factor
 from .frame.design import SCALE_MESSAGE, Design, build_design, check_data, with_type_notes
 from .frame.spec import FrameSpec
 from .errors import DataError, MissingRowsWarning, MixedModelsError, ModelError, SingularFitWarning
-from .fit.linalg import NotPositiveDefinite
+from .fit.linalg import NotPositiveDefinite, dense_cholesky
 from .fit.optimize import OPTIONS, OptSummary, fit_theta
 from .fit.paths import PATHS
 from .fit.threads import scoped as threads_scoped
@@ -325,9 +325,12 @@ class LinearMixedModel:
         if np.ptp(y) == 0:
             raise DataError(f"the response '{self.design.response_name}' is constant: there is no "
                             "variation to model")
+        # the penalized RSS at theta = 0 is the least-squares RSS of y on X: with no random effects the
+        # blocked factor is blockdiag(I, chol([X y]'[X y])), so the trailing (p + 1) x (p + 1) block of the
+        # cross-products gives it without factoring the whole system
+        k = crit.qrest
         try:
-            f0 = crit.factor(np.zeros(crit.ntheta), need_C=False)
-            rss = f0.pwrss
+            rss = float(dense_cholesky(np.array(crit.cp.ARR[k:, k:]))[-1, -1] ** 2)
         except NotPositiveDefinite:
             rss = 0.0
         ss = float(np.sum((y - y.mean()) ** 2))

@@ -152,9 +152,11 @@ def check_data(data) -> None:
     if len(data) == 0:
         raise DataError("the data have no rows")
     # one pass over the names (a frame may have hundreds of thousands of columns the formula never uses)
-    cols = data.columns.tolist()
-    names = pd.Index([str(c) for c in cols], dtype=object)
-    dup = sorted(set(names[names.duplicated()].tolist())) if not names.is_unique else []
+    names = [str(c) for c in data.columns.tolist()]
+    if len(set(names)) == len(names):
+        return
+    seen: set[str] = set()
+    dup = sorted({c for c in names if c in seen or seen.add(c)})
     if dup:
         raise DataError(f"the data have duplicate column names: {', '.join(repr(d) for d in dup)}")
 
