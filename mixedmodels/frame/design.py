@@ -242,7 +242,7 @@ def _different_scales(X: np.ndarray, tol: float = 1e3) -> bool:
     ``tol`` or below ``1/tol``, or two standard deviations more than ``tol`` apart."""
     if X.shape[0] < 2:
         return False
-    cont = [j for j in range(X.shape[1]) if not np.all((X[:, j] == 0) | (X[:, j] == 1))]
+    cont = np.flatnonzero(~((X == 0) | (X == 1)).all(axis=0)).tolist()
     if not cont:
         return False
     sd = X[:, cont].std(axis=0, ddof=1)
@@ -426,11 +426,12 @@ def _build_design(formula: str, data: pd.DataFrame, *, require_random: bool = Tr
         ev.type_notes = type_notes
 
     # response
+    response_name = deparse(lhs)
     yv = ev.eval(lhs)
     if isinstance(yv, Factor):
-        raise DataError(f"the response '{deparse(lhs)}' is not numeric")
+        raise DataError(f"the response '{response_name}' is not numeric")
     if yv.matrix.shape[1] != 1:
-        raise DataError(f"the response '{deparse(lhs)}' must be a single column")
+        raise DataError(f"the response '{response_name}' must be a single column")
     y_all = yv.matrix[:, 0]
 
     # fixed part: offsets apart, the rest compiled for the term algebra
@@ -454,7 +455,7 @@ def _build_design(formula: str, data: pd.DataFrame, *, require_random: bool = Tr
     def _note(label: str, miss: np.ndarray) -> None:
         by_var[label] = by_var[label] | miss if label in by_var else miss.copy()
 
-    _note(deparse(lhs), np.isnan(y_all))
+    _note(response_name, np.isnan(y_all))
     for i in sorted(used | set().union(*[s[2] for s in re_specs]) if re_specs else used):
         _note(vt.labels[i], vt.values[i].missing)
     for call, off in zip(offset_calls, offsets):
@@ -478,22 +479,23 @@ def _build_design(formula: str, data: pd.DataFrame, *, require_random: bool = Tr
     if n == 0:
         raise DataError("no complete rows: every row has a missing value in a variable of the formula")
     y = y_all[rows]
-    if not np.all(np.isfinite(y)):
-        raise DataError(f"the response '{deparse(lhs)}' has infinite values")
-    if len(y) and (np.abs(y).max() > 1e150 or 0 < np.abs(y).max() < 1e-150):
-        raise DataError(f"the response '{deparse(lhs)}' has values on an extreme scale (largest "
-                        f"{np.abs(y).max():.3g}), beyond what its cross-products hold in double precision "
+    if not np.isfinite(y).all():
+        raise DataError(f"the response '{response_name}' has infinite values")
+    y_big = float(np.abs(y).max()) if len(y) else 0.0
+    if y_big > 1e150 or 0 < y_big < 1e-150:
+        raise DataError(f"the response '{response_name}' has values on an extreme scale (largest "
+                        f"{y_big:.3g}), beyond what its cross-products hold in double precision "
                         "(1e-150 to 1e150): rescale it")
 
     fkeys = expand_terms(rhs)
     fcodings = term_codings(fkeys, vt.is_factor)
     X, x_names, fterms = build_columns(fkeys, fcodings, vt, rows)
     all_names, full_terms = list(x_names), fterms
-    if not np.all(np.isfinite(X)):
+    if not np.isfinite(X).all():
         bad = [x_names[j] for j in range(X.shape[1]) if not np.all(np.isfinite(X[:, j]))]
         raise DataError(f"the fixed-effects model matrix has infinite or undefined values in: {', '.join(bad)}")
-    extreme = [x_names[j] for j in range(X.shape[1])
-               if X.shape[0] and (np.abs(X[:, j]).max() > 1e150 or 0 < np.abs(X[:, j]).max() < 1e-150)]
+    x_big = np.abs(X).max(axis=0) if X.shape[0] else np.zeros(X.shape[1])
+    extreme = [x_names[j] for j in np.flatnonzero((x_big > 1e150) | ((0 < x_big) & (x_big < 1e-150)))]
     if extreme:
         raise DataError(f"the fixed-effects columns {', '.join(extreme)} have values on an extreme scale, "
                         "beyond what their cross-products hold in double precision (1e-150 to 1e150): "
@@ -517,10 +519,10 @@ def _build_design(formula: str, data: pd.DataFrame, *, require_random: bool = Tr
     offset_rows = np.zeros(n)
     for off in offsets:
         offset_rows = offset_rows + off[rows]
-    if not np.all(np.isfinite(offset_rows)):
+    if offsets and not np.all(np.isfinite(offset_rows)):
         raise DataError(f"the offset has infinite values in {int((~np.isfinite(offset_rows)).sum())} row(s) "
                         "(e.g. log(0)): an offset must be finite")
-    if n and np.abs(offset_rows).max() > 1e150:
+    if offsets and n and np.abs(offset_rows).max() > 1e150:
         raise DataError("the offset has values beyond 1e150, too large for double precision: rescale it")
 
     terms: list[ReTerm] = []
@@ -533,7 +535,7 @@ def _build_design(formula: str, data: pd.DataFrame, *, require_random: bool = Tr
         if Zt.shape[1] == 0:
             raise FormulaError("a random-effects term with no columns", formula, bar.source.start,
                                bar.source.end)
-        if not np.all(np.isfinite(Zt)):
+        if not np.isfinite(Zt).all():
             raise DataError(f"the random-effects term ({deparse(bar.source)}) has infinite values")
         codes = g.codes[rows]
         present = np.unique(codes)
@@ -560,7 +562,7 @@ def _build_design(formula: str, data: pd.DataFrame, *, require_random: bool = Tr
                              f"for term ({t.source}): the random-effects parameters and the residual "
                              "variance (or scale parameter) are probably unidentifiable")
     spec = FrameSpec(
-        formula=f, response_name=deparse(lhs), variables=_variable_specs(vt, rows),
+        formula=f, response_name=response_name, variables=_variable_specs(vt, rows),
         fixed=_term_specs(fkeys, fcodings, full_terms, vt), column_names=tuple(all_names), kept=tuple(keep),
         offsets=tuple(call for call in offset_calls),
         random=tuple(RandomTermSpec(source=t.source, group=t.group, group_node=bar.group, terms=tspecs,
@@ -568,7 +570,7 @@ def _build_design(formula: str, data: pd.DataFrame, *, require_random: bool = Tr
                      for t, (bar, tspecs) in zip(terms, re_parts)),
         column_levels=FrozenDict(ev.string_column_levels()))
     return Design(y=y, X=X, offset=offset_rows, x_names=x_names, fixed_terms=fterms, terms=terms,
-                  rows=rows, formula=f, response_name=deparse(lhs), dropped=dropped,
+                  rows=rows, formula=f, response_name=response_name, dropped=dropped,
                   has_intercept=has_intercept, scale_warning=scale_warning,
                   weights=None if w_all is None else w_all[rows], spec=spec, na_counts=na_counts,
                   nrow_data=len(data), na_in_columns=any(k in data.columns for k in na_counts),
