@@ -188,12 +188,17 @@ class LinearMixedModel:
         self.refit_args = {"weights": weights, "offset": offset, "na_action": na_action}
         self.design: Design = build_design(formula, data, weights=weights, offset=offset, na_action=na_action)
         self.data_name = data_name
-        self._index = data.index[self.design.rows]
         # kept for predictions on new data (lme4 keeps its model frame too); a shallow copy, so later
         # changes to the caller's frame do not leak in (pandas copies on write)
         self.data = data.copy(deep=False)
         self._criteria: dict[tuple[bool, str], ProfiledCriterion] = {}
         self._prebuilt = None  # (cross-products, response shift) given to from_design
+
+    @cached_property
+    def _index(self) -> pd.Index:
+        """The data's index of the rows used (fitted values and residuals carry it); made on first use
+        from the model's own (shallow, copy-on-write) copy of the data, whose index cannot change."""
+        return self.data.index[self.design.rows]
 
     @classmethod
     def from_design(cls, model: "LinearMixedModel", formula: str, design: Design,

@@ -128,7 +128,7 @@ def factor_from_series(s: pd.Series, name: str) -> Factor:
         cat = s.array  # the Categorical itself: its codes without a Series built around them
         cats = cat.categories.tolist()  # tolist: iterating an Index (of Arrow strings) is slow
         codes = cat.codes.astype(np.int64)
-        return Factor(codes=codes, levels=r_level_labels(cats), ordered=bool(s.cat.ordered))
+        return Factor(codes=codes, levels=r_level_labels(cats), ordered=bool(cat.ordered))
     values = s.to_numpy()
     mask = pd.isna(s).to_numpy()
     if pd.api.types.is_bool_dtype(s.dtype) or (s.dtype == object and all(
@@ -1150,6 +1150,9 @@ class Evaluator:
         if isinstance(dtype, np.dtype) and dtype.kind in "fiu":
             # the common case, a NumPy integer or float column: its values as floats (a copy), no checks
             return Numeric(np.array(s.to_numpy(), dtype=float))
+        if isinstance(dtype, pd.CategoricalDtype):  # a factor as it is (no type note: it is meant as one)
+            fac = self._factors[node.id] = factor_from_series(s, node.id)
+            return fac
         if pd.api.types.is_complex_dtype(s.dtype):
             raise DataError(f"column {node.id!r} holds complex numbers; a model needs real numbers")
         if s.dtype == object and all_real_numbers(s):
