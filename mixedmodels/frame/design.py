@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 
 import numpy as np
 import scipy.linalg as sla
@@ -145,6 +146,21 @@ class Design:
                        has_intercept="(Intercept)" in x_names, scale_warning=_different_scales(X), spec=new_spec)
 
 
+@lru_cache(maxsize=2048)
+def _deparse_hashed(node: Node) -> str:
+    return deparse(node)
+
+
+def deparse_memo(node: Node) -> str:
+    """``deparse(node)``, remembered: the nodes are frozen (hashed and compared by value), and a model
+    frame deparses the same few (the response, the variables, the bars) at every fit of a formula --
+    R's number formatting makes a deparse cost tens of microseconds."""
+    try:
+        return _deparse_hashed(node)
+    except TypeError:  # a node holding something unhashable: deparsed each time
+        return deparse(node)
+
+
 def check_data(data) -> None:
     """lme4-style checks of the data argument (type, emptiness, duplicate names)."""
     if not isinstance(data, pd.DataFrame):
@@ -174,7 +190,7 @@ class _VarTable:
         self.index: dict[str, int] = {}
 
     def add(self, node: Node) -> int:
-        label = deparse(node)
+        label = deparse_memo(node)
         if label not in self.index:
             if self.ev.length_one(node):
                 raise FormulaError(f"variable lengths differ (found for '{label}'): it is one number, not a "
@@ -426,7 +442,7 @@ def _build_design(formula: str, data: pd.DataFrame, *, require_random: bool = Tr
         ev.type_notes = type_notes
 
     # response
-    response_name = deparse(lhs)
+    response_name = deparse_memo(lhs)
     yv = ev.eval(lhs)
     if isinstance(yv, Factor):
         raise DataError(f"the response '{response_name}' is not numeric")
@@ -464,7 +480,7 @@ def _build_design(formula: str, data: pd.DataFrame, *, require_random: bool = Tr
         offsets.append(_frame_column(offset, data, "offset"))
         _note(offset if isinstance(offset, str) else "offset", np.isnan(offsets[-1]))
     for bar, _, _, g in re_specs:
-        _note(bar.group_name, g.missing)
+        _note(deparse_memo(bar.group), g.missing)
     if w_all is not None:
         _note(weights if isinstance(weights, str) else "weights", np.isnan(w_all))
     missing = np.zeros(len(y_all), dtype=bool)
@@ -541,9 +557,9 @@ def _build_design(formula: str, data: pd.DataFrame, *, require_random: bool = Tr
         present = np.unique(codes)
         remap = np.full(len(g.levels), -1)
         remap[present] = np.arange(len(present))
-        terms.append(ReTerm(group=bar.group_name, levels=[g.levels[c] for c in present],
+        terms.append(ReTerm(group=deparse_memo(bar.group), levels=[g.levels[c] for c in present],
                             refs=remap[codes].astype(np.int64), cnames=z_names,
-                            z=np.ascontiguousarray(Zt), source=deparse(bar.source)))
+                            z=np.ascontiguousarray(Zt), source=deparse_memo(bar.source)))
 
     # lme4's order (mkReTrms): decreasing number of levels; see lme4_term_order for the ties
     order = lme4_term_order([t.nlevels for t in terms])
