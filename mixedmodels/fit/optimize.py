@@ -378,15 +378,18 @@ def optimize_theta(fun: Callable[[np.ndarray], float], theta0: np.ndarray, lower
 
 
 # ------------------------------------------------------------------------ quasi-Newton on the gradient
+_dpotrf, _dpotrs = sla.lapack.dpotrf, sla.lapack.dpotrs
+
+
 def _cholesky_solve(B: np.ndarray, g: np.ndarray) -> np.ndarray:
     """``B^-1 g`` by Cholesky (what ``scipy.linalg.cho_factor``/``cho_solve`` compute, without their
     per-call overhead); LinAlgError when ``B`` is not finite or not positive definite."""
-    if not np.all(np.isfinite(B)):
+    if not np.isfinite(B).all():
         raise np.linalg.LinAlgError("the matrix has non-finite entries")
-    c, info = sla.lapack.dpotrf(B, lower=0, clean=0)
+    c, info = _dpotrf(B, lower=0, clean=0)
     if info != 0:
         raise np.linalg.LinAlgError(f"the matrix is not positive definite (dpotrf info {info})")
-    x, info = sla.lapack.dpotrs(c, g, lower=0)
+    x, info = _dpotrs(c, g, lower=0)
     if info != 0:  # pragma: no cover - only on an illegal argument
         raise np.linalg.LinAlgError(f"dpotrs info {info}")
     return x
