@@ -212,8 +212,8 @@ class _VarTable:
         v = self.values[i]
         if v.levels == LOGICAL_LEVELS and not v.ordered:
             return list(LOGICAL_LEVELS)
-        present = np.unique(v.codes[rows])
-        return [v.levels[c] for c in present[present >= 0]]
+        present = levels_present(v.codes[rows], len(v.levels))
+        return [v.levels[c] for c in present]
 
     def columns(self, i: int, rows: np.ndarray, contrasts: bool) -> tuple[list[np.ndarray], list[str]]:
         """Columns of variable ``i`` on ``rows`` and their name suffixes: R's treatment contrasts (all
@@ -226,8 +226,7 @@ class _VarTable:
                 # an R logical keeps both levels (model.matrix codes it as factor(x, c(FALSE, TRUE))):
                 # an all-FALSE comparison gives an all-zero column, dropped as aliased with a warning
                 return factor_columns(codes, list(LOGICAL_LEVELS), contrasts)
-            present = np.unique(codes)  # unused levels are dropped, as lme4's model frame does
-            present = present[present >= 0]
+            present = levels_present(codes, len(v.levels))  # unused levels are dropped, as lme4's model frame does
             if len(present) == 1 and len(rows):
                 raise DataError(f"the factor '{self.labels[i]}' has a single level ({v.levels[present[0]]!r}) "
                                 "in the rows used: contrasts need at least two levels (R stops here too: "
@@ -238,6 +237,13 @@ class _VarTable:
         if v.values.ndim == 2:
             return [v.values[rows, k] for k in range(v.values.shape[1])], list(v.suffixes)
         return [v.values[rows]], [""]
+
+
+def levels_present(codes: np.ndarray, nlevels: int) -> np.ndarray:
+    """The levels (codes ``0 .. nlevels - 1``, increasing) that occur in ``codes``; missing values (-1)
+    are not levels. What ``np.unique`` gives without its sort."""
+    ok = codes[codes >= 0] if len(codes) and codes.min() < 0 else codes
+    return np.flatnonzero(np.bincount(ok, minlength=nlevels))
 
 
 def lme4_term_order(nlevels: list[int]) -> list[int]:
@@ -554,7 +560,7 @@ def _build_design(formula: str, data: pd.DataFrame, *, require_random: bool = Tr
         if not np.isfinite(Zt).all():
             raise DataError(f"the random-effects term ({deparse(bar.source)}) has infinite values")
         codes = g.codes[rows]
-        present = np.unique(codes)
+        present = levels_present(codes, len(g.levels))
         remap = np.full(len(g.levels), -1)
         remap[present] = np.arange(len(present))
         terms.append(ReTerm(group=deparse_memo(bar.group), levels=[g.levels[c] for c in present],
