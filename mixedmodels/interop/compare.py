@@ -50,7 +50,8 @@ from scipy import sparse
 from ..errors import MixedModelsError
 from ..formula.parse import UnaryOp, deparse, split_formula
 
-__all__ = ["Comparison", "GlmmComparison", "compare_statsmodels", "compare_glmm_statsmodels"]
+__all__ = ["Comparison", "GlmmComparison", "MixedLMTranslation", "compare_statsmodels", "compare_glmm_statsmodels",
+           "to_mixedlm"]
 
 
 def _statsmodels():
@@ -131,13 +132,16 @@ def _vc_name(t) -> str:
     return t.group if t.cnames == ["(Intercept)"] else f"{t.group}:{t.cnames[0]}"
 
 
-def _build_model(fit, plan: _Plan, MixedLM, VCSpec):
-    d = fit.design
+def _build_model(d, plan: _Plan, MixedLM, VCSpec):
+    """MixedLM on the design ``d``'s own matrices. With one group holding every row (crossed factors),
+    each variance component's matrix is sparse (n x levels, one nonzero a row): statsmodels then solves
+    with sparse factorizations, and a crossed model with thousands of levels fits in memory."""
     terms = d.terms
     n = d.n
-    groups = np.zeros(n, dtype=np.int64) if plan.group_term is None else terms[plan.group_term].refs
+    one_group = plan.group_term is None
+    groups = np.zeros(n, dtype=np.int64) if one_group else terms[plan.group_term].refs
     ngroups = int(groups.max()) + 1
-    rows_of = [np.flatnonzero(groups == i) for i in range(ngroups)]
+    rows_of = [np.arange(n)] if one_group else [np.flatnonzero(groups == i) for i in range(ngroups)]
     exog_re = None if plan.re_term is None else terms[plan.re_term].z
     names, colnames, mats = [], [], []
     for k in plan.vc_terms:
@@ -146,9 +150,13 @@ def _build_model(fit, plan: _Plan, MixedLM, VCSpec):
         cn, mt = [], []
         for rows in rows_of:
             present = np.unique(t.refs[rows])
-            Z = np.zeros((len(rows), len(present)))
             col = np.searchsorted(present, t.refs[rows])
-            Z[np.arange(len(rows)), col] = t.z[rows, 0]
+            if one_group:
+                Z = sparse.csr_array((np.asarray(t.z[rows, 0], dtype=float), (np.arange(len(rows)), col)),
+                                     shape=(len(rows), len(present)))
+            else:
+                Z = np.zeros((len(rows), len(present)))
+                Z[np.arange(len(rows)), col] = t.z[rows, 0]
             cn.append([str(t.levels[p]) for p in present])
             mt.append(Z)
         colnames.append(cn)
@@ -161,9 +169,57 @@ def _build_model(fit, plan: _Plan, MixedLM, VCSpec):
     return model
 
 
-def _code(fit, plan: _Plan) -> str:
+def _structure(d, plan: _Plan) -> str:
+    terms = d.terms
+    structure = ("one group holding every observation" if plan.group_term is None
+                 else f"groups = {terms[plan.group_term].group}")
+    if plan.re_term is not None:
+        structure += f"; exog_re = ({terms[plan.re_term].source}) columns [{', '.join(terms[plan.re_term].cnames)}]"
+    if plan.vc_terms:
+        structure += "; variance components: " + ", ".join(_vc_name(terms[k]) for k in plan.vc_terms)
+    return structure
+
+
+@dataclass
+class MixedLMTranslation:
+    """A linear mixed model written as statsmodels' ``MixedLM`` (see :func:`to_mixedlm`).
+
+    Attributes
+    ----------
+    model : statsmodels MixedLM
+        Built on the model's own fixed-effects matrix and random-effects columns (not a patsy formula);
+        call ``model.fit(reml=...)``.
+    structure : str
+        How the random effects were mapped: the groups, ``exog_re`` and the variance components.
+    code : str
+        The equivalent ``statsmodels.formula.api.mixedlm`` call, for reading.
+    """
+
+    model: object
+    structure: str
+    code: str
+    plan: _Plan = field(repr=False)
+
+
+def to_mixedlm(model, reml: bool = True) -> MixedLMTranslation:
+    """statsmodels' ``MixedLM`` for a linear mixed model (a :class:`~mixedmodels.LinearMixedModel` or a
+    fit): one grouping factor with its terms, nested factors as variance components within the coarsest
+    group, and crossed factors with scalar terms (``(1 | g1) + (1 | g2)``) as variance components of one
+    group holding every row (statsmodels' ``vc_formula={"g1": "0 + C(g1)", ...}`` with ``groups`` all
+    ones; the matrices are sparse there). Raises :class:`~mixedmodels.errors.MixedModelsError` for a
+    model ``MixedLM`` cannot express (a correlated term beside a crossed factor), naming the term, and
+    ImportError without statsmodels."""
+    d = model.design
+    if d.weights is not None:
+        raise MixedModelsError("statsmodels' MixedLM has no prior weights: a weighted fit cannot be compared")
+    plan = _plan(d)
+    MixedLM, _, VCSpec = _statsmodels()
+    return MixedLMTranslation(model=_build_model(d, plan, MixedLM, VCSpec), structure=_structure(d, plan),
+                              code=_code(d, plan, reml), plan=plan)
+
+
+def _code(d, plan: _Plan, reml: bool) -> str:
     """The equivalent statsmodels formula call (for reading; the comparison fits the matrices)."""
-    d = fit.design
     lhs, fixed, _ = split_formula(d.formula)
     parts = []
     for node in fixed:
@@ -200,7 +256,7 @@ def _code(fit, plan: _Plan) -> str:
                 body = f"0 + {lev}" if t.cnames == ["(Intercept)"] else f"0 + {lev}:{t.cnames[0]}"
             vcs.append(f"{_vc_name(t)!r}: {body!r}")
         args.append("vc_formula={" + ", ".join(vcs) + "}")
-    return (f"smf.mixedlm({', '.join(args)}).fit(reml={bool(fit.reml)})")
+    return (f"smf.mixedlm({', '.join(args)}).fit(reml={bool(reml)})")
 
 
 # ------------------------------------------------------------------------------------ the comparison
@@ -307,13 +363,12 @@ def compare_statsmodels(fit, *, method=None, **fit_kwargs) -> Comparison:
         if method is not None:
             fit_kwargs["fit_method"] = method
         return compare_glmm_statsmodels(fit, **fit_kwargs)
-    if fit.design.weights is not None:
-        raise MixedModelsError("statsmodels' MixedLM has no prior weights: a weighted fit cannot be compared")
-    MixedLM, MixedLMParams, VCSpec = _statsmodels()
+    tr = to_mixedlm(fit, bool(fit.reml))
+    _, MixedLMParams, _ = _statsmodels()
     d = fit.design
-    plan = _plan(d)
+    plan = tr.plan
     terms = d.terms
-    model = _build_model(fit, plan, MixedLM, VCSpec)
+    model = tr.model
     caught: list[str] = []
     with warnings.catch_warnings(record=True) as w:
         warnings.simplefilter("always")
@@ -380,15 +435,9 @@ def compare_statsmodels(fit, *, method=None, **fit_kwargs) -> Comparison:
                      f"{res.llf - offset:.10g} (difference {res.llf - sm_at_ours:.3g}).")
     notes.append(f"Fit times: statsmodels' MixedLM.fit on prepared matrices; mixedmodels' {our_what}; one "
                  "run each, so only indicative.")
-    structure = ("one group holding every observation" if plan.group_term is None
-                 else f"groups = {terms[plan.group_term].group}")
-    if plan.re_term is not None:
-        structure += f"; exog_re = ({terms[plan.re_term].source}) columns [{', '.join(terms[plan.re_term].cnames)}]"
-    if plan.vc_terms:
-        structure += "; variance components: " + ", ".join(_vc_name(terms[k]) for k in plan.vc_terms)
     return Comparison(table=table, mixedmodels_loglik=float(fit.loglik), statsmodels_loglik=float(res.llf),
                       statsmodels_loglik_at_ours=sm_at_ours, loglik_offset=float(offset),
-                      statsmodels_result=res, statsmodels_code=_code(fit, plan), structure=structure,
+                      statsmodels_result=res, statsmodels_code=tr.code, structure=tr.structure,
                       reml=bool(fit.reml), notes=notes, warnings=caught)
 
 
