@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import os
 import re
 import sys
 import time
@@ -184,7 +185,13 @@ def _demo(args) -> int:
 
 
 def _precompile(args) -> int:
-    """Compile every Numba kernel once (machine code cached on disk for later processes)."""
+    """Compile every Numba kernel once (machine code cached on disk for later processes). With
+    ``--background`` (how a fit starts it when the kernels are not compiled yet) at low priority."""
+    if getattr(args, "background", False) and hasattr(os, "nice"):
+        try:
+            os.nice(10)
+        except OSError:  # pragma: no cover
+            pass
     if not kernels.available():
         print("numba is not installed: nothing to compile (the NumPy paths are used)")
         return 0
@@ -217,6 +224,8 @@ def main(argv: list[str] | None = None) -> int:
     p_demo = sub.add_parser("demo", help="fit the split-plot model to the bundled Oats data")
     p_demo.set_defaults(func=_demo)
     p_pre = sub.add_parser("precompile", help="compile the Numba kernels once (cached for later processes)")
+    p_pre.add_argument("--background", action="store_true",
+                       help="at low priority (how a fit starts it when the kernels are not compiled yet)")
     p_pre.set_defaults(func=_precompile)
     args = parser.parse_args(argv)
     try:

@@ -286,7 +286,9 @@ def choose_path(crit, requested: str = "auto") -> Path:
     ``"auto"``: ``small`` when A_R1 is at most :data:`DENSE_MAX` elements, the rest block at most
     :data:`SMALL_MAX_REST` rows and the downdate at most :data:`SMALL_MAX_WORK` multiply-adds (and Numba
     is there); else ``dense`` up to :data:`DENSE_MAX`; else ``blocks`` when every later term is scalar
-    and the level-by-level downdate has at least :data:`BLOCKS_MIN_WORK` pairs; else ``sparse``.
+    and the level-by-level downdate has at least :data:`BLOCKS_MIN_WORK` pairs, and its compiled kernels
+    are ready (:func:`~mixedmodels.fit.kernels.blocks_ready`: else ``sparse``, while they are compiled in
+    the background); else ``sparse``.
     A path asked for by name is used if the model allows it (a :class:`~mixedmodels.errors.ModelError`
     says why not).
     """
@@ -300,7 +302,9 @@ def choose_path(crit, requested: str = "auto") -> Path:
                 and kernels.compiled_small_pays()  # the first small models of a process: NumPy, no Numba load
             name = "small" if small else "dense"
         elif crit.rest_diag and numba and crit.level_blocks.work >= BLOCKS_MIN_WORK:
-            name = "blocks"
+            # the compiled kernels when their machine code is ready; else (the first large fit after
+            # installation) the sparse path while another process compiles them
+            name = "blocks" if kernels.blocks_ready() else "sparse"
         else:
             name = "sparse"
         return PATHS[name](crit)

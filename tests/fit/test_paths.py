@@ -2,7 +2,12 @@
 (mixedmodels.fit.optimize.OptSummary)."""
 
 import dataclasses
+import json
+import os
+import subprocess
+import sys
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -11,13 +16,16 @@ import pytest
 import mixedmodels as mm
 from mixedmodels.classical.aov import MomentsSummary
 from mixedmodels.errors import MixedModelsError, ModelError
-from mixedmodels.fit import paths
+from mixedmodels.fit import kernels, paths
 from mixedmodels.fit.crossprod import CrossProducts
 from mixedmodels.fit.gradient import gradient
 from mixedmodels.fit.optimize import (Evaluations, OptSummary, check_boundary, cross_check_reason,
                                       optimize_theta, optimize_with_gradient)
 from mixedmodels.frame.design import build_design
 from mixedmodels.model import LinearMixedModel
+
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _sleep():
@@ -73,12 +81,61 @@ def test_paths_agree_on_value_gradient_and_solution(reml):
         np.testing.assert_allclose(sols[name][1], sols["small"][1], rtol=1e-7, atol=1e-10)
 
 
-def test_auto_picks_by_size():
+def test_auto_picks_by_size(monkeypatch):
+    monkeypatch.setattr(kernels, "COMPILE_IN_BACKGROUND", False)  # compiled or not yet: the kernels' path
     small = LinearMixedModel("Reaction ~ Days + (Days | Subject)", _sleep()).criterion(True)
     assert small.path.name == "small"
     big = LinearMixedModel("y ~ x + (1 | g1) + (1 | g2)", _crossed(1, 60_000, 4000, 300)).criterion(True)
     assert big.path.name == "blocks"
     assert big.m * big.q1 > paths.DENSE_MAX
+
+
+class _Uncompiled:
+    overloads: dict = {}
+
+
+def test_first_large_fit_before_the_kernels_are_compiled_takes_the_sparse_path(monkeypatch):
+    """Kernels neither compiled in the process nor in the on-disk cache: "auto" takes the sparse path and
+    starts the compile in the background, once; with the machine code ready it takes the kernels."""
+    started = []
+    monkeypatch.setattr(kernels, "_blocks_ready", False)
+    monkeypatch.setattr(kernels, "_compile", lambda: _Uncompiled())
+    monkeypatch.setattr(kernels, "_on_disk", lambda fn: False)
+    monkeypatch.setattr(kernels, "compile_in_background", lambda: started.append(1))
+    model = LinearMixedModel("y ~ x + (1 | g1) + (1 | g2)", _crossed(1, 60_000, 4000, 300))
+    crit = model.criterion(True)
+    assert crit.path.name == "sparse" and started == [1]
+    monkeypatch.setattr(kernels, "COMPILE_IN_BACKGROUND", False)  # the old rule: compile in the fit
+    assert paths.choose_path(crit).name == "blocks"
+    monkeypatch.setattr(kernels, "COMPILE_IN_BACKGROUND", True)
+    monkeypatch.setattr(kernels, "_on_disk", lambda fn: True)  # the background compile has finished
+    assert paths.choose_path(crit).name == "blocks" and started == [1]
+    assert kernels.blocks_ready()
+
+
+def test_cold_numba_cache_first_large_fit_runs_sparse(tmp_path):
+    """In a new process with an empty Numba cache (the first fit after installation), a large crossed fit
+    runs on the sparse path without compiling and reaches the compiled path's optimum."""
+    code = (
+        "import json, sys, warnings; warnings.simplefilter('ignore')\n"
+        f"sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
+        "from test_paths import _crossed\n"
+        "import mixedmodels as mm\n"
+        "from mixedmodels.fit import kernels\n"
+        "kernels.compile_in_background = lambda: print('background compile started')\n"
+        "m = mm.lmer('y ~ x + (1 | g1) + (1 | g2)', _crossed(1, 60_000, 4000, 300))\n"
+        "print(json.dumps({'path': m.optinfo.path, 'objective': m.objective,\n"
+        "                  'compiled': len(kernels._compile().overloads)}))\n")
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "numba"))
+    out = subprocess.run([sys.executable, "-c", code],
+                         capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.strip().splitlines()
+    assert lines[0] == "background compile started"
+    res = json.loads(lines[-1])
+    assert res["path"] == "sparse" and res["compiled"] == 0
+    warm = mm.lmer("y ~ x + (1 | g1) + (1 | g2)", _crossed(1, 60_000, 4000, 300), path="blocks")
+    assert res["objective"] == pytest.approx(warm.objective, rel=1e-9)
 
 
 def test_bad_path_is_a_clear_error():
