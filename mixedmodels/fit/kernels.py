@@ -23,7 +23,8 @@ when its machine code is ready (:func:`blocks_ready`: compiled in this process, 
 cache); otherwise the fit runs on the sparse (SciPy) path, about 2-8x slower than the compiled one but
 far faster than a compile, and the kernels are compiled once in a separate low-priority process
 (:func:`compile_in_background`, ``python -m mixedmodels precompile --background``) that fills the on-disk
-cache for the next large fit, in this process or any later one. Set :data:`COMPILE_IN_BACKGROUND` to
+cache; the fit switches to the compiled path at its first evaluation after the cache is filled
+(:class:`~mixedmodels.fit.paths.WarmingPath`), and later fits, in this process or any other, start on it. Set :data:`COMPILE_IN_BACKGROUND` to
 False to compile in the fit instead (the behaviour before); ``python -m mixedmodels precompile`` after
 installing does it ahead of time.
 
@@ -158,11 +159,11 @@ def _on_disk(fn) -> bool:
         return True
 
 
-def blocks_ready() -> bool:
+def blocks_ready(start_compile: bool = True) -> bool:
     """Whether the level-block kernels run without compiling: compiled in this process, or in Numba's
     on-disk cache (the kernels are compiled together, so the downdate's entry stands for the three).
     When they are not, and :data:`COMPILE_IN_BACKGROUND` is set, starts :func:`compile_in_background`
-    (once) and returns False: the caller takes the sparse path for this fit."""
+    (once a process; not with ``start_compile=False``) and returns False."""
     global _blocks_ready
     if _blocks_ready or not COMPILE_IN_BACKGROUND:
         return True
@@ -170,16 +171,18 @@ def blocks_ready() -> bool:
     if fn.overloads or _on_disk(fn):
         _blocks_ready = True
         return True
-    compile_in_background()
+    if start_compile:
+        compile_in_background()
     return False
 
 
 def compile_in_background() -> None:
     """Start ``python -m mixedmodels precompile --background`` (at low priority, detached, output
-    discarded) unless this process already started one that is still running; it fills Numba's on-disk
-    cache, which the next large fit finds. Never raises: without it the fits stay on the sparse path."""
+    discarded), once a process; it fills Numba's on-disk cache, where the fits of this process (see
+    :class:`~mixedmodels.fit.paths.WarmingPath`) and of later ones find the machine code. Never raises:
+    without it the fits stay on the sparse path."""
     global _background
-    if _background is not None and _background.poll() is None:
+    if _background is not None:
         return
     try:
         _background = subprocess.Popen([sys.executable, "-m", "mixedmodels", "precompile", "--background"],
@@ -187,7 +190,7 @@ def compile_in_background() -> None:
                                        stderr=subprocess.DEVNULL, env=dict(os.environ),
                                        start_new_session=True)
     except Exception:  # pragma: no cover - no process can be started here
-        _background = None
+        _background = False
 
 
 class LevelBlocks:

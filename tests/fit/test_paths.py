@@ -95,22 +95,32 @@ class _Uncompiled:
 
 
 def test_first_large_fit_before_the_kernels_are_compiled_takes_the_sparse_path(monkeypatch):
-    """Kernels neither compiled in the process nor in the on-disk cache: "auto" takes the sparse path and
-    starts the compile in the background, once; with the machine code ready it takes the kernels."""
+    """Kernels neither compiled in the process nor in the on-disk cache: "auto" evaluates on the sparse
+    path and starts the compile in the background, once; from the first evaluation after the machine
+    code is ready it evaluates on the compiled path, and later criteria start there."""
     started = []
+    ready = {"on_disk": False}
     monkeypatch.setattr(kernels, "_blocks_ready", False)
     monkeypatch.setattr(kernels, "_compile", lambda: _Uncompiled())
-    monkeypatch.setattr(kernels, "_on_disk", lambda fn: False)
+    monkeypatch.setattr(kernels, "_on_disk", lambda fn: ready["on_disk"])
     monkeypatch.setattr(kernels, "compile_in_background", lambda: started.append(1))
     model = LinearMixedModel("y ~ x + (1 | g1) + (1 | g2)", _crossed(1, 60_000, 4000, 300))
     crit = model.criterion(True)
-    assert crit.path.name == "sparse" and started == [1]
+    assert isinstance(crit.path, paths.WarmingPath) and crit.path.name == "sparse" and started == [1]
+    theta = crit.theta_init() * 0.7 + 0.05
+    v_sparse, state = crit.path.evaluate(theta)
+    assert state[0].name == "sparse"
     monkeypatch.setattr(kernels, "COMPILE_IN_BACKGROUND", False)  # the old rule: compile in the fit
     assert paths.choose_path(crit).name == "blocks"
     monkeypatch.setattr(kernels, "COMPILE_IN_BACKGROUND", True)
-    monkeypatch.setattr(kernels, "_on_disk", lambda fn: True)  # the background compile has finished
+    monkeypatch.undo()  # the real kernels (compiled or loaded from the cache) ...
+    monkeypatch.setattr(kernels, "_blocks_ready", True)  # ... now ready: the next evaluation switches
+    v_blocks, state_b = crit.path.evaluate(theta)
+    assert crit.path.name == "blocks" and state_b[0].name == "blocks"
+    assert v_blocks == pytest.approx(v_sparse, rel=1e-11)
+    g_sparse, g_blocks = crit.path.gradient_at(state), crit.path.gradient_at(state_b)  # each by its own path
+    np.testing.assert_allclose(g_blocks, g_sparse, rtol=1e-7, atol=1e-8)
     assert paths.choose_path(crit).name == "blocks" and started == [1]
-    assert kernels.blocks_ready()
 
 
 def test_cold_numba_cache_first_large_fit_runs_sparse(tmp_path):
