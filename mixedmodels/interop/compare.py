@@ -38,6 +38,7 @@ offset, no prior weights and one trial per binomial row; any other model is refu
 
 from __future__ import annotations
 
+import html
 import keyword
 import time
 import warnings
@@ -218,8 +219,8 @@ def to_mixedlm(model, reml: bool = True) -> MixedLMTranslation:
                               code=_code(d, plan, reml), plan=plan)
 
 
-def _code(d, plan: _Plan, reml: bool) -> str:
-    """The equivalent statsmodels formula call (for reading; the comparison fits the matrices)."""
+def _fixed_formula(d, quote_keywords: bool = True) -> str:
+    """The model's fixed-effects formula in patsy's spelling (``C(...)`` for ``factor(...)``)."""
     lhs, fixed, _ = split_formula(d.formula)
     parts = []
     for node in fixed:
@@ -228,9 +229,14 @@ def _code(d, plan: _Plan, reml: bool) -> str:
     rhs = " + ".join(parts).replace("+ -", "-") if parts else "1"
     rhs = rhs.replace("as.factor(", "C(").replace("factor(", "C(")  # patsy's spelling
     resp = deparse(lhs)
-    if keyword.iskeyword(resp):  # e.g. Oats' "yield"
+    if quote_keywords and keyword.iskeyword(resp):  # e.g. Oats' "yield"
         resp = f'Q("{resp}")'
-    fml = f"{resp} ~ {rhs}"
+    return f"{resp} ~ {rhs}"
+
+
+def _code(d, plan: _Plan, reml: bool) -> str:
+    """The equivalent statsmodels formula call (for reading; the comparison fits the matrices)."""
+    fml = _fixed_formula(d)
     args = [repr(fml), "data"]
     terms = d.terms
     if plan.group_term is None:
@@ -298,33 +304,47 @@ class Comparison:
 
     def __str__(self) -> str:
         crit = "REML" if self.reml else "ML"
-        lines = [f"mixedmodels vs statsmodels MixedLM ({crit} fits of the same model matrices)",
-                 f"statsmodels structure: {self.structure}",
-                 f"equivalent call: {self.statsmodels_code}", ""]
-        width = max(len(str(i)) for i in self.table.index) + 2
-        head = f"{'':<{width}}{'mixedmodels':>16}{'statsmodels':>16}{'difference':>13}"
-        lines.append(head)
-        section = None
-        for term, row in self.table.iterrows():
-            if row["section"] != section:
-                section = row["section"]
-                lines.append(section)
-            diff = "" if not np.isfinite(row["difference"]) else f"{row['difference']:>13.3g}"
-            lines.append(f"  {term:<{width - 2}}{_fmt(row['mixedmodels']):>16}{_fmt(row['statsmodels']):>16}"
-                         f"{diff}")
-        lines.append("")
-        lines.extend(self.notes)
-        if self.warnings:
-            lines.append("statsmodels warned: " + "; ".join(self.warnings))
-        return "\n".join(lines)
+        return _side_by_side_text(
+            [f"mixedmodels vs statsmodels MixedLM ({crit} fits of the same model matrices)",
+             f"statsmodels structure: {self.structure}", f"equivalent call: {self.statsmodels_code}"],
+            self.table, self.notes, self.warnings)
 
     def __repr__(self) -> str:
         return self.__str__()
 
     def _repr_html_(self) -> str:
-        import html
+        return _pre_html(self.__str__())
 
-        return "<pre>" + html.escape(self.__str__()) + "</pre>"
+
+def _side_by_side_frame(rows: list[tuple]) -> pd.DataFrame:
+    """The comparison table: rows ``(section, term, mixedmodels, statsmodels)``, indexed by term, with
+    ``difference`` = statsmodels - mixedmodels."""
+    table = pd.DataFrame(rows, columns=["section", "term", "mixedmodels", "statsmodels"]).set_index("term")
+    table["difference"] = table["statsmodels"] - table["mixedmodels"]
+    return table
+
+
+def _side_by_side_text(head: list[str], table: pd.DataFrame, notes: list[str], warned: list[str]) -> str:
+    """The printed comparison: ``head`` lines, the table by section, the notes and statsmodels' warnings."""
+    lines = [*head, ""]
+    width = max(len(str(i)) for i in table.index) + 2
+    lines.append(f"{'':<{width}}{'mixedmodels':>16}{'statsmodels':>16}{'difference':>13}")
+    section = None
+    for term, row in table.iterrows():
+        if row["section"] != section:
+            section = row["section"]
+            lines.append(section)
+        diff = "" if not np.isfinite(row["difference"]) else f"{row['difference']:>13.3g}"
+        lines.append(f"  {term:<{width - 2}}{_fmt(row['mixedmodels']):>16}{_fmt(row['statsmodels']):>16}{diff}")
+    lines.append("")
+    lines.extend(notes)
+    if warned:
+        lines.append("statsmodels warned: " + "; ".join(warned))
+    return "\n".join(lines)
+
+
+def _pre_html(text: str) -> str:
+    return "<pre>" + html.escape(text) + "</pre>"
 
 
 def _fmt(x: float) -> str:
@@ -416,8 +436,7 @@ def compare_statsmodels(fit, *, method=None, **fit_kwargs) -> Comparison:
     crit = "REML" if fit.reml else "ML"
     rows.append(("Fit", f"log-likelihood ({crit})", fit.loglik, float(res.llf)))
     rows.append(("Fit", "fit time (s)", our_time, sm_time))
-    table = pd.DataFrame(rows, columns=["section", "term", "mixedmodels", "statsmodels"]).set_index("term")
-    table["difference"] = table["statsmodels"] - table["mixedmodels"]
+    table = _side_by_side_frame(rows)
     table.loc["fit time (s)", "difference"] = np.nan
 
     offset = sm_at_ours - fit.loglik
@@ -526,47 +545,25 @@ class GlmmComparison:
     warnings: list[str] = field(default_factory=list)
 
     def __str__(self) -> str:
-        lines = [f"mixedmodels glmer ({self.method}) vs statsmodels {self.statsmodels_class} "
-                 "(variational Bayes: a Bayesian approximation, not a likelihood fit)",
-                 f"equivalent call: {self.statsmodels_code}", ""]
-        width = max(len(str(i)) for i in self.table.index) + 2
-        lines.append(f"{'':<{width}}{'mixedmodels':>16}{'statsmodels':>16}{'difference':>13}")
-        section = None
-        for term, row in self.table.iterrows():
-            if row["section"] != section:
-                section = row["section"]
-                lines.append(section)
-            diff = "" if not np.isfinite(row["difference"]) else f"{row['difference']:>13.3g}"
-            lines.append(f"  {term:<{width - 2}}{_fmt(row['mixedmodels']):>16}{_fmt(row['statsmodels']):>16}"
-                         f"{diff}")
-        lines.append("")
-        lines.extend(self.notes)
-        if self.warnings:
-            lines.append("statsmodels warned: " + "; ".join(self.warnings))
-        return "\n".join(lines)
+        return _side_by_side_text(
+            [f"mixedmodels glmer ({self.method}) vs statsmodels {self.statsmodels_class} "
+             "(variational Bayes: a Bayesian approximation, not a likelihood fit)",
+             f"equivalent call: {self.statsmodels_code}"],
+            self.table, self.notes, self.warnings)
 
     def __repr__(self) -> str:
         return self.__str__()
 
     def _repr_html_(self) -> str:
-        import html
-
-        return "<pre>" + html.escape(self.__str__()) + "</pre>"
+        return _pre_html(self.__str__())
 
 
 def _glmm_code(fit, cls: str) -> str:
     d = fit.design
-    lhs, fixed, _ = split_formula(d.formula)
-    parts = []
-    for node in fixed:
-        parts.append(("- " + deparse(node.operand)) if isinstance(node, UnaryOp) and node.op == "-"
-                     else deparse(node))
-    rhs = " + ".join(parts).replace("+ -", "-") if parts else "1"
-    rhs = rhs.replace("as.factor(", "C(").replace("factor(", "C(")
-    resp = deparse(lhs)
+    fml = _fixed_formula(d, quote_keywords=False)
     vcs = ", ".join(f"{t.group!r}: '0 + " + ":".join(f"C({g})" for g in t.group.split(":")) + "'"
                     for t in d.terms)
-    return f"{cls}.from_formula({f'{resp} ~ {rhs}'!r}, {{{vcs}}}, data).fit_vb()"
+    return f"{cls}.from_formula({fml!r}, {{{vcs}}}, data).fit_vb()"
 
 
 def compare_glmm_statsmodels(fit, *, vcp_p: float = 1.0, fe_p: float = 2.0, **fit_kwargs) -> GlmmComparison:
@@ -616,8 +613,7 @@ def compare_glmm_statsmodels(fit, *, vcp_p: float = 1.0, fe_p: float = 2.0, **fi
     for k, t in enumerate(terms):
         rows.append(("Random-effect SDs (statsmodels: exp(posterior mean of log SD))", f"{t.group}: sd(Intercept)",
                      float(np.sqrt(covs[k][0, 0])), float(np.exp(vcp_mean[k]))))
-    table = pd.DataFrame(rows, columns=["section", "term", "mixedmodels", "statsmodels"]).set_index("term")
-    table["difference"] = table["statsmodels"] - table["mixedmodels"]
+    table = _side_by_side_frame(rows)
     method = ("maximum likelihood, Laplace approximation" if fit.nAGQ == 1 else
               "maximum likelihood, nAGQ = 0" if fit.nAGQ == 0 else
               f"maximum likelihood, adaptive Gauss-Hermite quadrature, nAGQ = {fit.nAGQ}")
