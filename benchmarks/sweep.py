@@ -27,9 +27,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmarks.procs import ROOT, cpu_name, have, have_lme4, run_worker, worker_env
 from benchmarks.shapes import SHAPES
-
-ROOT = Path(__file__).resolve().parent.parent
 BEGIN, END = "<!-- sweep:begin -->", "<!-- sweep:end -->"
 VARIANTS = {  # ours: name -> (label, environment)
     "default": ("ours", {}),
@@ -45,23 +44,7 @@ def _log(msg: str) -> None:
 
 
 def _env(extra: dict) -> dict:
-    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    for v in VARIANTS["one"][1]:
-        env.pop(v, None)
-    env.update(extra)
-    return env
-
-
-def _have_lme4() -> bool:
-    if shutil.which("Rscript") is None:
-        return False
-    return subprocess.run(["Rscript", "-e", "library(lme4); library(jsonlite)"], capture_output=True).returncode == 0
-
-
-def _have(module: str) -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec(module) is not None
+    return worker_env(extra, drop=tuple(VARIANTS["one"][1]))
 
 
 class Burners:
@@ -78,20 +61,16 @@ class Burners:
             p.wait()
 
 
-def _last_json(text: str) -> dict:
-    return json.loads(text.strip().splitlines()[-1])
-
-
 def _python(tool: str, shape, variant: str, repeats: int, budget: float, timeout: float) -> dict:
     env = _env(VARIANTS[variant][1] if tool == "mixedmodels" else {})
     cmd = [sys.executable, "-m", "benchmarks.sweep_worker", tool, shape.name, variant, str(repeats), str(budget)]
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env, timeout=timeout)
+        res = run_worker(cmd, env=env, timeout=timeout)
     except subprocess.TimeoutExpired:
         return {"tool": tool, "variant": variant, "over": budget if timeout <= 2 * budget + 20 else timeout}
-    if proc.returncode != 0:
-        return {"tool": tool, "variant": variant, "error": (proc.stderr.strip().splitlines() or ["failed"])[-1]}
-    return _last_json(proc.stdout)
+    if "error" in res:
+        res.update(tool=tool, variant=variant)
+    return res
 
 
 def _r_data(shape, cache: Path) -> tuple[Path, Path]:
@@ -110,12 +89,12 @@ def _lme4(shape, cache: Path, repeats: int, budget: float) -> dict:
     cmd = ["Rscript", str(ROOT / "benchmarks" / "lme4_sweep_worker.R"), str(csv), str(lev), shape.formula,
            str(repeats), str(budget)]
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=budget + 20)
+        res = run_worker(cmd, timeout=budget + 20, cwd=None)
     except subprocess.TimeoutExpired:
         return {"tool": "lme4", "over": budget}
-    if proc.returncode != 0:
-        return {"tool": "lme4", "error": (proc.stderr.strip().splitlines() or ["failed"])[-1]}
-    return _last_json(proc.stdout)
+    if "error" in res:
+        res["tool"] = "lme4"
+    return res
 
 
 def _wall(cmd: list[str], env: dict | None = None, k: int = 3) -> float | None:
@@ -151,9 +130,9 @@ def _startup(cache: Path, lme4: bool, k: int = 3) -> dict:
             "print(json.dumps({'load': load, 'first': ts[0], 'warm': min(ts[1:])}))")
     runs = []
     for _ in range(k):
-        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env=env)
-        if proc.returncode == 0:
-            runs.append(_last_json(proc.stdout))
+        res = run_worker([sys.executable, "-c", code], env=env)
+        if "error" not in res:
+            runs.append(res)
     if runs:
         out["model_load_s"] = min(r["load"] for r in runs)
         out["first_fit_s"] = min(r["first"] for r in runs)
@@ -171,14 +150,6 @@ def _startup(cache: Path, lme4: bool, k: int = 3) -> dict:
 
 
 def _machine() -> dict:
-    cpu = ""
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
     vers = {}
     for mod in ("numpy", "scipy", "numba", "statsmodels", "threadpoolctl"):
         try:
@@ -195,7 +166,7 @@ def _machine() -> dict:
         load = os.getloadavg()
     except OSError:
         load = None
-    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "versions": vers,
+    return {"cpu": cpu_name(), "cores": os.cpu_count(), "python": platform.python_version(), "versions": vers,
             "loadavg_at_start": load}
 
 
@@ -218,9 +189,9 @@ def main(argv: list[str] | None = None) -> int:
               and (not args.quick or args.shapes or s.name in QUICK)]
     budget = args.budget or (20.0 if args.quick else 40.0)
     tools = args.tools.split(",")
-    have = {"mixedmodels": True, "lme4": "lme4" in tools and _have_lme4(),
-            "statsmodels": "statsmodels" in tools and _have("statsmodels")}
-    notes = [f"{t}: not available here, skipped" for t in tools if not have.get(t)]
+    have_tool = {"mixedmodels": True, "lme4": "lme4" in tools and have_lme4(),
+                 "statsmodels": "statsmodels" in tools and have("statsmodels")}
+    notes = [f"{t}: not available here, skipped" for t in tools if not have_tool.get(t)]
     machine = _machine()
     started = time.time()
     results, startup = [], {}
@@ -231,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
             burners = Burners(os.cpu_count() or 1) if cond == "busy" else None
             try:
                 _log(f"[{cond}] startup")
-                startup[cond] = _startup(cache, have["lme4"], 1 if args.quick else 3)
+                startup[cond] = _startup(cache, have_tool["lme4"], 1 if args.quick else 3)
                 for shape in shapes:
                     repeats = args.repeats or ((1 if shape.big else 3) if args.quick or cond == "busy"
                                                else (2 if shape.big else 5))
@@ -256,11 +227,11 @@ def main(argv: list[str] | None = None) -> int:
                             if cond == "idle":
                                 over_idle[shape.name] = row[variant]
                         _log(f"[{cond}] {shape.name:<16} ours/{variant:<8} {_fmt(row[variant])} ({time.time() - t0:.0f} s)")
-                    if have["lme4"]:
+                    if have_tool["lme4"]:
                         t0 = time.time()
                         row["lme4"] = _lme4(shape, cache, repeats, budget)
                         _log(f"[{cond}] {shape.name:<16} lme4          {_fmt(row['lme4'])} ({time.time() - t0:.0f} s)")
-                    if have["statsmodels"]:
+                    if have_tool["statsmodels"]:
                         t0 = time.time()
                         row["statsmodels"] = _python("statsmodels", shape, "default", repeats, budget,
                                                      timeout=budget + 20)
@@ -308,7 +279,9 @@ def _fmt(r: dict | None) -> str:
         return f"> {r['over']:.0f} s" + (" (idle; not rerun)" if r.get("skipped") else "")
     if "error" in r:
         return "error: " + r["error"][:50]
-    return _sec(r["time"])
+    if r.get("not_expressible"):
+        return "not expressible"
+    return _sec(r.get("time"))
 
 
 def _sec(t: float | None) -> str:

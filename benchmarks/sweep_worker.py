@@ -17,13 +17,7 @@ import sys
 import time
 import warnings
 
-
-def _rss_kb(field: str) -> int:
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    return 0
+from benchmarks.procs import rss_kb
 
 
 def evaluation_path(fit) -> str:
@@ -159,7 +153,7 @@ def main() -> None:
         warnings.simplefilter("ignore")
         res = run(shape, data, variant, repeats, budget)
     res.update({"tool": tool, "shape": name, "variant": variant, "n": len(data),
-                "peak_mb": _rss_kb("VmHWM") / 1024})
+                "peak_mb": rss_kb("VmHWM") / 1024})
     print(json.dumps(res))
 
 

@@ -97,3 +97,16 @@ def test_best_of_keeps_the_faster_process_and_every_run():
     assert best["runs"] == [0.010, 0.008]
     failed = _best_of(best, {"error": "boom"})
     assert failed["time"] == 0.008 and failed["runs"] == [0.010, 0.008]
+
+
+def test_run_worker_reads_the_last_json_line_or_the_error():
+    """The one process helper of both runners (benchmarks/procs.py)."""
+    from benchmarks.procs import rss_kb, run_worker, worker_env
+
+    ok = run_worker([sys.executable, "-c", "print('noise'); print('{\"time\": 0.5}')"], env=worker_env())
+    assert ok == {"time": 0.5}
+    bad = run_worker([sys.executable, "-c", "import sys; sys.exit('worker failed: no data')"])
+    assert bad == {"error": "worker failed: no data"}
+    env = worker_env({"X_EXTRA": "1"}, drop=("X_EXTRA_GONE",))
+    assert env["X_EXTRA"] == "1" and "X_EXTRA_GONE" not in env and env["PYTHONPATH"]
+    assert rss_kb("NoSuchField") == 0
