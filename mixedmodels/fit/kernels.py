@@ -20,8 +20,9 @@ compiled in memory, never an error).
 Compiling the level-block kernels (this downdate and the gradient's two kernels) takes ~10 s the first
 time after installation; loading them from the cache ~0.3 s. So a large fit takes the compiled path only
 when its machine code is ready (:func:`blocks_ready`: compiled in this process, or in Numba's on-disk
-cache); otherwise the fit runs on the sparse (SciPy) path, about 2-8x slower than the compiled one but
-far faster than a compile, and the kernels are compiled once in a separate low-priority process
+cache); otherwise a fit up to :data:`~mixedmodels.fit.paths.WARMING_MAX_SIZE` runs on the sparse
+(SciPy) path, 2-3x slower than the compiled one there, which costs less than the compile (a larger fit
+compiles the kernels itself: there the compile is the smaller cost), and the kernels are compiled once in a separate low-priority process
 (:func:`compile_in_background`, ``python -m mixedmodels precompile --background``) that fills the on-disk
 cache; the fit switches to the compiled path at its first evaluation after the cache is filled
 (:class:`~mixedmodels.fit.paths.WarmingPath`), and later fits, in this process or any other, start on it. Set :data:`COMPILE_IN_BACKGROUND` to

@@ -37,7 +37,7 @@ from .linalg import (BlockedFactor, NotPositiveDefinite, batched_cholesky, batch
 from .smallfit import SmallEvaluator
 
 __all__ = ["Path", "SmallPath", "DensePath", "BlocksPath", "SparsePath", "WarmingPath", "PATHS", "choose_path",
-           "DENSE_MAX", "DENSE_HARD_MAX", "SMALL_MAX_REST", "SMALL_MAX_WORK", "BLOCKS_MIN_WORK",
+           "DENSE_MAX", "DENSE_HARD_MAX", "WARMING_MAX_SIZE", "SMALL_MAX_REST", "SMALL_MAX_WORK", "BLOCKS_MIN_WORK",
            "SPARSE_DENSE_C", "GRADIENT_CHUNK_ELEMENTS", "CROSSPROD_DENSE_MAX", "CROSS_CHECK_SINGULAR_TOL",
            "CROSS_CHECK_FEW_LEVELS", "CROSS_CHECK_DENSE_MAX_THETA"]
 
@@ -48,6 +48,10 @@ SMALL_MAX_REST = 96           # rows of the rest block (later terms' columns + p
 SMALL_MAX_WORK = 300_000      # ... and m * m * q1 multiply-adds (the C C' downdate) up to which
                               # "auto" takes the compiled small path
 BLOCKS_MIN_WORK = 200_000     # pair count of the level-by-level downdate from which "auto" takes it
+WARMING_MAX_SIZE = 8_000_000  # m * q1 up to which a large fit runs on the sparse path while the level-block
+                              # kernels compile in another process (WarmingPath); above it the sparse
+                              # path's extra cost (~0.01 s an evaluation per million, measured) would
+                              # exceed the compile's ~3 s, and the fit compiles them itself
 SPARSE_DENSE_C = 0.05         # fill of A_R1 above which the sparse path forms C C' densely
 GRADIENT_CHUNK_ELEMENTS = 2_000_000  # size of the dense k x (columns) blocks of the sparse gradient
 CROSSPROD_DENSE_MAX = 200_000  # n * (columns) up to which the cross-products are formed densely
@@ -333,8 +337,8 @@ def choose_path(crit, requested: str = "auto") -> Path:
     :data:`SMALL_MAX_REST` rows and the downdate at most :data:`SMALL_MAX_WORK` multiply-adds (and Numba
     is there); else ``dense`` up to :data:`DENSE_MAX`; else ``blocks`` when every later term is scalar
     and the level-by-level downdate has at least :data:`BLOCKS_MIN_WORK` pairs, and its compiled kernels
-    are ready (:func:`~mixedmodels.fit.kernels.blocks_ready`; else a :class:`WarmingPath`: ``sparse``
-    until another process has compiled them); else ``sparse``.
+    are ready (:func:`~mixedmodels.fit.kernels.blocks_ready`; else, up to :data:`WARMING_MAX_SIZE`, a
+    :class:`WarmingPath`: ``sparse`` until another process has compiled them); else ``sparse``.
     A path asked for by name is used if the model allows it (a :class:`~mixedmodels.errors.ModelError`
     says why not).
     """
@@ -350,7 +354,7 @@ def choose_path(crit, requested: str = "auto") -> Path:
         elif crit.rest_diag and numba and crit.level_blocks.work >= BLOCKS_MIN_WORK:
             # the compiled kernels when their machine code is ready; else (the first large fit after
             # installation) the sparse path until another process has compiled them
-            if not kernels.blocks_ready():
+            if dense_size <= WARMING_MAX_SIZE and not kernels.blocks_ready():
                 return WarmingPath(crit)
             name = "blocks"
         else:

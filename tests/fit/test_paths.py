@@ -113,6 +113,8 @@ def test_first_large_fit_before_the_kernels_are_compiled_takes_the_sparse_path(m
     monkeypatch.setattr(kernels, "COMPILE_IN_BACKGROUND", False)  # the old rule: compile in the fit
     assert paths.choose_path(crit).name == "blocks"
     monkeypatch.setattr(kernels, "COMPILE_IN_BACKGROUND", True)
+    monkeypatch.setattr(paths, "WARMING_MAX_SIZE", crit.m * crit.q1 - 1)  # too large to pay: compile here
+    assert paths.choose_path(crit).name == "blocks" and started == [1]
     monkeypatch.undo()  # the real kernels (compiled or loaded from the cache) ...
     monkeypatch.setattr(kernels, "_blocks_ready", True)  # ... now ready: the next evaluation switches
     v_blocks, state_b = crit.path.evaluate(theta)
