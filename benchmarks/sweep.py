@@ -226,7 +226,8 @@ def main(argv: list[str] | None = None) -> int:
                                                    timeout=2 * budget + 20)
                             if cond == "idle":
                                 over_idle[shape.name] = row[variant]
-                        _log(f"[{cond}] {shape.name:<16} ours/{variant:<8} {_fmt(row[variant])} ({time.time() - t0:.0f} s)")
+                        _log(f"[{cond}] {shape.name:<16} ours/{variant:<8} {_fmt(row[variant])} "
+                             f"({time.time() - t0:.0f} s)")
                     if have_tool["lme4"]:
                         t0 = time.time()
                         row["lme4"] = _lme4(shape, cache, repeats, budget)
