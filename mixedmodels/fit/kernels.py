@@ -186,11 +186,14 @@ def compile_in_background() -> None:
     global _background
     if _background is not None:
         return
+    # the child imports this very package (and compiles into the cache this process reads), wherever
+    # it was imported from
+    here = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (here, os.environ.get("PYTHONPATH")) if p))
     try:
         _background = subprocess.Popen([sys.executable, "-m", "mixedmodels", "precompile", "--background"],
                                        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                       stderr=subprocess.DEVNULL, env=dict(os.environ),
-                                       start_new_session=True)
+                                       stderr=subprocess.DEVNULL, env=env, start_new_session=True)
     except Exception:  # pragma: no cover - no process can be started here
         _background = False
 

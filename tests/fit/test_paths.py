@@ -320,3 +320,21 @@ def test_no_import_circle_inside_fit():
         visit(name, [])
     assert not any("criterion" in deps or "optimize" in deps for deps in graph.values())
     assert "paths" in graph["criterion"] and "paths" in graph["optimize"]
+
+
+def test_background_compile_starts_once_and_imports_this_package(monkeypatch):
+    calls = []
+
+    class FakePopen:
+        def __init__(self, cmd, **kw):
+            calls.append((cmd, kw))
+
+    monkeypatch.setattr(kernels, "_background", None)
+    monkeypatch.setattr(kernels.subprocess, "Popen", FakePopen)
+    kernels.compile_in_background()
+    kernels.compile_in_background()
+    assert len(calls) == 1
+    cmd, kw = calls[0]
+    assert cmd[1:] == ["-m", "mixedmodels", "precompile", "--background"]
+    assert kw["env"]["PYTHONPATH"].split(os.pathsep)[0] == str(Path(mm.__file__).resolve().parents[1])
+    assert kw["stdout"] is subprocess.DEVNULL and kw["start_new_session"]
