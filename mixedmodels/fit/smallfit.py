@@ -87,7 +87,10 @@ def compile_pays() -> bool:
     (:func:`mixedmodels.fit.kernels.compiled_small_pays`) should take the compiled path: its code is
     loaded in this process or in the on-disk cache (loading it costs ~0.3 s), or, when it would have
     to be compiled (~6 s), once :data:`SMALL_FITS_BEFORE_COMPILE` small models were fitted on the NumPy
-    path waiting for it."""
+    path waiting for it. Where it is not cached, the first such fit starts the background compile of
+    :func:`mixedmodels.fit.kernels.compile_in_background` (when
+    :data:`~mixedmodels.fit.kernels.COMPILE_IN_BACKGROUND`), and the cache is looked at again every
+    100 small fits."""
     global _uncached_seen
     if _compiled is not None:
         return True
@@ -98,6 +101,10 @@ def compile_pays() -> bool:
         if compiled_code_cached():
             _uncached_seen = SMALL_FITS_BEFORE_COMPILE  # found: from now on without looking again
             return True
+        if _uncached_seen == 1 and kernels.COMPILE_IN_BACKGROUND:
+            # compiled by another process at low priority (with the level-block kernels), into the cache
+            # a later look here finds
+            kernels.compile_in_background()
     return False
 
 
