@@ -106,9 +106,6 @@ class ProfiledCriterion:
         self.q1 = terms[0].nranef
         # per term, the (rows, cols) of lambda that theta fills (column-major lower triangle)
         self.tril = [tril_indices(t.ncols) for t in terms]
-        # row / column index of each stored element of AR1 (for the scalar fast paths)
-        self.ar1_rows = np.repeat(np.arange(self.cp.AR1.shape[0]), np.diff(self.cp.AR1.indptr))
-        self.ar1_cols = self.cp.AR1.indices
         # for each rest row that is a Z column, the position in theta of its term's lambda[0, 0]
         self.rest_theta = np.repeat([sl[0] for sl in self.theta_slices[1:]],
                                     [t.nranef for t in terms[1:]]).astype(np.intp)
@@ -143,7 +140,18 @@ class ProfiledCriterion:
     @cached_property
     def AR1_dense(self) -> np.ndarray:
         """A_R1 as a dense (m, l1, s1) array (the dense and small paths, the dense gradient)."""
-        return self.cp.AR1.toarray().reshape(self.m, self.l1, self.s1)
+        return self.cp.AR1_array.reshape(self.m, self.l1, self.s1)
+
+    @cached_property
+    def ar1_rows(self) -> np.ndarray:
+        """The row of each stored element of the sparse A_R1 (the sparse path's scalar case)."""
+        AR1 = self.cp.AR1
+        return np.repeat(np.arange(AR1.shape[0]), np.diff(AR1.indptr))
+
+    @property
+    def ar1_cols(self) -> np.ndarray:
+        """The column of each stored element of the sparse A_R1."""
+        return self.cp.AR1.indices
 
     @cached_property
     def AR1_csc(self) -> sp.csc_matrix:

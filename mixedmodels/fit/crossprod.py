@@ -5,7 +5,8 @@ apart because its diagonal block is block diagonal (``nlevels`` blocks of ``ncol
 column -- the other terms' Z columns, then X, then y -- forms the "rest" block. Three pieces are stored:
 
 ``A11``  (nlevels1, s1, s1)  the diagonal blocks of Z1'Z1
-``AR1``  sparse (m, q1)      rest' Z1
+``AR1``  sparse (m, q1)      rest' Z1 (small models keep it dense, ``AR1_array``; the sparse form is
+                             made on first use)
 ``ARR``  dense (m, m)        rest' rest
 
 All three are sums over observations, so :meth:`CrossProducts.from_design` can build them chunk by chunk
@@ -14,8 +15,6 @@ partition by partition on data too big for one machine.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
@@ -45,13 +44,49 @@ def _dense_z(refs: np.ndarray, z: np.ndarray, nranef: int) -> np.ndarray:
     return out
 
 
-@dataclass
 class CrossProducts:
-    """The three stored pieces of the cross-product (see the module docstring)."""
+    """The three stored pieces of the cross-product (see the module docstring).
 
-    A11: np.ndarray
-    AR1: sp.csr_matrix
-    ARR: np.ndarray
+    ``AR1`` may be given sparse or as a dense ``(m, q1)`` array (small models: their cross-products are
+    formed densely, and the small and dense evaluation paths never need a sparse copy). Either form is
+    available: :attr:`AR1` (CSR, duplicates summed, indices sorted) and :attr:`AR1_array` (dense), each
+    made from the other on first use and kept."""
+
+    __slots__ = ("A11", "ARR", "_AR1", "_AR1_array")
+
+    def __init__(self, A11: np.ndarray, AR1, ARR: np.ndarray):
+        self.A11 = A11
+        self.ARR = ARR
+        if sp.issparse(AR1):
+            self._AR1, self._AR1_array = AR1, None
+        else:
+            self._AR1, self._AR1_array = None, np.asarray(AR1, dtype=float)
+
+    @property
+    def AR1(self) -> sp.csr_matrix:
+        """``rest' Z1`` as a sparse (CSR) matrix."""
+        if self._AR1 is None:
+            out = sp.csr_matrix(self._AR1_array)
+            out.sum_duplicates()
+            out.sort_indices()
+            self._AR1 = out
+        return self._AR1
+
+    @property
+    def AR1_array(self) -> np.ndarray:
+        """``rest' Z1`` as a dense ``(m, q1)`` array (formed once; not to be modified)."""
+        if self._AR1_array is None:
+            self._AR1_array = self._AR1.toarray()
+        return self._AR1_array
+
+    @property
+    def AR1_is_dense(self) -> bool:
+        """Whether A_R1 was formed densely (its sparse form not made yet)."""
+        return self._AR1 is None
+
+    def __repr__(self) -> str:
+        return f"CrossProducts(A11={self.A11.shape}, AR1={(self.ARR.shape[0], self.A11.shape[0] * self.A11.shape[1])}, " \
+               f"ARR={self.ARR.shape})"
 
     def select(self, rest, first=None) -> "CrossProducts":
         """The cross-products of a reduced model with the same first term: ``rest`` lists, in the new
@@ -63,7 +98,8 @@ class CrossProducts:
         m = self.ARR.shape[0]
         if rest.ndim != 1 or (rest.size and (rest.min() < 0 or rest.max() >= m)):
             raise ValueError(f"rest must be indices of the {m} rest rows")
-        AR1 = self.AR1.tocsr()[rest]
+        dense = self.AR1_is_dense
+        AR1 = self.AR1_array[rest] if dense else self.AR1.tocsr()[rest]
         A11 = self.A11
         if first is not None:
             s = A11.shape[1]
@@ -71,13 +107,19 @@ class CrossProducts:
             if first.ndim != 1 or not first.size or first.min() < 0 or first.max() >= s:
                 raise ValueError(f"first must be indices of the first term's {s} columns")
             A11 = np.ascontiguousarray(A11[:, first][:, :, first])
-            AR1 = AR1.tocsc()[:, (np.arange(A11.shape[0])[:, None] * s + first[None, :]).ravel()].tocsr()
-        AR1.sum_duplicates()
-        AR1.sort_indices()
+            cols = (np.arange(A11.shape[0])[:, None] * s + first[None, :]).ravel()
+            AR1 = np.ascontiguousarray(AR1[:, cols]) if dense else AR1.tocsc()[:, cols].tocsr()
+        if not dense:
+            AR1.sum_duplicates()
+            AR1.sort_indices()
         return CrossProducts(A11, AR1, np.ascontiguousarray(self.ARR[np.ix_(rest, rest)]))
 
     def __add__(self, other: "CrossProducts") -> "CrossProducts":
-        return CrossProducts(self.A11 + other.A11, (self.AR1 + other.AR1).tocsr(), self.ARR + other.ARR)
+        if self.AR1_is_dense and other.AR1_is_dense:
+            AR1 = self.AR1_array + other.AR1_array
+        else:
+            AR1 = (self.AR1 + other.AR1).tocsr()
+        return CrossProducts(self.A11 + other.A11, AR1, self.ARR + other.ARR)
 
     @classmethod
     def from_rows(cls, terms: list[ReTerm], X: np.ndarray, y: np.ndarray, rows,
@@ -101,8 +143,8 @@ class CrossProducts:
             # small problems: dense matrices and products (scipy.sparse's overhead would dominate)
             W = np.column_stack([_dense_z(t.refs[rows], t.z[rows], t.nranef) for t in terms[1:]]
                                 + [X[rows], y[rows]])
-            AR1 = sp.csr_matrix(W.T @ _dense_z(refs, z, t1.nranef))
-            return cls(A11, AR1, W.T @ W)
+            # A_R1 stays dense: its sparse form is made only if a path asks for it
+            return cls(A11, W.T @ _dense_z(refs, z, t1.nranef), W.T @ W)
         # large problems: the Z columns sparse, X and y dense (X is mostly dense: a sparse copy of it and
         # sparse products with it cost far more than BLAS on the dense columns)
         Z1 = ReTerm(t1.group, t1.levels, refs, t1.cnames, z).zmatrix()
@@ -135,6 +177,7 @@ class CrossProducts:
             for start in range(0, n, chunk_rows):
                 part = cls.from_rows(terms, X, y, slice(start, min(n, start + chunk_rows)), dense=dense)
                 out = part if out is None else out + part
-        out.AR1.sum_duplicates()
-        out.AR1.sort_indices()
+        if not out.AR1_is_dense:
+            out.AR1.sum_duplicates()
+            out.AR1.sort_indices()
         return out
