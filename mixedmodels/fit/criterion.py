@@ -21,7 +21,7 @@ Then (Bates et al. 2015, eqs. 34 and 41)
 
 from __future__ import annotations
 
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 import numpy as np
 import scipy.linalg as sla
@@ -38,11 +38,67 @@ __all__ = ["ProfiledCriterion", "BlockedFactor", "tril_indices"]
 _LOG2PI = np.log(2 * np.pi)
 
 
+def _readonly(a: np.ndarray) -> np.ndarray:
+    a.flags.writeable = False
+    return a
+
+
+@lru_cache(maxsize=64)
 def tril_indices(s: int) -> tuple[np.ndarray, np.ndarray]:
     """(rows, cols) of the lower triangle of an ``s x s`` lambda in column-major order (R's
-    ``lower.tri`` order: the order of a term's elements in theta)."""
+    ``lower.tri`` order: the order of a term's elements in theta). Computed once per size (read-only
+    arrays, shared)."""
     cols, rows = np.triu_indices(s)  # triu of the transpose = tril column-major
-    return rows, cols
+    return _readonly(rows), _readonly(cols)
+
+
+@lru_cache(maxsize=32)
+def _layout(shape: tuple[tuple[int, int], ...], p: int) -> dict:
+    """The index layout of a criterion whose random-effects terms have ``shape`` = ((nlevels, ncols), ...)
+    and ``p`` fixed effects: it depends on nothing else, so models of one shape (a simulation, a
+    bootstrap, the same formula on new data) share it. Read-only arrays."""
+    out: dict = {}
+    qrest = sum(l * s for l, s in shape[1:])
+    m = qrest + p + 1
+    sizes = [s * (s + 1) // 2 for _, s in shape]
+    starts = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
+    out["theta_slices"] = [_readonly(np.arange(starts[i], starts[i + 1])) for i in range(len(shape))]
+    out["qrest"], out["m"] = qrest, m
+    out["rest_diag"] = all(s == 1 for _, s in shape[1:])
+    out["l1"], out["s1"] = shape[0]
+    out["q1"] = shape[0][0] * shape[0][1]
+    # per term, the (rows, cols) of lambda that theta fills (column-major lower triangle)
+    tril = [tril_indices(s) for _, s in shape]
+    out["tril"] = tril
+    # for each rest row that is a Z column, the position in theta of its term's lambda[0, 0]
+    out["rest_theta"] = _readonly(np.repeat(starts[1:-1], [l * s for l, s in shape[1:]]).astype(np.intp))
+    # later terms: for each theta element lambda_t[a, b], the rest rows (j, b) and columns (j, a)
+    rest_pairs: list[tuple[int, np.ndarray, np.ndarray]] = []
+    pos = 0
+    for ti in range(1, len(shape)):
+        l, s = shape[ti]
+        rows, cols = tril[ti]
+        base = pos + np.arange(l) * s
+        for e, (a, b) in enumerate(zip(rows, cols)):
+            rest_pairs.append((int(starts[ti] + e), _readonly(base + b), _readonly(base + a)))
+        pos += l * s
+    out["rest_pairs"] = rest_pairs
+    # the same, flat: every (ci, cj) pair with the index of its theta element in rest_pairs
+    empty = np.zeros(0, np.intp)
+    out["rest_theta_pos"] = _readonly(np.array([e[0] for e in rest_pairs], dtype=np.intp))
+    out["rest_ci"] = _readonly(np.concatenate([e[1] for e in rest_pairs]).astype(np.intp) if rest_pairs else empty)
+    out["rest_cj"] = _readonly(np.concatenate([e[2] for e in rest_pairs]).astype(np.intp) if rest_pairs
+                               else empty.copy())
+    out["rest_seg"] = _readonly(np.repeat(np.arange(len(rest_pairs)), [len(e[1]) for e in rest_pairs])
+                                .astype(np.intp))
+    # lower bounds: 0 on the diagonal of each lambda, -inf elsewhere
+    out["_lower"] = _readonly(np.concatenate([np.where(r == c, 0.0, -np.inf) for r, c in tril]))
+    out["eye1"] = _readonly(np.eye(shape[0][1]))  # added to each of the first term's s1 x s1 blocks
+    out["diag_m"] = tuple(_readonly(i) for i in np.diag_indices(m))  # the diagonal of the dense rest block
+    eye_rest = np.zeros(m)
+    eye_rest[:qrest] = 1.0
+    out["eye_rest"] = _readonly(eye_rest)
+    return out
 
 
 class ProfiledCriterion:
@@ -94,42 +150,9 @@ class ProfiledCriterion:
         self.path: Path = choose_path(self, path)
 
     def _build_layout(self) -> None:
-        """Every index array an evaluation needs, computed once."""
-        terms = self.terms
-        self.qrest = sum(t.nranef for t in terms[1:])
-        self.m = self.qrest + self.p + 1
-        sizes = [t.ntheta for t in terms]
-        self.theta_slices = np.split(np.arange(sum(sizes)), np.cumsum(sizes)[:-1])
-        self.rest_diag = all(t.ncols == 1 for t in terms[1:])
-        self.s1 = terms[0].ncols
-        self.l1 = terms[0].nlevels
-        self.q1 = terms[0].nranef
-        # per term, the (rows, cols) of lambda that theta fills (column-major lower triangle)
-        self.tril = [tril_indices(t.ncols) for t in terms]
-        # for each rest row that is a Z column, the position in theta of its term's lambda[0, 0]
-        self.rest_theta = np.repeat([sl[0] for sl in self.theta_slices[1:]],
-                                    [t.nranef for t in terms[1:]]).astype(np.intp)
-        # later terms: for each theta element lambda_t[a, b], the rest rows (j, b) and columns (j, a)
-        self.rest_pairs: list[tuple[int, np.ndarray, np.ndarray]] = []
-        pos = 0
-        for ti, t in enumerate(terms[1:], start=1):
-            rows, cols = self.tril[ti]
-            base = pos + np.arange(t.nlevels) * t.ncols
-            for e, (a, b) in enumerate(zip(rows, cols)):
-                self.rest_pairs.append((int(self.theta_slices[ti][e]), base + b, base + a))
-            pos += t.nranef
-        # the same, flat: every (ci, cj) pair with the index of its theta element in rest_pairs
-        pairs = self.rest_pairs
-        self.rest_theta_pos = np.array([e[0] for e in pairs], dtype=np.intp)
-        empty = np.zeros(0, np.intp)
-        self.rest_ci = np.concatenate([e[1] for e in pairs]).astype(np.intp) if pairs else empty
-        self.rest_cj = np.concatenate([e[2] for e in pairs]).astype(np.intp) if pairs else empty
-        self.rest_seg = np.repeat(np.arange(len(pairs)), [len(e[1]) for e in pairs]).astype(np.intp)
-        self._lower = np.concatenate([t.lower_bounds() for t in terms])
-        self.eye1 = np.eye(self.s1)  # added to each of the first term's s1 x s1 blocks
-        self.diag_m = np.diag_indices(self.m)  # the diagonal of the dense rest block
-        self.eye_rest = np.zeros(self.m)
-        self.eye_rest[: self.qrest] = 1.0
+        """Every index array an evaluation needs, computed once per shape of the model
+        (:func:`_layout`, shared and read-only)."""
+        self.__dict__.update(_layout(tuple((t.nlevels, t.ncols) for t in self.terms), self.p))
 
     def with_path(self, path: str) -> "ProfiledCriterion":
         """The same criterion (the same cross-products) evaluated by another path."""
@@ -202,7 +225,7 @@ class ProfiledCriterion:
         return len(self._lower)
 
     def theta_init(self) -> np.ndarray:
-        return np.concatenate([t.theta_init() for t in self.terms])
+        return np.where(self._lower == 0.0, 1.0, 0.0)  # lambda = I: each term's ReTerm.theta_init
 
     def lower_bounds(self) -> np.ndarray:
         return self._lower.copy()

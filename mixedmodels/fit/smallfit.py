@@ -161,7 +161,7 @@ class SmallEvaluator:
                     r_a.append(a)
                     r_s.append(t.ncols)
             pos += t.nranef
-        as_int = lambda v: np.asarray(v, dtype=np.int64)  # noqa: E731
+        as_int = lambda v: np.array(v, dtype=np.int64)  # noqa: E731  (a writable copy: the criterion's are read-only)
         self.r_term, self.r_b0, self.r_a, self.r_s = map(as_int, (r_term, r_b0, r_a, r_s))
         self.rest_theta = as_int([e[0] for e in crit.rest_pairs])
         self.rest_ptr = as_int(np.concatenate([[0], np.cumsum([len(e[1]) for e in crit.rest_pairs])]))
