@@ -21,8 +21,6 @@ instead of the ``aic`` term).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import scipy.sparse as sp
 from scipy.linalg import LinAlgError, cholesky, solve_triangular
@@ -30,7 +28,8 @@ from scipy.linalg import LinAlgError, cholesky, solve_triangular
 from ..errors import ConvergenceWarning, FamilyError, warn as warn_r
 from ..frame.reterms import ReTerm
 from .family import Family
-from .glmm_kernels import compiled as _kernels
+from .glmm_kernels import compiled as _kernels, jit_codes
+from .kernels import available as _numba_available
 
 __all__ = ["GlmmProblem", "PirlsResult", "PirlsError", "gh_rule"]
 
@@ -54,19 +53,26 @@ def gh_rule(k: int) -> np.ndarray:
     return np.column_stack([z, w, -0.5 * z * z - np.log(_SQRT2PI)])
 
 
-@dataclass
 class PirlsResult:
-    """The state at the conditional mode."""
+    """The state at the conditional mode. ``factor`` (the block Cholesky factor of the last PIRLS
+    iteration) is formed on first use when the compiled loop produced the result (it keeps only the
+    weights of that factorization)."""
 
-    u: np.ndarray
-    beta: np.ndarray
-    eta: np.ndarray
-    mu: np.ndarray
-    devres: np.ndarray  # deviance residuals (squared, i.e. the family's dev.resids)
-    ldL2: float
-    factor: "_Factor"
-    iterations: int
-    deviance: float = np.nan  # Laplace (or AGQ) value
+    def __init__(self, u, beta, eta, mu, devres, ldL2, factor, iterations, deviance=np.nan, *,
+                 l11diag=None, factor_fn=None):
+        self.u, self.beta, self.eta, self.mu, self.devres = u, beta, eta, mu, devres
+        self.ldL2 = ldL2
+        self._factor = factor
+        self._factor_fn = factor_fn
+        self.iterations = iterations
+        self.deviance = deviance
+        self.l11diag = l11diag if l11diag is not None else factor.L11diag[:, 0]
+
+    @property
+    def factor(self) -> "_Factor":
+        if self._factor is None:
+            self._factor = self._factor_fn()
+        return self._factor
 
 
 class _Factor:
@@ -139,6 +145,19 @@ def _group_sums(A: np.ndarray, order: np.ndarray, starts: np.ndarray) -> np.ndar
     """Sums of the rows of ``A`` by level (rows sorted by level with ``order``; ``starts`` the first
     sorted row of each level, every level present)."""
     return np.add.reduceat(A[order], starts, axis=0)
+
+
+_PIRLS_MESSAGES = {
+    1: "PIRLS: non-finite working weights or response (the mean reached the edge of the family's range)",
+    2: "PIRLS loop resulted in NaN value",
+    3: "PIRLS step-halvings failed to reduce the deviance (lme4: \"(maxstephalfit) PIRLS step-halvings "
+       "failed to reduce deviance in pwrssUpdate\"): the model may be too complex for the data, or the "
+       "link may not suit them",
+    4: "PIRLS did not converge (lme4: \"pwrssUpdate did not converge in (maxit) iterations\")",
+    5: "the weighted cross-product matrix of the random effects is not positive definite (PIRLS)",
+    6: "the penalized weighted least-squares system is not positive definite: the fixed effects may be "
+       "unidentifiable (complete separation, or a column without information)",
+}
 
 
 class GlmmProblem:
@@ -220,6 +239,13 @@ class GlmmProblem:
                 ptr = np.searchsorted(key // self.q2u, np.arange(self.q1 + 1)).astype(np.int64)
                 self._pattern21 = (ptr, rows)
         self._idx64 = self._indices.astype(np.int64)
+        self._jit = jit_codes(family.kind, family.link.name) if _numba_available() else None
+        if self._pattern21 is not None:
+            self._ptr21, self._rows21 = self._pattern21
+        else:
+            self._ptr21, self._rows21 = np.zeros(1, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        self._scalar_terms = all(t.ncols == 1 and t.ntheta == 1 for t in terms)
+        self._zall = None
         self.pirls_iterations = 0
         self.evaluations = 0
 
@@ -234,6 +260,14 @@ class GlmmProblem:
     def zlambda_values(self, theta: np.ndarray) -> list[np.ndarray]:
         """Per term, the (n, s) values of Z Lambda (row r: z_r' lambda)."""
         return [t.z @ lam for t, lam in zip(self.terms, self.lambdas(theta))]
+
+    def _vals(self, theta: np.ndarray) -> np.ndarray:
+        """The (n, k) values of Z Lambda at theta."""
+        if self._scalar_terms:
+            if self._zall is None:
+                self._zall = np.ascontiguousarray(np.hstack([t.z for t in self.terms]), dtype=float)
+            return self._zall * np.asarray(theta, dtype=float)
+        return self._stack(self.zlambda_values(theta))
 
     def _zl_matrix(self, vals: list[np.ndarray]) -> sp.csr_matrix:
         data = np.hstack(vals).ravel()
@@ -399,9 +433,14 @@ class GlmmProblem:
         plus the offset), full penalized weighted least-squares solves on the working response, halve
         steps while the penalized deviance grows, stop when it changes by less than ``tol`` relative;
         ``log|L|^2`` is from the last factorization (weights of the iterate before the last), as lme4
-        reports it. This makes the deviance function lme4's to rounding, so the optimum is lme4's."""
+        reports it. This makes the deviance function lme4's to rounding, so the optimum is lme4's.
+
+        The binomial (logit, probit, cloglog), Poisson and negative binomial (log) families run the
+        compiled loop (:mod:`mixedmodels.fit._glmm_jit`), every other family the same steps in NumPy."""
+        if self._jit is not None:
+            return self._pirls_compiled(theta, beta, eta_start, joint=joint, tol=tol, maxit=maxit)
         fam = self.family
-        vals = self._stack(self.zlambda_values(theta))
+        vals = self._vals(theta)
         X, y, wt = self.X, self.y, self.wt
         off = self.offset if joint else self.offset + X @ beta
         eta = np.asarray(eta_start, dtype=float)
@@ -459,6 +498,30 @@ class GlmmProblem:
         self.evaluations += 1
         return PirlsResult(u=u, beta=b, eta=eta, mu=mu, devres=dr, ldL2=f.logdet_u(), factor=f, iterations=it)
 
+    def _pirls_compiled(self, theta, beta, eta_start, *, joint, tol, maxit) -> PirlsResult:
+        vals = self._vals(theta)
+        X = self.X
+        off = self.offset if joint else self.offset + X @ beta
+        fcode, lcode = self._jit
+        nbt = float(self.family.theta) if self.family.theta is not None else 1.0
+        try:
+            st, it, u, b, eta, mu, dr, ld, w, l11 = _kernels().pirls(
+                fcode, lcode, nbt, self._idx64, vals, X, self.y, self.wt, off,
+                np.ascontiguousarray(eta_start, dtype=float), bool(joint), float(tol), int(maxit),
+                self.terms[0].nlevels, self.s1, self.q1, self.q2u, self._ptr21, self._rows21,
+                self._pattern21 is not None)
+        except np.linalg.LinAlgError:
+            st, it = 6, 0
+        if st != 0:
+            raise PirlsError(_PIRLS_MESSAGES[st])
+        if not joint:
+            b = np.asarray(beta, dtype=float)
+        self.pirls_iterations += it
+        self.evaluations += 1
+        sqrtw = np.sqrt(w)
+        return PirlsResult(u=u, beta=b, eta=eta, mu=mu, devres=dr, ldL2=ld, factor=None, iterations=it,
+                           l11diag=l11, factor_fn=lambda: self._factor(vals, sqrtw, joint=joint))
+
     # ------------------------------------------------------------------ deviances
     def laplace(self, res: PirlsResult) -> float:
         dev = float(res.devres.sum())
@@ -473,7 +536,7 @@ class GlmmProblem:
         zl = t.z[:, 0] * theta[0]
         u0 = res.u
         devc0 = u0 * u0 + np.bincount(refs, weights=res.devres, minlength=nl)
-        sd = 1.0 / res.factor.L11diag[:, 0]
+        sd = 1.0 / res.l11diag
         mult = np.zeros(nl)
         fam = self.family
         for z, w, ldn in rule:
