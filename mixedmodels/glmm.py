@@ -234,10 +234,9 @@ class GeneralizedLinearMixedModel:
         def dev0(theta):
             feval[0] += 1
             try:
-                r = prob.pirls_lme4(theta, None, lp0, joint=True)
+                return prob.laplace_deviance(theta, None, lp0, joint=True)
             except PirlsError:
                 return np.inf
-            return prob.laplace(r)
 
         if at is not None and len(at) > 2 and at[2] is not None:
             theta1 = np.asarray(at[2], dtype=float)  # stage one's optimum given (lme4's, for comparisons)
@@ -262,10 +261,11 @@ class GeneralizedLinearMixedModel:
             feval[1] += 1
             th, b = x[:nth], x[nth:]
             try:
-                r = prob.pirls_lme4(th, b, lp1, joint=False)
+                if rule is None:
+                    return prob.laplace_deviance(th, b, lp1, joint=False)
+                return prob.agq(th, prob.pirls_lme4(th, b, lp1, joint=False), rule)
             except PirlsError:
                 return np.inf
-            return prob.laplace(r) if rule is None else prob.agq(th, r, rule)
 
         x0 = np.concatenate([theta1, beta1])
         lower = np.concatenate([lower_t, np.full(prob.p, -np.inf)])
@@ -438,8 +438,10 @@ class GlmerFit:
     def _dev_at(self, x: np.ndarray) -> float:
         prob = self.model.problem
         nth = len(self.theta)
+        if self.nAGQ <= 1:
+            return prob.laplace_deviance(x[:nth], x[nth:], self._lp0, joint=False)
         r = prob.pirls_lme4(x[:nth], x[nth:], self._lp0, joint=False)
-        return prob.laplace(r) if self.nAGQ <= 1 else prob.agq(x[:nth], r, self._rule)
+        return prob.agq(x[:nth], r, self._rule)
 
     @cached_property
     def _derivs(self) -> tuple[np.ndarray, np.ndarray]:

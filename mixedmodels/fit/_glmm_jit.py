@@ -334,11 +334,49 @@ def solve(L11, L12, S, r, l1, s1, q1, q2):  # pragma: no cover - compiled
 
 
 @njit(nogil=True)
+def aic_value(mode, mu, dr, parts):  # pragma: no cover - compiled
+    """R's ``family$aic`` from the mu-free parts precomputed by :meth:`GlmmProblem._aic_parts`: mode 1 a
+    0/1 binomial with unit weights (the deviance), 2 a binomial (parts: k, m - k, log choose(m, k),
+    wt / m), 3 Poisson (wt, -lgamma(y + 1) wt, wt y), 4 negative binomial (the parts other than mu's)."""
+    n = mu.shape[0]
+    s = 0.0
+    if mode == 1:
+        for i in range(n):
+            s += dr[i]
+        return s
+    if mode == 2:
+        for i in range(n):
+            f = parts[i, 3]
+            if f != 0.0:
+                ll = parts[i, 2]
+                if parts[i, 0] != 0.0:
+                    ll += parts[i, 0] * math.log(mu[i])
+                if parts[i, 1] != 0.0:
+                    ll += parts[i, 1] * math.log1p(-mu[i])
+                s += f * ll
+        return -2.0 * s
+    if mode == 3:
+        for i in range(n):
+            ll = -mu[i] * parts[i, 0] + parts[i, 1]
+            if parts[i, 2] != 0.0:
+                ll += parts[i, 2] * math.log(mu[i])
+            s += ll
+        return -2.0 * s
+    # negative binomial: parts = (wt, wt (y + theta), wt y, wt (lgamma(y+1) - theta log theta + ...))
+    for i in range(n):
+        t = parts[i, 1] * math.log(mu[i] + parts[i, 4]) + parts[i, 3]
+        if parts[i, 2] != 0.0:
+            t -= parts[i, 2] * math.log(mu[i])
+        s += t
+    return 2.0 * s
+
+
+@njit(nogil=True)
 def pirls(fam, link, nbtheta, idx, vals, X, y, wt, off, eta0, joint, tol, maxit,
-          l1, s1, q1, q2u, ptr21, rows21, use21):  # pragma: no cover - compiled
+          l1, s1, q1, q2u, ptr21, rows21, use21, aic_mode, aic_parts):  # pragma: no cover - compiled
     """lme4's ``pwrssUpdate`` (see :meth:`GlmmProblem.pirls_lme4`). ``off`` is the offset (plus X beta
-    when not ``joint``). Returns (status, iterations, u, beta, eta, mu, devres, ldL2, sqrt of the weights
-    of the last factorization, L11 diagonal)."""
+    when not ``joint``). Returns (status, iterations, u, beta, eta, mu, devres, ldL2, the weights of the
+    last factorization, L11 diagonal, the Laplace deviance (NaN for ``aic_mode`` 0))."""
     n, k = vals.shape
     p = X.shape[1] if joint else 0
     q = q1 + q2u
@@ -374,12 +412,12 @@ def pirls(fam, link, nbtheta, idx, vals, X, y, wt, off, eta0, joint, tol, maxit,
             wi = wt[i] * mei * mei / v
             zi = eta[i] - off[i] + (y[i] - mu[i]) / mei
             if not (np.isfinite(wi) and np.isfinite(zi)):
-                return BAD_WEIGHTS, it, u, b, eta, mu, dr, 0.0, w, L11[:, 0, 0].copy()
+                return BAD_WEIGHTS, it, u, b, eta, mu, dr, 0.0, w, L11[:, 0, 0].copy(), math.nan
             w[i] = wi
             wz[i] = wi * zi
         st, ld = factorize(idx, vals, w, X, joint, l1, s1, q1, q2u, ptr21, rows21, use21, L11, L12, S)
         if st != OK:
-            return st, it, u, b, eta, mu, dr, 0.0, w, L11[:, 0, 0].copy()
+            return st, it, u, b, eta, mu, dr, 0.0, w, L11[:, 0, 0].copy(), math.nan
         sol[:] = 0.0
         for r in range(n):
             x = wz[r]
@@ -425,9 +463,9 @@ def pirls(fam, link, nbtheta, idx, vals, X, y, wt, off, eta0, joint, tol, maxit,
                 if np.isfinite(pdev) and pdev <= oldpdev:
                     break
             if not np.isfinite(pdev):
-                return NAN_PDEV, it, u, b, eta, mu, dr, ld, w, L11[:, 0, 0].copy()
+                return NAN_PDEV, it, u, b, eta, mu, dr, ld, w, L11[:, 0, 0].copy(), math.nan
             if pdev - oldpdev > tol:
-                return HALVING_FAILED, it, u, b, eta, mu, dr, ld, w, L11[:, 0, 0].copy()
+                return HALVING_FAILED, it, u, b, eta, mu, dr, ld, w, L11[:, 0, 0].copy(), math.nan
         u[:] = sol[:q]
         b[:] = sol[q:]
         eta[:] = eta_new
@@ -435,4 +473,33 @@ def pirls(fam, link, nbtheta, idx, vals, X, y, wt, off, eta0, joint, tol, maxit,
         me[:] = me_new
         dr[:] = dr_new
         oldpdev = pdev
-    return status, it, u, b, eta, mu, dr, ld, w, L11[:, 0, 0].copy()
+    lap = math.nan
+    if status == OK and aic_mode != 0:
+        lap = ld + aic_value(aic_mode, mu, dr, aic_parts)
+        for i in range(q):
+            lap += u[i] * u[i]
+    return status, it, u, b, eta, mu, dr, ld, w, L11[:, 0, 0].copy(), lap
+
+
+@njit(nogil=True)
+def laplace_value(fam, link, nbtheta, idx, zall, theta, X, beta, y, wt, offset, eta0, joint, tol, maxit,
+                  l1, s1, q1, q2u, ptr21, rows21, use21, aic_mode, aic_parts):  # pragma: no cover - compiled
+    """The Laplace deviance only (status, iterations, value), for models whose terms are all scalar
+    (``zall`` the (n, k) values of Z, theta one per term): what the optimizer needs, with nothing to
+    hand back to Python but three numbers."""
+    n, k = zall.shape
+    vals = np.empty((n, k))
+    for r in range(n):
+        for i in range(k):
+            vals[r, i] = zall[r, i] * theta[i]
+    off = offset.copy()
+    if not joint:
+        p = X.shape[1]
+        for r in range(n):
+            e = off[r]
+            for j in range(p):
+                e += X[r, j] * beta[j]
+            off[r] = e
+    res = pirls(fam, link, nbtheta, idx, vals, X, y, wt, off, eta0, joint, tol, maxit,
+                l1, s1, q1, q2u, ptr21, rows21, use21, aic_mode, aic_parts)
+    return res[0], res[1], res[10]

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.sparse as sp
+from scipy import special
 from scipy.linalg import LinAlgError, cholesky, solve_triangular
 
 from ..errors import ConvergenceWarning, FamilyError, warn as warn_r
@@ -66,6 +67,7 @@ class PirlsResult:
         self._factor_fn = factor_fn
         self.iterations = iterations
         self.deviance = deviance
+        self.laplace_value = np.nan
         self.l11diag = l11diag if l11diag is not None else factor.L11diag[:, 0]
 
     @property
@@ -246,6 +248,10 @@ class GlmmProblem:
             self._ptr21, self._rows21 = np.zeros(1, dtype=np.int64), np.zeros(0, dtype=np.int64)
         self._scalar_terms = all(t.ncols == 1 and t.ntheta == 1 for t in terms)
         self._zall = None
+        self._nbt = float(family.theta) if family.theta is not None else 1.0
+        self._zero_beta = np.zeros(self.p)
+        self._l1 = terms[0].nlevels
+        self._aic_mode, self._aic_arr = self._aic_parts() if self._jit is not None else (0, np.zeros((0, 5)))
         self.pirls_iterations = 0
         self.evaluations = 0
 
@@ -498,6 +504,58 @@ class GlmmProblem:
         self.evaluations += 1
         return PirlsResult(u=u, beta=b, eta=eta, mu=mu, devres=dr, ldL2=f.logdet_u(), factor=f, iterations=it)
 
+    def laplace_deviance(self, theta: np.ndarray, beta: np.ndarray | None, eta_start: np.ndarray, *,
+                         joint: bool) -> float:
+        """``laplace(pirls_lme4(...))``: the Laplace deviance at theta (and beta), in one compiled call when
+        the family has the compiled loop and every term is scalar (the optimizer's evaluations; no
+        result object is formed). Raises :class:`PirlsError` as :meth:`pirls_lme4`."""
+        if self._jit is None or not self._scalar_terms or self._aic_mode == 0:
+            return self.laplace(self.pirls_lme4(theta, beta, eta_start, joint=joint))
+        if self._zall is None:
+            self._zall = np.ascontiguousarray(np.hstack([t.z for t in self.terms]), dtype=float)
+        fcode, lcode = self._jit
+        try:
+            st, it, lap = _kernels().jit.laplace_value(
+                fcode, lcode, self._nbt, self._idx64, self._zall, np.asarray(theta, dtype=float), self.X,
+                self._zero_beta if beta is None else np.asarray(beta, dtype=float), self.y, self.wt,
+                self.offset, eta_start, bool(joint), 1e-7, 100, self._l1, self.s1, self.q1, self.q2u,
+                self._ptr21, self._rows21, self._pattern21 is not None, self._aic_mode, self._aic_arr)
+        except np.linalg.LinAlgError:
+            st, it, lap = 6, 0, np.nan
+        if st != 0:
+            raise PirlsError(_PIRLS_MESSAGES[st])
+        self.pirls_iterations += it
+        self.evaluations += 1
+        return lap
+
+    def _aic_parts(self):
+        """The parts of R's ``family$aic`` that do not depend on mu, for the compiled loop's Laplace
+        deviance (mode and an (n, 5) array; see :func:`mixedmodels.fit._glmm_jit.aic_value`)."""
+        y, n, wt, fam = self.y, self.ntrials, self.wt, self.family
+        parts = np.zeros((self.n, 5))
+        if fam.kind == "binomial":
+            if np.all((y == 0) | (y == 1)) and np.all(n == 1) and np.all(wt == 1):
+                return 1, parts
+            m = n if np.any(n > 1) else wt
+            k, mm_ = np.round(m * y), np.round(m)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                if np.any(mm_ > 1):
+                    parts[:, 2] = special.gammaln(mm_ + 1) - special.gammaln(k + 1) - special.gammaln(mm_ - k + 1)
+                parts[:, 3] = np.where(m > 0, wt / np.where(m > 0, m, 1), 0.0)
+            parts[:, 0], parts[:, 1] = k, mm_ - k
+            return 2, parts
+        if fam.kind == "poisson":
+            parts[:, 0] = wt
+            parts[:, 1] = -special.gammaln(y + 1) * wt
+            parts[:, 2] = y * wt
+            return 3, parts
+        th = float(fam.theta)
+        parts[:, 1] = (y + th) * wt
+        parts[:, 2] = y * wt
+        parts[:, 3] = (special.gammaln(y + 1) - th * np.log(th) + special.gammaln(th) - special.gammaln(th + y)) * wt
+        parts[:, 4] = th
+        return 4, parts
+
     def _pirls_compiled(self, theta, beta, eta_start, *, joint, tol, maxit) -> PirlsResult:
         vals = self._vals(theta)
         X = self.X
@@ -505,11 +563,11 @@ class GlmmProblem:
         fcode, lcode = self._jit
         nbt = float(self.family.theta) if self.family.theta is not None else 1.0
         try:
-            st, it, u, b, eta, mu, dr, ld, w, l11 = _kernels().pirls(
+            st, it, u, b, eta, mu, dr, ld, w, l11, lap = _kernels().pirls(
                 fcode, lcode, nbt, self._idx64, vals, X, self.y, self.wt, off,
                 np.ascontiguousarray(eta_start, dtype=float), bool(joint), float(tol), int(maxit),
                 self.terms[0].nlevels, self.s1, self.q1, self.q2u, self._ptr21, self._rows21,
-                self._pattern21 is not None)
+                self._pattern21 is not None, self._aic_mode, self._aic_arr)
         except np.linalg.LinAlgError:
             st, it = 6, 0
         if st != 0:
@@ -518,12 +576,15 @@ class GlmmProblem:
             b = np.asarray(beta, dtype=float)
         self.pirls_iterations += it
         self.evaluations += 1
-        sqrtw = np.sqrt(w)
-        return PirlsResult(u=u, beta=b, eta=eta, mu=mu, devres=dr, ldL2=ld, factor=None, iterations=it,
-                           l11diag=l11, factor_fn=lambda: self._factor(vals, sqrtw, joint=joint))
+        res = PirlsResult(u=u, beta=b, eta=eta, mu=mu, devres=dr, ldL2=ld, factor=None, iterations=it,
+                          l11diag=l11, factor_fn=lambda: self._factor(vals, np.sqrt(w), joint=joint))
+        res.laplace_value = lap
+        return res
 
     # ------------------------------------------------------------------ deviances
     def laplace(self, res: PirlsResult) -> float:
+        if res.laplace_value == res.laplace_value:  # computed by the compiled loop
+            return res.laplace_value
         dev = float(res.devres.sum())
         aic = self.family.aic(self.y, self.ntrials, res.mu, self.wt, dev)
         return float(res.ldL2 + res.u @ res.u + aic)
