@@ -10,6 +10,7 @@ failure), proportions with ``weights=`` the numbers of trials, or ``cbind(succes
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
@@ -33,7 +34,7 @@ from .output.display import glmm_fit_html
 from .output.glmm_summary import GlmmSummary, format_glmm_print, glmm_summary_data
 from .post import glmm_predict
 
-__all__ = ["GeneralizedLinearMixedModel", "GlmerFit", "glmer", "glmer_nb"]
+__all__ = ["GeneralizedLinearMixedModel", "GlmerFit", "GlmerOptInfo", "glmer", "glmer_nb"]
 
 _RESPONSE = "XqZglmmResponseQ"
 BOUNDARY_TOL = 1e-5  # glmerControl(boundary.tol)
@@ -190,6 +191,19 @@ class GeneralizedLinearMixedModel:
         return fit
 
     def _fit(self, nAGQ: int = 1, *, start=None, tol: float = 1e-10, at=None) -> "GlmerFit":
+        """:meth:`_fit_stages`, with the fit's ``optinfo`` (its optimizer evaluations, stage by stage, and
+        the PIRLS iterations they took)."""
+        prob = self.problem
+        it0, ev0 = prob.pirls_iterations, prob.evaluations
+        fit = self._fit_stages(nAGQ, start=start, tol=tol, at=at)
+        stages = getattr(self, "_last_feval", (0, 0))
+        fit.optinfo = GlmerOptInfo(feval=fit.feval, feval_stage1=stages[0], feval_stage2=stages[1],
+                                   pirls_evaluations=prob.evaluations - ev0,
+                                   pirls_iterations=prob.pirls_iterations - it0,
+                                   compiled=prob.compiled, optimizer="bobyqa")
+        return fit
+
+    def _fit_stages(self, nAGQ: int = 1, *, start=None, tol: float = 1e-10, at=None) -> "GlmerFit":
         """lme4's two stages: nAGQ = 0 over theta (beta inside PIRLS), then (nAGQ >= 1) the Laplace or
         adaptive Gauss-Hermite deviance over (theta, beta) jointly, started from stage one.
 
@@ -230,6 +244,7 @@ class GeneralizedLinearMixedModel:
         lp0 = init.eta
         lower_t = prob.theta_lower
         feval = [0, 0]
+        self._last_feval = feval
 
         def dev0(theta):
             feval[0] += 1
@@ -324,6 +339,28 @@ class GeneralizedLinearMixedModel:
         return x
 
 
+@dataclass(frozen=True)
+class GlmerOptInfo:
+    """What the optimization of a glmer fit did (as lme4's ``optinfo``): ``feval`` the deviance
+    evaluations of the optimizers (lme4's ``optinfo$feval`` counts those of its last stage only),
+    ``feval_stage1`` / ``feval_stage2`` per stage (nAGQ = 0 over theta; Laplace / AGQ over theta and
+    beta), ``pirls_evaluations`` the PIRLS runs of the fit (the evaluations plus the initial and final
+    ones, before the finite-difference Hessian) and ``pirls_iterations`` their iterations in all;
+    ``compiled``: whether PIRLS ran the compiled loop."""
+
+    feval: int
+    feval_stage1: int
+    feval_stage2: int
+    pirls_evaluations: int
+    pirls_iterations: int
+    compiled: bool
+    optimizer: str
+
+    @property
+    def pirls_per_evaluation(self) -> float:
+        return self.pirls_iterations / max(self.pirls_evaluations, 1)
+
+
 def _init_step(x0: np.ndarray) -> np.ndarray:
     return np.maximum(0.2 * np.abs(x0), 0.1)
 
@@ -350,6 +387,7 @@ class GlmerFit:
             self.objective = prob.laplace(res)
         self.pirls_iterations = prob.pirls_iterations
         self.nb_theta: float | None = None
+        self.optinfo: GlmerOptInfo | None = None  # set by the fit
 
     @cached_property
     def conv_messages(self) -> list[str]:

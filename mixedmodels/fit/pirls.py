@@ -255,6 +255,12 @@ class GlmmProblem:
         self.pirls_iterations = 0
         self.evaluations = 0
 
+    @property
+    def compiled(self) -> bool:
+        """Whether PIRLS runs the compiled loop (binomial logit/probit/cloglog, Poisson and negative
+        binomial log, with Numba installed)."""
+        return self._jit is not None
+
     # ------------------------------------------------------------------ theta -> Z Lambda
     def lambdas(self, theta: np.ndarray) -> list[np.ndarray]:
         out, pos = [], 0
