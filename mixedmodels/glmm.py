@@ -33,6 +33,7 @@ from .interop.compare import compare_statsmodels as _compare_statsmodels
 from .output.display import glmm_fit_html
 from .output.glmm_summary import GlmmSummary, format_glmm_print, glmm_summary_data
 from .post import glmm_predict
+from .inference.glmm_profile import glmm_confint_profile, glmm_profile
 
 __all__ = ["GeneralizedLinearMixedModel", "GlmerFit", "GlmerOptInfo", "glmer", "glmer_nb"]
 
@@ -686,14 +687,26 @@ class GlmerFit:
         ``use_u``), a DataFrame sim_1..sim_nsim."""
         return glmm_predict.simulate(self, nsim=nsim, seed=seed, use_u=use_u)
 
-    def confint(self, method: str = "Wald", level: float = 0.95, nsim: int = 500, seed=None):
+    def confint(self, method: str = "Wald", level: float = 0.95, nsim: int = 500, seed=None, **kwargs):
         """Confidence intervals as lme4's ``confint``: ``"Wald"`` (fixed effects; NA for the variance
-        parameters, as lme4) or ``"boot"`` (parametric bootstrap percentiles, ``nsim`` refits)."""
+        parameters, as lme4), ``"profile"`` (likelihood-profile intervals of every parameter, lme4's
+        ``profile.merMod``: :func:`mixedmodels.inference.glmm_profile.glmm_confint_profile`; keywords
+        ``parm``, ``old_names``, ``alphamax``, ...) or ``"boot"`` (parametric bootstrap percentiles,
+        ``nsim`` refits)."""
         if method == "Wald":
             return glmm_predict.confint_wald(self, level=level)
         if method == "boot":
             return glmm_predict.confint_boot(self, level=level, nsim=nsim, seed=seed)
-        raise MixedModelsError("for GLMMs method='Wald' or 'boot' (profile intervals are not available yet)")
+        if method == "profile":
+            with limited_threads():
+                return glmm_confint_profile(self, level=level, **kwargs)
+        raise MixedModelsError(f"method must be 'Wald', 'profile' or 'boot', not {method!r}")
+
+    def profile(self, which=None, **kwargs):
+        """lme4's ``profile()`` of the fit (a :class:`~mixedmodels.inference.profile.Profile`: the table of
+        signed roots ``.zeta`` and the splines), see :func:`mixedmodels.inference.glmm_profile.glmm_profile`."""
+        with limited_threads():
+            return glmm_profile(self, which=which, **kwargs)
 
     def drop1(self, test: str = "Chisq"):
         """R's ``drop1(m, test = "Chisq")``: likelihood-ratio tests of the marginal fixed-effects terms."""
