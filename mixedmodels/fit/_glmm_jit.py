@@ -257,6 +257,16 @@ def factorize(idx, vals, w, X, joint, l1, s1, q1, q2u, ptr21, rows21, use21, L11
                     continue
                 for b in range(a + 1):
                     S[a, b] -= la * L12[j, b]
+    st, ld2 = chol_schur(S, q2, q2u)
+    return st, ld + ld2
+
+
+@njit(nogil=True)
+def chol_schur(S, q2, q2u):  # pragma: no cover - compiled
+    """Cholesky of the Schur complement (lower triangle of S, in place; the upper set to zero): the
+    small loop up to 96 rows, the zero-skipping loop when under 5% of it is non-zero, else LAPACK.
+    Returns (status, the u rows' part of log|L|^2)."""
+    ld = 0.0
     dense = q2 <= 96
     if not dense:  # LAPACK for a dense Schur complement, the zero-skipping loop for a sparse one
         cnt = 0
@@ -291,6 +301,119 @@ def factorize(idx, vals, w, X, joint, l1, s1, q1, q2u, ptr21, rows21, use21, L11
     for a in range(q2u):
         ld += 2.0 * math.log(S[a, a])
     return OK, ld
+
+
+@njit(nogil=True)
+def factorize_sparse(idx, vals, w, X, joint, l1, q1, q2u, ptr21, rows21, pos21, cptr, cpos, cj,
+                     L11, L12v, L12x, S, acc):  # pragma: no cover - compiled
+    """:func:`factorize` for a scalar first term whose cross-products with the other terms are mostly
+    zero (crossed factors with many levels): ``L12`` kept in the compressed rows of its fixed pattern
+    (``L12v``, level j's entries at ``ptr21[j]:ptr21[j+1]``, their rest columns ``rows21``; ``pos21[r]``
+    where row r's products go) plus the dense fixed-effects columns ``L12x`` (q1, p). The Schur
+    downdate runs column by column of the pattern's transpose (``cptr``, ``cpos``, ``cj``) into a dense
+    accumulator, so it costs the pattern's multiply-adds and no scattered writes."""
+    n, k = vals.shape
+    p = X.shape[1] if joint else 0
+    q2 = q2u + p
+    L11[:] = 0.0
+    L12v[:] = 0.0
+    L12x[:] = 0.0
+    S[:] = 0.0
+    for r in range(n):
+        wr = w[r]
+        lev = idx[r, 0]
+        va = vals[r, 0] * wr
+        L11[lev, 0, 0] += va * vals[r, 0]
+        for i in range(1, k):
+            ri = idx[r, i] - q1
+            vv = vals[r, i]
+            L12v[pos21[r, i - 1]] += va * vv
+            vi = vv * wr
+            for i2 in range(1, i + 1):
+                ri2 = idx[r, i2] - q1
+                if ri2 <= ri:
+                    S[ri, ri2] += vi * vals[r, i2]
+                else:
+                    S[ri2, ri] += vi * vals[r, i2]
+            for j in range(p):
+                S[q2u + j, ri] += vi * X[r, j]
+        for j in range(p):
+            xj = X[r, j] * wr
+            L12x[lev, j] += va * X[r, j]
+            for j2 in range(j + 1):
+                S[q2u + j, q2u + j2] += xj * X[r, j2]
+    for i in range(q2u):
+        S[i, i] += 1.0
+    ld = 0.0
+    for lev in range(l1):
+        d = L11[lev, 0, 0] + 1.0
+        if not d > 0.0:
+            return NOT_PD_11, 0.0
+        d = math.sqrt(d)
+        L11[lev, 0, 0] = d
+        ld += 2.0 * math.log(d)
+        for ib in range(ptr21[lev], ptr21[lev + 1]):
+            L12v[ib] /= d
+        for j in range(p):
+            L12x[lev, j] /= d
+    # rest x rest: row a of the lower triangle from the levels whose pattern holds a
+    for a in range(q2u):
+        for t in range(cptr[a], cptr[a + 1]):
+            pa = cpos[t]
+            j = cj[t]
+            la = L12v[pa]
+            for ib in range(ptr21[j], pa + 1):
+                acc[rows21[ib]] += la * L12v[ib]
+        for b in range(a + 1):
+            S[a, b] -= acc[b]
+            acc[b] = 0.0
+    # fixed effects x (rest, fixed effects)
+    for j in range(q1):
+        for jx in range(p):
+            lx = L12x[j, jx]
+            if lx == 0.0:
+                continue
+            for ib in range(ptr21[j], ptr21[j + 1]):
+                S[q2u + jx, rows21[ib]] -= lx * L12v[ib]
+            for jx2 in range(jx + 1):
+                S[q2u + jx, q2u + jx2] -= lx * L12x[j, jx2]
+    st, ld2 = chol_schur(S, q2, q2u)
+    return st, ld + ld2
+
+
+@njit(nogil=True)
+def solve_sparse(L11, L12v, L12x, S, r, l1, q1, q2u, q2, ptr21, rows21):  # pragma: no cover - compiled
+    """:func:`solve` with the factor of :func:`factorize_sparse`."""
+    p = q2 - q2u
+    for j in range(l1):
+        r[j] /= L11[j, 0, 0]
+    if q2:
+        for j in range(q1):
+            rj = r[j]
+            if rj != 0.0:
+                for ib in range(ptr21[j], ptr21[j + 1]):
+                    r[q1 + rows21[ib]] -= L12v[ib] * rj
+                for jx in range(p):
+                    r[q1 + q2u + jx] -= L12x[j, jx] * rj
+        for a in range(q2):
+            s = r[q1 + a]
+            for b in range(a):
+                s -= S[a, b] * r[q1 + b]
+            r[q1 + a] = s / S[a, a]
+        for a in range(q2 - 1, -1, -1):
+            s = r[q1 + a]
+            for b in range(a + 1, q2):
+                s -= S[b, a] * r[q1 + b]
+            r[q1 + a] = s / S[a, a]
+        for j in range(q1):
+            s = r[j]
+            for ib in range(ptr21[j], ptr21[j + 1]):
+                s -= L12v[ib] * r[q1 + rows21[ib]]
+            for jx in range(p):
+                s -= L12x[j, jx] * r[q1 + q2u + jx]
+            r[j] = s
+    for j in range(l1):
+        r[j] /= L11[j, 0, 0]
 
 
 @njit(nogil=True)
@@ -373,7 +496,8 @@ def aic_value(mode, mu, dr, parts):  # pragma: no cover - compiled
 
 @njit(nogil=True)
 def pirls(fam, link, nbtheta, idx, vals, X, y, wt, off, eta0, joint, tol, maxit,
-          l1, s1, q1, q2u, ptr21, rows21, use21, aic_mode, aic_parts):  # pragma: no cover - compiled
+          l1, s1, q1, q2u, ptr21, rows21, use21, pos21, cptr, cpos, cj, aic_mode,
+          aic_parts):  # pragma: no cover - compiled
     """lme4's ``pwrssUpdate`` (see :meth:`GlmmProblem.pirls_lme4`). ``off`` is the offset (plus X beta
     when not ``joint``). Returns (status, iterations, u, beta, eta, mu, devres, ldL2, the weights of the
     last factorization, L11 diagonal, the Laplace deviance (NaN for ``aic_mode`` 0))."""
@@ -382,7 +506,16 @@ def pirls(fam, link, nbtheta, idx, vals, X, y, wt, off, eta0, joint, tol, maxit,
     q = q1 + q2u
     q2 = q2u + p
     L11 = np.zeros((l1, s1, s1))
-    L12 = np.zeros((q1, q2))
+    if use21:  # the compressed pattern (factorize_sparse)
+        L12 = np.zeros((1, 1))
+        L12v = np.zeros(rows21.shape[0])
+        L12x = np.zeros((q1, p))
+        acc = np.zeros(q2u)
+    else:
+        L12 = np.zeros((q1, q2))
+        L12v = np.zeros(0)
+        L12x = np.zeros((1, 1))
+        acc = np.zeros(0)
     S = np.zeros((q2, q2))
     eta = eta0.copy()
     mu = np.empty(n)
@@ -415,7 +548,11 @@ def pirls(fam, link, nbtheta, idx, vals, X, y, wt, off, eta0, joint, tol, maxit,
                 return BAD_WEIGHTS, it, u, b, eta, mu, dr, 0.0, w, L11[:, 0, 0].copy(), math.nan
             w[i] = wi
             wz[i] = wi * zi
-        st, ld = factorize(idx, vals, w, X, joint, l1, s1, q1, q2u, ptr21, rows21, use21, L11, L12, S)
+        if use21:
+            st, ld = factorize_sparse(idx, vals, w, X, joint, l1, q1, q2u, ptr21, rows21, pos21, cptr, cpos,
+                                      cj, L11, L12v, L12x, S, acc)
+        else:
+            st, ld = factorize(idx, vals, w, X, joint, l1, s1, q1, q2u, ptr21, rows21, False, L11, L12, S)
         if st != OK:
             return st, it, u, b, eta, mu, dr, 0.0, w, L11[:, 0, 0].copy(), math.nan
         sol[:] = 0.0
@@ -425,7 +562,10 @@ def pirls(fam, link, nbtheta, idx, vals, X, y, wt, off, eta0, joint, tol, maxit,
                 sol[idx[r, i]] += vals[r, i] * x
             for j in range(p):
                 sol[q + j] += X[r, j] * x
-        solve(L11, L12, S, sol, l1, s1, q1, q2)
+        if use21:
+            solve_sparse(L11, L12v, L12x, S, sol, l1, q1, q2u, q2, ptr21, rows21)
+        else:
+            solve(L11, L12, S, sol, l1, s1, q1, q2)
         pdev = 0.0
         for r in range(n):
             e = off[r]
@@ -483,7 +623,7 @@ def pirls(fam, link, nbtheta, idx, vals, X, y, wt, off, eta0, joint, tol, maxit,
 
 @njit(nogil=True)
 def laplace_value(fam, link, nbtheta, idx, zall, theta, X, beta, y, wt, offset, eta0, joint, tol, maxit,
-                  l1, s1, q1, q2u, ptr21, rows21, use21, aic_mode, aic_parts):  # pragma: no cover - compiled
+                  l1, s1, q1, q2u, ptr21, rows21, use21, pos21, cptr, cpos, cj, aic_mode, aic_parts):  # pragma: no cover - compiled
     """The Laplace deviance only (status, iterations, value), for models whose terms are all scalar
     (``zall`` the (n, k) values of Z, theta one per term): what the optimizer needs, with nothing to
     hand back to Python but three numbers."""
@@ -501,5 +641,5 @@ def laplace_value(fam, link, nbtheta, idx, zall, theta, X, beta, y, wt, offset, 
                 e += X[r, j] * beta[j]
             off[r] = e
     res = pirls(fam, link, nbtheta, idx, vals, X, y, wt, off, eta0, joint, tol, maxit,
-                l1, s1, q1, q2u, ptr21, rows21, use21, aic_mode, aic_parts)
+                l1, s1, q1, q2u, ptr21, rows21, use21, pos21, cptr, cpos, cj, aic_mode, aic_parts)
     return res[0], res[1], res[10]
