@@ -85,6 +85,7 @@ with warnings.catch_warnings():
 wall, cpu = time.perf_counter() - t, time.process_time() - c
 rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2
 print(json.dumps({"wall": wall, "cpu": cpu, "peak_rss_gb": rss, "m2ll": m.objective, "feval": m.feval,
+                  "feval_stages": [m.optinfo.feval_stage1, m.optinfo.feval_stage2],
                   "pirls_evaluations": m.optinfo.pirls_evaluations,
                   "pirls_iterations": m.optinfo.pirls_iterations,
                   "theta": list(m.theta), "fixef": list(m.fixef), "se": list(se)}))
@@ -106,7 +107,7 @@ def large(with_lme4: bool = False) -> int:
         return 1
     o = json.loads(r.stdout.strip().splitlines()[-1])
     print(f"mixedmodels: {o['wall']:.1f} s wall, {o['cpu']:.1f} s CPU, peak RSS {o['peak_rss_gb']:.2f} GB, "
-          f"-2logL {o['m2ll']:.4f}, {o['feval']} evaluations, {o['pirls_iterations']} PIRLS iterations in "
+          f"-2logL {o['m2ll']:.4f}, {o['feval']} evaluations (stages {o['feval_stages']}), {o['pirls_iterations']} PIRLS iterations in "
           f"{o['pirls_evaluations']} runs; theta {o['theta']}, fixef {o['fixef']}")
     if with_lme4 and shutil.which("Rscript"):
         with tempfile.TemporaryDirectory() as tmp:

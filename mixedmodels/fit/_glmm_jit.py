@@ -304,14 +304,14 @@ def chol_schur(S, q2, q2u):  # pragma: no cover - compiled
 
 
 @njit(nogil=True)
-def factorize_sparse(idx, vals, w, X, joint, l1, q1, q2u, ptr21, rows21, pos21, cptr, cpos, cj,
-                     L11, L12v, L12x, S, acc):  # pragma: no cover - compiled
+def factorize_sparse(idx, vals, w, X, joint, l1, q1, q2u, ptr21, rows21, pos21, L11, L12v, L12x,
+                     S):  # pragma: no cover - compiled
     """:func:`factorize` for a scalar first term whose cross-products with the other terms are mostly
     zero (crossed factors with many levels): ``L12`` kept in the compressed rows of its fixed pattern
     (``L12v``, level j's entries at ``ptr21[j]:ptr21[j+1]``, their rest columns ``rows21``; ``pos21[r]``
-    where row r's products go) plus the dense fixed-effects columns ``L12x`` (q1, p). The Schur
-    downdate runs column by column of the pattern's transpose (``cptr``, ``cpos``, ``cj``) into a dense
-    accumulator, so it costs the pattern's multiply-adds and no scattered writes."""
+    where row r's products go) plus the dense fixed-effects columns ``L12x`` (q1, p): the Schur
+    downdate costs the pattern's multiply-adds only (sum over levels of |pattern|^2 / 2), and nothing
+    of size q1 x q2 is formed."""
     n, k = vals.shape
     p = X.shape[1] if joint else 0
     q2 = q2u + p
@@ -356,17 +356,15 @@ def factorize_sparse(idx, vals, w, X, joint, l1, q1, q2u, ptr21, rows21, pos21, 
             L12v[ib] /= d
         for j in range(p):
             L12x[lev, j] /= d
-    # rest x rest: row a of the lower triangle from the levels whose pattern holds a
-    for a in range(q2u):
-        for t in range(cptr[a], cptr[a + 1]):
-            pa = cpos[t]
-            j = cj[t]
-            la = L12v[pa]
-            for ib in range(ptr21[j], pa + 1):
-                acc[rows21[ib]] += la * L12v[ib]
-        for b in range(a + 1):
-            S[a, b] -= acc[b]
-            acc[b] = 0.0
+    # rest x rest, level by level: the level's entries stay in cache, its rows of S are written in
+    # ascending columns (the pattern is sorted within a level)
+    for j in range(q1):
+        a0, a1 = ptr21[j], ptr21[j + 1]
+        for ia in range(a0, a1):
+            a = rows21[ia]
+            la = L12v[ia]
+            for ib in range(a0, ia + 1):
+                S[a, rows21[ib]] -= la * L12v[ib]
     # fixed effects x (rest, fixed effects)
     for j in range(q1):
         for jx in range(p):
@@ -496,8 +494,7 @@ def aic_value(mode, mu, dr, parts):  # pragma: no cover - compiled
 
 @njit(nogil=True)
 def pirls(fam, link, nbtheta, idx, vals, X, y, wt, off, eta0, joint, tol, maxit,
-          l1, s1, q1, q2u, ptr21, rows21, use21, pos21, cptr, cpos, cj, aic_mode,
-          aic_parts):  # pragma: no cover - compiled
+          l1, s1, q1, q2u, ptr21, rows21, use21, pos21, aic_mode, aic_parts):  # pragma: no cover - compiled
     """lme4's ``pwrssUpdate`` (see :meth:`GlmmProblem.pirls_lme4`). ``off`` is the offset (plus X beta
     when not ``joint``). Returns (status, iterations, u, beta, eta, mu, devres, ldL2, the weights of the
     last factorization, L11 diagonal, the Laplace deviance (NaN for ``aic_mode`` 0))."""
@@ -510,12 +507,10 @@ def pirls(fam, link, nbtheta, idx, vals, X, y, wt, off, eta0, joint, tol, maxit,
         L12 = np.zeros((1, 1))
         L12v = np.zeros(rows21.shape[0])
         L12x = np.zeros((q1, p))
-        acc = np.zeros(q2u)
     else:
         L12 = np.zeros((q1, q2))
         L12v = np.zeros(0)
         L12x = np.zeros((1, 1))
-        acc = np.zeros(0)
     S = np.zeros((q2, q2))
     eta = eta0.copy()
     mu = np.empty(n)
@@ -549,8 +544,8 @@ def pirls(fam, link, nbtheta, idx, vals, X, y, wt, off, eta0, joint, tol, maxit,
             w[i] = wi
             wz[i] = wi * zi
         if use21:
-            st, ld = factorize_sparse(idx, vals, w, X, joint, l1, q1, q2u, ptr21, rows21, pos21, cptr, cpos,
-                                      cj, L11, L12v, L12x, S, acc)
+            st, ld = factorize_sparse(idx, vals, w, X, joint, l1, q1, q2u, ptr21, rows21, pos21, L11, L12v,
+                                      L12x, S)
         else:
             st, ld = factorize(idx, vals, w, X, joint, l1, s1, q1, q2u, ptr21, rows21, False, L11, L12, S)
         if st != OK:
@@ -623,7 +618,7 @@ def pirls(fam, link, nbtheta, idx, vals, X, y, wt, off, eta0, joint, tol, maxit,
 
 @njit(nogil=True)
 def laplace_value(fam, link, nbtheta, idx, zall, theta, X, beta, y, wt, offset, eta0, joint, tol, maxit,
-                  l1, s1, q1, q2u, ptr21, rows21, use21, pos21, cptr, cpos, cj, aic_mode, aic_parts):  # pragma: no cover - compiled
+                  l1, s1, q1, q2u, ptr21, rows21, use21, pos21, aic_mode, aic_parts):  # pragma: no cover - compiled
     """The Laplace deviance only (status, iterations, value), for models whose terms are all scalar
     (``zall`` the (n, k) values of Z, theta one per term): what the optimizer needs, with nothing to
     hand back to Python but three numbers."""
@@ -641,5 +636,5 @@ def laplace_value(fam, link, nbtheta, idx, zall, theta, X, beta, y, wt, offset, 
                 e += X[r, j] * beta[j]
             off[r] = e
     res = pirls(fam, link, nbtheta, idx, vals, X, y, wt, off, eta0, joint, tol, maxit,
-                l1, s1, q1, q2u, ptr21, rows21, use21, pos21, cptr, cpos, cj, aic_mode, aic_parts)
+                l1, s1, q1, q2u, ptr21, rows21, use21, pos21, aic_mode, aic_parts)
     return res[0], res[1], res[10]

@@ -244,7 +244,6 @@ class GlmmProblem:
         self._jit = jit_codes(family.kind, family.link.name) if _numba_available() else None
         self._ptr21, self._rows21 = np.zeros(1, dtype=np.int64), np.zeros(0, dtype=np.int64)
         self._pos21 = np.zeros((1, 1), dtype=np.int64)
-        self._cptr = self._cpos = self._cj = np.zeros(1, dtype=np.int64)
         if self._pattern21 is not None:
             self._ptr21, self._rows21 = self._pattern21
             self._sparse_layout(terms)
@@ -259,8 +258,7 @@ class GlmmProblem:
 
     def _sparse_layout(self, terms) -> None:
         """The compiled loop's layout of the sparse (rest terms x first term) block, built once: where
-        each row's products go in the compressed pattern (``_pos21``, n x (k - 1)) and the pattern's
-        transpose (per rest column its levels ``_cj`` and entries ``_cpos``, from ``_cptr``)."""
+        each row's products go in the compressed pattern (``_pos21``, n x (k - 1))."""
         ptr, rows = self._ptr21, self._rows21
         q2u = self.q2u
         lev_of = np.repeat(np.arange(len(ptr) - 1, dtype=np.int64), np.diff(ptr))
@@ -268,10 +266,6 @@ class GlmmProblem:
         lev = terms[0].refs.astype(np.int64)
         self._pos21 = np.ascontiguousarray(np.column_stack(
             [np.searchsorted(key, lev * q2u + r) for r in self._rest_idx]).astype(np.int64))
-        order = np.argsort(rows, kind="stable")
-        self._cptr = np.searchsorted(rows[order], np.arange(q2u + 1)).astype(np.int64)
-        self._cpos = order.astype(np.int64)
-        self._cj = lev_of[order]
 
     @property
     def compiled(self) -> bool:
@@ -543,8 +537,8 @@ class GlmmProblem:
                 fcode, lcode, self._nbt, self._idx64, self._zall, np.asarray(theta, dtype=float), self.X,
                 self._zero_beta if beta is None else np.asarray(beta, dtype=float), self.y, self.wt,
                 self.offset, eta_start, bool(joint), 1e-7, 100, self._l1, self.s1, self.q1, self.q2u,
-                self._ptr21, self._rows21, self._pattern21 is not None, self._pos21, self._cptr, self._cpos,
-                self._cj, self._aic_mode, self._aic_arr)
+                self._ptr21, self._rows21, self._pattern21 is not None, self._pos21, self._aic_mode,
+                self._aic_arr)
         except np.linalg.LinAlgError:
             st, it, lap = 6, 0, np.nan
         if st != 0:
@@ -592,8 +586,7 @@ class GlmmProblem:
                 fcode, lcode, nbt, self._idx64, vals, X, self.y, self.wt, off,
                 np.ascontiguousarray(eta_start, dtype=float), bool(joint), float(tol), int(maxit),
                 self.terms[0].nlevels, self.s1, self.q1, self.q2u, self._ptr21, self._rows21,
-                self._pattern21 is not None, self._pos21, self._cptr, self._cpos, self._cj, self._aic_mode,
-                self._aic_arr)
+                self._pattern21 is not None, self._pos21, self._aic_mode, self._aic_arr)
         except np.linalg.LinAlgError:
             st, it = 6, 0
         if st != 0:
