@@ -149,6 +149,9 @@ def _group_sums(A: np.ndarray, order: np.ndarray, starts: np.ndarray) -> np.ndar
     return np.add.reduceat(A[order], starts, axis=0)
 
 
+# models from this many rows on (with crossed factors) give the compiled loop their rows sorted by level
+SORT_ROWS_MIN = 100_000
+
 _PIRLS_MESSAGES = {
     1: "PIRLS: non-finite working weights or response (the mean reached the edge of the family's range)",
     2: "PIRLS loop resulted in NaN value",
@@ -253,6 +256,7 @@ class GlmmProblem:
         self._zero_beta = np.zeros(self.p)
         self._l1 = terms[0].nlevels
         self._aic_mode, self._aic_arr = self._aic_parts() if self._jit is not None else (0, np.zeros((0, 5)))
+        self._rows_in_level_order()
         self.pirls_iterations = 0
         self.evaluations = 0
 
@@ -266,6 +270,31 @@ class GlmmProblem:
         lev = terms[0].refs.astype(np.int64)
         self._pos21 = np.ascontiguousarray(np.column_stack(
             [np.searchsorted(key, lev * q2u + r) for r in self._rest_idx]).astype(np.int64))
+
+    def _rows_in_level_order(self) -> None:
+        """The compiled loop's copies of the per-row arrays (``_c``): the rows sorted by the first
+        term's level, then the other terms' (a large model with crossed factors only, ``n >=
+        SORT_ROWS_MIN``), so its scattered updates of the cross-products walk memory in order instead of
+        missing the cache on every row. Smaller models use the arrays as they are."""
+        self._perm = self._inv = None
+        c = {"idx": self._idx64, "X": self.X, "y": self.y, "wt": self.wt, "offset": self.offset,
+             "pos21": self._pos21, "aic": self._aic_arr}
+        if self._jit is not None and self._pattern21 is not None and self.n >= SORT_ROWS_MIN:
+            perm = np.lexsort(tuple(self._idx64[:, i] for i in range(self._k - 1, -1, -1)))
+            self._perm = perm
+            self._inv = np.empty_like(perm)
+            self._inv[perm] = np.arange(self.n)
+            c = {name: (np.ascontiguousarray(a[perm]) if a.shape[0] == self.n else a) for name, a in c.items()}
+        self._c = c
+        self._c_eta = (None, None)  # the last eta_start given and its reordered copy
+
+    def _c_eta_start(self, eta_start: np.ndarray) -> np.ndarray:
+        eta_start = np.ascontiguousarray(eta_start, dtype=float)
+        if self._perm is None:
+            return eta_start
+        if self._c_eta[0] is not eta_start:
+            self._c_eta = (eta_start, np.ascontiguousarray(eta_start[self._perm]))
+        return self._c_eta[1]
 
     @property
     def compiled(self) -> bool:
@@ -529,16 +558,18 @@ class GlmmProblem:
         result object is formed). Raises :class:`PirlsError` as :meth:`pirls_lme4`."""
         if self._jit is None or not self._scalar_terms or self._aic_mode == 0:
             return self.laplace(self.pirls_lme4(theta, beta, eta_start, joint=joint))
-        if self._zall is None:
-            self._zall = np.ascontiguousarray(np.hstack([t.z for t in self.terms]), dtype=float)
+        c = self._c
+        if "zall" not in c:
+            z = np.ascontiguousarray(np.hstack([t.z for t in self.terms]), dtype=float)
+            c["zall"] = z if self._perm is None else np.ascontiguousarray(z[self._perm])
         fcode, lcode = self._jit
         try:
             st, it, lap = _kernels().jit.laplace_value(
-                fcode, lcode, self._nbt, self._idx64, self._zall, np.asarray(theta, dtype=float), self.X,
-                self._zero_beta if beta is None else np.asarray(beta, dtype=float), self.y, self.wt,
-                self.offset, eta_start, bool(joint), 1e-7, 100, self._l1, self.s1, self.q1, self.q2u,
-                self._ptr21, self._rows21, self._pattern21 is not None, self._pos21, self._aic_mode,
-                self._aic_arr)
+                fcode, lcode, self._nbt, c["idx"], c["zall"], np.asarray(theta, dtype=float), c["X"],
+                self._zero_beta if beta is None else np.asarray(beta, dtype=float), c["y"], c["wt"],
+                c["offset"], self._c_eta_start(eta_start), bool(joint), 1e-7, 100, self._l1, self.s1, self.q1,
+                self.q2u, self._ptr21, self._rows21, self._pattern21 is not None, c["pos21"], self._aic_mode,
+                c["aic"])
         except np.linalg.LinAlgError:
             st, it, lap = 6, 0, np.nan
         if st != 0:
@@ -577,16 +608,20 @@ class GlmmProblem:
 
     def _pirls_compiled(self, theta, beta, eta_start, *, joint, tol, maxit) -> PirlsResult:
         vals = self._vals(theta)
-        X = self.X
-        off = self.offset if joint else self.offset + X @ beta
+        c = self._c
+        perm = self._perm
+        cvals = vals if perm is None else np.ascontiguousarray(vals[perm])
+        off = c["offset"] if joint else c["offset"] + c["X"] @ beta
         fcode, lcode = self._jit
-        nbt = float(self.family.theta) if self.family.theta is not None else 1.0
         try:
             st, it, u, b, eta, mu, dr, ld, w, l11, lap = _kernels().pirls(
-                fcode, lcode, nbt, self._idx64, vals, X, self.y, self.wt, off,
-                np.ascontiguousarray(eta_start, dtype=float), bool(joint), float(tol), int(maxit),
+                fcode, lcode, self._nbt, c["idx"], cvals, c["X"], c["y"], c["wt"], off,
+                self._c_eta_start(eta_start), bool(joint), float(tol), int(maxit),
                 self.terms[0].nlevels, self.s1, self.q1, self.q2u, self._ptr21, self._rows21,
-                self._pattern21 is not None, self._pos21, self._aic_mode, self._aic_arr)
+                self._pattern21 is not None, c["pos21"], self._aic_mode, c["aic"])
+            if perm is not None:
+                inv = self._inv
+                eta, mu, dr, w = eta[inv], mu[inv], dr[inv], w[inv]
         except np.linalg.LinAlgError:
             st, it = 6, 0
         if st != 0:

@@ -6,9 +6,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from mixedmodels.fit import pirls as pirls_module
 from mixedmodels.fit.pirls import PirlsError
 
-from glmm_cases import fixtures, model
+import mixedmodels as mm
+
+from glmm_cases import CASES, data, fixtures, model
 
 # families / links the compiled loop has built in, with scalar and vector-valued terms, crossed and
 # nested factors, trials and offsets
@@ -71,3 +74,35 @@ def test_optinfo_counts_evaluations_and_pirls_iterations(case_id):
     assert info.pirls_evaluations >= info.feval
     assert info.pirls_iterations >= 2 * info.pirls_evaluations  # lme4's loop: at least two per run
     assert 2 <= info.pirls_per_evaluation < 5
+
+
+@pytest.mark.parametrize("case_id", ["grouse_crossed", "grouse_nested"])
+def test_rows_sorted_by_level_give_the_same_pirls(case_id, monkeypatch):
+    """Large crossed models hand the compiled loop their rows sorted by level (pirls.SORT_ROWS_MIN):
+    the results come back in the data's order, equal to the NumPy loop's to rounding (here on the data
+    in shuffled row order, so the sort is not the identity)."""
+    monkeypatch.setattr(pirls_module, "SORT_ROWS_MIN", 0)
+    dname, formula, family, _ = CASES[case_id]
+    df = data(dname).sample(frac=1.0, random_state=7)
+
+    def build():
+        return mm.glmm.GeneralizedLinearMixedModel(formula, df, family)
+
+    m = build()
+    prob = m.problem
+    assert prob._perm is not None and not np.all(prob._perm == np.arange(prob.n))
+    twin = _numpy_twin(build().problem)
+    f = fixtures()[case_id]
+    theta, beta = np.asarray(f["theta"], dtype=float), np.asarray(f["beta"], dtype=float)
+    eta0 = prob.family.linkfun(m.mustart)
+    for joint in (True, False):
+        b = None if joint else beta
+        a = prob.pirls_lme4(theta, b, eta0, joint=joint)
+        c = twin.pirls_lme4(theta, b, eta0, joint=joint)
+        np.testing.assert_allclose(a.eta, c.eta, rtol=1e-9, atol=1e-10)
+        np.testing.assert_allclose(a.mu, c.mu, rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(a.u, c.u, rtol=1e-9, atol=1e-10)
+        assert prob.laplace(a) == pytest.approx(twin.laplace(c), rel=1e-12)
+        assert prob.laplace_deviance(theta, b, eta0, joint=joint) == pytest.approx(twin.laplace(c), rel=1e-12)
+        np.testing.assert_allclose(a.factor.inv_beta_block(prob.p if joint else 0),
+                                   c.factor.inv_beta_block(prob.p if joint else 0), rtol=1e-8, atol=1e-12)
