@@ -39,6 +39,7 @@ __all__ = ["GeneralizedLinearMixedModel", "GlmerFit", "GlmerOptInfo", "glmer", "
 
 _RESPONSE = "XqZglmmResponseQ"
 BOUNDARY_TOL = 1e-5  # glmerControl(boundary.tol)
+LARGE_N = 100_000  # from this many rows the optimizers' tolerance is relative to the deviance
 
 
 def _numeric_arg(arg, data: pd.DataFrame, what: str) -> np.ndarray | None:
@@ -244,6 +245,9 @@ class GeneralizedLinearMixedModel:
         init = prob.pirls_lme4(theta0, None, eta0, joint=True)
         lp0 = init.eta
         lower_t = prob.theta_lower
+        # a large model's deviance (~n) carries rounding noise far above tol: stop the optimizers at a
+        # change of 1e-12 of the deviance instead of wandering in that noise (below LARGE_N rows: tol)
+        ftol = tol if prob.n < LARGE_N else max(tol, 1e-12 * abs(prob.laplace(init)))
         feval = [0, 0]
         self._last_feval = feval
 
@@ -259,7 +263,7 @@ class GeneralizedLinearMixedModel:
             r1 = prob.pirls_lme4(theta1, None, lp0, joint=True)
             beta1 = r1.beta
         elif nAGQ == 0 or beta_start is None:
-            theta1, _, _ = bobyqa(dev0, theta0, lower_t, ftol_abs=tol, xtol_abs=1e-9,
+            theta1, _, _ = bobyqa(dev0, theta0, lower_t, ftol_abs=ftol, xtol_abs=1e-9,
                                   initial_step=_init_step(theta0))
             if nAGQ == 0:
                 theta1 = self._check_boundary(dev0, theta1, lower_t)
@@ -296,9 +300,9 @@ class GeneralizedLinearMixedModel:
         step = np.where(np.isfinite(step) & (step > 0), step, 0.1)
         x, fx = x0, dev1(x0)
         for _ in range(4):  # restart from the optimum until a restart no longer improves it
-            xn, _, _ = bobyqa(dev1, x, lower, ftol_abs=tol, xtol_abs=1e-9, initial_step=step)
+            xn, _, _ = bobyqa(dev1, x, lower, ftol_abs=ftol, xtol_abs=1e-9, initial_step=step)
             fn = dev1(xn)
-            improved = fn < fx - 1e-7
+            improved = fn < fx - max(1e-7, 10 * ftol)
             if fn <= fx:
                 x, fx = xn, fn
             if not improved:

@@ -638,3 +638,37 @@ def laplace_value(fam, link, nbtheta, idx, zall, theta, X, beta, y, wt, offset, 
     res = pirls(fam, link, nbtheta, idx, vals, X, y, wt, off, eta0, joint, tol, maxit,
                 l1, s1, q1, q2u, ptr21, rows21, use21, pos21, aic_mode, aic_parts)
     return res[0], res[1], res[10]
+
+
+@njit(nogil=True)
+def agq_value(fam, link, nbtheta, refs, zl, eta, y, wt, u0, devres, l11, ld, rule):  # pragma: no cover
+    """lme4's ``glmerAGQ`` (see :meth:`GlmmProblem.agq`): one scalar term, the mode's linear predictor
+    ``eta``, ``zl`` the term's column of Z times theta, ``rule`` the (k, 3) Gauss-Hermite rule."""
+    n = eta.shape[0]
+    nl = u0.shape[0]
+    devc0 = np.empty(nl)
+    for j in range(nl):
+        devc0[j] = u0[j] * u0[j]
+    for i in range(n):
+        devc0[refs[i]] += devres[i]
+    mult = np.zeros(nl)
+    devc = np.empty(nl)
+    for t in range(rule.shape[0]):
+        z, w, ldn = rule[t, 0], rule[t, 1], rule[t, 2]
+        if z == 0.0:
+            for j in range(nl):
+                mult[j] += w
+            continue
+        for j in range(nl):
+            u1 = u0[j] + z / l11[j]
+            devc[j] = u1 * u1
+        for i in range(n):
+            e = eta[i] + zl[i] * (z / l11[refs[i]])
+            m, _ = link_mu_eta(link, e)
+            devc[refs[i]] += dev_resid(fam, y[i], m, wt[i], nbtheta)
+        for j in range(nl):
+            mult[j] += math.exp(-0.5 * (devc[j] - devc0[j]) - ldn) * w / 2.5066282746310002
+    s = ld
+    for j in range(nl):
+        s += devc0[j] - 2.0 * math.log(mult[j])
+    return s

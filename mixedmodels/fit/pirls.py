@@ -252,6 +252,7 @@ class GlmmProblem:
             self._sparse_layout(terms)
         self._scalar_terms = all(t.ncols == 1 and t.ntheta == 1 for t in terms)
         self._zall = None
+        self._refs64 = terms[0].refs.astype(np.int64)
         self._nbt = float(family.theta) if family.theta is not None else 1.0
         self._zero_beta = np.zeros(self.p)
         self._l1 = terms[0].nlevels
@@ -650,6 +651,11 @@ class GlmmProblem:
         nl = t.nlevels
         zl = t.z[:, 0] * theta[0]
         u0 = res.u
+        if self._jit is not None:
+            fcode, lcode = self._jit
+            return float(_kernels().jit.agq_value(
+                fcode, lcode, self._nbt, self._refs64, np.ascontiguousarray(zl), res.eta, self.y, self.wt, u0,
+                res.devres, res.l11diag, float(res.ldL2), np.ascontiguousarray(rule, dtype=float)))
         devc0 = u0 * u0 + np.bincount(refs, weights=res.devres, minlength=nl)
         sd = 1.0 / res.l11diag
         mult = np.zeros(nl)

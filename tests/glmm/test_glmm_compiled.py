@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from mixedmodels.fit import pirls as pirls_module
-from mixedmodels.fit.pirls import PirlsError
+from mixedmodels.fit.pirls import PirlsError, gh_rule
 
 import mixedmodels as mm
 
@@ -106,3 +106,17 @@ def test_rows_sorted_by_level_give_the_same_pirls(case_id, monkeypatch):
         assert prob.laplace_deviance(theta, b, eta0, joint=joint) == pytest.approx(twin.laplace(c), rel=1e-12)
         np.testing.assert_allclose(a.factor.inv_beta_block(prob.p if joint else 0),
                                    c.factor.inv_beta_block(prob.p if joint else 0), rtol=1e-8, atol=1e-12)
+
+
+@pytest.mark.parametrize("case_id", ["cbpp_nagq9", "cbpp_nagq25", "binom_nagq25"])
+def test_compiled_agq_matches_numpy(case_id):
+    nagq = CASES[case_id][3]["nAGQ"]
+    prob = model(case_id).problem
+    twin = _numpy_twin(model(case_id).problem)
+    f = fixtures()[case_id]
+    theta, beta = np.asarray(f["theta"], dtype=float), np.asarray(f["beta"], dtype=float)
+    eta0 = prob.family.linkfun(model(case_id).mustart)
+    rule = gh_rule(nagq)
+    a = prob.pirls_lme4(theta, beta, eta0, joint=False)
+    c = twin.pirls_lme4(theta, beta, eta0, joint=False)
+    assert prob.agq(theta, a, rule) == pytest.approx(twin.agq(theta, c, rule), rel=1e-12)
