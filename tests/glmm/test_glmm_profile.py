@@ -13,7 +13,7 @@ import mixedmodels as mm
 from mixedmodels.errors import MixedModelsError
 from mixedmodels.inference.profile import interp_spline
 
-from glmm_cases import CBPP, FIXTURES, data, fit
+from glmm_cases import FIXTURES, data, fit
 
 GROUSE1 = "TICKS ~ YEAR + cHEIGHT + (1 | LOCATION)"
 
