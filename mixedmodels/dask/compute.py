@@ -3,11 +3,13 @@ and the tree reduction of partition results."""
 
 from __future__ import annotations
 
+import uuid
+
 import dask
 
 from ..errors import DataError, MixedModelsError
 
-__all__ = ["compute", "tree_reduce", "SPLIT_EVERY"]
+__all__ = ["compute", "share", "tree_reduce", "SPLIT_EVERY"]
 
 SPLIT_EVERY = 8  # fan-in of the tree reduction
 
@@ -46,6 +48,12 @@ def compute(objs: list, progress: bool = False) -> list:
         with ProgressBar():
             return list(dask.compute(*objs))
     return list(dask.compute(*objs))
+
+
+def share(obj) -> "dask.delayed":
+    """``obj`` as one Dask key that the partition tasks depend on: the frame state and the fitted
+    conditional modes (sized by the levels) travel to each worker once instead of inside every task."""
+    return dask.delayed(obj, name=f"mixedmodels-shared-{uuid.uuid4().hex}")
 
 
 def tree_reduce(items: list, combine) -> "dask.delayed":

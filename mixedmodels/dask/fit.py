@@ -21,6 +21,7 @@ import time
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 import dask
 
@@ -37,12 +38,101 @@ from ..frame.partition import (FrameState, aliased_and_scale, column_summary, fr
                                subset_rows, with_categories)
 from ..frame.reterms import ReTerm
 from ..model import LinearMixedModel, check_optimizer_options, start_theta
-from .compute import compute, tree_reduce
+from .compute import compute, share, tree_reduce
 from .fitted import DaskLmerFit
 
-__all__ = ["lmer_dask", "DaskLinearMixedModel", "DaskLmerFit", "DistributedDesign"]
+__all__ = ["lmer_dask", "DaskLinearMixedModel", "DaskLmerFit", "DistributedDesign", "crossproducts_by_counting"]
 
 # ------------------------------------------------------------------------------------ pass 2: cross-products
+_PAIR_DENSE_MAX = 4_000_000  # level pairs of two rest terms counted with one bincount up to this many
+
+
+def _pair_index(ra: np.ndarray, rb: np.ndarray, nb: int) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct level pairs (a, b) of the rows, as sorted keys ``a * nb + b``, and each row's pair."""
+    return np.unique(ra.astype(np.int64) * nb + rb, return_inverse=True)
+
+
+def crossproducts_by_counting(refs: list[np.ndarray], zs: list[np.ndarray], nlevels: list[int],
+                              W: np.ndarray) -> CrossProducts:
+    """The cross-products of one partition (terms in lme4's order, ``W = [X y]``) as per-level sums:
+    ``np.bincount`` over the level codes (and over the distinct level pairs of two terms) instead of
+    sparse matrix products. The same numbers as :meth:`CrossProducts.from_rows`, in the same layout."""
+    r1, z1, l1 = refs[0], zs[0], nlevels[0]
+    s1 = z1.shape[1]
+    q1 = l1 * s1
+    A11 = np.zeros((l1, s1, s1))
+    for a in range(s1):
+        for b in range(a, s1):
+            v = np.bincount(r1, weights=z1[:, a] * z1[:, b], minlength=l1)
+            A11[:, a, b] = v
+            A11[:, b, a] = v
+    ncw = W.shape[1]
+    sizes = [nlevels[k] * zs[k].shape[1] for k in range(1, len(refs))]
+    offs = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    qr = int(offs[-1])
+    m = qr + ncw
+    ARR = np.zeros((m, m))
+    ARR[qr:, qr:] = W.T @ W
+    rows_l, cols_l, vals_l = [], [], []
+    # rest terms against the first term: the level pairs seen
+    for k in range(1, len(refs)):
+        rk, zk, lk = refs[k], zs[k], nlevels[k]
+        sk = zk.shape[1]
+        keys, inv = _pair_index(rk, r1, l1)
+        la, lb = keys // l1, keys % l1
+        cols = (lb[:, None] * s1 + np.arange(s1)[None, :]).ravel()
+        for a in range(sk):
+            # one row per (level, column a) of term k; its entries in increasing column order
+            v = np.column_stack([np.bincount(inv, weights=zk[:, a] * z1[:, j], minlength=len(keys))
+                                 for j in range(s1)])
+            rows_l.append(np.repeat(offs[k - 1] + la * sk + a, s1))
+            cols_l.append(cols)
+            vals_l.append(v.ravel())
+        # the term's own diagonal blocks and its products with X and y
+        o = offs[k - 1]
+        idx = o + np.arange(lk) * sk
+        for a in range(sk):
+            for b in range(a, sk):
+                v = np.bincount(rk, weights=zk[:, a] * zk[:, b], minlength=lk)
+                ARR[idx + a, idx + b] = v
+                ARR[idx + b, idx + a] = v
+            for c in range(ncw):
+                v = np.bincount(rk, weights=zk[:, a] * W[:, c], minlength=lk)
+                ARR[idx + a, qr + c] = v
+                ARR[qr + c, idx + a] = v
+        # against the later rest terms
+        for u in range(k + 1, len(refs)):
+            ru, zu, lu = refs[u], zs[u], nlevels[u]
+            su = zu.shape[1]
+            if lk * lu <= _PAIR_DENSE_MAX:
+                keys = np.arange(lk * lu, dtype=np.int64)
+                inv = rk.astype(np.int64) * lu + ru
+            else:
+                keys, inv = _pair_index(rk, ru, lu)
+            la, lb = keys // lu, keys % lu
+            for a in range(sk):
+                for b in range(su):
+                    v = np.bincount(inv, weights=zk[:, a] * zu[:, b], minlength=len(keys))
+                    i = offs[k - 1] + la * sk + a
+                    jj = offs[u - 1] + lb * su + b
+                    ARR[i, jj] = v
+                    ARR[jj, i] = v
+    # X and y against the first term
+    allcols = np.arange(q1, dtype=np.int64)
+    for c in range(ncw):
+        v = np.column_stack([np.bincount(r1, weights=z1[:, j] * W[:, c], minlength=l1) for j in range(s1)]).ravel()
+        nz = np.flatnonzero(v)
+        rows_l.append(np.full(len(nz), qr + c, dtype=np.int64))
+        cols_l.append(allcols[nz])
+        vals_l.append(v[nz])
+    # every (row, column) pair is emitted once and each row's columns in increasing order, so the
+    # stable counting sort of coo -> csr gives a canonical CSR matrix without sorting or summing
+    AR1 = sp.coo_matrix((np.concatenate(vals_l), (np.concatenate(rows_l), np.concatenate(cols_l))),
+                        shape=(m, q1)).tocsr()
+    AR1.has_canonical_format = True
+    return CrossProducts(A11, AR1, ARR)
+
+
 def _crossprod_partition(pdf: pd.DataFrame, state: FrameState, nlevels: list[int]) -> dict | None:
     a = partition_arrays(pdf, state)
     n = len(a.y)
@@ -53,13 +143,13 @@ def _crossprod_partition(pdf: pd.DataFrame, state: FrameState, nlevels: list[int
     big = np.abs(X).max(axis=0) if n else np.zeros(p)
     yc = a.y - a.offset - state.y_shift
     order = state.term_order
-    terms = [ReTerm("", range(nlevels[k]), a.refs[k], a.cnames[k], a.z[k]) for k in order]
+    zs = [a.z[k] for k in order]
+    W = np.column_stack([X, yc])
     if a.weights is not None:
         sw = np.sqrt(a.weights)
-        terms = [ReTerm(t.group, t.levels, t.refs, t.cnames, t.z * sw[:, None]) for t in terms]
-        cp = CrossProducts.from_rows(terms, X * sw[:, None], yc * sw, slice(None))
-    else:
-        cp = CrossProducts.from_rows(terms, X, yc, slice(None))
+        zs = [z * sw[:, None] for z in zs]
+        W = W * sw[:, None]
+    cp = crossproducts_by_counting([a.refs[k] for k in order], zs, [nlevels[k] for k in order], W)
     R = np.linalg.qr(X, mode="r") if p else np.zeros((0, 0))
     mean = X.mean(axis=0)
     return {"cp": cp, "R": R, "n": n, "mean": mean, "m2": ((X - mean) ** 2).sum(axis=0),
@@ -184,13 +274,15 @@ class DaskLinearMixedModel(LinearMixedModel):
             state.labels[name] = r_level_labels(np.asarray(state.categories[name][0], dtype=float))
         t1 = clock()
         # pass 1b: rows used, present levels, moments
-        frames = compute([dask.delayed(frame_summary, pure=True)(p, state) for p in parts], self.progress)
+        shared = share(state)  # one key: sent to each worker once, not embedded in every task
+        frames = compute([dask.delayed(frame_summary, pure=True)(p, shared) for p in parts], self.progress)
         totals = merge_frame_summaries(frames, state, ddf._meta)
         nlevels = [len(g) for g in state.group_present]
         t2 = clock()
         # pass 2: the cross-products, reduced as a tree
-        red = compute([tree_reduce([dask.delayed(_crossprod_partition, pure=True)(p, state, nlevels) for p in parts],
-                             _combine_crossprods)], self.progress)[0]
+        shared = share(state)
+        red = compute([tree_reduce([dask.delayed(_crossprod_partition, pure=True)(p, shared, nlevels)
+                                    for p in parts], _combine_crossprods)], self.progress)[0]
         t3 = clock()
         self.pass_seconds = {"columns": t1 - t0, "frame": t2 - t1, "crossproducts": t3 - t2}
         if red is None:  # pragma: no cover - merge_frame_summaries refuses zero rows first

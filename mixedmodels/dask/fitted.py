@@ -26,7 +26,7 @@ from ..errors import DataError, MixedModelsError
 from ..frame.partition import partition_arrays
 from ..model import LmerFit
 from . import is_dask_frame
-from .compute import compute
+from .compute import compute, share
 
 __all__ = ["DaskLmerFit", "exact_quantiles"]
 
@@ -174,8 +174,8 @@ class DaskLmerFit(LmerFit):
     def _lazy(self, what: str):
         state = self.model.state
         meta = pd.Series([], dtype=float, name="fitted" if what == "fitted" else "residuals")
-        return self.ddf.map_partitions(_fitted_partition, state, self._beta, self._blocks_for_rows(), what,
-                                       self.sigma, meta=meta)
+        return self.ddf.map_partitions(_fitted_partition, share(state), self._beta, share(self._blocks_for_rows()),
+                                       what, self.sigma, meta=meta)
 
     @cached_property
     def fitted(self):
@@ -230,7 +230,7 @@ class DaskLmerFit(LmerFit):
             else:
                 raise MixedModelsError("on a Dask DataFrame predict() takes re_form=None or '~0'")
         meta = pd.Series([], dtype=float, name="predicted")
-        return newdata.map_partitions(_predict_partition, self.model.state, self._beta, blocks,
+        return newdata.map_partitions(_predict_partition, share(self.model.state), self._beta, share(blocks),
                                       bool(allow_new_levels) or re_form is not None, meta=meta)
 
     # -- what needs the rows on the client

@@ -40,7 +40,7 @@ from .design import (SCALE_MESSAGE, _compile_fixed, _drop_aliased, _group_factor
 
 __all__ = ["FrameState", "FramePlan", "plan_columns", "column_summary", "merge_column_summaries",
            "frame_summary", "merge_frame_summaries", "partition_arrays", "PartitionArrays", "subset_rows",
-           "with_categories", "aliased_and_scale"]
+           "with_categories", "global_factors", "global_labels", "aliased_and_scale"]
 
 _FACTOR_CALLS = ("factor", "as.factor", "ordered", "interaction", "relevel")
 _REFUSED = {"poly": "poly() needs the whole column (orthogonal polynomials)",
@@ -222,6 +222,7 @@ class FrameState:
     term_order: list | None = None     # lme4's order of the bars
     y_shift: float = 0.0
     x_keep: list | None = None         # the columns of X kept (R's aliasing rule), after the cross-products
+    category_arrays: dict = field(default_factory=dict, repr=False)  # numeric factor column -> float array
 
 
 class _PartitionEvaluator(Evaluator):
@@ -311,6 +312,72 @@ class _GlobalVarTable(_VarTable):
         return super().columns(i, rows, contrasts)
 
 
+def global_labels(state: FrameState, name: str) -> list:
+    """R's labels of the global categories of factor column ``name`` (computed once, kept in the state)."""
+    labels = state.labels.get(name)
+    if labels is None:
+        cats, _ = state.categories[name]
+        if name in state.factor_columns:
+            labels = r_level_labels(np.asarray(cats, dtype=float))
+        else:
+            labels = r_level_labels(cats)
+        state.labels[name] = labels
+    return labels
+
+
+def _integer_codes(vals: np.ndarray, cats: np.ndarray) -> np.ndarray | None:
+    """Codes of integer-valued ids among sorted integer categories spanning a compact range, by a
+    lookup table (linear time) instead of a binary search; None when that does not apply."""
+    k = len(cats)
+    if not k or cats[-1] - cats[0] > 4 * k + 1024 or not np.all(cats == np.round(cats)):
+        return None
+    lo = cats[0]
+    table = np.full(int(cats[-1] - lo) + 1, -1, dtype=np.int64)
+    table[(cats - lo).astype(np.int64)] = np.arange(k)
+    with np.errstate(invalid="ignore"):
+        inside = (vals >= lo) & (vals <= cats[-1])
+    idx = np.zeros(len(vals), dtype=np.int64)
+    idx[inside] = (vals[inside] - lo).astype(np.int64)
+    codes = np.where(inside, table[idx], -1)
+    frac = inside & (vals != np.floor(vals))
+    codes[frac] = -1
+    return codes
+
+
+def global_factors(pdf: pd.DataFrame, state: FrameState) -> dict[str, Factor]:
+    """The factor columns of a partition as :class:`Factor` objects coded with the global categories
+    (a value outside them, or missing, is -1), sharing the state's label lists: what
+    :func:`with_categories` followed by the evaluator's conversion gives, without building a pandas
+    Categorical with all the global labels in every partition."""
+    cols = {str(c): c for c in pdf.columns}
+    out: dict[str, Factor] = {}
+    for name, (cats, ordered) in state.categories.items():
+        if name not in cols:
+            raise DataError(f"the data have no column {name!r}, which the formula uses")
+        s = pdf[cols[name]]
+        labels = global_labels(state, name)
+        if name in state.factor_columns:
+            vals = s.to_numpy(dtype=float, na_value=np.nan)
+            cats_a = state.category_arrays.get(name)
+            if cats_a is None:
+                cats_a = state.category_arrays[name] = np.asarray(cats, dtype=float)
+            codes = _integer_codes(vals, cats_a)
+            if codes is None:
+                codes = np.searchsorted(cats_a, vals)
+                ok = ~np.isnan(vals) & (codes < len(cats_a))
+                ok[ok] = cats_a[codes[ok]] == vals[ok]
+                codes = np.where(ok, codes, -1).astype(np.int64)
+        elif isinstance(s.dtype, pd.CategoricalDtype) and list(s.cat.categories) == list(cats):
+            codes = np.asarray(s.cat.codes, dtype=np.int64)
+        else:
+            vals = s.astype(object).where(s.notna(), None)
+            if not isinstance(s.dtype, pd.CategoricalDtype):
+                vals = vals.map(lambda v: None if v is None else str(v))
+            codes = np.asarray(pd.Categorical(vals, categories=list(cats)).codes, dtype=np.int64)
+        out[name] = Factor(codes, labels, bool(ordered))
+    return out
+
+
 def with_categories(pdf: pd.DataFrame, state: FrameState, extend: bool = False) -> pd.DataFrame:
     """A copy of the partition whose factor columns are coded with the global categories; with
     ``extend`` (new data) values outside them become categories of their own after the global ones
@@ -395,7 +462,9 @@ class _Evaluated:
 def _evaluate(pdf: pd.DataFrame, state: FrameState, response: bool = True) -> _Evaluated:
     """The partition's formula variables and complete rows (as ``_build_design`` up to the rows used)."""
     text = state.formula
-    data = with_categories(pdf, state, extend=not response)
+    # fitting rows: the factor columns coded once with the global categories (no per-partition pandas
+    # Categorical of all the labels); new data: values outside them become levels of their own
+    data = pdf if response else with_categories(pdf, state, extend=True)
     n0 = len(data)
     w_all = None if state.weights is None else _numeric_column(data, state.weights, "weights")
     if w_all is not None:
@@ -408,6 +477,8 @@ def _evaluate(pdf: pd.DataFrame, state: FrameState, response: bool = True) -> _E
     lhs, fixed, bar_nodes = split_formula(f)
     bars = expand_bars(bar_nodes, text)
     ev = _PartitionEvaluator(data, text, state)
+    if response:
+        ev._factors.update(global_factors(data, state))
     missing = np.zeros(n0, dtype=bool)
     y_all = np.zeros(n0)
     if response:
@@ -469,16 +540,22 @@ def frame_summary(pdf: pd.DataFrame, state: FrameState) -> dict:
     present = {}
     for label, v in zip(e.vt.labels, e.vt.values):
         if isinstance(v, Factor):
-            c = np.unique(v.codes[e.rows])
-            present[label] = c[c >= 0]
+            present[label] = _present_codes(v.codes[e.rows], len(v.levels))
     groups = []
     for _, _, _, g in e.re_specs:
-        c = np.unique(g.codes[e.rows])
-        groups.append(c[c >= 0])  # codes only: the labels come from the global categories
+        groups.append(_present_codes(g.codes[e.rows], len(g.levels)))  # codes only: labels are global
     return {"n": m, "mean": mean, "m2": float(((r - mean) ** 2).sum()) if m else 0.0,
             "min": float(r.min()) if m else math.inf, "max": float(r.max()) if m else -math.inf,
             "present": present, "groups": groups, "scale": e.ev.scale_moments,
             "intercept": () in _terms(e.rhs), "logw": float(np.log(e.weights).sum()) if e.weights is not None else 0.0}
+
+
+def _present_codes(codes: np.ndarray, nlevels: int) -> np.ndarray:
+    """The sorted distinct non-negative codes (a counting pass, not a sort)."""
+    c = codes[codes >= 0]
+    if not len(c):
+        return np.zeros(0, dtype=np.int64)
+    return np.flatnonzero(np.bincount(c, minlength=max(nlevels, int(c.max()) + 1))).astype(np.int64)
 
 
 def _chan(parts: list[tuple[int, float, float]]) -> tuple[int, float, float]:
