@@ -14,7 +14,7 @@ __all__ = ["compute", "share", "tree_reduce", "SPLIT_EVERY"]
 SPLIT_EVERY = 8  # fan-in of the tree reduction
 
 
-def compute(objs: list, progress: bool = False) -> list:
+def compute(objs: list, progress: bool = False, what: str = "a pass over the partitions") -> list:
     """Compute Dask objects on the active scheduler, with a progress display when asked (distributed's
     ``progress`` under a ``distributed.Client``, else ``dask.diagnostics.ProgressBar``). A failure in a
     task (a lost worker after Dask's retries, an error in a partition) is raised here: nothing
@@ -39,8 +39,9 @@ def compute(objs: list, progress: bool = False) -> list:
         except Exception as exc:  # noqa: BLE001 - a worker or scheduler failure: say which pass failed
             name = type(exc).__name__
             if name in ("KilledWorker", "CommClosedError", "FutureCancelledError", "CancelledError"):
-                raise DataError(f"a Dask pass over the partitions failed ({name}: {exc}); nothing was "
-                                "fitted. Dask retries lost tasks; this one failed for good") from exc
+                raise DataError(f"{what} failed on the Dask cluster ({name}: {exc}); nothing was fitted or "
+                                "returned. Dask retries the tasks of a lost worker; these failed for good "
+                                "(see distributed.scheduler.allowed-failures)") from exc
             raise
     if progress:
         from dask.diagnostics import ProgressBar

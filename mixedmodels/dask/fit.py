@@ -30,11 +30,10 @@ from ..fit.criterion import ProfiledCriterion
 from ..fit.crossprod import CrossProducts
 from ..fit.linalg import NotPositiveDefinite
 from ..fit.paths import choose_path
-from ..formula.transforms import r_level_labels
 from ..formula.parse import BinOp, Call, Name, Paren, UnaryOp, deparse, expand_bars, parse_formula, split_formula
 from ..frame.design import Design, FixedTerm
 from ..frame.partition import (FrameState, aliased_and_scale, column_summary, frame_summary,
-                               merge_column_summaries, merge_frame_summaries, partition_arrays, plan_columns,
+                               global_labels, merge_column_summaries, merge_frame_summaries, partition_arrays, plan_columns,
                                subset_rows, with_categories)
 from ..frame.reterms import ReTerm
 from ..model import LinearMixedModel, check_optimizer_options, start_theta
@@ -266,23 +265,25 @@ class DaskLinearMixedModel(LinearMixedModel):
         t0 = clock()
         # pass 1a: column kinds and the global categories
         summaries = compute([dask.delayed(_column_summary_subset, pure=True)(p, plan, subset) for p in parts],
-                            self.progress)
+                            self.progress, "pass 1a (column kinds and categories)")
         state = FrameState(formula, weights=weights, offset=offset, subset=subset, na_action=na_action,
                            categories=merge_column_summaries(summaries, plan),
                            factor_columns=list(plan.factor_numeric))
-        for name in plan.factor_numeric:  # R's labels of the numeric levels, once, on the client
-            state.labels[name] = r_level_labels(np.asarray(state.categories[name][0], dtype=float))
+        for name in state.categories:  # R's labels of the levels, once, on the client
+            global_labels(state, name)
         t1 = clock()
         # pass 1b: rows used, present levels, moments
         shared = share(state)  # one key: sent to each worker once, not embedded in every task
-        frames = compute([dask.delayed(frame_summary, pure=True)(p, shared) for p in parts], self.progress)
+        frames = compute([dask.delayed(frame_summary, pure=True)(p, shared) for p in parts], self.progress,
+                         "pass 1b (the model frame)")
         totals = merge_frame_summaries(frames, state, ddf._meta)
         nlevels = [len(g) for g in state.group_present]
         t2 = clock()
         # pass 2: the cross-products, reduced as a tree
         shared = share(state)
         red = compute([tree_reduce([dask.delayed(_crossprod_partition, pure=True)(p, shared, nlevels)
-                                    for p in parts], _combine_crossprods)], self.progress)[0]
+                                    for p in parts], _combine_crossprods)], self.progress,
+                      "pass 2 (the cross-products)")[0]
         t3 = clock()
         self.pass_seconds = {"columns": t1 - t0, "frame": t2 - t1, "crossproducts": t3 - t2}
         if red is None:  # pragma: no cover - merge_frame_summaries refuses zero rows first

@@ -95,7 +95,8 @@ def _window(s: pd.Series, lo: np.ndarray, hi: np.ndarray) -> list:
 def exact_quantiles(series, probs, progress: bool = False) -> np.ndarray:
     """Exact R type-7 quantiles of a Dask Series (two passes; more only if a bracket misses)."""
     parts = series.to_delayed()
-    stats = compute([dask.delayed(_sample_stats, pure=True)(p) for p in parts], progress)
+    stats = compute([dask.delayed(_sample_stats, pure=True)(p) for p in parts], progress,
+                    "the quantiles' sample pass")
     n = sum(s["n"] for s in stats)
     if n == 0:
         return np.full(len(probs), np.nan)
@@ -129,7 +130,8 @@ def exact_quantiles(series, probs, progress: bool = False) -> np.ndarray:
                 hi[t] = cand[ok_hi[0]]
     values = {}
     for _ in range(3):
-        wins = compute([dask.delayed(_window, pure=True)(p, lo, hi) for p in parts], progress)
+        wins = compute([dask.delayed(_window, pure=True)(p, lo, hi) for p in parts], progress,
+                       "the quantiles' counting pass")
         missed = False
         for t, k in enumerate(need):
             below = sum(w[t][0] for w in wins)
