@@ -54,7 +54,7 @@ def compute(objs: list, progress: bool = False, what: str = "a pass over the par
 def share(obj) -> "dask.delayed":
     """``obj`` as one Dask key that the partition tasks depend on: the frame state and the fitted
     conditional modes (sized by the levels) travel to each worker once instead of inside every task."""
-    return dask.delayed(obj, name=f"mixedmodels-shared-{uuid.uuid4().hex}")
+    return dask.delayed(obj, name=f"mixedmodels-shared-{uuid.uuid4().hex}", traverse=False)
 
 
 def tree_reduce(items: list, combine) -> "dask.delayed":

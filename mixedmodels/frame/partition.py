@@ -31,8 +31,8 @@ import pandas as pd
 
 from ..errors import warn as warn_r
 from ..errors import DataError, FormulaError, PredictorScaleWarning, RankDeficiencyWarning
-from ..formula.parse import (BinOp, Call, Name, Node, Paren, UnaryOp, deparse, expand_bars, parse_formula,
-                             split_formula)
+from ..formula.parse import (BinOp, Call, Name, Node, Paren, UnaryOp, deparse, expand_bars, format_r_number,
+                             parse_formula, split_formula)
 from ..formula.transforms import (LOGICAL_LEVELS, Evaluator, Factor, Numeric, all_real_numbers, r_level_labels,
                                   r_sort_key)
 from .design import (SCALE_MESSAGE, _compile_fixed, _drop_aliased, _group_factor, _model_matrix, _terms, _VarTable,
@@ -312,13 +312,34 @@ class _GlobalVarTable(_VarTable):
         return super().columns(i, rows, contrasts)
 
 
+def _integer_labels(values: np.ndarray) -> list[str]:
+    """R's ``as.character`` of numbers, fast for whole numbers below 1e15 (ids): R writes the fixed
+    form unless the scientific one (15 significant digits) is narrower (``1e+05`` for 100000); other
+    values go through :func:`~mixedmodels.formula.parse.format_r_number`."""
+    v = np.asarray(values, dtype=float)
+    with np.errstate(invalid="ignore"):
+        simple = np.isfinite(v) & (np.abs(v) < 1e15) & (v == np.round(v)) & (v != 0)
+    ints = np.where(simple, np.abs(v), 1).astype(np.int64)
+    ndig = np.floor(np.log10(ints)).astype(np.int64) + 1
+    ndig += ints >= 10 ** np.minimum(ndig, 18)  # log10 rounding at powers of ten
+    ndig -= ints < 10 ** np.maximum(ndig - 1, 0)
+    zeros = np.zeros(len(v), dtype=np.int64)
+    for k in range(1, 16):
+        zeros += (ints % 10 ** k == 0)
+    sig = ndig - zeros
+    sci = sig + (sig > 1) + 4  # mantissa, its point, "e+XX" (exponents below 100 here)
+    fixed = simple & (ndig <= sci)
+    text = np.where(v < 0, -ints, ints).astype(str).tolist()
+    return [t if ok else format_r_number(float(x)) for t, ok, x in zip(text, fixed.tolist(), v.tolist())]
+
+
 def global_labels(state: FrameState, name: str) -> list:
     """R's labels of the global categories of factor column ``name`` (computed once, kept in the state)."""
     labels = state.labels.get(name)
     if labels is None:
         cats, _ = state.categories[name]
         if name in state.factor_columns:
-            labels = r_level_labels(np.asarray(cats, dtype=float))
+            labels = _integer_labels(np.asarray(cats, dtype=float))
         else:
             labels = r_level_labels(cats)
         state.labels[name] = labels
@@ -585,7 +606,8 @@ def merge_frame_summaries(parts: list[dict], state: FrameState, meta: pd.DataFra
         for label, c in p["present"].items():
             present[label] = np.union1d(present.get(label, np.zeros(0, dtype=np.int64)), c).astype(np.int64)
     text = state.formula
-    ev = _PartitionEvaluator(with_categories(meta, state), text, state)
+    ev = _PartitionEvaluator(meta, text, state)
+    ev._factors.update(global_factors(meta, state))
     bars = expand_bars(split_formula(parse_formula(text))[2], text)
     group_present, group_levels = [], []
     for k, bar in enumerate(bars):
