@@ -57,9 +57,9 @@ def share(obj) -> "dask.delayed":
     return dask.delayed(obj, name=f"mixedmodels-shared-{uuid.uuid4().hex}", traverse=False)
 
 
-def tree_reduce(items: list, combine) -> "dask.delayed":
-    """Add delayed partition results pairwise in a tree of fan-in SPLIT_EVERY."""
+def tree_reduce(items: list, combine, split_every: int = SPLIT_EVERY) -> "dask.delayed":
+    """Add delayed partition results in a tree of fan-in ``split_every``."""
     while len(items) > 1:
-        items = [dask.delayed(combine, pure=True)(items[i:i + SPLIT_EVERY])
-                 for i in range(0, len(items), SPLIT_EVERY)]
+        items = [dask.delayed(combine, pure=True)(items[i:i + split_every])
+                 for i in range(0, len(items), split_every)]
     return items[0]

@@ -17,6 +17,7 @@ scaled-residual quantiles, predictions) are computed by further passes, lazily w
 
 from __future__ import annotations
 
+import math
 import time
 
 import numpy as np
@@ -25,24 +26,27 @@ import scipy.sparse as sp
 
 import dask
 
-from ..errors import DataError, MixedModelsError, ModelError
+from ..errors import DataError, FormulaError, MixedModelsError, ModelError
 from ..fit.criterion import ProfiledCriterion
 from ..fit.crossprod import CrossProducts
 from ..fit.linalg import NotPositiveDefinite
 from ..fit.paths import choose_path
 from ..formula.parse import BinOp, Call, Name, Paren, UnaryOp, deparse, expand_bars, parse_formula, split_formula
 from ..frame.design import Design, FixedTerm
-from ..frame.partition import (FrameState, aliased_and_scale, column_summary, frame_summary,
+from ..frame.partition import (FrameState, aliased_and_scale, column_summary, cut_breaks, frame_summary,
                                global_labels, merge_column_summaries, merge_frame_summaries, partition_arrays, plan_columns,
-                               subset_rows, with_categories)
+                               spline_interior_count, spline_values, stateful_plan, stateful_summary, subset_rows,
+                               with_categories)
 from ..frame.reterms import ReTerm
 from ..model import LinearMixedModel, check_optimizer_options, start_theta
+from ..rbase.rmath import seq_length_out
 from .compute import compute, share, tree_reduce
-from .fitted import DaskLmerFit
+from .fitted import DaskLmerFit, exact_quantiles
 
 __all__ = ["lmer_dask", "DaskLinearMixedModel", "DaskLmerFit", "DistributedDesign", "crossproducts_by_counting"]
 
 # ------------------------------------------------------------------------------------ pass 2: cross-products
+_ARR_SPARSE_FROM = 512  # rest blocks of more columns travel sparse between the partitions and the client
 _PAIR_DENSE_MAX = 4_000_000  # level pairs of two rest terms counted with one bincount up to this many
 
 
@@ -149,6 +153,10 @@ def _crossprod_partition(pdf: pd.DataFrame, state: FrameState, nlevels: list[int
         zs = [z * sw[:, None] for z in zs]
         W = W * sw[:, None]
     cp = crossproducts_by_counting([a.refs[k] for k in order], zs, [nlevels[k] for k in order], W)
+    if cp.ARR.shape[0] > _ARR_SPARSE_FROM:
+        # many rest columns (a large crossed factor): its block of ARR is diagonal, so the partition
+        # sends (and the tree adds) it sparse; the client makes it dense once, after the reduction
+        cp = CrossProducts(cp.A11, cp.AR1, sp.csr_matrix(cp.ARR))
     R = np.linalg.qr(X, mode="r") if p else np.zeros((0, 0))
     mean = X.mean(axis=0)
     return {"cp": cp, "R": R, "n": n, "mean": mean, "m2": ((X - mean) ** 2).sum(axis=0),
@@ -271,6 +279,9 @@ class DaskLinearMixedModel(LinearMixedModel):
                            factor_columns=list(plan.factor_numeric))
         for name in state.categories:  # R's labels of the levels, once, on the client
             global_labels(state, name)
+        plan_s = stateful_plan(formula, ddf._meta, state)
+        if plan_s:  # the global state of poly / ns / bs / cut(x, k): passes over their x
+            state.stateful = _stateful_states(plan_s, parts, ddf, state, self.progress)
         t1 = clock()
         # pass 1b: rows used, present levels, moments
         shared = share(state)  # one key: sent to each worker once, not embedded in every task
@@ -281,8 +292,12 @@ class DaskLinearMixedModel(LinearMixedModel):
         t2 = clock()
         # pass 2: the cross-products, reduced as a tree
         shared = share(state)
+        first = state.term_order[0]
+        # partition results of a large first term (tens of MB each) are added four at a time, so that a
+        # worker holds at most five of them
+        fan_in = 8 if nlevels[first] < 100_000 else 4
         red = compute([tree_reduce([dask.delayed(_crossprod_partition, pure=True)(p, shared, nlevels)
-                                    for p in parts], _combine_crossprods)], self.progress,
+                                    for p in parts], _combine_crossprods, fan_in)], self.progress,
                       "pass 2 (the cross-products)")[0]
         t3 = clock()
         self.pass_seconds = {"columns": t1 - t0, "frame": t2 - t1, "crossproducts": t3 - t2}
@@ -331,6 +346,8 @@ class DaskLinearMixedModel(LinearMixedModel):
                                  "variance (or scale parameter) are probably unidentifiable")
         # the cross-products of the kept columns
         cp: CrossProducts = red["cp"]
+        if sp.issparse(cp.ARR):
+            cp = CrossProducts(cp.A11, cp.AR1, cp.ARR.toarray())
         qrest = sum(t.nranef for t in terms[1:])
         rest = np.concatenate([np.arange(qrest), qrest + np.asarray(keep, dtype=np.int64),
                                [qrest + len(names)]]).astype(np.int64)
@@ -410,6 +427,105 @@ def _names(node) -> set[str]:
         for _, a in node.kwargs:
             out |= _names(a)
     return out
+
+
+def _stateful_states(plan: list[dict], parts: list, ddf, state: FrameState, progress: bool) -> dict:
+    """The global state of every stateful variable (R's ``predvars``), from passes over its ``x``:
+
+    * ``cut(x, k)``: the range (one pass);
+    * ``ns``/``bs``: the range (boundary knots) and exact type-7 quantiles of x inside it (the interior
+      knots: two more passes, :func:`~mixedmodels.dask.fitted.exact_quantiles`);
+    * ``poly(x, k)``: R's ``alpha`` and ``norm2`` by the Stieltjes procedure, one pass per degree after
+      the mean (the sums of the monic orthogonal polynomials of the recurrence ``predict.poly`` uses);
+      ``poly(x, k, raw = TRUE)`` has nothing global."""
+    out: dict = {}
+    shared = share(state)
+    calls = [item["node"] for item in plan]
+    first = compute([dask.delayed(stateful_summary, pure=True)(p, shared, calls, 0, {}) for p in parts], progress,
+                    "the stateful variables' pass (range and mean)")
+    polys = {}
+    for item in plan:
+        key, node = item["key"], item["node"]
+        rows = [f[key] for f in first if key in f]
+        nmiss = sum(r[0] for r in rows)
+        n = sum(r[1] for r in rows)
+        lo = min((r[3] for r in rows), default=math.inf)
+        hi = max((r[4] for r in rows), default=-math.inf)
+        if item["kind"] == "poly":
+            if item["raw"]:
+                out[key] = {"raw": True}
+                continue
+            if nmiss:
+                raise FormulaError("missing values are not allowed in 'poly'", state.formula, node.start, node.end)
+            if n == 0:
+                raise DataError(f"{key}: no values")
+            polys[key] = {"xbar": math.fsum(r[2] for r in rows) / n, "n": n, "degree": item["degree"]}
+            continue
+        if n == 0:
+            raise DataError(f"{key}: no non-missing values to take the range of")
+        if item["kind"] == "cut":
+            out[key] = {"breaks": cut_breaks(lo, hi, item["k"])}
+            continue
+        bk = item["boundary"] if item["boundary"] is not None else [lo, hi]
+        if bk[0] == bk[1]:
+            raise DataError(f"{key}: the boundary knots coincide ({bk[0]:g}): x takes a single value")
+        nint = spline_interior_count(item)
+        if item["knots"] is not None:
+            knots = [float(k) for k in item["knots"]]
+        elif nint:
+            probs = seq_length_out(0.0, 1.0, nint + 2)[1:-1]
+            xs = ddf.map_partitions(spline_values, shared, item["node"], list(bk),
+                                    meta=pd.Series([], dtype=float))
+            knots = [float(k) for k in exact_quantiles(xs, probs, progress)]
+        else:
+            knots = []
+        st = {"knots": knots, "boundary": [float(bk[0]), float(bk[1])], "intercept": bool(item["intercept"])}
+        if item["kind"] == "bs":
+            st["degree"] = int(item["degree"])
+        out[key] = st
+    if polys:
+        out.update(_poly_states(polys, parts, shared, calls, progress))
+    return out
+
+
+def _poly_states(polys: dict, parts: list, shared, calls: list, progress: bool) -> dict:
+    """``alpha`` and ``norm2`` of each ``poly(x, k)`` (see :func:`_stateful_states`)."""
+    params = {key: {"xbar": p["xbar"]} for key, p in polys.items()}
+    sums = compute([dask.delayed(stateful_summary, pure=True)(p, shared, calls, 1, params) for p in parts],
+                   progress, "the poly() pass 1")
+    for key, p in polys.items():
+        n = p["n"]
+        s1, s2, s3 = (math.fsum(r[key][j] for r in sums if key in r) for j in range(3))
+        d0 = s1 / n
+        nz1 = s2 - 2 * d0 * s1 + n * d0 * d0
+        p.update(d=[d0], norm2=[1.0, float(n), nz1], scale=s2 / n)
+        _check_poly(key, p, 1)
+        if p["degree"] > 1:
+            p["d"].append((s3 - 2 * d0 * s2 + d0 * d0 * s1) / nz1)
+    step = 2
+    while any(p["degree"] >= step for p in polys.values()):
+        params = {key: {"xbar": p["xbar"], "d": list(p["d"]), "norm2": list(p["norm2"])}
+                  for key, p in polys.items() if p["degree"] >= step}
+        sums = compute([dask.delayed(stateful_summary, pure=True)(p, shared, calls, step, params) for p in parts],
+                       progress, f"the poly() pass {step}")
+        for key in params:
+            p = polys[key]
+            nz = math.fsum(r[key][0] for r in sums if key in r)
+            p["norm2"].append(nz)
+            _check_poly(key, p, step)
+            if p["degree"] > step:
+                p["d"].append(math.fsum(r[key][1] for r in sums if key in r) / nz)
+        step += 1
+    return {key: {"alpha": np.asarray(p["d"][:p["degree"]]) + p["xbar"], "norm2": np.asarray(p["norm2"])}
+            for key, p in polys.items()}
+
+
+def _check_poly(key: str, p: dict, j: int) -> None:
+    """R's "'degree' must be less than number of unique points": the j-th orthogonal polynomial vanishes
+    on the data (its squared norm is rounding error relative to the spread of x)."""
+    nz = p["norm2"][j + 1]
+    if not nz > 1e-20 * p["n"] * p["scale"] ** j:
+        raise DataError(f"{key}: 'degree' must be less than number of unique points")
 
 
 def _column_summary_subset(pdf, plan, subset):

@@ -30,8 +30,9 @@ import numpy as np
 import pandas as pd
 
 from ..errors import warn as warn_r
+from ..rbase.rmath import seq_length_out
 from ..errors import DataError, FormulaError, PredictorScaleWarning, RankDeficiencyWarning
-from ..formula.parse import (BinOp, Call, Name, Node, Paren, UnaryOp, deparse, expand_bars, format_r_number,
+from ..formula.parse import (BinOp, Call, Name, Node, Num, Paren, UnaryOp, deparse, expand_bars, format_r_number,
                              parse_formula, split_formula)
 from ..formula.transforms import (LOGICAL_LEVELS, Evaluator, Factor, Numeric, all_real_numbers, r_level_labels,
                                   r_sort_key)
@@ -40,13 +41,15 @@ from .design import (SCALE_MESSAGE, _compile_fixed, _drop_aliased, _group_factor
 
 __all__ = ["FrameState", "FramePlan", "plan_columns", "column_summary", "merge_column_summaries",
            "frame_summary", "merge_frame_summaries", "partition_arrays", "PartitionArrays", "subset_rows",
-           "with_categories", "global_factors", "global_labels", "aliased_and_scale"]
+           "with_categories", "global_factors", "global_labels", "aliased_and_scale", "stateful_variables",
+           "stateful_argument", "stateful_summary", "stateful_plan", "cut_breaks", "spline_interior_count",
+           "spline_values"]
 
 _FACTOR_CALLS = ("factor", "as.factor", "ordered", "interaction", "relevel")
-_REFUSED = {"poly": "poly() needs the whole column (orthogonal polynomials)",
-            "ns": "ns() needs exact quantiles of the whole column (its knots)",
-            "bs": "bs() needs exact quantiles of the whole column (its knots)",
-            "mean": "mean() inside a formula is one number over all rows",
+_STATEFUL = {"poly": "poly() needs the whole column (orthogonal polynomials)",
+             "ns": "ns() needs exact quantiles of the whole column (its knots)",
+             "bs": "bs() needs exact quantiles of the whole column (its knots)"}
+_REFUSED = {"mean": "mean() inside a formula is one number over all rows",
             "sd": "sd() inside a formula is one number over all rows",
             "median": "median() inside a formula is one number over all rows"}
 
@@ -222,6 +225,7 @@ class FrameState:
     term_order: list | None = None     # lme4's order of the bars
     y_shift: float = 0.0
     x_keep: list | None = None         # the columns of X kept (R's aliasing rule), after the cross-products
+    stateful: dict | None = None       # deparsed poly/ns/bs/cut(x, k) variable -> its global state
     category_arrays: dict = field(default_factory=dict, repr=False)  # numeric factor column -> float array
 
 
@@ -229,13 +233,28 @@ class _PartitionEvaluator(Evaluator):
     """The formula evaluator on one partition: refuses what needs all rows; ``scale()`` as a variable
     of the model frame uses the global parameters (or records moments while they are being computed)."""
 
-    def __init__(self, data: pd.DataFrame, text: str, state: FrameState):
+    def __init__(self, data: pd.DataFrame, text: str, state: FrameState, newdata: bool = False):
         super().__init__(data, text)
         self.state = state
+        self.newdata = newdata
         self.scale_moments: dict[str, tuple] = {}
+
+    def saved(self, node: Call) -> dict | None:
+        """The global state of a stateful variable (``poly``, ``ns``, ``bs``, ``cut`` with a number of
+        intervals) computed by the stateful passes; None for a call that is not a variable of the frame."""
+        if not self.state.stateful or node is not self._variable:
+            return None
+        return self.state.stateful.get(deparse(node))
 
     def _function(self, node: Call):
         fn = super()._function(node)
+        if node.func in _STATEFUL:
+            if self.saved(node) is None:
+                raise DataError(f"{deparse(node)}: {_STATEFUL[node.func]}; on a Dask DataFrame its global state "
+                                "is computed by extra passes only where it is a variable of the formula (a "
+                                "term or part of an interaction), not nested in another expression: compute "
+                                "the column beforehand (e.g. with ddf.assign) or fit in memory")
+            return fn
         if node.func in _REFUSED:
             raise DataError(f"{deparse(node)}: {_REFUSED[node.func]}, which a Dask DataFrame does not give "
                             "in one partition; compute the column beforehand (e.g. with ddf.assign) or fit "
@@ -244,8 +263,17 @@ class _PartitionEvaluator(Evaluator):
             a = self.match_args(node, ("x", "breaks", "labels", "include.lowest", "right", "dig.lab",
                                        "ordered_result"), required=2)
             if len(self.vector(a.get("breaks"))) == 1:
-                raise DataError(f"{deparse(node)}: a number of breaks needs the range of the whole column; "
-                                "on a Dask DataFrame give the breaks themselves (cut(x, c(...)))")
+                saved = self.saved(node)
+                if saved is None or self.newdata:
+                    why = ("on new data R takes the breaks from the range of the new values, which one "
+                           "partition does not give") if self.newdata else \
+                        "only a variable of the formula gets the global range (not a call nested in another)"
+                    raise DataError(f"{deparse(node)}: a number of breaks needs the range of the whole column; "
+                                    f"{why}: give the breaks themselves (cut(x, c(...)))")
+                given = dict(a.given)
+                given["breaks"] = Call(func="c", args=tuple(Num(value=float(b)) for b in saved["breaks"]))
+                explicit = Call(func="cut", args=(), kwargs=tuple(given.items()), start=node.start, end=node.end)
+                return lambda ev, _node: fn(ev, explicit)
         if node.func == "scale":
             return self._scale
         if node.func in ("factor", "as.factor", "ordered") and len(node.args) == 1 and not node.kwargs \
@@ -497,7 +525,7 @@ def _evaluate(pdf: pd.DataFrame, state: FrameState, response: bool = True) -> _E
     f = parse_formula(text)
     lhs, fixed, bar_nodes = split_formula(f)
     bars = expand_bars(bar_nodes, text)
-    ev = _PartitionEvaluator(data, text, state)
+    ev = _PartitionEvaluator(data, text, state, newdata=not response)
     if response:
         ev._factors.update(global_factors(data, state))
     missing = np.zeros(n0, dtype=bool)
@@ -721,3 +749,160 @@ def aliased_and_scale(R: np.ndarray, names: list[str], count: int, mean: np.ndar
     if scale_warning:
         warn_r(SCALE_MESSAGE, PredictorScaleWarning)
     return keep, scale_warning
+
+
+# ------------------------------------------------------------------------------------ stateful variables
+_FORMULA_OPS = ("+", "-", "*", ":", "/", "^", "%in%")
+_STATEFUL_FORMALS = {"poly": ("x", "...", "degree", "raw"),
+                     "ns": ("x", "df", "knots", "intercept", "Boundary.knots"),
+                     "bs": ("x", "df", "knots", "degree", "intercept", "Boundary.knots"),
+                     "cut": ("x", "breaks", "labels", "include.lowest", "right", "dig.lab", "ordered_result")}
+
+
+def stateful_variables(formula: str) -> list[Call]:
+    """The variables of the formula (terms' atoms, fixed and random parts) that are stateful calls whose
+    state needs the whole column: ``poly``, ``ns``, ``bs``, and ``cut`` (the caller keeps ``cut`` only
+    with a number of intervals). Calls nested in other expressions are not variables (refused later)."""
+    f = parse_formula(formula)
+    _, fixed, bar_nodes = split_formula(f)
+    out: dict[str, Call] = {}
+
+    def walk(node):
+        if isinstance(node, Paren):
+            walk(node.expr)
+        elif isinstance(node, BinOp) and node.op in _FORMULA_OPS:
+            walk(node.left)
+            walk(node.right)
+        elif isinstance(node, Call) and node.func in _STATEFUL_FORMALS:
+            out.setdefault(deparse(node), node)
+
+    for node in fixed:
+        walk(node)
+    for bar in expand_bars(bar_nodes, formula):
+        walk(bar.expr)
+    return list(out.values())
+
+
+def stateful_argument(ev: Evaluator, node: Call) -> tuple[np.ndarray, object]:
+    """The values of a stateful call's ``x`` on the evaluator's rows, and its matched arguments."""
+    a = ev.match_args(node, _STATEFUL_FORMALS[node.func], required=2 if node.func == "cut" else 1)
+    return ev.numeric(a.get("x")), a
+
+
+def stateful_summary(pdf: pd.DataFrame, state: FrameState, calls: list[Call], step: int,
+                     params: dict) -> dict:
+    """Per partition (rows of the subset, all of them: R evaluates the variables before dropping
+    incomplete rows), per stateful variable, the sums its global state needs at ``step``:
+
+    * step 0: missing count, count, sum, min and max of x;
+    * step 1 (``poly``): the sums of ``xc``, ``xc^2``, ``xc^3`` with ``xc = x - mean``;
+    * step j >= 2 (``poly``): with the monic orthogonal polynomial ``Z_j`` of the three-term recurrence
+      over the coefficients found so far (``params``), the sums of ``Z_j^2`` and ``xc Z_j^2``."""
+    pdf = subset_rows(pdf, state.subset)
+    ev = _PartitionEvaluator(pdf, state.formula, state)
+    out = {}
+    for node in calls:
+        key = deparse(node)
+        if step > 0 and key not in params:
+            continue
+        x, _ = stateful_argument(ev, node)
+        if step == 0:
+            ok = x[~np.isnan(x)]
+            out[key] = (len(x) - len(ok), len(ok), float(ok.sum()) if len(ok) else 0.0,
+                        float(ok.min()) if len(ok) else math.inf, float(ok.max()) if len(ok) else -math.inf)
+            continue
+        par = params[key]
+        xc = x - par["xbar"]
+        if step == 1:
+            out[key] = (float(xc.sum()), float((xc ** 2).sum()), float((xc ** 3).sum()))
+            continue
+        d, norm2 = par["d"], par["norm2"]  # d_i = alpha_i - xbar; norm2 = [1, n, |Z_1|^2, ...]
+        z_prev, z = np.ones(len(x)), xc - d[0]
+        for i in range(1, step):
+            z_prev, z = z, (xc - d[i]) * z - (norm2[i + 1] / norm2[i]) * z_prev
+        z2 = z * z
+        out[key] = (float(z2.sum()), float((xc * z2).sum()))
+    return out
+
+
+def stateful_plan(formula: str, meta: pd.DataFrame, state: FrameState) -> list[dict]:
+    """What each stateful variable of the formula needs, from its constant arguments (evaluated on the
+    empty frame ``meta``): ``poly`` its degree (``raw = TRUE`` needs nothing: its state is fixed);
+    ``ns``/``bs`` df, knots, degree, intercept, boundary knots; ``cut`` the number of intervals (a
+    ``cut`` with explicit breaks is row-wise and left out). ``poly`` of several variables is refused."""
+    ev = _PartitionEvaluator(meta, formula, state)
+    out = []
+    for node in stateful_variables(formula):
+        key = deparse(node)
+        _, a = stateful_argument(ev, node)
+        item = {"key": key, "node": node, "kind": node.func}
+        if node.func == "poly":
+            if a.dots and not (len(a.dots) == 1 and ev.is_constant(a.dots[0])):
+                raise DataError(f"{key}: poly() of several variables (R's polym) does not run on a Dask "
+                                "DataFrame; compute the columns beforehand or fit in memory")
+            degree = ev.whole(a.get("degree"), "degree", 1) if "degree" in a else 1
+            if len(a.dots) == 1:
+                degree = ev.whole(a.dots[0], "degree", 1)
+            if degree < 1:
+                raise ev.error("'degree' must be at least 1", node)
+            item["degree"] = degree
+            item["raw"] = ev.boolean(a.get("raw")) if "raw" in a else False
+        elif node.func == "cut":
+            br = ev.numbers(a.get("breaks"), "breaks")
+            if len(br) != 1:
+                continue
+            k = br[0]
+            if math.isnan(k) or k < 2 or not math.isfinite(k) or k > 1e6:
+                raise ev.error("invalid number of intervals", node)
+            item["k"] = k
+        else:
+            item["intercept"] = ev.boolean(a.get("intercept")) if "intercept" in a else False
+            item["degree"] = ev.whole(a.get("degree"), "degree", 1) if "degree" in a else 3
+            item["df"] = ev.whole(a.get("df"), "df", 1) if "df" in a else None
+            item["knots"] = ev.numbers(a.get("knots"), "knots") if "knots" in a else None
+            bk = ev.numbers(a.get("Boundary.knots"), "Boundary.knots") if "Boundary.knots" in a else None
+            if bk is not None and len(bk) != 2:
+                raise ev.error("'Boundary.knots' must be two numbers", a.get("Boundary.knots"))
+            item["boundary"] = None if bk is None else sorted(float(b) for b in bk)
+        out.append(item)
+    return out
+
+
+def cut_breaks(lo: float, hi: float, k: float) -> list[float]:
+    """R's ``cut(x, k)`` breaks from the range of x: ``k`` equal intervals, widened by ``dx/1000`` at both
+    ends (for a constant x, by a thousandth of its absolute value or of 1)."""
+    nb = int(k + 1)
+    dx = hi - lo
+    if dx == 0:
+        dx = abs(lo) if lo != 0 else 1.0
+        return [float(b) for b in seq_length_out(lo - dx / 1000, hi + dx / 1000, nb)]
+    out = seq_length_out(lo, hi, nb)
+    out[0], out[-1] = lo - dx / 1000, hi + dx / 1000
+    return [float(b) for b in out]
+
+
+def spline_interior_count(item: dict) -> int:
+    """The number of interior knots ``ns``/``bs`` place at quantiles for their ``df`` (R's rule)."""
+    df = item["df"]
+    if item["knots"] is not None or df is None:
+        return 0
+    intercept = bool(item["intercept"])
+    if item["kind"] == "ns":
+        k = df - 1 - intercept
+        least = 1 + intercept
+    else:
+        k = df - (item["degree"] + 1) + (1 - intercept)
+        least = item["degree"] + 1 - (1 - intercept)
+    if k < 0:
+        warn_r(f"'df' was too small; have used {least}", UserWarning)
+        k = 0
+    return int(k)
+
+
+def spline_values(pdf: pd.DataFrame, state: FrameState, node: Call, boundary: list[float]) -> pd.Series:
+    """The values of a spline call's ``x`` in a partition that its interior knots are quantiles of: not
+    missing, inside the boundary knots."""
+    pdf = subset_rows(pdf, state.subset)
+    x, _ = stateful_argument(_PartitionEvaluator(pdf, state.formula, state), node)
+    keep = ~np.isnan(x) & (x >= boundary[0]) & (x <= boundary[1])
+    return pd.Series(x[keep])
