@@ -276,13 +276,17 @@ class DaskLmerFit(LmerFit):
     def anova(self, ddf: str = "Satterthwaite", type: int = 3):
         _refuse_kr(ddf)
         labels = {t.label for t in self.design.fixed_terms}
-        if any(nm not in labels for nm in self.design.x_names):
-            _refuse("anova() of a model with factors in its fixed part (lmerTest builds those hypotheses "
-                    "from the model frame's rows; coef_table() and test_contrast() work)")
+        factors = any(nm not in labels for nm in self.design.x_names)
+        if type in (3, "3", "III") and ddf is not None and factors:
+            _refuse("a type III anova() of a model with factors in its fixed part (lmerTest recovers each "
+                    "factor's coding from the model frame's rows; type=1 or type=2 work, and so do "
+                    "coef_table() and test_contrast())")
         if type in (3, "3", "III") and ddf is not None and any(len(t.variables) > 1 for t in self.design.fixed_terms):
             _refuse("a type III anova() with interactions (its hypotheses come from the rows of the "
                     "model frame; type=1 or type=2 work)")
-        # lmerTest's hypotheses read X; for numeric terms its triangular factor stands in for the rows
+        # lmerTest's type I and II hypotheses read X only through X'X and the terms' columns (a factor is
+        # told from a numeric variable by its column names), so X's triangular factor stands in for the
+        # rows; type III of numeric main effects likewise
         proxy = copy.copy(self)
         proxy.model = copy.copy(self.model)
         proxy.model.design = copy.copy(self.design)

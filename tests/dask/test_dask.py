@@ -330,3 +330,29 @@ def test_exact_quantiles_of_a_dask_series(seed, nparts, ties):
 def test_the_pandas_model_class_points_to_lmer(sleep):
     with pytest.raises(MixedModelsError, match="mm.lmer"):
         mm.LinearMixedModel("Reaction ~ Days + (1 | Subject)", from_pieces(split(sleep, [90])))
+
+
+def test_anova_types_1_and_2_with_factors():
+    """lmerTest's type I and II hypotheses need X only through X'X and the terms' columns: the Dask fit's
+    triangular factor of X gives the in-memory tables (factors, interactions of factors, a factor by a
+    numeric variable); type III with factors stays refused."""
+    oats = mm.datasets.load("Oats")
+    df = oats.copy()
+    df["z"] = np.random.default_rng(1).normal(size=len(df))
+    for c in df.columns:
+        if isinstance(df[c].dtype, pd.CategoricalDtype):
+            df[c] = df[c].astype(str)
+    ddf = from_pieces(split(df, [20, 20, 51]))
+    for f in ("yield ~ Variety + (1 | Block)", "yield ~ factor(nitro) * Variety + (1 | Block/Variety)",
+              "yield ~ Variety * z + (1 | Block)"):
+        fd, fp = mm.lmer(f, ddf, data_name="df"), mm.lmer(f, df, data_name="df")
+        for t in (1, 2):
+            a, b = fd.anova(type=t), fp.anova(type=t)
+            assert list(a.index) == list(b.index)
+            # to 1e-9 (a Sum Sq of 321.75 prints 321.7 or 321.8 by its last bit, so not the text)
+            np.testing.assert_allclose(a.to_numpy(dtype=float), b.to_numpy(dtype=float), rtol=1e-9, atol=1e-10)
+        with pytest.raises(MixedModelsError, match="type III"):
+            fd.anova(type=3)
+    fd = mm.lmer("yield ~ Variety * z + (1 | Block)", ddf, data_name="df")
+    fp = mm.lmer("yield ~ Variety * z + (1 | Block)", df, data_name="df")
+    assert str(fd.anova(type=2)) == str(fp.anova(type=2))
