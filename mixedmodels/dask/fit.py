@@ -56,10 +56,12 @@ def _pair_index(ra: np.ndarray, rb: np.ndarray, nb: int) -> tuple[np.ndarray, np
 
 
 def crossproducts_by_counting(refs: list[np.ndarray], zs: list[np.ndarray], nlevels: list[int],
-                              W: np.ndarray) -> CrossProducts:
+                              W: np.ndarray, sparse_rest: bool = False) -> CrossProducts:
     """The cross-products of one partition (terms in lme4's order, ``W = [X y]``) as per-level sums:
     ``np.bincount`` over the level codes (and over the distinct level pairs of two terms) instead of
-    sparse matrix products. The same numbers as :meth:`CrossProducts.from_rows`, in the same layout."""
+    sparse matrix products. The same numbers as :meth:`CrossProducts.from_rows`, in the same layout;
+    with ``sparse_rest`` the rest block ``ARR`` is a sparse CSR matrix (for a large crossed factor, whose
+    own block is diagonal) instead of a dense array."""
     r1, z1, l1 = refs[0], zs[0], nlevels[0]
     s1 = z1.shape[1]
     q1 = l1 * s1
@@ -74,8 +76,22 @@ def crossproducts_by_counting(refs: list[np.ndarray], zs: list[np.ndarray], nlev
     offs = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
     qr = int(offs[-1])
     m = qr + ncw
-    ARR = np.zeros((m, m))
-    ARR[qr:, qr:] = W.T @ W
+    # the rest block as (row, column, value) triplets, each position once
+    rr, rc, rv = [], [], []
+
+    def put(i, j, v, mirror: bool):
+        keep = v != 0
+        i, j, v = np.broadcast_to(i, v.shape)[keep], np.broadcast_to(j, v.shape)[keep], v[keep]
+        rr.append(i)
+        rc.append(j)
+        rv.append(v)
+        if mirror:
+            rr.append(j)
+            rc.append(i)
+            rv.append(v)
+
+    wc = np.arange(qr, m)
+    put(np.repeat(wc, ncw), np.tile(wc, ncw), (W.T @ W).ravel(), False)
     rows_l, cols_l, vals_l = [], [], []
     # rest terms against the first term: the level pairs seen
     for k in range(1, len(refs)):
@@ -92,17 +108,14 @@ def crossproducts_by_counting(refs: list[np.ndarray], zs: list[np.ndarray], nlev
             cols_l.append(cols)
             vals_l.append(v.ravel())
         # the term's own diagonal blocks and its products with X and y
-        o = offs[k - 1]
-        idx = o + np.arange(lk) * sk
+        idx = offs[k - 1] + np.arange(lk) * sk
         for a in range(sk):
             for b in range(a, sk):
                 v = np.bincount(rk, weights=zk[:, a] * zk[:, b], minlength=lk)
-                ARR[idx + a, idx + b] = v
-                ARR[idx + b, idx + a] = v
+                put(idx + a, idx + b, v, a != b)
             for c in range(ncw):
                 v = np.bincount(rk, weights=zk[:, a] * W[:, c], minlength=lk)
-                ARR[idx + a, qr + c] = v
-                ARR[qr + c, idx + a] = v
+                put(idx + a, np.full(lk, qr + c), v, True)
         # against the later rest terms
         for u in range(k + 1, len(refs)):
             ru, zu, lu = refs[u], zs[u], nlevels[u]
@@ -116,10 +129,13 @@ def crossproducts_by_counting(refs: list[np.ndarray], zs: list[np.ndarray], nlev
             for a in range(sk):
                 for b in range(su):
                     v = np.bincount(inv, weights=zk[:, a] * zu[:, b], minlength=len(keys))
-                    i = offs[k - 1] + la * sk + a
-                    jj = offs[u - 1] + lb * su + b
-                    ARR[i, jj] = v
-                    ARR[jj, i] = v
+                    put(offs[k - 1] + la * sk + a, offs[u - 1] + lb * su + b, v, True)
+    rr, rc, rv = np.concatenate(rr), np.concatenate(rc), np.concatenate(rv)
+    if sparse_rest:
+        ARR = sp.coo_matrix((rv, (rr, rc)), shape=(m, m)).tocsr()
+    else:
+        ARR = np.zeros((m, m))
+        ARR[rr, rc] = rv
     # X and y against the first term
     allcols = np.arange(q1, dtype=np.int64)
     for c in range(ncw):
@@ -152,11 +168,11 @@ def _crossprod_partition(pdf: pd.DataFrame, state: FrameState, nlevels: list[int
         sw = np.sqrt(a.weights)
         zs = [z * sw[:, None] for z in zs]
         W = W * sw[:, None]
-    cp = crossproducts_by_counting([a.refs[k] for k in order], zs, [nlevels[k] for k in order], W)
-    if cp.ARR.shape[0] > _ARR_SPARSE_FROM:
-        # many rest columns (a large crossed factor): its block of ARR is diagonal, so the partition
-        # sends (and the tree adds) it sparse; the client makes it dense once, after the reduction
-        cp = CrossProducts(cp.A11, cp.AR1, sp.csr_matrix(cp.ARR))
+    nl = [nlevels[k] for k in order]
+    m = sum(nl[j] * zs[j].shape[1] for j in range(1, len(nl))) + W.shape[1]
+    # many rest columns (a large crossed factor): its block of ARR is diagonal, so the partition sends
+    # (and the tree adds) ARR sparse; the client makes it dense once, after the reduction
+    cp = crossproducts_by_counting([a.refs[k] for k in order], zs, nl, W, sparse_rest=m > _ARR_SPARSE_FROM)
     R = np.linalg.qr(X, mode="r") if p else np.zeros((0, 0))
     mean = X.mean(axis=0)
     return {"cp": cp, "R": R, "n": n, "mean": mean, "m2": ((X - mean) ** 2).sum(axis=0),

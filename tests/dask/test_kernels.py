@@ -43,6 +43,8 @@ def test_counting_kernel_equals_the_sparse_products(seed, nterms, n, big):
     assert got.AR1.shape == ref.AR1.shape
     np.testing.assert_allclose(got.AR1.toarray(), ref.AR1.toarray(), rtol=1e-13, atol=1e-12)
     assert got.AR1.has_canonical_format
+    sparse = crossproducts_by_counting(refs, zs, nl, np.column_stack([X, y]), sparse_rest=True)
+    np.testing.assert_array_equal(sparse.ARR.toarray(), got.ARR)
     a = got.AR1.copy()
     a.sort_indices()
     np.testing.assert_array_equal(a.indices, got.AR1.indices)  # already sorted, as claimed
