@@ -34,6 +34,7 @@ from ..fit.paths import choose_path
 from ..formula.parse import BinOp, Call, Name, Paren, UnaryOp, deparse, expand_bars, parse_formula, split_formula
 from ..frame.design import Design, FixedTerm
 from ..frame.partition import (FrameState, aliased_and_scale, column_summary, cut_breaks, frame_summary,
+                               global_frame_spec,
                                global_labels, merge_column_summaries, merge_frame_summaries, partition_arrays, plan_columns,
                                spline_interior_count, spline_values, stateful_plan, stateful_summary, subset_rows,
                                with_categories)
@@ -177,7 +178,28 @@ def _crossprod_partition(pdf: pd.DataFrame, state: FrameState, nlevels: list[int
     mean = X.mean(axis=0)
     return {"cp": cp, "R": R, "n": n, "mean": mean, "m2": ((X - mean) ** 2).sum(axis=0),
             "all01": np.all((X == 0) | (X == 1), axis=0), "all1": np.all(X == 1.0, axis=0), "big": big,
+            "cells": representative_rows(X, p + 1) if state.want_cells else None,
             "x_names": a.x_names, "fixed_terms": a.fixed_terms, "cnames": a.cnames}
+
+
+def representative_rows(X: np.ndarray, k: int) -> np.ndarray:
+    """Up to ``k`` rows of X (in order) per pattern of its 0/1 columns: every cell of the factors' coding
+    that occurs, each with a few rows, so that lmerTest's type III hypotheses (which need rows: the
+    factors' codings, their products and the columns matched by value) can be built without all rows."""
+    n = X.shape[0]
+    if n == 0:
+        return X[:0].copy()
+    binary = np.all((X == 0) | (X == 1), axis=0)
+    if binary.any():
+        _, inv = np.unique(X[:, binary], axis=0, return_inverse=True)
+        inv = np.asarray(inv).ravel()
+    else:
+        inv = np.zeros(n, dtype=np.int64)
+    order = np.argsort(inv, kind="stable")
+    grp = inv[order]
+    starts = np.r_[0, np.flatnonzero(np.diff(grp)) + 1]
+    rank = np.arange(n) - np.repeat(starts, np.diff(np.r_[starts, n]))
+    return X[np.sort(order[rank < k])].copy()
 
 
 def _combine_crossprods(parts: list) -> dict | None:
@@ -198,6 +220,8 @@ def _combine_crossprods(parts: list) -> dict | None:
         out["all01"] = out["all01"] & p["all01"]
         out["all1"] = out["all1"] & p["all1"]
         out["big"] = np.maximum(out["big"], p["big"])
+        if out["cells"] is not None:
+            out["cells"] = representative_rows(np.vstack([out["cells"], p["cells"]]), out["cells"].shape[1] + 1)
     return out
 
 
@@ -308,6 +332,7 @@ class DaskLinearMixedModel(LinearMixedModel):
         t2 = clock()
         # pass 2: the cross-products, reduced as a tree
         shared = share(state)
+        state.want_cells = bool(state.present) or _has_interaction(formula)
         first = state.term_order[0]
         # partition results of a large first term (tens of MB each) are added four at a time, so that a
         # worker holds at most five of them
@@ -389,6 +414,11 @@ class DaskLinearMixedModel(LinearMixedModel):
             response_name=deparse(lhs), dropped=dropped, has_intercept="(Intercept)" in names,
             scale_warning=scale_warning, weights=None, nrows=n, state=state)
         self.design.gram_factor = RX
+        # the frozen frame spec (levels, contrasts, stateful parameters, terms and columns), built from the
+        # global state without rows
+        self.design.spec = global_frame_spec(self.ddf._meta, state, keep, totals["group_levels"])
+        # a few rows per cell of the factors' coding (type III hypotheses of factors and interactions)
+        self.design.cells = None if red["cells"] is None else red["cells"][:, keep]
 
     # -- the fit
     def criterion(self, reml: bool = True, path: str = "auto") -> ProfiledCriterion:
@@ -542,6 +572,21 @@ def _check_poly(key: str, p: dict, j: int) -> None:
     nz = p["norm2"][j + 1]
     if not nz > 1e-20 * p["n"] * p["scale"] ** j:
         raise DataError(f"{key}: 'degree' must be less than number of unique points")
+
+
+def _has_interaction(formula: str) -> bool:
+    """Whether the fixed part has an interaction (with a factor, or when the fixed part has a factor, the
+    cross-product pass also keeps a few rows per cell of the factors' coding, :func:`representative_rows`,
+    for type III hypotheses)."""
+    def walk(node) -> bool:
+        if isinstance(node, Paren):
+            return walk(node.expr)
+        if isinstance(node, BinOp):
+            return node.op in (":", "*", "/", "^", "%in%") or walk(node.left) or walk(node.right)
+        return False
+
+    _, fixed, _ = split_formula(parse_formula(formula))
+    return any(walk(node) for node in fixed)
 
 
 def _column_summary_subset(pdf, plan, subset):

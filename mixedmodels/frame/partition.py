@@ -24,6 +24,7 @@ specification with ``model_matrix(data)`` exists, only this module changes.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -36,14 +37,16 @@ from ..formula.parse import (BinOp, Call, Name, Node, Num, Paren, UnaryOp, depar
                              parse_formula, split_formula)
 from ..formula.transforms import (LOGICAL_LEVELS, Evaluator, Factor, Numeric, all_real_numbers, r_level_labels,
                                   r_sort_key)
-from .design import (SCALE_MESSAGE, _compile_fixed, _drop_aliased, _group_factor, _model_matrix, _terms, _VarTable,
-                     compile_fixed_part, factor_columns, lme4_term_order)
+from .columns import build_columns, term_codings
+from .design import (SCALE_MESSAGE, _compile_fixed, _drop_aliased, _group_factor, _model_matrix, _term_specs, _terms,
+                     _variable_specs, _VarTable, compile_fixed_part, factor_columns, lme4_term_order)
+from .spec import FrameSpec, FrozenDict, RandomTermSpec
 
 __all__ = ["FrameState", "FramePlan", "plan_columns", "column_summary", "merge_column_summaries",
            "frame_summary", "merge_frame_summaries", "partition_arrays", "PartitionArrays", "subset_rows",
            "with_categories", "global_factors", "global_labels", "aliased_and_scale", "stateful_variables",
            "stateful_argument", "stateful_summary", "stateful_plan", "cut_breaks", "spline_interior_count",
-           "spline_values"]
+           "spline_values", "global_frame_spec"]
 
 _FACTOR_CALLS = ("factor", "as.factor", "ordered", "interaction", "relevel")
 _STATEFUL = {"poly": "poly() needs the whole column (orthogonal polynomials)",
@@ -226,6 +229,7 @@ class FrameState:
     y_shift: float = 0.0
     x_keep: list | None = None         # the columns of X kept (R's aliasing rule), after the cross-products
     stateful: dict | None = None       # deparsed poly/ns/bs/cut(x, k) variable -> its global state
+    want_cells: bool | None = None     # keep a few rows per cell of the factors' coding (type III)
     category_arrays: dict = field(default_factory=dict, repr=False)  # numeric factor column -> float array
 
 
@@ -339,6 +343,14 @@ class _GlobalVarTable(_VarTable):
             return factor_columns(remap[codes], [v.levels[c] for c in present], contrasts, v.ordered)
         return super().columns(i, rows, contrasts)
 
+    def levels_in(self, i: int, rows: np.ndarray) -> list[str]:
+        """The levels of factor ``i`` present in the rows used of the whole data (global)."""
+        v = self.values[i]
+        if isinstance(v, Factor) and not (v.levels == LOGICAL_LEVELS and not v.ordered) \
+                and self.present is not None and self.labels[i] in self.present:
+            return [v.levels[c] for c in self.present[self.labels[i]]]
+        return super().levels_in(i, rows)
+
 
 def _integer_labels(values: np.ndarray) -> list[str]:
     """R's ``as.character`` of numbers, fast for whole numbers below 1e15 (ids): R writes the fixed
@@ -427,6 +439,7 @@ def global_factors(pdf: pd.DataFrame, state: FrameState) -> dict[str, Factor]:
     return out
 
 
+
 def with_categories(pdf: pd.DataFrame, state: FrameState, extend: bool = False) -> pd.DataFrame:
     """A copy of the partition whose factor columns are coded with the global categories; with
     ``extend`` (new data) values outside them become categories of their own after the global ones
@@ -506,6 +519,7 @@ class _Evaluated:
     weights: np.ndarray | None
     ev: _PartitionEvaluator
     nmissing: int
+    offset_calls: list = field(default_factory=list)
 
 
 def _evaluate(pdf: pd.DataFrame, state: FrameState, response: bool = True) -> _Evaluated:
@@ -563,7 +577,8 @@ def _evaluate(pdf: pd.DataFrame, state: FrameState, response: bool = True) -> _E
     for off in offsets:
         offset = offset + off[rows]
     return _Evaluated(y=y_all[rows], vt=vt, rhs=rhs, re_specs=re_specs, rows=rows, offset=offset,
-                      weights=None if w_all is None else w_all[rows], ev=ev, nmissing=int(missing.sum()))
+                      weights=None if w_all is None else w_all[rows], ev=ev, nmissing=int(missing.sum()),
+                      offset_calls=list(offset_calls))
 
 
 # ------------------------------------------------------------------------------------ pass 1b: the frame
@@ -906,3 +921,37 @@ def spline_values(pdf: pd.DataFrame, state: FrameState, node: Call, boundary: li
     x, _ = stateful_argument(_PartitionEvaluator(pdf, state.formula, state), node)
     keep = ~np.isnan(x) & (x >= boundary[0]) & (x <= boundary[1])
     return pd.Series(x[keep])
+
+
+# ------------------------------------------------------------------------------------ the frozen spec
+def global_frame_spec(meta: pd.DataFrame, state: FrameState, kept: list[int],
+                      group_levels: list[list[str]]) -> FrameSpec:
+    """The :class:`~mixedmodels.frame.spec.FrameSpec` of the whole data set's model frame, built without
+    rows: the formula evaluated on the empty frame ``meta`` with the global state (factor levels present
+    in the rows used, contrasts, the stateful variables' training parameters); ``kept`` are the columns of
+    X the fit kept, ``group_levels`` the grouping factors' levels in formula order. The variables' means
+    over the rows used (for reference grids) are not recorded (NaN)."""
+    e = _evaluate(meta.iloc[:0], state)
+    vt = e.vt
+    fkeys = _terms(e.rhs)
+    fcodings = term_codings(fkeys, vt.is_factor)
+    _, names, fterms = build_columns(fkeys, fcodings, vt, e.rows)
+    parts = []
+    for bar, e_rhs, _, _ in e.re_specs:
+        zkeys = _terms(e_rhs)
+        zcodings = term_codings(zkeys, vt.is_factor)
+        _, z_names, zterms = build_columns(zkeys, zcodings, vt, e.rows)
+        parts.append((bar, _term_specs(zkeys, zcodings, zterms, vt), z_names))
+    f = parse_formula(state.formula)
+    lhs = split_formula(f)[0]
+    random = tuple(RandomTermSpec(source=deparse(parts[k][0].source), group=parts[k][0].group_name,
+                                  group_node=parts[k][0].group, terms=parts[k][1], cnames=tuple(parts[k][2]),
+                                  levels=tuple(group_levels[k]))
+                   for k in state.term_order)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        variables = _variable_specs(vt, e.rows)
+    return FrameSpec(formula=f, response_name=deparse(lhs), variables=variables,
+                     fixed=_term_specs(fkeys, fcodings, fterms, vt), column_names=tuple(names),
+                     kept=tuple(int(k) for k in kept), offsets=tuple(e.offset_calls), random=random,
+                     column_levels=FrozenDict(e.ev.string_column_levels()))
