@@ -312,16 +312,20 @@ class DaskLinearMixedModel(LinearMixedModel):
         clock = time.perf_counter
         t0 = clock()
         # pass 1a: column kinds and the global categories
-        summaries = compute([dask.delayed(_column_summary_subset, pure=True)(p, plan, subset) for p in parts],
-                            self.progress, "pass 1a (column kinds and categories)")
+        # the stateful variables' first pass (range, mean) needs no categories: it rides along
+        bare = FrameState(formula, subset=subset)
+        plan_s = stateful_plan(formula, ddf._meta, bare)
+        calls = [item["node"] for item in plan_s]
+        both = compute([dask.delayed(_column_summary_subset, pure=True)(p, plan, subset, bare, calls) for p in parts],
+                       self.progress, "pass 1a (column kinds and categories)")
+        summaries = [b[0] for b in both]
         state = FrameState(formula, weights=weights, offset=offset, subset=subset, na_action=na_action,
                            categories=merge_column_summaries(summaries, plan),
                            factor_columns=list(plan.factor_numeric))
         for name in state.categories:  # R's labels of the levels, once, on the client
             global_labels(state, name)
-        plan_s = stateful_plan(formula, ddf._meta, state)
         if plan_s:  # the global state of poly / ns / bs / cut(x, k): passes over their x
-            state.stateful = _stateful_states(plan_s, parts, ddf, state, self.progress)
+            state.stateful = _stateful_states(plan_s, parts, ddf, state, self.progress, [b[1] for b in both])
         t1 = clock()
         # pass 1b: rows used, present levels, moments
         shared = share(state)  # one key: sent to each worker once, not embedded in every task
@@ -475,8 +479,9 @@ def _names(node) -> set[str]:
     return out
 
 
-def _stateful_states(plan: list[dict], parts: list, ddf, state: FrameState, progress: bool) -> dict:
-    """The global state of every stateful variable (R's ``predvars``), from passes over its ``x``:
+def _stateful_states(plan: list[dict], parts: list, ddf, state: FrameState, progress: bool, first: list) -> dict:
+    """The global state of every stateful variable (R's ``predvars``), from passes over its ``x`` (the
+    first, ``first``: each partition's range and mean, computed with the column pass):
 
     * ``cut(x, k)``: the range (one pass);
     * ``ns``/``bs``: the range (boundary knots) and exact type-7 quantiles of x inside it (the interior
@@ -487,8 +492,6 @@ def _stateful_states(plan: list[dict], parts: list, ddf, state: FrameState, prog
     out: dict = {}
     shared = share(state)
     calls = [item["node"] for item in plan]
-    first = compute([dask.delayed(stateful_summary, pure=True)(p, shared, calls, 0, {}) for p in parts], progress,
-                    "the stateful variables' pass (range and mean)")
     polys = {}
     for item in plan:
         key, node = item["key"], item["node"]
@@ -589,8 +592,11 @@ def _has_interaction(formula: str) -> bool:
     return any(walk(node) for node in fixed)
 
 
-def _column_summary_subset(pdf, plan, subset):
-    return column_summary(subset_rows(pdf, subset), plan)
+def _column_summary_subset(pdf, plan, subset, bare: FrameState, calls: list):
+    """Pass 1a of a partition: the columns' kinds and categories, and the stateful variables' range and
+    mean (:func:`~mixedmodels.frame.partition.stateful_summary` step 0), which need no categories."""
+    return (column_summary(subset_rows(pdf, subset), plan),
+            stateful_summary(pdf, bare, calls, 0, {}) if calls else None)
 
 
 def lmer_dask(formula: str, data, REML: bool = True, *, subset=None, weights=None, offset=None,

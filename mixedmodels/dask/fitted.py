@@ -94,7 +94,17 @@ def _window(s: pd.Series, lo: np.ndarray, hi: np.ndarray) -> list:
 
 
 def exact_quantiles(series, probs, progress: bool = False) -> np.ndarray:
-    """Exact R type-7 quantiles of a Dask Series (two passes; more only if a bracket misses)."""
+    """Exact R type-7 quantiles of a Dask Series (two passes; more only if a bracket misses). Under a
+    ``distributed.Client`` the series is kept in the workers' memory between the passes (8 bytes a row,
+    released afterwards), so that what it is computed from (the partitions' model arrays and residuals)
+    is computed once."""
+    try:
+        from distributed import get_client
+
+        get_client()
+        series = series.persist()
+    except (ImportError, ValueError):
+        pass
     parts = series.to_delayed()
     stats = compute([dask.delayed(_sample_stats, pure=True)(p) for p in parts], progress,
                     "the quantiles' sample pass")
