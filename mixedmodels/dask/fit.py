@@ -52,8 +52,10 @@ _PAIR_DENSE_MAX = 4_000_000  # level pairs of two rest terms counted with one bi
 
 
 def _pair_index(ra: np.ndarray, rb: np.ndarray, nb: int) -> tuple[np.ndarray, np.ndarray]:
-    """The distinct level pairs (a, b) of the rows, as sorted keys ``a * nb + b``, and each row's pair."""
-    return np.unique(ra.astype(np.int64) * nb + rb, return_inverse=True)
+    """The distinct level pairs (a, b) of the rows, as sorted keys ``a * nb + b``, and each row's pair
+    (a hash of the keys, then a sort of the distinct ones only: ``np.unique`` would sort all rows)."""
+    codes, keys = pd.factorize(ra.astype(np.int64) * nb + rb, sort=True)
+    return np.asarray(keys, dtype=np.int64), codes.astype(np.intp, copy=False)
 
 
 def crossproducts_by_counting(refs: list[np.ndarray], zs: list[np.ndarray], nlevels: list[int],
