@@ -125,3 +125,16 @@ def test_what_stays_refused(data):
     fit = mm.lmer("Reaction ~ cut(z, 3) + (1 | Subject)", ddf)
     with pytest.raises(DataError, match="new data"):
         fit.predict(dd.from_pandas(data.iloc[:5], npartitions=1)).compute()
+
+
+def test_state_over_the_subset_with_incomplete_rows(data):
+    """As in memory, the state is taken over the rows of the subset, incomplete ones included (R
+    evaluates the variables before dropping rows with missing values)."""
+    df = data.copy()
+    df.loc[[3, 50, 120], "Reaction"] = np.nan
+    for f in ("Reaction ~ poly(z, 2) + cut(Days, 3) + (1 | Subject)", "Reaction ~ ns(z, 3) + (1 | Subject)"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the rows dropped for missing values, on both sides
+            fd = mm.lmer(f, from_pieces(df, [30, 100]), subset="Days >= 2", data_name="df")
+            fp = mm.lmer(f, df, subset="Days >= 2", data_name="df")
+        assert_same_fit(fd, fp)
