@@ -6,8 +6,14 @@ Passes (each one Dask computation over all partitions; the client receives only 
    of its factor columns (global categories in R's order; mixed types between partitions are an error);
    (b) per partition the rows used (na.omit / na.fail), the factor levels present in them, the moments
    of the response and of every ``scale()`` argument: merged on the client into the global frame state;
-2. the cross-products ``[Z X y]'[Z X y]`` of every partition (with the global levels), the triangular
-   factor R of its X (for R's aliasing rule) and the moments of X's columns, added up as a tree.
+2. the cross-products ``[Z X y]'[Z X y]`` of every partition (with the global levels; per-level
+   ``np.bincount`` sums, :func:`crossproducts_by_counting`), the triangular factor R of its X (for R's
+   aliasing rule), the moments of X's columns and, when the fixed part has a factor or an interaction, a
+   few rows per cell of the factors' coding (type III hypotheses), added up as a tree.
+
+The stateful variables (``poly``, ``ns``, ``bs``, ``cut(x, k)``) get their global state between 1a and
+1b (their range and mean come with pass 1a; see :func:`_stateful_states`). The frame state goes to each
+worker once (one Dask key), not inside every task.
 
 The optimizer then runs on the client over the reduced cross-products exactly as for a pandas DataFrame
 (:class:`~mixedmodels.fit.criterion.ProfiledCriterion`), and the fit is an

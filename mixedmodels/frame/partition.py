@@ -11,14 +11,19 @@ with the *global* state of the whole data set fixed by earlier passes (a :class:
 * the levels present in the rows used (R's model frame drops unused levels) are global
   (:func:`frame_summary` collects them, the caller merges them into the state);
 * ``scale(x)`` uses the global centre and scale (:func:`frame_summary` returns per-partition moments);
-* transformations whose value needs all rows at once (``poly``, ``ns``, ``bs``, ``cut`` with a number of
-  breaks, ``mean``/``sd``/``median``, ``scale`` nested in another expression) are refused with a
-  :class:`~mixedmodels.errors.DataError` that says so.
+* the stateful variables ``poly(x, k)``, ``ns``, ``bs`` and ``cut(x, k)`` use their global state (R's
+  ``predvars``: :func:`stateful_plan` and :func:`stateful_summary` give what the passes compute it
+  from; the caller stores it in ``FrameState.stateful``);
+* transformations whose value needs all rows at once otherwise (those calls nested in another
+  expression, ``mean``/``sd``/``median``, ``scale`` nested in another expression, ``poly`` of several
+  variables) are refused with a :class:`~mixedmodels.errors.DataError` that says so.
 
 :func:`partition_arrays` then gives the partition's y, X (all columns, aliasing decided globally later),
 offset, weights and random-effects codes/values with global levels: what the cross-products of the
-partition need. This is the one adapter between a partition and the frame code; when a frozen frame
-specification with ``model_matrix(data)`` exists, only this module changes.
+partition need. :func:`global_frame_spec` builds the whole data set's frozen
+:class:`~mixedmodels.frame.spec.FrameSpec` from the global state, without rows. Factor columns are
+coded once per partition with the global categories (:func:`global_factors`: a lookup table for integer
+ids), never through a pandas Categorical of all the global labels.
 """
 
 from __future__ import annotations
