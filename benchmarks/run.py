@@ -11,7 +11,6 @@ import argparse
 import json
 import os
 import platform
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -19,30 +18,15 @@ import time
 from pathlib import Path
 
 from benchmarks.cases import CASES
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def _have(module: str) -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec(module) is not None
-
-
-def _have_lme4() -> bool:
-    if shutil.which("Rscript") is None:
-        return False
-    r = subprocess.run(["Rscript", "-e", "library(lme4); library(jsonlite)"], capture_output=True)
-    return r.returncode == 0
+from benchmarks.procs import ROOT, cpu_name, have, have_lme4, run_worker, worker_env
 
 
 def _python_worker(tool: str, case: str, repeats: int, timeout: float) -> dict:
-    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    proc = subprocess.run([sys.executable, "-m", "benchmarks.worker", tool, case, str(repeats)],
-                          capture_output=True, text=True, cwd=ROOT, env=env, timeout=timeout)
-    if proc.returncode != 0:
-        return {"tool": tool, "case": case, "error": (proc.stderr.strip().splitlines() or ["failed"])[-1]}
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    res = run_worker([sys.executable, "-m", "benchmarks.worker", tool, case, str(repeats)], env=worker_env(),
+                     timeout=timeout)
+    if "error" in res:
+        res.update(tool=tool, case=case)
+    return res
 
 
 def _lme4_worker(case, repeats: int, timeout: float) -> dict:
@@ -77,8 +61,8 @@ def main(argv: list[str] | None = None) -> int:
         cases = [c for c in cases if c.name != "sim1M"]
     tools = args.tools.split(",")
     notes = []
-    available = {"mixedmodels": True, "lme4": _have_lme4(), "mixedlm": _have("mixedlm"),
-                 "statsmodels": _have("statsmodels")}
+    available = {"mixedmodels": True, "lme4": have_lme4(), "mixedlm": have("mixedlm"),
+                 "statsmodels": have("statsmodels")}
     for t in tools:
         if not available.get(t, False):
             notes.append(f"{t}: not installed here, skipped")
@@ -115,15 +99,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _machine() -> dict:
-    cpu = ""
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
+    return {"cpu": cpu_name(), "cores": os.cpu_count(), "python": platform.python_version(),
             "platform": platform.platform()}
 
 

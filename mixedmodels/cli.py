@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import os
 import re
 import sys
 import time
@@ -184,15 +185,24 @@ def _demo(args) -> int:
 
 
 def _precompile(args) -> int:
-    """Compile every Numba kernel once (machine code cached on disk for later processes)."""
+    """Compile every Numba kernel once (machine code cached on disk for later processes). With
+    ``--background`` (how a fit starts it when the kernels are not compiled yet) at low priority."""
+    if getattr(args, "background", False) and hasattr(os, "nice"):
+        try:
+            os.nice(10)
+        except OSError:  # pragma: no cover
+            pass
     if not kernels.available():
         print("numba is not installed: nothing to compile (the NumPy paths are used)")
         return 0
     t0 = time.perf_counter()
-    for formula, name in (("Reaction ~ Days + (Days | Subject)", "sleepstudy"),
-                          ("diameter ~ 1 + (1 | plate) + (1 | sample)", "Penicillin")):
-        model = LinearMixedModel(formula, datasets.load(name))
-        for path in ("small", "blocks"):  # the small-model evaluator; the level-by-level kernels
+    models = [LinearMixedModel(formula, datasets.load(name))
+              for formula, name in (("Reaction ~ Days + (Days | Subject)", "sleepstudy"),
+                                    ("diameter ~ 1 + (1 | plate) + (1 | sample)", "Penicillin"))]
+    # the level-by-level kernels first (a large fit waiting for them switches as soon as they are
+    # cached), then the small-model evaluator
+    for path in ("blocks", "small"):
+        for model in models:
             crit = model.criterion(True, path=path)
             gradient(crit, crit.theta_init())
     print(f"compiled kernels ready ({time.perf_counter() - t0:.1f} s)")
@@ -217,6 +227,8 @@ def main(argv: list[str] | None = None) -> int:
     p_demo = sub.add_parser("demo", help="fit the split-plot model to the bundled Oats data")
     p_demo.set_defaults(func=_demo)
     p_pre = sub.add_parser("precompile", help="compile the Numba kernels once (cached for later processes)")
+    p_pre.add_argument("--background", action="store_true",
+                       help="at low priority (how a fit starts it when the kernels are not compiled yet)")
     p_pre.set_defaults(func=_precompile)
     args = parser.parse_args(argv)
     try:

@@ -9,7 +9,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root: benchmarks/ is no package of ours
 
 from benchmarks.shapes import SHAPES
-from benchmarks.sweep import BEGIN, END, markdown, write_section
+from benchmarks.sweep import BEGIN, END, _best_of, markdown, thread_check, write_section
 from benchmarks.sweep_worker import fixed_part
 
 
@@ -64,3 +64,49 @@ def test_fixed_part(formula, expected):
 def test_at_least_twelve_shapes_with_unique_names():
     names = [s.name for s in SHAPES]
     assert len(names) >= 12 and len(set(names)) == len(names)
+
+
+def test_statsmodels_cell_shows_criterion_notes_and_inexpressible_models():
+    rep = report()
+    idle = rep["results"][0]
+    idle["statsmodels"] = {"time": 0.2, "objective": 100.000001, "note": "MixedLM reported that its optimizer did "
+                           "not converge"}
+    rep["results"][1]["statsmodels"] = {"not_expressible": "a correlated term on crossed factors"}
+    md = markdown(rep)
+    assert "200 ms (x4); crit. +1.0e-06 [1]" in md
+    assert "[1] statsmodels: MixedLM reported that its optimizer did not converge" in md
+    busy_row = [ln for ln in md.splitlines() if ln.startswith("| ham") and "not expressible" in ln]
+    assert len(busy_row) == 1
+
+
+def test_thread_check_uses_cpu_time_when_both_runs_have_it():
+    rows = [{"shape": "a", "default": {"time": 0.009, "cpu": 0.005}, "one": {"time": 0.005, "cpu": 0.005}},
+            {"shape": "b", "default": {"time": 0.30, "cpu": 0.33}, "one": {"time": 0.31, "cpu": 0.30}}]
+    assert thread_check(rows) == ("Defaults against one thread (CPU time, best of the processes): at most "
+                                  "x1.10 (on b).")
+    assert thread_check([{"shape": "c", "default": {"time": 2.0}, "one": {"time": 1.0}}]).endswith(
+        "wall time, best of the processes): at most x2.00 (on c).")
+    assert thread_check([{"shape": "d", "default": {"over": 40}}]) == ""
+
+
+def test_best_of_keeps_the_faster_process_and_every_run():
+    a = {"time": 0.010, "cpu": 0.006, "first": 0.02}
+    b = {"time": 0.008, "cpu": 0.007, "first": 0.03}
+    best = _best_of(_best_of(None, a), b)
+    assert best["time"] == 0.008 and best["first"] == 0.03 and best["cpu"] == 0.006
+    assert best["runs"] == [0.010, 0.008]
+    failed = _best_of(best, {"error": "boom"})
+    assert failed["time"] == 0.008 and failed["runs"] == [0.010, 0.008]
+
+
+def test_run_worker_reads_the_last_json_line_or_the_error():
+    """The one process helper of both runners (benchmarks/procs.py)."""
+    from benchmarks.procs import rss_kb, run_worker, worker_env
+
+    ok = run_worker([sys.executable, "-c", "print('noise'); print('{\"time\": 0.5}')"], env=worker_env())
+    assert ok == {"time": 0.5}
+    bad = run_worker([sys.executable, "-c", "import sys; sys.exit('worker failed: no data')"])
+    assert bad == {"error": "worker failed: no data"}
+    env = worker_env({"X_EXTRA": "1"}, drop=("X_EXTRA_GONE",))
+    assert env["X_EXTRA"] == "1" and "X_EXTRA_GONE" not in env and env["PYTHONPATH"]
+    assert rss_kb("NoSuchField") == 0

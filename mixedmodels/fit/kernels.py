@@ -17,6 +17,19 @@ or compile time; compiled code is cached on disk (:func:`njit`: in the package's
 Numba's user-wide cache directory or ``NUMBA_CACHE_DIR``; where no location is writable the code is
 compiled in memory, never an error).
 
+Compiling the level-block kernels (this downdate and the gradient's two kernels) takes ~3 s of CPU the
+first time after installation; loading them from the cache ~0.3 s. So a large fit takes the compiled
+path only when its machine code is ready (:func:`blocks_ready`: compiled in this process, or in Numba's
+on-disk cache). Otherwise a fit up to :data:`~mixedmodels.fit.paths.WARMING_MAX_SIZE` runs on the
+sparse (SciPy) path, 2-3x slower than the compiled one there but costing less than the compile (a larger
+fit compiles the kernels itself: there the compile is the smaller cost), and the kernels are compiled
+once in a separate low-priority process (:func:`compile_in_background`, ``python -m mixedmodels
+precompile --background``) that fills the on-disk cache; the fit switches to the compiled path at its
+first evaluation after the cache is filled (:class:`~mixedmodels.fit.paths.WarmingPath`), and later
+fits, in this process or any other, start on it. Set :data:`COMPILE_IN_BACKGROUND` to False to compile
+in the fit instead (the behaviour before); ``python -m mixedmodels precompile`` after installing does it
+ahead of time.
+
 Small models (the ``"small"`` path, :mod:`mixedmodels.fit.smallfit`) have a compiled evaluator too, but
 loading Numba and the cached machine code costs ~0.3 s the first time in a process, where a small fit on
 the NumPy (``"dense"``) path takes a few milliseconds. :func:`compiled_small_pays` therefore keeps the
@@ -28,19 +41,28 @@ never waits for Numba, a bootstrap or a simulation loop soon runs compiled.
 from __future__ import annotations
 
 import importlib.util
+import os
+import subprocess
 import sys
 
 import numpy as np
 
-__all__ = ["LevelBlocks", "available", "njit", "compiled_small_pays", "SMALL_FITS_BEFORE_JIT"]
+__all__ = ["LevelBlocks", "available", "njit", "compiled_small_pays", "SMALL_FITS_BEFORE_JIT", "blocks_ready",
+           "compile_in_background", "COMPILE_IN_BACKGROUND"]
 
 # small models fitted on the NumPy path in a process before the compiled evaluator is loaded (a NumPy
 # fit of sleepstudy takes a few ms against ~1.5 ms compiled; loading Numba costs ~0.3 s once)
 SMALL_FITS_BEFORE_JIT = 20
 
+# a large fit whose level-block kernels are not compiled yet runs on the sparse path while a separate
+# process compiles them (True), or compiles them itself first (False: seconds, once after installation)
+COMPILE_IN_BACKGROUND = True
+
 _downdate = None
 _available = None
 _small_seen = 0
+_blocks_ready = False
+_background = None  # the compiling process started by this one (subprocess.Popen)
 
 
 def available() -> bool:
@@ -126,6 +148,54 @@ def _compile():
 
     _downdate = downdate
     return downdate
+
+
+def _on_disk(fn) -> bool:
+    """Whether Numba's on-disk cache holds machine code for ``fn`` (its index is read; a stale index,
+    written for another version of the source, reads as empty). True when the layout of Numba's cache
+    is not the one known here, or there is no cache (compiled in memory): then nothing is gained by
+    waiting, and the fit compiles as before."""
+    try:
+        return bool(fn._cache._cache_file._load_index())
+    except Exception:
+        return True
+
+
+def blocks_ready(start_compile: bool = True) -> bool:
+    """Whether the level-block kernels run without compiling: compiled in this process, or in Numba's
+    on-disk cache (the kernels are compiled together, so the downdate's entry stands for the three).
+    When they are not, and :data:`COMPILE_IN_BACKGROUND` is set, starts :func:`compile_in_background`
+    (once a process; not with ``start_compile=False``) and returns False."""
+    global _blocks_ready
+    if _blocks_ready or not COMPILE_IN_BACKGROUND:
+        return True
+    fn = _compile()
+    if fn.overloads or _on_disk(fn):
+        _blocks_ready = True
+        return True
+    if start_compile:
+        compile_in_background()
+    return False
+
+
+def compile_in_background() -> None:
+    """Start ``python -m mixedmodels precompile --background`` (at low priority, detached, output
+    discarded), once a process; it fills Numba's on-disk cache, where the fits of this process (see
+    :class:`~mixedmodels.fit.paths.WarmingPath`) and of later ones find the machine code. Never raises:
+    without it the fits stay on the sparse path."""
+    global _background
+    if _background is not None:
+        return
+    # the child imports this very package (and compiles into the cache this process reads), wherever
+    # it was imported from
+    here = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (here, os.environ.get("PYTHONPATH")) if p))
+    try:
+        _background = subprocess.Popen([sys.executable, "-m", "mixedmodels", "precompile", "--background"],
+                                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                       stderr=subprocess.DEVNULL, env=env, start_new_session=True)
+    except Exception:  # pragma: no cover - no process can be started here
+        _background = False
 
 
 class LevelBlocks:

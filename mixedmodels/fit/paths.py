@@ -11,7 +11,9 @@ small     the whole evaluation with its gradient in one compiled (Numba) call
           (:mod:`mixedmodels.fit.smallfit`): small models, where NumPy's per-call cost would dominate
 dense     A_R1 dense, every product one BLAS call: models up to :data:`DENSE_MAX` elements of A_R1
 blocks    the compiled level-by-level downdate and gradient (:mod:`mixedmodels.fit.kernels`): large
-          models whose later terms are all scalar, with enough work (:data:`BLOCKS_MIN_WORK`)
+          models whose later terms are all scalar, with enough work (:data:`BLOCKS_MIN_WORK`); before
+          the kernels are compiled (first use after installation) sparse until they are
+          (:class:`WarmingPath`)
 sparse    scipy.sparse products: everything else (any term layout, any size)
 ========  ==========================================================================================
 
@@ -34,8 +36,8 @@ from .linalg import (BlockedFactor, NotPositiveDefinite, batched_cholesky, batch
                      block_diag_sparse, dense_cholesky)
 from .smallfit import SmallEvaluator
 
-__all__ = ["Path", "SmallPath", "DensePath", "BlocksPath", "SparsePath", "PATHS", "choose_path",
-           "DENSE_MAX", "DENSE_HARD_MAX", "SMALL_MAX_REST", "SMALL_MAX_WORK", "BLOCKS_MIN_WORK",
+__all__ = ["Path", "SmallPath", "DensePath", "BlocksPath", "SparsePath", "WarmingPath", "PATHS", "choose_path",
+           "DENSE_MAX", "DENSE_HARD_MAX", "WARMING_MAX_SIZE", "SMALL_MAX_REST", "SMALL_MAX_WORK", "BLOCKS_MIN_WORK",
            "SPARSE_DENSE_C", "GRADIENT_CHUNK_ELEMENTS", "CROSSPROD_DENSE_MAX", "CROSS_CHECK_SINGULAR_TOL",
            "CROSS_CHECK_FEW_LEVELS", "CROSS_CHECK_DENSE_MAX_THETA"]
 
@@ -46,6 +48,10 @@ SMALL_MAX_REST = 96           # rows of the rest block (later terms' columns + p
 SMALL_MAX_WORK = 300_000      # ... and m * m * q1 multiply-adds (the C C' downdate) up to which
                               # "auto" takes the compiled small path
 BLOCKS_MIN_WORK = 200_000     # pair count of the level-by-level downdate from which "auto" takes it
+WARMING_MAX_SIZE = 8_000_000  # m * q1 up to which a large fit runs on the sparse path while the level-block
+                              # kernels compile in another process (WarmingPath); above it the sparse
+                              # path's extra cost (~0.01 s an evaluation per million, measured) would
+                              # exceed the compile's ~3 s, and the fit compiles them itself
 SPARSE_DENSE_C = 0.05         # fill of A_R1 above which the sparse path forms C C' densely
 GRADIENT_CHUNK_ELEMENTS = 2_000_000  # size of the dense k x (columns) blocks of the sparse gradient
 CROSSPROD_DENSE_MAX = 200_000  # n * (columns) up to which the cross-products are formed densely
@@ -277,6 +283,50 @@ class SparsePath(_FactorPath):
         return BlockedFactor(theta, lams, L11, L11inv, C, LRR, crit.qrest, crit.p)
 
 
+class WarmingPath:
+    """The ``blocks`` path of a process whose level-block kernels are not compiled yet (the first large
+    fit after installation): evaluations run on the sparse path while another process compiles the
+    kernels (:func:`~mixedmodels.fit.kernels.blocks_ready`), and from the first evaluation after their
+    machine code is in the on-disk cache, on the compiled path. The two agree to rounding (~1e-12
+    relative), so the switch mid-search is harmless; each evaluation's gradient comes from the path that
+    evaluated it. ``name`` is the path in use."""
+
+    def __init__(self, crit):
+        self.crit = crit
+        self._sparse = SparsePath(crit)
+        self._blocks: BlocksPath | None = None
+
+    @property
+    def name(self) -> str:
+        return self._current().name
+
+    def _current(self) -> _FactorPath:
+        if self._blocks is None and kernels.blocks_ready(start_compile=False):
+            self._blocks = BlocksPath(self.crit)
+        return self._blocks if self._blocks is not None else self._sparse
+
+    def factor(self, theta: np.ndarray, need_C: bool = True) -> BlockedFactor:
+        return self._current().factor(theta, need_C)
+
+    def evaluate(self, theta: np.ndarray):
+        path = self._current()
+        v, state = path.evaluate(theta)
+        return v, (None if state is None else (path, state))
+
+    def gradient_at(self, state) -> np.ndarray | None:
+        path, f = state
+        return path.gradient_at(f)
+
+    def value(self, theta: np.ndarray) -> float:
+        return self._current().value(theta)
+
+    def value_and_gradient(self, theta: np.ndarray):
+        return self._current().value_and_gradient(theta)
+
+    def __repr__(self) -> str:
+        return f"<evaluation path {self.name!r} (level-block kernels compiling)>"
+
+
 PATHS = {"small": SmallPath, "dense": DensePath, "blocks": BlocksPath, "sparse": SparsePath}
 
 
@@ -286,7 +336,9 @@ def choose_path(crit, requested: str = "auto") -> Path:
     ``"auto"``: ``small`` when A_R1 is at most :data:`DENSE_MAX` elements, the rest block at most
     :data:`SMALL_MAX_REST` rows and the downdate at most :data:`SMALL_MAX_WORK` multiply-adds (and Numba
     is there); else ``dense`` up to :data:`DENSE_MAX`; else ``blocks`` when every later term is scalar
-    and the level-by-level downdate has at least :data:`BLOCKS_MIN_WORK` pairs; else ``sparse``.
+    and the level-by-level downdate has at least :data:`BLOCKS_MIN_WORK` pairs, and its compiled kernels
+    are ready (:func:`~mixedmodels.fit.kernels.blocks_ready`; else, up to :data:`WARMING_MAX_SIZE`, a
+    :class:`WarmingPath`: ``sparse`` until another process has compiled them); else ``sparse``.
     A path asked for by name is used if the model allows it (a :class:`~mixedmodels.errors.ModelError`
     says why not).
     """
@@ -300,6 +352,10 @@ def choose_path(crit, requested: str = "auto") -> Path:
                 and kernels.compiled_small_pays()  # the first small models of a process: NumPy, no Numba load
             name = "small" if small else "dense"
         elif crit.rest_diag and numba and crit.level_blocks.work >= BLOCKS_MIN_WORK:
+            # the compiled kernels when their machine code is ready; else (the first large fit after
+            # installation) the sparse path until another process has compiled them
+            if dense_size <= WARMING_MAX_SIZE and not kernels.blocks_ready():
+                return WarmingPath(crit)
             name = "blocks"
         else:
             name = "sparse"

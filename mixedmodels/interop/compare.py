@@ -38,6 +38,7 @@ offset, no prior weights and one trial per binomial row; any other model is refu
 
 from __future__ import annotations
 
+import html
 import keyword
 import time
 import warnings
@@ -50,7 +51,8 @@ from scipy import sparse
 from ..errors import MixedModelsError
 from ..formula.parse import UnaryOp, deparse, split_formula
 
-__all__ = ["Comparison", "GlmmComparison", "compare_statsmodels", "compare_glmm_statsmodels"]
+__all__ = ["Comparison", "GlmmComparison", "MixedLMTranslation", "compare_statsmodels", "compare_glmm_statsmodels",
+           "to_mixedlm"]
 
 
 def _statsmodels():
@@ -131,13 +133,16 @@ def _vc_name(t) -> str:
     return t.group if t.cnames == ["(Intercept)"] else f"{t.group}:{t.cnames[0]}"
 
 
-def _build_model(fit, plan: _Plan, MixedLM, VCSpec):
-    d = fit.design
+def _build_model(d, plan: _Plan, MixedLM, VCSpec):
+    """MixedLM on the design ``d``'s own matrices. With one group holding every row (crossed factors),
+    each variance component's matrix is sparse (n x levels, one nonzero a row): statsmodels then solves
+    with sparse factorizations, and a crossed model with thousands of levels fits in memory."""
     terms = d.terms
     n = d.n
-    groups = np.zeros(n, dtype=np.int64) if plan.group_term is None else terms[plan.group_term].refs
+    one_group = plan.group_term is None
+    groups = np.zeros(n, dtype=np.int64) if one_group else terms[plan.group_term].refs
     ngroups = int(groups.max()) + 1
-    rows_of = [np.flatnonzero(groups == i) for i in range(ngroups)]
+    rows_of = [np.arange(n)] if one_group else [np.flatnonzero(groups == i) for i in range(ngroups)]
     exog_re = None if plan.re_term is None else terms[plan.re_term].z
     names, colnames, mats = [], [], []
     for k in plan.vc_terms:
@@ -146,9 +151,13 @@ def _build_model(fit, plan: _Plan, MixedLM, VCSpec):
         cn, mt = [], []
         for rows in rows_of:
             present = np.unique(t.refs[rows])
-            Z = np.zeros((len(rows), len(present)))
             col = np.searchsorted(present, t.refs[rows])
-            Z[np.arange(len(rows)), col] = t.z[rows, 0]
+            if one_group:
+                Z = sparse.csr_array((np.asarray(t.z[rows, 0], dtype=float), (np.arange(len(rows)), col)),
+                                     shape=(len(rows), len(present)))
+            else:
+                Z = np.zeros((len(rows), len(present)))
+                Z[np.arange(len(rows)), col] = t.z[rows, 0]
             cn.append([str(t.levels[p]) for p in present])
             mt.append(Z)
         colnames.append(cn)
@@ -161,9 +170,57 @@ def _build_model(fit, plan: _Plan, MixedLM, VCSpec):
     return model
 
 
-def _code(fit, plan: _Plan) -> str:
-    """The equivalent statsmodels formula call (for reading; the comparison fits the matrices)."""
-    d = fit.design
+def _structure(d, plan: _Plan) -> str:
+    terms = d.terms
+    structure = ("one group holding every observation" if plan.group_term is None
+                 else f"groups = {terms[plan.group_term].group}")
+    if plan.re_term is not None:
+        structure += f"; exog_re = ({terms[plan.re_term].source}) columns [{', '.join(terms[plan.re_term].cnames)}]"
+    if plan.vc_terms:
+        structure += "; variance components: " + ", ".join(_vc_name(terms[k]) for k in plan.vc_terms)
+    return structure
+
+
+@dataclass
+class MixedLMTranslation:
+    """A linear mixed model written as statsmodels' ``MixedLM`` (see :func:`to_mixedlm`).
+
+    Attributes
+    ----------
+    model : statsmodels MixedLM
+        Built on the model's own fixed-effects matrix and random-effects columns (not a patsy formula);
+        call ``model.fit(reml=...)``.
+    structure : str
+        How the random effects were mapped: the groups, ``exog_re`` and the variance components.
+    code : str
+        The equivalent ``statsmodels.formula.api.mixedlm`` call, for reading.
+    """
+
+    model: object
+    structure: str
+    code: str
+    plan: _Plan = field(repr=False)
+
+
+def to_mixedlm(model, reml: bool = True) -> MixedLMTranslation:
+    """statsmodels' ``MixedLM`` for a linear mixed model (a :class:`~mixedmodels.LinearMixedModel` or a
+    fit): one grouping factor with its terms, nested factors as variance components within the coarsest
+    group, and crossed factors with scalar terms (``(1 | g1) + (1 | g2)``) as variance components of one
+    group holding every row (statsmodels' ``vc_formula={"g1": "0 + C(g1)", ...}`` with ``groups`` all
+    ones; the matrices are sparse there). Raises :class:`~mixedmodels.errors.MixedModelsError` for a
+    model ``MixedLM`` cannot express (a correlated term beside a crossed factor), naming the term, and
+    ImportError without statsmodels."""
+    d = model.design
+    if d.weights is not None:
+        raise MixedModelsError("statsmodels' MixedLM has no prior weights: a weighted fit cannot be compared")
+    plan = _plan(d)
+    MixedLM, _, VCSpec = _statsmodels()
+    return MixedLMTranslation(model=_build_model(d, plan, MixedLM, VCSpec), structure=_structure(d, plan),
+                              code=_code(d, plan, reml), plan=plan)
+
+
+def _fixed_formula(d, quote_keywords: bool = True) -> str:
+    """The model's fixed-effects formula in patsy's spelling (``C(...)`` for ``factor(...)``)."""
     lhs, fixed, _ = split_formula(d.formula)
     parts = []
     for node in fixed:
@@ -172,9 +229,14 @@ def _code(fit, plan: _Plan) -> str:
     rhs = " + ".join(parts).replace("+ -", "-") if parts else "1"
     rhs = rhs.replace("as.factor(", "C(").replace("factor(", "C(")  # patsy's spelling
     resp = deparse(lhs)
-    if keyword.iskeyword(resp):  # e.g. Oats' "yield"
+    if quote_keywords and keyword.iskeyword(resp):  # e.g. Oats' "yield"
         resp = f'Q("{resp}")'
-    fml = f"{resp} ~ {rhs}"
+    return f"{resp} ~ {rhs}"
+
+
+def _code(d, plan: _Plan, reml: bool) -> str:
+    """The equivalent statsmodels formula call (for reading; the comparison fits the matrices)."""
+    fml = _fixed_formula(d)
     args = [repr(fml), "data"]
     terms = d.terms
     if plan.group_term is None:
@@ -200,7 +262,7 @@ def _code(fit, plan: _Plan) -> str:
                 body = f"0 + {lev}" if t.cnames == ["(Intercept)"] else f"0 + {lev}:{t.cnames[0]}"
             vcs.append(f"{_vc_name(t)!r}: {body!r}")
         args.append("vc_formula={" + ", ".join(vcs) + "}")
-    return (f"smf.mixedlm({', '.join(args)}).fit(reml={bool(fit.reml)})")
+    return (f"smf.mixedlm({', '.join(args)}).fit(reml={bool(reml)})")
 
 
 # ------------------------------------------------------------------------------------ the comparison
@@ -242,33 +304,47 @@ class Comparison:
 
     def __str__(self) -> str:
         crit = "REML" if self.reml else "ML"
-        lines = [f"mixedmodels vs statsmodels MixedLM ({crit} fits of the same model matrices)",
-                 f"statsmodels structure: {self.structure}",
-                 f"equivalent call: {self.statsmodels_code}", ""]
-        width = max(len(str(i)) for i in self.table.index) + 2
-        head = f"{'':<{width}}{'mixedmodels':>16}{'statsmodels':>16}{'difference':>13}"
-        lines.append(head)
-        section = None
-        for term, row in self.table.iterrows():
-            if row["section"] != section:
-                section = row["section"]
-                lines.append(section)
-            diff = "" if not np.isfinite(row["difference"]) else f"{row['difference']:>13.3g}"
-            lines.append(f"  {term:<{width - 2}}{_fmt(row['mixedmodels']):>16}{_fmt(row['statsmodels']):>16}"
-                         f"{diff}")
-        lines.append("")
-        lines.extend(self.notes)
-        if self.warnings:
-            lines.append("statsmodels warned: " + "; ".join(self.warnings))
-        return "\n".join(lines)
+        return _side_by_side_text(
+            [f"mixedmodels vs statsmodels MixedLM ({crit} fits of the same model matrices)",
+             f"statsmodels structure: {self.structure}", f"equivalent call: {self.statsmodels_code}"],
+            self.table, self.notes, self.warnings)
 
     def __repr__(self) -> str:
         return self.__str__()
 
     def _repr_html_(self) -> str:
-        import html
+        return _pre_html(self.__str__())
 
-        return "<pre>" + html.escape(self.__str__()) + "</pre>"
+
+def _side_by_side_frame(rows: list[tuple]) -> pd.DataFrame:
+    """The comparison table: rows ``(section, term, mixedmodels, statsmodels)``, indexed by term, with
+    ``difference`` = statsmodels - mixedmodels."""
+    table = pd.DataFrame(rows, columns=["section", "term", "mixedmodels", "statsmodels"]).set_index("term")
+    table["difference"] = table["statsmodels"] - table["mixedmodels"]
+    return table
+
+
+def _side_by_side_text(head: list[str], table: pd.DataFrame, notes: list[str], warned: list[str]) -> str:
+    """The printed comparison: ``head`` lines, the table by section, the notes and statsmodels' warnings."""
+    lines = [*head, ""]
+    width = max(len(str(i)) for i in table.index) + 2
+    lines.append(f"{'':<{width}}{'mixedmodels':>16}{'statsmodels':>16}{'difference':>13}")
+    section = None
+    for term, row in table.iterrows():
+        if row["section"] != section:
+            section = row["section"]
+            lines.append(section)
+        diff = "" if not np.isfinite(row["difference"]) else f"{row['difference']:>13.3g}"
+        lines.append(f"  {term:<{width - 2}}{_fmt(row['mixedmodels']):>16}{_fmt(row['statsmodels']):>16}{diff}")
+    lines.append("")
+    lines.extend(notes)
+    if warned:
+        lines.append("statsmodels warned: " + "; ".join(warned))
+    return "\n".join(lines)
+
+
+def _pre_html(text: str) -> str:
+    return "<pre>" + html.escape(text) + "</pre>"
 
 
 def _fmt(x: float) -> str:
@@ -307,13 +383,12 @@ def compare_statsmodels(fit, *, method=None, **fit_kwargs) -> Comparison:
         if method is not None:
             fit_kwargs["fit_method"] = method
         return compare_glmm_statsmodels(fit, **fit_kwargs)
-    if fit.design.weights is not None:
-        raise MixedModelsError("statsmodels' MixedLM has no prior weights: a weighted fit cannot be compared")
-    MixedLM, MixedLMParams, VCSpec = _statsmodels()
+    tr = to_mixedlm(fit, bool(fit.reml))
+    _, MixedLMParams, _ = _statsmodels()
     d = fit.design
-    plan = _plan(d)
+    plan = tr.plan
     terms = d.terms
-    model = _build_model(fit, plan, MixedLM, VCSpec)
+    model = tr.model
     caught: list[str] = []
     with warnings.catch_warnings(record=True) as w:
         warnings.simplefilter("always")
@@ -361,8 +436,7 @@ def compare_statsmodels(fit, *, method=None, **fit_kwargs) -> Comparison:
     crit = "REML" if fit.reml else "ML"
     rows.append(("Fit", f"log-likelihood ({crit})", fit.loglik, float(res.llf)))
     rows.append(("Fit", "fit time (s)", our_time, sm_time))
-    table = pd.DataFrame(rows, columns=["section", "term", "mixedmodels", "statsmodels"]).set_index("term")
-    table["difference"] = table["statsmodels"] - table["mixedmodels"]
+    table = _side_by_side_frame(rows)
     table.loc["fit time (s)", "difference"] = np.nan
 
     offset = sm_at_ours - fit.loglik
@@ -380,15 +454,9 @@ def compare_statsmodels(fit, *, method=None, **fit_kwargs) -> Comparison:
                      f"{res.llf - offset:.10g} (difference {res.llf - sm_at_ours:.3g}).")
     notes.append(f"Fit times: statsmodels' MixedLM.fit on prepared matrices; mixedmodels' {our_what}; one "
                  "run each, so only indicative.")
-    structure = ("one group holding every observation" if plan.group_term is None
-                 else f"groups = {terms[plan.group_term].group}")
-    if plan.re_term is not None:
-        structure += f"; exog_re = ({terms[plan.re_term].source}) columns [{', '.join(terms[plan.re_term].cnames)}]"
-    if plan.vc_terms:
-        structure += "; variance components: " + ", ".join(_vc_name(terms[k]) for k in plan.vc_terms)
     return Comparison(table=table, mixedmodels_loglik=float(fit.loglik), statsmodels_loglik=float(res.llf),
                       statsmodels_loglik_at_ours=sm_at_ours, loglik_offset=float(offset),
-                      statsmodels_result=res, statsmodels_code=_code(fit, plan), structure=structure,
+                      statsmodels_result=res, statsmodels_code=tr.code, structure=tr.structure,
                       reml=bool(fit.reml), notes=notes, warnings=caught)
 
 
@@ -477,47 +545,25 @@ class GlmmComparison:
     warnings: list[str] = field(default_factory=list)
 
     def __str__(self) -> str:
-        lines = [f"mixedmodels glmer ({self.method}) vs statsmodels {self.statsmodels_class} "
-                 "(variational Bayes: a Bayesian approximation, not a likelihood fit)",
-                 f"equivalent call: {self.statsmodels_code}", ""]
-        width = max(len(str(i)) for i in self.table.index) + 2
-        lines.append(f"{'':<{width}}{'mixedmodels':>16}{'statsmodels':>16}{'difference':>13}")
-        section = None
-        for term, row in self.table.iterrows():
-            if row["section"] != section:
-                section = row["section"]
-                lines.append(section)
-            diff = "" if not np.isfinite(row["difference"]) else f"{row['difference']:>13.3g}"
-            lines.append(f"  {term:<{width - 2}}{_fmt(row['mixedmodels']):>16}{_fmt(row['statsmodels']):>16}"
-                         f"{diff}")
-        lines.append("")
-        lines.extend(self.notes)
-        if self.warnings:
-            lines.append("statsmodels warned: " + "; ".join(self.warnings))
-        return "\n".join(lines)
+        return _side_by_side_text(
+            [f"mixedmodels glmer ({self.method}) vs statsmodels {self.statsmodels_class} "
+             "(variational Bayes: a Bayesian approximation, not a likelihood fit)",
+             f"equivalent call: {self.statsmodels_code}"],
+            self.table, self.notes, self.warnings)
 
     def __repr__(self) -> str:
         return self.__str__()
 
     def _repr_html_(self) -> str:
-        import html
-
-        return "<pre>" + html.escape(self.__str__()) + "</pre>"
+        return _pre_html(self.__str__())
 
 
 def _glmm_code(fit, cls: str) -> str:
     d = fit.design
-    lhs, fixed, _ = split_formula(d.formula)
-    parts = []
-    for node in fixed:
-        parts.append(("- " + deparse(node.operand)) if isinstance(node, UnaryOp) and node.op == "-"
-                     else deparse(node))
-    rhs = " + ".join(parts).replace("+ -", "-") if parts else "1"
-    rhs = rhs.replace("as.factor(", "C(").replace("factor(", "C(")
-    resp = deparse(lhs)
+    fml = _fixed_formula(d, quote_keywords=False)
     vcs = ", ".join(f"{t.group!r}: '0 + " + ":".join(f"C({g})" for g in t.group.split(":")) + "'"
                     for t in d.terms)
-    return f"{cls}.from_formula({f'{resp} ~ {rhs}'!r}, {{{vcs}}}, data).fit_vb()"
+    return f"{cls}.from_formula({fml!r}, {{{vcs}}}, data).fit_vb()"
 
 
 def compare_glmm_statsmodels(fit, *, vcp_p: float = 1.0, fe_p: float = 2.0, **fit_kwargs) -> GlmmComparison:
@@ -567,8 +613,7 @@ def compare_glmm_statsmodels(fit, *, vcp_p: float = 1.0, fe_p: float = 2.0, **fi
     for k, t in enumerate(terms):
         rows.append(("Random-effect SDs (statsmodels: exp(posterior mean of log SD))", f"{t.group}: sd(Intercept)",
                      float(np.sqrt(covs[k][0, 0])), float(np.exp(vcp_mean[k]))))
-    table = pd.DataFrame(rows, columns=["section", "term", "mixedmodels", "statsmodels"]).set_index("term")
-    table["difference"] = table["statsmodels"] - table["mixedmodels"]
+    table = _side_by_side_frame(rows)
     method = ("maximum likelihood, Laplace approximation" if fit.nAGQ == 1 else
               "maximum likelihood, nAGQ = 0" if fit.nAGQ == 0 else
               f"maximum likelihood, adaptive Gauss-Hermite quadrature, nAGQ = {fit.nAGQ}")

@@ -19,9 +19,7 @@ from scipy import stats
 
 from ..rbase import rformat as rf
 from .display import glmm_summary_html
-from .summary import (COR_MAX, SummaryData, VarCorrGroup, _cat, _cor_not_shown_message, _correlation_block,
-                      _default_digits, _fit_msgs, _lines, _prt_aictab, _prt_call, _prt_grps, _prt_meth_tit,
-                      _prt_resids, _prt_warn, format_varcorr)
+from .summary import SummaryData, _print_text, _summary_text, fixef_se_and_correlation, varcorr_groups
 
 __all__ = ["GlmmSummaryData", "glmm_summary_data", "format_glmm_summary", "format_glmm_print", "GlmmSummary"]
 
@@ -44,20 +42,8 @@ def _title(nAGQ: int) -> str:
 
 def glmm_summary_data(fit) -> GlmmSummaryData:
     """Collect what the printers need from a fitted GLMM."""
-    groups = []
-    names = _unique([t.group for t in fit.design.terms])
-    for name, t, cov in zip(names, fit.design.terms, fit._term_covariances()):
-        sd = np.sqrt(np.diag(cov))
-        corr = None
-        if t.ncols > 1:
-            with np.errstate(invalid="ignore", divide="ignore"):
-                corr = cov / np.outer(sd, sd)
-        groups.append(VarCorrGroup(name=name, terms=list(t.cnames), variances=np.diag(cov).copy(), stddevs=sd,
-                                   corr=corr))
-    v = fit.vcov.to_numpy()
-    sd = np.sqrt(np.diag(v))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        vcorr = v / np.outer(sd, sd)
+    groups = varcorr_groups(fit.design.terms, fit._term_covariances())
+    sd, vcorr = fixef_se_and_correlation(fit.vcov.to_numpy())
     base = SummaryData(
         reml=False, formula=fit.design.formula.deparse(), data_name=fit.model.data_name,
         reml_criterion=fit.objective, aic=fit.aic, bic=fit.bic, loglik=fit.loglik, deviance=fit.objective,
@@ -69,19 +55,6 @@ def glmm_summary_data(fit) -> GlmmSummaryData:
         fit_warnings=_fit_warnings(fit))
     return GlmmSummaryData(base=base, family=fit.family.name, link=fit.family.link.name, nAGQ=fit.nAGQ,
                            use_scale=fit.use_scale)
-
-
-def _unique(names: list[str]) -> list[str]:
-    seen: dict[str, int] = {}
-    out = []
-    for nm in names:
-        if nm in seen:
-            seen[nm] += 1
-            out.append(f"{nm}.{seen[nm]}")
-        else:
-            seen[nm] = 0
-            out.append(nm)
-    return out
 
 
 def _fit_warnings(fit) -> list[str]:
@@ -100,69 +73,35 @@ def _family_line(g: GlmmSummaryData) -> str:
     return f" Family: {g.family}  ( {g.link} )\n"
 
 
+def _coef_table(d: SummaryData, use_scale: bool) -> tuple[np.ndarray, list[str], list[int]]:
+    """Estimate, Std. Error, z value (t value with a dispersion) and Pr(>|z|) (normal), z zapped."""
+    est = np.asarray(d.estimates, dtype=float)
+    se = np.asarray(d.std_errors, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = est / se
+    pv = 2 * stats.norm.sf(np.abs(z))
+    return (np.column_stack([est, se, z, pv]),
+            ["Estimate", "Std. Error", "t value" if use_scale else "z value", "Pr(>|z|)"], [2])
+
+
 def format_glmm_summary(g: GlmmSummaryData, *, digits: int | None = None, correlation: bool | None = None,
                         signif_stars: bool = True, ranef_comp: Sequence[str] = ("Variance", "Std.Dev."),
                         show_resids: bool = True, show_messages: bool = False, object_name: str = "x",
                         width: int = rf.R_WIDTH) -> str:
     """Text of ``print(summary(glmer(...)))`` (no trailing newline)."""
     d = g.base
-    dig = _default_digits() if digits is None else digits
-    out = _prt_meth_tit(_title(g.nAGQ), "glmerMod", width)
-    out += _family_line(g)
-    out += _prt_call(d, width)
-    out += "\n"
-    out += _prt_aictab(d, 1, width)
-    out += "\n"
-    if show_resids:
-        out += _prt_resids(np.asarray(d.scaled_residuals, dtype=float), dig, width)
-    out += format_varcorr(d.groups, d.sigma if g.use_scale else None, comp=ranef_comp, digits=dig,
-                          width=width) + "\n"
-    out += _prt_grps(d, width)
-    p = len(d.coef_names)
-    if p > 0:
-        out += "\nFixed effects:\n"
-        est = np.asarray(d.estimates, dtype=float)
-        se = np.asarray(d.std_errors, dtype=float)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            z = est / se
-        pv = 2 * stats.norm.sf(np.abs(z))
-        x = np.column_stack([est, se, z, pv])
-        cn = ["Estimate", "Std. Error", "t value" if g.use_scale else "z value", "Pr(>|z|)"]
-        out += _lines(rf.print_coefmat(x, d.coef_names, cn, digits=dig, signif_stars=signif_stars,
-                                       zap_ind=[2], width=width))
-        show_cor = correlation
-        if show_cor is None:
-            show_cor = p <= COR_MAX
-            if not show_cor and show_messages:
-                out += _cor_not_shown_message(p, object_name)
-        if show_cor:
-            out += _correlation_block(d, width)
-    out += _fit_msgs(d)
-    out += _prt_warn(d, summary=False)
-    return out[:-1] if out.endswith("\n") else out
+    return _summary_text(d, _title(g.nAGQ), "glmerMod", _family_line(g), d.sigma if g.use_scale else None,
+                         _coef_table(d, g.use_scale), digits=digits, correlation=correlation,
+                         signif_stars=signif_stars, ranef_comp=ranef_comp, show_resids=show_resids,
+                         show_messages=show_messages, object_name=object_name, width=width)
 
 
 def format_glmm_print(g: GlmmSummaryData, *, digits: int | None = None,
                       ranef_comp: Sequence[str] = ("Std.Dev.",), width: int = rf.R_WIDTH) -> str:
     """Text of ``print(m)`` for a ``glmerMod`` (no trailing newline)."""
     d = g.base
-    dig = _default_digits() if digits is None else digits
-    out = _prt_meth_tit(_title(g.nAGQ), "glmerMod", width)
-    out += _family_line(g)
-    out += _prt_call(d, width)
-    out += _prt_aictab(d, 4, width)
-    out += format_varcorr(d.groups, d.sigma if g.use_scale else None, comp=ranef_comp, digits=dig,
-                          width=width) + "\n"
-    out += _prt_grps(d, width)
-    if d.coef_names:
-        out += "Fixed Effects:\n"
-        vals = rf.format_num(np.asarray(d.estimates, dtype=float), digits=dig)
-        out += _lines(rf.print_named_vector(vals, d.coef_names, gap=2, width=width))
-    else:
-        out += "No fixed effect coefficients\n"
-    out += _fit_msgs(d)
-    out += _prt_warn(d, summary=True)
-    return out[:-1] if out.endswith("\n") else out
+    return _print_text(d, _title(g.nAGQ), "glmerMod", _family_line(g), d.sigma if g.use_scale else None,
+                       digits=digits, ranef_comp=ranef_comp, width=width)
 
 
 class GlmmSummary:

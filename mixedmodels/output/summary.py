@@ -358,6 +358,98 @@ def _cor_not_shown_message(p: int, name: str) -> str:
             f"    vcov({nam})        if you need it\n\n")
 
 
+def varcorr_groups(terms, covariances) -> list[VarCorrGroup]:
+    """The random-effects rows of a summary: one :class:`VarCorrGroup` per term, named as lme4 names
+    them (a repeated grouping factor numbered ``g.1``, ``g.2``), its variances, standard deviations and,
+    for a vector-valued term, correlations. Shared by the linear and the generalized fits' summaries."""
+    seen: dict[str, int] = {}
+    groups = []
+    for t, cov in zip(terms, covariances):
+        name = t.group
+        if name in seen:
+            seen[name] += 1
+            name = f"{name}.{seen[name]}"
+        else:
+            seen[name] = 0
+        sd = np.sqrt(np.diag(cov))
+        corr = None
+        if t.ncols > 1:
+            with np.errstate(invalid="ignore", divide="ignore"):
+                corr = cov / np.outer(sd, sd)
+        groups.append(VarCorrGroup(name=name, terms=list(t.cnames), variances=np.diag(cov).copy(), stddevs=sd,
+                                   corr=corr))
+    return groups
+
+
+def fixef_se_and_correlation(vcov: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Standard errors and the correlation matrix of the fixed effects from their covariance matrix."""
+    v = np.asarray(vcov, dtype=float)
+    sd = np.sqrt(np.diag(v))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return sd, v / np.outer(sd, sd)
+
+
+def _summary_text(d: SummaryData, mtit: str, cls: str, head: str, sigma: float | None,
+                  coef: tuple[np.ndarray, list[str], Sequence[int]], *, digits: int | None,
+                  correlation: bool | None, signif_stars: bool, ranef_comp: Sequence[str], show_resids: bool,
+                  show_messages: bool, object_name: str, width: int) -> str:
+    """``print(summary(.))`` of a merMod: the title and class, ``head`` (the GLMM's Family line or the
+    fit method), the call, the information criteria, the scaled residuals, the random effects (with a
+    Residual row when ``sigma`` is given), the coefficient table ``coef`` (matrix, column names, columns
+    to zap), the correlation of fixed effects and lme4's messages. Shared by the linear and generalized
+    summaries (``format_summary``, ``format_glmm_summary``); no trailing newline."""
+    dig = _default_digits() if digits is None else digits
+    out = _prt_meth_tit(mtit, cls, width) + head
+    out += _prt_call(d, width)
+    out += "\n"
+    out += _prt_aictab(d, 1, width)
+    out += "\n"
+    if show_resids:
+        out += _prt_resids(np.asarray(d.scaled_residuals, dtype=float), dig, width)
+    out += format_varcorr(d.groups, sigma, comp=ranef_comp, digits=dig, width=width) + "\n"
+    out += _prt_grps(d, width)
+    p = len(d.coef_names)
+    if p > 0:
+        out += "\nFixed effects:\n"
+        x, cn, zap = coef
+        out += _lines(rf.print_coefmat(x, d.coef_names, cn, digits=dig, signif_stars=signif_stars,
+                                       zap_ind=zap, width=width))
+        show_cor = correlation
+        if show_cor is None:
+            show_cor = p <= COR_MAX
+            if not show_cor and show_messages:
+                out += _cor_not_shown_message(p, object_name)
+        if show_cor:
+            out += _correlation_block(d, width)
+    out += _fit_msgs(d)
+    out += _prt_warn(d, summary=False)
+    return out[:-1] if out.endswith("\n") else out
+
+
+def _print_text(d: SummaryData, mtit: str, cls: str, head: str, sigma: float | None, *, digits: int | None,
+                ranef_comp: Sequence[str], width: int) -> str:
+    """``print(.)`` of a merMod (see :func:`_summary_text`: the same pieces, the short form)."""
+    dig = _default_digits() if digits is None else digits
+    out = _prt_meth_tit(mtit, cls, width) + head
+    out += _prt_call(d, width)
+    out += _prt_aictab(d, 4, width)
+    out += format_varcorr(d.groups, sigma, comp=ranef_comp, digits=dig, width=width) + "\n"
+    out += _prt_grps(d, width)
+    if len(d.coef_names) > 0:
+        out += "Fixed Effects:\n"
+        vals = rf.format_num(np.asarray(d.estimates, dtype=float), digits=dig)
+        out += _lines(rf.print_named_vector(vals, d.coef_names, gap=2, width=width))
+    else:
+        out += "No fixed effect coefficients\n"
+    out += _fit_msgs(d)
+    out += _prt_warn(d, summary=True)
+    return out[:-1] if out.endswith("\n") else out
+
+
+def _fit_method_line(d: SummaryData, width: int) -> str:
+    return _cat(["Fit method:", d.fit_method_note], width=width) if d.fit_method_note else ""
+
+
 def format_summary(d: SummaryData, *, digits: int | None = None,
                    correlation: bool | None = None, signif_stars: bool = True,
                    ranef_comp: Sequence[str] = ("Variance", "Std.Dev."),
@@ -375,7 +467,6 @@ def format_summary(d: SummaryData, *, digits: int | None = None,
     what R emits on stderr (the "Correlation matrix not shown" note), which
     ``capture.output()`` does not record.  No trailing newline.
     """
-    dig = _default_digits() if digits is None else digits
     mtit = _meth_title(d)
     cls = "lmerMod"
     if d.ddf_method is not None:
@@ -383,33 +474,11 @@ def format_summary(d: SummaryData, *, digits: int | None = None,
                   "Kenward-Roger": "Kenward-Roger's"}.get(d.ddf_method, d.ddf_method)
         mtit = f"{mtit}. t-tests use {ddf_nm} method"
         cls = "lmerModLmerTest"
-    out = _prt_meth_tit(mtit, cls, width)
-    if d.fit_method_note:
-        out += _cat(["Fit method:", d.fit_method_note], width=width)
-    out += _prt_call(d, width)
-    out += "\n"
-    out += _prt_aictab(d, 1, width)
-    out += "\n"
-    if show_resids:
-        out += _prt_resids(np.asarray(d.scaled_residuals, dtype=float), dig, width)
-    out += format_varcorr(d.groups, d.sigma, comp=ranef_comp, digits=dig, width=width) + "\n"
-    out += _prt_grps(d, width)
-    p = len(d.coef_names)
-    if p > 0:
-        out += "\nFixed effects:\n"
-        x, cn = _coef_table(d)
-        out += _lines(rf.print_coefmat(x, d.coef_names, cn, digits=dig,
-                                       signif_stars=signif_stars, width=width))
-        show_cor = correlation
-        if show_cor is None:
-            show_cor = p <= COR_MAX
-            if not show_cor and show_messages:
-                out += _cor_not_shown_message(p, object_name)
-        if show_cor:
-            out += _correlation_block(d, width)
-    out += _fit_msgs(d)
-    out += _prt_warn(d, summary=False)
-    return out[:-1] if out.endswith("\n") else out
+    coef = (*_coef_table(d), ()) if len(d.coef_names) > 0 else (None, [], ())
+    return _summary_text(d, mtit, cls, _fit_method_line(d, width), d.sigma, coef, digits=digits,
+                         correlation=correlation, signif_stars=signif_stars, ranef_comp=ranef_comp,
+                         show_resids=show_resids, show_messages=show_messages, object_name=object_name,
+                         width=width)
 
 
 def format_print(d: SummaryData, *, digits: int | None = None,
@@ -420,24 +489,9 @@ def format_print(d: SummaryData, *, digits: int | None = None,
     The class label is ``lmerModLmerTest`` when ``d.ddf_method`` is set
     (an lmerTest fit), else ``lmerMod``.  No trailing newline.
     """
-    dig = _default_digits() if digits is None else digits
     cls = "lmerModLmerTest" if d.ddf_method is not None else "lmerMod"
-    out = _prt_meth_tit(_meth_title(d), cls, width)
-    if d.fit_method_note:
-        out += _cat(["Fit method:", d.fit_method_note], width=width)
-    out += _prt_call(d, width)
-    out += _prt_aictab(d, 4, width)
-    out += format_varcorr(d.groups, d.sigma, comp=ranef_comp, digits=dig, width=width) + "\n"
-    out += _prt_grps(d, width)
-    if len(d.coef_names) > 0:
-        out += "Fixed Effects:\n"
-        vals = rf.format_num(np.asarray(d.estimates, dtype=float), digits=dig)
-        out += _lines(rf.print_named_vector(vals, d.coef_names, gap=2, width=width))
-    else:
-        out += "No fixed effect coefficients\n"
-    out += _fit_msgs(d)
-    out += _prt_warn(d, summary=True)
-    return out[:-1] if out.endswith("\n") else out
+    return _print_text(d, _meth_title(d), cls, _fit_method_line(d, width), d.sigma, digits=digits,
+                       ranef_comp=ranef_comp, width=width)
 
 
 def format_anova_table(df: Any, heading: str | Sequence[str] | None = None, *,

@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings, strategies as st
 
+from mixedmodels.fit import kernels
 from mixedmodels.fit.criterion import ProfiledCriterion
 from mixedmodels.fit.crossprod import CrossProducts
 from mixedmodels.frame.design import build_design
@@ -127,9 +128,10 @@ def test_conditional_variances_equal_dense():
 
 
 @pytest.mark.parametrize("formula", ["y ~ x + (1 | g1) + (1 | g2)", "y ~ x + (x | g1) + (1 | g2)"])
-def test_three_evaluation_paths_agree(formula):
+def test_three_evaluation_paths_agree(formula, monkeypatch):
     """The dense path (small models), the sparse-product path and the compiled level-block downdate
     (large models) give the same criterion."""
+    monkeypatch.setattr(kernels, "COMPILE_IN_BACKGROUND", False)  # the kernels' path, compiled or not yet
     rng = np.random.default_rng(11)
     n = 60_000
     df = pd.DataFrame({"x": rng.normal(size=n), "g1": rng.integers(0, 4000, n).astype(str),

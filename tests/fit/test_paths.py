@@ -2,7 +2,12 @@
 (mixedmodels.fit.optimize.OptSummary)."""
 
 import dataclasses
+import json
+import os
+import subprocess
+import sys
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -11,13 +16,16 @@ import pytest
 import mixedmodels as mm
 from mixedmodels.classical.aov import MomentsSummary
 from mixedmodels.errors import MixedModelsError, ModelError
-from mixedmodels.fit import paths
+from mixedmodels.fit import kernels, paths
 from mixedmodels.fit.crossprod import CrossProducts
 from mixedmodels.fit.gradient import gradient
 from mixedmodels.fit.optimize import (Evaluations, OptSummary, check_boundary, cross_check_reason,
                                       optimize_theta, optimize_with_gradient)
 from mixedmodels.frame.design import build_design
 from mixedmodels.model import LinearMixedModel
+
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _sleep():
@@ -73,12 +81,73 @@ def test_paths_agree_on_value_gradient_and_solution(reml):
         np.testing.assert_allclose(sols[name][1], sols["small"][1], rtol=1e-7, atol=1e-10)
 
 
-def test_auto_picks_by_size():
+def test_auto_picks_by_size(monkeypatch):
+    monkeypatch.setattr(kernels, "COMPILE_IN_BACKGROUND", False)  # compiled or not yet: the kernels' path
     small = LinearMixedModel("Reaction ~ Days + (Days | Subject)", _sleep()).criterion(True)
     assert small.path.name == "small"
     big = LinearMixedModel("y ~ x + (1 | g1) + (1 | g2)", _crossed(1, 60_000, 4000, 300)).criterion(True)
     assert big.path.name == "blocks"
     assert big.m * big.q1 > paths.DENSE_MAX
+
+
+class _Uncompiled:
+    overloads: dict = {}
+
+
+def test_first_large_fit_before_the_kernels_are_compiled_takes_the_sparse_path(monkeypatch):
+    """Kernels neither compiled in the process nor in the on-disk cache: "auto" evaluates on the sparse
+    path and starts the compile in the background, once; from the first evaluation after the machine
+    code is ready it evaluates on the compiled path, and later criteria start there."""
+    started = []
+    ready = {"on_disk": False}
+    monkeypatch.setattr(kernels, "_blocks_ready", False)
+    monkeypatch.setattr(kernels, "_compile", lambda: _Uncompiled())
+    monkeypatch.setattr(kernels, "_on_disk", lambda fn: ready["on_disk"])
+    monkeypatch.setattr(kernels, "compile_in_background", lambda: started.append(1))
+    model = LinearMixedModel("y ~ x + (1 | g1) + (1 | g2)", _crossed(1, 60_000, 4000, 300))
+    crit = model.criterion(True)
+    assert isinstance(crit.path, paths.WarmingPath) and crit.path.name == "sparse" and started == [1]
+    theta = crit.theta_init() * 0.7 + 0.05
+    v_sparse, state = crit.path.evaluate(theta)
+    assert state[0].name == "sparse"
+    monkeypatch.setattr(kernels, "COMPILE_IN_BACKGROUND", False)  # the old rule: compile in the fit
+    assert paths.choose_path(crit).name == "blocks"
+    monkeypatch.setattr(kernels, "COMPILE_IN_BACKGROUND", True)
+    monkeypatch.setattr(paths, "WARMING_MAX_SIZE", crit.m * crit.q1 - 1)  # too large to pay: compile here
+    assert paths.choose_path(crit).name == "blocks" and started == [1]
+    monkeypatch.undo()  # the real kernels (compiled or loaded from the cache) ...
+    monkeypatch.setattr(kernels, "_blocks_ready", True)  # ... now ready: the next evaluation switches
+    v_blocks, state_b = crit.path.evaluate(theta)
+    assert crit.path.name == "blocks" and state_b[0].name == "blocks"
+    assert v_blocks == pytest.approx(v_sparse, rel=1e-11)
+    g_sparse, g_blocks = crit.path.gradient_at(state), crit.path.gradient_at(state_b)  # each by its own path
+    np.testing.assert_allclose(g_blocks, g_sparse, rtol=1e-7, atol=1e-8)
+    assert paths.choose_path(crit).name == "blocks" and started == [1]
+
+
+def test_cold_numba_cache_first_large_fit_runs_sparse(tmp_path):
+    """In a new process with an empty Numba cache (the first fit after installation), a large crossed fit
+    runs on the sparse path without compiling and reaches the compiled path's optimum."""
+    code = (
+        "import json, sys, warnings; warnings.simplefilter('ignore')\n"
+        f"sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
+        "from test_paths import _crossed\n"
+        "import mixedmodels as mm\n"
+        "from mixedmodels.fit import kernels\n"
+        "kernels.compile_in_background = lambda: print('background compile started')\n"
+        "m = mm.lmer('y ~ x + (1 | g1) + (1 | g2)', _crossed(1, 60_000, 4000, 300))\n"
+        "print(json.dumps({'path': m.optinfo.path, 'objective': m.objective,\n"
+        "                  'compiled': len(kernels._compile().overloads)}))\n")
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "numba"))
+    out = subprocess.run([sys.executable, "-c", code],
+                         capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.strip().splitlines()
+    assert lines[0] == "background compile started"
+    res = json.loads(lines[-1])
+    assert res["path"] == "sparse" and res["compiled"] == 0
+    warm = mm.lmer("y ~ x + (1 | g1) + (1 | g2)", _crossed(1, 60_000, 4000, 300), path="blocks")
+    assert res["objective"] == pytest.approx(warm.objective, rel=1e-9)
 
 
 def test_bad_path_is_a_clear_error():
@@ -251,3 +320,21 @@ def test_no_import_circle_inside_fit():
         visit(name, [])
     assert not any("criterion" in deps or "optimize" in deps for deps in graph.values())
     assert "paths" in graph["criterion"] and "paths" in graph["optimize"]
+
+
+def test_background_compile_starts_once_and_imports_this_package(monkeypatch):
+    calls = []
+
+    class FakePopen:
+        def __init__(self, cmd, **kw):
+            calls.append((cmd, kw))
+
+    monkeypatch.setattr(kernels, "_background", None)
+    monkeypatch.setattr(kernels.subprocess, "Popen", FakePopen)
+    kernels.compile_in_background()
+    kernels.compile_in_background()
+    assert len(calls) == 1
+    cmd, kw = calls[0]
+    assert cmd[1:] == ["-m", "mixedmodels", "precompile", "--background"]
+    assert kw["env"]["PYTHONPATH"].split(os.pathsep)[0] == str(Path(mm.__file__).resolve().parents[1])
+    assert kw["stdout"] is subprocess.DEVNULL and kw["start_new_session"]

@@ -27,6 +27,7 @@ import pandas as pd
 import pytest
 from conftest import FIXTURES, load_fixture
 
+import mixedmodels as mm
 from mixedmodels.output.summary import (
     COR_MAX,
     SINGULAR_MESSAGE,
@@ -36,6 +37,8 @@ from mixedmodels.output.summary import (
     format_anova_table,
     format_print,
     format_summary,
+    fixef_se_and_correlation,
+    varcorr_groups,
     format_varcorr,
 )
 
@@ -387,3 +390,26 @@ def test_lmertest_requires_df_and_pvalues():
     d = _small_data(ddf_method="Satterthwaite", df=None, pvalues=None)
     with pytest.raises(ValueError):
         format_summary(d)
+
+
+def test_varcorr_groups_name_repeated_factors_as_lme4_and_agree_with_the_fit():
+    """The shared random-effects rows (used by the GLMM summary) equal the linear fit's own, term by term:
+    lme4's names (Subject, Subject.1), variances, standard deviations, correlations."""
+    for formula in ("Reaction ~ Days + (Days || Subject)", "Reaction ~ Days + (Days | Subject)"):
+        m = mm.lmer(formula, mm.datasets.load("sleepstudy"))
+        mine = varcorr_groups(m.design.terms, m._term_covariances())
+        theirs = m._summary_data().groups
+        assert [g.name for g in mine] == [g.name for g in theirs]
+        for a, b in zip(mine, theirs):
+            assert a.terms == b.terms
+            np.testing.assert_array_equal(a.variances, b.variances)
+            np.testing.assert_array_equal(a.stddevs, b.stddevs)
+            assert (a.corr is None) == (b.corr is None)
+            if a.corr is not None:
+                np.testing.assert_array_equal(a.corr, b.corr)
+    assert [g.name for g in varcorr_groups(mm.lmer("Reaction ~ Days + (Days || Subject)",
+                                                   mm.datasets.load("sleepstudy")).design.terms,
+                                           [np.eye(1), np.eye(1)])] == ["Subject", "Subject.1"]
+    sd, cor = fixef_se_and_correlation(m.vcov.to_numpy())
+    np.testing.assert_allclose(sd, m.se.to_numpy())
+    np.testing.assert_allclose(np.diag(cor), 1.0)
