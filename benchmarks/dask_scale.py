@@ -15,6 +15,7 @@ optimizer, peak resident memory of the client and of each worker, bytes of the r
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import platform
 import resource
@@ -26,25 +27,30 @@ import pandas as pd
 ROWS_PER_PART = 1_000_000
 
 
+@functools.lru_cache(maxsize=4)
+def _effects(seed: int, users: int, sites: int, crossed: bool) -> tuple:
+    """The random effects of every level, from a generator seeded by ``seed`` alone, so that they are the
+    same in every partition without being stored anywhere (cached per worker process: every pass
+    rebuilds the partitions)."""
+    eff = np.random.default_rng([seed, 10**9])
+    if crossed:
+        return eff.normal(0, 1.0, users), eff.normal(0, 0.5, sites)
+    return eff.normal(0, 1.0, users), eff.normal(0, 0.3, users), eff.normal(0, 0.5, sites)
+
+
 def make_partition(k: int, rows: int, users: int, sites: int, seed: int, crossed: bool) -> pd.DataFrame:
     """Partition ``k``: its own generator seeded from (seed, k), so any partition can be rebuilt alone."""
     rng = np.random.default_rng([seed, k])
-    # the effects of each level come from a generator seeded by the level's block, so that they are the
-    # same in every partition without being stored anywhere
-    eff = np.random.default_rng([seed, 10**9])
     if crossed:
         a = rng.integers(0, users, rows)
         b = rng.integers(0, sites, rows)
-        ua = eff.normal(0, 1.0, users)
-        ub = eff.normal(0, 0.5, sites)
+        ua, ub = _effects(seed, users, sites, True)
         x1 = rng.normal(size=rows)
         y = 1 + 0.5 * x1 + ua[a] + ub[b] + rng.normal(size=rows)
         return pd.DataFrame({"y": y, "x1": x1, "a": a, "b": b})
     user = rng.integers(0, users, rows)
     site = user % sites
-    u0 = eff.normal(0, 1.0, users)
-    u1 = eff.normal(0, 0.3, users)
-    s0 = eff.normal(0, 0.5, sites)
+    u0, u1, s0 = _effects(seed, users, sites, False)
     x1 = rng.normal(size=rows)
     x2 = rng.uniform(size=rows)
     y = 2 + 0.5 * x1 - 0.3 * x2 + u0[user] + u1[user] * x1 + s0[site] + rng.normal(size=rows)
