@@ -197,17 +197,17 @@ def representative_rows(X: np.ndarray, k: int) -> np.ndarray:
     n = X.shape[0]
     if n == 0:
         return X[:0].copy()
-    binary = np.all((X == 0) | (X == 1), axis=0)
-    if binary.any():
+    binary = np.flatnonzero(np.all((X == 0) | (X == 1), axis=0))
+    if 0 < len(binary) <= 62:  # the pattern as the bits of one integer, hashed (linear time)
+        bits = X[:, binary].astype(np.int64) << np.arange(len(binary), dtype=np.int64)
+        inv = pd.factorize(bits.sum(axis=1))[0]
+    elif len(binary):
         _, inv = np.unique(X[:, binary], axis=0, return_inverse=True)
         inv = np.asarray(inv).ravel()
     else:
         inv = np.zeros(n, dtype=np.int64)
-    order = np.argsort(inv, kind="stable")
-    grp = inv[order]
-    starts = np.r_[0, np.flatnonzero(np.diff(grp)) + 1]
-    rank = np.arange(n) - np.repeat(starts, np.diff(np.r_[starts, n]))
-    return X[np.sort(order[rank < k])].copy()
+    rank = pd.Series(inv).groupby(inv).cumcount().to_numpy()  # each row's number within its pattern
+    return X[rank < k].copy()
 
 
 def _combine_crossprods(parts: list) -> dict | None:
