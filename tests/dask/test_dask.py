@@ -386,3 +386,22 @@ def test_the_frame_spec_is_the_in_memory_spec():
     for ra, rb in zip(a.random_matrices(nd), b.random_matrices(nd)):
         np.testing.assert_array_equal(ra.refs, rb.refs)
         np.testing.assert_allclose(ra.z, rb.z)
+
+
+def test_type3_with_a_missing_cell_is_refused():
+    """With a cell of the factors missing, lmerTest's type III hypotheses depend on the rows' counts per
+    cell (in memory: a warning); on a Dask DataFrame they are refused, types 1 and 2 still work."""
+    oats = mm.datasets.load("Oats")
+    df = oats[~((oats["Variety"] == "Victory") & (oats["nitro"] == 0.6))].reset_index(drop=True)
+    df = df.assign(Variety=df["Variety"].astype(str), Block=df["Block"].astype(str))
+    f = "yield ~ factor(nitro) * Variety + (1 | Block)"
+    with pytest.warns(Warning, match="rank deficient"):
+        fd = mm.lmer(f, from_pieces(split(df, [30])), data_name="df")
+    with pytest.warns(Warning, match="rank deficient"):
+        fp = mm.lmer(f, df, data_name="df")
+    with pytest.warns(UserWarning, match="Missing cells"):
+        fp.anova(type=3)
+    with pytest.raises(MixedModelsError, match="missing cells"):
+        fd.anova(type=3)
+    np.testing.assert_allclose(fd.anova(type=1).to_numpy(dtype=float), fp.anova(type=1).to_numpy(dtype=float),
+                               rtol=1e-8, atol=1e-10)
