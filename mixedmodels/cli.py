@@ -205,6 +205,11 @@ def _precompile(args) -> int:
         for model in models:
             crit = model.criterion(True, path=path)
             gradient(crit, crit.theta_init())
+    # the generalized models' compiled PIRLS (binomial here; the family and link are arguments of one
+    # kernel) and its adaptive Gauss-Hermite deviance
+    cbpp = datasets.load("cbpp")
+    for nagq in (1, 9):
+        _PACKAGE.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)", cbpp, family="binomial", nAGQ=nagq)
     print(f"compiled kernels ready ({time.perf_counter() - t0:.1f} s)")
     return 0
 

@@ -15,6 +15,7 @@ further passes over the partitions.
 from __future__ import annotations
 
 import copy
+import warnings
 from functools import cached_property
 
 import numpy as np
@@ -26,7 +27,7 @@ from ..errors import DataError, MixedModelsError
 from ..frame.partition import partition_arrays
 from ..model import LmerFit
 from . import is_dask_frame
-from .compute import compute
+from .compute import compute, share
 
 __all__ = ["DaskLmerFit", "exact_quantiles"]
 
@@ -93,9 +94,20 @@ def _window(s: pd.Series, lo: np.ndarray, hi: np.ndarray) -> list:
 
 
 def exact_quantiles(series, probs, progress: bool = False) -> np.ndarray:
-    """Exact R type-7 quantiles of a Dask Series (two passes; more only if a bracket misses)."""
+    """Exact R type-7 quantiles of a Dask Series (two passes; more only if a bracket misses). Under a
+    ``distributed.Client`` the series is kept in the workers' memory between the passes (8 bytes a row,
+    released afterwards), so that what it is computed from (the partitions' model arrays and residuals)
+    is computed once."""
+    try:
+        from distributed import get_client
+
+        get_client()
+        series = series.persist()
+    except (ImportError, ValueError):
+        pass
     parts = series.to_delayed()
-    stats = compute([dask.delayed(_sample_stats, pure=True)(p) for p in parts], progress)
+    stats = compute([dask.delayed(_sample_stats, pure=True)(p) for p in parts], progress,
+                    "the quantiles' sample pass")
     n = sum(s["n"] for s in stats)
     if n == 0:
         return np.full(len(probs), np.nan)
@@ -129,7 +141,8 @@ def exact_quantiles(series, probs, progress: bool = False) -> np.ndarray:
                 hi[t] = cand[ok_hi[0]]
     values = {}
     for _ in range(3):
-        wins = compute([dask.delayed(_window, pure=True)(p, lo, hi) for p in parts], progress)
+        wins = compute([dask.delayed(_window, pure=True)(p, lo, hi) for p in parts], progress,
+                       "the quantiles' counting pass")
         missed = False
         for t, k in enumerate(need):
             below = sum(w[t][0] for w in wins)
@@ -174,8 +187,8 @@ class DaskLmerFit(LmerFit):
     def _lazy(self, what: str):
         state = self.model.state
         meta = pd.Series([], dtype=float, name="fitted" if what == "fitted" else "residuals")
-        return self.ddf.map_partitions(_fitted_partition, state, self._beta, self._blocks_for_rows(), what,
-                                       self.sigma, meta=meta)
+        return self.ddf.map_partitions(_fitted_partition, share(state), self._beta, share(self._blocks_for_rows()),
+                                       what, self.sigma, meta=meta)
 
     @cached_property
     def fitted(self):
@@ -230,7 +243,7 @@ class DaskLmerFit(LmerFit):
             else:
                 raise MixedModelsError("on a Dask DataFrame predict() takes re_form=None or '~0'")
         meta = pd.Series([], dtype=float, name="predicted")
-        return newdata.map_partitions(_predict_partition, self.model.state, self._beta, blocks,
+        return newdata.map_partitions(_predict_partition, share(self.model.state), self._beta, share(blocks),
                                       bool(allow_new_levels) or re_form is not None, meta=meta)
 
     # -- what needs the rows on the client
@@ -273,19 +286,57 @@ class DaskLmerFit(LmerFit):
 
     def anova(self, ddf: str = "Satterthwaite", type: int = 3):
         _refuse_kr(ddf)
-        labels = {t.label for t in self.design.fixed_terms}
-        if any(nm not in labels for nm in self.design.x_names):
-            _refuse("anova() of a model with factors in its fixed part (lmerTest builds those hypotheses "
-                    "from the model frame's rows; coef_table() and test_contrast() work)")
-        if type in (3, "3", "III") and ddf is not None and any(len(t.variables) > 1 for t in self.design.fixed_terms):
-            _refuse("a type III anova() with interactions (its hypotheses come from the rows of the "
-                    "model frame; type=1 or type=2 work)")
-        # lmerTest's hypotheses read X; for numeric terms its triangular factor stands in for the rows
         proxy = copy.copy(self)
         proxy.model = copy.copy(self.model)
         proxy.model.design = copy.copy(self.design)
+        if str(type).strip().upper() in ("3", "III") and ddf is not None and self._type3_needs_rows():
+            # lmerTest's type III hypotheses read rows: each factor's coding, the products of the codings
+            # and X's columns matched by value. With every cell of the factors present and each term's
+            # margins in the model, the hypotheses depend on X only through those patterns and its column
+            # space, so a few rows per cell (kept by the cross-product pass) give the in-memory ones
+            self._check_type3()
+            proxy.model.design.X = self.design.cells
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                out = LmerFit.anova(proxy, ddf=ddf, type=type)
+            if any("Missing cells" in str(w.message) for w in caught):
+                _refuse("a type III anova() with missing cells (its hypotheses then depend on the rows' "
+                        "counts per cell; type=1 or type=2 work)")
+            for w in caught:
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+            return out
+        # lmerTest's type I and II hypotheses (and type III of numeric main effects) read X only through
+        # X'X and the terms' columns (a factor is told from a numeric variable by its column names), so
+        # X's triangular factor stands in for the rows
         proxy.model.design.X = self.design.gram_factor
         return LmerFit.anova(proxy, ddf=ddf, type=type)
+
+    def _type3_needs_rows(self) -> bool:
+        labels = {t.label for t in self.design.fixed_terms}
+        factors = any(nm not in labels for nm in self.design.x_names)
+        return factors or any(len(t.variables) > 1 for t in self.design.fixed_terms)
+
+    def _check_type3(self) -> None:
+        state = self.model.state
+        cells = getattr(self.design, "cells", None)
+        if cells is None:  # pragma: no cover - kept whenever the fixed part has a factor or an interaction
+            _refuse("a type III anova() of this model")
+        if any(ordered for _, ordered in state.categories.values()) or "ordered(" in state.formula:
+            _refuse("a type III anova() with an ordered factor (lmerTest re-codes the model frame's rows "
+                    "of its factors with treatment contrasts; type=1 or type=2 work)")
+        terms = [t for t in self.design.fixed_terms if t.label != "(Intercept)"]
+        have = {frozenset(t.variables) for t in terms}
+        if "(Intercept)" not in self.design.x_names:
+            _refuse("a type III anova() without an intercept on a Dask DataFrame (type=1 or type=2 work)")
+        for t in terms:
+            v = frozenset(t.variables)
+            for name in v:
+                margin = v - {name}
+                if margin and margin not in have:
+                    _refuse(f"a type III anova() where the term '{t.label}' has a margin that is not in the "
+                            "model (its hypotheses then depend on the rows; type=1 or type=2 work)")
+        if np.linalg.matrix_rank(cells) < cells.shape[1]:  # pragma: no cover - cells span X's columns
+            _refuse("a type III anova() of this model (the rows kept per cell do not span X)")
 
     def test_contrast(self, L, ddf: str = "Satterthwaite", joint: bool = True, **kwargs):
         _refuse_kr(ddf)

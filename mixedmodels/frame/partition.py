@@ -11,42 +11,53 @@ with the *global* state of the whole data set fixed by earlier passes (a :class:
 * the levels present in the rows used (R's model frame drops unused levels) are global
   (:func:`frame_summary` collects them, the caller merges them into the state);
 * ``scale(x)`` uses the global centre and scale (:func:`frame_summary` returns per-partition moments);
-* transformations whose value needs all rows at once (``poly``, ``ns``, ``bs``, ``cut`` with a number of
-  breaks, ``mean``/``sd``/``median``, ``scale`` nested in another expression) are refused with a
-  :class:`~mixedmodels.errors.DataError` that says so.
+* the stateful variables ``poly(x, k)``, ``ns``, ``bs`` and ``cut(x, k)`` use their global state (R's
+  ``predvars``: :func:`stateful_plan` and :func:`stateful_summary` give what the passes compute it
+  from; the caller stores it in ``FrameState.stateful``);
+* transformations whose value needs all rows at once otherwise (those calls nested in another
+  expression, ``mean``/``sd``/``median``, ``scale`` nested in another expression, ``poly`` of several
+  variables) are refused with a :class:`~mixedmodels.errors.DataError` that says so.
 
 :func:`partition_arrays` then gives the partition's y, X (all columns, aliasing decided globally later),
 offset, weights and random-effects codes/values with global levels: what the cross-products of the
-partition need. This is the one adapter between a partition and the frame code; when a frozen frame
-specification with ``model_matrix(data)`` exists, only this module changes.
+partition need. :func:`global_frame_spec` builds the whole data set's frozen
+:class:`~mixedmodels.frame.spec.FrameSpec` from the global state, without rows. Factor columns are
+coded once per partition with the global categories (:func:`global_factors`: a lookup table for integer
+ids), never through a pandas Categorical of all the global labels.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from ..errors import warn as warn_r
+from ..rbase.rmath import seq_length_out
 from ..errors import DataError, FormulaError, PredictorScaleWarning, RankDeficiencyWarning
-from ..formula.parse import (BinOp, Call, Name, Node, Paren, UnaryOp, deparse, expand_bars, parse_formula,
-                             split_formula)
+from ..formula.parse import (BinOp, Call, Name, Node, Num, Paren, UnaryOp, deparse, expand_bars, format_r_number,
+                             parse_formula, split_formula)
 from ..formula.transforms import (LOGICAL_LEVELS, Evaluator, Factor, Numeric, all_real_numbers, r_level_labels,
                                   r_sort_key)
-from .design import (SCALE_MESSAGE, _compile_fixed, _drop_aliased, _group_factor, _model_matrix, _terms, _VarTable,
-                     compile_fixed_part, factor_columns, lme4_term_order)
+from .columns import build_columns, term_codings
+from .design import (SCALE_MESSAGE, _compile_fixed, _drop_aliased, _group_factor, _model_matrix, _term_specs, _terms,
+                     _variable_specs, _VarTable, compile_fixed_part, factor_columns, lme4_term_order)
+from .spec import FrameSpec, FrozenDict, RandomTermSpec
 
 __all__ = ["FrameState", "FramePlan", "plan_columns", "column_summary", "merge_column_summaries",
            "frame_summary", "merge_frame_summaries", "partition_arrays", "PartitionArrays", "subset_rows",
-           "with_categories", "aliased_and_scale"]
+           "with_categories", "global_factors", "global_labels", "aliased_and_scale", "stateful_variables",
+           "stateful_argument", "stateful_summary", "stateful_plan", "cut_breaks", "spline_interior_count",
+           "spline_values", "global_frame_spec"]
 
 _FACTOR_CALLS = ("factor", "as.factor", "ordered", "interaction", "relevel")
-_REFUSED = {"poly": "poly() needs the whole column (orthogonal polynomials)",
-            "ns": "ns() needs exact quantiles of the whole column (its knots)",
-            "bs": "bs() needs exact quantiles of the whole column (its knots)",
-            "mean": "mean() inside a formula is one number over all rows",
+_STATEFUL = {"poly": "poly() needs the whole column (orthogonal polynomials)",
+             "ns": "ns() needs exact quantiles of the whole column (its knots)",
+             "bs": "bs() needs exact quantiles of the whole column (its knots)"}
+_REFUSED = {"mean": "mean() inside a formula is one number over all rows",
             "sd": "sd() inside a formula is one number over all rows",
             "median": "median() inside a formula is one number over all rows"}
 
@@ -222,19 +233,37 @@ class FrameState:
     term_order: list | None = None     # lme4's order of the bars
     y_shift: float = 0.0
     x_keep: list | None = None         # the columns of X kept (R's aliasing rule), after the cross-products
+    stateful: dict | None = None       # deparsed poly/ns/bs/cut(x, k) variable -> its global state
+    want_cells: bool | None = None     # keep a few rows per cell of the factors' coding (type III)
+    category_arrays: dict = field(default_factory=dict, repr=False)  # numeric factor column -> float array
 
 
 class _PartitionEvaluator(Evaluator):
     """The formula evaluator on one partition: refuses what needs all rows; ``scale()`` as a variable
     of the model frame uses the global parameters (or records moments while they are being computed)."""
 
-    def __init__(self, data: pd.DataFrame, text: str, state: FrameState):
+    def __init__(self, data: pd.DataFrame, text: str, state: FrameState, newdata: bool = False):
         super().__init__(data, text)
         self.state = state
+        self.newdata = newdata
         self.scale_moments: dict[str, tuple] = {}
+
+    def saved(self, node: Call) -> dict | None:
+        """The global state of a stateful variable (``poly``, ``ns``, ``bs``, ``cut`` with a number of
+        intervals) computed by the stateful passes; None for a call that is not a variable of the frame."""
+        if not self.state.stateful or node is not self._variable:
+            return None
+        return self.state.stateful.get(deparse(node))
 
     def _function(self, node: Call):
         fn = super()._function(node)
+        if node.func in _STATEFUL:
+            if self.saved(node) is None:
+                raise DataError(f"{deparse(node)}: {_STATEFUL[node.func]}; on a Dask DataFrame its global state "
+                                "is computed by extra passes only where it is a variable of the formula (a "
+                                "term or part of an interaction), not nested in another expression: compute "
+                                "the column beforehand (e.g. with ddf.assign) or fit in memory")
+            return fn
         if node.func in _REFUSED:
             raise DataError(f"{deparse(node)}: {_REFUSED[node.func]}, which a Dask DataFrame does not give "
                             "in one partition; compute the column beforehand (e.g. with ddf.assign) or fit "
@@ -243,8 +272,17 @@ class _PartitionEvaluator(Evaluator):
             a = self.match_args(node, ("x", "breaks", "labels", "include.lowest", "right", "dig.lab",
                                        "ordered_result"), required=2)
             if len(self.vector(a.get("breaks"))) == 1:
-                raise DataError(f"{deparse(node)}: a number of breaks needs the range of the whole column; "
-                                "on a Dask DataFrame give the breaks themselves (cut(x, c(...)))")
+                saved = self.saved(node)
+                if saved is None or self.newdata:
+                    why = ("on new data R takes the breaks from the range of the new values, which one "
+                           "partition does not give") if self.newdata else \
+                        "only a variable of the formula gets the global range (not a call nested in another)"
+                    raise DataError(f"{deparse(node)}: a number of breaks needs the range of the whole column; "
+                                    f"{why}: give the breaks themselves (cut(x, c(...)))")
+                given = dict(a.given)
+                given["breaks"] = Call(func="c", args=tuple(Num(value=float(b)) for b in saved["breaks"]))
+                explicit = Call(func="cut", args=(), kwargs=tuple(given.items()), start=node.start, end=node.end)
+                return lambda ev, _node: fn(ev, explicit)
         if node.func == "scale":
             return self._scale
         if node.func in ("factor", "as.factor", "ordered") and len(node.args) == 1 and not node.kwargs \
@@ -309,6 +347,102 @@ class _GlobalVarTable(_VarTable):
                                 f"{', '.join(v.levels[c] for c in present[:10])})")
             return factor_columns(remap[codes], [v.levels[c] for c in present], contrasts, v.ordered)
         return super().columns(i, rows, contrasts)
+
+    def levels_in(self, i: int, rows: np.ndarray) -> list[str]:
+        """The levels of factor ``i`` present in the rows used of the whole data (global)."""
+        v = self.values[i]
+        if isinstance(v, Factor) and not (v.levels == LOGICAL_LEVELS and not v.ordered) \
+                and self.present is not None and self.labels[i] in self.present:
+            return [v.levels[c] for c in self.present[self.labels[i]]]
+        return super().levels_in(i, rows)
+
+
+def _integer_labels(values: np.ndarray) -> list[str]:
+    """R's ``as.character`` of numbers, fast for whole numbers below 1e15 (ids): R writes the fixed
+    form unless the scientific one (15 significant digits) is narrower (``1e+05`` for 100000); other
+    values go through :func:`~mixedmodels.formula.parse.format_r_number`."""
+    v = np.asarray(values, dtype=float)
+    with np.errstate(invalid="ignore"):
+        simple = np.isfinite(v) & (np.abs(v) < 1e15) & (v == np.round(v)) & (v != 0)
+    ints = np.where(simple, np.abs(v), 1).astype(np.int64)
+    ndig = np.floor(np.log10(ints)).astype(np.int64) + 1
+    ndig += ints >= 10 ** np.minimum(ndig, 18)  # log10 rounding at powers of ten
+    ndig -= ints < 10 ** np.maximum(ndig - 1, 0)
+    zeros = np.zeros(len(v), dtype=np.int64)
+    for k in range(1, 16):
+        zeros += (ints % 10 ** k == 0)
+    sig = ndig - zeros
+    sci = sig + (sig > 1) + 4  # mantissa, its point, "e+XX" (exponents below 100 here)
+    fixed = simple & (ndig <= sci)
+    text = np.where(v < 0, -ints, ints).astype(str).tolist()
+    return [t if ok else format_r_number(float(x)) for t, ok, x in zip(text, fixed.tolist(), v.tolist())]
+
+
+def global_labels(state: FrameState, name: str) -> list:
+    """R's labels of the global categories of factor column ``name`` (computed once, kept in the state)."""
+    labels = state.labels.get(name)
+    if labels is None:
+        cats, _ = state.categories[name]
+        if name in state.factor_columns:
+            labels = _integer_labels(np.asarray(cats, dtype=float))
+        else:
+            labels = r_level_labels(cats)
+        state.labels[name] = labels
+    return labels
+
+
+def _integer_codes(vals: np.ndarray, cats: np.ndarray) -> np.ndarray | None:
+    """Codes of integer-valued ids among sorted integer categories spanning a compact range, by a
+    lookup table (linear time) instead of a binary search; None when that does not apply."""
+    k = len(cats)
+    if not k or cats[-1] - cats[0] > 4 * k + 1024 or not np.all(cats == np.round(cats)):
+        return None
+    lo = cats[0]
+    table = np.full(int(cats[-1] - lo) + 1, -1, dtype=np.int64)
+    table[(cats - lo).astype(np.int64)] = np.arange(k)
+    with np.errstate(invalid="ignore"):
+        inside = (vals >= lo) & (vals <= cats[-1])
+    idx = np.zeros(len(vals), dtype=np.int64)
+    idx[inside] = (vals[inside] - lo).astype(np.int64)
+    codes = np.where(inside, table[idx], -1)
+    frac = inside & (vals != np.floor(vals))
+    codes[frac] = -1
+    return codes
+
+
+def global_factors(pdf: pd.DataFrame, state: FrameState) -> dict[str, Factor]:
+    """The factor columns of a partition as :class:`Factor` objects coded with the global categories
+    (a value outside them, or missing, is -1), sharing the state's label lists: what
+    :func:`with_categories` followed by the evaluator's conversion gives, without building a pandas
+    Categorical with all the global labels in every partition."""
+    cols = {str(c): c for c in pdf.columns}
+    out: dict[str, Factor] = {}
+    for name, (cats, ordered) in state.categories.items():
+        if name not in cols:
+            raise DataError(f"the data have no column {name!r}, which the formula uses")
+        s = pdf[cols[name]]
+        labels = global_labels(state, name)
+        if name in state.factor_columns:
+            vals = s.to_numpy(dtype=float, na_value=np.nan)
+            cats_a = state.category_arrays.get(name)
+            if cats_a is None:
+                cats_a = state.category_arrays[name] = np.asarray(cats, dtype=float)
+            codes = _integer_codes(vals, cats_a)
+            if codes is None:
+                codes = np.searchsorted(cats_a, vals)
+                ok = ~np.isnan(vals) & (codes < len(cats_a))
+                ok[ok] = cats_a[codes[ok]] == vals[ok]
+                codes = np.where(ok, codes, -1).astype(np.int64)
+        elif isinstance(s.dtype, pd.CategoricalDtype) and list(s.cat.categories) == list(cats):
+            codes = np.asarray(s.cat.codes, dtype=np.int64)
+        else:
+            vals = s.astype(object).where(s.notna(), None)
+            if not isinstance(s.dtype, pd.CategoricalDtype):
+                vals = vals.map(lambda v: None if v is None else str(v))
+            codes = np.asarray(pd.Categorical(vals, categories=list(cats)).codes, dtype=np.int64)
+        out[name] = Factor(codes, labels, bool(ordered))
+    return out
+
 
 
 def with_categories(pdf: pd.DataFrame, state: FrameState, extend: bool = False) -> pd.DataFrame:
@@ -390,12 +524,15 @@ class _Evaluated:
     weights: np.ndarray | None
     ev: _PartitionEvaluator
     nmissing: int
+    offset_calls: list = field(default_factory=list)
 
 
 def _evaluate(pdf: pd.DataFrame, state: FrameState, response: bool = True) -> _Evaluated:
     """The partition's formula variables and complete rows (as ``_build_design`` up to the rows used)."""
     text = state.formula
-    data = with_categories(pdf, state, extend=not response)
+    # fitting rows: the factor columns coded once with the global categories (no per-partition pandas
+    # Categorical of all the labels); new data: values outside them become levels of their own
+    data = pdf if response else with_categories(pdf, state, extend=True)
     n0 = len(data)
     w_all = None if state.weights is None else _numeric_column(data, state.weights, "weights")
     if w_all is not None:
@@ -407,7 +544,9 @@ def _evaluate(pdf: pd.DataFrame, state: FrameState, response: bool = True) -> _E
     f = parse_formula(text)
     lhs, fixed, bar_nodes = split_formula(f)
     bars = expand_bars(bar_nodes, text)
-    ev = _PartitionEvaluator(data, text, state)
+    ev = _PartitionEvaluator(data, text, state, newdata=not response)
+    if response:
+        ev._factors.update(global_factors(data, state))
     missing = np.zeros(n0, dtype=bool)
     y_all = np.zeros(n0)
     if response:
@@ -443,7 +582,8 @@ def _evaluate(pdf: pd.DataFrame, state: FrameState, response: bool = True) -> _E
     for off in offsets:
         offset = offset + off[rows]
     return _Evaluated(y=y_all[rows], vt=vt, rhs=rhs, re_specs=re_specs, rows=rows, offset=offset,
-                      weights=None if w_all is None else w_all[rows], ev=ev, nmissing=int(missing.sum()))
+                      weights=None if w_all is None else w_all[rows], ev=ev, nmissing=int(missing.sum()),
+                      offset_calls=list(offset_calls))
 
 
 # ------------------------------------------------------------------------------------ pass 1b: the frame
@@ -469,16 +609,22 @@ def frame_summary(pdf: pd.DataFrame, state: FrameState) -> dict:
     present = {}
     for label, v in zip(e.vt.labels, e.vt.values):
         if isinstance(v, Factor):
-            c = np.unique(v.codes[e.rows])
-            present[label] = c[c >= 0]
+            present[label] = _present_codes(v.codes[e.rows], len(v.levels))
     groups = []
     for _, _, _, g in e.re_specs:
-        c = np.unique(g.codes[e.rows])
-        groups.append(c[c >= 0])  # codes only: the labels come from the global categories
+        groups.append(_present_codes(g.codes[e.rows], len(g.levels)))  # codes only: labels are global
     return {"n": m, "mean": mean, "m2": float(((r - mean) ** 2).sum()) if m else 0.0,
             "min": float(r.min()) if m else math.inf, "max": float(r.max()) if m else -math.inf,
             "present": present, "groups": groups, "scale": e.ev.scale_moments,
             "intercept": () in _terms(e.rhs), "logw": float(np.log(e.weights).sum()) if e.weights is not None else 0.0}
+
+
+def _present_codes(codes: np.ndarray, nlevels: int) -> np.ndarray:
+    """The sorted distinct non-negative codes (a counting pass, not a sort)."""
+    c = codes[codes >= 0]
+    if not len(c):
+        return np.zeros(0, dtype=np.int64)
+    return np.flatnonzero(np.bincount(c, minlength=max(nlevels, int(c.max()) + 1))).astype(np.int64)
 
 
 def _chan(parts: list[tuple[int, float, float]]) -> tuple[int, float, float]:
@@ -508,7 +654,8 @@ def merge_frame_summaries(parts: list[dict], state: FrameState, meta: pd.DataFra
         for label, c in p["present"].items():
             present[label] = np.union1d(present.get(label, np.zeros(0, dtype=np.int64)), c).astype(np.int64)
     text = state.formula
-    ev = _PartitionEvaluator(with_categories(meta, state), text, state)
+    ev = _PartitionEvaluator(meta, text, state)
+    ev._factors.update(global_factors(meta, state))
     bars = expand_bars(split_formula(parse_formula(text))[2], text)
     group_present, group_levels = [], []
     for k, bar in enumerate(bars):
@@ -622,3 +769,194 @@ def aliased_and_scale(R: np.ndarray, names: list[str], count: int, mean: np.ndar
     if scale_warning:
         warn_r(SCALE_MESSAGE, PredictorScaleWarning)
     return keep, scale_warning
+
+
+# ------------------------------------------------------------------------------------ stateful variables
+_FORMULA_OPS = ("+", "-", "*", ":", "/", "^", "%in%")
+_STATEFUL_FORMALS = {"poly": ("x", "...", "degree", "raw"),
+                     "ns": ("x", "df", "knots", "intercept", "Boundary.knots"),
+                     "bs": ("x", "df", "knots", "degree", "intercept", "Boundary.knots"),
+                     "cut": ("x", "breaks", "labels", "include.lowest", "right", "dig.lab", "ordered_result")}
+
+
+def stateful_variables(formula: str) -> list[Call]:
+    """The variables of the formula (terms' atoms, fixed and random parts) that are stateful calls whose
+    state needs the whole column: ``poly``, ``ns``, ``bs``, and ``cut`` (the caller keeps ``cut`` only
+    with a number of intervals). Calls nested in other expressions are not variables (refused later)."""
+    f = parse_formula(formula)
+    _, fixed, bar_nodes = split_formula(f)
+    out: dict[str, Call] = {}
+
+    def walk(node):
+        if isinstance(node, Paren):
+            walk(node.expr)
+        elif isinstance(node, BinOp) and node.op in _FORMULA_OPS:
+            walk(node.left)
+            walk(node.right)
+        elif isinstance(node, Call) and node.func in _STATEFUL_FORMALS:
+            out.setdefault(deparse(node), node)
+
+    for node in fixed:
+        walk(node)
+    for bar in expand_bars(bar_nodes, formula):
+        walk(bar.expr)
+    return list(out.values())
+
+
+def stateful_argument(ev: Evaluator, node: Call) -> tuple[np.ndarray, object]:
+    """The values of a stateful call's ``x`` on the evaluator's rows, and its matched arguments."""
+    a = ev.match_args(node, _STATEFUL_FORMALS[node.func], required=2 if node.func == "cut" else 1)
+    return ev.numeric(a.get("x")), a
+
+
+def stateful_summary(pdf: pd.DataFrame, state: FrameState, calls: list[Call], step: int,
+                     params: dict) -> dict:
+    """Per partition (rows of the subset, all of them: R evaluates the variables before dropping
+    incomplete rows), per stateful variable, the sums its global state needs at ``step``:
+
+    * step 0: missing count, count, sum, min and max of x;
+    * step 1 (``poly``): the sums of ``xc``, ``xc^2``, ``xc^3`` with ``xc = x - mean``;
+    * step j >= 2 (``poly``): with the monic orthogonal polynomial ``Z_j`` of the three-term recurrence
+      over the coefficients found so far (``params``), the sums of ``Z_j^2`` and ``xc Z_j^2``."""
+    pdf = subset_rows(pdf, state.subset)
+    ev = _PartitionEvaluator(pdf, state.formula, state)
+    out = {}
+    for node in calls:
+        key = deparse(node)
+        if step > 0 and key not in params:
+            continue
+        x, _ = stateful_argument(ev, node)
+        if step == 0:
+            ok = x[~np.isnan(x)]
+            out[key] = (len(x) - len(ok), len(ok), float(ok.sum()) if len(ok) else 0.0,
+                        float(ok.min()) if len(ok) else math.inf, float(ok.max()) if len(ok) else -math.inf)
+            continue
+        par = params[key]
+        xc = x - par["xbar"]
+        if step == 1:
+            out[key] = (float(xc.sum()), float((xc ** 2).sum()), float((xc ** 3).sum()))
+            continue
+        d, norm2 = par["d"], par["norm2"]  # d_i = alpha_i - xbar; norm2 = [1, n, |Z_1|^2, ...]
+        z_prev, z = np.ones(len(x)), xc - d[0]
+        for i in range(1, step):
+            z_prev, z = z, (xc - d[i]) * z - (norm2[i + 1] / norm2[i]) * z_prev
+        z2 = z * z
+        out[key] = (float(z2.sum()), float((xc * z2).sum()))
+    return out
+
+
+def stateful_plan(formula: str, meta: pd.DataFrame, state: FrameState) -> list[dict]:
+    """What each stateful variable of the formula needs, from its constant arguments (evaluated on the
+    empty frame ``meta``): ``poly`` its degree (``raw = TRUE`` needs nothing: its state is fixed);
+    ``ns``/``bs`` df, knots, degree, intercept, boundary knots; ``cut`` the number of intervals (a
+    ``cut`` with explicit breaks is row-wise and left out). ``poly`` of several variables is refused."""
+    ev = _PartitionEvaluator(meta, formula, state)
+    out = []
+    for node in stateful_variables(formula):
+        key = deparse(node)
+        _, a = stateful_argument(ev, node)
+        item = {"key": key, "node": node, "kind": node.func}
+        if node.func == "poly":
+            if a.dots and not (len(a.dots) == 1 and ev.is_constant(a.dots[0])):
+                raise DataError(f"{key}: poly() of several variables (R's polym) does not run on a Dask "
+                                "DataFrame; compute the columns beforehand or fit in memory")
+            degree = ev.whole(a.get("degree"), "degree", 1) if "degree" in a else 1
+            if len(a.dots) == 1:
+                degree = ev.whole(a.dots[0], "degree", 1)
+            if degree < 1:
+                raise ev.error("'degree' must be at least 1", node)
+            item["degree"] = degree
+            item["raw"] = ev.boolean(a.get("raw")) if "raw" in a else False
+        elif node.func == "cut":
+            br = ev.numbers(a.get("breaks"), "breaks")
+            if len(br) != 1:
+                continue
+            k = br[0]
+            if math.isnan(k) or k < 2 or not math.isfinite(k) or k > 1e6:
+                raise ev.error("invalid number of intervals", node)
+            item["k"] = k
+        else:
+            item["intercept"] = ev.boolean(a.get("intercept")) if "intercept" in a else False
+            item["degree"] = ev.whole(a.get("degree"), "degree", 1) if "degree" in a else 3
+            item["df"] = ev.whole(a.get("df"), "df", 1) if "df" in a else None
+            item["knots"] = ev.numbers(a.get("knots"), "knots") if "knots" in a else None
+            bk = ev.numbers(a.get("Boundary.knots"), "Boundary.knots") if "Boundary.knots" in a else None
+            if bk is not None and len(bk) != 2:
+                raise ev.error("'Boundary.knots' must be two numbers", a.get("Boundary.knots"))
+            item["boundary"] = None if bk is None else sorted(float(b) for b in bk)
+        out.append(item)
+    return out
+
+
+def cut_breaks(lo: float, hi: float, k: float) -> list[float]:
+    """R's ``cut(x, k)`` breaks from the range of x: ``k`` equal intervals, widened by ``dx/1000`` at both
+    ends (for a constant x, by a thousandth of its absolute value or of 1)."""
+    nb = int(k + 1)
+    dx = hi - lo
+    if dx == 0:
+        dx = abs(lo) if lo != 0 else 1.0
+        return [float(b) for b in seq_length_out(lo - dx / 1000, hi + dx / 1000, nb)]
+    out = seq_length_out(lo, hi, nb)
+    out[0], out[-1] = lo - dx / 1000, hi + dx / 1000
+    return [float(b) for b in out]
+
+
+def spline_interior_count(item: dict) -> int:
+    """The number of interior knots ``ns``/``bs`` place at quantiles for their ``df`` (R's rule)."""
+    df = item["df"]
+    if item["knots"] is not None or df is None:
+        return 0
+    intercept = bool(item["intercept"])
+    if item["kind"] == "ns":
+        k = df - 1 - intercept
+        least = 1 + intercept
+    else:
+        k = df - (item["degree"] + 1) + (1 - intercept)
+        least = item["degree"] + 1 - (1 - intercept)
+    if k < 0:
+        warn_r(f"'df' was too small; have used {least}", UserWarning)
+        k = 0
+    return int(k)
+
+
+def spline_values(pdf: pd.DataFrame, state: FrameState, node: Call, boundary: list[float]) -> pd.Series:
+    """The values of a spline call's ``x`` in a partition that its interior knots are quantiles of: not
+    missing, inside the boundary knots."""
+    pdf = subset_rows(pdf, state.subset)
+    x, _ = stateful_argument(_PartitionEvaluator(pdf, state.formula, state), node)
+    keep = ~np.isnan(x) & (x >= boundary[0]) & (x <= boundary[1])
+    return pd.Series(x[keep])
+
+
+# ------------------------------------------------------------------------------------ the frozen spec
+def global_frame_spec(meta: pd.DataFrame, state: FrameState, kept: list[int],
+                      group_levels: list[list[str]]) -> FrameSpec:
+    """The :class:`~mixedmodels.frame.spec.FrameSpec` of the whole data set's model frame, built without
+    rows: the formula evaluated on the empty frame ``meta`` with the global state (factor levels present
+    in the rows used, contrasts, the stateful variables' training parameters); ``kept`` are the columns of
+    X the fit kept, ``group_levels`` the grouping factors' levels in formula order. The variables' means
+    over the rows used (for reference grids) are not recorded (NaN)."""
+    e = _evaluate(meta.iloc[:0], state)
+    vt = e.vt
+    fkeys = _terms(e.rhs)
+    fcodings = term_codings(fkeys, vt.is_factor)
+    _, names, fterms = build_columns(fkeys, fcodings, vt, e.rows)
+    parts = []
+    for bar, e_rhs, _, _ in e.re_specs:
+        zkeys = _terms(e_rhs)
+        zcodings = term_codings(zkeys, vt.is_factor)
+        _, z_names, zterms = build_columns(zkeys, zcodings, vt, e.rows)
+        parts.append((bar, _term_specs(zkeys, zcodings, zterms, vt), z_names))
+    f = parse_formula(state.formula)
+    lhs = split_formula(f)[0]
+    random = tuple(RandomTermSpec(source=deparse(parts[k][0].source), group=parts[k][0].group_name,
+                                  group_node=parts[k][0].group, terms=parts[k][1], cnames=tuple(parts[k][2]),
+                                  levels=tuple(group_levels[k]))
+                   for k in state.term_order)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        variables = _variable_specs(vt, e.rows)
+    return FrameSpec(formula=f, response_name=deparse(lhs), variables=variables,
+                     fixed=_term_specs(fkeys, fcodings, fterms, vt), column_names=tuple(names),
+                     kept=tuple(int(k) for k in kept), offsets=tuple(e.offset_calls), random=random,
+                     column_levels=FrozenDict(e.ev.string_column_levels()))

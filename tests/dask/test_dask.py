@@ -229,10 +229,12 @@ def test_what_needs_rows_is_refused(pair):
 
 @pytest.mark.parametrize("formula, match", [
     ("Reaction ~ Dayz + (1 | Subject)", "no column 'Dayz'"),
-    ("Reaction ~ ns(Days, 3) + (1 | Subject)", "quantiles"),
-    ("Reaction ~ poly(Days, 2) + (1 | Subject)", "poly"),
+    # poly, ns, bs and cut(x, k) as variables of the formula get their global state (test_stateful.py);
+    # nested in another expression they are refused
+    ("Reaction ~ I(2 * ns(Days, 3)) + (1 | Subject)", "quantiles"),
+    ("Reaction ~ I(poly(Days, 2)^2) + (1 | Subject)", "poly"),
     ("Reaction ~ I(Days - mean(Days)) + (1 | Subject)", "mean"),
-    ("Reaction ~ cut(Days, 3) + (1 | Subject)", "breaks"),
+    ("Reaction ~ I(cut(Days, 3) == 'a') + (1 | Subject)", "breaks"),
     ("Reaction ~ I(scale(Days)^2) + (1 | Subject)", "scale"),
 ])
 def test_bad_formulas_are_refused(sleep, formula, match):
@@ -299,12 +301,16 @@ def test_anova_of_numeric_terms_and_refusal_with_factors(sleep):
     ddf = from_pieces(split(df, [50, 130]))
     f = "Reaction ~ Days * D2 + (1 | Subject)"
     fd, fp = mm.lmer(f, ddf, data_name="df"), mm.lmer(f, df, data_name="df")
-    for t in (1, 2):
+    for t in (1, 2, 3):  # type III of numeric interactions: from a few rows per cell (one cell here)
         assert str(fd.anova(type=t)) == str(fp.anova(type=t))
-    with pytest.raises(MixedModelsError, match="type III"):
-        fd.anova(type=3)
     oats = mm.datasets.load("Oats")
-    fo = mm.lmer("yield ~ Variety + (1 | Block)", from_pieces(split(oats, [30])))
+    oats = oats.assign(z=np.random.default_rng(2).normal(size=len(oats)))
+    # still refused: a term whose margin is not in the model (type III depends on the rows there) and
+    # an ordered factor (lmerTest re-codes the rows)
+    fv = mm.lmer("yield ~ Variety/z + (1 | Block)", from_pieces(split(oats, [30])))
+    with pytest.raises(MixedModelsError, match="type III"):
+        fv.anova(type=3)
+    fo = mm.lmer("yield ~ ordered(Variety) + (1 | Block)", from_pieces(split(oats, [30])))
     with pytest.raises(MixedModelsError, match="factors"):
         fo.anova()
 
@@ -328,3 +334,74 @@ def test_exact_quantiles_of_a_dask_series(seed, nparts, ties):
 def test_the_pandas_model_class_points_to_lmer(sleep):
     with pytest.raises(MixedModelsError, match="mm.lmer"):
         mm.LinearMixedModel("Reaction ~ Days + (1 | Subject)", from_pieces(split(sleep, [90])))
+
+
+def test_anova_with_factors_and_interactions():
+    """lmerTest's type I and II hypotheses need X only through X'X and the terms' columns: the Dask fit's
+    triangular factor of X gives the in-memory tables (factors, interactions of factors, a factor by a
+    numeric variable). Type III reads rows; with every cell present and the terms' margins in the model
+    a few rows per cell, kept by the cross-product pass, give the in-memory table."""
+    oats = mm.datasets.load("Oats")
+    df = oats.copy()
+    df["z"] = np.random.default_rng(1).normal(size=len(df))
+    for c in df.columns:
+        if isinstance(df[c].dtype, pd.CategoricalDtype):
+            df[c] = df[c].astype(str)
+    ddf = from_pieces(split(df, [20, 20, 51]))
+    for f in ("yield ~ Variety + (1 | Block)", "yield ~ factor(nitro) * Variety + (1 | Block/Variety)",
+              "yield ~ Variety * z + (1 | Block)"):
+        fd, fp = mm.lmer(f, ddf, data_name="df"), mm.lmer(f, df, data_name="df")
+        for t in (1, 2):
+            a, b = fd.anova(type=t), fp.anova(type=t)
+            assert list(a.index) == list(b.index)
+            # to 1e-9 (a Sum Sq of 321.75 prints 321.7 or 321.8 by its last bit, so not the text)
+            np.testing.assert_allclose(a.to_numpy(dtype=float), b.to_numpy(dtype=float), rtol=1e-9, atol=1e-10)
+        # type III: from a few rows per cell of the factors' coding (every cell present here)
+        a, b = fd.anova(type=3), fp.anova(type=3)
+        assert list(a.index) == list(b.index)
+        np.testing.assert_allclose(a.to_numpy(dtype=float), b.to_numpy(dtype=float), rtol=1e-8, atol=1e-10)
+    fd = mm.lmer("yield ~ Variety * z + (1 | Block)", ddf, data_name="df")
+    fp = mm.lmer("yield ~ Variety * z + (1 | Block)", df, data_name="df")
+    assert str(fd.anova(type=2)) == str(fp.anova(type=2))
+    assert str(fd.anova(type=3)) == str(fp.anova(type=3))
+
+
+def test_the_frame_spec_is_the_in_memory_spec():
+    """The Dask fit's frozen frame spec, built from the global state without rows, records what the
+    in-memory one does and rebuilds the same X and Z on new data."""
+    oats = mm.datasets.load("Oats")
+    df = oats.assign(z=np.random.default_rng(4).normal(size=len(oats)))
+    for c in df.columns:
+        if isinstance(df[c].dtype, pd.CategoricalDtype):
+            df[c] = df[c].astype(str)
+    f = "yield ~ factor(nitro) * Variety + poly(z, 2) + (1 | Block/Variety)"
+    a = mm.lmer(f, from_pieces(split(df, [25, 25, 60])), data_name="df").frame_spec
+    b = mm.lmer(f, df, data_name="df").frame_spec
+    assert a.x_names == b.x_names and a.dropped == b.dropped
+    assert a.xlevels == b.xlevels and a.contrasts == b.contrasts
+    assert [(r.group, r.cnames, r.levels) for r in a.random] == [(r.group, r.cnames, r.levels) for r in b.random]
+    np.testing.assert_allclose(a.predvars["poly(z, 2)"]["alpha"], b.predvars["poly(z, 2)"]["alpha"], rtol=1e-10)
+    nd = df.iloc[[0, 7, 30, 71]]
+    np.testing.assert_allclose(a.model_matrix(nd).to_numpy(), b.model_matrix(nd).to_numpy(), rtol=1e-10)
+    for ra, rb in zip(a.random_matrices(nd), b.random_matrices(nd)):
+        np.testing.assert_array_equal(ra.refs, rb.refs)
+        np.testing.assert_allclose(ra.z, rb.z)
+
+
+def test_type3_with_a_missing_cell_is_refused():
+    """With a cell of the factors missing, lmerTest's type III hypotheses depend on the rows' counts per
+    cell (in memory: a warning); on a Dask DataFrame they are refused, types 1 and 2 still work."""
+    oats = mm.datasets.load("Oats")
+    df = oats[~((oats["Variety"] == "Victory") & (oats["nitro"] == 0.6))].reset_index(drop=True)
+    df = df.assign(Variety=df["Variety"].astype(str), Block=df["Block"].astype(str))
+    f = "yield ~ factor(nitro) * Variety + (1 | Block)"
+    with pytest.warns(Warning, match="rank deficient"):
+        fd = mm.lmer(f, from_pieces(split(df, [30])), data_name="df")
+    with pytest.warns(Warning, match="rank deficient"):
+        fp = mm.lmer(f, df, data_name="df")
+    with pytest.warns(UserWarning, match="Missing cells"):
+        fp.anova(type=3)
+    with pytest.raises(MixedModelsError, match="missing cells"):
+        fd.anova(type=3)
+    np.testing.assert_allclose(fd.anova(type=1).to_numpy(dtype=float), fp.anova(type=1).to_numpy(dtype=float),
+                               rtol=1e-8, atol=1e-10)
