@@ -54,9 +54,11 @@ import scipy.sparse as sp
 from .kernels import njit
 from .linalg import BlockedFactor, NotPositiveDefinite, batched_inverse
 
-__all__ = ["gradient", "gradient_from_factor", "MODES"]
+__all__ = ["gradient", "gradient_from_factor", "MODES", "SparseGradientLayout", "SPARSE_PAIRS_MAX"]
 
 MODES = ("dense", "blocks", "sparse")  # how the level-by-level part runs (see gradient_from_factor)
+SPARSE_PAIRS_MAX = 40_000_000  # row pairs within the first term's levels up to which the sparse gradient
+                               # of scalar later terms gathers them (SparseGradientLayout; ~16 bytes each)
 
 
 # ------------------------------------------------------------------------------------ compiled kernel
@@ -190,14 +192,17 @@ def gradient(crit, theta, *, mode: str | None = None) -> tuple[float, np.ndarray
 
 
 def gradient_from_factor(crit, f: BlockedFactor, *, mode: str = "dense",
-                         chunk_elements: int = 2_000_000) -> np.ndarray:
+                         chunk_elements: int = 2_000_000, layout: "SparseGradientLayout | None" = None
+                         ) -> np.ndarray:
     """The gradient of ``crit`` (a :class:`~mixedmodels.fit.criterion.ProfiledCriterion`) at the factor
     ``f`` (see the module docstring for the formulas).
 
     ``mode`` says how the level-by-level part runs: ``"dense"`` (A_R1 dense, BLAS), ``"blocks"`` (the
     compiled level-by-level kernel; scalar later terms only, else as ``"sparse"``) or ``"sparse"``
-    (sparse A_R1, ``Minv V`` formed ``chunk_elements`` at a time). All give the same gradient; the
-    evaluation paths pass theirs.
+    (sparse A_R1: with scalar later terms, the entries of ``Minv`` inside each level's rows gathered
+    through ``layout``, a :class:`SparseGradientLayout` built once per model, made here when not given and
+    the model is small enough; otherwise ``Minv V`` formed ``chunk_elements`` at a time). All give the
+    same gradient; the evaluation paths pass theirs.
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
@@ -261,6 +266,9 @@ def gradient_from_factor(crit, f: BlockedFactor, *, mode: str = "dense",
     glog = np.zeros(ntheta)
     T1 = lam1 @ P @ lam1.T  # lambda1 P_j lambda1' (batched matmul: faster than a 3-operand einsum)
     use_kernel = mode == "blocks" and crit.rest_diag
+    if k and mode == "sparse" and crit.rest_diag and layout is None:
+        layout = SparseGradientLayout.for_criterion(crit)
+    use_layout = k and mode == "sparse" and layout is not None
     Q = np.zeros((l1, s1, s1))
     rest = crit.rest_pairs
     rest_x = np.zeros(len(rest))  # sum_j X[(j,b),(j,a)] for each rest theta element
@@ -274,6 +282,10 @@ def gradient_from_factor(crit, f: BlockedFactor, *, mode: str = "dense",
             # Fortran-ordered Minv: multithreaded gemv on it is slow)
             first = rest_first(Minv, cp.ARR, dvec, k, qr, np.zeros(qr))
             xdiag = first - h[:qr]
+            rest_x[:] = np.bincount(crit.rest_seg, weights=xdiag[crit.rest_ci], minlength=len(rest))
+    elif use_layout:
+        xdiag = layout.q_and_rest_diagonal(Minv, dvec, T1, Q)
+        if rest:
             rest_x[:] = np.bincount(crit.rest_seg, weights=xdiag[crit.rest_ci], minlength=len(rest))
     elif k:
         Minv = Minv + Minv.T
@@ -354,3 +366,109 @@ def _q_and_corr_chunked(crit, V: sp.csc_matrix, Minv: np.ndarray, T1: np.ndarray
                                   minlength=len(rest_x))
 
 
+
+
+class SparseGradientLayout:
+    """The sparse gradient's per-model index arrays when every later term is scalar (``crit.rest_diag``):
+    A_R1 level by level (the first term's level ``j``: its rows below ``k`` and their values, one column
+    per column of the term) and, for each such row ``a``, every row ``b`` of the same level, with the
+    position of ``Minv[a, b]`` in the lower triangle ``dpotri`` leaves (column-major).
+
+    With these, ``Y_j = Minv[R_j, R_j] V_j`` for all levels at once is one sparse product whose values are
+    a gather from ``Minv`` (the pattern is fixed), so an evaluation costs about three passes over the
+    pairs (``sum_j |R_j|^2``), with no ``Minv V`` over all ``k`` rows and no per-call sparse indexing.
+    Built by :meth:`for_criterion` (None where the pairs would exceed :data:`SPARSE_PAIRS_MAX`).
+    """
+
+    def __init__(self, crit):
+        qr, p, s1, l1 = crit.qrest, crit.p, crit.s1, crit.l1
+        k = qr + p if crit.reml else qr
+        self.k, self.qr, self.l1, self.s1 = k, qr, l1, s1
+        csc = crit.AR1_csc
+        col = np.repeat(np.arange(csc.shape[1]), np.diff(csc.indptr))
+        r = csc.indices.astype(np.int64)
+        keep = r < k
+        lev = col[keep] // s1
+        key = lev.astype(np.int64) * max(k, 1) + r[keep]
+        ukey, inv = np.unique(key, return_inverse=True)  # sorted by level, then row
+        self.lev = (ukey // max(k, 1)).astype(np.intp)
+        self.rows = (ukey % max(k, 1)).astype(np.intp)
+        nnz = len(ukey)
+        self.vals = np.zeros((nnz, s1))
+        self.vals[inv.ravel(), (col[keep] % s1)] = csc.data[keep]
+        ptr = np.searchsorted(self.lev, np.arange(l1 + 1))
+        counts = np.diff(ptr)
+        rowlen = counts[self.lev]  # each stored row pairs with every row of its level
+        indptr = np.zeros(nnz + 1, dtype=np.int64)
+        np.cumsum(rowlen, out=indptr[1:])
+        npairs = int(indptr[-1])
+        itype = np.int32 if max(nnz, npairs) < 2**31 - 1 else np.int64
+        pos = np.arange(npairs, dtype=np.int64) - np.repeat(indptr[:-1], rowlen)
+        indices = np.repeat(ptr[self.lev], rowlen) + pos
+        ra = np.repeat(self.rows, rowlen)
+        rb = self.rows[indices]
+        hi, lo = np.maximum(ra, rb), np.minimum(ra, rb)
+        flat = hi + lo * np.int64(k)
+        self.flat = flat.astype(np.int32 if k * k < 2**31 - 1 else np.int64)
+        self.indices = indices.astype(itype)
+        self.indptr = indptr.astype(itype)
+        self.npairs = npairs
+        self.nnz = nnz
+        self.hmask = self.rows < qr  # rows of later terms' columns (the rest of X's diagonal)
+        self.hrows = self.rows[self.hmask]
+        # the pattern of A_RR[:k, :qr] (for (Minv Lambda_R' A_RR)[c, c], c < qr)
+        ARR = crit.cp.ARR
+        rr, cc = np.nonzero(ARR[:k, :qr])
+        self.arr_r, self.arr_c = rr.astype(np.intp), cc.astype(np.intp)
+        self.arr_v = ARR[rr, cc]
+        self.arr_flat = np.maximum(rr, cc) + np.minimum(rr, cc) * np.int64(k)
+
+    @classmethod
+    def pair_count(cls, crit) -> int:
+        """``sum_j |R_j|^2`` over the first term's levels (an upper bound: rows of every level of A_R1)."""
+        counts = np.diff(crit.level_blocks.ptr) if "level_blocks" in crit.__dict__ else \
+            np.add.reduceat(np.diff(crit.AR1_csc.indptr), np.arange(0, crit.q1, crit.s1)) if crit.q1 else \
+            np.zeros(0, np.int64)
+        return int((counts.astype(np.int64) ** 2).sum())
+
+    @classmethod
+    def for_criterion(cls, crit) -> "SparseGradientLayout | None":
+        """The layout of ``crit``, or None when it cannot be used (later terms not all scalar) or its pairs
+        would exceed :data:`SPARSE_PAIRS_MAX` (the chunked products are used then)."""
+        if not crit.rest_diag or cls.pair_count(crit) > SPARSE_PAIRS_MAX:
+            return None
+        return cls(crit)
+
+    def q_and_rest_diagonal(self, Minv: np.ndarray, d: np.ndarray, T1: np.ndarray, Q: np.ndarray
+                            ) -> np.ndarray:
+        """Fill ``Q_j = V_j' Minv V_j`` (``V = diag(d) A_R1`` on rows below ``k``) and return the diagonal
+        of ``X_RR`` on the later terms' columns: ``(Minv Lambda_R' A_RR)[c, c] - (Y T A_1R)[c, c]``.
+        ``Minv``: the lower triangle from ``dpotri`` (Fortran order)."""
+        k, qr, l1, s1 = self.k, self.qr, self.l1, self.s1
+        mflat = np.asfortranarray(Minv).ravel(order="F")
+        B = sp.csr_matrix((mflat.take(self.flat), self.indices, self.indptr), shape=(self.nnz, self.nnz))
+        dv = self.vals * d[self.rows][:, None]
+        Y = B @ dv  # Y[(j, a), x] = sum_b Minv[a, b] V[(j, b), x]
+        if s1 == 1:
+            Q[:, 0, 0] = np.bincount(self.lev, weights=dv[:, 0] * Y[:, 0], minlength=l1)
+        else:
+            for x in range(s1):
+                for y in range(x, s1):
+                    Q[:, x, y] = np.bincount(self.lev, weights=dv[:, x] * Y[:, y], minlength=l1)
+                    if y != x:
+                        Q[:, y, x] = Q[:, x, y]
+        out = np.zeros(qr)
+        if not qr:
+            return out
+        # (Minv Lambda_R' A_RR)[c, c] = sum_r Minv[c, r] d[r] A_RR[r, c]
+        out += np.bincount(self.arr_c, weights=mflat.take(self.arr_flat) * d[self.arr_r] * self.arr_v,
+                           minlength=qr)
+        # minus sum_j Y_j[c] T_j vals_j[c] over the levels whose rows hold c
+        m = self.hmask
+        lev = self.lev[m]
+        if s1 == 1:
+            w = Y[m, 0] * T1[lev, 0, 0] * self.vals[m, 0]
+        else:
+            w = np.einsum("ix,ixy,iy->i", Y[m], T1[lev], self.vals[m])
+        out -= np.bincount(self.hrows, weights=w, minlength=qr)
+        return out

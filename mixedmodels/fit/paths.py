@@ -31,7 +31,7 @@ import scipy.sparse as sp
 
 from . import kernels
 from ..errors import MixedModelsError, ModelError
-from .gradient import gradient_from_factor
+from .gradient import SparseGradientLayout, gradient_from_factor
 from .linalg import (BlockedFactor, NotPositiveDefinite, batched_cholesky, batched_tri_inverse,
                      block_diag_sparse, dense_cholesky)
 from .smallfit import SmallEvaluator
@@ -251,6 +251,19 @@ class SparsePath(_FactorPath):
         super().__init__(crit)
         AR1 = crit.cp.AR1
         self.dense_C = AR1.nnz / max(1, AR1.shape[0] * AR1.shape[1]) > SPARSE_DENSE_C
+        self._layout = None  # the gradient's SparseGradientLayout, built at the first gradient
+        self._layout_built = False
+
+    def gradient_at(self, f: BlockedFactor) -> np.ndarray | None:
+        if not self._layout_built:
+            self._layout = SparseGradientLayout.for_criterion(self.crit)
+            self._layout_built = True
+        try:
+            g = gradient_from_factor(self.crit, f, mode="sparse", chunk_elements=GRADIENT_CHUNK_ELEMENTS,
+                                     layout=self._layout)
+        except (NotPositiveDefinite, np.linalg.LinAlgError):
+            return None
+        return g if np.all(np.isfinite(g)) else None
 
     def factor(self, theta: np.ndarray, need_C: bool = True) -> BlockedFactor:
         crit = self.crit
