@@ -192,17 +192,17 @@ def gradient(crit, theta, *, mode: str | None = None) -> tuple[float, np.ndarray
 
 
 def gradient_from_factor(crit, f: BlockedFactor, *, mode: str = "dense",
-                         chunk_elements: int = 2_000_000, layout: "SparseGradientLayout | None" = None
-                         ) -> np.ndarray:
+                         chunk_elements: int = 2_000_000,
+                         layout: "SparseGradientLayout | None | bool" = None) -> np.ndarray:
     """The gradient of ``crit`` (a :class:`~mixedmodels.fit.criterion.ProfiledCriterion`) at the factor
     ``f`` (see the module docstring for the formulas).
 
     ``mode`` says how the level-by-level part runs: ``"dense"`` (A_R1 dense, BLAS), ``"blocks"`` (the
     compiled level-by-level kernel; scalar later terms only, else as ``"sparse"``) or ``"sparse"``
     (sparse A_R1: with scalar later terms, the entries of ``Minv`` inside each level's rows gathered
-    through ``layout``, a :class:`SparseGradientLayout` built once per model, made here when not given and
-    the model is small enough; otherwise ``Minv V`` formed ``chunk_elements`` at a time). All give the
-    same gradient; the evaluation paths pass theirs.
+    through ``layout``, a :class:`SparseGradientLayout` built once per model, made here when ``None`` and
+    the model is small enough; otherwise, or with ``layout=False``, ``Minv V`` formed ``chunk_elements``
+    at a time). All give the same gradient; the evaluation paths pass theirs.
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
@@ -268,7 +268,7 @@ def gradient_from_factor(crit, f: BlockedFactor, *, mode: str = "dense",
     use_kernel = mode == "blocks" and crit.rest_diag
     if k and mode == "sparse" and crit.rest_diag and layout is None:
         layout = SparseGradientLayout.for_criterion(crit)
-    use_layout = k and mode == "sparse" and layout is not None
+    use_layout = k and mode == "sparse" and isinstance(layout, SparseGradientLayout)
     Q = np.zeros((l1, s1, s1))
     rest = crit.rest_pairs
     rest_x = np.zeros(len(rest))  # sum_j X[(j,b),(j,a)] for each rest theta element
@@ -390,28 +390,38 @@ class SparseGradientLayout:
         keep = r < k
         lev = col[keep] // s1
         key = lev.astype(np.int64) * max(k, 1) + r[keep]
-        ukey, inv = np.unique(key, return_inverse=True)  # sorted by level, then row
+        # sorted by level, then row (stable sort: the columns of a level are each already sorted)
+        order = np.argsort(key, kind="stable")
+        skey = key[order]
+        first = np.ones(len(skey), dtype=bool)
+        first[1:] = skey[1:] != skey[:-1]
+        ukey = skey[first]
+        inv = np.empty(len(key), dtype=np.intp)
+        inv[order] = np.cumsum(first) - 1
         self.lev = (ukey // max(k, 1)).astype(np.intp)
         self.rows = (ukey % max(k, 1)).astype(np.intp)
         nnz = len(ukey)
         self.vals = np.zeros((nnz, s1))
-        self.vals[inv.ravel(), (col[keep] % s1)] = csc.data[keep]
+        self.vals[inv, col[keep] % s1] = csc.data[keep]
         ptr = np.searchsorted(self.lev, np.arange(l1 + 1))
-        counts = np.diff(ptr)
-        rowlen = counts[self.lev]  # each stored row pairs with every row of its level
-        indptr = np.zeros(nnz + 1, dtype=np.int64)
-        np.cumsum(rowlen, out=indptr[1:])
-        npairs = int(indptr[-1])
+        # stored row i (position t in its level of c rows) pairs with the rows at positions t .. c-1 of
+        # its level (the upper triangle of Minv[R_j, R_j] in level order; rows ascend within a level,
+        # so each pair (a, b) has a <= b and Minv[b, a] is in dpotri's lower triangle)
+        start = ptr[self.lev]
+        rowlen = ptr[self.lev + 1] - np.arange(nnz)
+        npairs = int(rowlen.sum())
         itype = np.int32 if max(nnz, npairs) < 2**31 - 1 else np.int64
-        pos = np.arange(npairs, dtype=np.int64) - np.repeat(indptr[:-1], rowlen)
-        indices = np.repeat(ptr[self.lev], rowlen) + pos
-        ra = np.repeat(self.rows, rowlen)
-        rb = self.rows[indices]
-        hi, lo = np.maximum(ra, rb), np.minimum(ra, rb)
-        flat = hi + lo * np.int64(k)
-        self.flat = flat.astype(np.int32 if k * k < 2**31 - 1 else np.int64)
-        self.indices = indices.astype(itype)
-        self.indptr = indptr.astype(itype)
+        indptr = np.zeros(nnz + 1, dtype=itype)
+        np.cumsum(rowlen, out=indptr[1:])
+        # column of each pair: i + (its position in row i)
+        indices = np.repeat((np.arange(nnz) - indptr[:-1]).astype(itype), rowlen)
+        indices += np.arange(npairs, dtype=itype)
+        flat = self.rows.take(indices)  # b
+        flat += np.repeat(self.rows * np.intp(k), rowlen)  # + a * k: Minv[b, a], column-major
+        del start
+        self.flat = flat  # intp: take() converts narrower indices at every call
+        self.indices = indices
+        self.indptr = indptr
         self.npairs = npairs
         self.nnz = nnz
         self.hmask = self.rows < qr  # rows of later terms' columns (the rest of X's diagonal)
@@ -446,9 +456,13 @@ class SparseGradientLayout:
         ``Minv``: the lower triangle from ``dpotri`` (Fortran order)."""
         k, qr, l1, s1 = self.k, self.qr, self.l1, self.s1
         mflat = np.asfortranarray(Minv).ravel(order="F")
-        B = sp.csr_matrix((mflat.take(self.flat), self.indices, self.indptr), shape=(self.nnz, self.nnz))
+        e = mflat.take(self.flat)
+        B = sp.csr_matrix((e, self.indices, self.indptr), shape=(self.nnz, self.nnz))
         dv = self.vals * d[self.rows][:, None]
-        Y = B @ dv  # Y[(j, a), x] = sum_b Minv[a, b] V[(j, b), x]
+        # Y[(j, a), x] = sum_b Minv[a, b] V[(j, b), x]: B holds the upper triangle of each level's block
+        Y = B @ dv
+        Y += B.T @ dv
+        Y -= e[self.indptr[:-1]][:, None] * dv  # the diagonal (each row's first pair) counted twice
         if s1 == 1:
             Q[:, 0, 0] = np.bincount(self.lev, weights=dv[:, 0] * Y[:, 0], minlength=l1)
         else:
