@@ -16,7 +16,7 @@ import scipy.sparse as sp
 
 from ..errors import ModelError
 
-__all__ = ["BlockedFactor", "batched_cholesky", "batched_inverse", "batched_tri_inverse", "block_diag_sparse",
+__all__ = ["BlockedFactor", "WeightedGram", "batched_cholesky", "batched_inverse", "batched_tri_inverse", "block_diag_sparse",
            "dense_cholesky", "NotPositiveDefinite"]
 
 
@@ -137,3 +137,62 @@ def dense_cholesky(M: np.ndarray) -> np.ndarray:
     if info != 0:
         raise NotPositiveDefinite(f"the dense block is not positive definite (dpotrf info {info})")
     return L
+
+
+class WeightedGram:
+    """``A diag(w) A'`` for a sparse ``m x q`` matrix ``A`` of fixed pattern and weights ``w`` that change:
+    the symbolic product done once. Every pair of rows ``a <= b`` stored in one column ``j`` contributes
+    ``A[a, j] A[b, j] w_j`` to the entry ``(b, a)``; the pairs are collected, per distinct entry, into a
+    sparse ``(entries x q)`` matrix ``R``, so the numeric product is one sparse matrix-vector product
+    ``R w`` (no pattern computed, sorted or allocated per call). ``pairs``: the stored pairs (memory ~16
+    bytes each); :meth:`pair_count` says how many there would be before building."""
+
+    def __init__(self, A: sp.spmatrix):
+        csc = sp.csc_matrix(A)
+        csc.sum_duplicates()
+        csc.sort_indices()
+        m, q = csc.shape
+        self.shape = (m, m)
+        counts = np.diff(csc.indptr).astype(np.int64)
+        nnz = int(csc.indptr[-1])
+        col = np.repeat(np.arange(q, dtype=np.int64), counts)
+        # stored element i at position t of its column (of c elements) pairs with positions t .. c-1
+        rowlen = csc.indptr[col + 1].astype(np.int64) - np.arange(nnz, dtype=np.int64)
+        npairs = int(rowlen.sum())
+        first = np.repeat(np.arange(nnz, dtype=np.int64), rowlen)
+        starts = np.zeros(nnz + 1, dtype=np.int64)
+        np.cumsum(rowlen, out=starts[1:])
+        second = first + (np.arange(npairs, dtype=np.int64) - np.repeat(starts[:-1], rowlen))
+        rows = csc.indices.astype(np.int64)
+        lo, hi = rows[first], rows[second]  # lo <= hi: rows ascend within a column
+        vals = csc.data[first] * csc.data[second]
+        pcol = col[first]
+        del first, second, starts, rowlen
+        key = hi * m + lo
+        uniq, slot = np.unique(key, return_inverse=True)
+        self.R = sp.csr_matrix((vals, (slot.ravel(), pcol)), shape=(len(uniq), q))
+        self.R.sum_duplicates()
+        self.hi = (uniq // m).astype(np.intp)
+        self.lo = (uniq % m).astype(np.intp)
+        self.off = self.hi != self.lo
+        self.flat_lower = self.hi * m + self.lo  # C order: (hi, lo), lower triangle
+        self.flat_upper = (self.lo * m + self.hi)[self.off]
+        self.npairs = npairs
+
+    @staticmethod
+    def pair_count(A: sp.spmatrix) -> int:
+        """The number of row pairs ``a <= b`` sharing a column of ``A``."""
+        c = np.diff(sp.csc_matrix(A).indptr).astype(np.int64)
+        return int((c * (c + 1) // 2).sum())
+
+    def subtract_from(self, M: np.ndarray, w: np.ndarray, d: np.ndarray | None = None) -> np.ndarray:
+        """``M -= diag(d) A diag(w) A' diag(d)`` on ``A A'``'s pattern, both triangles, in place (``M``
+        C-contiguous ``m x m``); ``d`` None means the identity."""
+        g = self.R @ w
+        if d is not None:
+            g *= d[self.hi]
+            g *= d[self.lo]
+        flat = M.reshape(-1)
+        flat[self.flat_lower] -= g
+        flat[self.flat_upper] -= g[self.off]
+        return M
