@@ -142,10 +142,11 @@ def dense_cholesky(M: np.ndarray) -> np.ndarray:
 class WeightedGram:
     """``A diag(w) A'`` for a sparse ``m x q`` matrix ``A`` of fixed pattern and weights ``w`` that change:
     the symbolic product done once. Every pair of rows ``a <= b`` stored in one column ``j`` contributes
-    ``A[a, j] A[b, j] w_j`` to the entry ``(b, a)``; the pairs are collected, per distinct entry, into a
-    sparse ``(entries x q)`` matrix ``R``, so the numeric product is one sparse matrix-vector product
-    ``R w`` (no pattern computed, sorted or allocated per call). ``pairs``: the stored pairs (memory ~16
-    bytes each); :meth:`pair_count` says how many there would be before building."""
+    ``A[a, j] A[b, j] w_j`` to the entry ``(b, a)``; the pairs are numbered by distinct entry (through a
+    dense ``m x m`` table: the product is held dense anyway) into a sparse ``(entries x q)`` matrix ``R``
+    built column by column, so the numeric product is one sparse matrix-vector product ``R w`` (no pattern
+    computed, sorted or allocated per call). ``npairs``: the stored pairs (~12 bytes each);
+    :meth:`pair_count` says how many there would be before building."""
 
     def __init__(self, A: sp.spmatrix):
         csc = sp.csc_matrix(A)
@@ -166,16 +167,28 @@ class WeightedGram:
         rows = csc.indices.astype(np.int64)
         lo, hi = rows[first], rows[second]  # lo <= hi: rows ascend within a column
         vals = csc.data[first] * csc.data[second]
-        pcol = col[first]
+        pptr = np.zeros(q + 1, dtype=np.int64)  # pairs are generated column by column
+        np.cumsum((counts * (counts + 1)) // 2, out=pptr[1:])
         del first, second, starts, rowlen
         key = hi * m + lo
-        uniq, slot = np.unique(key, return_inverse=True)
-        self.R = sp.csr_matrix((vals, (slot.ravel(), pcol)), shape=(len(uniq), q))
-        self.R.sum_duplicates()
-        self.hi = (uniq // m).astype(np.intp)
-        self.lo = (uniq % m).astype(np.intp)
+        del hi, lo
+        # number the distinct entries through a dense m x m table (no sort: M is m x m anyway)
+        mark = np.zeros(m * m, dtype=bool)
+        mark[key] = True
+        ukey = np.flatnonzero(mark)
+        del mark
+        table = np.zeros(m * m, dtype=np.int32 if len(ukey) < 2**31 - 1 else np.int64)
+        table[ukey] = np.arange(len(ukey), dtype=table.dtype)
+        slot = table[key]
+        del table, key
+        itype = np.int32 if max(npairs, len(ukey)) < 2**31 - 1 else np.int64
+        # R by columns: column j holds its pairs' entries (each at most once); R w is one csc_matvec
+        self.R = sp.csc_matrix((vals, slot.astype(itype, copy=False), pptr.astype(itype)),
+                               shape=(len(ukey), q))
+        self.hi = (ukey // m).astype(np.intp)
+        self.lo = (ukey % m).astype(np.intp)
         self.off = self.hi != self.lo
-        self.flat_lower = self.hi * m + self.lo  # C order: (hi, lo), lower triangle
+        self.flat_lower = ukey  # C order: (hi, lo), lower triangle
         self.flat_upper = (self.lo * m + self.hi)[self.off]
         self.npairs = npairs
 
