@@ -255,8 +255,11 @@ class SparsePath(_FactorPath):
         self.dense_C = AR1.nnz / max(1, AR1.shape[0] * AR1.shape[1]) > SPARSE_DENSE_C
         # scalar terms throughout: C C' = diag(d) A_R1 diag(t^2) A_R1' diag(d) on a pattern fixed per model
         self._gram = None
-        if crit.rest_diag and crit.s1 == 1 and WeightedGram.pair_count(AR1) <= GRAM_PAIRS_MAX:
-            self._gram = WeightedGram(AR1)
+        if crit.rest_diag and crit.s1 == 1:
+            pairs = WeightedGram.pair_count(AR1)
+            # against a dense C C' (BLAS: ~40 multiply-adds in the time of one pair, measured)
+            if pairs <= GRAM_PAIRS_MAX and not (self.dense_C and pairs * 40 >= crit.m * crit.m * crit.q1):
+                self._gram = WeightedGram(AR1)
         self._layout = None  # the gradient's SparseGradientLayout, built at the first gradient
         self._layout_built = False
 
@@ -266,7 +269,7 @@ class SparsePath(_FactorPath):
             self._layout_built = True
         try:
             g = gradient_from_factor(self.crit, f, mode="sparse", chunk_elements=GRADIENT_CHUNK_ELEMENTS,
-                                     layout=self._layout)
+                                     layout=self._layout if self._layout is not None else False)
         except (NotPositiveDefinite, np.linalg.LinAlgError):
             return None
         return g if np.all(np.isfinite(g)) else None

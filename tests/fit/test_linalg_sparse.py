@@ -40,10 +40,10 @@ def test_weighted_gram_of_an_empty_matrix():
 
 def test_sparse_path_factor_with_the_fixed_pattern_equals_the_sparse_products():
     rng = np.random.default_rng(4)
-    n = 1500
-    df = pd.DataFrame({"x": rng.normal(size=n), "g1": rng.integers(0, 200, n).astype(str),
-                       "g2": rng.integers(0, 50, n).astype(str), "g3": rng.integers(0, 6, n).astype(str)})
-    df["y"] = df["x"] + rng.normal(size=200)[df["g1"].astype(int)] + rng.normal(size=n)
+    n = 3000  # A_R1 2% full: the sparse path keeps C C' sparse, on the fixed pattern
+    df = pd.DataFrame({"x": rng.normal(size=n), "g1": rng.integers(0, 1000, n).astype(str),
+                       "g2": rng.integers(0, 400, n).astype(str), "g3": rng.integers(0, 6, n).astype(str)})
+    df["y"] = df["x"] + rng.normal(size=1000)[df["g1"].astype(int)] + rng.normal(size=n)
     design = build_design("y ~ x + (1 | g1) + (1 | g2) + (1 | g3)", df)
     for reml in (True, False):
         crit = ProfiledCriterion(design.terms, design.X, design.y - design.offset, reml=reml, path="sparse")
@@ -57,3 +57,18 @@ def test_sparse_path_factor_with_the_fixed_pattern_equals_the_sparse_products():
             np.testing.assert_allclose(f_fast.LRR, f_full.LRR, rtol=1e-11, atol=1e-11)
             np.testing.assert_allclose(f_fast.LRR, f_dense.LRR, rtol=1e-11, atol=1e-11)
             assert path.value(theta) == pytest.approx(dense.value(theta), rel=1e-12)
+
+
+def test_sparse_path_keeps_the_dense_product_where_levels_fill_the_rest_rows():
+    """Many fixed-effect columns: every level of A_R1 is dense in the rest rows, where BLAS's C C' costs
+    less than the pairs (the fixed pattern is not built)."""
+    rng = np.random.default_rng(6)
+    n, p = 2000, 30
+    df = pd.DataFrame(rng.normal(size=(n, p)), columns=[f"x{i}" for i in range(p)])
+    df["g"] = rng.integers(0, 400, n).astype(str)
+    df["y"] = rng.normal(size=n)
+    design = build_design("y ~ " + " + ".join(df.columns[:p]) + " + (1 | g)", df)
+    crit = ProfiledCriterion(design.terms, design.X, design.y - design.offset, reml=True, path="sparse")
+    assert crit.path._gram is None
+    theta = np.array([0.8])
+    assert crit.path.value(theta) == pytest.approx(crit.with_path("dense").path.value(theta), rel=1e-12)

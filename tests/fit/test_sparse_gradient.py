@@ -65,8 +65,7 @@ def assert_same(g, ref, rtol=1e-9):
 def test_layout_gradient_equals_dense_chunked_and_compiled(form, reml):
     crit = criterion(form, reml)
     assert crit.rest_diag
-    layout = SparseGradientLayout.for_criterion(crit)
-    assert layout is not None
+    layout = SparseGradientLayout(crit)  # (for_criterion may decline it on these small models: see below)
     for theta in thetas(crit, np.random.default_rng(3)):
         f = crit.factor(theta, need_C=False)
         g_layout = gradient_from_factor(crit, f, mode="sparse", layout=layout)
@@ -105,7 +104,7 @@ def test_layout_not_built_for_vector_later_terms_or_too_many_pairs(monkeypatch):
     crit = criterion("y ~ x + (1 | g1) + (1 | g2)", True)
     theta = np.array([0.7, 1.3])
     f = crit.factor(theta, need_C=False)
-    g_layout = gradient_from_factor(crit, f, mode="sparse")
+    g_layout = gradient_from_factor(crit, f, mode="sparse", layout=SparseGradientLayout(crit))
     monkeypatch.setattr(grad_mod, "SPARSE_PAIRS_MAX", 10)
     assert SparseGradientLayout.for_criterion(crit) is None
     # above the limit the chunked products run, with the same result
@@ -114,7 +113,7 @@ def test_layout_not_built_for_vector_later_terms_or_too_many_pairs(monkeypatch):
 
 
 def test_sparse_path_builds_its_layout_once_and_matches_dense_path():
-    crit = criterion("y ~ x + (1 + x | g1) + (1 | g2)", True, n=1500, k1=150, k2=40)
+    crit = criterion("y ~ x + (1 + x | g1) + (1 | g2)", True, n=3000, k1=600, k2=300)
     path = crit.path
     assert isinstance(path, SparsePath)
     dense = crit.with_path("dense")
@@ -128,3 +127,23 @@ def test_sparse_path_builds_its_layout_once_and_matches_dense_path():
     assert isinstance(layout, SparseGradientLayout)
     path.value_and_gradient(crit.theta_init())
     assert path._layout is layout
+
+
+def test_layout_chosen_where_it_pays():
+    """Sparse levels (few rest rows each, many rest rows in all): the layout; levels dense in the rest rows
+    (many fixed-effect columns, few later levels): the chunked products, which cost less there."""
+    crit = criterion("y ~ x + (1 | g1) + (1 | g2)", True, n=4000, k1=1000, k2=600)
+    pairs, products = SparseGradientLayout.costs(crit)
+    assert pairs * grad_mod.PAIR_COST < products
+    assert isinstance(SparseGradientLayout.for_criterion(crit), SparseGradientLayout)
+    rng = np.random.default_rng(8)
+    n, p = 2000, 30
+    df = pd.DataFrame(rng.normal(size=(n, p)), columns=[f"x{i}" for i in range(p)])
+    df["g"] = rng.integers(0, 400, n).astype(str)
+    df["y"] = rng.normal(size=n)
+    design = build_design("y ~ " + " + ".join(df.columns[:p]) + " + (1 | g)", df)
+    crit = ProfiledCriterion(design.terms, design.X, design.y - design.offset, reml=True, path="sparse")
+    assert SparseGradientLayout.for_criterion(crit) is None
+    theta = np.array([0.8])
+    f = crit.factor(theta, need_C=False)
+    assert_same(crit.path.gradient_at(f), gradient(crit, theta, mode="dense")[1])
