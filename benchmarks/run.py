@@ -123,6 +123,12 @@ def _table(results: list[dict]) -> str:
             objs = f"{obj:18.6f}" if obj is not None else f"{'':>18}"
             lines.append(f"{case:<11} {tool:<12} {r.get('n', ''):>8} {r['time']:10.4f} {fe or '':>6} {per} "
                          f"{objs} {r.get('peak_mb', 0):8.0f} {ratio}")
+        early = tools.get("mixedmodels", {}).get("early_time")
+        if early is not None:
+            r = tools["mixedmodels"]
+            lines.append(f"{'':<11} mixedmodels before the compiled small-model evaluator is loaded (a "
+                         f"process's first 20 small fits, path {r.get('early_path')}): {early:.4f} s; "
+                         f"the process's first fit {r.get('first', float('nan')):.4f} s")
         if best is not None and "mixedmodels" in tools and tools["mixedmodels"].get("objective") is not None:
             gap = tools["mixedmodels"]["objective"] - best
             lines.append(f"{'':<11} mixedmodels objective minus the best reached: {gap:+.2e}")

@@ -22,7 +22,7 @@ from .formula.transforms import Evaluator, Factor
 from .frame.design import SCALE_MESSAGE, Design, build_design, check_data, with_type_notes
 from .frame.spec import FrameSpec
 from .errors import DataError, MissingRowsWarning, MixedModelsError, ModelError, SingularFitWarning
-from .fit.linalg import NotPositiveDefinite
+from .fit.linalg import NotPositiveDefinite, dense_cholesky
 from .fit.optimize import OPTIONS, OptSummary, fit_theta
 from .fit.paths import PATHS
 from .fit.threads import scoped as threads_scoped
@@ -188,12 +188,17 @@ class LinearMixedModel:
         self.refit_args = {"weights": weights, "offset": offset, "na_action": na_action}
         self.design: Design = build_design(formula, data, weights=weights, offset=offset, na_action=na_action)
         self.data_name = data_name
-        self._index = data.index[self.design.rows]
         # kept for predictions on new data (lme4 keeps its model frame too); a shallow copy, so later
         # changes to the caller's frame do not leak in (pandas copies on write)
         self.data = data.copy(deep=False)
         self._criteria: dict[tuple[bool, str], ProfiledCriterion] = {}
         self._prebuilt = None  # (cross-products, response shift) given to from_design
+
+    @cached_property
+    def _index(self) -> pd.Index:
+        """The data's index of the rows used (fitted values and residuals carry it); made on first use
+        from the model's own (shallow, copy-on-write) copy of the data, whose index cannot change."""
+        return self.data.index[self.design.rows]
 
     @classmethod
     def from_design(cls, model: "LinearMixedModel", formula: str, design: Design,
@@ -325,9 +330,12 @@ class LinearMixedModel:
         if np.ptp(y) == 0:
             raise DataError(f"the response '{self.design.response_name}' is constant: there is no "
                             "variation to model")
+        # the penalized RSS at theta = 0 is the least-squares RSS of y on X: with no random effects the
+        # blocked factor is blockdiag(I, chol([X y]'[X y])), so the trailing (p + 1) x (p + 1) block of the
+        # cross-products gives it without factoring the whole system
+        k = crit.qrest
         try:
-            f0 = crit.factor(np.zeros(crit.ntheta), need_C=False)
-            rss = f0.pwrss
+            rss = float(dense_cholesky(np.array(crit.cp.ARR[k:, k:]))[-1, -1] ** 2)
         except NotPositiveDefinite:
             rss = 0.0
         ss = float(np.sum((y - y.mean()) ** 2))

@@ -19,6 +19,7 @@ bound and kept there if that is no worse. Every evaluation goes through one :cla
 
 from __future__ import annotations
 
+import math
 import warnings
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -377,15 +378,18 @@ def optimize_theta(fun: Callable[[np.ndarray], float], theta0: np.ndarray, lower
 
 
 # ------------------------------------------------------------------------ quasi-Newton on the gradient
+_dpotrf, _dpotrs = sla.lapack.dpotrf, sla.lapack.dpotrs
+
+
 def _cholesky_solve(B: np.ndarray, g: np.ndarray) -> np.ndarray:
     """``B^-1 g`` by Cholesky (what ``scipy.linalg.cho_factor``/``cho_solve`` compute, without their
     per-call overhead); LinAlgError when ``B`` is not finite or not positive definite."""
-    if not np.all(np.isfinite(B)):
+    if not np.isfinite(B).all():
         raise np.linalg.LinAlgError("the matrix has non-finite entries")
-    c, info = sla.lapack.dpotrf(B, lower=0, clean=0)
+    c, info = _dpotrf(B, lower=0, clean=0)
     if info != 0:
         raise np.linalg.LinAlgError(f"the matrix is not positive definite (dpotrf info {info})")
-    x, info = sla.lapack.dpotrs(c, g, lower=0)
+    x, info = _dpotrs(c, g, lower=0)
     if info != 0:  # pragma: no cover - only on an illegal argument
         raise np.linalg.LinAlgError(f"dpotrs info {info}")
     return x
@@ -410,18 +414,30 @@ def _projected_bfgs(fun: "Evaluations", x0: np.ndarray, lower: np.ndarray, dec_t
     n = len(x)
     B = None
     bounded = np.isfinite(lower)
+    # lme4's bounds are dropped by the caller (the unconstrained search): then nothing is ever held on a
+    # bound and the projections are the identity, so they are skipped (the arithmetic is the same)
+    any_bounded = bool(bounded.any())
+    free = np.ones(n, dtype=bool)
+    fixed = ~free
     for it in range(maxiter):
         fnoise = 1e-14 * max(1.0, abs(fx))  # what the criterion's rounding can resolve
-        fixed = bounded & (x <= lower) & (g >= 0)
-        free = ~fixed
-        if not free.any():
-            return x, fx, g, "all parameters on their bounds", True
-        gF = g[free]
+        if any_bounded:
+            fixed = bounded & (x <= lower) & (g >= 0)
+            free = ~fixed
+            all_free = not fixed.any()
+            if not free.any():
+                return x, fx, g, "all parameters on their bounds", True
+        else:
+            all_free = True
+            if n == 0:
+                return x, fx, g, "all parameters on their bounds", True
+        gF = g if all_free else g[free]
+        xmax = max(1.0, float(np.abs(x).max()))
         dec = np.inf
         if B is None:
-            d = -gF * (0.5 * max(1.0, np.abs(x).max()) / max(np.abs(gF).max(), 1e-300))
+            d = -gF * (0.5 * xmax / max(float(np.abs(gF).max()), 1e-300))
         else:
-            BF = B if free.all() else B[np.ix_(free, free)]
+            BF = B if all_free else B[np.ix_(free, free)]
             try:
                 d = -_cholesky_solve(BF, gF)
             except np.linalg.LinAlgError:
@@ -431,13 +447,17 @@ def _projected_bfgs(fun: "Evaluations", x0: np.ndarray, lower: np.ndarray, dec_t
             if dec <= 2.0 * max(dec_tol, fnoise):
                 return x, fx, g, "predicted decrease below tolerance", True
         # Armijo backtracking along the projected path, from a step of at most max_step per component
-        alpha = min(1.0, max_step * max(1.0, np.abs(x).max()) / max(np.abs(d).max(), 1e-300))
+        alpha = min(1.0, max_step * xmax / max(float(np.abs(d).max()), 1e-300))
         accepted = False
         gt = None
         for trial in range(30):
-            xt = x.copy()
-            xt[free] += alpha * d
-            xt = np.maximum(xt, lower)
+            if all_free:
+                xt = x + alpha * d
+            else:
+                xt = x.copy()
+                xt[free] += alpha * d
+            if any_bounded:
+                xt = np.maximum(xt, lower)
             step = xt - x
             if not step.any():
                 break
@@ -458,16 +478,17 @@ def _projected_bfgs(fun: "Evaluations", x0: np.ndarray, lower: np.ndarray, dec_t
                 # it halves the gradient's norm in the metric B^-1 (the predicted decrease).
                 gt = fun.gradient_at(fact)
                 if gt is not None:
+                    gtF = gt if all_free else gt[free]
                     try:
-                        dect = float(gt[free] @ _cholesky_solve(BF, gt[free]))
+                        dect = float(gtF @ _cholesky_solve(BF, gtF))
                     except np.linalg.LinAlgError:
                         dect = np.inf
-                    if dect < 0.25 * dec and np.all(gt[fixed] >= 0):
+                    if dect < 0.25 * dec and (all_free or np.all(gt[fixed] >= 0)):
                         accepted = True
                         break
                 gt = None
             # safeguarded quadratic interpolation along the (unprojected) direction
-            if np.isfinite(ft) and slope < 0:
+            if slope < 0 and math.isfinite(ft):
                 a_new = -slope * alpha / (2.0 * (ft - fx - slope))
                 alpha = float(min(max(a_new, 0.1 * alpha), 0.5 * alpha))  # np.clip, on scalars
             else:
@@ -498,7 +519,8 @@ def _projected_bfgs(fun: "Evaluations", x0: np.ndarray, lower: np.ndarray, dec_t
             r = theta_d * y + (1.0 - theta_d) * Bs
             sr = float(s @ r)
             if sr > 0:
-                B = B - np.outer(Bs, Bs) / sBs + np.outer(r, r) / sr
+                # np.outer(a, b) is a[:, None] * b[None, :]: the same products, without its overhead
+                B = B - (Bs[:, None] * Bs[None, :]) / sBs + (r[:, None] * r[None, :]) / sr
         x, fx, g = xt, ft, gt
     return x, fx, g, "maximum number of iterations", False
 

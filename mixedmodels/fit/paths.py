@@ -34,6 +34,7 @@ from ..errors import MixedModelsError, ModelError
 from .gradient import SparseGradientLayout, gradient_from_factor
 from .linalg import (BlockedFactor, NotPositiveDefinite, batched_cholesky, batched_tri_inverse,
                      WeightedGram, block_diag_sparse, dense_cholesky)
+from . import smallfit
 from .smallfit import SmallEvaluator
 
 __all__ = ["Path", "SmallPath", "DensePath", "BlocksPath", "SparsePath", "WarmingPath", "PATHS", "choose_path",
@@ -197,7 +198,7 @@ class SmallPath(DensePath):
         return self.evaluator(theta, want_grad=False)[0]
 
     def gradient_at(self, g: np.ndarray) -> np.ndarray | None:
-        return g if np.all(np.isfinite(g)) else None
+        return g if np.isfinite(g).all() else None
 
     def value_and_gradient(self, theta: np.ndarray):
         v, g = self.evaluator(theta)
@@ -379,7 +380,8 @@ def choose_path(crit, requested: str = "auto") -> Path:
     if requested == "auto":
         if dense_size <= DENSE_MAX:
             small = numba and crit.m <= SMALL_MAX_REST and crit.m * crit.m * max(crit.q1, 1) <= SMALL_MAX_WORK \
-                and kernels.compiled_small_pays()  # the first small models of a process: NumPy, no Numba load
+                and kernels.compiled_small_pays() and smallfit.compile_pays()  # the first small models of a
+            # process, and those before compiling pays where the code is not cached: NumPy, no Numba load
             name = "small" if small else "dense"
         elif crit.rest_diag and numba and crit.level_blocks.work >= BLOCKS_MIN_WORK:
             # the compiled kernels when their machine code is ready; else (the first large fit after

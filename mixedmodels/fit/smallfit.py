@@ -25,11 +25,28 @@ are faster than these loops. Numba is imported on the first small fit; the compi
 
 from __future__ import annotations
 
+import glob
+import hashlib
+import math
+import os
+import sys
+
 import numpy as np
 
-__all__ = ["SmallEvaluator"]
+from . import kernels
+
+__all__ = ["SmallEvaluator", "load_compiled", "compiled_code_cached", "compile_pays", "SMALL_FITS_BEFORE_COMPILE"]
+
+# small models fitted on the NumPy path in a process, when the compiled evaluator's machine code is not in
+# Numba's on-disk cache, before it is compiled in the fit: compiling costs ~6 s of CPU once (loading it
+# from the cache ~0.3 s, see mixedmodels.fit.kernels.SMALL_FITS_BEFORE_JIT), and a compiled fit saves ~3 ms
+# against a NumPy one, so compiling pays after about 2,000 fits (`python -m mixedmodels precompile` fills
+# the cache ahead of time)
+SMALL_FITS_BEFORE_COMPILE = 2000
+_RECHECK_EVERY = 100  # small fits between two looks at the cache while it is empty (another process may fill it)
 
 _compiled = None
+_uncached_seen = 0
 
 
 def _compile():
@@ -39,6 +56,69 @@ def _compile():
 
         _compiled = evaluate
     return _compiled
+
+
+def _cache_dir() -> str:
+    """The directory where Numba keeps the machine code of :mod:`._smallfit_jit` (its cache locators, the
+    first that applies): ``NUMBA_CACHE_DIR``; else the package's ``__pycache__`` when writable; else the
+    user-wide cache directory. Outside ``__pycache__``, in a subdirectory named after the source
+    directory and the SHA-1 of its path."""
+    src_dir = os.path.dirname(os.path.abspath(__file__))
+    sub = f"{os.path.basename(src_dir)}_{hashlib.sha1(src_dir.encode()).hexdigest()}"
+    if os.environ.get("NUMBA_CACHE_DIR"):
+        return os.path.join(os.environ["NUMBA_CACHE_DIR"], sub)
+    in_tree = os.path.join(src_dir, "__pycache__")
+    if os.access(in_tree if os.path.isdir(in_tree) else src_dir, os.W_OK):
+        return in_tree
+    user = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(user, "numba", sub)
+
+
+def compiled_code_cached() -> bool:
+    """Whether the compiled evaluator's machine code is in Numba's on-disk cache (its index file exists
+    in one of Numba's cache locations), looked up without importing Numba. A stale index (the source
+    changed since) counts as cached: Numba then compiles on first use, as it would anyway."""
+    name = f"_smallfit_jit.evaluate-*.py{sys.version_info[0]}{sys.version_info[1]}.nbi"
+    return bool(glob.glob(os.path.join(glob.escape(_cache_dir()), name)))
+
+
+def compile_pays() -> bool:
+    """Whether a small model past the NumPy-first grace period
+    (:func:`mixedmodels.fit.kernels.compiled_small_pays`) should take the compiled path: its code is
+    loaded in this process or in the on-disk cache (loading it costs ~0.3 s), or, when it would have
+    to be compiled (~6 s), once :data:`SMALL_FITS_BEFORE_COMPILE` small models were fitted on the NumPy
+    path waiting for it. Where it is not cached, the first such fit starts the background compile of
+    :func:`mixedmodels.fit.kernels.compile_in_background` (when
+    :data:`~mixedmodels.fit.kernels.COMPILE_IN_BACKGROUND`), and the cache is looked at again every
+    100 small fits."""
+    global _uncached_seen
+    if _compiled is not None:
+        return True
+    _uncached_seen += 1
+    if _uncached_seen > SMALL_FITS_BEFORE_COMPILE:
+        return True
+    if _uncached_seen == 1 or _uncached_seen % _RECHECK_EVERY == 0:
+        if compiled_code_cached():
+            _uncached_seen = SMALL_FITS_BEFORE_COMPILE  # found: from now on without looking again
+            return True
+        if _uncached_seen == 1 and kernels.COMPILE_IN_BACKGROUND:
+            # compiled by another process at low priority (with the level-block kernels), into the cache
+            # a later look here finds
+            kernels.compile_in_background()
+    return False
+
+
+def load_compiled() -> bool:
+    """Import the compiled evaluator now (Numba and the kernel's module; its machine code is read from
+    the on-disk cache, or compiled, on its first call), as the process's first small fit past the
+    NumPy-first grace period (:func:`mixedmodels.fit.kernels.compiled_small_pays`) would: from then on
+    ``path="auto"`` fits small models compiled. For a process that will fit many small models (a
+    benchmark, a simulation) and would rather pay the ~0.3 s load at once. False when Numba is not
+    installed."""
+    if not kernels.available():
+        return False
+    _compile()
+    return True
 
 
 class SmallEvaluator:
@@ -91,17 +171,18 @@ class SmallEvaluator:
         self.t1_theta = as_int(crit.theta_slices[0])
         self.t1_row, self.t1_col = as_int(rows), as_int(cols)
         self._fn = _compile()
+        # the kernel's arguments between theta / want_grad and the gradient's output, gathered once
+        self._layout = (self.reml, self.n, self.p, self.qr, self.l1, self.s1, self.A11, self.AR1, self.ARR,
+                        self.th_term, self.th_row, self.th_col, self.nterms, self.smax,
+                        self.r_term, self.r_b0, self.r_a, self.r_s,
+                        self.rest_ptr, self.rest_theta, self.rest_ci, self.rest_cj,
+                        self.t1_theta, self.t1_row, self.t1_col)
 
     def __call__(self, theta: np.ndarray, want_grad: bool = True) -> tuple[float, np.ndarray | None]:
         theta = np.ascontiguousarray(theta, dtype=float)
         grad = np.empty(len(theta))
-        val = self._fn(theta, want_grad, self.reml, self.n, self.p, self.qr, self.l1, self.s1,
-                       self.A11, self.AR1, self.ARR,
-                       self.th_term, self.th_row, self.th_col, self.nterms, self.smax,
-                       self.r_term, self.r_b0, self.r_a, self.r_s,
-                       self.rest_ptr, self.rest_theta, self.rest_ci, self.rest_cj,
-                       self.t1_theta, self.t1_row, self.t1_col, grad)
-        if not np.isfinite(val):
+        val = self._fn(theta, want_grad, *self._layout, grad)
+        if not math.isfinite(val):
             return np.inf, None
         # the prior weights' constant (-sum log w), as ProfiledCriterion.objective_from_factor has it
         return float(val) - self.log_w, (grad if want_grad else None)

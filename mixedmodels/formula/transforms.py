@@ -75,6 +75,9 @@ class Factor:
 
 def r_level_labels(values) -> list[str]:
     """Level labels as R's ``as.character`` writes them (``0.2``, ``1``, ``TRUE``)."""
+    values = values if isinstance(values, list) else list(values)
+    if all(type(v) is str for v in values):  # text levels (the usual case) are their own labels
+        return values[:]
     out = []
     for v in values:
         if isinstance(v, (bool, np.bool_)):
@@ -123,9 +126,9 @@ def factor_from_series(s: pd.Series, name: str) -> Factor:
     """
     if isinstance(s.dtype, pd.CategoricalDtype):
         cat = s.array  # the Categorical itself: its codes without a Series built around them
-        cats = list(cat.categories)
+        cats = cat.categories.tolist()  # tolist: iterating an Index (of Arrow strings) is slow
         codes = cat.codes.astype(np.int64)
-        return Factor(codes=codes, levels=r_level_labels(cats), ordered=bool(s.cat.ordered))
+        return Factor(codes=codes, levels=r_level_labels(cats), ordered=bool(cat.ordered))
     values = s.to_numpy()
     mask = pd.isna(s).to_numpy()
     if pd.api.types.is_bool_dtype(s.dtype) or (s.dtype == object and all(
@@ -920,6 +923,7 @@ class Evaluator:
         self.predvars = predvars
         self._columns = {str(c): c for c in data.columns.tolist()}  # tolist: iterating an Index is slow
         self._factors: dict[str, Factor] = {}  # columns already turned into factors (never modified)
+        self._string_columns: set[str] = set()  # ... of them, those of text (what new data re-reads)
         # columns made factors because of their type although they may be meant as numbers (text that
         # looks numeric, pandas Periods): named when the model cannot be built
         self.type_notes: dict[str, str] = {}
@@ -1127,13 +1131,7 @@ class Evaluator:
     def string_column_levels(self) -> dict[str, list[str]]:
         """The levels of the string columns (not categorical, numeric or logical) read so far, by name:
         what a factor column of an R data frame keeps for new data."""
-        out = {}
-        for name, fac in self._factors.items():
-            s = self.data[self._columns[name]]
-            if not (isinstance(s.dtype, pd.CategoricalDtype) or pd.api.types.is_numeric_dtype(s.dtype)
-                    or pd.api.types.is_bool_dtype(s.dtype)):
-                out[name] = list(fac.levels)
-        return out
+        return {name: list(fac.levels) for name, fac in self._factors.items() if name in self._string_columns}
 
     def column(self, node: Name):
         key = self._columns.get(node.id)
@@ -1148,6 +1146,13 @@ class Evaluator:
         s = self.data[key]
         if isinstance(s, pd.DataFrame):
             raise DataError(f"the data have more than one column named {node.id!r}")
+        dtype = s.dtype
+        if isinstance(dtype, np.dtype) and dtype.kind in "fiu":
+            # the common case, a NumPy integer or float column: its values as floats (a copy), no checks
+            return Numeric(np.array(s.to_numpy(), dtype=float))
+        if isinstance(dtype, pd.CategoricalDtype):  # a factor as it is (no type note: it is meant as one)
+            fac = self._factors[node.id] = factor_from_series(s, node.id)
+            return fac
         if pd.api.types.is_complex_dtype(s.dtype):
             raise DataError(f"column {node.id!r} holds complex numbers; a model needs real numbers")
         if s.dtype == object and all_real_numbers(s):
@@ -1159,6 +1164,9 @@ class Evaluator:
             if pd.api.types.is_datetime64_any_dtype(s.dtype) or pd.api.types.is_timedelta64_dtype(s.dtype):
                 raise self.error(f"column {node.id!r} holds dates or times; convert it to numbers first", node)
             fac = self._factors[node.id] = factor_from_series(s, node.id)
+            if not (isinstance(s.dtype, pd.CategoricalDtype) or pd.api.types.is_numeric_dtype(s.dtype)
+                    or pd.api.types.is_bool_dtype(s.dtype)):
+                self._string_columns.add(node.id)
             note = _type_note(node.id, s, len(fac.levels))
             if note:
                 self.type_notes[node.id] = note

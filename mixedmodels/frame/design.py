@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 
 import numpy as np
 import scipy.linalg as sla
@@ -145,6 +146,21 @@ class Design:
                        has_intercept="(Intercept)" in x_names, scale_warning=_different_scales(X), spec=new_spec)
 
 
+@lru_cache(maxsize=2048)
+def _deparse_hashed(node: Node) -> str:
+    return deparse(node)
+
+
+def deparse_memo(node: Node) -> str:
+    """``deparse(node)``, remembered: the nodes are frozen (hashed and compared by value), and a model
+    frame deparses the same few (the response, the variables, the bars) at every fit of a formula --
+    R's number formatting makes a deparse cost tens of microseconds."""
+    try:
+        return _deparse_hashed(node)
+    except TypeError:  # a node holding something unhashable: deparsed each time
+        return deparse(node)
+
+
 def check_data(data) -> None:
     """lme4-style checks of the data argument (type, emptiness, duplicate names)."""
     if not isinstance(data, pd.DataFrame):
@@ -152,9 +168,11 @@ def check_data(data) -> None:
     if len(data) == 0:
         raise DataError("the data have no rows")
     # one pass over the names (a frame may have hundreds of thousands of columns the formula never uses)
-    cols = data.columns.tolist()
-    names = pd.Index([str(c) for c in cols], dtype=object)
-    dup = sorted(set(names[names.duplicated()].tolist())) if not names.is_unique else []
+    names = [str(c) for c in data.columns.tolist()]
+    if len(set(names)) == len(names):
+        return
+    seen: set[str] = set()
+    dup = sorted({c for c in names if c in seen or seen.add(c)})
     if dup:
         raise DataError(f"the data have duplicate column names: {', '.join(repr(d) for d in dup)}")
 
@@ -172,7 +190,7 @@ class _VarTable:
         self.index: dict[str, int] = {}
 
     def add(self, node: Node) -> int:
-        label = deparse(node)
+        label = deparse_memo(node)
         if label not in self.index:
             if self.ev.length_one(node):
                 raise FormulaError(f"variable lengths differ (found for '{label}'): it is one number, not a "
@@ -194,8 +212,8 @@ class _VarTable:
         v = self.values[i]
         if v.levels == LOGICAL_LEVELS and not v.ordered:
             return list(LOGICAL_LEVELS)
-        present = np.unique(v.codes[rows])
-        return [v.levels[c] for c in present[present >= 0]]
+        present = levels_present(v.codes[rows], len(v.levels))
+        return [v.levels[c] for c in present]
 
     def columns(self, i: int, rows: np.ndarray, contrasts: bool) -> tuple[list[np.ndarray], list[str]]:
         """Columns of variable ``i`` on ``rows`` and their name suffixes: R's treatment contrasts (all
@@ -208,8 +226,7 @@ class _VarTable:
                 # an R logical keeps both levels (model.matrix codes it as factor(x, c(FALSE, TRUE))):
                 # an all-FALSE comparison gives an all-zero column, dropped as aliased with a warning
                 return factor_columns(codes, list(LOGICAL_LEVELS), contrasts)
-            present = np.unique(codes)  # unused levels are dropped, as lme4's model frame does
-            present = present[present >= 0]
+            present = levels_present(codes, len(v.levels))  # unused levels are dropped, as lme4's model frame does
             if len(present) == 1 and len(rows):
                 raise DataError(f"the factor '{self.labels[i]}' has a single level ({v.levels[present[0]]!r}) "
                                 "in the rows used: contrasts need at least two levels (R stops here too: "
@@ -220,6 +237,13 @@ class _VarTable:
         if v.values.ndim == 2:
             return [v.values[rows, k] for k in range(v.values.shape[1])], list(v.suffixes)
         return [v.values[rows]], [""]
+
+
+def levels_present(codes: np.ndarray, nlevels: int) -> np.ndarray:
+    """The levels (codes ``0 .. nlevels - 1``, increasing) that occur in ``codes``; missing values (-1)
+    are not levels. What ``np.unique`` gives without its sort."""
+    ok = codes[codes >= 0] if len(codes) and codes.min() < 0 else codes
+    return np.flatnonzero(np.bincount(ok, minlength=nlevels))
 
 
 def lme4_term_order(nlevels: list[int]) -> list[int]:
@@ -240,7 +264,7 @@ def _different_scales(X: np.ndarray, tol: float = 1e3) -> bool:
     ``tol`` or below ``1/tol``, or two standard deviations more than ``tol`` apart."""
     if X.shape[0] < 2:
         return False
-    cont = [j for j in range(X.shape[1]) if not np.all((X[:, j] == 0) | (X[:, j] == 1))]
+    cont = np.flatnonzero(~((X == 0) | (X == 1)).all(axis=0)).tolist()
     if not cont:
         return False
     sd = X[:, cont].std(axis=0, ddof=1)
@@ -424,11 +448,12 @@ def _build_design(formula: str, data: pd.DataFrame, *, require_random: bool = Tr
         ev.type_notes = type_notes
 
     # response
+    response_name = deparse_memo(lhs)
     yv = ev.eval(lhs)
     if isinstance(yv, Factor):
-        raise DataError(f"the response '{deparse(lhs)}' is not numeric")
+        raise DataError(f"the response '{response_name}' is not numeric")
     if yv.matrix.shape[1] != 1:
-        raise DataError(f"the response '{deparse(lhs)}' must be a single column")
+        raise DataError(f"the response '{response_name}' must be a single column")
     y_all = yv.matrix[:, 0]
 
     # fixed part: offsets apart, the rest compiled for the term algebra
@@ -452,7 +477,7 @@ def _build_design(formula: str, data: pd.DataFrame, *, require_random: bool = Tr
     def _note(label: str, miss: np.ndarray) -> None:
         by_var[label] = by_var[label] | miss if label in by_var else miss.copy()
 
-    _note(deparse(lhs), np.isnan(y_all))
+    _note(response_name, np.isnan(y_all))
     for i in sorted(used | set().union(*[s[2] for s in re_specs]) if re_specs else used):
         _note(vt.labels[i], vt.values[i].missing)
     for call, off in zip(offset_calls, offsets):
@@ -461,7 +486,7 @@ def _build_design(formula: str, data: pd.DataFrame, *, require_random: bool = Tr
         offsets.append(_frame_column(offset, data, "offset"))
         _note(offset if isinstance(offset, str) else "offset", np.isnan(offsets[-1]))
     for bar, _, _, g in re_specs:
-        _note(bar.group_name, g.missing)
+        _note(deparse_memo(bar.group), g.missing)
     if w_all is not None:
         _note(weights if isinstance(weights, str) else "weights", np.isnan(w_all))
     missing = np.zeros(len(y_all), dtype=bool)
@@ -476,22 +501,23 @@ def _build_design(formula: str, data: pd.DataFrame, *, require_random: bool = Tr
     if n == 0:
         raise DataError("no complete rows: every row has a missing value in a variable of the formula")
     y = y_all[rows]
-    if not np.all(np.isfinite(y)):
-        raise DataError(f"the response '{deparse(lhs)}' has infinite values")
-    if len(y) and (np.abs(y).max() > 1e150 or 0 < np.abs(y).max() < 1e-150):
-        raise DataError(f"the response '{deparse(lhs)}' has values on an extreme scale (largest "
-                        f"{np.abs(y).max():.3g}), beyond what its cross-products hold in double precision "
+    if not np.isfinite(y).all():
+        raise DataError(f"the response '{response_name}' has infinite values")
+    y_big = float(np.abs(y).max()) if len(y) else 0.0
+    if y_big > 1e150 or 0 < y_big < 1e-150:
+        raise DataError(f"the response '{response_name}' has values on an extreme scale (largest "
+                        f"{y_big:.3g}), beyond what its cross-products hold in double precision "
                         "(1e-150 to 1e150): rescale it")
 
     fkeys = expand_terms(rhs)
     fcodings = term_codings(fkeys, vt.is_factor)
     X, x_names, fterms = build_columns(fkeys, fcodings, vt, rows)
     all_names, full_terms = list(x_names), fterms
-    if not np.all(np.isfinite(X)):
+    if not np.isfinite(X).all():
         bad = [x_names[j] for j in range(X.shape[1]) if not np.all(np.isfinite(X[:, j]))]
         raise DataError(f"the fixed-effects model matrix has infinite or undefined values in: {', '.join(bad)}")
-    extreme = [x_names[j] for j in range(X.shape[1])
-               if X.shape[0] and (np.abs(X[:, j]).max() > 1e150 or 0 < np.abs(X[:, j]).max() < 1e-150)]
+    x_big = np.abs(X).max(axis=0) if X.shape[0] else np.zeros(X.shape[1])
+    extreme = [x_names[j] for j in np.flatnonzero((x_big > 1e150) | ((0 < x_big) & (x_big < 1e-150)))]
     if extreme:
         raise DataError(f"the fixed-effects columns {', '.join(extreme)} have values on an extreme scale, "
                         "beyond what their cross-products hold in double precision (1e-150 to 1e150): "
@@ -515,10 +541,10 @@ def _build_design(formula: str, data: pd.DataFrame, *, require_random: bool = Tr
     offset_rows = np.zeros(n)
     for off in offsets:
         offset_rows = offset_rows + off[rows]
-    if not np.all(np.isfinite(offset_rows)):
+    if offsets and not np.all(np.isfinite(offset_rows)):
         raise DataError(f"the offset has infinite values in {int((~np.isfinite(offset_rows)).sum())} row(s) "
                         "(e.g. log(0)): an offset must be finite")
-    if n and np.abs(offset_rows).max() > 1e150:
+    if offsets and n and np.abs(offset_rows).max() > 1e150:
         raise DataError("the offset has values beyond 1e150, too large for double precision: rescale it")
 
     terms: list[ReTerm] = []
@@ -531,15 +557,15 @@ def _build_design(formula: str, data: pd.DataFrame, *, require_random: bool = Tr
         if Zt.shape[1] == 0:
             raise FormulaError("a random-effects term with no columns", formula, bar.source.start,
                                bar.source.end)
-        if not np.all(np.isfinite(Zt)):
+        if not np.isfinite(Zt).all():
             raise DataError(f"the random-effects term ({deparse(bar.source)}) has infinite values")
         codes = g.codes[rows]
-        present = np.unique(codes)
+        present = levels_present(codes, len(g.levels))
         remap = np.full(len(g.levels), -1)
         remap[present] = np.arange(len(present))
-        terms.append(ReTerm(group=bar.group_name, levels=[g.levels[c] for c in present],
+        terms.append(ReTerm(group=deparse_memo(bar.group), levels=[g.levels[c] for c in present],
                             refs=remap[codes].astype(np.int64), cnames=z_names,
-                            z=np.ascontiguousarray(Zt), source=deparse(bar.source)))
+                            z=np.ascontiguousarray(Zt), source=deparse_memo(bar.source)))
 
     # lme4's order (mkReTrms): decreasing number of levels; see lme4_term_order for the ties
     order = lme4_term_order([t.nlevels for t in terms])
@@ -558,7 +584,7 @@ def _build_design(formula: str, data: pd.DataFrame, *, require_random: bool = Tr
                              f"for term ({t.source}): the random-effects parameters and the residual "
                              "variance (or scale parameter) are probably unidentifiable")
     spec = FrameSpec(
-        formula=f, response_name=deparse(lhs), variables=_variable_specs(vt, rows),
+        formula=f, response_name=response_name, variables=_variable_specs(vt, rows),
         fixed=_term_specs(fkeys, fcodings, full_terms, vt), column_names=tuple(all_names), kept=tuple(keep),
         offsets=tuple(call for call in offset_calls),
         random=tuple(RandomTermSpec(source=t.source, group=t.group, group_node=bar.group, terms=tspecs,
@@ -566,7 +592,7 @@ def _build_design(formula: str, data: pd.DataFrame, *, require_random: bool = Tr
                      for t, (bar, tspecs) in zip(terms, re_parts)),
         column_levels=FrozenDict(ev.string_column_levels()))
     return Design(y=y, X=X, offset=offset_rows, x_names=x_names, fixed_terms=fterms, terms=terms,
-                  rows=rows, formula=f, response_name=deparse(lhs), dropped=dropped,
+                  rows=rows, formula=f, response_name=response_name, dropped=dropped,
                   has_intercept=has_intercept, scale_warning=scale_warning,
                   weights=None if w_all is None else w_all[rows], spec=spec, na_counts=na_counts,
                   nrow_data=len(data), na_in_columns=any(k in data.columns for k in na_counts),

@@ -7,7 +7,7 @@ from hypothesis import given, settings, strategies as st
 
 import mixedmodels as mm
 from conftest import load_fixture
-from mixedmodels.fit import kernels
+from mixedmodels.fit import kernels, smallfit
 from mixedmodels.fit.gradient import gradient
 from mixedmodels.fit.optimize import optimize_with_gradient
 from mixedmodels.model import LinearMixedModel
@@ -18,8 +18,10 @@ MODELS = load_fixture("lme4_models.json")["models"]
 
 @pytest.fixture(autouse=True)
 def compiled_at_once(monkeypatch):
-    """These tests check the compiled evaluator itself: no NumPy-first grace period (kernels.py)."""
+    """These tests check the compiled evaluator itself: no NumPy-first grace period (kernels.py), and
+    compiled at once where its code is not cached yet (smallfit.py)."""
     monkeypatch.setattr(kernels, "SMALL_FITS_BEFORE_JIT", 0)
+    monkeypatch.setattr(smallfit, "SMALL_FITS_BEFORE_COMPILE", 0)
 
 
 def numpy_value_and_gradient(crit, theta):

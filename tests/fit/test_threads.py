@@ -122,9 +122,21 @@ def test_import_loads_neither_pandas_nor_scipy_nor_numba():
     assert res == {"pandas": False, "scipy": False, "numba": False, "mixedmodels.model": False}
 
 
+def _small_code_cached() -> None:
+    """Make sure the compiled small-model evaluator is in Numba's on-disk cache (a fresh clone compiles it
+    here once; it usually is already, from the compiled-path tests)."""
+    _fresh("import json\n"
+           "from mixedmodels.fit import smallfit\n"
+           "if not smallfit.compiled_code_cached():\n"
+           "    import mixedmodels as mm\n"
+           "    mm.lmer('Reaction ~ Days + (Days | Subject)', mm.datasets.load('sleepstudy'), path='small')\n"
+           "print(json.dumps(smallfit.compiled_code_cached()))")
+
+
 def test_first_small_fits_run_without_numba_then_compiled():
     """The first SMALL_FITS_BEFORE_JIT small models of a process take the NumPy path (no Numba import);
-    the next one loads the compiled evaluator; both reach the same optimum."""
+    the next one loads the compiled evaluator (its code cached on disk); both reach the same optimum."""
+    _small_code_cached()
     code = (
         "import sys, json, mixedmodels as mm\n"
         "from mixedmodels.fit import kernels\n"
@@ -140,6 +152,29 @@ def test_first_small_fits_run_without_numba_then_compiled():
     assert res["numba_after_first"] is False
     assert res["numba_at_end"] is True
     assert res["first"] == pytest.approx(res["last"], abs=1e-9)
+
+
+def test_small_fits_stay_on_numpy_while_compiling_would_not_pay(tmp_path):
+    """With the compiled evaluator not in the on-disk cache (an empty NUMBA_CACHE_DIR), a process does not
+    compile it (~6 s) at its 21st small fit: small models stay on the NumPy path until
+    SMALL_FITS_BEFORE_COMPILE of them were fitted (or another process filled the cache: the 21st starts
+    that compile in the background); with the code cached the 21st loads it (above)."""
+    code = (
+        "import sys, json, mixedmodels as mm\n"
+        "from mixedmodels.fit import kernels, smallfit\n"
+        "d = mm.datasets.load('sleepstudy')\n"
+        "f = 'Reaction ~ Days + (Days | Subject)'\n"
+        "started = []\n"
+        "kernels.compile_in_background = lambda: started.append(1)  # not here: it would outlive the test\n"
+        "cached = smallfit.compiled_code_cached()\n"
+        "paths = [mm.lmer(f, d).optinfo.path for _ in range(kernels.SMALL_FITS_BEFORE_JIT + 5)]\n"
+        "print(json.dumps({'cached': cached, 'paths': sorted(set(paths)), 'numba': 'numba' in sys.modules,\n"
+        "                  'threshold': smallfit.SMALL_FITS_BEFORE_COMPILE, 'started': len(started)}))\n")
+    res = _fresh(code, NUMBA_CACHE_DIR=str(tmp_path))
+    assert res["cached"] is False
+    assert res["paths"] == ["dense"] and res["numba"] is False
+    assert res["threshold"] > kernels.SMALL_FITS_BEFORE_JIT
+    assert res["started"] == 1  # the 21st small fit asked for the background compile, once
 
 
 def test_lazy_attributes_resolve():
