@@ -16,7 +16,8 @@ import scipy.sparse as sp
 
 from ..errors import ModelError
 
-__all__ = ["BlockedFactor", "WeightedGram", "batched_cholesky", "batched_inverse", "batched_tri_inverse", "block_diag_sparse",
+__all__ = ["BlockedFactor", "WeightedGram", "batched_cholesky", "batched_inverse", "batched_tri_inverse",
+           "block_diag_sparse",
            "dense_cholesky", "NotPositiveDefinite"]
 
 

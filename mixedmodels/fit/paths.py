@@ -39,7 +39,8 @@ from .smallfit import SmallEvaluator
 
 __all__ = ["Path", "SmallPath", "DensePath", "BlocksPath", "SparsePath", "WarmingPath", "PATHS", "choose_path",
            "DENSE_MAX", "DENSE_HARD_MAX", "WARMING_MAX_SIZE", "SMALL_MAX_REST", "SMALL_MAX_WORK", "BLOCKS_MIN_WORK",
-           "SPARSE_DENSE_C", "GRAM_PAIRS_MAX", "GRADIENT_CHUNK_ELEMENTS", "CROSSPROD_DENSE_MAX", "CROSS_CHECK_SINGULAR_TOL",
+           "SPARSE_DENSE_C", "GRAM_PAIRS_MAX", "GRADIENT_CHUNK_ELEMENTS", "CROSSPROD_DENSE_MAX",
+           "CROSS_CHECK_SINGULAR_TOL",
            "CROSS_CHECK_FEW_LEVELS", "CROSS_CHECK_DENSE_MAX_THETA"]
 
 # ------------------------------------------------------------------------------------- thresholds
