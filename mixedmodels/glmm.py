@@ -10,6 +10,7 @@ failure), proportions with ``weights=`` the numbers of trials, or ``cbind(succes
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
@@ -32,11 +33,13 @@ from .interop.compare import compare_statsmodels as _compare_statsmodels
 from .output.display import glmm_fit_html
 from .output.glmm_summary import GlmmSummary, format_glmm_print, glmm_summary_data
 from .post import glmm_predict
+from .inference.glmm_profile import glmm_confint_profile, glmm_profile
 
-__all__ = ["GeneralizedLinearMixedModel", "GlmerFit", "glmer", "glmer_nb"]
+__all__ = ["GeneralizedLinearMixedModel", "GlmerFit", "GlmerOptInfo", "glmer", "glmer_nb"]
 
 _RESPONSE = "XqZglmmResponseQ"
 BOUNDARY_TOL = 1e-5  # glmerControl(boundary.tol)
+LARGE_N = 100_000  # from this many rows the optimizers' tolerance is relative to the deviance
 
 
 def _numeric_arg(arg, data: pd.DataFrame, what: str) -> np.ndarray | None:
@@ -190,6 +193,19 @@ class GeneralizedLinearMixedModel:
         return fit
 
     def _fit(self, nAGQ: int = 1, *, start=None, tol: float = 1e-10, at=None) -> "GlmerFit":
+        """:meth:`_fit_stages`, with the fit's ``optinfo`` (its optimizer evaluations, stage by stage, and
+        the PIRLS iterations they took)."""
+        prob = self.problem
+        it0, ev0 = prob.pirls_iterations, prob.evaluations
+        fit = self._fit_stages(nAGQ, start=start, tol=tol, at=at)
+        stages = getattr(self, "_last_feval", (0, 0))
+        fit.optinfo = GlmerOptInfo(feval=fit.feval, feval_stage1=stages[0], feval_stage2=stages[1],
+                                   pirls_evaluations=prob.evaluations - ev0,
+                                   pirls_iterations=prob.pirls_iterations - it0,
+                                   compiled=prob.compiled, optimizer="bobyqa")
+        return fit
+
+    def _fit_stages(self, nAGQ: int = 1, *, start=None, tol: float = 1e-10, at=None) -> "GlmerFit":
         """lme4's two stages: nAGQ = 0 over theta (beta inside PIRLS), then (nAGQ >= 1) the Laplace or
         adaptive Gauss-Hermite deviance over (theta, beta) jointly, started from stage one.
 
@@ -229,22 +245,25 @@ class GeneralizedLinearMixedModel:
         init = prob.pirls_lme4(theta0, None, eta0, joint=True)
         lp0 = init.eta
         lower_t = prob.theta_lower
+        # a large model's deviance (~n) carries rounding noise far above tol: stop the optimizers at a
+        # change of 1e-12 of the deviance instead of wandering in that noise (below LARGE_N rows: tol)
+        ftol = tol if prob.n < LARGE_N else max(tol, 1e-12 * abs(prob.laplace(init)))
         feval = [0, 0]
+        self._last_feval = feval
 
         def dev0(theta):
             feval[0] += 1
             try:
-                r = prob.pirls_lme4(theta, None, lp0, joint=True)
+                return prob.laplace_deviance(theta, None, lp0, joint=True)
             except PirlsError:
                 return np.inf
-            return prob.laplace(r)
 
         if at is not None and len(at) > 2 and at[2] is not None:
             theta1 = np.asarray(at[2], dtype=float)  # stage one's optimum given (lme4's, for comparisons)
             r1 = prob.pirls_lme4(theta1, None, lp0, joint=True)
             beta1 = r1.beta
         elif nAGQ == 0 or beta_start is None:
-            theta1, _, _ = bobyqa(dev0, theta0, lower_t, ftol_abs=tol, xtol_abs=1e-9,
+            theta1, _, _ = bobyqa(dev0, theta0, lower_t, ftol_abs=ftol, xtol_abs=1e-9,
                                   initial_step=_init_step(theta0))
             if nAGQ == 0:
                 theta1 = self._check_boundary(dev0, theta1, lower_t)
@@ -262,10 +281,11 @@ class GeneralizedLinearMixedModel:
             feval[1] += 1
             th, b = x[:nth], x[nth:]
             try:
-                r = prob.pirls_lme4(th, b, lp1, joint=False)
+                if rule is None:
+                    return prob.laplace_deviance(th, b, lp1, joint=False)
+                return prob.agq(th, prob.pirls_lme4(th, b, lp1, joint=False), rule)
             except PirlsError:
                 return np.inf
-            return prob.laplace(r) if rule is None else prob.agq(th, r, rule)
 
         x0 = np.concatenate([theta1, beta1])
         lower = np.concatenate([lower_t, np.full(prob.p, -np.inf)])
@@ -280,9 +300,9 @@ class GeneralizedLinearMixedModel:
         step = np.where(np.isfinite(step) & (step > 0), step, 0.1)
         x, fx = x0, dev1(x0)
         for _ in range(4):  # restart from the optimum until a restart no longer improves it
-            xn, _, _ = bobyqa(dev1, x, lower, ftol_abs=tol, xtol_abs=1e-9, initial_step=step)
+            xn, _, _ = bobyqa(dev1, x, lower, ftol_abs=ftol, xtol_abs=1e-9, initial_step=step)
             fn = dev1(xn)
-            improved = fn < fx - 1e-7
+            improved = fn < fx - max(1e-7, 10 * ftol)
             if fn <= fx:
                 x, fx = xn, fn
             if not improved:
@@ -324,6 +344,28 @@ class GeneralizedLinearMixedModel:
         return x
 
 
+@dataclass(frozen=True)
+class GlmerOptInfo:
+    """What the optimization of a glmer fit did (as lme4's ``optinfo``): ``feval`` the deviance
+    evaluations of the optimizers (lme4's ``optinfo$feval`` counts those of its last stage only),
+    ``feval_stage1`` / ``feval_stage2`` per stage (nAGQ = 0 over theta; Laplace / AGQ over theta and
+    beta), ``pirls_evaluations`` the PIRLS runs of the fit (the evaluations plus the initial and final
+    ones, before the finite-difference Hessian) and ``pirls_iterations`` their iterations in all;
+    ``compiled``: whether PIRLS ran the compiled loop."""
+
+    feval: int
+    feval_stage1: int
+    feval_stage2: int
+    pirls_evaluations: int
+    pirls_iterations: int
+    compiled: bool
+    optimizer: str
+
+    @property
+    def pirls_per_evaluation(self) -> float:
+        return self.pirls_iterations / max(self.pirls_evaluations, 1)
+
+
 def _init_step(x0: np.ndarray) -> np.ndarray:
     return np.maximum(0.2 * np.abs(x0), 0.1)
 
@@ -350,6 +392,7 @@ class GlmerFit:
             self.objective = prob.laplace(res)
         self.pirls_iterations = prob.pirls_iterations
         self.nb_theta: float | None = None
+        self.optinfo: GlmerOptInfo | None = None  # set by the fit
 
     @cached_property
     def conv_messages(self) -> list[str]:
@@ -438,8 +481,10 @@ class GlmerFit:
     def _dev_at(self, x: np.ndarray) -> float:
         prob = self.model.problem
         nth = len(self.theta)
+        if self.nAGQ <= 1:
+            return prob.laplace_deviance(x[:nth], x[nth:], self._lp0, joint=False)
         r = prob.pirls_lme4(x[:nth], x[nth:], self._lp0, joint=False)
-        return prob.laplace(r) if self.nAGQ <= 1 else prob.agq(x[:nth], r, self._rule)
+        return prob.agq(x[:nth], r, self._rule)
 
     @cached_property
     def _derivs(self) -> tuple[np.ndarray, np.ndarray]:
@@ -646,14 +691,26 @@ class GlmerFit:
         ``use_u``), a DataFrame sim_1..sim_nsim."""
         return glmm_predict.simulate(self, nsim=nsim, seed=seed, use_u=use_u)
 
-    def confint(self, method: str = "Wald", level: float = 0.95, nsim: int = 500, seed=None):
+    def confint(self, method: str = "Wald", level: float = 0.95, nsim: int = 500, seed=None, **kwargs):
         """Confidence intervals as lme4's ``confint``: ``"Wald"`` (fixed effects; NA for the variance
-        parameters, as lme4) or ``"boot"`` (parametric bootstrap percentiles, ``nsim`` refits)."""
+        parameters, as lme4), ``"profile"`` (likelihood-profile intervals of every parameter, lme4's
+        ``profile.merMod``: :func:`mixedmodels.inference.glmm_profile.glmm_confint_profile`; keywords
+        ``parm``, ``old_names``, ``alphamax``, ...) or ``"boot"`` (parametric bootstrap percentiles,
+        ``nsim`` refits)."""
         if method == "Wald":
             return glmm_predict.confint_wald(self, level=level)
         if method == "boot":
             return glmm_predict.confint_boot(self, level=level, nsim=nsim, seed=seed)
-        raise MixedModelsError("for GLMMs method='Wald' or 'boot' (profile intervals are not available yet)")
+        if method == "profile":
+            with limited_threads():
+                return glmm_confint_profile(self, level=level, **kwargs)
+        raise MixedModelsError(f"method must be 'Wald', 'profile' or 'boot', not {method!r}")
+
+    def profile(self, which=None, **kwargs):
+        """lme4's ``profile()`` of the fit (a :class:`~mixedmodels.inference.profile.Profile`: the table of
+        signed roots ``.zeta`` and the splines), see :func:`mixedmodels.inference.glmm_profile.glmm_profile`."""
+        with limited_threads():
+            return glmm_profile(self, which=which, **kwargs)
 
     def drop1(self, test: str = "Chisq"):
         """R's ``drop1(m, test = "Chisq")``: likelihood-ratio tests of the marginal fixed-effects terms."""

@@ -15,7 +15,20 @@ import numpy as np
 
 from .kernels import njit
 
-__all__ = ["compiled"]
+__all__ = ["compiled", "jit_codes"]
+
+# families and links the compiled PIRLS loop has built in (codes of mixedmodels.fit._glmm_jit); every
+# other family / link runs the same algorithm in NumPy
+_FAMILY_CODES = {"binomial": 0, "poisson": 1, "negbin": 2}
+_LINK_CODES = {"binomial": {"logit": 0, "probit": 1, "cloglog": 2},
+               "poisson": {"log": 3}, "negbin": {"log": 3}}
+
+
+def jit_codes(kind: str, link: str):
+    """``(family code, link code)`` of the compiled PIRLS loop, or None where it has no such pair."""
+    if kind not in _FAMILY_CODES or link not in _LINK_CODES[kind]:
+        return None
+    return _FAMILY_CODES[kind], _LINK_CODES[kind][link]
 
 _COMPILED = None
 
@@ -104,10 +117,13 @@ def zlt_times(idx, vals, x, q):
 
 def compiled():
     """The compiled kernels, as a namespace with ``crossprods``, ``schur_scalar``, ``zl_times``,
-    ``zlt_times``."""
+    ``zlt_times`` and the whole PIRLS loop ``pirls`` (:mod:`mixedmodels.fit._glmm_jit`)."""
     global _COMPILED
     if _COMPILED is None:
+        from . import _glmm_jit  # Numba: imported on the first glmer fit only
+
         jit = njit(nogil=True)  # on-disk cache when a cache location is writable
         _COMPILED = types.SimpleNamespace(crossprods=jit(crossprods), schur_scalar=jit(schur_scalar),
-                                          zl_times=jit(zl_times), zlt_times=jit(zlt_times))
+                                          zl_times=jit(zl_times), zlt_times=jit(zlt_times),
+                                          pirls=_glmm_jit.pirls, jit=_glmm_jit)
     return _COMPILED

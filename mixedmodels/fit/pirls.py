@@ -21,16 +21,16 @@ instead of the ``aic`` term).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import scipy.sparse as sp
+from scipy import special
 from scipy.linalg import LinAlgError, cholesky, solve_triangular
 
 from ..errors import ConvergenceWarning, FamilyError, warn as warn_r
 from ..frame.reterms import ReTerm
 from .family import Family
-from .glmm_kernels import compiled as _kernels
+from .glmm_kernels import compiled as _kernels, jit_codes
+from .kernels import available as _numba_available
 
 __all__ = ["GlmmProblem", "PirlsResult", "PirlsError", "gh_rule"]
 
@@ -54,19 +54,27 @@ def gh_rule(k: int) -> np.ndarray:
     return np.column_stack([z, w, -0.5 * z * z - np.log(_SQRT2PI)])
 
 
-@dataclass
 class PirlsResult:
-    """The state at the conditional mode."""
+    """The state at the conditional mode. ``factor`` (the block Cholesky factor of the last PIRLS
+    iteration) is formed on first use when the compiled loop produced the result (it keeps only the
+    weights of that factorization)."""
 
-    u: np.ndarray
-    beta: np.ndarray
-    eta: np.ndarray
-    mu: np.ndarray
-    devres: np.ndarray  # deviance residuals (squared, i.e. the family's dev.resids)
-    ldL2: float
-    factor: "_Factor"
-    iterations: int
-    deviance: float = np.nan  # Laplace (or AGQ) value
+    def __init__(self, u, beta, eta, mu, devres, ldL2, factor, iterations, deviance=np.nan, *,
+                 l11diag=None, factor_fn=None):
+        self.u, self.beta, self.eta, self.mu, self.devres = u, beta, eta, mu, devres
+        self.ldL2 = ldL2
+        self._factor = factor
+        self._factor_fn = factor_fn
+        self.iterations = iterations
+        self.deviance = deviance
+        self.laplace_value = np.nan
+        self.l11diag = l11diag if l11diag is not None else factor.L11diag[:, 0]
+
+    @property
+    def factor(self) -> "_Factor":
+        if self._factor is None:
+            self._factor = self._factor_fn()
+        return self._factor
 
 
 class _Factor:
@@ -139,6 +147,22 @@ def _group_sums(A: np.ndarray, order: np.ndarray, starts: np.ndarray) -> np.ndar
     """Sums of the rows of ``A`` by level (rows sorted by level with ``order``; ``starts`` the first
     sorted row of each level, every level present)."""
     return np.add.reduceat(A[order], starts, axis=0)
+
+
+# models from this many rows on (with crossed factors) give the compiled loop their rows sorted by level
+SORT_ROWS_MIN = 100_000
+
+_PIRLS_MESSAGES = {
+    1: "PIRLS: non-finite working weights or response (the mean reached the edge of the family's range)",
+    2: "PIRLS loop resulted in NaN value",
+    3: "PIRLS step-halvings failed to reduce the deviance (lme4: \"(maxstephalfit) PIRLS step-halvings "
+       "failed to reduce deviance in pwrssUpdate\"): the model may be too complex for the data, or the "
+       "link may not suit them",
+    4: "PIRLS did not converge (lme4: \"pwrssUpdate did not converge in (maxit) iterations\")",
+    5: "the weighted cross-product matrix of the random effects is not positive definite (PIRLS)",
+    6: "the penalized weighted least-squares system is not positive definite: the fixed effects may be "
+       "unidentifiable (complete separation, or a column without information)",
+}
 
 
 class GlmmProblem:
@@ -220,8 +244,64 @@ class GlmmProblem:
                 ptr = np.searchsorted(key // self.q2u, np.arange(self.q1 + 1)).astype(np.int64)
                 self._pattern21 = (ptr, rows)
         self._idx64 = self._indices.astype(np.int64)
+        self._jit = jit_codes(family.kind, family.link.name) if _numba_available() else None
+        self._ptr21, self._rows21 = np.zeros(1, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        self._pos21 = np.zeros((1, 1), dtype=np.int64)
+        if self._pattern21 is not None:
+            self._ptr21, self._rows21 = self._pattern21
+            self._sparse_layout(terms)
+        self._scalar_terms = all(t.ncols == 1 and t.ntheta == 1 for t in terms)
+        self._zall = None
+        self._refs64 = terms[0].refs.astype(np.int64)
+        self._nbt = float(family.theta) if family.theta is not None else 1.0
+        self._zero_beta = np.zeros(self.p)
+        self._l1 = terms[0].nlevels
+        self._aic_mode, self._aic_arr = self._aic_parts() if self._jit is not None else (0, np.zeros((0, 5)))
+        self._rows_in_level_order()
         self.pirls_iterations = 0
         self.evaluations = 0
+
+    def _sparse_layout(self, terms) -> None:
+        """The compiled loop's layout of the sparse (rest terms x first term) block, built once: where
+        each row's products go in the compressed pattern (``_pos21``, n x (k - 1))."""
+        ptr, rows = self._ptr21, self._rows21
+        q2u = self.q2u
+        lev_of = np.repeat(np.arange(len(ptr) - 1, dtype=np.int64), np.diff(ptr))
+        key = lev_of * q2u + rows  # sorted (levels ascending, columns ascending within a level)
+        lev = terms[0].refs.astype(np.int64)
+        self._pos21 = np.ascontiguousarray(np.column_stack(
+            [np.searchsorted(key, lev * q2u + r) for r in self._rest_idx]).astype(np.int64))
+
+    def _rows_in_level_order(self) -> None:
+        """The compiled loop's copies of the per-row arrays (``_c``): the rows sorted by the first
+        term's level, then the other terms' (a large model with crossed factors only, ``n >=
+        SORT_ROWS_MIN``), so its scattered updates of the cross-products walk memory in order instead of
+        missing the cache on every row. Smaller models use the arrays as they are."""
+        self._perm = self._inv = None
+        c = {"idx": self._idx64, "X": self.X, "y": self.y, "wt": self.wt, "offset": self.offset,
+             "pos21": self._pos21, "aic": self._aic_arr}
+        if self._jit is not None and self._pattern21 is not None and self.n >= SORT_ROWS_MIN:
+            perm = np.lexsort(tuple(self._idx64[:, i] for i in range(self._k - 1, -1, -1)))
+            self._perm = perm
+            self._inv = np.empty_like(perm)
+            self._inv[perm] = np.arange(self.n)
+            c = {name: (np.ascontiguousarray(a[perm]) if a.shape[0] == self.n else a) for name, a in c.items()}
+        self._c = c
+        self._c_eta = (None, None)  # the last eta_start given and its reordered copy
+
+    def _c_eta_start(self, eta_start: np.ndarray) -> np.ndarray:
+        eta_start = np.ascontiguousarray(eta_start, dtype=float)
+        if self._perm is None:
+            return eta_start
+        if self._c_eta[0] is not eta_start:
+            self._c_eta = (eta_start, np.ascontiguousarray(eta_start[self._perm]))
+        return self._c_eta[1]
+
+    @property
+    def compiled(self) -> bool:
+        """Whether PIRLS runs the compiled loop (binomial logit/probit/cloglog, Poisson and negative
+        binomial log, with Numba installed)."""
+        return self._jit is not None
 
     # ------------------------------------------------------------------ theta -> Z Lambda
     def lambdas(self, theta: np.ndarray) -> list[np.ndarray]:
@@ -234,6 +314,14 @@ class GlmmProblem:
     def zlambda_values(self, theta: np.ndarray) -> list[np.ndarray]:
         """Per term, the (n, s) values of Z Lambda (row r: z_r' lambda)."""
         return [t.z @ lam for t, lam in zip(self.terms, self.lambdas(theta))]
+
+    def _vals(self, theta: np.ndarray) -> np.ndarray:
+        """The (n, k) values of Z Lambda at theta."""
+        if self._scalar_terms:
+            if self._zall is None:
+                self._zall = np.ascontiguousarray(np.hstack([t.z for t in self.terms]), dtype=float)
+            return self._zall * np.asarray(theta, dtype=float)
+        return self._stack(self.zlambda_values(theta))
 
     def _zl_matrix(self, vals: list[np.ndarray]) -> sp.csr_matrix:
         data = np.hstack(vals).ravel()
@@ -399,9 +487,14 @@ class GlmmProblem:
         plus the offset), full penalized weighted least-squares solves on the working response, halve
         steps while the penalized deviance grows, stop when it changes by less than ``tol`` relative;
         ``log|L|^2`` is from the last factorization (weights of the iterate before the last), as lme4
-        reports it. This makes the deviance function lme4's to rounding, so the optimum is lme4's."""
+        reports it. This makes the deviance function lme4's to rounding, so the optimum is lme4's.
+
+        The binomial (logit, probit, cloglog), Poisson and negative binomial (log) families run the
+        compiled loop (:mod:`mixedmodels.fit._glmm_jit`), every other family the same steps in NumPy."""
+        if self._jit is not None:
+            return self._pirls_compiled(theta, beta, eta_start, joint=joint, tol=tol, maxit=maxit)
         fam = self.family
-        vals = self._stack(self.zlambda_values(theta))
+        vals = self._vals(theta)
         X, y, wt = self.X, self.y, self.wt
         off = self.offset if joint else self.offset + X @ beta
         eta = np.asarray(eta_start, dtype=float)
@@ -459,8 +552,94 @@ class GlmmProblem:
         self.evaluations += 1
         return PirlsResult(u=u, beta=b, eta=eta, mu=mu, devres=dr, ldL2=f.logdet_u(), factor=f, iterations=it)
 
+    def laplace_deviance(self, theta: np.ndarray, beta: np.ndarray | None, eta_start: np.ndarray, *,
+                         joint: bool) -> float:
+        """``laplace(pirls_lme4(...))``: the Laplace deviance at theta (and beta), in one compiled call when
+        the family has the compiled loop and every term is scalar (the optimizer's evaluations; no
+        result object is formed). Raises :class:`PirlsError` as :meth:`pirls_lme4`."""
+        if self._jit is None or not self._scalar_terms or self._aic_mode == 0:
+            return self.laplace(self.pirls_lme4(theta, beta, eta_start, joint=joint))
+        c = self._c
+        if "zall" not in c:
+            z = np.ascontiguousarray(np.hstack([t.z for t in self.terms]), dtype=float)
+            c["zall"] = z if self._perm is None else np.ascontiguousarray(z[self._perm])
+        fcode, lcode = self._jit
+        try:
+            st, it, lap = _kernels().jit.laplace_value(
+                fcode, lcode, self._nbt, c["idx"], c["zall"], np.asarray(theta, dtype=float), c["X"],
+                self._zero_beta if beta is None else np.asarray(beta, dtype=float), c["y"], c["wt"],
+                c["offset"], self._c_eta_start(eta_start), bool(joint), 1e-7, 100, self._l1, self.s1, self.q1,
+                self.q2u, self._ptr21, self._rows21, self._pattern21 is not None, c["pos21"], self._aic_mode,
+                c["aic"])
+        except np.linalg.LinAlgError:
+            st, it, lap = 6, 0, np.nan
+        if st != 0:
+            raise PirlsError(_PIRLS_MESSAGES[st])
+        self.pirls_iterations += it
+        self.evaluations += 1
+        return lap
+
+    def _aic_parts(self):
+        """The parts of R's ``family$aic`` that do not depend on mu, for the compiled loop's Laplace
+        deviance (mode and an (n, 5) array; see :func:`mixedmodels.fit._glmm_jit.aic_value`)."""
+        y, n, wt, fam = self.y, self.ntrials, self.wt, self.family
+        parts = np.zeros((self.n, 5))
+        if fam.kind == "binomial":
+            if np.all((y == 0) | (y == 1)) and np.all(n == 1) and np.all(wt == 1):
+                return 1, parts
+            m = n if np.any(n > 1) else wt
+            k, mm_ = np.round(m * y), np.round(m)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                if np.any(mm_ > 1):
+                    parts[:, 2] = special.gammaln(mm_ + 1) - special.gammaln(k + 1) - special.gammaln(mm_ - k + 1)
+                parts[:, 3] = np.where(m > 0, wt / np.where(m > 0, m, 1), 0.0)
+            parts[:, 0], parts[:, 1] = k, mm_ - k
+            return 2, parts
+        if fam.kind == "poisson":
+            parts[:, 0] = wt
+            parts[:, 1] = -special.gammaln(y + 1) * wt
+            parts[:, 2] = y * wt
+            return 3, parts
+        th = float(fam.theta)
+        parts[:, 1] = (y + th) * wt
+        parts[:, 2] = y * wt
+        parts[:, 3] = (special.gammaln(y + 1) - th * np.log(th) + special.gammaln(th) - special.gammaln(th + y)) * wt
+        parts[:, 4] = th
+        return 4, parts
+
+    def _pirls_compiled(self, theta, beta, eta_start, *, joint, tol, maxit) -> PirlsResult:
+        vals = self._vals(theta)
+        c = self._c
+        perm = self._perm
+        cvals = vals if perm is None else np.ascontiguousarray(vals[perm])
+        off = c["offset"] if joint else c["offset"] + c["X"] @ beta
+        fcode, lcode = self._jit
+        try:
+            st, it, u, b, eta, mu, dr, ld, w, l11, lap = _kernels().pirls(
+                fcode, lcode, self._nbt, c["idx"], cvals, c["X"], c["y"], c["wt"], off,
+                self._c_eta_start(eta_start), bool(joint), float(tol), int(maxit),
+                self.terms[0].nlevels, self.s1, self.q1, self.q2u, self._ptr21, self._rows21,
+                self._pattern21 is not None, c["pos21"], self._aic_mode, c["aic"])
+            if perm is not None:
+                inv = self._inv
+                eta, mu, dr, w = eta[inv], mu[inv], dr[inv], w[inv]
+        except np.linalg.LinAlgError:
+            st, it = 6, 0
+        if st != 0:
+            raise PirlsError(_PIRLS_MESSAGES[st])
+        if not joint:
+            b = np.asarray(beta, dtype=float)
+        self.pirls_iterations += it
+        self.evaluations += 1
+        res = PirlsResult(u=u, beta=b, eta=eta, mu=mu, devres=dr, ldL2=ld, factor=None, iterations=it,
+                          l11diag=l11, factor_fn=lambda: self._factor(vals, np.sqrt(w), joint=joint))
+        res.laplace_value = lap
+        return res
+
     # ------------------------------------------------------------------ deviances
     def laplace(self, res: PirlsResult) -> float:
+        if res.laplace_value == res.laplace_value:  # computed by the compiled loop
+            return res.laplace_value
         dev = float(res.devres.sum())
         aic = self.family.aic(self.y, self.ntrials, res.mu, self.wt, dev)
         return float(res.ldL2 + res.u @ res.u + aic)
@@ -472,8 +651,13 @@ class GlmmProblem:
         nl = t.nlevels
         zl = t.z[:, 0] * theta[0]
         u0 = res.u
+        if self._jit is not None:
+            fcode, lcode = self._jit
+            return float(_kernels().jit.agq_value(
+                fcode, lcode, self._nbt, self._refs64, np.ascontiguousarray(zl), res.eta, self.y, self.wt, u0,
+                res.devres, res.l11diag, float(res.ldL2), np.ascontiguousarray(rule, dtype=float)))
         devc0 = u0 * u0 + np.bincount(refs, weights=res.devres, minlength=nl)
-        sd = 1.0 / res.factor.L11diag[:, 0]
+        sd = 1.0 / res.l11diag
         mult = np.zeros(nl)
         fam = self.family
         for z, w, ldn in rule:

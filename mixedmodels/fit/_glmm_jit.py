@@ -1,0 +1,674 @@
+"""The compiled PIRLS loop of :mod:`mixedmodels.fit.pirls` (imported on the first ``glmer`` fit only, so that
+``import mixedmodels`` does not import Numba). Module-level functions, so Numba caches them on disk.
+
+One call runs lme4's ``pwrssUpdate`` to convergence with the family and link built in (a small integer
+switch: binomial / Poisson / negative binomial; logit, probit, cloglog, log), the weighted cross-products
+in one pass over the rows of the fixed pattern of ``Z Lambda``, the block Cholesky factor (the first term
+block diagonal, the rest and -- for ``joint`` -- the fixed effects one dense Schur complement, its
+downdate through the precomputed pattern of the cross-products when that is sparse) and the solves, all
+without Python between the iterations. The numeric guards are R's (as in :mod:`mixedmodels.fit.family`).
+"""
+
+import math
+
+import numpy as np
+
+from .kernels import njit
+
+FAM_BINOMIAL, FAM_POISSON, FAM_NEGBIN = 0, 1, 2
+LINK_LOGIT, LINK_PROBIT, LINK_CLOGLOG, LINK_LOG = 0, 1, 2, 3
+
+EPS = np.finfo(np.float64).eps
+THRESH = 30.0
+PROBIT_T = 8.125890664701908  # -qnorm(.Machine$double.eps)
+SQRT1_2 = 0.7071067811865476
+INV_SQRT2PI = 0.3989422804014327
+
+# status codes returned by pirls (turned into errors in pirls.py)
+OK, BAD_WEIGHTS, NAN_PDEV, HALVING_FAILED, MAXIT, NOT_PD_11, NOT_PD_22 = 0, 1, 2, 3, 4, 5, 6
+
+
+@njit(nogil=True)
+def link_mu_eta(link, eta):  # pragma: no cover - compiled
+    """(mu, d mu / d eta) at eta."""
+    if link == LINK_LOGIT:
+        if eta < -THRESH:
+            return EPS, EPS
+        if eta > THRESH:
+            return 1.0 - EPS, EPS
+        e = math.exp(eta)
+        ope = 1.0 + e
+        return e / ope, e / (ope * ope)
+    if link == LINK_PROBIT:
+        x = min(max(eta, -PROBIT_T), PROBIT_T)
+        mu = 0.5 * math.erfc(-x * SQRT1_2)
+        return mu, max(INV_SQRT2PI * math.exp(-0.5 * eta * eta), EPS)
+    if link == LINK_CLOGLOG:
+        ee = math.exp(eta) if eta < 700.0 else math.exp(700.0)
+        mu = max(min(-math.expm1(-math.exp(eta)) if eta < 709.0 else 1.0, 1.0 - EPS), EPS)
+        return mu, max(ee * math.exp(-ee), EPS)
+    m = max(math.exp(eta), EPS) if eta < 709.0 else math.inf
+    return m, m
+
+
+@njit(nogil=True)
+def variance(fam, mu, nbtheta):  # pragma: no cover - compiled
+    if fam == FAM_BINOMIAL:
+        return mu * (1.0 - mu)
+    if fam == FAM_POISSON:
+        return mu
+    return mu + mu * mu / nbtheta
+
+
+@njit(nogil=True)
+def ylogy(y, mu):  # pragma: no cover - compiled
+    if y == 0.0:
+        return 0.0
+    return y * math.log(y / mu)
+
+
+@njit(nogil=True)
+def dev_resid(fam, y, mu, wt, nbtheta):  # pragma: no cover - compiled
+    if fam == FAM_BINOMIAL:
+        return 2.0 * wt * (ylogy(y, mu) + ylogy(1.0 - y, 1.0 - mu))
+    if fam == FAM_POISSON:
+        if y > 0.0:
+            return 2.0 * (wt * (y * math.log(y / mu) - (y - mu)))
+        return 2.0 * mu * wt
+    return 2.0 * wt * (y * math.log(max(1.0, y) / mu) - (y + nbtheta) * math.log((y + nbtheta) / (mu + nbtheta)))
+
+
+@njit(nogil=True)
+def state(fam, link, nbtheta, y, wt, eta, mu, me, dr):  # pragma: no cover - compiled
+    """mu, d mu / d eta and the deviance residuals at eta; returns the residuals' sum (NaN/inf passed
+    on)."""
+    s = 0.0
+    for i in range(eta.shape[0]):
+        m, e = link_mu_eta(link, eta[i])
+        mu[i] = m
+        me[i] = e
+        d = dev_resid(fam, y[i], m, wt[i], nbtheta)
+        dr[i] = d
+        s += d
+    return s
+
+
+@njit(nogil=True)
+def chol_small(A, n):  # pragma: no cover - compiled
+    """Lower Cholesky of A[:n, :n] in place; False if not positive definite."""
+    for j in range(n):
+        s = A[j, j]
+        for t in range(j):
+            s -= A[j, t] * A[j, t]
+        if not s > 0.0:
+            return False
+        d = math.sqrt(s)
+        A[j, j] = d
+        for i in range(j + 1, n):
+            s = A[i, j]
+            for t in range(j):
+                s -= A[i, t] * A[j, t]
+            A[i, j] = s / d
+    return True
+
+
+@njit(nogil=True)
+def chol_sparse(A, n):  # pragma: no cover - compiled
+    """Lower Cholesky of A[:n, :n] (lower triangle) in place, right-looking, skipping the zeros of each
+    column: cheap where the Schur complement stays sparse (nested factors). False if not positive
+    definite; the upper triangle is set to zero."""
+    nz = np.empty(n, dtype=np.int64)
+    for j in range(n):
+        d = A[j, j]
+        if not d > 0.0:
+            return False
+        d = math.sqrt(d)
+        A[j, j] = d
+        m = 0
+        for i in range(j + 1, n):
+            if A[i, j] != 0.0:
+                A[i, j] /= d
+                nz[m] = i
+                m += 1
+        for ia in range(m):
+            i = nz[ia]
+            lij = A[i, j]
+            for ib in range(ia + 1):
+                A[i, nz[ib]] -= lij * A[nz[ib], j]
+    for a in range(n):
+        for b in range(a + 1, n):
+            A[a, b] = 0.0
+    return True
+
+
+@njit(nogil=True)
+def factorize(idx, vals, w, X, joint, l1, s1, q1, q2u, ptr21, rows21, use21, L11, L12, S):  # pragma: no cover
+    """The block factor of ``[Z Lambda, X]' W [Z Lambda, X] + diag(1 on u)`` (X only when ``joint``):
+    ``L11`` (l1, s1, s1) lower factors of the first term's blocks, ``L12`` (q1, q2) = L11^-1 M12 and
+    ``S`` (q2, q2) whose lower triangle becomes the factor of the Schur complement. Returns a status and
+    log|L_u|^2 (the u part of the log-determinant)."""
+    n, k = vals.shape
+    p = X.shape[1] if joint else 0
+    q2 = q2u + p
+    L11[:] = 0.0
+    L12[:] = 0.0
+    S[:] = 0.0
+    for r in range(n):
+        wr = w[r]
+        if s1 == 1:
+            lev = idx[r, 0]
+            va = vals[r, 0] * wr
+            L11[lev, 0, 0] += va * vals[r, 0]
+            for i in range(1, k):
+                ri = idx[r, i] - q1
+                vv = vals[r, i]
+                L12[lev, ri] += va * vv
+                vi = vv * wr
+                for i2 in range(1, i + 1):
+                    ri2 = idx[r, i2] - q1
+                    if ri2 <= ri:
+                        S[ri, ri2] += vi * vals[r, i2]
+                    else:
+                        S[ri2, ri] += vi * vals[r, i2]
+                for j in range(p):
+                    S[q2u + j, ri] += vi * X[r, j]
+            for j in range(p):
+                xj = X[r, j] * wr
+                L12[lev, q2u + j] += va * X[r, j]
+                for j2 in range(j + 1):
+                    S[q2u + j, q2u + j2] += xj * X[r, j2]
+            continue
+        lev = idx[r, 0] // s1
+        for a in range(s1):
+            va = vals[r, a] * wr
+            ca = idx[r, a]
+            for b in range(a + 1):
+                L11[lev, a, b] += va * vals[r, b]
+            for i in range(s1, k):
+                L12[ca, idx[r, i] - q1] += va * vals[r, i]
+            for j in range(p):
+                L12[ca, q2u + j] += va * X[r, j]
+        for i in range(s1, k):
+            ri = idx[r, i] - q1
+            vi = vals[r, i] * wr
+            for i2 in range(s1, k):
+                ri2 = idx[r, i2] - q1
+                if ri2 <= ri:
+                    S[ri, ri2] += vi * vals[r, i2]
+            for j in range(p):
+                S[q2u + j, ri] += vi * X[r, j]
+        for j in range(p):
+            xj = X[r, j] * wr
+            for j2 in range(j + 1):
+                S[q2u + j, q2u + j2] += xj * X[r, j2]
+    for i in range(q2u):
+        S[i, i] += 1.0
+    ld = 0.0
+    for lev in range(l1):
+        for a in range(s1):
+            L11[lev, a, a] += 1.0
+        if s1 == 1:
+            d = L11[lev, 0, 0]
+            if not d > 0.0:
+                return NOT_PD_11, 0.0
+            d = math.sqrt(d)
+            L11[lev, 0, 0] = d
+        elif not chol_small(L11[lev], s1):
+            return NOT_PD_11, 0.0
+        for a in range(s1):
+            ld += 2.0 * math.log(L11[lev, a, a])
+    if q2 == 0:
+        return OK, ld
+    # L12 = L11^-1 M12, level by level (forward substitution in the s1 x s1 block)
+    for lev in range(l1):
+        base = lev * s1
+        for a in range(s1):
+            row = base + a
+            for c in range(q2):
+                s = L12[row, c]
+                for b in range(a):
+                    s -= L11[lev, a, b] * L12[base + b, c]
+                L12[row, c] = s / L11[lev, a, a]
+    # S -= L12' L12 (lower triangle)
+    if use21:
+        for j in range(q1):
+            a0, a1 = ptr21[j], ptr21[j + 1]
+            for ia in range(a0, a1):
+                a = rows21[ia]
+                la = L12[j, a]
+                if la == 0.0:
+                    continue
+                for ib in range(a0, a1):
+                    b = rows21[ib]
+                    if b <= a:
+                        S[a, b] -= la * L12[j, b]
+            for a in range(q2u, q2):
+                la = L12[j, a]
+                for ib in range(a0, a1):
+                    b = rows21[ib]
+                    S[a, b] -= la * L12[j, b]
+                for b in range(q2u, a + 1):
+                    S[a, b] -= la * L12[j, b]
+    else:
+        for j in range(q1):
+            for a in range(q2):
+                la = L12[j, a]
+                if la == 0.0:
+                    continue
+                for b in range(a + 1):
+                    S[a, b] -= la * L12[j, b]
+    st, ld2 = chol_schur(S, q2, q2u)
+    return st, ld + ld2
+
+
+@njit(nogil=True)
+def chol_schur(S, q2, q2u):  # pragma: no cover - compiled
+    """Cholesky of the Schur complement (lower triangle of S, in place; the upper set to zero): the
+    small loop up to 96 rows, the zero-skipping loop when under 5% of it is non-zero, else LAPACK.
+    Returns (status, the u rows' part of log|L|^2)."""
+    ld = 0.0
+    dense = q2 <= 96
+    if not dense:  # LAPACK for a dense Schur complement, the zero-skipping loop for a sparse one
+        cnt = 0
+        for a in range(q2):
+            for b in range(a):
+                if S[a, b] != 0.0:
+                    cnt += 1
+        if cnt < 0.05 * q2 * (q2 - 1) / 2:
+            if not chol_sparse(S, q2):
+                return NOT_PD_22, 0.0
+            for a in range(q2u):
+                ld += 2.0 * math.log(S[a, a])
+            return OK, ld
+    if dense:
+        if not chol_small(S, q2):
+            return NOT_PD_22, 0.0
+        for a in range(q2):
+            for b in range(a + 1, q2):
+                S[a, b] = 0.0
+    else:
+        for a in range(q2):
+            for b in range(a + 1, q2):
+                S[a, b] = S[b, a]
+        for a in range(q2):
+            if not S[a, a] > 0.0:
+                return NOT_PD_22, 0.0
+        L = np.linalg.cholesky(S)  # LAPACK; S is checked above only on its diagonal
+        for a in range(q2):
+            if not L[a, a] > 0.0 or not np.isfinite(L[a, a]):
+                return NOT_PD_22, 0.0
+        S[:, :] = L
+    for a in range(q2u):
+        ld += 2.0 * math.log(S[a, a])
+    return OK, ld
+
+
+@njit(nogil=True)
+def factorize_sparse(idx, vals, w, X, joint, l1, q1, q2u, ptr21, rows21, pos21, L11, L12v, L12x,
+                     S):  # pragma: no cover - compiled
+    """:func:`factorize` for a scalar first term whose cross-products with the other terms are mostly
+    zero (crossed factors with many levels): ``L12`` kept in the compressed rows of its fixed pattern
+    (``L12v``, level j's entries at ``ptr21[j]:ptr21[j+1]``, their rest columns ``rows21``; ``pos21[r]``
+    where row r's products go) plus the dense fixed-effects columns ``L12x`` (q1, p): the Schur
+    downdate costs the pattern's multiply-adds only (sum over levels of |pattern|^2 / 2), and nothing
+    of size q1 x q2 is formed."""
+    n, k = vals.shape
+    p = X.shape[1] if joint else 0
+    q2 = q2u + p
+    L11[:] = 0.0
+    L12v[:] = 0.0
+    L12x[:] = 0.0
+    S[:] = 0.0
+    for r in range(n):
+        wr = w[r]
+        lev = idx[r, 0]
+        va = vals[r, 0] * wr
+        L11[lev, 0, 0] += va * vals[r, 0]
+        for i in range(1, k):
+            ri = idx[r, i] - q1
+            vv = vals[r, i]
+            L12v[pos21[r, i - 1]] += va * vv
+            vi = vv * wr
+            for i2 in range(1, i + 1):
+                ri2 = idx[r, i2] - q1
+                if ri2 <= ri:
+                    S[ri, ri2] += vi * vals[r, i2]
+                else:
+                    S[ri2, ri] += vi * vals[r, i2]
+            for j in range(p):
+                S[q2u + j, ri] += vi * X[r, j]
+        for j in range(p):
+            xj = X[r, j] * wr
+            L12x[lev, j] += va * X[r, j]
+            for j2 in range(j + 1):
+                S[q2u + j, q2u + j2] += xj * X[r, j2]
+    for i in range(q2u):
+        S[i, i] += 1.0
+    ld = 0.0
+    for lev in range(l1):
+        d = L11[lev, 0, 0] + 1.0
+        if not d > 0.0:
+            return NOT_PD_11, 0.0
+        d = math.sqrt(d)
+        L11[lev, 0, 0] = d
+        ld += 2.0 * math.log(d)
+        for ib in range(ptr21[lev], ptr21[lev + 1]):
+            L12v[ib] /= d
+        for j in range(p):
+            L12x[lev, j] /= d
+    # rest x rest, level by level: the level's entries stay in cache, its rows of S are written in
+    # ascending columns (the pattern is sorted within a level)
+    for j in range(q1):
+        a0, a1 = ptr21[j], ptr21[j + 1]
+        for ia in range(a0, a1):
+            a = rows21[ia]
+            la = L12v[ia]
+            for ib in range(a0, ia + 1):
+                S[a, rows21[ib]] -= la * L12v[ib]
+    # fixed effects x (rest, fixed effects)
+    for j in range(q1):
+        for jx in range(p):
+            lx = L12x[j, jx]
+            if lx == 0.0:
+                continue
+            for ib in range(ptr21[j], ptr21[j + 1]):
+                S[q2u + jx, rows21[ib]] -= lx * L12v[ib]
+            for jx2 in range(jx + 1):
+                S[q2u + jx, q2u + jx2] -= lx * L12x[j, jx2]
+    st, ld2 = chol_schur(S, q2, q2u)
+    return st, ld + ld2
+
+
+@njit(nogil=True)
+def solve_sparse(L11, L12v, L12x, S, r, l1, q1, q2u, q2, ptr21, rows21):  # pragma: no cover - compiled
+    """:func:`solve` with the factor of :func:`factorize_sparse`."""
+    p = q2 - q2u
+    for j in range(l1):
+        r[j] /= L11[j, 0, 0]
+    if q2:
+        for j in range(q1):
+            rj = r[j]
+            if rj != 0.0:
+                for ib in range(ptr21[j], ptr21[j + 1]):
+                    r[q1 + rows21[ib]] -= L12v[ib] * rj
+                for jx in range(p):
+                    r[q1 + q2u + jx] -= L12x[j, jx] * rj
+        for a in range(q2):
+            s = r[q1 + a]
+            for b in range(a):
+                s -= S[a, b] * r[q1 + b]
+            r[q1 + a] = s / S[a, a]
+        for a in range(q2 - 1, -1, -1):
+            s = r[q1 + a]
+            for b in range(a + 1, q2):
+                s -= S[b, a] * r[q1 + b]
+            r[q1 + a] = s / S[a, a]
+        for j in range(q1):
+            s = r[j]
+            for ib in range(ptr21[j], ptr21[j + 1]):
+                s -= L12v[ib] * r[q1 + rows21[ib]]
+            for jx in range(p):
+                s -= L12x[j, jx] * r[q1 + q2u + jx]
+            r[j] = s
+    for j in range(l1):
+        r[j] /= L11[j, 0, 0]
+
+
+@njit(nogil=True)
+def solve(L11, L12, S, r, l1, s1, q1, q2):  # pragma: no cover - compiled
+    """Solve (L L') x = r with the block factor (r overwritten by x)."""
+    for lev in range(l1):
+        base = lev * s1
+        for a in range(s1):
+            s = r[base + a]
+            for b in range(a):
+                s -= L11[lev, a, b] * r[base + b]
+            r[base + a] = s / L11[lev, a, a]
+    if q2:
+        for j in range(q1):
+            rj = r[j]
+            if rj != 0.0:
+                for c in range(q2):
+                    r[q1 + c] -= L12[j, c] * rj
+        for a in range(q2):
+            s = r[q1 + a]
+            for b in range(a):
+                s -= S[a, b] * r[q1 + b]
+            r[q1 + a] = s / S[a, a]
+        for a in range(q2 - 1, -1, -1):
+            s = r[q1 + a]
+            for b in range(a + 1, q2):
+                s -= S[b, a] * r[q1 + b]
+            r[q1 + a] = s / S[a, a]
+        for j in range(q1):
+            s = r[j]
+            for c in range(q2):
+                s -= L12[j, c] * r[q1 + c]
+            r[j] = s
+    for lev in range(l1):
+        base = lev * s1
+        for a in range(s1 - 1, -1, -1):
+            s = r[base + a]
+            for b in range(a + 1, s1):
+                s -= L11[lev, b, a] * r[base + b]
+            r[base + a] = s / L11[lev, a, a]
+
+
+@njit(nogil=True)
+def aic_value(mode, mu, dr, parts):  # pragma: no cover - compiled
+    """R's ``family$aic`` from the mu-free parts precomputed by :meth:`GlmmProblem._aic_parts`: mode 1 a
+    0/1 binomial with unit weights (the deviance), 2 a binomial (parts: k, m - k, log choose(m, k),
+    wt / m), 3 Poisson (wt, -lgamma(y + 1) wt, wt y), 4 negative binomial (the parts other than mu's)."""
+    n = mu.shape[0]
+    s = 0.0
+    if mode == 1:
+        for i in range(n):
+            s += dr[i]
+        return s
+    if mode == 2:
+        for i in range(n):
+            f = parts[i, 3]
+            if f != 0.0:
+                ll = parts[i, 2]
+                if parts[i, 0] != 0.0:
+                    ll += parts[i, 0] * math.log(mu[i])
+                if parts[i, 1] != 0.0:
+                    ll += parts[i, 1] * math.log1p(-mu[i])
+                s += f * ll
+        return -2.0 * s
+    if mode == 3:
+        for i in range(n):
+            ll = -mu[i] * parts[i, 0] + parts[i, 1]
+            if parts[i, 2] != 0.0:
+                ll += parts[i, 2] * math.log(mu[i])
+            s += ll
+        return -2.0 * s
+    # negative binomial: parts = (wt, wt (y + theta), wt y, wt (lgamma(y+1) - theta log theta + ...))
+    for i in range(n):
+        t = parts[i, 1] * math.log(mu[i] + parts[i, 4]) + parts[i, 3]
+        if parts[i, 2] != 0.0:
+            t -= parts[i, 2] * math.log(mu[i])
+        s += t
+    return 2.0 * s
+
+
+@njit(nogil=True)
+def pirls(fam, link, nbtheta, idx, vals, X, y, wt, off, eta0, joint, tol, maxit,
+          l1, s1, q1, q2u, ptr21, rows21, use21, pos21, aic_mode, aic_parts):  # pragma: no cover - compiled
+    """lme4's ``pwrssUpdate`` (see :meth:`GlmmProblem.pirls_lme4`). ``off`` is the offset (plus X beta
+    when not ``joint``). Returns (status, iterations, u, beta, eta, mu, devres, ldL2, the weights of the
+    last factorization, L11 diagonal, the Laplace deviance (NaN for ``aic_mode`` 0))."""
+    n, k = vals.shape
+    p = X.shape[1] if joint else 0
+    q = q1 + q2u
+    q2 = q2u + p
+    L11 = np.zeros((l1, s1, s1))
+    if use21:  # the compressed pattern (factorize_sparse)
+        L12 = np.zeros((1, 1))
+        L12v = np.zeros(rows21.shape[0])
+        L12x = np.zeros((q1, p))
+    else:
+        L12 = np.zeros((q1, q2))
+        L12v = np.zeros(0)
+        L12x = np.zeros((1, 1))
+    S = np.zeros((q2, q2))
+    eta = eta0.copy()
+    mu = np.empty(n)
+    dr = np.empty(n)
+    w = np.empty(n)
+    wz = np.empty(n)
+    u = np.zeros(q)
+    b = np.zeros(p)
+    eta_new = np.empty(n)
+    mu_new = np.empty(n)
+    dr_new = np.empty(n)
+    me = np.empty(n)
+    me_new = np.empty(n)
+    sol = np.empty(q + p)
+    for i in range(n):
+        m, e = link_mu_eta(link, eta[i])
+        mu[i] = m
+        me[i] = e
+    oldpdev = math.inf
+    ld = 0.0
+    status = MAXIT
+    it = 0
+    for it in range(1, maxit + 1):
+        for i in range(n):
+            mei = me[i]
+            v = variance(fam, mu[i], nbtheta)
+            wi = wt[i] * mei * mei / v
+            zi = eta[i] - off[i] + (y[i] - mu[i]) / mei
+            if not (np.isfinite(wi) and np.isfinite(zi)):
+                return BAD_WEIGHTS, it, u, b, eta, mu, dr, 0.0, w, L11[:, 0, 0].copy(), math.nan
+            w[i] = wi
+            wz[i] = wi * zi
+        if use21:
+            st, ld = factorize_sparse(idx, vals, w, X, joint, l1, q1, q2u, ptr21, rows21, pos21, L11, L12v,
+                                      L12x, S)
+        else:
+            st, ld = factorize(idx, vals, w, X, joint, l1, s1, q1, q2u, ptr21, rows21, False, L11, L12, S)
+        if st != OK:
+            return st, it, u, b, eta, mu, dr, 0.0, w, L11[:, 0, 0].copy(), math.nan
+        sol[:] = 0.0
+        for r in range(n):
+            x = wz[r]
+            for i in range(k):
+                sol[idx[r, i]] += vals[r, i] * x
+            for j in range(p):
+                sol[q + j] += X[r, j] * x
+        if use21:
+            solve_sparse(L11, L12v, L12x, S, sol, l1, q1, q2u, q2, ptr21, rows21)
+        else:
+            solve(L11, L12, S, sol, l1, s1, q1, q2)
+        pdev = 0.0
+        for r in range(n):
+            e = off[r]
+            for i in range(k):
+                e += vals[r, i] * sol[idx[r, i]]
+            for j in range(p):
+                e += X[r, j] * sol[q + j]
+            eta_new[r] = e
+        pdev = state(fam, link, nbtheta, y, wt, eta_new, mu_new, me_new, dr_new)
+        for i in range(q):
+            pdev += sol[i] * sol[i]
+        if np.isfinite(pdev) and abs((oldpdev - pdev) / pdev) < tol:
+            u[:] = sol[:q]
+            b[:] = sol[q:]
+            eta[:] = eta_new
+            mu[:] = mu_new
+            me[:] = me_new
+            dr[:] = dr_new
+            status = OK
+            break
+        if not np.isfinite(pdev) or pdev > oldpdev:
+            for _ in range(20):
+                for i in range(q + p):
+                    sol[i] = 0.5 * (sol[i] + (u[i] if i < q else b[i - q]))
+                for r in range(n):
+                    e = off[r]
+                    for i in range(k):
+                        e += vals[r, i] * sol[idx[r, i]]
+                    for j in range(p):
+                        e += X[r, j] * sol[q + j]
+                    eta_new[r] = e
+                pdev = state(fam, link, nbtheta, y, wt, eta_new, mu_new, me_new, dr_new)
+                for i in range(q):
+                    pdev += sol[i] * sol[i]
+                if np.isfinite(pdev) and pdev <= oldpdev:
+                    break
+            if not np.isfinite(pdev):
+                return NAN_PDEV, it, u, b, eta, mu, dr, ld, w, L11[:, 0, 0].copy(), math.nan
+            if pdev - oldpdev > tol:
+                return HALVING_FAILED, it, u, b, eta, mu, dr, ld, w, L11[:, 0, 0].copy(), math.nan
+        u[:] = sol[:q]
+        b[:] = sol[q:]
+        eta[:] = eta_new
+        mu[:] = mu_new
+        me[:] = me_new
+        dr[:] = dr_new
+        oldpdev = pdev
+    lap = math.nan
+    if status == OK and aic_mode != 0:
+        lap = ld + aic_value(aic_mode, mu, dr, aic_parts)
+        for i in range(q):
+            lap += u[i] * u[i]
+    return status, it, u, b, eta, mu, dr, ld, w, L11[:, 0, 0].copy(), lap
+
+
+@njit(nogil=True)
+def laplace_value(fam, link, nbtheta, idx, zall, theta, X, beta, y, wt, offset, eta0, joint, tol, maxit,
+                  l1, s1, q1, q2u, ptr21, rows21, use21, pos21, aic_mode, aic_parts):  # pragma: no cover - compiled
+    """The Laplace deviance only (status, iterations, value), for models whose terms are all scalar
+    (``zall`` the (n, k) values of Z, theta one per term): what the optimizer needs, with nothing to
+    hand back to Python but three numbers."""
+    n, k = zall.shape
+    vals = np.empty((n, k))
+    for r in range(n):
+        for i in range(k):
+            vals[r, i] = zall[r, i] * theta[i]
+    off = offset.copy()
+    if not joint:
+        p = X.shape[1]
+        for r in range(n):
+            e = off[r]
+            for j in range(p):
+                e += X[r, j] * beta[j]
+            off[r] = e
+    res = pirls(fam, link, nbtheta, idx, vals, X, y, wt, off, eta0, joint, tol, maxit,
+                l1, s1, q1, q2u, ptr21, rows21, use21, pos21, aic_mode, aic_parts)
+    return res[0], res[1], res[10]
+
+
+@njit(nogil=True)
+def agq_value(fam, link, nbtheta, refs, zl, eta, y, wt, u0, devres, l11, ld, rule):  # pragma: no cover
+    """lme4's ``glmerAGQ`` (see :meth:`GlmmProblem.agq`): one scalar term, the mode's linear predictor
+    ``eta``, ``zl`` the term's column of Z times theta, ``rule`` the (k, 3) Gauss-Hermite rule."""
+    n = eta.shape[0]
+    nl = u0.shape[0]
+    devc0 = np.empty(nl)
+    for j in range(nl):
+        devc0[j] = u0[j] * u0[j]
+    for i in range(n):
+        devc0[refs[i]] += devres[i]
+    mult = np.zeros(nl)
+    devc = np.empty(nl)
+    for t in range(rule.shape[0]):
+        z, w, ldn = rule[t, 0], rule[t, 1], rule[t, 2]
+        if z == 0.0:
+            for j in range(nl):
+                mult[j] += w
+            continue
+        for j in range(nl):
+            u1 = u0[j] + z / l11[j]
+            devc[j] = u1 * u1
+        for i in range(n):
+            e = eta[i] + zl[i] * (z / l11[refs[i]])
+            m, _ = link_mu_eta(link, e)
+            devc[refs[i]] += dev_resid(fam, y[i], m, wt[i], nbtheta)
+        for j in range(nl):
+            mult[j] += math.exp(-0.5 * (devc[j] - devc0[j]) - ldn) * w / 2.5066282746310002
+    s = ld
+    for j in range(nl):
+        s += devc0[j] - 2.0 * math.log(mult[j])
+    return s
