@@ -16,7 +16,8 @@ import scipy.sparse as sp
 
 from ..errors import ModelError
 
-__all__ = ["BlockedFactor", "batched_cholesky", "batched_inverse", "batched_tri_inverse", "block_diag_sparse",
+__all__ = ["BlockedFactor", "WeightedGram", "batched_cholesky", "batched_inverse", "batched_tri_inverse",
+           "block_diag_sparse",
            "dense_cholesky", "NotPositiveDefinite"]
 
 
@@ -137,3 +138,75 @@ def dense_cholesky(M: np.ndarray) -> np.ndarray:
     if info != 0:
         raise NotPositiveDefinite(f"the dense block is not positive definite (dpotrf info {info})")
     return L
+
+
+class WeightedGram:
+    """``A diag(w) A'`` for a sparse ``m x q`` matrix ``A`` of fixed pattern and weights ``w`` that change:
+    the symbolic product done once. Every pair of rows ``a <= b`` stored in one column ``j`` contributes
+    ``A[a, j] A[b, j] w_j`` to the entry ``(b, a)``; the pairs are numbered by distinct entry (through a
+    dense ``m x m`` table: the product is held dense anyway) into a sparse ``(entries x q)`` matrix ``R``
+    built column by column, so the numeric product is one sparse matrix-vector product ``R w`` (no pattern
+    computed, sorted or allocated per call). ``npairs``: the stored pairs (~12 bytes each);
+    :meth:`pair_count` says how many there would be before building."""
+
+    def __init__(self, A: sp.spmatrix):
+        csc = sp.csc_matrix(A)
+        csc.sum_duplicates()
+        csc.sort_indices()
+        m, q = csc.shape
+        self.shape = (m, m)
+        counts = np.diff(csc.indptr).astype(np.int64)
+        nnz = int(csc.indptr[-1])
+        col = np.repeat(np.arange(q, dtype=np.int64), counts)
+        # stored element i at position t of its column (of c elements) pairs with positions t .. c-1
+        rowlen = csc.indptr[col + 1].astype(np.int64) - np.arange(nnz, dtype=np.int64)
+        npairs = int(rowlen.sum())
+        first = np.repeat(np.arange(nnz, dtype=np.int64), rowlen)
+        starts = np.zeros(nnz + 1, dtype=np.int64)
+        np.cumsum(rowlen, out=starts[1:])
+        second = first + (np.arange(npairs, dtype=np.int64) - np.repeat(starts[:-1], rowlen))
+        rows = csc.indices.astype(np.int64)
+        lo, hi = rows[first], rows[second]  # lo <= hi: rows ascend within a column
+        vals = csc.data[first] * csc.data[second]
+        pptr = np.zeros(q + 1, dtype=np.int64)  # pairs are generated column by column
+        np.cumsum((counts * (counts + 1)) // 2, out=pptr[1:])
+        del first, second, starts, rowlen
+        key = hi * m + lo
+        del hi, lo
+        # number the distinct entries through a dense m x m table (no sort: M is m x m anyway)
+        mark = np.zeros(m * m, dtype=bool)
+        mark[key] = True
+        ukey = np.flatnonzero(mark)
+        del mark
+        table = np.zeros(m * m, dtype=np.int32 if len(ukey) < 2**31 - 1 else np.int64)
+        table[ukey] = np.arange(len(ukey), dtype=table.dtype)
+        slot = table[key]
+        del table, key
+        itype = np.int32 if max(npairs, len(ukey)) < 2**31 - 1 else np.int64
+        # R by columns: column j holds its pairs' entries (each at most once); R w is one csc_matvec
+        self.R = sp.csc_matrix((vals, slot.astype(itype, copy=False), pptr.astype(itype)),
+                               shape=(len(ukey), q))
+        self.hi = (ukey // m).astype(np.intp)
+        self.lo = (ukey % m).astype(np.intp)
+        self.off = self.hi != self.lo
+        self.flat_lower = ukey  # C order: (hi, lo), lower triangle
+        self.flat_upper = (self.lo * m + self.hi)[self.off]
+        self.npairs = npairs
+
+    @staticmethod
+    def pair_count(A: sp.spmatrix) -> int:
+        """The number of row pairs ``a <= b`` sharing a column of ``A``."""
+        c = np.diff(sp.csc_matrix(A).indptr).astype(np.int64)
+        return int((c * (c + 1) // 2).sum())
+
+    def subtract_from(self, M: np.ndarray, w: np.ndarray, d: np.ndarray | None = None) -> np.ndarray:
+        """``M -= diag(d) A diag(w) A' diag(d)`` on ``A A'``'s pattern, both triangles, in place (``M``
+        C-contiguous ``m x m``); ``d`` None means the identity."""
+        g = self.R @ w
+        if d is not None:
+            g *= d[self.hi]
+            g *= d[self.lo]
+        flat = M.reshape(-1)
+        flat[self.flat_lower] -= g
+        flat[self.flat_upper] -= g[self.off]
+        return M

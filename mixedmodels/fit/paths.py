@@ -31,15 +31,16 @@ import scipy.sparse as sp
 
 from . import kernels
 from ..errors import MixedModelsError, ModelError
-from .gradient import gradient_from_factor
+from .gradient import SparseGradientLayout, gradient_from_factor
 from .linalg import (BlockedFactor, NotPositiveDefinite, batched_cholesky, batched_tri_inverse,
-                     block_diag_sparse, dense_cholesky)
+                     WeightedGram, block_diag_sparse, dense_cholesky)
 from . import smallfit
 from .smallfit import SmallEvaluator
 
 __all__ = ["Path", "SmallPath", "DensePath", "BlocksPath", "SparsePath", "WarmingPath", "PATHS", "choose_path",
            "DENSE_MAX", "DENSE_HARD_MAX", "WARMING_MAX_SIZE", "SMALL_MAX_REST", "SMALL_MAX_WORK", "BLOCKS_MIN_WORK",
-           "SPARSE_DENSE_C", "GRADIENT_CHUNK_ELEMENTS", "CROSSPROD_DENSE_MAX", "CROSS_CHECK_SINGULAR_TOL",
+           "SPARSE_DENSE_C", "GRAM_PAIRS_MAX", "GRADIENT_CHUNK_ELEMENTS", "CROSSPROD_DENSE_MAX",
+           "CROSS_CHECK_SINGULAR_TOL",
            "CROSS_CHECK_FEW_LEVELS", "CROSS_CHECK_DENSE_MAX_THETA"]
 
 # ------------------------------------------------------------------------------------- thresholds
@@ -54,6 +55,8 @@ WARMING_MAX_SIZE = 8_000_000  # m * q1 up to which a large fit runs on the spars
                               # path's extra cost (~0.01 s an evaluation per million, measured) would
                               # exceed the compile's ~3 s, and the fit compiles them itself
 SPARSE_DENSE_C = 0.05         # fill of A_R1 above which the sparse path forms C C' densely
+GRAM_PAIRS_MAX = 20_000_000   # row pairs of A_R1 up to which the sparse path precomputes the pattern of
+                              # C C' (scalar terms only; linalg.WeightedGram, ~40 bytes a pair to build)
 GRADIENT_CHUNK_ELEMENTS = 2_000_000  # size of the dense k x (columns) blocks of the sparse gradient
 CROSSPROD_DENSE_MAX = 200_000  # n * (columns) up to which the cross-products are formed densely
 # the BOBYQA cross-check of optimizer="auto" (mixedmodels.fit.optimize.cross_check_reason)
@@ -254,6 +257,26 @@ class SparsePath(_FactorPath):
         super().__init__(crit)
         AR1 = crit.cp.AR1
         self.dense_C = AR1.nnz / max(1, AR1.shape[0] * AR1.shape[1]) > SPARSE_DENSE_C
+        # scalar terms throughout: C C' = diag(d) A_R1 diag(t^2) A_R1' diag(d) on a pattern fixed per model
+        self._gram = None
+        if crit.rest_diag and crit.s1 == 1:
+            pairs = WeightedGram.pair_count(AR1)
+            # against a dense C C' (BLAS: ~40 multiply-adds in the time of one pair, measured)
+            if pairs <= GRAM_PAIRS_MAX and not (self.dense_C and pairs * 40 >= crit.m * crit.m * crit.q1):
+                self._gram = WeightedGram(AR1)
+        self._layout = None  # the gradient's SparseGradientLayout, built at the first gradient
+        self._layout_built = False
+
+    def gradient_at(self, f: BlockedFactor) -> np.ndarray | None:
+        if not self._layout_built:
+            self._layout = SparseGradientLayout.for_criterion(self.crit)
+            self._layout_built = True
+        try:
+            g = gradient_from_factor(self.crit, f, mode="sparse", chunk_elements=GRADIENT_CHUNK_ELEMENTS,
+                                     layout=self._layout if self._layout is not None else False)
+        except (NotPositiveDefinite, np.linalg.LinAlgError):
+            return None
+        return g if np.all(np.isfinite(g)) else None
 
     def factor(self, theta: np.ndarray, need_C: bool = True) -> BlockedFactor:
         crit = self.crit
@@ -261,6 +284,14 @@ class SparsePath(_FactorPath):
         lams = crit.lambdas(theta)
         lam1 = lams[0]
         L11, L11inv = _first_term(crit, lam1)
+        if self._gram is not None and not need_C:
+            d = crit.rest_scale_vector(theta)
+            M = cp.ARR * d[:, None]
+            M *= d[None, :]
+            M[crit.diag_m] += crit.eye_rest
+            t = lam1[0, 0] * L11inv[:, 0, 0]
+            self._gram.subtract_from(M, t * t, d)
+            return BlockedFactor(theta, lams, L11, L11inv, None, dense_cholesky(M), crit.qrest, crit.p)
         if crit.rest_diag:
             d = crit.rest_scale_vector(theta)
             if crit.s1 == 1:
