@@ -22,6 +22,7 @@ intervals agree with R's to about 1e-3 (the fixtures of ``tests/r/make_glmm_prof
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -30,7 +31,7 @@ from scipy import stats
 
 from ..errors import MixedModelsError, warn
 from ..fit.optimize import bobyqa
-from .profile import Profile, _unique_rows, back_spline, confint_profile, cv_to_sv, interp_spline, \
+from .profile import Profile, _unique_rows, fill_profile, back_spline, confint_profile, cv_to_sv, interp_spline, \
     par_names, sv_to_cv
 
 __all__ = ["glmm_profile", "glmm_confint_profile"]
@@ -83,33 +84,8 @@ def glmm_profile(fit, which=None, alphamax: float = 0.01, maxpts: int = 100, del
     if not math.isclose(dd(opt), base, rel_tol=1e-5):
         raise MixedModelsError("the deviance at the estimates does not reproduce the fit's: cannot profile")
 
-    def nextpar(mat, cc, r, lo, hi, minstep=1e-6):
-        pvals = mat[[r - 1, r], cc]
-        zeta = mat[[r - 1, r], 0]
-        num = pvals[1] - pvals[0]
-        denom = zeta[1] - zeta[0]
-        if not np.isfinite(denom) or denom == 0:
-            _warn(msgs, "Last two rows have identical or NA .zeta values: using minstep")
-            step = minstep
-        else:
-            step = delta * num / denom
-            if step < 0:
-                _warn(msgs, "unexpected decrease in profile: using minstep")
-                step = minstep
-            elif r > 0:
-                maxstep = abs(maxmult * num)
-                if abs(step) > maxstep:
-                    step = math.copysign(maxstep, step)
-        return min(hi, max(lo, pvals[1] + np.sign(num) * step))
-
-    def fillmat(mat, lo, hi, zetafun, cc):
-        nr = mat.shape[0]
-        i = 1
-        while (i < nr - 1 and lo < mat[i, cc] < hi
-               and (np.isnan(mat[i, 0]) or abs(mat[i, 0]) <= cutoff)):
-            mat[i + 1] = zetafun(nextpar(mat, cc, i, lo, hi), mat[i])
-            i += 1
-        return mat
+    fillmat = functools.partial(fill_profile, delta=delta, maxmult=maxmult, cutoff=cutoff,
+                                warn=lambda text: _warn(msgs, text))
 
     res = np.tile(np.concatenate([[0.0], opt]), (maxpts, 1))
     rows_all = []

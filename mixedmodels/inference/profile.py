@@ -26,6 +26,7 @@ points can differ from lme4's in the last digits; on the reference models the in
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from dataclasses import dataclass, field
@@ -269,6 +270,44 @@ def _ml_fit(fit):
         return fit.model.fit("ML", theta0=np.asarray(fit.theta, dtype=float))
 
 
+def fill_profile(mat: np.ndarray, lo: float, hi: float, zetafun, cc: int, *, delta: float, maxmult: float,
+                 cutoff: float, warn) -> np.ndarray:
+    """lme4's ``profile.merMod`` filling one direction of one parameter's profile: from the last two
+    filled rows of ``mat`` (column 0 the signed root zeta, column ``cc`` the parameter) the next value by
+    lme4's ``nextpar`` rule (a step aimed at an increment ``delta`` of zeta, at least ``minstep``, at most
+    ``maxmult`` times the previous step, within ``[lo, hi]``), its row from ``zetafun(value, previous
+    row)``, until zeta passes ``cutoff``, the bounds are reached or the rows run out. ``warn(text)``
+    reports lme4's warnings. Shared by the linear and the generalized profiles."""
+    minstep = 1e-6
+
+    def nextpar(r: int) -> float:
+        pvals = mat[[r - 1, r], cc]
+        zeta = mat[[r - 1, r], 0]
+        num = pvals[1] - pvals[0]
+        denom = zeta[1] - zeta[0]
+        if not np.isfinite(denom) or denom == 0:
+            warn("Last two rows have identical or NA .zeta values: using minstep")
+            step = minstep
+        else:
+            step = delta * num / denom
+            if step < 0:
+                warn("unexpected decrease in profile: using minstep")
+                step = minstep
+            elif r > 0:
+                maxstep = abs(maxmult * num)
+                if abs(step) > maxstep:
+                    step = math.copysign(maxstep, step)
+        return min(hi, max(lo, pvals[1] + np.sign(num) * step))
+
+    nr = mat.shape[0]
+    i = 1  # 0-based row of the last filled point (lme4's i = 2)
+    while (i < nr - 1 and lo < mat[i, cc] < hi
+           and (np.isnan(mat[i, 0]) or abs(mat[i, 0]) <= cutoff)):
+        mat[i + 1] = zetafun(nextpar(i), mat[i])
+        i += 1
+    return mat
+
+
 def _warn(msgs: list[str], text: str) -> None:
 
     msgs.append(text)
@@ -343,34 +382,8 @@ def profile(fit, which=None, alphamax: float = 0.01, maxpts: int = 100, delta: f
         except NotPositiveDefinite:
             return np.full(p, np.nan)
 
-    def nextpar(mat, cc, r, lo, hi, minstep=1e-6):
-        pvals = mat[[r - 1, r], cc]
-        zeta = mat[[r - 1, r], 0]
-        num = pvals[1] - pvals[0]
-        denom = zeta[1] - zeta[0]
-        if not np.isfinite(denom) or denom == 0:
-            _warn(msgs, "Last two rows have identical or NA .zeta values: using minstep")
-            step = minstep
-        else:
-            step = delta * num / denom
-            if step < 0:
-                _warn(msgs, "unexpected decrease in profile: using minstep")
-                step = minstep
-            elif r > 0:
-                maxstep = abs(maxmult * num)
-                if abs(step) > maxstep:
-                    step = math.copysign(maxstep, step)
-        return min(hi, max(lo, pvals[1] + np.sign(num) * step))
-
-    def fillmat(mat, lo, hi, zetafun, cc):
-        nr = mat.shape[0]
-        i = 1  # 0-based row of the last filled point (lme4's i = 2)
-        while (i < nr - 1 and lo < mat[i, cc] < hi
-               and (np.isnan(mat[i, 0]) or abs(mat[i, 0]) <= cutoff)):
-            np_ = nextpar(mat, cc, i, lo, hi)
-            mat[i + 1] = zetafun(np_, mat[i])
-            i += 1
-        return mat
+    fillmat = functools.partial(fill_profile, delta=delta, maxmult=maxmult, cutoff=cutoff,
+                                warn=lambda text: _warn(msgs, text))
 
     res = np.tile(np.concatenate([[0.0], opt]), (maxpts, 1))
     rows_all: list[np.ndarray] = []
