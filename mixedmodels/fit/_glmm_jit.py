@@ -95,7 +95,11 @@ def state(fam, link, nbtheta, y, wt, eta, mu, me, dr):  # pragma: no cover - com
 
 @njit(nogil=True)
 def chol_small(A, n):  # pragma: no cover - compiled
-    """Lower Cholesky of A[:n, :n] in place; False if not positive definite."""
+    """Lower Cholesky of A[:n, :n] in place; False if not positive definite.
+
+    The same 12 lines as ``_smallfit_jit.chol_inplace``, kept here on purpose: importing that module would
+    mark the compiled small-model evaluator as loaded (``kernels.compiled_small_pays``), and Numba's disk
+    cache of a kernel is not invalidated when a kernel it calls in another module changes."""
     for j in range(n):
         s = A[j, j]
         for t in range(j):

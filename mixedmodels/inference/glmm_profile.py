@@ -31,8 +31,8 @@ from scipy import stats
 
 from ..errors import MixedModelsError, warn
 from ..fit.optimize import bobyqa
-from .profile import Profile, _unique_rows, fill_profile, back_spline, confint_profile, cv_to_sv, interp_spline, \
-    par_names, sv_to_cv
+from .profile import Profile, back_spline, confint_profile, cv_to_sv, fill_profile, interp_spline, par_names, \
+    profile_both_ways, sv_to_cv
 
 __all__ = ["glmm_profile", "glmm_confint_profile"]
 
@@ -132,16 +132,9 @@ def glmm_profile(fit, which=None, alphamax: float = 0.01, maxpts: int = 100, del
             out[1:][others] = x
             return out
 
-        pres = res.copy()
-        nres = res.copy()
         shiftpar = 0.001 if pw == 0 else pw * 1.01
-        first = zeta(shiftpar, res[0])
-        pres[1] = first
-        nres[0] = first
-        upperf = fillmat(pres, lower[w], upper[w], zeta, w + 1)
-        lowerf = fillmat(nres, lower[w], upper[w], zeta, w + 1) if pw > lower[w] else nres
-        bres = _unique_rows(np.vstack([upperf, lowerf]))
-        bres = bres[np.argsort(bres[:, w + 1], kind="stable")]
+        bres = profile_both_ways(res, shiftpar, lower[w], upper[w], zeta, w + 1, fillmat,
+                                 downwards=pw > lower[w])
         rows_all.append((names[w], bres))
         ok = ~np.isnan(bres[:, 0]) & ~np.isnan(bres[:, w + 1])
         try:

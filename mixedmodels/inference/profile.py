@@ -308,6 +308,23 @@ def fill_profile(mat: np.ndarray, lo: float, hi: float, zetafun, cc: int, *, del
     return mat
 
 
+def profile_both_ways(res: np.ndarray, start: float, lo: float, hi: float, zetafun, col: int, fillmat,
+                      downwards: bool = True) -> np.ndarray:
+    """One parameter's profile rows in both directions from the estimate (``res``: rows of the optimum,
+    column ``col`` the parameter), as lme4's ``profile.merMod``: the first step to ``start``, then
+    ``fillmat`` upwards and (when ``downwards``) downwards; the rows deduplicated and sorted by the
+    parameter."""
+    pres = res.copy()
+    nres = res.copy()
+    first = zetafun(start, res[0])
+    pres[1] = first
+    nres[0] = first
+    upperf = fillmat(pres, lo, hi, zetafun, col)
+    lowerf = fillmat(nres, lo, hi, zetafun, col) if downwards else nres
+    bres = _unique_rows(np.vstack([upperf, lowerf]))
+    return bres[np.argsort(bres[:, col], kind="stable")]
+
+
 def _warn(msgs: list[str], text: str) -> None:
 
     msgs.append(text)
@@ -430,21 +447,14 @@ def profile(fit, which=None, alphamax: float = 0.01, maxpts: int = 100, delta: f
             return np.concatenate([[math.copysign(math.sqrt(devdiff), xx - pw) if xx != pw else 0.0],
                                    pars, beta_at(pars)])
 
-        pres = res.copy()
-        nres = res.copy()
         shiftpar = 0.001 if pw == 0 else pw * 1.01
         if not lower[w] < shiftpar < upper[w]:
             # pw on a bound (a correlation of -1 or 1 at a singular fit): step into the interior instead
             # of out of the parameter space, where the deviance is not defined
             span = min(upper[w], pw + 1.0) - max(lower[w], pw - 1.0)
             shiftpar = pw + 0.01 * span if pw <= lower[w] else pw - 0.01 * span
-        first = zeta(shiftpar, res[0])
-        pres[1] = first
-        nres[0] = first
-        upperf = fillmat(pres, lower[w], upper[w], zeta, w + 1)
-        lowerf = fillmat(nres, lower[w], upper[w], zeta, w + 1) if pw > lower[w] else nres
-        bres = _unique_rows(np.vstack([upperf, lowerf]))
-        bres = bres[np.argsort(bres[:, w + 1], kind="stable")]
+        bres = profile_both_ways(res, shiftpar, lower[w], upper[w], zeta, w + 1, fillmat,
+                                 downwards=pw > lower[w])
         rows_all.append((names[w], bres))
         ok = ~np.isnan(bres[:, 0]) & ~np.isnan(bres[:, w + 1])
         try:
@@ -476,16 +486,8 @@ def profile(fit, which=None, alphamax: float = 0.01, maxpts: int = 100, delta: f
             z = math.copysign(math.sqrt(max(0.0, fv - base)), fw - est) if fw != est else 0.0
             return np.concatenate([[z], cv_to_sv(o.theta, ncols, sg), beta])
 
-        pres = res.copy()
-        nres = res.copy()
-        first = fe_zeta(est + delta * std, res[0])
-        pres[1] = first
-        nres[0] = first
         poff = nvp + 1 + j
-        upperf = fillmat(pres, -np.inf, np.inf, fe_zeta, poff)
-        lowerf = fillmat(nres, -np.inf, np.inf, fe_zeta, poff)
-        bres = _unique_rows(np.vstack([upperf, lowerf]))
-        bres = bres[np.argsort(bres[:, poff], kind="stable")]
+        bres = profile_both_ways(res, est + delta * std, -np.inf, np.inf, fe_zeta, poff, fillmat)
         rows_all.append((names[nvp + j], bres))
         try:
             if np.isnan(bres[:, [0, poff]]).any():
