@@ -33,7 +33,7 @@ from .linalg import BlockedFactor, block_diag_sparse
 from .paths import Path, choose_path
 from ..frame.reterms import ReTerm
 
-__all__ = ["ProfiledCriterion", "BlockedFactor", "tril_indices"]
+__all__ = ["ProfiledCriterion", "BlockedFactor", "tril_indices", "amalgamation_runs", "Amalgamated"]
 
 _LOG2PI = np.log(2 * np.pi)
 
@@ -53,14 +53,16 @@ def tril_indices(s: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 @lru_cache(maxsize=32)
-def _layout(shape: tuple[tuple[int, int], ...], p: int) -> dict:
+def _layout(shape: tuple[tuple[int, int], ...], p: int, patterns: tuple | None = None) -> dict:
     """The index layout of a criterion whose random-effects terms have ``shape`` = ((nlevels, ncols), ...)
     and ``p`` fixed effects: it depends on nothing else, so models of one shape (a simulation, a
-    bootstrap, the same formula on new data) share it. Read-only arrays."""
+    bootstrap, the same formula on new data) share it. Read-only arrays. ``patterns``: per term, the
+    (rows, cols) of lambda that theta fills, in theta's order (None: the whole lower triangle, column by
+    column; an amalgamated term, :func:`amalgamate`, fills a block-diagonal pattern)."""
     out: dict = {}
     qrest = sum(l * s for l, s in shape[1:])
     m = qrest + p + 1
-    sizes = [s * (s + 1) // 2 for _, s in shape]
+    sizes = [s * (s + 1) // 2 for _, s in shape] if patterns is None else [len(r) for r, _ in patterns]
     starts = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
     out["theta_slices"] = [_readonly(np.arange(starts[i], starts[i + 1])) for i in range(len(shape))]
     out["qrest"], out["m"] = qrest, m
@@ -68,7 +70,8 @@ def _layout(shape: tuple[tuple[int, int], ...], p: int) -> dict:
     out["l1"], out["s1"] = shape[0]
     out["q1"] = shape[0][0] * shape[0][1]
     # per term, the (rows, cols) of lambda that theta fills (column-major lower triangle)
-    tril = [tril_indices(s) for _, s in shape]
+    tril = [tril_indices(s) for _, s in shape] if patterns is None else \
+        [(_readonly(np.asarray(r, dtype=np.intp)), _readonly(np.asarray(c, dtype=np.intp))) for r, c in patterns]
     out["tril"] = tril
     # for each rest row that is a Z column, the position in theta of its term's lambda[0, 0]
     out["rest_theta"] = _readonly(np.repeat(starts[1:-1], [l * s for l, s in shape[1:]]).astype(np.intp))
@@ -101,6 +104,94 @@ def _layout(shape: tuple[tuple[int, int], ...], p: int) -> dict:
     return out
 
 
+def amalgamation_runs(terms: list[ReTerm]) -> list[list[int]]:
+    """Consecutive terms on one grouping factor (the same levels, the same level of every row: what
+    ``(1 + S + P || subj)`` expands to), as runs of term indices; a term alone is a run of one.
+
+    Such terms can be treated as one term (MixedModels.jl's amalgamation) whose ``lambda`` is the
+    block-diagonal matrix of theirs: the same model, the same theta in the same order, a smaller rest
+    block."""
+    runs: list[list[int]] = []
+    for i, t in enumerate(terms):
+        if runs:
+            prev = terms[runs[-1][-1]]
+            if prev.group == t.group and prev.nlevels == t.nlevels and \
+                    (prev.refs is t.refs or np.array_equal(prev.refs, t.refs)) and list(prev.levels) == list(t.levels):
+                runs[-1].append(i)
+                continue
+        runs.append([i])
+    return runs
+
+
+class Amalgamated:
+    """The criterion's layout with each run of :func:`amalgamation_runs` as one term: the merged terms
+    (their columns side by side, level by level), each one's lambda pattern (the block-diagonal
+    positions its theta fills, in theta's order) and the cross-products permuted into that layout from
+    the criterion's (nothing is recomputed from the data).
+
+    ``dims``: ``(m, q1)`` of the amalgamated layout (rest rows, first-term columns)."""
+
+    def __init__(self, crit: "ProfiledCriterion", runs: list[list[int]]):
+        terms = crit.terms
+        self.runs = runs
+        merged: list[ReTerm] = []
+        patterns = []
+        for run in runs:
+            ts = [terms[i] for i in run]
+            t0 = ts[0]
+            z = t0.z if len(ts) == 1 else np.column_stack([t.z for t in ts])
+            merged.append(ReTerm(t0.group, t0.levels, t0.refs, [c for t in ts for c in t.cnames], z,
+                                 " + ".join(t.source for t in ts if t.source)))
+            rows, cols, off = [], [], 0
+            for t in ts:
+                r, c = tril_indices(t.ncols)
+                rows += (r + off).tolist()
+                cols += (c + off).tolist()
+                off += t.ncols
+            patterns.append((tuple(rows), tuple(cols)))
+        self.terms = merged
+        self.patterns = tuple(patterns)
+        # the full index of each column in the criterion's layout [first term, rest], in the new order
+        starts = np.concatenate([[0], np.cumsum([t.nranef for t in terms])]).astype(np.intp)
+        order = []
+        for run in runs:
+            nl = terms[run[0]].nlevels
+            per_level = [starts[i] + np.arange(nl)[:, None] * terms[i].ncols + np.arange(terms[i].ncols)[None, :]
+                         for i in run]
+            order.append(np.concatenate(per_level, axis=1).ravel())
+        q = int(starts[-1])
+        self.perm = np.concatenate(order + [np.arange(q, q + crit.p + 1)]).astype(np.intp)
+        self.q1 = merged[0].nranef
+        self.m = len(self.perm) - self.q1
+
+    def crossproducts(self, crit: "ProfiledCriterion") -> CrossProducts:
+        """The cross-products in the amalgamated layout (a dense permutation of the full ``[Z X y]'[Z X
+        y]``: for models whose whole cross-product is small, see :data:`~mixedmodels.fit.paths.AMALGAMATE_MAX`)."""
+        cp = crit.cp
+        q1 = crit.q1
+        N = q1 + crit.m
+        A = np.zeros((N, N))
+        A11 = cp.A11
+        l1, s1 = crit.l1, crit.s1
+        for j in range(l1):
+            A[j * s1:(j + 1) * s1, j * s1:(j + 1) * s1] = A11[j]
+        AR1 = cp.AR1_array
+        A[q1:, :q1] = AR1
+        A[:q1, q1:] = AR1.T
+        A[q1:, q1:] = cp.ARR
+        A = A[np.ix_(self.perm, self.perm)]
+        t1 = self.terms[0]
+        n1, s = self.q1, t1.ncols
+        A11n = np.ascontiguousarray(A[:n1, :n1].reshape(t1.nlevels, s, t1.nlevels, s)
+                                    .diagonal(axis1=0, axis2=2).transpose(2, 0, 1))
+        return CrossProducts(A11n, np.ascontiguousarray(A[n1:, :n1]), np.ascontiguousarray(A[n1:, n1:]))
+
+    def criterion(self, crit: "ProfiledCriterion") -> "ProfiledCriterion":
+        """The amalgamated criterion: the same function of theta as ``crit``."""
+        return type(crit)(self.terms, crit._X, crit._y, reml=crit.reml, crossprods=self.crossproducts(crit),
+                          y_shift=crit.y_shift, weights=crit.weights, path="auto", patterns=self.patterns)
+
+
 class ProfiledCriterion:
     """``theta -> d(theta)`` (ML) or ``dR(theta)`` (REML), with the factor kept for post-processing.
 
@@ -114,8 +205,9 @@ class ProfiledCriterion:
 
     def __init__(self, terms: list[ReTerm], X: np.ndarray, y: np.ndarray, reml: bool = True,
                  crossprods: CrossProducts | None = None, y_shift: float | None = None,
-                 weights: np.ndarray | None = None, path: str = "auto"):
+                 weights: np.ndarray | None = None, path: str = "auto", patterns: tuple | None = None):
         self.terms = terms
+        self.patterns = patterns  # per term, lambda's filled (rows, cols); None: lower triangles
         self.n = len(y)
         self.p = X.shape[1]
         self.reml = reml
@@ -152,12 +244,12 @@ class ProfiledCriterion:
     def _build_layout(self) -> None:
         """Every index array an evaluation needs, computed once per shape of the model
         (:func:`_layout`, shared and read-only)."""
-        self.__dict__.update(_layout(tuple((t.nlevels, t.ncols) for t in self.terms), self.p))
+        self.__dict__.update(_layout(tuple((t.nlevels, t.ncols) for t in self.terms), self.p, self.patterns))
 
     def with_path(self, path: str) -> "ProfiledCriterion":
         """The same criterion (the same cross-products) evaluated by another path."""
         return ProfiledCriterion(self.terms, self._X, self._y, reml=self.reml, crossprods=self.cp,
-                                 y_shift=self.y_shift, weights=self.weights, path=path)
+                                 y_shift=self.y_shift, weights=self.weights, path=path, patterns=self.patterns)
 
     # ------------------------------------------------------------------ per-model layouts (built once)
     @cached_property
@@ -218,6 +310,17 @@ class ProfiledCriterion:
         vals = theta[np.where(ident, 0, th)]
         vals[ident] = 1.0
         return vals
+
+    @cached_property
+    def amalgamation(self) -> Amalgamated | None:
+        """This criterion's terms amalgamated (:class:`Amalgamated`), or None where no two consecutive
+        terms share a grouping factor (or the terms already carry lambda patterns)."""
+        if self.patterns is not None or not self.terms:
+            return None
+        runs = amalgamation_runs(self.terms)
+        if len(runs) == len(self.terms):
+            return None
+        return Amalgamated(self, runs)
 
     # ------------------------------------------------------------------ theta helpers
     @property

@@ -241,15 +241,16 @@ def gradient_from_factor(crit, f: BlockedFactor, *, mode: str = "dense",
     z = -z  # (-x, 1)
     x = -z[:m1]
     w = dvec * z if LR is None else np.asarray(LR @ z).ravel()  # (-b_R, -beta, 1)
-    P = np.einsum("lki,lkj->lij", f.L11inv, f.L11inv)  # (lambda1' A11_j lambda1 + I)^-1
+    # batched matmuls throughout, not einsum: its unoptimized loops cost 10-30x more on these shapes
+    P = np.matmul(f.L11inv.transpose(0, 2, 1), f.L11inv)  # (lambda1' A11_j lambda1 + I)^-1
     AR1d = crit.AR1_dense.reshape(m, -1) if mode == "dense" else None
     AR1_mat = AR1d if AR1d is not None else crit.cp.AR1
     AtW = np.asarray(AR1_mat.T @ w).ravel().reshape(l1, s1)
-    PL = np.einsum("lij,kj->lik", P, lam1)  # P_j lambda1'
-    u1 = np.einsum("lik,lk->li", PL, AtW)
+    PL = P @ lam1.T  # P_j lambda1'
+    u1 = np.matmul(PL, AtW[:, :, None])[:, :, 0]
     b1 = u1 @ lam1.T
-    Zres1 = AtW - np.einsum("lij,lj->li", cp.A11, b1)
-    ZresR = np.einsum("ij,j->i", cp.ARR[:qr], w) - np.asarray(AR1_mat[:qr] @ b1.ravel()).ravel()
+    Zres1 = AtW - np.matmul(cp.A11, b1[:, :, None])[:, :, 0]
+    ZresR = cp.ARR[:qr] @ w - np.asarray(AR1_mat[:qr] @ b1.ravel()).ravel()
     r2 = f.pwrss
     dr2 = np.zeros(ntheta)
     rows, cols = crit.tril[0]
@@ -301,9 +302,9 @@ def gradient_from_factor(crit, f: BlockedFactor, *, mode: str = "dense",
             V = (AR1d * dvec[:, None] if LR is None else np.asarray(LR.T @ AR1d))[:k]
             Y = Minv @ V
             Yb = Y.reshape(k, l1, s1)
-            Q[:] = np.einsum("rla,rlb->lab", V.reshape(k, l1, s1), Yb)
+            Q[:] = np.matmul(V.reshape(k, l1, s1).transpose(1, 2, 0), Yb.transpose(1, 0, 2))
             if rest:
-                YT = np.einsum("rla,lab->rlb", Yb, T1).reshape(k, l1 * s1)
+                YT = np.matmul(Yb.transpose(1, 0, 2), T1).transpose(1, 0, 2).reshape(k, l1 * s1)
                 rest_x -= _pair_sums(crit, YT, AR1d, len(rest))
         else:
             if LR is None:
@@ -358,9 +359,9 @@ def _q_and_corr_chunked(crit, V: sp.csc_matrix, Minv: np.ndarray, T1: np.ndarray
         Vd = Vc.toarray() if sp.issparse(Vc) else np.asarray(Vc)
         nl = le - l0
         Yb = Y.reshape(k, nl, s1)
-        Q[l0:le] = np.einsum("rla,rlb->lab", Vd.reshape(k, nl, s1), Yb)
+        Q[l0:le] = np.matmul(Vd.reshape(k, nl, s1).transpose(1, 2, 0), Yb.transpose(1, 0, 2))
         if crit.rest_pairs:
-            YT = np.einsum("rla,lab->rlb", Yb, T1[l0:le]).reshape(k, c1 - c0)
+            YT = np.matmul(Yb.transpose(1, 0, 2), T1[l0:le]).transpose(1, 0, 2).reshape(k, c1 - c0)
             Ac = AR1[:, c0:c1].tocsr()
             prod = Ac[crit.rest_cj].multiply(YT[crit.rest_ci])
             rest_x -= np.bincount(crit.rest_seg, weights=np.asarray(prod.sum(axis=1)).ravel(),

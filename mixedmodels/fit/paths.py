@@ -15,6 +15,11 @@ blocks    the compiled level-by-level downdate and gradient (:mod:`mixedmodels.f
           the kernels are compiled (first use after installation) sparse until they are
           (:class:`WarmingPath`)
 sparse    scipy.sparse products: everything else (any term layout, any size)
+amalga-   consecutive terms on one grouping factor (``(1 + S + P || subj)``) evaluated as one term whose
+mated     lambda is block diagonal (MixedModels.jl's amalgamation): a much smaller rest block. Taken by
+          "auto" where the dense path would run and the flop count drops by :data:`AMALGAMATE_GAIN`;
+          the evaluations run on the amalgamated criterion's own path (small or dense), the factor for
+          the results on the dense path of the model as written
 ========  ==========================================================================================
 
 Every size threshold of the fit stage lives in this module. A new path is a class with the
@@ -37,7 +42,8 @@ from .linalg import (BlockedFactor, NotPositiveDefinite, batched_cholesky, batch
 from . import smallfit
 from .smallfit import SmallEvaluator
 
-__all__ = ["Path", "SmallPath", "DensePath", "BlocksPath", "SparsePath", "WarmingPath", "PATHS", "choose_path",
+__all__ = ["Path", "SmallPath", "DensePath", "BlocksPath", "SparsePath", "WarmingPath", "AmalgamatedPath", "PATHS",
+           "choose_path", "AMALGAMATE_GAIN", "AMALGAMATE_MAX",
            "DENSE_MAX", "DENSE_HARD_MAX", "WARMING_MAX_SIZE", "SMALL_MAX_REST", "SMALL_MAX_WORK", "BLOCKS_MIN_WORK",
            "SPARSE_DENSE_C", "GRAM_PAIRS_MAX", "GRADIENT_CHUNK_ELEMENTS", "CROSSPROD_DENSE_MAX",
            "CROSS_CHECK_SINGULAR_TOL",
@@ -59,6 +65,10 @@ GRAM_PAIRS_MAX = 20_000_000   # row pairs of A_R1 up to which the sparse path pr
                               # C C' (scalar terms only; linalg.WeightedGram, ~40 bytes a pair to build)
 GRADIENT_CHUNK_ELEMENTS = 2_000_000  # size of the dense k x (columns) blocks of the sparse gradient
 CROSSPROD_DENSE_MAX = 200_000  # n * (columns) up to which the cross-products are formed densely
+AMALGAMATE_GAIN = 1.5         # "auto" amalgamates terms on one factor when a dense evaluation's flops
+                              # (m^3 / 3 + m^2 q1) drop by at least this factor ...
+AMALGAMATE_MAX = 4_000_000    # ... and the whole cross-product has at most this many elements (it is
+                              # permuted densely once, 32 MB)
 # the BOBYQA cross-check of optimizer="auto" (mixedmodels.fit.optimize.cross_check_reason)
 CROSS_CHECK_SINGULAR_TOL = 1e-4  # a fit with a variance component below this (lme4's isSingular) ...
 CROSS_CHECK_FEW_LEVELS = 5       # ... or a grouping factor with at most this many levels may have a
@@ -361,7 +371,59 @@ class WarmingPath:
         return f"<evaluation path {self.name!r} (level-block kernels compiling)>"
 
 
-PATHS = {"small": SmallPath, "dense": DensePath, "blocks": BlocksPath, "sparse": SparsePath}
+class AmalgamatedPath:
+    """Evaluations on the amalgamated criterion (:class:`~mixedmodels.fit.criterion.Amalgamated`: the
+    terms on one grouping factor as one term with a block-diagonal lambda; the same function of theta,
+    with the same theta), by that criterion's own path; :meth:`factor` (the results: conditional modes,
+    conditional variances in the layout of the model as written) by the dense path of the model as
+    written."""
+
+    name = "amalgamated"
+
+    def __init__(self, crit):
+        self.crit = crit
+        if crit.amalgamation is None:
+            raise ModelError("path='amalgamated' needs two consecutive random-effects terms on one grouping "
+                             "factor (such as (1 + x || g)); use path='auto'")
+        self.inner = crit.amalgamation.criterion(crit)
+        self._path = self.inner.path
+        self._dense: DensePath | None = None
+
+    def factor(self, theta: np.ndarray, need_C: bool = True) -> BlockedFactor:
+        if self._dense is None:
+            self._dense = DensePath(self.crit)
+        return self._dense.factor(theta, need_C)
+
+    def evaluate(self, theta: np.ndarray):
+        return self._path.evaluate(theta)
+
+    def gradient_at(self, state) -> np.ndarray | None:
+        return self._path.gradient_at(state)
+
+    def value(self, theta: np.ndarray) -> float:
+        return self._path.value(theta)
+
+    def value_and_gradient(self, theta: np.ndarray):
+        return self._path.value_and_gradient(theta)
+
+    def __repr__(self) -> str:
+        return f"<evaluation path 'amalgamated' (terms on one factor as one; {self._path.name} inside)>"
+
+
+def _dense_flops(m: int, q1: int) -> float:
+    return m ** 3 / 3.0 + float(m) * m * q1
+
+
+def _amalgamation_pays(crit) -> bool:
+    """Whether "auto" takes :class:`AmalgamatedPath` for a model the dense path would evaluate."""
+    am = crit.amalgamation
+    if am is None or (crit.q1 + crit.m) ** 2 > AMALGAMATE_MAX:
+        return False
+    return _dense_flops(crit.m, crit.q1) >= AMALGAMATE_GAIN * _dense_flops(am.m, am.q1)
+
+
+PATHS = {"small": SmallPath, "dense": DensePath, "blocks": BlocksPath, "sparse": SparsePath,
+         "amalgamated": AmalgamatedPath}
 
 
 def choose_path(crit, requested: str = "auto") -> Path:
@@ -385,7 +447,7 @@ def choose_path(crit, requested: str = "auto") -> Path:
             small = numba and crit.m <= SMALL_MAX_REST and crit.m * crit.m * max(crit.q1, 1) <= SMALL_MAX_WORK \
                 and kernels.compiled_small_pays() and smallfit.compile_pays()  # the first small models of a
             # process, and those before compiling pays where the code is not cached: NumPy, no Numba load
-            name = "small" if small else "dense"
+            name = "small" if small else "amalgamated" if _amalgamation_pays(crit) else "dense"
         elif crit.rest_diag and numba and crit.level_blocks.work >= BLOCKS_MIN_WORK:
             # the compiled kernels when their machine code is ready; else (the first large fit after
             # installation) the sparse path until another process has compiled them
@@ -397,6 +459,10 @@ def choose_path(crit, requested: str = "auto") -> Path:
         return PATHS[name](crit)
     if requested in ("small", "blocks") and not numba:  # pragma: no cover - numba is a dependency
         raise ModelError(f"path={requested!r} needs Numba, which is not installed")
+    if requested == "amalgamated" and crit.amalgamation is not None \
+            and (crit.q1 + crit.m) ** 2 > DENSE_HARD_MAX:
+        raise ModelError(f"path='amalgamated' would hold the whole cross-product dense ({(crit.q1 + crit.m) ** 2:,} "
+                         f"elements, more than {DENSE_HARD_MAX:,}); use path='sparse' or 'auto'")
     if requested in ("small", "dense") and dense_size > DENSE_HARD_MAX:
         raise ModelError(f"path={requested!r} would hold A_R1 dense ({dense_size:,} elements, more than "
                          f"{DENSE_HARD_MAX:,}); use path='sparse' or 'auto'")
