@@ -15,6 +15,10 @@ blocks    the compiled level-by-level downdate and gradient (:mod:`mixedmodels.f
           the kernels are compiled (first use after installation) sparse until they are
           (:class:`WarmingPath`)
 sparse    scipy.sparse products: everything else (any term layout, any size)
+nested    two terms, the first nested in the second (``(1 + x | school) + (1 | school:class)``): the rest
+          block is an arrowhead, factored block by block in time linear in the levels
+          (:mod:`mixedmodels.fit.nested`); "auto" takes it wherever the small path does not run and
+          a dense evaluation would cost at least :data:`NESTED_MIN_WORK` flops
 amalga-   consecutive terms on one grouping factor (``(1 + S + P || subj)``) evaluated as one term whose
 mated     lambda is block diagonal (MixedModels.jl's amalgamation): a much smaller rest block. Taken by
           "auto" where the dense path would run and the flop count drops by :data:`AMALGAMATE_GAIN`;
@@ -41,9 +45,11 @@ from .linalg import (BlockedFactor, NotPositiveDefinite, batched_cholesky, batch
                      WeightedGram, block_diag_sparse, dense_cholesky)
 from . import smallfit
 from .smallfit import SmallEvaluator
+from .nested import NestedLayout, nested_map
 
-__all__ = ["Path", "SmallPath", "DensePath", "BlocksPath", "SparsePath", "WarmingPath", "AmalgamatedPath", "PATHS",
-           "choose_path", "AMALGAMATE_GAIN", "AMALGAMATE_MAX",
+__all__ = ["Path", "SmallPath", "DensePath", "BlocksPath", "SparsePath", "WarmingPath", "AmalgamatedPath", "NestedPath",
+           "PATHS",
+           "choose_path", "NESTED_MIN_WORK", "AMALGAMATE_GAIN", "AMALGAMATE_MAX",
            "DENSE_MAX", "DENSE_HARD_MAX", "WARMING_MAX_SIZE", "SMALL_MAX_REST", "SMALL_MAX_WORK", "BLOCKS_MIN_WORK",
            "SPARSE_DENSE_C", "GRAM_PAIRS_MAX", "GRADIENT_CHUNK_ELEMENTS", "CROSSPROD_DENSE_MAX",
            "CROSS_CHECK_SINGULAR_TOL",
@@ -65,6 +71,8 @@ GRAM_PAIRS_MAX = 20_000_000   # row pairs of A_R1 up to which the sparse path pr
                               # C C' (scalar terms only; linalg.WeightedGram, ~40 bytes a pair to build)
 GRADIENT_CHUNK_ELEMENTS = 2_000_000  # size of the dense k x (columns) blocks of the sparse gradient
 CROSSPROD_DENSE_MAX = 200_000  # n * (columns) up to which the cross-products are formed densely
+NESTED_MIN_WORK = 1_000_000   # flops of a dense evaluation (m^3 / 3 + m^2 q1) from which "auto" takes the
+                              # nested path where it applies (below, its ~30 small NumPy calls cost more)
 AMALGAMATE_GAIN = 1.5         # "auto" amalgamates terms on one factor when a dense evaluation's flops
                               # (m^3 / 3 + m^2 q1) drop by at least this factor ...
 AMALGAMATE_MAX = 4_000_000    # ... and the whole cross-product has at most this many elements (it is
@@ -410,6 +418,51 @@ class AmalgamatedPath:
         return f"<evaluation path 'amalgamated' (terms on one factor as one; {self._path.name} inside)>"
 
 
+class NestedPath:
+    """Two nested terms (:mod:`mixedmodels.fit.nested`): value and gradient on the arrowhead rest block;
+    :meth:`factor` (the results) by the dense path, or the sparse one above :data:`DENSE_MAX`."""
+
+    name = "nested"
+
+    def __init__(self, crit, g: np.ndarray | None = None):
+        self.crit = crit
+        if g is None:
+            g = nested_map(crit)
+        if g is None:
+            raise ModelError("path='nested' needs two random-effects terms, each level of the first inside one "
+                             "level of the second (such as (1 | a) + (1 | a:b)); use path='auto'")
+        self.layout = NestedLayout(crit, g)
+        self._full = None
+
+    def factor(self, theta: np.ndarray, need_C: bool = True) -> BlockedFactor:
+        if self._full is None:
+            crit = self.crit
+            self._full = DensePath(crit) if crit.m * crit.q1 <= DENSE_MAX else SparsePath(crit)
+        return self._full.factor(theta, need_C)
+
+    def evaluate(self, theta: np.ndarray):
+        return self.layout.evaluate(np.asarray(theta, dtype=float))
+
+    def gradient_at(self, state) -> np.ndarray | None:
+        try:
+            g = self.layout.gradient(state)
+        except (NotPositiveDefinite, np.linalg.LinAlgError):
+            return None
+        return g if np.all(np.isfinite(g)) else None
+
+    def value(self, theta: np.ndarray) -> float:
+        return self.evaluate(theta)[0]
+
+    def value_and_gradient(self, theta: np.ndarray):
+        v, st = self.evaluate(theta)
+        if st is None:
+            return np.inf, None
+        return v, self.gradient_at(st)
+
+    def __repr__(self) -> str:
+        return "<evaluation path 'nested'>"
+
+
 def _dense_flops(m: int, q1: int) -> float:
     return m ** 3 / 3.0 + float(m) * m * q1
 
@@ -423,7 +476,7 @@ def _amalgamation_pays(crit) -> bool:
 
 
 PATHS = {"small": SmallPath, "dense": DensePath, "blocks": BlocksPath, "sparse": SparsePath,
-         "amalgamated": AmalgamatedPath}
+         "amalgamated": AmalgamatedPath, "nested": NestedPath}
 
 
 def choose_path(crit, requested: str = "auto") -> Path:
@@ -443,10 +496,15 @@ def choose_path(crit, requested: str = "auto") -> Path:
     numba = kernels.available()
     dense_size = crit.m * crit.q1
     if requested == "auto":
+        small = dense_size <= DENSE_MAX and numba and crit.m <= SMALL_MAX_REST \
+            and crit.m * crit.m * max(crit.q1, 1) <= SMALL_MAX_WORK \
+            and kernels.compiled_small_pays() and smallfit.compile_pays()  # the first small models of a
+        # process, and those before compiling pays where the code is not cached: NumPy, no Numba load
+        g = None if small or (dense_size <= DENSE_MAX and _dense_flops(crit.m, crit.q1) < NESTED_MIN_WORK) \
+            else nested_map(crit)
+        if g is not None:
+            return NestedPath(crit, g)
         if dense_size <= DENSE_MAX:
-            small = numba and crit.m <= SMALL_MAX_REST and crit.m * crit.m * max(crit.q1, 1) <= SMALL_MAX_WORK \
-                and kernels.compiled_small_pays() and smallfit.compile_pays()  # the first small models of a
-            # process, and those before compiling pays where the code is not cached: NumPy, no Numba load
             name = "small" if small else "amalgamated" if _amalgamation_pays(crit) else "dense"
         elif crit.rest_diag and numba and crit.level_blocks.work >= BLOCKS_MIN_WORK:
             # the compiled kernels when their machine code is ready; else (the first large fit after
