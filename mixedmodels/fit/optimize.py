@@ -663,12 +663,13 @@ def cross_check_reason(crit, theta: np.ndarray, lower: np.ndarray) -> str | None
     :data:`~mixedmodels.fit.paths.CROSS_CHECK_SINGULAR_TOL` of 0) or a grouping factor with at most
     :data:`~mixedmodels.fit.paths.CROSS_CHECK_FEW_LEVELS` levels. It is cheap on the compiled small path
     (an evaluation costs microseconds) and, with at most
-    :data:`~mixedmodels.fit.paths.CROSS_CHECK_DENSE_MAX_THETA` parameters, on the dense path. On larger
+    :data:`~mixedmodels.fit.paths.CROSS_CHECK_DENSE_MAX_THETA` parameters, on the dense path (and the nested
+    and amalgamated paths, which take models of that size or cheaper ones). On larger
     models (a maximal model with 20 parameters: 600 more evaluations, that never ended lower) it is
     skipped.
     """
     path = crit.path.name
-    if path == "dense":
+    if path in ("dense", "nested", "amalgamated"):  # the NumPy paths of models up to dense size
         if crit.ntheta > CROSS_CHECK_DENSE_MAX_THETA:
             return None
     elif path != "small":
