@@ -43,8 +43,19 @@ def nested_map(crit) -> np.ndarray | None:
     t2 = crit.terms[1]
     s2 = t2.ncols
     qr = crit.qrest
-    AR1 = crit.cp.AR1_array[:qr] if crit.cp.AR1_is_dense else crit.cp.AR1[:qr]
-    coo = sp.coo_matrix(AR1)
+    cp = crit.cp
+    # nested, each column of A_R1 has at most s2 entries in the second term's rows: crossed terms
+    # (many more) are told apart without looking further
+    if cp.AR1_is_dense:
+        top = cp.AR1_array[:qr]
+        nnz = np.count_nonzero(top)
+    else:
+        top = cp.AR1 if cp.AR1.format == "csr" else sp.csr_matrix(cp.AR1)
+        nnz = int(top.indptr[qr])
+        top = top[:qr]
+    if nnz > crit.q1 * s2:
+        return None
+    coo = sp.coo_matrix(top)
     nz = coo.data != 0
     rows, cols = coo.row[nz], coo.col[nz]
     lev2 = rows // s2
@@ -86,13 +97,13 @@ class NestedLayout:
             W = A[qr:].reshape(P1, l1, s1)
             coo = sp.coo_matrix(A[:qr])
         else:
-            A = cp.AR1
+            A = cp.AR1 if cp.AR1.format == "csr" else sp.csr_matrix(cp.AR1)
             W = A[qr:].toarray().reshape(P1, l1, s1)
             coo = A[:qr].tocoo()
         self.W = np.ascontiguousarray(W.transpose(1, 0, 2))  # (l1, P1, s1)
         U = np.zeros((l1, s2, s1))
         r, c = coo.row, coo.col
-        U[c // s1, r % s2, c % s1] = coo.data  # each (row, column) once: A_R1 has summed duplicates
+        np.add.at(U, (c // s1, r % s2, c % s1), coo.data)
         self.U = U
         # sums over the levels j in each school: a sparse (l2 x l1) indicator
         self.S = sp.csr_matrix((np.ones(l1), (g, np.arange(l1))), shape=(l2, l1))
@@ -105,12 +116,6 @@ class NestedLayout:
         self.eye2 = np.eye(s2)
         self.eye1 = np.eye(s1)
         self.Wflat = self.W.transpose(1, 0, 2).reshape(P1, l1 * s1)
-
-    @staticmethod
-    def applies(crit) -> bool:
-        """Whether the rest block of ``crit`` is an arrowhead: two terms, the first nested in the second,
-        and the second's block of A_RR block diagonal (one level's columns meet no other level's)."""
-        return nested_map(crit) is not None
 
     def _sum_by_school(self, X: np.ndarray) -> np.ndarray:
         """``sum_{j in g} X_j`` for a (l1, a, b) stack: (l2, a, b)."""

@@ -420,7 +420,7 @@ class AmalgamatedPath:
 
 class NestedPath:
     """Two nested terms (:mod:`mixedmodels.fit.nested`): value and gradient on the arrowhead rest block;
-    :meth:`factor` (the results) by the dense path, or the sparse one above :data:`DENSE_MAX`."""
+    :meth:`factor` (the results, in the model's own layout) by the sparse path."""
 
     name = "nested"
 
@@ -437,7 +437,7 @@ class NestedPath:
     def factor(self, theta: np.ndarray, need_C: bool = True) -> BlockedFactor:
         if self._full is None:
             crit = self.crit
-            self._full = DensePath(crit) if crit.m * crit.q1 <= DENSE_MAX else SparsePath(crit)
+            self._full = SparsePath(crit)  # A_R1 is sparse here (each level meets one outer level)
         return self._full.factor(theta, need_C)
 
     def evaluate(self, theta: np.ndarray):
