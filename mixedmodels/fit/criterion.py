@@ -58,7 +58,7 @@ def _layout(shape: tuple[tuple[int, int], ...], p: int, patterns: tuple | None =
     and ``p`` fixed effects: it depends on nothing else, so models of one shape (a simulation, a
     bootstrap, the same formula on new data) share it. Read-only arrays. ``patterns``: per term, the
     (rows, cols) of lambda that theta fills, in theta's order (None: the whole lower triangle, column by
-    column; an amalgamated term, :func:`amalgamate`, fills a block-diagonal pattern)."""
+    column; an amalgamated term, :class:`Amalgamated`, fills a block-diagonal pattern)."""
     out: dict = {}
     qrest = sum(l * s for l, s in shape[1:])
     m = qrest + p + 1
@@ -129,7 +129,7 @@ class Amalgamated:
     positions its theta fills, in theta's order) and the cross-products permuted into that layout from
     the criterion's (nothing is recomputed from the data).
 
-    ``dims``: ``(m, q1)`` of the amalgamated layout (rest rows, first-term columns)."""
+    ``m``, ``q1``: the amalgamated layout's rest rows and first-term columns."""
 
     def __init__(self, crit: "ProfiledCriterion", runs: list[list[int]]):
         terms = crit.terms
@@ -171,10 +171,9 @@ class Amalgamated:
         q1 = crit.q1
         N = q1 + crit.m
         A = np.zeros((N, N))
-        A11 = cp.A11
         l1, s1 = crit.l1, crit.s1
-        for j in range(l1):
-            A[j * s1:(j + 1) * s1, j * s1:(j + 1) * s1] = A11[j]
+        base = np.arange(l1)[:, None, None] * s1
+        A[base + np.arange(s1)[None, :, None], base + np.arange(s1)[None, None, :]] = cp.A11
         AR1 = cp.AR1_array
         A[q1:, :q1] = AR1
         A[:q1, q1:] = AR1.T
@@ -187,9 +186,16 @@ class Amalgamated:
         return CrossProducts(A11n, np.ascontiguousarray(A[n1:, :n1]), np.ascontiguousarray(A[n1:, n1:]))
 
     def criterion(self, crit: "ProfiledCriterion") -> "ProfiledCriterion":
-        """The amalgamated criterion: the same function of theta as ``crit``."""
-        return type(crit)(self.terms, crit._X, crit._y, reml=crit.reml, crossprods=self.crossproducts(crit),
-                          y_shift=crit.y_shift, weights=crit.weights, path="auto", patterns=self.patterns)
+        """The amalgamated criterion: the same function of theta as ``crit`` (its number of rows, fixed
+        effects, intercept column, response shift and weights; on its own path, chosen by "auto")."""
+        out = ProfiledCriterion.__new__(ProfiledCriterion)
+        for k in ("n", "p", "reml", "int_col", "weights", "log_w", "y_shift", "_X", "_y"):
+            setattr(out, k, getattr(crit, k))
+        out.terms, out.patterns, out.cp = self.terms, self.patterns, self.crossproducts(crit)
+        out._build_layout()
+        out.nevals = 0
+        out.path = choose_path(out, "auto")
+        return out
 
 
 class ProfiledCriterion:
@@ -203,11 +209,13 @@ class ProfiledCriterion:
     ``nevals`` counts evaluations.
     """
 
+    patterns: tuple | None = None  # per term, lambda's filled (rows, cols); None: lower triangles
+
     def __init__(self, terms: list[ReTerm], X: np.ndarray, y: np.ndarray, reml: bool = True,
                  crossprods: CrossProducts | None = None, y_shift: float | None = None,
                  weights: np.ndarray | None = None, path: str = "auto", patterns: tuple | None = None):
         self.terms = terms
-        self.patterns = patterns  # per term, lambda's filled (rows, cols); None: lower triangles
+        self.patterns = patterns
         self.n = len(y)
         self.p = X.shape[1]
         self.reml = reml

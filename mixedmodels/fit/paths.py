@@ -388,12 +388,12 @@ class AmalgamatedPath:
 
     name = "amalgamated"
 
-    def __init__(self, crit):
+    def __init__(self, crit, inner=None):
         self.crit = crit
         if crit.amalgamation is None:
             raise ModelError("path='amalgamated' needs two consecutive random-effects terms on one grouping "
                              "factor (such as (1 + x || g)); use path='auto'")
-        self.inner = crit.amalgamation.criterion(crit)
+        self.inner = crit.amalgamation.criterion(crit) if inner is None else inner
         self._path = self.inner.path
         self._dense: DensePath | None = None
 
@@ -467,12 +467,21 @@ def _dense_flops(m: int, q1: int) -> float:
     return m ** 3 / 3.0 + float(m) * m * q1
 
 
-def _amalgamation_pays(crit) -> bool:
-    """Whether "auto" takes :class:`AmalgamatedPath` for a model the dense path would evaluate."""
+def _amalgamated_if_it_pays(crit) -> "AmalgamatedPath | None":
+    """The :class:`AmalgamatedPath` "auto" takes: where terms can be amalgamated, the whole cross-product
+    has at most :data:`AMALGAMATE_MAX` elements, and either a dense evaluation's flops drop by
+    :data:`AMALGAMATE_GAIN` or the amalgamated model is two nested terms (``(1 + x || school) + (1 |
+    school:class)``: the nested path); else None."""
     am = crit.amalgamation
     if am is None or (crit.q1 + crit.m) ** 2 > AMALGAMATE_MAX:
-        return False
-    return _dense_flops(crit.m, crit.q1) >= AMALGAMATE_GAIN * _dense_flops(am.m, am.q1)
+        return None
+    fewer = _dense_flops(crit.m, crit.q1) >= AMALGAMATE_GAIN * _dense_flops(am.m, am.q1)
+    if not fewer and len(am.terms) != 2:
+        return None
+    inner = am.criterion(crit)
+    if fewer or inner.path.name == "nested":
+        return AmalgamatedPath(crit, inner)
+    return None
 
 
 PATHS = {"small": SmallPath, "dense": DensePath, "blocks": BlocksPath, "sparse": SparsePath,
@@ -500,12 +509,15 @@ def choose_path(crit, requested: str = "auto") -> Path:
             and crit.m * crit.m * max(crit.q1, 1) <= SMALL_MAX_WORK \
             and kernels.compiled_small_pays() and smallfit.compile_pays()  # the first small models of a
         # process, and those before compiling pays where the code is not cached: NumPy, no Numba load
-        g = None if small or (dense_size <= DENSE_MAX and _dense_flops(crit.m, crit.q1) < NESTED_MIN_WORK) \
-            else nested_map(crit)
+        worth = not small and (dense_size > DENSE_MAX or _dense_flops(crit.m, crit.q1) >= NESTED_MIN_WORK)
+        g = nested_map(crit) if worth else None
         if g is not None:
             return NestedPath(crit, g)
+        amalgamated = _amalgamated_if_it_pays(crit) if worth else None
+        if amalgamated is not None:
+            return amalgamated
         if dense_size <= DENSE_MAX:
-            name = "small" if small else "amalgamated" if _amalgamation_pays(crit) else "dense"
+            name = "small" if small else "dense"
         elif crit.rest_diag and numba and crit.level_blocks.work >= BLOCKS_MIN_WORK:
             # the compiled kernels when their machine code is ready; else (the first large fit after
             # installation) the sparse path until another process has compiled them

@@ -157,3 +157,30 @@ def test_amalgamated_then_nested():
 def test_amalgamated_path_refused_without_terms_to_merge():
     with pytest.raises(ModelError, match="amalgamated"):
         LinearMixedModel(NESTED[0], _schools()).criterion(True, path="amalgamated")
+
+
+def test_auto_amalgamates_into_nested_terms():
+    """The same number of rest columns either way, but amalgamated the terms are nested: "auto" takes it."""
+    d = _schools(ns=60, nc=10)
+    f = "y ~ x + (1 + x || school) + (1 | school:classroom)"
+    a = mm.lmer(f, d)
+    b = mm.lmer(f, d, path="dense")
+    assert a.optinfo.path == "amalgamated" and a.model.criterion(True).path.inner.path.name == "nested"
+    assert a.objective == pytest.approx(b.objective, rel=1e-9)
+    assert a.objective <= b.objective + 1e-6
+
+
+@pytest.mark.parametrize("formula, data, path", [
+    (NESTED[0], lambda: _schools(ns=60, nc=10), "nested"),
+    (ZCP, _kb07, "amalgamated"),
+])
+def test_structure_paths_on_dask(formula, data, path):
+    """The client's criterion over reduced cross-products (no rows) takes the same paths."""
+    dd = pytest.importorskip("dask.dataframe")
+    d = data()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        a = mm.lmer(formula, dd.from_pandas(d, npartitions=3))
+        b = mm.lmer(formula, d, path="dense")
+    assert a.optinfo.path == path
+    assert a.objective == pytest.approx(b.objective, rel=1e-9)
