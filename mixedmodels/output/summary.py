@@ -32,7 +32,9 @@ import numpy as np
 import pandas as pd
 
 from ..formula.parse import BinOp, UnaryOp, deparse_lines, parse_formula
+from ..frame.design import SCALE_MESSAGE
 from ..rbase import rformat as rf
+from ..rbase.rnames import make_names
 from .display import summary_html
 from ..rbase.rmath import quantile7, r_round
 
@@ -47,6 +49,11 @@ __all__ = [
     "SINGULAR_MESSAGE",
     "COR_MAX",
     "FIT_METHOD_NOTE",
+    "group_labels",
+    "varcorr_groups",
+    "fixef_se_and_correlation",
+    "fit_warnings",
+    "summary_data",
 ]
 
 #: lme4's message for a singular fit (``checkConv`` / ``isSingular``).
@@ -358,19 +365,20 @@ def _cor_not_shown_message(p: int, name: str) -> str:
             f"    vcov({nam})        if you need it\n\n")
 
 
+def group_labels(terms) -> list[str]:
+    """The grouping-factor labels of the variance components, as lme4's ``VarCorr`` makes them: the terms'
+    factors as they are, or, when a factor has more than one term, R's ``make.names(unique = TRUE)`` of
+    them all (``Subject``, ``Subject.1``; ``a:b`` then becomes ``a.b``)."""
+    names = [t.group for t in terms]
+    return make_names(names, unique=True) if len(set(names)) < len(names) else names
+
+
 def varcorr_groups(terms, covariances) -> list[VarCorrGroup]:
-    """The random-effects rows of a summary: one :class:`VarCorrGroup` per term, named as lme4 names
-    them (a repeated grouping factor numbered ``g.1``, ``g.2``), its variances, standard deviations and,
-    for a vector-valued term, correlations. Shared by the linear and the generalized fits' summaries."""
-    seen: dict[str, int] = {}
+    """The random-effects rows of a summary: one :class:`VarCorrGroup` per term, named by
+    :func:`group_labels`, its variances, standard deviations and, for a vector-valued term,
+    correlations. Shared by the linear and the generalized fits' summaries."""
     groups = []
-    for t, cov in zip(terms, covariances):
-        name = t.group
-        if name in seen:
-            seen[name] += 1
-            name = f"{name}.{seen[name]}"
-        else:
-            seen[name] = 0
+    for name, t, cov in zip(group_labels(terms), terms, covariances):
         sd = np.sqrt(np.diag(cov))
         corr = None
         if t.ncols > 1:
@@ -387,6 +395,39 @@ def fixef_se_and_correlation(vcov: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     sd = np.sqrt(np.diag(v))
     with np.errstate(invalid="ignore", divide="ignore"):
         return sd, v / np.outer(sd, sd)
+
+
+def fit_warnings(design) -> list[str]:
+    """lme4's "fit warnings:" of a model frame: aliased columns dropped from X, predictors on very
+    different scales."""
+    out = []
+    k = len(design.dropped)
+    if k:
+        out.append(f"fixed-effect model matrix is rank deficient so dropping {k} column"
+                   f"{'s' if k > 1 else ''} / coefficient{'s' if k > 1 else ''}")
+    if design.scale_warning:
+        out.append(SCALE_MESSAGE)
+    return out
+
+
+def summary_data(fit, **fields) -> SummaryData:
+    """The :class:`SummaryData` of a fitted model (linear or generalized), read from its accessors: the
+    formula, data name and call lines, the information criteria, the scaled Pearson residuals, the
+    variance components (:func:`varcorr_groups`), the numbers of groups, the fixed effects with their
+    standard errors and correlation (:func:`fixef_se_and_correlation`), singularity and the fit
+    warnings. ``fields`` gives what differs between the fits (``reml``, ``reml_criterion``,
+    ``deviance``, ``conv_messages``, the optimizer's name, ...) and may override any of these."""
+    sd, vcorr = fixef_se_and_correlation(fit.vcov.to_numpy())
+    data = dict(
+        formula=fit.design.formula.deparse(), data_name=fit.model.data_name, aic=fit.aic, bic=fit.bic,
+        loglik=fit.loglik, df_resid=fit.df_resid,
+        scaled_residuals=fit.resid("pearson", scaled=True).to_numpy(),
+        groups=varcorr_groups(fit.design.terms, fit._term_covariances()), sigma=fit.sigma, nobs=fit.nobs,
+        ngroups=list(fit.ngroups.items()), coef_names=list(fit.design.x_names),
+        estimates=fit.fixef.to_numpy(dtype=float, copy=True), std_errors=sd, vcov_corr=vcorr,
+        singular=fit.is_singular, call_lines=fit.model.call_lines(), fit_warnings=fit_warnings(fit.design))
+    data.update(fields)
+    return SummaryData(**data)
 
 
 def _summary_text(d: SummaryData, mtit: str, cls: str, head: str, sigma: float | None,
