@@ -168,6 +168,27 @@ class MixedModelFit:
         Residual row for a linear fit, and a generalized one whose family has a dispersion)."""
         return varcorr_frame(self.design.terms, self._term_covariances(), self._residual_sigma)
 
+    # ------------------------------------------------------------------ printing
+    @staticmethod
+    def _print_options(digits, ranef_comp, correlation=None) -> tuple[str, ...]:
+        """R's print options checked against R's limits (``digits`` a whole number from 1 to 22,
+        ``ranef.comp`` among Variance and Std.Dev., ``correlation`` TRUE, FALSE or NULL); ``ranef_comp``
+        as a tuple (one name may be given as a string)."""
+        if isinstance(ranef_comp, str):
+            ranef_comp = (ranef_comp,)
+        if digits is not None and not (isinstance(digits, (int, np.integer)) and not isinstance(digits, bool)
+                                       and 1 <= digits <= 22):
+            raise MixedModelsError(f"digits must be a whole number from 1 to 22 (as in R), not {digits!r}")
+        if ranef_comp is None or isinstance(ranef_comp, (int, float)):
+            raise MixedModelsError(f"ranef_comp takes 'Variance' and/or 'Std.Dev.', not {ranef_comp!r}")
+        bad = [c for c in ranef_comp if c not in ("Variance", "Std.Dev.")]
+        if bad or not ranef_comp:
+            raise MixedModelsError(f"ranef_comp takes 'Variance' and/or 'Std.Dev.', not {list(ranef_comp)!r}")
+        if correlation is not None and not isinstance(correlation, (bool, np.bool_)):
+            raise MixedModelsError(f"correlation must be True, False or None, not {correlation!r}")
+        return tuple(ranef_comp)
+
+    # ------------------------------------------------------------------ after the fit
     def coef(self) -> GroupDict:
         """Fixed plus random effects per level of each grouping factor (lme4's ``coef``)."""
         return _predict.coef(self)

@@ -638,16 +638,15 @@ class GlmerFit(MixedModelFit):
     def summary(self, *, digits: int | None = None, correlation: bool | None = None,
                 ranef_comp=("Variance", "Std.Dev."), signif_stars: bool = True, show_resids: bool = True):
         """The summary; ``str()`` of it is R's ``print(summary(glmer(...)))``."""
-        if isinstance(ranef_comp, str):
-            ranef_comp = (ranef_comp,)
+        ranef_comp = self._print_options(digits, ranef_comp, correlation)
         return GlmmSummary(self._summary_data(), digits=digits, correlation=correlation,
-                           ranef_comp=tuple(ranef_comp), signif_stars=bool(signif_stars),
+                           ranef_comp=ranef_comp, signif_stars=bool(signif_stars),
                            show_resids=bool(show_resids))
 
     def format(self, *, digits: int | None = None, ranef_comp=("Std.Dev.",)) -> str:
-        if isinstance(ranef_comp, str):
-            ranef_comp = (ranef_comp,)
-        return format_glmm_print(self._summary_data(), digits=digits, ranef_comp=tuple(ranef_comp))
+        """R's ``print(m, digits = , ranef.comp = )`` as text (``repr(m)`` is ``print(m)``)."""
+        ranef_comp = self._print_options(digits, ranef_comp)
+        return format_glmm_print(self._summary_data(), digits=digits, ranef_comp=ranef_comp)
 
     def __repr__(self) -> str:
         return self.format()

@@ -361,18 +361,6 @@ def _check_optimizer_options(optimizer: str, options: dict) -> None:
                 raise MixedModelsError("initial_step must hold positive numbers")
 
 
-def _check_print_options(digits, ranef_comp) -> None:
-    """R's limits: ``digits`` a whole number from 1 to 22; ``ranef.comp`` among Variance, Std.Dev."""
-    if digits is not None and not (isinstance(digits, (int, np.integer)) and not isinstance(digits, bool)
-                                   and 1 <= digits <= 22):
-        raise MixedModelsError(f"digits must be a whole number from 1 to 22 (as in R), not {digits!r}")
-    if ranef_comp is None or isinstance(ranef_comp, (int, float)):
-        raise MixedModelsError(f"ranef_comp takes 'Variance' and/or 'Std.Dev.', not {ranef_comp!r}")
-    bad = [c for c in ranef_comp if c not in ("Variance", "Std.Dev.")]
-    if bad or not ranef_comp:
-        raise MixedModelsError(f"ranef_comp takes 'Variance' and/or 'Std.Dev.', not {list(ranef_comp)!r}")
-
-
 def _start_theta(start):
     """lme4's ``start``: a theta vector, or a dict / list with a ``theta`` entry."""
     if start is None:
@@ -544,12 +532,8 @@ class LmerFit(MixedModelFit):
         print options: ``print(summary(m), digits = 3, correlation = TRUE, ranef.comp = "Variance")``
         is ``m.summary(digits=3, correlation=True, ranef_comp=("Variance",))``.
         """
-        if isinstance(ranef_comp, str):
-            ranef_comp = (ranef_comp,)
-        _check_print_options(digits, ranef_comp)
-        if correlation is not None and not isinstance(correlation, (bool, np.bool_)):
-            raise MixedModelsError(f"correlation must be True, False or None, not {correlation!r}")
-        options = {"digits": digits, "correlation": correlation, "ranef_comp": tuple(ranef_comp),
+        ranef_comp = self._print_options(digits, ranef_comp, correlation)
+        options = {"digits": digits, "correlation": correlation, "ranef_comp": ranef_comp,
                    "signif_stars": bool(signif_stars), "show_resids": bool(show_resids)}
         data = self._summary_data()
         if ddf is not None:
@@ -643,10 +627,8 @@ class LmerFit(MixedModelFit):
 
     def format(self, *, digits: int | None = None, ranef_comp=("Std.Dev.",)) -> str:
         """R's ``print(m, digits = , ranef.comp = )`` as text (``repr(m)`` is ``print(m)``)."""
-        if isinstance(ranef_comp, str):
-            ranef_comp = (ranef_comp,)
-        _check_print_options(digits, ranef_comp)
-        return format_print(self._summary_data(), digits=digits, ranef_comp=tuple(ranef_comp))
+        ranef_comp = self._print_options(digits, ranef_comp)
+        return format_print(self._summary_data(), digits=digits, ranef_comp=ranef_comp)
 
     def __repr__(self) -> str:
         return format_print(self._summary_data())
