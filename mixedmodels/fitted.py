@@ -188,6 +188,13 @@ class MixedModelFit:
             raise MixedModelsError(f"correlation must be True, False or None, not {correlation!r}")
         return tuple(ranef_comp)
 
+    def __repr__(self) -> str:
+        """R's ``print(m)`` (the subclass's :meth:`format` with R's defaults)."""
+        return self.format()
+
+    def __str__(self) -> str:
+        return self.__repr__()
+
     # ------------------------------------------------------------------ after the fit
     def coef(self) -> GroupDict:
         """Fixed plus random effects per level of each grouping factor (lme4's ``coef``)."""

@@ -33,6 +33,7 @@ from .model import aligned_to_data, subset_mask
 from .interop.compare import compare_statsmodels as _compare_statsmodels
 from .output.display import glmm_fit_html
 from .output.glmm_summary import GlmmSummary, format_glmm_print, glmm_summary_data
+from .output.summary import call_lines
 from .post import glmm_predict
 from .inference.glmm_profile import glmm_confint_profile, glmm_profile
 
@@ -173,14 +174,8 @@ class GeneralizedLinearMixedModel:
         self.problem = GlmmProblem(design.terms, design.X, self.y, design.offset, wt, ntrials, self.family)
 
     def call_lines(self) -> list[tuple[str, str]]:
-        out = []
-        for key, label in (("weights", "Weights:"), ("offset", " Offset:"), ("subset", " Subset:")):
-            arg = self.frame_args.get(key)
-            if arg is None:
-                continue
-            text = arg if isinstance(arg, str) else (getattr(arg, "name", None) or key)
-            out.append((label, str(text)))
-        return out
+        """lme4's ``Weights:``, ``Offset:`` and ``Subset:`` lines of the printed call."""
+        return call_lines(self.frame_args, self.data.columns)
 
     # ------------------------------------------------------------------ fitting
     def fit(self, nAGQ: int = 1, *, start=None, tol: float = 1e-10, at=None) -> "GlmerFit":
@@ -647,11 +642,6 @@ class GlmerFit(MixedModelFit):
         """R's ``print(m, digits = , ranef.comp = )`` as text (``repr(m)`` is ``print(m)``)."""
         ranef_comp = self._print_options(digits, ranef_comp)
         return format_glmm_print(self._summary_data(), digits=digits, ranef_comp=ranef_comp)
-
-    def __repr__(self) -> str:
-        return self.format()
-
-    __str__ = __repr__
 
     def _repr_html_(self) -> str:
         """Jupyter's view: HTML tables in lme4's ``print(m)`` layout (``str()`` gives R's exact text)."""

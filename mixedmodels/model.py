@@ -17,7 +17,7 @@ import pandas as pd
 from .dask import is_dask_frame, lmer_dask
 from .errors import warn as warn_r
 from .fit.criterion import ProfiledCriterion
-from .formula.parse import deparse, parse_formula
+from .formula.parse import parse_formula
 from .formula.transforms import Evaluator, Factor
 from .frame.design import Design, build_design, check_data, with_type_notes
 from .errors import DataError, MissingRowsWarning, MixedModelsError, ModelError, SingularFitWarning
@@ -30,7 +30,7 @@ from .fitted import SINGULAR_TOL, GroupDict, MixedModelFit, frames_by_group, var
 # ones that need the model classes at run time import them inside functions: the one natural cycle).
 from .interop.compare import compare_statsmodels as _compare_statsmodels
 from .output.display import fit_html
-from .output.summary import FIT_METHOD_NOTE, Summary, format_print, summary_data
+from .output.summary import FIT_METHOD_NOTE, Summary, call_lines, format_print, summary_data
 from .post import predict as _predict
 from .post import updating as _updating
 from .rbase.rnames import make_unique  # noqa: F401 (re-exported: a public name of this module)
@@ -186,21 +186,7 @@ class LinearMixedModel:
 
     def call_lines(self) -> list[tuple[str, str]]:
         """lme4's ``Weights:``, ``Offset:`` and ``Subset:`` lines of the printed call."""
-        out = []
-        for key, label in (("weights", "Weights:"), ("offset", " Offset:"), ("subset", " Subset:")):
-            arg = self.frame_args.get(key)
-            if arg is None:
-                continue
-            if isinstance(arg, str):
-                text = arg
-                if key == "subset" or arg not in self.data.columns:  # an expression: as R deparses it
-                    text = deparse(parse_formula("~" + arg).rhs)
-            elif key == "subset":
-                text = "subset"  # a boolean array: no expression to show (R shows the call's)
-            else:
-                text = getattr(arg, "name", None) or key
-            out.append((label, str(text)))
-        return out
+        return call_lines(self.frame_args, self.data.columns)
 
     def criterion(self, reml: bool = True, path: str = "auto") -> ProfiledCriterion:
         """The profiled criterion (REML or ML) as a function of theta (lme4's ``devfun``), evaluated by
@@ -629,12 +615,6 @@ class LmerFit(MixedModelFit):
         """R's ``print(m, digits = , ranef.comp = )`` as text (``repr(m)`` is ``print(m)``)."""
         ranef_comp = self._print_options(digits, ranef_comp)
         return format_print(self._summary_data(), digits=digits, ranef_comp=ranef_comp)
-
-    def __repr__(self) -> str:
-        return format_print(self._summary_data())
-
-    def __str__(self) -> str:
-        return self.__repr__()
 
 
 # Public names for the generalized side (mixedmodels.glmm builds its model frame the same way)

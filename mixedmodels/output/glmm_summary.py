@@ -19,7 +19,7 @@ from scipy import stats
 
 from ..rbase import rformat as rf
 from .display import glmm_summary_html
-from .summary import SummaryData, _print_text, _summary_text, summary_data
+from .summary import SummaryBase, SummaryData, _print_text, _summary_text, summary_data
 
 __all__ = ["GlmmSummaryData", "glmm_summary_data", "format_glmm_summary", "format_glmm_print", "GlmmSummary"]
 
@@ -34,10 +34,12 @@ class GlmmSummaryData:
     nAGQ: int
     use_scale: bool
 
-
-def _title(nAGQ: int) -> str:
-    how = "Laplace Approximation" if nAGQ == 1 else f"Adaptive Gauss-Hermite Quadrature, nAGQ = {nAGQ}"
-    return f"Generalized linear mixed model fit by maximum likelihood ({how})"
+    @property
+    def title(self) -> str:
+        """lme4's ``methTitle`` of a GLMM (the Laplace approximation or adaptive Gauss-Hermite quadrature)."""
+        how = ("Laplace Approximation" if self.nAGQ == 1
+               else f"Adaptive Gauss-Hermite Quadrature, nAGQ = {self.nAGQ}")
+        return f"Generalized linear mixed model fit by maximum likelihood ({how})"
 
 
 def glmm_summary_data(fit) -> GlmmSummaryData:
@@ -72,7 +74,7 @@ def format_glmm_summary(g: GlmmSummaryData, *, digits: int | None = None, correl
                         width: int = rf.R_WIDTH) -> str:
     """Text of ``print(summary(glmer(...)))`` (no trailing newline)."""
     d = g.base
-    return _summary_text(d, _title(g.nAGQ), "glmerMod", _family_line(g), d.sigma if g.use_scale else None,
+    return _summary_text(d, g.title, "glmerMod", _family_line(g), d.sigma if g.use_scale else None,
                          _coef_table(d, g.use_scale), digits=digits, correlation=correlation,
                          signif_stars=signif_stars, ranef_comp=ranef_comp, show_resids=show_resids,
                          show_messages=show_messages, object_name=object_name, width=width)
@@ -82,25 +84,15 @@ def format_glmm_print(g: GlmmSummaryData, *, digits: int | None = None,
                       ranef_comp: Sequence[str] = ("Std.Dev.",), width: int = rf.R_WIDTH) -> str:
     """Text of ``print(m)`` for a ``glmerMod`` (no trailing newline)."""
     d = g.base
-    return _print_text(d, _title(g.nAGQ), "glmerMod", _family_line(g), d.sigma if g.use_scale else None,
+    return _print_text(d, g.title, "glmerMod", _family_line(g), d.sigma if g.use_scale else None,
                        digits=digits, ranef_comp=ranef_comp, width=width)
 
 
-class GlmmSummary:
+class GlmmSummary(SummaryBase):
     """``summary(glmer(...))``: ``str()`` prints it as R does."""
 
-    def __init__(self, data: GlmmSummaryData, **options) -> None:
-        self.data = data
-        self.options = options
-
     def format(self, **options) -> str:
-        opts = {**self.options, **options}
-        return format_glmm_summary(self.data, **opts)
-
-    def __str__(self) -> str:
-        return self.format()
-
-    __repr__ = __str__
+        return format_glmm_summary(self.data, **{**self.options, **options})
 
     def _repr_html_(self) -> str:
         """Jupyter's view: HTML tables (rounded numbers; ``str()`` gives R's exact text)."""

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..formula.parse import BinOp, UnaryOp, deparse_lines, parse_formula
+from ..formula.parse import BinOp, UnaryOp, deparse, deparse_lines, parse_formula
 from ..frame.design import SCALE_MESSAGE
 from ..rbase import rformat as rf
 from ..rbase.rnames import make_names
@@ -42,6 +42,7 @@ __all__ = [
     "VarCorrGroup",
     "SummaryData",
     "Summary",
+    "SummaryBase",
     "format_summary",
     "format_print",
     "format_varcorr",
@@ -53,6 +54,7 @@ __all__ = [
     "varcorr_groups",
     "fixef_se_and_correlation",
     "fit_warnings",
+    "call_lines",
     "summary_data",
 ]
 
@@ -397,6 +399,27 @@ def fixef_se_and_correlation(vcov: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return sd, v / np.outer(sd, sd)
 
 
+def call_lines(frame_args: dict, columns) -> list[tuple[str, str]]:
+    """lme4's ``Weights:``, ``Offset:`` and ``Subset:`` lines of the printed call, from a model's frame
+    arguments (``weights``, ``offset``, ``subset`` as given) and its data's column names: a column by
+    its name, an expression as R deparses it, an array by its (Series) name."""
+    out = []
+    for key, label in (("weights", "Weights:"), ("offset", " Offset:"), ("subset", " Subset:")):
+        arg = frame_args.get(key)
+        if arg is None:
+            continue
+        if isinstance(arg, str):
+            text = arg
+            if key == "subset" or arg not in columns:  # an expression: as R deparses it
+                text = deparse(parse_formula("~" + arg).rhs)
+        elif key == "subset":
+            text = "subset"  # a boolean array: no expression to show (R shows the call's)
+        else:
+            text = getattr(arg, "name", None) or key
+        out.append((label, str(text)))
+    return out
+
+
 def fit_warnings(design) -> list[str]:
     """lme4's "fit warnings:" of a model frame: aliased columns dropped from X, predictors on very
     different scales."""
@@ -556,25 +579,35 @@ def format_anova_table(df: Any, heading: str | Sequence[str] | None = None, *,
     return "\n".join(lines)
 
 
-class Summary:
-    """Thin wrapper around :class:`SummaryData` whose text is R's ``summary()``; ``options`` are those of
-    R's ``print(summary(m), digits =, correlation =, ranef.comp =, signif.stars =, show.resids =)``
-    (see :func:`format_summary`)."""
+class SummaryBase:
+    """A summary object: its data and R's print options; ``str()`` and ``repr()`` are its :meth:`format`
+    (R's text). :class:`Summary` (a linear fit's) and
+    :class:`~mixedmodels.output.glmm_summary.GlmmSummary` (a generalized fit's) give the text and the
+    notebook HTML."""
 
-    def __init__(self, data: SummaryData, **options) -> None:
+    def __init__(self, data, **options) -> None:
         self.data = data
         self.options = options
 
-    def format(self, **options) -> str:
-        """The text with print options (``digits=3``, ``correlation=True``, ``ranef_comp=("Variance",)``,
-        ``signif_stars=False``, ``show_resids=False``), as R's ``print(summary(m), ...)``."""
-        return format_summary(self.data, **{**self.options, **options})
+    def format(self, **options) -> str:  # pragma: no cover - every summary class has its own
+        raise NotImplementedError
 
     def __str__(self) -> str:
         return self.format()
 
     def __repr__(self) -> str:
         return self.format()
+
+
+class Summary(SummaryBase):
+    """Thin wrapper around :class:`SummaryData` whose text is R's ``summary()``; ``options`` are those of
+    R's ``print(summary(m), digits =, correlation =, ranef.comp =, signif.stars =, show.resids =)``
+    (see :func:`format_summary`)."""
+
+    def format(self, **options) -> str:
+        """The text with print options (``digits=3``, ``correlation=True``, ``ranef_comp=("Variance",)``,
+        ``signif_stars=False``, ``show_resids=False``), as R's ``print(summary(m), ...)``."""
+        return format_summary(self.data, **{**self.options, **options})
 
     def _repr_html_(self) -> str:
         return summary_html(self)
