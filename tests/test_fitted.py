@@ -130,3 +130,14 @@ def test_accessors_agree_with_their_definitions(lmm, glmm):
             assert b.shape == (t.nlevels, t.ncols)
         for group, frame in fit.ranef_condsd.items():
             assert frame.shape == fit.ranef[group].shape and (frame.to_numpy() > 0).all()
+
+
+def test_glmer_call_lines_are_lmers():
+    # R: print(glmer(ypois ~ x + (1 | g), glmmsim, family = poisson, subset = x>0)) shows " Subset: x > 0"
+    # (the expression deparsed), as print(lmer(...)) does
+    sim = glmm_data("glmmsim")
+    fit = mm.glmer("ypois ~ x + (1 | g)", sim, "poisson", subset="x>0")
+    assert " Subset: x > 0" in str(fit).split("\n")
+    assert fit.model.call_lines() == [(" Subset:", "x > 0")]
+    lin = mm.LinearMixedModel("ygau ~ x + (1 | g)", sim, subset="x>0")
+    assert lin.call_lines() == fit.model.call_lines()
