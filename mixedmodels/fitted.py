@@ -112,6 +112,12 @@ class MixedModelFit:
     def df_resid(self) -> int:
         return self.nobs - self.npar
 
+    def _theta_singular(self) -> bool:
+        """lme4's ``isSingular(m, tol = 1e-4)``: an element of theta on the diagonal of a term's lambda (lower
+        bound 0) below the tolerance."""
+        diag = [t.theta_diagonal() for t in self.design.terms]
+        return bool(diag) and bool(np.any(self.theta[np.concatenate(diag)] < SINGULAR_TOL))
+
     # ------------------------------------------------------------------ fixed effects
     @cached_property
     def fixef(self) -> pd.Series:

@@ -28,12 +28,12 @@ from .fit.pirls import GlmmProblem, PirlsError, PirlsResult, gh_rule
 from .formula.parse import Call, Paren, deparse, parse_formula
 from .formula.transforms import Evaluator, Factor
 from .frame.design import build_design, check_data
-from .fitted import SINGULAR_TOL, MixedModelFit
+from .fitted import MixedModelFit
 from .model import aligned_to_data, subset_mask
 from .interop.compare import compare_statsmodels as _compare_statsmodels
 from .output.display import glmm_fit_html
 from .output.glmm_summary import GlmmSummary, format_glmm_print, glmm_summary_data
-from .output.summary import call_lines
+from .output.summary import SINGULAR_MESSAGE, call_lines
 from .post import glmm_predict
 from .inference.glmm_profile import glmm_confint_profile, glmm_profile
 
@@ -481,7 +481,7 @@ class GlmerFit(MixedModelFit):
     def _check_conv(self) -> list[str]:
         """lme4's ``checkConv`` on the derivatives at the optimum (gradient tol 0.002, Hessian tol 1e-6)."""
         if self.is_singular:
-            return ["boundary (singular) fit: see help('isSingular')"]
+            return [SINGULAR_MESSAGE]
         if self.nAGQ == 0 or self.nobs >= 10_000 or len(self.theta) + len(self._beta) >= 100:
             return []
         g, H = self._derivs
@@ -539,13 +539,7 @@ class GlmerFit(MixedModelFit):
 
     @property
     def is_singular(self) -> bool:
-        pos = 0
-        for t in self.design.terms:
-            diag = t.theta_diagonal()
-            if np.any(self.theta[pos: pos + t.ntheta][diag] < SINGULAR_TOL):
-                return True
-            pos += t.ntheta
-        return False
+        return self._theta_singular()
 
     # ------------------------------------------------------------------ fitted values and residuals
     @property

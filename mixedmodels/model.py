@@ -30,7 +30,7 @@ from .fitted import SINGULAR_TOL, GroupDict, MixedModelFit, frames_by_group, var
 # ones that need the model classes at run time import them inside functions: the one natural cycle).
 from .interop.compare import compare_statsmodels as _compare_statsmodels
 from .output.display import fit_html
-from .output.summary import FIT_METHOD_NOTE, Summary, call_lines, format_print, summary_data
+from .output.summary import FIT_METHOD_NOTE, SINGULAR_MESSAGE, Summary, call_lines, format_print, summary_data
 from .post import predict as _predict
 from .post import updating as _updating
 from .rbase.rnames import make_unique  # noqa: F401 (re-exported: a public name of this module)
@@ -446,11 +446,9 @@ class LmerFit(MixedModelFit):
         self.nfixef = d.p
         self.npar = d.p + len(self.theta) + 1
         self.deviance = self.objective if not reml else None
-        lower = crit.lower_bounds()
-        diag = np.isfinite(lower) & (lower == 0)
-        self.is_singular = bool(np.any(self.theta[diag] < SINGULAR_TOL))
+        self.is_singular = self._theta_singular()
         if self.is_singular:
-            warn_r("boundary (singular) fit: see help('isSingular')", SingularFitWarning)
+            warn_r(SINGULAR_MESSAGE, SingularFitWarning)
 
     def require_rows(self, what: str) -> None:
         """Nothing for a fit whose rows are in memory; a fit to a Dask DataFrame refuses ``what``."""
