@@ -12,7 +12,9 @@ A subclass provides the fit's own pieces:
   without a dispersion).
 
 From them this class gives ``fixef``, ``vcov``, ``se``, ``ranef``, ``ranef_condsd``, ``coef()``,
-``ngroups``, ``varcorr``, ``nobs``, ``loglik``, ``aic``, ``bic``, ``df_resid`` and the frame spec.
+``ngroups``, ``varcorr``, ``nobs``, ``loglik``, ``aic``, ``bic``, ``df_resid``, the frame spec, lme4's
+singularity rule, the print options' checks, ``repr`` (the subclass's ``format()``) and
+``compare_statsmodels``.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import pandas as pd
 from .errors import MixedModelsError
 from .frame.design import Design
 from .frame.spec import FrameSpec
+from .interop.compare import compare_statsmodels as _compare_statsmodels
 from .output.summary import group_labels
 from .post import predict as _predict
 
@@ -205,3 +208,10 @@ class MixedModelFit:
     def coef(self) -> GroupDict:
         """Fixed plus random effects per level of each grouping factor (lme4's ``coef``)."""
         return _predict.coef(self)
+
+    def compare_statsmodels(self, **kwargs):
+        """Fit the model with statsmodels (optional extra) and compare side by side: ``MixedLM`` for a
+        linear model; for a generalized one the variational-Bayes mixed GLM (``BinomialBayesMixedGLM`` /
+        ``PoissonBayesMixedGLM``), a Bayesian approximation, not a likelihood fit. See
+        :func:`mixedmodels.interop.compare.compare_statsmodels`."""
+        return _compare_statsmodels(self, **kwargs)

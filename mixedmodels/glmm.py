@@ -30,7 +30,6 @@ from .formula.transforms import Evaluator, Factor
 from .frame.design import build_design, check_data
 from .fitted import MixedModelFit
 from .model import aligned_to_data, subset_mask
-from .interop.compare import compare_statsmodels as _compare_statsmodels
 from .output.display import glmm_fit_html
 from .output.glmm_summary import GlmmSummary, format_glmm_print, glmm_summary_data
 from .output.summary import SINGULAR_MESSAGE, call_lines
@@ -640,12 +639,6 @@ class GlmerFit(MixedModelFit):
     def _repr_html_(self) -> str:
         """Jupyter's view: HTML tables in lme4's ``print(m)`` layout (``str()`` gives R's exact text)."""
         return glmm_fit_html(self._summary_data())
-
-    def compare_statsmodels(self, **kwargs):
-        """Fit the model with statsmodels' variational-Bayes mixed GLM (``BinomialBayesMixedGLM`` /
-        ``PoissonBayesMixedGLM``; optional extra) and compare side by side; a Bayesian approximation,
-        not a likelihood fit. See :func:`mixedmodels.interop.compare.compare_statsmodels`."""
-        return _compare_statsmodels(self, **kwargs)
 
 
 # ====================================================================== user-facing functions

@@ -26,9 +26,9 @@ from .fit.optimize import OPTIONS, OptSummary, fit_theta
 from .fit.paths import PATHS
 from .fit.threads import scoped as threads_scoped
 from .fitted import SINGULAR_TOL, GroupDict, MixedModelFit, frames_by_group, varcorr_frame  # noqa: F401 (re-exported)
-# Modules the fitted class's methods delegate to. They must not import this module at import time (the
-# ones that need the model classes at run time import them inside functions: the one natural cycle).
-from .interop.compare import compare_statsmodels as _compare_statsmodels
+# Modules the fitted class's methods delegate to (with interop.compare, which fitted.py imports). They
+# must not import this module at import time (the ones that need the model classes at run time import
+# them inside functions: the one natural cycle).
 from .output.display import fit_html
 from .output.summary import FIT_METHOD_NOTE, SINGULAR_MESSAGE, Summary, call_lines, format_print, summary_data
 from .post import predict as _predict
@@ -575,10 +575,6 @@ class LmerFit(MixedModelFit):
     def difflsmeans(self, which=None, level: float = 0.95, ddf: str = "Satterthwaite"):
         """lmerTest's ``difflsmeans(m)``: pairwise differences of LS-means."""
         return _lsmeans().difflsmeans(self, which=which, level=level, ddf=ddf)
-
-    def compare_statsmodels(self, **kwargs):
-        """Refit with statsmodels MixedLM (optional extra) and compare side by side."""
-        return _compare_statsmodels(self, **kwargs)
 
     def _repr_html_(self) -> str:
         return fit_html(self)

@@ -27,7 +27,7 @@ from glmm_cases import data as glmm_data  # noqa: E402
 REF = load_fixture("varcorr_names.json")
 SHARED = ["design", "frame_spec", "nobs", "loglik", "aic", "bic", "df_resid", "fixef", "vcov", "se",
           "_b_blocks", "_by_group", "ranef", "ranef_condsd", "ngroups", "_term_covariances", "varcorr", "coef",
-          "_print_options", "__repr__", "__str__"]
+          "_print_options", "__repr__", "__str__", "compare_statsmodels", "_theta_singular"]
 
 
 @pytest.fixture(scope="module")
