@@ -44,7 +44,7 @@ def _make_name(name: str) -> str:
 def make_names(names, unique: bool = False) -> list[str]:
     """R's ``make.names``: syntactically valid names (invalid characters become ``.``; ``X`` in front of
     a name that does not start with a letter, or starts with a dot and a digit; a reserved word gets a
-    trailing dot); with ``unique=True`` duplicates are numbered by :func:`make_unique`, the names that
+    trailing dot); with ``unique=True`` repeated names are numbered by :func:`make_unique`, the names that
     were already valid keeping theirs."""
     names = [str(n) for n in names]
     out = [_make_name(n) for n in names]
