@@ -22,7 +22,7 @@ import pandas as pd
 
 from . import datasets
 from .errors import FormulaError, MixedModelsError
-from .fit import kernels
+from .fit import glmm_kernels, kernels
 from .fit.gradient import gradient
 from .interop.rio import read_csv
 from .model import LinearMixedModel, lmer
@@ -208,6 +208,7 @@ def _precompile(args) -> int:
     # the generalized models' compiled PIRLS (binomial here; the family and link are arguments of one
     # kernel) and its adaptive Gauss-Hermite deviance
     cbpp = datasets.load("cbpp")
+    glmm_kernels.load_compiled()  # a small model's first fits would otherwise run on NumPy
     for nagq in (1, 9):
         _PACKAGE.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)", cbpp, family="binomial", nAGQ=nagq)
     print(f"compiled kernels ready ({time.perf_counter() - t0:.1f} s)")

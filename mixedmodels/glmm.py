@@ -15,7 +15,6 @@ from functools import cached_property
 
 import numpy as np
 import pandas as pd
-from scipy import optimize as sopt
 from scipy.special import digamma, polygamma
 
 from .errors import ConvergenceWarning, DataError, FamilyError, FamilyWarning, FormulaError, MixedModelsError, ModelError
@@ -31,15 +30,39 @@ from .frame.design import Design, build_design, check_data
 from .model import SINGULAR_TOL, GroupDict, aligned_to_data, frames_by_group, subset_mask, varcorr_frame
 from .interop.compare import compare_statsmodels as _compare_statsmodels
 from .output.display import glmm_fit_html
-from .output.glmm_summary import GlmmSummary, format_glmm_print, glmm_summary_data
-from .post import glmm_predict
-from .inference.glmm_profile import glmm_confint_profile, glmm_profile
 
 __all__ = ["GeneralizedLinearMixedModel", "GlmerFit", "GlmerOptInfo", "glmer", "glmer_nb"]
 
 _RESPONSE = "XqZglmmResponseQ"
 BOUNDARY_TOL = 1e-5  # glmerControl(boundary.tol)
 LARGE_N = 100_000  # from this many rows the optimizers' tolerance is relative to the deviance
+
+
+# The delegated modules that load scipy.stats (or scipy.optimize), imported on first use so that a fit
+# does not pay their import (~0.3-0.5 s once a process): the fitted class's methods call them (the
+# cycle "fitted class <-> modules its methods delegate to", as in model.py; one accessor, one import each)
+def _summary_mod():
+    from .output import glmm_summary
+
+    return glmm_summary
+
+
+def _predict_mod():
+    from .post import glmm_predict
+
+    return glmm_predict
+
+
+def _profile_mod():
+    from .inference import glmm_profile
+
+    return glmm_profile
+
+
+def _sopt():
+    from scipy import optimize  # Nelder-Mead polish and glmer_nb's 1-D search only
+
+    return optimize
 
 
 def _numeric_arg(arg, data: pd.DataFrame, what: str) -> np.ndarray | None:
@@ -316,7 +339,7 @@ class GeneralizedLinearMixedModel:
             # for this stage, from the BOBYQA optimum; kept only if better
             simplex = np.vstack([x] + [x + np.eye(len(x))[i] * step[i] / 10 for i in range(len(x))])
             simplex[:, :nth] = np.maximum(simplex[:, :nth], lower_t)
-            res = sopt.minimize(dev1, x, method="Nelder-Mead", bounds=list(zip(lower, np.full(len(x), np.inf))),
+            res = _sopt().minimize(dev1, x, method="Nelder-Mead", bounds=list(zip(lower, np.full(len(x), np.inf))),
                                 options={"initial_simplex": simplex, "xatol": 1e-9, "fatol": 1e-11,
                                          "maxfev": 400 * len(x)})
             if res.fun < fx - 1e-9:
@@ -684,12 +707,12 @@ class GlmerFit:
     def predict(self, newdata=None, type: str = "link", re_form=None, allow_new_levels: bool = False):
         """lme4's ``predict.merMod``: ``type="link"`` (the default) or ``"response"``; ``re_form=None``
         (all random effects) or ``"~0"`` / ``"NA"`` (population level)."""
-        return glmm_predict.predict(self, newdata=newdata, type=type, re_form=re_form, allow_new_levels=allow_new_levels)
+        return _predict_mod().predict(self, newdata=newdata, type=type, re_form=re_form, allow_new_levels=allow_new_levels)
 
     def simulate(self, nsim: int = 1, seed=None, use_u: bool = False):
         """Responses simulated from the fitted model (lme4's ``simulate``; new random effects unless
         ``use_u``), a DataFrame sim_1..sim_nsim."""
-        return glmm_predict.simulate(self, nsim=nsim, seed=seed, use_u=use_u)
+        return _predict_mod().simulate(self, nsim=nsim, seed=seed, use_u=use_u)
 
     def confint(self, method: str = "Wald", level: float = 0.95, nsim: int = 500, seed=None, **kwargs):
         """Confidence intervals as lme4's ``confint``: ``"Wald"`` (fixed effects; NA for the variance
@@ -698,45 +721,45 @@ class GlmerFit:
         ``parm``, ``old_names``, ``alphamax``, ...) or ``"boot"`` (parametric bootstrap percentiles,
         ``nsim`` refits)."""
         if method == "Wald":
-            return glmm_predict.confint_wald(self, level=level)
+            return _predict_mod().confint_wald(self, level=level)
         if method == "boot":
-            return glmm_predict.confint_boot(self, level=level, nsim=nsim, seed=seed)
+            return _predict_mod().confint_boot(self, level=level, nsim=nsim, seed=seed)
         if method == "profile":
             with limited_threads():
-                return glmm_confint_profile(self, level=level, **kwargs)
+                return _profile_mod().glmm_confint_profile(self, level=level, **kwargs)
         raise MixedModelsError(f"method must be 'Wald', 'profile' or 'boot', not {method!r}")
 
     def profile(self, which=None, **kwargs):
         """lme4's ``profile()`` of the fit (a :class:`~mixedmodels.inference.profile.Profile`: the table of
         signed roots ``.zeta`` and the splines), see :func:`mixedmodels.inference.glmm_profile.glmm_profile`."""
         with limited_threads():
-            return glmm_profile(self, which=which, **kwargs)
+            return _profile_mod().glmm_profile(self, which=which, **kwargs)
 
     def drop1(self, test: str = "Chisq"):
         """R's ``drop1(m, test = "Chisq")``: likelihood-ratio tests of the marginal fixed-effects terms."""
-        return glmm_predict.drop1(self, test=test)
+        return _predict_mod().drop1(self, test=test)
 
     def update(self, formula: str | None = None, **kwargs) -> "GlmerFit":
         """R's ``update()``: refit with a changed formula (``". ~ . - x"``) and/or arguments."""
-        return glmm_predict.update(self, formula, **kwargs)
+        return _predict_mod().update(self, formula, **kwargs)
 
     # ------------------------------------------------------------------ printing
     def _summary_data(self):
-        return glmm_summary_data(self)
+        return _summary_mod().glmm_summary_data(self)
 
     def summary(self, *, digits: int | None = None, correlation: bool | None = None,
                 ranef_comp=("Variance", "Std.Dev."), signif_stars: bool = True, show_resids: bool = True):
         """The summary; ``str()`` of it is R's ``print(summary(glmer(...)))``."""
         if isinstance(ranef_comp, str):
             ranef_comp = (ranef_comp,)
-        return GlmmSummary(self._summary_data(), digits=digits, correlation=correlation,
+        return _summary_mod().GlmmSummary(self._summary_data(), digits=digits, correlation=correlation,
                            ranef_comp=tuple(ranef_comp), signif_stars=bool(signif_stars),
                            show_resids=bool(show_resids))
 
     def format(self, *, digits: int | None = None, ranef_comp=("Std.Dev.",)) -> str:
         if isinstance(ranef_comp, str):
             ranef_comp = (ranef_comp,)
-        return format_glmm_print(self._summary_data(), digits=digits, ranef_comp=tuple(ranef_comp))
+        return _summary_mod().format_glmm_print(self._summary_data(), digits=digits, ranef_comp=tuple(ranef_comp))
 
     def __repr__(self) -> str:
         return self.format()
@@ -823,7 +846,7 @@ def glmer_nb(formula: str, data: pd.DataFrame, *, nAGQ: int = 1, weights=None, o
             return cache[key]
 
         lo, hi = math.log(th0) - 3, math.log(th0) + 3
-        res = sopt.minimize_scalar(lambda lt: fit_at(lt).objective, bounds=(lo, hi), method="bounded",
+        res = _sopt().minimize_scalar(lambda lt: fit_at(lt).objective, bounds=(lo, hi), method="bounded",
                                    options={"xatol": tol})
         best = min(cache.values(), key=lambda f: f.objective)
         # the final model refitted from scratch at the chosen theta (both stages, as a fresh glmer call)

@@ -29,8 +29,7 @@ from scipy.linalg import LinAlgError, cholesky, solve_triangular
 from ..errors import ConvergenceWarning, FamilyError, warn as warn_r
 from ..frame.reterms import ReTerm
 from .family import Family
-from .glmm_kernels import compiled as _kernels, jit_codes
-from .kernels import available as _numba_available
+from .glmm_kernels import NumpyKernels, compiled as _kernels, compiled_pays, jit_codes
 
 __all__ = ["GlmmProblem", "PirlsResult", "PirlsError", "gh_rule"]
 
@@ -244,7 +243,12 @@ class GlmmProblem:
                 ptr = np.searchsorted(key // self.q2u, np.arange(self.q1 + 1)).astype(np.int64)
                 self._pattern21 = (ptr, rows)
         self._idx64 = self._indices.astype(np.int64)
-        self._jit = jit_codes(family.kind, family.link.name) if _numba_available() else None
+        # compiled kernels (Numba) or NumPy: the first small models of a process run on NumPy, so that
+        # their fit does not wait for Numba's load (glmm_kernels.compiled_pays)
+        self._use_compiled = compiled_pays(self.n, self.q2u)
+        self._np = None if self._use_compiled else NumpyKernels(self._idx64, terms[0].nlevels, self.s1,
+                                                                self.q1, self.q2u, self.p)
+        self._jit = jit_codes(family.kind, family.link.name) if self._use_compiled else None
         self._ptr21, self._rows21 = np.zeros(1, dtype=np.int64), np.zeros(0, dtype=np.int64)
         self._pos21 = np.zeros((1, 1), dtype=np.int64)
         if self._pattern21 is not None:
@@ -334,14 +338,23 @@ class GlmmProblem:
             return vals
         return np.ascontiguousarray(np.hstack(vals))
 
-    def _factor(self, vals, sqrtw: np.ndarray, joint: bool) -> _Factor:
+    def _factor(self, vals, w: np.ndarray, joint: bool) -> _Factor:
+        """The block factor at the weights ``w`` (the cross-products by the compiled loop's own
+        :func:`~mixedmodels.fit._glmm_jit.accumulate`, or by NumPy on the first small models)."""
         vals = self._stack(vals)
         l1, s1 = self.terms[0].nlevels, self.s1
         q1, q2u = self.q1, self.q2u
-        sw = sqrtw[:, None]
-        Xw = self.X * sw if (joint and self.p) else np.zeros((self.n, 0))
-        M11, M12, M22u = _kernels().crossprods(self._idx64, vals * sw, Xw, l1, s1, q1, q2u)
-        q2 = M12.shape[1]
+        p = self.p if joint else 0
+        q2 = q2u + p
+        if self._use_compiled:
+            M11 = np.empty((l1, s1, s1))
+            M12 = np.empty((q1, q2))
+            M22 = np.empty((q2, q2))
+            _kernels().jit.accumulate(self._idx64, vals, np.ascontiguousarray(w, dtype=float), self.X, p, s1, q1,
+                                      q2u, M11, M12, M22)
+            M22 += np.tril(M22, -1).T  # accumulate fills the lower triangle
+        else:
+            M11, M12, M22 = self._np.crossprods(vals, w, self.X, joint)
         if s1 == 1:
             L11diag = np.sqrt(M11[:, 0, :])
             L11inv = (1.0 / L11diag)[:, :, None]
@@ -354,16 +367,12 @@ class GlmmProblem:
             L11inv = np.linalg.inv(L11)
             L11diag = np.diagonal(L11, axis1=1, axis2=2).copy()
         if q2:
-            M22 = np.empty((q2, q2))
-            M22[:q2u] = M22u
-            M22[q2u:, :q2u] = M22u[:, q2u:].T
-            M22[q2u:, q2u:] = Xw.T @ Xw
             if s1 == 1:
                 L12 = M12 * L11inv[:, 0, :]
             else:
                 L12 = np.einsum("jab,jbr->jar", L11inv, M12.reshape(l1, s1, q2)).reshape(self.q1, q2)
             L21 = L12.T
-            if self._pattern21 is not None:
+            if self._pattern21 is not None and self._use_compiled:
                 S = _kernels().schur_scalar(M22, L12, self._pattern21[0], self._pattern21[1], q2u)
             else:
                 S = M22 - L12.T @ L12
@@ -380,11 +389,16 @@ class GlmmProblem:
 
     # ------------------------------------------------------------------ PIRLS
     def _zl_times(self, vals, u: np.ndarray) -> np.ndarray:
-        return _kernels().zl_times(self._idx64, self._stack(vals), np.ascontiguousarray(u, dtype=float))
+        u = np.ascontiguousarray(u, dtype=float)
+        if self._np is not None:
+            return self._np.zl_times(self._stack(vals), u)
+        return _kernels().zl_times(self._idx64, self._stack(vals), u)
 
     def _zlt_times(self, vals, r: np.ndarray) -> np.ndarray:
-        return _kernels().zlt_times(self._idx64, self._stack(vals), np.ascontiguousarray(r, dtype=float),
-                                      self.q)
+        r = np.ascontiguousarray(r, dtype=float)
+        if self._np is not None:
+            return self._np.zlt_times(self._stack(vals), r, self.q)
+        return _kernels().zlt_times(self._idx64, self._stack(vals), r, self.q)
 
     def _state(self, eta: np.ndarray):
         fam = self.family
@@ -414,7 +428,7 @@ class GlmmProblem:
             if not np.all(np.isfinite(w)) or not np.all(np.isfinite(z)):
                 raise PirlsError("cannot compute the initial working weights: the starting values give an "
                                  "undefined mean; check the response and the link")
-            f = self._factor(vals, np.sqrt(w), joint=True)
+            f = self._factor(vals, w, joint=True)
             rhs = np.concatenate([self._zlt_times(vals, w * z), X.T @ (w * z)])
             sol = f.solve(rhs)
             u = sol[: self.q]
@@ -439,7 +453,7 @@ class GlmmProblem:
             if not (np.all(np.isfinite(w)) and np.all(np.isfinite(r))):
                 raise PirlsError("PIRLS: non-finite working weights (the mean reached the edge of the "
                                  "family's range)")
-            f = self._factor(vals, np.sqrt(w), joint=joint)
+            f = self._factor(vals, w, joint=joint)
             gu = self._zlt_times(vals, r) - u
             g = np.concatenate([gu, X.T @ r]) if joint else gu
             delta = f.solve(g)
@@ -474,7 +488,7 @@ class GlmmProblem:
                 var = fam.variance(mu)
                 with np.errstate(divide="ignore", invalid="ignore"):
                     w = wt * me * me / var
-                f = self._factor(vals, np.sqrt(w), joint=joint)
+                f = self._factor(vals, w, joint=joint)
                 break
         else:
             raise PirlsError(f"PIRLS did not converge in {maxit} iterations")
@@ -513,7 +527,7 @@ class GlmmProblem:
             if not (np.all(np.isfinite(w)) and np.all(np.isfinite(z))):
                 raise PirlsError("PIRLS: non-finite working weights or response (the mean reached the edge "
                                  "of the family's range)")
-            f = self._factor(vals, np.sqrt(w), joint=joint)
+            f = self._factor(vals, w, joint=joint)
             wz = w * z
             rhs = self._zlt_times(vals, wz)
             if joint:
@@ -632,7 +646,7 @@ class GlmmProblem:
         self.pirls_iterations += it
         self.evaluations += 1
         res = PirlsResult(u=u, beta=b, eta=eta, mu=mu, devres=dr, ldL2=ld, factor=None, iterations=it,
-                          l11diag=l11, factor_fn=lambda: self._factor(vals, np.sqrt(w), joint=joint))
+                          l11diag=l11, factor_fn=lambda: self._factor(vals, w, joint=joint))
         res.laplace_value = lap
         return res
 
