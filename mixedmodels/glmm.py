@@ -210,7 +210,7 @@ class GeneralizedLinearMixedModel:
         for more: ``mm.set_threads`` or the environment, see :mod:`mixedmodels.fit.threads`)."""
         with limited_threads():
             fit = self._fit(nAGQ, start=start, tol=tol, at=at)
-            fit.vcov  # the finite-difference Hessian, under the same thread limit
+            fit._vcov_array  # the finite-difference Hessian, under the same thread limit (the table on use)
             for msg in fit.conv_messages:
                 warn_r(msg, SingularFitWarning if "singular" in msg else ConvergenceWarning)
         return fit
@@ -274,12 +274,21 @@ class GeneralizedLinearMixedModel:
         feval = [0, 0]
         self._last_feval = feval
 
+        # the deviance at a point already evaluated is not evaluated again (BOBYQA's first point is the
+        # start, its caller re-evaluates the optimum, a restart starts there): each stage keeps its values
+        seen0: dict[bytes, float] = {}
+
         def dev0(theta):
+            key = np.asarray(theta, dtype=float).tobytes()
+            if key in seen0:
+                return seen0[key]
             feval[0] += 1
             try:
-                return prob.laplace_deviance(theta, None, lp0, joint=True)
+                v = prob.laplace_deviance(theta, None, lp0, joint=True)
             except PirlsError:
-                return np.inf
+                v = np.inf
+            seen0[key] = v
+            return v
 
         if at is not None and len(at) > 2 and at[2] is not None:
             theta1 = np.asarray(at[2], dtype=float)  # stage one's optimum given (lme4's, for comparisons)
@@ -300,15 +309,23 @@ class GeneralizedLinearMixedModel:
         rule = gh_rule(nAGQ) if nAGQ > 1 else None
         lp1 = r1.eta  # lme4's lp0 of stage two: the linear predictor at the end of stage one
 
+        seen1: dict[bytes, float] = {}
+
         def dev1(x):
+            key = np.asarray(x, dtype=float).tobytes()
+            if key in seen1:
+                return seen1[key]
             feval[1] += 1
             th, b = x[:nth], x[nth:]
             try:
                 if rule is None:
-                    return prob.laplace_deviance(th, b, lp1, joint=False)
-                return prob.agq(th, prob.pirls_lme4(th, b, lp1, joint=False), rule)
+                    v = prob.laplace_deviance(th, b, lp1, joint=False)
+                else:
+                    v = prob.agq(th, prob.pirls_lme4(th, b, lp1, joint=False), rule)
             except PirlsError:
-                return np.inf
+                v = np.inf
+            seen1[key] = v
+            return v
 
         x0 = np.concatenate([theta1, beta1])
         lower = np.concatenate([lower_t, np.full(prob.p, -np.inf)])

@@ -8,9 +8,9 @@ the blocks of ``M = [Z Lambda, X]' W [Z Lambda, X] + diag(1 on u)`` are one pass
 (:func:`mixedmodels.fit._glmm_jit.accumulate`, compiled, or :class:`NumpyKernels`, a few ``bincount``
 calls over positions computed once).
 
-The first small GLMMs of a process run on NumPy (:func:`compiled_pays`), as the linear models' small
-path does: Numba and the compiled loop are loaded by a model that is not small, by the
-``SMALL_FITS_BEFORE_JIT``-th small one, or by :func:`load_compiled`.
+The first small GLMM of a process runs on NumPy (:func:`compiled_pays`), as the linear models' first
+small fits do: Numba and the compiled loop are loaded by a model that is not small, by the next small
+one, or by :func:`load_compiled`.
 """
 
 from __future__ import annotations
@@ -64,14 +64,17 @@ def schur_scalar(M22, L12, ptr, rows, q2u):
 
 _COMPILED = None
 
-# The first glmer fits of a process run on NumPy when their model is small (kernels.SMALL_FITS_BEFORE_JIT
-# of them, as the linear models' small path): loading Numba and the compiled loop's machine code costs
-# ~0.3-0.5 s once, where a small model's NumPy fit takes milliseconds to tens of milliseconds. "Small":
-# at most NUMPY_MAX_ROWS rows and NUMPY_MAX_Q2 random effects outside the first term (the NumPy loop
-# forms their Schur complement densely). Larger models, and every model once the compiled kernels are
-# loaded, run compiled.
-NUMPY_MAX_ROWS = 2_000
-NUMPY_MAX_Q2 = 200
+# The first small GLMM of a process runs on NumPy: loading Numba and the compiled loop's machine code
+# costs ~0.3-0.5 s once, where a small model's NumPy fit takes a few tens of milliseconds (cbpp ~40 ms
+# against ~5 ms compiled, so loading pays from about the tenth fit on; one NumPy fit, then compiled, so
+# that a script fitting one model never waits for Numba and a loop runs compiled from its second fit).
+# "Small": at most NUMPY_MAX_ROWS rows and NUMPY_MAX_Q2 random effects outside the first term (the
+# NumPy loop forms their Schur complement densely; grouseticks' 403 rows with 181 such effects take
+# ~1.5 s on NumPy against ~0.15 s compiled). Larger models, and every model once the compiled kernels
+# are loaded, run compiled.
+NUMPY_FITS = 1
+NUMPY_MAX_ROWS = 1_000
+NUMPY_MAX_Q2 = 30
 _small_seen = 0
 
 
@@ -83,15 +86,14 @@ def loaded() -> bool:
 def compiled_pays(n: int, q2u: int) -> bool:
     """Whether a new GLMM of ``n`` rows (``q2u`` random effects outside the first term) should run the
     compiled kernels: Numba is installed, and the kernels are loaded already, or the model is not small,
-    or :data:`~mixedmodels.fit.kernels.SMALL_FITS_BEFORE_JIT` small GLMMs were set up on NumPy before
-    this one (a script fitting one small model never waits for Numba; a loop soon runs compiled)."""
+    or :data:`NUMPY_FITS` small GLMMs were set up on NumPy before this one."""
     global _small_seen
     if not kernels.available():
         return False
     if _COMPILED is not None or n > NUMPY_MAX_ROWS or q2u > NUMPY_MAX_Q2:
         return True
     _small_seen += 1
-    return _small_seen > kernels.SMALL_FITS_BEFORE_JIT
+    return _small_seen > NUMPY_FITS
 
 
 def load_compiled() -> bool:

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import mixedmodels as mm
-from mixedmodels.fit import glmm_kernels, kernels
+from mixedmodels.fit import glmm_kernels
 
 from glmm_cases import CASES, data, fixtures, kwargs_for, model
 
@@ -29,10 +29,13 @@ def _fresh(code: str) -> dict:
 
 
 def _numpy_model(case_id, monkeypatch):
-    """The model of ``case_id`` set up as a process's first small GLMM is (compiled kernels not loaded)."""
+    """The model of ``case_id`` set up on NumPy, as a process's first small GLMM is (the compiled kernels
+    not loaded; here whatever its size, to check the NumPy loop on every shape)."""
     with monkeypatch.context() as mp:
         mp.setattr(glmm_kernels, "_COMPILED", None)
         mp.setattr(glmm_kernels, "_small_seen", 0)
+        mp.setattr(glmm_kernels, "NUMPY_MAX_ROWS", 10 ** 9)
+        mp.setattr(glmm_kernels, "NUMPY_MAX_Q2", 10 ** 9)
         return model(case_id)
 
 
@@ -85,7 +88,7 @@ def test_numpy_fit_reaches_the_compiled_optimum(monkeypatch):
 def test_compiled_pays_rules(monkeypatch):
     monkeypatch.setattr(glmm_kernels, "_COMPILED", None)
     monkeypatch.setattr(glmm_kernels, "_small_seen", 0)
-    monkeypatch.setattr(kernels, "SMALL_FITS_BEFORE_JIT", 2)
+    monkeypatch.setattr(glmm_kernels, "NUMPY_FITS", 2)
     # large models run compiled at once (and do not count as small fits)
     assert glmm_kernels.compiled_pays(glmm_kernels.NUMPY_MAX_ROWS + 1, 0)
     assert glmm_kernels.compiled_pays(100, glmm_kernels.NUMPY_MAX_Q2 + 1)
@@ -96,18 +99,18 @@ def test_compiled_pays_rules(monkeypatch):
 
 
 def test_first_small_glmer_of_a_process_needs_neither_numba_nor_scipy_stats():
-    """A process's first small glmer fits run on NumPy (no Numba import, no scipy.stats); from the
-    SMALL_FITS_BEFORE_JIT-th on, compiled; both at the same optimum."""
+    """A process's first small glmer fit runs on NumPy (no Numba import, no scipy.stats, no
+    scipy.optimize); the next ones compiled; both at the same optimum."""
     code = (
         "import sys, json, warnings, mixedmodels as mm\n"
-        "from mixedmodels.fit import kernels\n"
+        "from mixedmodels.fit import glmm_kernels\n"
         "warnings.simplefilter('ignore')\n"
         "d = mm.datasets.load('cbpp')\n"
         "f = 'cbind(incidence, size - incidence) ~ period + (1 | herd)'\n"
         "m = mm.glmer(f, d, 'binomial'); se = list(m.se)\n"
         "first = {'obj': m.objective, 'compiled': m.optinfo.compiled, 'numba': 'numba' in sys.modules,\n"
         "         'stats': 'scipy.stats' in sys.modules, 'optimize': 'scipy.optimize' in sys.modules}\n"
-        "for _ in range(kernels.SMALL_FITS_BEFORE_JIT):\n"
+        "for _ in range(glmm_kernels.NUMPY_FITS):\n"
         "    last = mm.glmer(f, d, 'binomial')\n"
         "print(json.dumps({'first': first, 'se': se, 'last': last.objective, 'last_se': list(last.se),\n"
         "                  'last_compiled': last.optinfo.compiled}))\n")
