@@ -26,21 +26,48 @@ from .fit.linalg import NotPositiveDefinite, dense_cholesky
 from .fit.optimize import OPTIONS, OptSummary, fit_theta
 from .fit.paths import PATHS
 from .fit.threads import scoped as threads_scoped
-# Modules the fitted class's methods delegate to. They must not import this module at import time (the
-# ones that need the model classes at run time import them inside functions: the one natural cycle).
-from .interop.compare import compare_statsmodels as _compare_statsmodels
-from .output.display import fit_html
-from .output.summary import FIT_METHOD_NOTE, Summary, SummaryData, VarCorrGroup, format_print
-from .post import predict as _predict
-from .post import updating as _updating
 
 __all__ = ["LinearMixedModel", "LmerFit", "lmer"]
 
 SINGULAR_TOL = 1e-4  # lme4's isSingular(tol = 1e-4)
 
 
-# The delegated modules that load scipy.stats, imported on first use so that ``import mixedmodels`` stays
-# fast (one accessor, one import each; listed in docs/architecture.md).
+# Modules the fitted class's methods delegate to, imported on first use (one accessor, one import each;
+# listed in docs/architecture.md): those that load scipy.stats, so that ``import mixedmodels`` stays
+# fast, and the printed output, prediction, update and statsmodels comparison, which a fit does not need
+# (a process's first ``mm.lmer`` loads only the fit's modules). They must not import this module at
+# import time (the ones that need the model classes at run time import them inside functions: the one
+# natural cycle).
+def _summary():
+    from .output import summary
+
+    return summary
+
+
+def _display():
+    from .output import display
+
+    return display
+
+
+def _predict():
+    from .post import predict
+
+    return predict
+
+
+def _updating():
+    from .post import updating
+
+    return updating
+
+
+def _compare():
+    from .interop import compare
+
+    return compare
+
+
 def _tables():
     from .inference import tables
 
@@ -662,14 +689,14 @@ class LmerFit:
             if t.ncols > 1:
                 with np.errstate(invalid="ignore", divide="ignore"):
                     corr = cov / np.outer(sd, sd)
-            groups.append(VarCorrGroup(name=name, terms=list(t.cnames), variances=np.diag(cov).copy(),
+            groups.append(_summary().VarCorrGroup(name=name, terms=list(t.cnames), variances=np.diag(cov).copy(),
                                        stddevs=sd, corr=corr))
         v = self.vcov.to_numpy()
         sd = np.sqrt(np.diag(v))
         with np.errstate(invalid="ignore", divide="ignore"):
             vcorr = v / np.outer(sd, sd)
-        note = FIT_METHOD_NOTE if self.method == "moments" else None
-        return SummaryData(
+        note = _summary().FIT_METHOD_NOTE if self.method == "moments" else None
+        return _summary().SummaryData(
             fit_method_note=note,
             reml=self.reml, formula=self.design.formula.deparse(), data_name=self.model.data_name,
             reml_criterion=self.objective, aic=self.aic, bic=self.bic, loglik=self.loglik,
@@ -719,30 +746,30 @@ class LmerFit:
                 data.pvalues = tab["Pr(>|t|)"].to_numpy()
                 # lmerTest's fit keeps the formula as written: (Days || Subject) is not expanded
                 data.formula = self.design.formula.deparse(expand_double_bars=False)
-        return Summary(data, **options)
+        return _summary().Summary(data, **options)
 
     # ------------------------------------------------------------------ after the fit (mixedmodels.post.predict)
     def predict(self, newdata=None, re_form=None, allow_new_levels: bool = False):
         """Predictions as lme4's ``predict``: ``re_form=None`` (all random effects), ``"~0"`` (population
         level) or a formula of bars; new levels need ``allow_new_levels=True`` (population prediction)."""
-        return _predict.predict(self, newdata, re_form=re_form, allow_new_levels=allow_new_levels)
+        return _predict().predict(self, newdata, re_form=re_form, allow_new_levels=allow_new_levels)
 
     def simulate(self, nsim: int = 1, seed=None, use_u: bool = False, *, newdata=None,
                  allow_new_levels: bool = False):
         """Responses simulated from the fitted model (lme4's ``simulate``), a DataFrame sim_1..sim_nsim."""
-        return _predict.simulate(self, nsim, seed, use_u, newdata=newdata, allow_new_levels=allow_new_levels)
+        return _predict().simulate(self, nsim, seed, use_u, newdata=newdata, allow_new_levels=allow_new_levels)
 
     def coef(self):
         """Fixed plus random effects per level of each grouping factor (lme4's ``coef``)."""
-        return _predict.coef(self)
+        return _predict().coef(self)
 
     def resid(self, type: str = "response", scaled: bool = False):
         """Residuals of a given type (``"response"`` or ``"pearson"``), as lme4's ``residuals``."""
-        return _predict.residuals(self, type, scaled=scaled)
+        return _predict().residuals(self, type, scaled=scaled)
 
     def update(self, formula: str | None = None, **kwargs) -> "LmerFit":
         """R's ``update(m, . ~ . - x, REML = ..., data = ...)``: see :func:`mixedmodels.post.updating.update`."""
-        return _updating.update(self, formula, **kwargs)
+        return _updating().update(self, formula, **kwargs)
 
     def ranova(self, reduce_terms: bool = True):
         """lmerTest's ``ranova(m)``: likelihood-ratio tests of the random-effects terms
@@ -770,10 +797,10 @@ class LmerFit:
 
     def compare_statsmodels(self, **kwargs):
         """Refit with statsmodels MixedLM (optional extra) and compare side by side."""
-        return _compare_statsmodels(self, **kwargs)
+        return _compare().compare_statsmodels(self, **kwargs)
 
     def _repr_html_(self) -> str:
-        return fit_html(self)
+        return _display().fit_html(self)
 
     # ------------------------------------------------------------------ inference (mixedmodels.inference.tables)
     def coef_table(self, ddf: str | None = "Satterthwaite"):
@@ -806,10 +833,10 @@ class LmerFit:
         if isinstance(ranef_comp, str):
             ranef_comp = (ranef_comp,)
         _check_print_options(digits, ranef_comp)
-        return format_print(self._summary_data(), digits=digits, ranef_comp=tuple(ranef_comp))
+        return _summary().format_print(self._summary_data(), digits=digits, ranef_comp=tuple(ranef_comp))
 
     def __repr__(self) -> str:
-        return format_print(self._summary_data())
+        return _summary().format_print(self._summary_data())
 
     def __str__(self) -> str:
         return self.__repr__()

@@ -23,6 +23,8 @@ PENDING: set[str] = set()
 # module the fitted class delegates to that builds a model when it runs).
 ALLOWED_LOCAL = {("model.py", "inference.tables"), ("model.py", "inference.deletions"),
                  ("model.py", "inference.lsmeans"), ("model.py", "classical.aov"), ("classical/aov.py", "model"),
+                 ("model.py", "output.summary"), ("model.py", "output.display"), ("model.py", "post.predict"),
+                 ("model.py", "post.updating"), ("model.py", "interop.compare"),
                  ("fit/smallfit.py", "fit._smallfit_jit"), ("fit/glmm_kernels.py", "fit._glmm_jit"),
                  ("dask/__init__.py", "dask.fit")}
 
