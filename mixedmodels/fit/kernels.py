@@ -18,17 +18,21 @@ Numba's user-wide cache directory or ``NUMBA_CACHE_DIR``; where no location is w
 compiled in memory, never an error).
 
 Compiling the level-block kernels (this downdate and the gradient's two kernels) takes ~3 s of CPU the
-first time after installation; loading them from the cache ~0.3 s. So a large fit takes the compiled
-path only when its machine code is ready (:func:`blocks_ready`: compiled in this process, or in Numba's
-on-disk cache). Otherwise a fit up to :data:`~mixedmodels.fit.paths.WARMING_MAX_SIZE` runs on the
-sparse (SciPy) path, 2-3x slower than the compiled one there but costing less than the compile (a larger
-fit compiles the kernels itself: there the compile is the smaller cost), and the kernels are compiled
-once in a separate low-priority process (:func:`compile_in_background`, ``python -m mixedmodels
-precompile --background``) that fills the on-disk cache; the fit switches to the compiled path at its
-first evaluation after the cache is filled (:class:`~mixedmodels.fit.paths.WarmingPath`), and later
-fits, in this process or any other, start on it. Set :data:`COMPILE_IN_BACKGROUND` to False to compile
-in the fit instead (the behaviour before); ``python -m mixedmodels precompile`` after installing does it
-ahead of time.
+first time after installation; loading them from the cache ~0.3 s, and importing Numba to do either
+another ~0.3 s. So a large fit takes the compiled path only when its machine code is ready
+(:func:`blocks_ready`: compiled in this process, or in Numba's on-disk cache). Whether the cache is cold
+is told from its files (:func:`indexed`: an index file for each of :data:`BLOCKS_KERNELS` in
+:func:`cache_dir`), without importing Numba. Otherwise a fit up to
+:data:`~mixedmodels.fit.paths.WARMING_MAX_SIZE` runs on the sparse (SciPy) path, as fast as the compiled
+one on InstEval-like shapes and 2-3x slower on others but costing less than the compile (a larger fit
+compiles the kernels itself: there the compile is the smaller cost), and the kernels are compiled once in
+a separate process at the lowest priority (:func:`compile_in_background`, ``python -m mixedmodels
+precompile --background``; one at a time: the process holds a lock file in the cache directory,
+:func:`compile_lock`, and a fit starts none while another process holds it) that fills the on-disk cache;
+the fit switches to the compiled path at its first evaluation after the cache is filled
+(:class:`~mixedmodels.fit.paths.WarmingPath`), and later fits, in this process or any other, start on it.
+Set :data:`COMPILE_IN_BACKGROUND` to False to compile in the fit instead (the behaviour before);
+``python -m mixedmodels precompile`` after installing does it ahead of time.
 
 Small models (the ``"small"`` path, :mod:`mixedmodels.fit.smallfit`) have a compiled evaluator too, but
 loading Numba and the cached machine code costs ~0.3 s the first time in a process, where a small fit on
