@@ -67,7 +67,7 @@ SMALL_FITS_BEFORE_JIT = 20
 # process compiles them (True), or compiles them itself first (False: seconds, once after installation)
 COMPILE_IN_BACKGROUND = True
 
-# the background compile's niceness (19: the lowest priority, so it never takes a core from a fit)
+# the background compile's niceness (19, the lowest priority: a fit, here or in another process, gets the core first)
 BACKGROUND_NICE = 19
 
 # the level-block kernels as Numba names their cache files (module, then the function's qualified name):
