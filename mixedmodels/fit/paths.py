@@ -501,7 +501,10 @@ def choose_path(crit, requested: str = "auto") -> Path:
     is there); else ``dense`` up to :data:`DENSE_MAX`; else ``blocks`` when every later term is scalar
     and the level-by-level downdate has at least :data:`BLOCKS_MIN_WORK` pairs, and its compiled kernels
     are ready (:func:`~mixedmodels.fit.kernels.blocks_ready`; else, up to :data:`WARMING_MAX_SIZE`, a
-    :class:`WarmingPath`: ``sparse`` until another process has compiled them); else ``sparse``.
+    :class:`WarmingPath`: ``sparse`` until another process has compiled them); else ``sparse``. Before
+    the size rules, on any model the small path does not take whose dense evaluation would cost at least
+    :data:`NESTED_MIN_WORK` flops: ``nested`` for two nested terms, else ``amalgamated`` where terms on
+    one factor amalgamate into a cheaper model (:func:`_amalgamated_if_it_pays`).
     A path asked for by name is used if the model allows it (a :class:`~mixedmodels.errors.ModelError`
     says why not).
     """
