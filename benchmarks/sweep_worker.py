@@ -156,8 +156,9 @@ def run_mixedlm(shape, data, variant: str, repeats: int, budget: float) -> dict:
     """mixedlm (PyPI, Rust backend): ``mixedlm.lmer`` on the shape's formula written as lme4 expands it
     (:func:`benchmarks.translate.mixedlm_formula`), timed as ours (first fit, then the best of up to
     ``repeats`` warm fits, wall and CPU), its ``REMLcrit()`` (the scale of ours) and its number of variance
-    parameters. When the formula had to be rewritten and mixedlm also parses it as written, that fit is
-    made once too (``native``: its criterion and parameter count), to show what the written form gives."""
+    parameters. When the formula had to be rewritten, mixedlm first fits it as written once (``native``:
+    its criterion and parameter count, or the error), to show what the written form gives; that is printed
+    at once as a ``partial`` JSON line (kept by the parent if the timed fits run past the budget)."""
     t0 = time.perf_counter()
     import mixedlm
 
@@ -165,6 +166,17 @@ def run_mixedlm(shape, data, variant: str, repeats: int, budget: float) -> dict:
 
     load_s = time.perf_counter() - t0
     formula, changed = mixedlm_formula(shape.formula)
+    res = {"formula": formula, "rewritten": changed}
+    if changed:  # first, and printed at once: the parent keeps it if the timed fits run out of time
+        try:
+            c0, t0 = time.process_time(), time.perf_counter()
+            nat = mixedlm.lmer(shape.formula, data)
+            res["native"] = {"objective": float(nat.REMLcrit()), "ntheta": int(len(nat.getME("theta"))),
+                             "feval": getattr(nat, "function_evals", None),
+                             "time": time.perf_counter() - t0, "cpu": time.process_time() - c0}
+        except Exception as exc:  # the written form is refused (e.g. ``^``): say so
+            res["native"] = {"error": f"{type(exc).__name__}: {exc}"}
+        print(json.dumps(dict(res, partial=True)), flush=True)
 
     def fit_once():
         return mixedlm.lmer(formula, data)
@@ -177,19 +189,9 @@ def run_mixedlm(shape, data, variant: str, repeats: int, budget: float) -> dict:
     else:
         times, m = _timed(fit_once, repeats, budget, cpu)
     feval = getattr(m, "function_evals", None)
-    res = {"time": min(times), "times": times, "cpu": min(cpu), "first": first, "load_s": load_s,
-           "feval": int(feval) if feval is not None else None, "objective": float(m.REMLcrit()),
-           "ntheta": int(len(m.getME("theta"))), "converged": bool(getattr(m, "converged", True)),
-           "formula": formula, "rewritten": changed}
-    if changed:
-        try:
-            c0, t0 = time.process_time(), time.perf_counter()
-            nat = mixedlm.lmer(shape.formula, data)
-            res["native"] = {"objective": float(nat.REMLcrit()), "ntheta": int(len(nat.getME("theta"))),
-                             "feval": getattr(nat, "function_evals", None),
-                             "time": time.perf_counter() - t0, "cpu": time.process_time() - c0}
-        except Exception as exc:  # the written form is refused (e.g. ``^``): say so
-            res["native"] = {"error": f"{type(exc).__name__}: {exc}"}
+    res.update({"time": min(times), "times": times, "cpu": min(cpu), "first": first, "load_s": load_s,
+                "feval": int(feval) if feval is not None else None, "objective": float(m.REMLcrit()),
+                "ntheta": int(len(m.getME("theta"))), "converged": bool(getattr(m, "converged", True))})
     return res
 
 
