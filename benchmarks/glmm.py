@@ -279,36 +279,55 @@ BAYES = {  # case -> (formula for the fixed part, variance components, data prep
 }
 
 
-def run_bayes(case: str, repeats: int, fit) -> dict:
-    """statsmodels' Bayesian mixed GLM, ``fit_vb()`` and ``fit_map()``: times, and lme4's deviance at its
-    estimates (theta = exp of the log-SD parameters, beta = the fixed effects' posterior mean or mode)."""
-    import numpy as np
-    from statsmodels.genmod.bayes_mixed_glm import BinomialBayesMixedGLM, PoissonBayesMixedGLM
+def run_bayes(case: str, repeats: int, budget: float = 60.0) -> dict:
+    """statsmodels' Bayesian mixed GLM, ``fit_vb()`` and ``fit_map()``, each in its own process stopped
+    after ``budget`` seconds (``{"over": budget}``): see :func:`bayes_one`."""
+    from benchmarks.procs import run_worker, worker_env
 
     if case not in BAYES:
         return {"not_expressible": True}
+    out = {}
+    for method in ("vb", "map"):
+        cmd = [sys.executable, "-m", "benchmarks.glmm", "--bayes-worker", case, method, str(repeats)]
+        try:
+            out[method] = run_worker(cmd, env=worker_env(), timeout=budget)
+        except subprocess.TimeoutExpired:
+            out[method] = {"over": budget}
+    return out
+
+
+def bayes_one(case: str, method: str, repeats: int) -> dict:
+    """One of statsmodels' Bayesian fits (``vb``: ``fit_vb()``, ``map``: ``fit_map()``) of ``case``: its
+    times, its estimates and lme4's deviance there (theta = exp of the log-SD parameters, beta = the fixed
+    effects' posterior mean or mode); ``diverged`` (the largest |beta|) when they ran off to infinity."""
+    import numpy as np
+    from statsmodels.genmod.bayes_mixed_glm import BinomialBayesMixedGLM, PoissonBayesMixedGLM
+
     import mixedmodels as mm
 
+    fit, _ = _ours_model(case)
     dname, _, family, nagq = CASES[case]
     formula, vcs, how, response = BAYES[case]
     df = _binary_rows(_prepare(mm.datasets.load(dname), how), how, response)
     cls = {"binomial": BinomialBayesMixedGLM, "poisson": PoissonBayesMixedGLM}[family]
     vc = {g: f"0 + C({g})" for g in vcs}
-    out = {}
-    for method in ("vb", "map"):
-        def fit_once():
-            model = cls.from_formula(formula, vc, df)
-            return model, (model.fit_vb() if method == "vb" else model.fit_map())
-        try:
-            best, cpu, (model, res) = _best_of(fit_once, repeats)
-        except Exception as exc:
-            out[method] = {"error": f"{type(exc).__name__}: {exc}"[:120]}
-            continue
-        sd = dict(zip(model.vcp_names, np.exp(np.asarray(res.vcp_mean, dtype=float))))
-        theta = _theta_in_our_order(fit, {g: [sd[g]] for g in vcs})
-        beta = np.asarray(res.fe_mean, dtype=float)
-        out[method] = {"time": best, "cpu": cpu, "theta": theta.tolist(), "beta": beta.tolist(),
-                       "m2ll_lme4_at": _lme4_dev_at(fit, theta, beta)}
+
+    def fit_once():
+        model = cls.from_formula(formula, vc, df)
+        return model, (model.fit_vb() if method == "vb" else model.fit_map())
+    try:
+        best, cpu, (model, res) = _best_of(fit_once, repeats)
+    except Exception as exc:
+        return {"error": f"{type(exc).__name__}: {exc}"[:120]}
+    sd = dict(zip(model.vcp_names, np.exp(np.asarray(res.vcp_mean, dtype=float))))
+    theta = _theta_in_our_order(fit, {g: [sd[g]] for g in vcs})
+    beta = np.asarray(res.fe_mean, dtype=float)
+    out = {"time": best, "cpu": cpu, "theta": theta.tolist(), "beta": beta.tolist()}
+    big = float(np.max(np.abs(beta))) if beta.size else 0.0
+    if not np.isfinite(big) or big > 1e6:
+        out.update(diverged=big, m2ll_lme4_at=None)
+    else:
+        out["m2ll_lme4_at"] = _lme4_dev_at(fit, theta, beta)
     return out
 
 
@@ -338,7 +357,14 @@ def main(argv=None) -> int:
     ap.add_argument("--explain", action="store_true",
                     help="mixedlm's -2 log L against lme4's deviance function, at both parameter vectors")
     ap.add_argument("--json", help="write every result (with parameter vectors) to this file")
+    ap.add_argument("--bayes-budget", type=float, default=60.0,
+                    help="seconds for each statsmodels Bayesian fit process (stopped after: \"> N s\")")
+    ap.add_argument("--bayes-worker", nargs=3, metavar=("CASE", "METHOD", "REPEATS"), help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
+    if a.bayes_worker:
+        case, method, reps = a.bayes_worker
+        print(json.dumps(bayes_one(case, method, int(reps)), default=float))
+        return 0
     if a.large:
         return large(a.lme4_large)
     if a.explain:
@@ -365,7 +391,7 @@ def main(argv=None) -> int:
         if use_ml:
             row["mixedlm"] = run_mixedlm(case, a.repeats, o["fit"])
         if use_bayes:
-            row["statsmodels"] = run_bayes(case, a.repeats, o["fit"])
+            row["statsmodels"] = run_bayes(case, a.repeats, a.bayes_budget)
         rows.append(row)
     if use_ml or use_bayes:
         print()
@@ -410,9 +436,13 @@ def peers_table(rows: list[dict]) -> str:
                 cells += ["not expressible", "-"]
             elif "error" in sm[method]:
                 cells += ["failed: " + sm[method]["error"], "-"]
+            elif "over" in sm[method]:
+                cells += [f"> {sm[method]['over']:.0f} s (stopped)", "-"]
             else:
                 r = sm[method]
-                cells += [_t(r, o), _gap(r["m2ll_lme4_at"], o)]
+                gap = f"diverged (fixed effects up to {r['diverged']:.1e})" if r.get("diverged") else \
+                    _gap(r["m2ll_lme4_at"], o)
+                cells += [_t(r, o), gap]
         lines.append("| " + " | ".join(cells) + " |")
     lines += ["", "statsmodels' Bayesian mixed GLMs are Bayesian (variational / MAP), not the same estimator: "
               "priors on the fixed effects and log-SDs, independent random effects, no likelihood; their "
