@@ -215,10 +215,14 @@ def _theta_in_our_order(fit, blocks: dict) -> "np.ndarray":
 
 
 def _lme4_dev_at(fit, theta, beta) -> float:
-    """lme4's (= our) Laplace deviance function at (theta, beta); AGQ for nAGQ > 1."""
+    """lme4's (= our) deviance function at (theta, beta): Laplace (AGQ for nAGQ > 1); for nAGQ = 0 the
+    criterion that fit minimizes, a function of theta alone (beta from PIRLS jointly with u), so ``beta``
+    is not used there."""
     import numpy as np
 
     try:
+        if fit.nAGQ == 0:
+            return float(fit.model.problem.laplace_deviance(np.asarray(theta, float), None, fit._lp0, joint=True))
         return float(fit._dev_at(np.concatenate([np.asarray(theta, float), np.asarray(beta, float)])))
     except (ArithmeticError, ValueError) as exc:  # PIRLS fails there (PirlsError is a ValueError)
         print(f"  (lme4's deviance undefined at theta={list(theta)}, beta={list(beta)}: {exc})", file=sys.stderr)
