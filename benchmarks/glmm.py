@@ -452,7 +452,11 @@ def peers_table(rows: list[dict]) -> str:
               "priors on the fixed effects and log-SDs, independent random effects, no likelihood; their "
               "column says how far their estimates are from the maximum-likelihood optimum on lme4's "
               "criterion. Contraception's correlated `(urban | district)` cannot be written there; nAGQ "
-              "variants have no counterpart."]
+              "variants have no counterpart. mixedlm's reported -2 log L is the Laplace approximation at the "
+              "exact conditional mode (lme4's stops PIRLS at a relative change of 1e-7 and takes the "
+              "log-determinant one iterate behind: `--explain`), and with nAGQ > 1 it includes the binomial "
+              "coefficients' constant that lme4's AGQ deviance leaves out; the column after it compares on "
+              "lme4's criterion (for nAGQ = 0: lme4's nAGQ = 0 criterion at its theta)."]
     return "\n".join(lines)
 
 
