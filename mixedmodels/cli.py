@@ -22,7 +22,7 @@ import pandas as pd
 
 from . import datasets
 from .errors import FormulaError, MixedModelsError
-from .fit import kernels
+from .fit import blockdiag, kernels
 from .fit.gradient import gradient
 from .interop.rio import read_csv
 from .model import LinearMixedModel, lmer
@@ -205,6 +205,8 @@ def _precompile(args) -> int:
         for model in models:
             crit = model.criterion(True, path=path)
             gradient(crit, crit.theta_init())
+        if path == "blocks":  # the first term's block-diagonal kernels (many levels, s >= 2)
+            blockdiag.warm_up()
     # the generalized models' compiled PIRLS (binomial here; the family and link are arguments of one
     # kernel) and its adaptive Gauss-Hermite deviance
     cbpp = datasets.load("cbpp")

@@ -29,7 +29,7 @@ from typing import Protocol
 import numpy as np
 import scipy.sparse as sp
 
-from . import kernels
+from . import blockdiag, kernels
 from ..errors import MixedModelsError, ModelError
 from .gradient import SparseGradientLayout, gradient_from_factor
 from .linalg import (BlockedFactor, NotPositiveDefinite, batched_cholesky, batched_tri_inverse,
@@ -39,7 +39,7 @@ from .smallfit import SmallEvaluator
 
 __all__ = ["Path", "SmallPath", "DensePath", "BlocksPath", "SparsePath", "WarmingPath", "PATHS", "choose_path",
            "DENSE_MAX", "DENSE_HARD_MAX", "WARMING_MAX_SIZE", "SMALL_MAX_REST", "SMALL_MAX_WORK", "BLOCKS_MIN_WORK",
-           "SPARSE_DENSE_C", "GRAM_PAIRS_MAX", "GRADIENT_CHUNK_ELEMENTS", "CROSSPROD_DENSE_MAX",
+           "SPARSE_DENSE_C", "GRAM_PAIRS_MAX", "GRADIENT_CHUNK_ELEMENTS", "BLOCKDIAG_MIN_LEVELS", "uses_blockdiag", "CROSSPROD_DENSE_MAX",
            "CROSS_CHECK_SINGULAR_TOL",
            "CROSS_CHECK_FEW_LEVELS", "CROSS_CHECK_DENSE_MAX_THETA"]
 
@@ -58,6 +58,9 @@ SPARSE_DENSE_C = 0.05         # fill of A_R1 above which the sparse path forms C
 GRAM_PAIRS_MAX = 20_000_000   # row pairs of A_R1 up to which the sparse path precomputes the pattern of
                               # C C' (scalar terms only; linalg.WeightedGram, ~40 bytes a pair to build)
 GRADIENT_CHUNK_ELEMENTS = 2_000_000  # size of the dense k x (columns) blocks of the sparse gradient
+BLOCKDIAG_MIN_LEVELS = 1_000  # levels of a vector-valued first term from which the paths run its
+                              # level-by-level algebra compiled (fit.blockdiag; NumPy's batched calls
+                              # on s x s blocks cost ~1 us a block each)
 CROSSPROD_DENSE_MAX = 200_000  # n * (columns) up to which the cross-products are formed densely
 # the BOBYQA cross-check of optimizer="auto" (mixedmodels.fit.optimize.cross_check_reason)
 CROSS_CHECK_SINGULAR_TOL = 1e-4  # a fit with a variance component below this (lme4's isSingular) ...
@@ -90,9 +93,21 @@ class Path(Protocol):
     def gradient_at(self, state) -> np.ndarray | None: ...
 
 
-def _first_term(crit, lam1: np.ndarray):
+def uses_blockdiag(crit) -> bool:
+    """Whether the paths of ``crit`` run the first term's level-by-level algebra compiled
+    (:mod:`mixedmodels.fit.blockdiag`): a vector-valued first term with at least
+    :data:`BLOCKDIAG_MIN_LEVELS` levels, and the kernels' machine code ready
+    (:func:`~mixedmodels.fit.blockdiag.ready`; where it is not, NumPy, and the compile starts in the
+    background)."""
+    return crit.s1 >= 2 and crit.l1 >= BLOCKDIAG_MIN_LEVELS and blockdiag.ready()
+
+
+def _first_term(crit, lam1: np.ndarray, compiled: bool = False):
     """``L11 = chol(lambda_1' A11_j lambda_1 + I)`` blockwise, and its inverse."""
     cp = crit.cp
+    if compiled:
+        L11, L11inv, _, _ = blockdiag.factor_first(lam1, cp.A11)
+        return L11, L11inv
     if crit.s1 == 1:
         L11 = np.sqrt(cp.A11 * lam1[0, 0] ** 2 + 1.0)
         return L11, 1.0 / L11
@@ -108,8 +123,10 @@ class _FactorPath:
     name = ""
     gradient_mode = "dense"
 
-    def __init__(self, crit):
+    def __init__(self, crit, compiled: bool | None = None):
         self.crit = crit
+        # the first term's level-by-level algebra compiled (None: where it pays, uses_blockdiag)
+        self.compiled = uses_blockdiag(crit) if compiled is None else bool(compiled and crit.s1 >= 2)
 
     def factor(self, theta: np.ndarray, need_C: bool = True) -> BlockedFactor:  # pragma: no cover
         raise NotImplementedError
@@ -128,7 +145,7 @@ class _FactorPath:
     def gradient_at(self, f: BlockedFactor) -> np.ndarray | None:
         try:
             g = gradient_from_factor(self.crit, f, mode=self.gradient_mode,
-                                     chunk_elements=GRADIENT_CHUNK_ELEMENTS)
+                                     chunk_elements=GRADIENT_CHUNK_ELEMENTS, compiled=self.compiled)
         except (NotPositiveDefinite, np.linalg.LinAlgError):
             return None
         return g if np.all(np.isfinite(g)) else None
@@ -149,8 +166,8 @@ class DensePath(_FactorPath):
     name = "dense"
     gradient_mode = "dense"
 
-    def __init__(self, crit):
-        super().__init__(crit)
+    def __init__(self, crit, compiled: bool | None = None):
+        super().__init__(crit, compiled)
         self.AR1 = crit.AR1_dense  # (m, l1, s1), formed once
 
     def factor(self, theta: np.ndarray, need_C: bool = True) -> BlockedFactor:
@@ -158,10 +175,15 @@ class DensePath(_FactorPath):
         cp = crit.cp
         lams = crit.lambdas(theta)
         lam1 = lams[0]
-        L11, L11inv = _first_term(crit, lam1)
         # C = LambdaR' AR1 Lambda1 L11^-T
-        T = lam1 @ np.transpose(L11inv, (0, 2, 1))  # (l1, s1, s1): lambda1 L11_j^-T
-        if crit.s1 == 1:
+        if self.compiled:  # L11, its inverse and AR1 blockdiag(lambda1 L11_j^-T) in one compiled pass
+            L11, L11inv, _, C = blockdiag.factor_first(lam1, cp.A11, self.AR1)
+        else:
+            L11, L11inv = _first_term(crit, lam1)
+            T = lam1 @ np.transpose(L11inv, (0, 2, 1))  # (l1, s1, s1): lambda1 L11_j^-T
+        if self.compiled:
+            pass
+        elif crit.s1 == 1:
             C = self.AR1[:, :, 0] * T[:, 0, 0][None, :]
         else:
             # level by level A_R1[:, j, :] @ T_j as one batched matmul (einsum's unoptimized loop costs
@@ -217,8 +239,8 @@ class BlocksPath(_FactorPath):
     name = "blocks"
     gradient_mode = "blocks"
 
-    def __init__(self, crit):
-        super().__init__(crit)
+    def __init__(self, crit, compiled: bool | None = None):
+        super().__init__(crit, compiled)
         self.blocks = crit.level_blocks
 
     def factor(self, theta: np.ndarray, need_C: bool = True) -> BlockedFactor:
@@ -226,7 +248,7 @@ class BlocksPath(_FactorPath):
         cp = crit.cp
         lams = crit.lambdas(theta)
         lam1 = lams[0]
-        L11, L11inv = _first_term(crit, lam1)
+        L11, L11inv = _first_term(crit, lam1, self.compiled)
         d = crit.rest_scale_vector(theta)
         T = lam1 @ np.transpose(L11inv, (0, 2, 1))  # (l1, s1, s1): lambda1 L11_j^-T
         M = cp.ARR * d[:, None]
@@ -253,8 +275,8 @@ class SparsePath(_FactorPath):
     name = "sparse"
     gradient_mode = "sparse"
 
-    def __init__(self, crit):
-        super().__init__(crit)
+    def __init__(self, crit, compiled: bool | None = None):
+        super().__init__(crit, compiled)
         AR1 = crit.cp.AR1
         self.dense_C = AR1.nnz / max(1, AR1.shape[0] * AR1.shape[1]) > SPARSE_DENSE_C
         # scalar terms throughout: C C' = diag(d) A_R1 diag(t^2) A_R1' diag(d) on a pattern fixed per model
@@ -273,7 +295,8 @@ class SparsePath(_FactorPath):
             self._layout_built = True
         try:
             g = gradient_from_factor(self.crit, f, mode="sparse", chunk_elements=GRADIENT_CHUNK_ELEMENTS,
-                                     layout=self._layout if self._layout is not None else False)
+                                     layout=self._layout if self._layout is not None else False,
+                                     compiled=self.compiled)
         except (NotPositiveDefinite, np.linalg.LinAlgError):
             return None
         return g if np.all(np.isfinite(g)) else None
@@ -283,7 +306,7 @@ class SparsePath(_FactorPath):
         cp = crit.cp
         lams = crit.lambdas(theta)
         lam1 = lams[0]
-        L11, L11inv = _first_term(crit, lam1)
+        L11, L11inv = _first_term(crit, lam1, self.compiled)
         if self._gram is not None and not need_C:
             d = crit.rest_scale_vector(theta)
             M = cp.ARR * d[:, None]

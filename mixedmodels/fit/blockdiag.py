@@ -1,0 +1,331 @@
+"""Compiled kernels for the first random-effects term's block-diagonal part (MixedModels.jl's
+``UniformBlockDiagonal``): the level-by-level algebra on ``nlevels`` small ``s x s`` blocks that every
+evaluation and every gradient does, each as one loop over the levels instead of a dozen batched NumPy
+calls.
+
+With a vector-valued first term (``s >= 2``) and many levels -- 20,000 groups with a random intercept and
+two slopes, say -- NumPy's batched routines on 3 x 3 blocks (``cholesky``, ``solve``, ``inv``, ``einsum``,
+``matmul``) cost 0.5-1 us per block each, tens of milliseconds an evaluation, while the arithmetic is a
+few dozen multiply-adds per block. Notation of :mod:`mixedmodels.fit.criterion` and
+:mod:`mixedmodels.fit.gradient`:
+
+* :func:`factor_first`: ``L11_j = chol(lambda_1' A11_j lambda_1 + I)``, ``L11_j^-1``, ``T_j = lambda_1
+  L11_j^-T`` and, for the dense path, ``C = A_R1 blockdiag(T_j)`` (before the rest scaling);
+* :func:`solution_first`: with ``AtW_j = A_R1_j' w``: ``u1_j = P_j lambda_1' AtW_j`` (``P_j = L11_j^-T
+  L11_j^-1``), ``b1_j = lambda_1 u1_j``, ``sum_j Zres1_j u1_j'`` with ``Zres1_j = AtW_j - A11_j b1_j`` (the
+  penalized RSS's derivative) and ``T1_j = lambda_1 P_j lambda_1'``;
+* :func:`q_dense`: ``Q_j = V_j' Y_j`` for dense ``V`` and ``Y = Minv V`` (``k`` rows each);
+* :func:`logdet_first`: ``sum_j P_j lambda_1' A11_j - P_j lambda_1' Q_j (I - T1_j A11_j)``, where ``I -
+  T1_j A11_j = (I + lambda_1 lambda_1' A11_j)^-1`` (Woodbury: no inverse, and exact for a singular
+  ``lambda_1``).
+
+Numba is imported only when a path uses them (:func:`ready`); the machine code is cached on disk with the
+other kernels (``python -m mixedmodels precompile`` compiles it). Where it is not cached yet, the paths
+keep NumPy for that model and the compile runs in the background
+(:func:`mixedmodels.fit.kernels.compile_in_background`), as for the level-block kernels.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import kernels
+from .kernels import njit
+from .linalg import NotPositiveDefinite
+
+__all__ = ["ready", "compile_kernels", "warm_up", "factor_first", "solution_first", "q_dense", "logdet_first"]
+
+_kernels = None
+_ready = False
+
+
+def compile_kernels():
+    """The four compiled kernels (Numba imported, machine code loaded from the on-disk cache or
+    compiled on first call)."""
+    global _kernels
+    if _kernels is not None:
+        return _kernels
+
+    @njit(nogil=True)
+    def factor(lam, A11, AR1, want_C, L11, Linv, T, C):  # pragma: no cover - compiled
+        l1, s, _ = A11.shape
+        m = AR1.shape[0]
+        tmp = np.empty((s, s))
+        for j in range(l1):
+            B = L11[j]
+            # B = lam' A11_j lam + I (lower triangle; the upper set to 0)
+            for x in range(s):
+                for y in range(s):
+                    acc = 0.0
+                    for z in range(s):
+                        acc += A11[j, x, z] * lam[z, y]
+                    tmp[x, y] = acc
+            for x in range(s):
+                for y in range(x + 1):
+                    acc = 0.0
+                    for z in range(s):
+                        acc += lam[z, x] * tmp[z, y]
+                    B[x, y] = acc
+                for y in range(x + 1, s):
+                    B[x, y] = 0.0
+                B[x, x] += 1.0
+            # Cholesky in place
+            for c in range(s):
+                acc = B[c, c]
+                for t in range(c):
+                    acc -= B[c, t] * B[c, t]
+                if not acc > 0.0:  # also NaN
+                    return j
+                dc = np.sqrt(acc)
+                B[c, c] = dc
+                for r in range(c + 1, s):
+                    acc = B[r, c]
+                    for t in range(c):
+                        acc -= B[r, t] * B[c, t]
+                    B[r, c] = acc / dc
+            # its inverse (lower), by forward substitution column by column
+            Bi = Linv[j]
+            for x in range(s):
+                for y in range(x + 1, s):
+                    Bi[x, y] = 0.0
+                for y in range(x + 1):
+                    acc = 1.0 if x == y else 0.0
+                    for z in range(y, x):
+                        acc -= B[x, z] * Bi[z, y]
+                    Bi[x, y] = acc / B[x, x]
+            # T_j = lam Bi'
+            for x in range(s):
+                for y in range(s):
+                    acc = 0.0
+                    for z in range(y + 1):  # Bi[y, z] = 0 for z > y
+                        acc += lam[x, z] * Bi[y, z]
+                    T[j, x, y] = acc
+            if want_C:
+                for r in range(m):
+                    for y in range(s):
+                        acc = 0.0
+                        for x in range(s):
+                            acc += AR1[r, j * s + x] * T[j, x, y]
+                        C[r, j * s + y] = acc
+        return -1
+
+    @njit(nogil=True)
+    def solution(lam, Linv, A11, AtW, want_T1, u1, b1, ZU, T1):  # pragma: no cover - compiled
+        l1, s, _ = A11.shape
+        P = np.empty((s, s))
+        PL = np.empty((s, s))
+        zres = np.empty(s)
+        for x in range(s):
+            for y in range(s):
+                ZU[x, y] = 0.0
+        for j in range(l1):
+            Bi = Linv[j]
+            for x in range(s):  # P = Bi' Bi (Bi lower)
+                for y in range(x + 1):
+                    acc = 0.0
+                    for t in range(x, s):
+                        acc += Bi[t, x] * Bi[t, y]
+                    P[x, y] = acc
+                    P[y, x] = acc
+            for x in range(s):  # PL = P lam'
+                for y in range(s):
+                    acc = 0.0
+                    for t in range(s):
+                        acc += P[x, t] * lam[y, t]
+                    PL[x, y] = acc
+            for x in range(s):
+                acc = 0.0
+                for y in range(s):
+                    acc += PL[x, y] * AtW[j, y]
+                u1[j, x] = acc
+            for x in range(s):
+                acc = 0.0
+                for y in range(s):
+                    acc += lam[x, y] * u1[j, y]
+                b1[j, x] = acc
+            for x in range(s):
+                acc = AtW[j, x]
+                for y in range(s):
+                    acc -= A11[j, x, y] * b1[j, y]
+                zres[x] = acc
+            for x in range(s):
+                for y in range(s):
+                    ZU[x, y] += zres[x] * u1[j, y]
+            if want_T1:
+                for x in range(s):  # T1 = lam PL
+                    for y in range(s):
+                        acc = 0.0
+                        for t in range(s):
+                            acc += lam[x, t] * PL[t, y]
+                        T1[j, x, y] = acc
+        return ZU
+
+    @njit(nogil=True)
+    def qdense(V, Y, s, Q):  # pragma: no cover - compiled
+        k = V.shape[0]
+        l1 = Q.shape[0]
+        for j in range(l1):
+            for x in range(s):
+                for y in range(s):
+                    Q[j, x, y] = 0.0
+        for r in range(k):
+            for j in range(l1):
+                for x in range(s):
+                    v = V[r, j * s + x]
+                    for y in range(s):
+                        Q[j, x, y] += v * Y[r, j * s + y]
+        return Q
+
+    @njit(nogil=True)
+    def logdet(lam, Linv, A11, Q, want_Q, G):  # pragma: no cover - compiled
+        l1, s, _ = A11.shape
+        P = np.empty((s, s))
+        PL = np.empty((s, s))
+        T1 = np.empty((s, s))
+        R = np.empty((s, s))
+        PQ = np.empty((s, s))
+        for x in range(s):
+            for y in range(s):
+                G[x, y] = 0.0
+        for j in range(l1):
+            Bi = Linv[j]
+            for x in range(s):
+                for y in range(x + 1):
+                    acc = 0.0
+                    for t in range(x, s):
+                        acc += Bi[t, x] * Bi[t, y]
+                    P[x, y] = acc
+                    P[y, x] = acc
+            for x in range(s):
+                for y in range(s):
+                    acc = 0.0
+                    for t in range(s):
+                        acc += P[x, t] * lam[y, t]
+                    PL[x, y] = acc
+            for x in range(s):  # G += PL A11_j
+                for y in range(s):
+                    acc = 0.0
+                    for t in range(s):
+                        acc += PL[x, t] * A11[j, t, y]
+                    G[x, y] += acc
+            if want_Q:
+                for x in range(s):  # T1 = lam PL
+                    for y in range(s):
+                        acc = 0.0
+                        for t in range(s):
+                            acc += lam[x, t] * PL[t, y]
+                        T1[x, y] = acc
+                for x in range(s):  # R = I - T1 A11_j
+                    for y in range(s):
+                        acc = 1.0 if x == y else 0.0
+                        for t in range(s):
+                            acc -= T1[x, t] * A11[j, t, y]
+                        R[x, y] = acc
+                for x in range(s):  # PQ = PL Q_j
+                    for y in range(s):
+                        acc = 0.0
+                        for t in range(s):
+                            acc += PL[x, t] * Q[j, t, y]
+                        PQ[x, y] = acc
+                for x in range(s):  # G -= PQ R
+                    for y in range(s):
+                        acc = 0.0
+                        for t in range(s):
+                            acc += PQ[x, t] * R[t, y]
+                        G[x, y] -= acc
+        return G
+
+    _kernels = (factor, solution, qdense, logdet)
+    return _kernels
+
+
+def ready(start_compile: bool = True) -> bool:
+    """Whether these kernels run without compiling: compiled in this process or in Numba's on-disk
+    cache (the first kernel's entry stands for the four, compiled together by ``python -m mixedmodels
+    precompile``). When they are not, and :data:`~mixedmodels.fit.kernels.COMPILE_IN_BACKGROUND` is set,
+    starts the background compile (``start_compile``) and returns False; with it unset, True (a fit
+    compiles them itself). False without Numba."""
+    global _ready
+    if _ready:
+        return True
+    if not kernels.available():
+        return False
+    if not kernels.COMPILE_IN_BACKGROUND:
+        return True
+    fn = compile_kernels()[0]
+    if fn.overloads or kernels.on_disk(fn):
+        _ready = True
+        return True
+    if start_compile:
+        kernels.compile_in_background()
+    return False
+
+
+def _arg(a: np.ndarray) -> np.ndarray:
+    """``a`` as the kernels take it (C-contiguous, writeable float64: one machine code for every call);
+    copied only when it is not."""
+    a = np.ascontiguousarray(a, dtype=float)
+    return a if a.flags.writeable else a.copy()
+
+
+def warm_up() -> None:
+    """Compile (or load from the on-disk cache) every kernel, on a tiny problem with the argument types
+    of a fit (``python -m mixedmodels precompile``)."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(3, 4, 2))
+    A11 = np.einsum("lri,lrj->lij", X, X)
+    lam = np.array([[1.0, 0.0], [0.3, 0.8]])
+    AR1 = rng.normal(size=(4, 3, 2))
+    _, Linv, _, C = factor_first(lam, A11, AR1)
+    factor_first(lam, A11)
+    solution_first(lam, Linv, A11, rng.normal(size=(3, 2)), want_T1=True)
+    solution_first(lam, Linv, A11, rng.normal(size=(3, 2)), want_T1=False)
+    Q = q_dense(C[:2], C[1:3], 3, 2)
+    logdet_first(lam, Linv, A11, Q)
+    logdet_first(lam, Linv, A11, None)
+
+
+def factor_first(lam1: np.ndarray, A11: np.ndarray, AR1: np.ndarray | None = None):
+    """``(L11, L11inv, T, C)`` (see the module docstring; ``C`` None without ``AR1``, a dense ``(m, l1,
+    s)`` array). Raises :class:`~mixedmodels.fit.linalg.NotPositiveDefinite` where a block is not
+    positive definite."""
+    l1, s, _ = A11.shape
+    L11 = np.empty((l1, s, s))
+    Linv = np.empty((l1, s, s))
+    T = np.empty((l1, s, s))
+    want_C = AR1 is not None
+    m = AR1.shape[0] if want_C else 0
+    AR1f = AR1.reshape(m, l1 * s) if want_C else np.zeros((0, 0))
+    C = np.empty((m, l1 * s)) if want_C else np.zeros((0, 0))
+    bad = compile_kernels()[0](_arg(lam1), _arg(A11), _arg(AR1f), want_C, L11, Linv, T, C)
+    if bad >= 0:
+        raise NotPositiveDefinite("a diagonal block is not positive definite")
+    return L11, Linv, T, (C if want_C else None)
+
+
+def solution_first(lam1: np.ndarray, L11inv: np.ndarray, A11: np.ndarray, AtW: np.ndarray,
+                   want_T1: bool = True):
+    """``(u1, b1, sum_j Zres1_j u1_j', T1)`` (``T1`` None unless ``want_T1``)."""
+    l1, s, _ = A11.shape
+    u1 = np.empty((l1, s))
+    b1 = np.empty((l1, s))
+    ZU = np.empty((s, s))
+    T1 = np.empty((l1, s, s)) if want_T1 else np.zeros((0, s, s))
+    compile_kernels()[1](_arg(lam1), _arg(L11inv), _arg(A11), _arg(AtW), want_T1, u1, b1, ZU, T1)
+    return u1, b1, ZU, (T1 if want_T1 else None)
+
+
+def q_dense(V: np.ndarray, Y: np.ndarray, l1: int, s: int) -> np.ndarray:
+    """``Q_j = V_j' Y_j`` for ``V`` and ``Y`` dense ``(k, l1 * s)``."""
+    Q = np.empty((l1, s, s))
+    return compile_kernels()[2](_arg(V), _arg(Y), s, Q)
+
+
+def logdet_first(lam1: np.ndarray, L11inv: np.ndarray, A11: np.ndarray, Q: np.ndarray | None) -> np.ndarray:
+    """``G = sum_j P_j lambda_1' A11_j - P_j lambda_1' Q_j (I - T1_j A11_j)`` (the second part only with
+    ``Q``), an ``s x s`` array."""
+    s = A11.shape[1]
+    G = np.empty((s, s))
+    want_Q = Q is not None
+    return compile_kernels()[3](_arg(lam1), _arg(L11inv), _arg(A11), _arg(Q) if want_Q else np.zeros((0, s, s)),
+                                want_Q, G)
