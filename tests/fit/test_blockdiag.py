@@ -1,0 +1,167 @@
+"""The compiled kernels of the first term's block-diagonal part (mixedmodels.fit.blockdiag): the same
+factor, criterion, gradient and solution as the NumPy code on every path that uses them, and taken by
+"auto" only where they pay and their machine code is ready."""
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import mixedmodels as mm
+from mixedmodels.fit import blockdiag, kernels, paths
+from mixedmodels.fit.gradient import gradient_from_factor
+from mixedmodels.fit.linalg import NotPositiveDefinite
+from mixedmodels.model import LinearMixedModel
+
+
+def _slopes(ngroups=300, per=5, seed=2, nh=7):
+    """Groups with a correlated random intercept and two slopes, and a crossed factor h."""
+    rng = np.random.default_rng(seed)
+    g = np.repeat(np.arange(ngroups), per)
+    n = len(g)
+    x, z = rng.normal(size=(2, n))
+    u = rng.multivariate_normal(np.zeros(3), [[1.0, 0.3, -0.2], [0.3, 0.5, 0.1], [-0.2, 0.1, 0.4]], size=ngroups)
+    h = rng.integers(0, nh, n)
+    y = 2 + 0.5 * x - 0.3 * z + u[g, 0] + u[g, 1] * x + u[g, 2] * z + rng.normal(size=nh)[h] + rng.normal(size=n)
+    return pd.DataFrame({"y": y, "x": x, "z": z, "g": [f"g{i}" for i in g], "h": [f"h{i}" for i in h]})
+
+
+FORMULAS = [
+    "y ~ x + z + (1 + x + z | g)",             # one term (no rest rows of Z)
+    "y ~ x + z + (1 + x | g) + (1 | h)",       # a scalar later term
+    "y ~ x + z + (1 + x + z | g) + (1 + x | h)",  # a vector-valued later term
+]
+
+
+@pytest.mark.parametrize("formula", FORMULAS)
+@pytest.mark.parametrize("reml", [True, False])
+def test_compiled_first_term_matches_numpy_on_every_path(formula, reml):
+    model = LinearMixedModel(formula, _slopes())
+    crit = model.criterion(reml, "dense")
+    rng = np.random.default_rng(4)
+    names = [("dense", paths.DensePath), ("sparse", paths.SparsePath)]
+    if crit.rest_diag:
+        names.append(("blocks", paths.BlocksPath))
+    thetas = [crit.theta_init(), crit.theta_init() * 0.6 + 0.1 * rng.normal(size=crit.ntheta)]
+    # on the boundary: the first term's lambda singular (its second column zero)
+    edge = thetas[1].copy()
+    edge[crit.theta_slices[0][crit.s1:2 * crit.s1 - 1]] = 0.0
+    thetas.append(np.maximum(edge, crit.lower_bounds()))
+    for theta in thetas:
+        for name, cls in names:
+            ref, new = cls(crit, compiled=False), cls(crit, compiled=True)
+            assert not ref.compiled and new.compiled
+            v0, f0 = ref.evaluate(theta)
+            v1, f1 = new.evaluate(theta)
+            assert np.isfinite(v0) and v1 == pytest.approx(v0, rel=1e-12), name
+            np.testing.assert_allclose(f1.L11, f0.L11, rtol=1e-12, atol=1e-14)
+            np.testing.assert_allclose(f1.L11inv, f0.L11inv, rtol=1e-12, atol=1e-14)
+            g0, g1 = ref.gradient_at(f0), new.gradient_at(f1)
+            np.testing.assert_allclose(g1, g0, rtol=1e-9, atol=1e-7 * (1 + np.abs(g0).max()))
+            beta0, u0 = crit.solve(ref.factor(theta))
+            beta1, u1 = crit.solve(new.factor(theta))
+            np.testing.assert_allclose(beta1, beta0, rtol=1e-10)
+            np.testing.assert_allclose(u1, u0, rtol=1e-8, atol=1e-10)
+
+
+def test_gradient_modes_agree_with_compiled_first_term():
+    """The compiled first-term gradient under each way of forming Q (dense, level blocks, sparse)."""
+    model = LinearMixedModel("y ~ x + z + (1 + x | g) + (1 | h)", _slopes(seed=5))
+    crit = model.criterion(True, "dense")
+    theta = crit.theta_init() * 0.7 + 0.05
+    f = paths.DensePath(crit, compiled=True).factor(theta, need_C=False)
+    ref = gradient_from_factor(crit, f, mode="dense")
+    for mode in ("dense", "blocks", "sparse"):
+        g = gradient_from_factor(crit, f, mode=mode, compiled=True)
+        np.testing.assert_allclose(g, ref, rtol=1e-9, atol=1e-8)
+
+
+def test_compiled_fit_reaches_the_numpy_fits_optimum(monkeypatch):
+    data = _slopes(ngroups=1200, per=4, seed=7)
+    formula = "y ~ x + z + (1 + x + z | g)"
+    monkeypatch.setattr(paths, "BLOCKDIAG_MIN_LEVELS", 10**9)
+    ref = mm.lmer(formula, data)
+    assert not LinearMixedModel(formula, data).criterion(True).path.compiled
+    monkeypatch.setattr(paths, "BLOCKDIAG_MIN_LEVELS", 1000)
+    monkeypatch.setattr(blockdiag, "_ready", True)
+    crit = LinearMixedModel(formula, data).criterion(True)
+    assert crit.path.name == "dense" and crit.path.compiled
+    fit = mm.lmer(formula, data)
+    assert fit.optinfo.path == "dense"
+    assert fit.objective == pytest.approx(ref.objective, abs=1e-7)
+    np.testing.assert_allclose(fit.theta, ref.theta, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(fit.fixef, ref.fixef, rtol=1e-7)
+    np.testing.assert_allclose(fit.se, ref.se, rtol=1e-6)
+    assert str(fit.summary()) == str(ref.summary())
+
+
+def test_taken_only_with_many_levels_and_a_vector_valued_first_term(monkeypatch):
+    monkeypatch.setattr(blockdiag, "_ready", True)
+    few = LinearMixedModel("Reaction ~ Days + (Days | Subject)", mm.datasets.load("sleepstudy")).criterion(True, "dense")
+    assert few.l1 < paths.BLOCKDIAG_MIN_LEVELS and not few.path.compiled
+    data = _slopes(ngroups=1000, per=3)
+    many = LinearMixedModel("y ~ x + (1 + x | g)", data).criterion(True, "dense")
+    assert many.path.compiled
+    scalar = LinearMixedModel("y ~ x + (1 | g)", data).criterion(True, "dense")
+    assert not scalar.path.compiled
+    assert not paths.DensePath(scalar, compiled=True).compiled  # s1 = 1 has its closed forms
+
+
+def test_not_ready_means_numpy_and_a_background_compile(monkeypatch):
+    """Machine code neither compiled in the process nor on disk: NumPy for this model, the compile
+    started in the background (once, by kernels.compile_in_background); with the background compile
+    switched off, the fit compiles the kernels itself."""
+    started = []
+
+    class Uncompiled:
+        overloads: dict = {}
+
+    monkeypatch.setattr(blockdiag, "_ready", False)
+    monkeypatch.setattr(blockdiag, "compile_kernels", lambda: (Uncompiled(),) * 4)
+    monkeypatch.setattr(kernels, "_on_disk", lambda fn: False)
+    monkeypatch.setattr(kernels, "compile_in_background", lambda: started.append(1))
+    data = _slopes(ngroups=1000, per=3)
+    crit = LinearMixedModel("y ~ x + (1 + x | g)", data).criterion(True, "dense")
+    assert not crit.path.compiled and started == [1]
+    monkeypatch.setattr(kernels, "COMPILE_IN_BACKGROUND", False)
+    assert blockdiag.ready()
+    monkeypatch.setattr(kernels, "COMPILE_IN_BACKGROUND", True)
+    monkeypatch.setattr(kernels, "_on_disk", lambda fn: True)  # filled by the background compile
+    assert blockdiag.ready() and started == [1]
+
+
+def test_kernels_report_a_block_that_is_not_positive_definite():
+    A11 = np.stack([np.eye(2), np.eye(2)])
+    lam = np.array([[np.nan, 0.0], [0.0, 1.0]])
+    with pytest.raises(NotPositiveDefinite):
+        blockdiag.factor_first(lam, A11)
+
+
+def test_kernels_take_read_only_and_strided_input_without_changing_it():
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(50, 6, 3))
+    A11 = np.einsum("lri,lrj->lij", X, X)
+    lam = np.tril(rng.normal(size=(3, 3)))
+    ref = blockdiag.factor_first(lam, A11)
+    A11_ro = A11.copy()
+    A11_ro.flags.writeable = False
+    lam_f = np.asfortranarray(lam)
+    out = blockdiag.factor_first(lam_f, A11_ro)
+    for a, b in zip(out[:3], ref[:3]):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(A11_ro, A11)
+    # against NumPy
+    B = np.swapaxes(lam, 0, 1) @ A11 @ lam + np.eye(3)
+    np.testing.assert_allclose(ref[0], np.linalg.cholesky(B), rtol=1e-12)
+    np.testing.assert_allclose(ref[1], np.linalg.inv(np.linalg.cholesky(B)), rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(ref[2], lam @ np.swapaxes(ref[1], 1, 2), rtol=1e-12, atol=1e-14)
+
+
+def test_precompile_warms_every_kernel():
+    blockdiag.warm_up()
+    assert all(k.overloads for k in blockdiag.compile_kernels())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        blockdiag.warm_up()  # a second time: nothing new to compile
+    assert all(len(k.overloads) == 1 for k in blockdiag.compile_kernels())
