@@ -35,20 +35,25 @@ from .linalg import NotPositiveDefinite
 
 __all__ = ["ready", "compile_kernels", "warm_up", "factor_first", "solution_first", "q_dense", "logdet_first"]
 
-_kernels = None
-_ready = False
+SIZES = (2, 3)  # block sizes with kernels of their own (the loops over a block unrolled by the compiler:
+                # ~2x faster than the kernels for any size, which serve the others)
+
+_kernels: dict = {}
+_ready: set | bool = False
 
 
-def compile_kernels():
-    """The four compiled kernels (Numba imported, machine code loaded from the on-disk cache or
-    compiled on first call)."""
-    global _kernels
-    if _kernels is not None:
-        return _kernels
+def compile_kernels(s: int = 0):
+    """The four compiled kernels for ``s x s`` blocks (those of :data:`SIZES` specialized, any other
+    size the general ones; Numba imported, machine code loaded from the on-disk cache or compiled on
+    first call)."""
+    S = s if s in SIZES else 0  # a constant of the kernels below: their block loops unroll
+    if S in _kernels:
+        return _kernels[S]
 
     @njit(nogil=True)
     def factor(lam, A11, AR1, want_C, L11, Linv, T, C):  # pragma: no cover - compiled
-        l1, s, _ = A11.shape
+        l1 = A11.shape[0]
+        s = S if S > 0 else A11.shape[1]
         m = AR1.shape[0]
         tmp = np.empty((s, s))
         for j in range(l1):
@@ -111,7 +116,8 @@ def compile_kernels():
 
     @njit(nogil=True)
     def solution(lam, Linv, A11, AtW, want_T1, u1, b1, ZU, T1):  # pragma: no cover - compiled
-        l1, s, _ = A11.shape
+        l1 = A11.shape[0]
+        s = S if S > 0 else A11.shape[1]
         P = np.empty((s, s))
         PL = np.empty((s, s))
         zres = np.empty(s)
@@ -161,8 +167,9 @@ def compile_kernels():
         return ZU
 
     @njit(nogil=True)
-    def qdense(V, Y, s, Q):  # pragma: no cover - compiled
+    def qdense(V, Y, Q):  # pragma: no cover - compiled
         k = V.shape[0]
+        s = S if S > 0 else Q.shape[1]
         l1 = Q.shape[0]
         for j in range(l1):
             for x in range(s):
@@ -178,7 +185,8 @@ def compile_kernels():
 
     @njit(nogil=True)
     def logdet(lam, Linv, A11, Q, want_Q, G):  # pragma: no cover - compiled
-        l1, s, _ = A11.shape
+        l1 = A11.shape[0]
+        s = S if S > 0 else A11.shape[1]
         P = np.empty((s, s))
         PL = np.empty((s, s))
         T1 = np.empty((s, s))
@@ -235,26 +243,27 @@ def compile_kernels():
                         G[x, y] -= acc
         return G
 
-    _kernels = (factor, solution, qdense, logdet)
-    return _kernels
+    _kernels[S] = (factor, solution, qdense, logdet)
+    return _kernels[S]
 
 
-def ready(start_compile: bool = True) -> bool:
-    """Whether these kernels run without compiling: compiled in this process or in Numba's on-disk
-    cache (the first kernel's entry stands for the four, compiled together by ``python -m mixedmodels
-    precompile``). When they are not, and :data:`~mixedmodels.fit.kernels.COMPILE_IN_BACKGROUND` is set,
-    starts the background compile (``start_compile``) and returns False; with it unset, True (a fit
-    compiles them itself). False without Numba."""
+def ready(s: int = 0, start_compile: bool = True) -> bool:
+    """Whether the kernels for ``s x s`` blocks run without compiling: compiled in this process or in
+    Numba's on-disk cache (the first kernel's entry stands for all, compiled together by ``python -m
+    mixedmodels precompile``). When they are not, and :data:`~mixedmodels.fit.kernels.COMPILE_IN_BACKGROUND`
+    is set, starts the background compile (``start_compile``) and returns False; with it unset, True (a
+    fit compiles them itself). False without Numba."""
     global _ready
-    if _ready:
+    S = s if s in SIZES else 0
+    if _ready is True or (_ready and S in _ready):
         return True
     if not kernels.available():
         return False
     if not kernels.COMPILE_IN_BACKGROUND:
         return True
-    fn = compile_kernels()[0]
+    fn = compile_kernels(S)[0]
     if fn.overloads or kernels.on_disk(fn):
-        _ready = True
+        _ready = (_ready or set()) | {S}
         return True
     if start_compile:
         kernels.compile_in_background()
@@ -272,17 +281,18 @@ def warm_up() -> None:
     """Compile (or load from the on-disk cache) every kernel, on a tiny problem with the argument types
     of a fit (``python -m mixedmodels precompile``)."""
     rng = np.random.default_rng(0)
-    X = rng.normal(size=(3, 4, 2))
-    A11 = np.einsum("lri,lrj->lij", X, X)
-    lam = np.array([[1.0, 0.0], [0.3, 0.8]])
-    AR1 = rng.normal(size=(4, 3, 2))
-    _, Linv, _, C = factor_first(lam, A11, AR1)
-    factor_first(lam, A11)
-    solution_first(lam, Linv, A11, rng.normal(size=(3, 2)), want_T1=True)
-    solution_first(lam, Linv, A11, rng.normal(size=(3, 2)), want_T1=False)
-    Q = q_dense(C[:2], C[1:3], 3, 2)
-    logdet_first(lam, Linv, A11, Q)
-    logdet_first(lam, Linv, A11, None)
+    for s in (*SIZES, 5):
+        X = rng.normal(size=(3, 6, s))
+        A11 = np.einsum("lri,lrj->lij", X, X)
+        lam = np.tril(rng.normal(size=(s, s)))
+        AR1 = rng.normal(size=(4, 3, s))
+        _, Linv, _, C = factor_first(lam, A11, AR1)
+        factor_first(lam, A11)
+        solution_first(lam, Linv, A11, rng.normal(size=(3, s)), want_T1=True)
+        solution_first(lam, Linv, A11, rng.normal(size=(3, s)), want_T1=False)
+        Q = q_dense(C[:2], C[1:3], 3, s)
+        logdet_first(lam, Linv, A11, Q)
+        logdet_first(lam, Linv, A11, None)
 
 
 def factor_first(lam1: np.ndarray, A11: np.ndarray, AR1: np.ndarray | None = None):
@@ -297,7 +307,7 @@ def factor_first(lam1: np.ndarray, A11: np.ndarray, AR1: np.ndarray | None = Non
     m = AR1.shape[0] if want_C else 0
     AR1f = AR1.reshape(m, l1 * s) if want_C else np.zeros((0, 0))
     C = np.empty((m, l1 * s)) if want_C else np.zeros((0, 0))
-    bad = compile_kernels()[0](_arg(lam1), _arg(A11), _arg(AR1f), want_C, L11, Linv, T, C)
+    bad = compile_kernels(s)[0](_arg(lam1), _arg(A11), _arg(AR1f), want_C, L11, Linv, T, C)
     if bad >= 0:
         raise NotPositiveDefinite("a diagonal block is not positive definite")
     return L11, Linv, T, (C if want_C else None)
@@ -311,14 +321,14 @@ def solution_first(lam1: np.ndarray, L11inv: np.ndarray, A11: np.ndarray, AtW: n
     b1 = np.empty((l1, s))
     ZU = np.empty((s, s))
     T1 = np.empty((l1, s, s)) if want_T1 else np.zeros((0, s, s))
-    compile_kernels()[1](_arg(lam1), _arg(L11inv), _arg(A11), _arg(AtW), want_T1, u1, b1, ZU, T1)
+    compile_kernels(s)[1](_arg(lam1), _arg(L11inv), _arg(A11), _arg(AtW), want_T1, u1, b1, ZU, T1)
     return u1, b1, ZU, (T1 if want_T1 else None)
 
 
 def q_dense(V: np.ndarray, Y: np.ndarray, l1: int, s: int) -> np.ndarray:
     """``Q_j = V_j' Y_j`` for ``V`` and ``Y`` dense ``(k, l1 * s)``."""
     Q = np.empty((l1, s, s))
-    return compile_kernels()[2](_arg(V), _arg(Y), s, Q)
+    return compile_kernels(s)[2](_arg(V), _arg(Y), Q)
 
 
 def logdet_first(lam1: np.ndarray, L11inv: np.ndarray, A11: np.ndarray, Q: np.ndarray | None) -> np.ndarray:
@@ -327,5 +337,5 @@ def logdet_first(lam1: np.ndarray, L11inv: np.ndarray, A11: np.ndarray, Q: np.nd
     s = A11.shape[1]
     G = np.empty((s, s))
     want_Q = Q is not None
-    return compile_kernels()[3](_arg(lam1), _arg(L11inv), _arg(A11), _arg(Q) if want_Q else np.zeros((0, s, s)),
+    return compile_kernels(s)[3](_arg(lam1), _arg(L11inv), _arg(A11), _arg(Q) if want_Q else np.zeros((0, s, s)),
                                 want_Q, G)

@@ -99,7 +99,7 @@ def uses_blockdiag(crit) -> bool:
     :data:`BLOCKDIAG_MIN_LEVELS` levels, and the kernels' machine code ready
     (:func:`~mixedmodels.fit.blockdiag.ready`; where it is not, NumPy, and the compile starts in the
     background)."""
-    return crit.s1 >= 2 and crit.l1 >= BLOCKDIAG_MIN_LEVELS and blockdiag.ready()
+    return crit.s1 >= 2 and crit.l1 >= BLOCKDIAG_MIN_LEVELS and blockdiag.ready(crit.s1)
 
 
 def _first_term(crit, lam1: np.ndarray, compiled: bool = False):

@@ -118,7 +118,7 @@ def test_not_ready_means_numpy_and_a_background_compile(monkeypatch):
         overloads: dict = {}
 
     monkeypatch.setattr(blockdiag, "_ready", False)
-    monkeypatch.setattr(blockdiag, "compile_kernels", lambda: (Uncompiled(),) * 4)
+    monkeypatch.setattr(blockdiag, "compile_kernels", lambda s=0: (Uncompiled(),) * 4)
     monkeypatch.setattr(kernels, "_on_disk", lambda fn: False)
     monkeypatch.setattr(kernels, "compile_in_background", lambda: started.append(1))
     data = _slopes(ngroups=1000, per=3)
@@ -160,8 +160,12 @@ def test_kernels_take_read_only_and_strided_input_without_changing_it():
 
 def test_precompile_warms_every_kernel():
     blockdiag.warm_up()
-    assert all(k.overloads for k in blockdiag.compile_kernels())
+    sizes = (*blockdiag.SIZES, 5)
+    assert all(k.overloads for s in sizes for k in blockdiag.compile_kernels(s))
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         blockdiag.warm_up()  # a second time: nothing new to compile
-    assert all(len(k.overloads) == 1 for k in blockdiag.compile_kernels())
+    # one machine code per kernel: every call passes the same argument types
+    assert all(len(k.overloads) == 1 for s in sizes for k in blockdiag.compile_kernels(s))
+    assert blockdiag.compile_kernels(7) is blockdiag.compile_kernels(5)  # the general kernels
+    assert blockdiag.compile_kernels(3) is not blockdiag.compile_kernels(2)
