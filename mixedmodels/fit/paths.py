@@ -40,6 +40,7 @@ from .smallfit import SmallEvaluator
 __all__ = ["Path", "SmallPath", "DensePath", "BlocksPath", "SparsePath", "WarmingPath", "PATHS", "choose_path",
            "DENSE_MAX", "DENSE_HARD_MAX", "WARMING_MAX_SIZE", "SMALL_MAX_REST", "SMALL_MAX_WORK", "BLOCKS_MIN_WORK",
            "SPARSE_DENSE_C", "GRAM_PAIRS_MAX", "GRADIENT_CHUNK_ELEMENTS", "BLOCKDIAG_MIN_LEVELS", "uses_blockdiag", "CROSSPROD_DENSE_MAX",
+           "CROSSPROD_BINCOUNT_MAX",
            "CROSS_CHECK_SINGULAR_TOL",
            "CROSS_CHECK_FEW_LEVELS", "CROSS_CHECK_DENSE_MAX_THETA"]
 
@@ -62,6 +63,8 @@ BLOCKDIAG_MIN_LEVELS = 1_000  # levels of a vector-valued first term from which 
                               # level-by-level algebra compiled (fit.blockdiag; NumPy's batched calls
                               # on s x s blocks cost ~1 us a block each)
 CROSSPROD_DENSE_MAX = 200_000  # n * (columns) up to which the cross-products are formed densely
+CROSSPROD_BINCOUNT_MAX = 64     # with one random term and more rows, columns of Z1' [X y] up to which they
+                                # are summed level by level by bincount (A_R1 dense), not a sparse product
 # the BOBYQA cross-check of optimizer="auto" (mixedmodels.fit.optimize.cross_check_reason)
 CROSS_CHECK_SINGULAR_TOL = 1e-4  # a fit with a variance component below this (lme4's isSingular) ...
 CROSS_CHECK_FEW_LEVELS = 5       # ... or a grouping factor with at most this many levels may have a

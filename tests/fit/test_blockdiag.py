@@ -169,3 +169,23 @@ def test_precompile_warms_every_kernel():
     assert all(len(k.overloads) == 1 for s in sizes for k in blockdiag.compile_kernels(s))
     assert blockdiag.compile_kernels(7) is blockdiag.compile_kernels(5)  # the general kernels
     assert blockdiag.compile_kernels(3) is not blockdiag.compile_kernels(2)
+
+
+def test_one_term_crossproducts_by_bincount(monkeypatch):
+    """With one random term, the large-model branch sums Z1' [X y] level by level (A_R1 kept dense);
+    the same numbers as the dense products and as the sparse product it replaces."""
+    from mixedmodels.fit.crossprod import CrossProducts
+    from mixedmodels.frame.design import build_design
+
+    d = build_design("y ~ x + z + (1 + x + z | g)", _slopes(ngroups=200, per=4, seed=9))
+    dense = CrossProducts.from_design(d.terms, d.X, d.y, dense=True)
+    by_bincount = CrossProducts.from_design(d.terms, d.X, d.y, dense=False)
+    assert by_bincount.AR1_is_dense
+    monkeypatch.setattr(paths, "CROSSPROD_BINCOUNT_MAX", 0)
+    by_sparse = CrossProducts.from_design(d.terms, d.X, d.y, dense=False)
+    assert not by_sparse.AR1_is_dense
+    for other in (by_bincount, by_sparse):
+        np.testing.assert_allclose(other.A11, dense.A11, rtol=1e-12)
+        np.testing.assert_allclose(other.ARR, dense.ARR, rtol=1e-12, atol=1e-10)
+        np.testing.assert_allclose(other.AR1_array, dense.AR1_array, rtol=1e-12, atol=1e-10)
+    np.testing.assert_allclose(by_bincount.AR1.toarray(), by_sparse.AR1.toarray(), rtol=1e-12, atol=1e-10)
