@@ -33,7 +33,7 @@ from . import kernels
 from .kernels import njit
 from .linalg import NotPositiveDefinite
 
-__all__ = ["ready", "compile_kernels", "warm_up", "factor_first", "solution_first", "q_dense", "logdet_first"]
+__all__ = ["ready", "loaded", "compile_kernels", "warm_up", "factor_first", "solution_first", "q_dense", "logdet_first"]
 
 SIZES = (2, 3)  # block sizes with kernels of their own (the loops over a block unrolled by the compiler:
                 # ~2x faster than the kernels for any size, which serve the others)
@@ -245,6 +245,13 @@ def compile_kernels(s: int = 0):
 
     _kernels[S] = (factor, solution, qdense, logdet)
     return _kernels[S]
+
+
+def loaded(s: int = 0) -> bool:
+    """Whether the kernels for ``s x s`` blocks have run in this process (their machine code loaded:
+    using them again costs nothing extra). Never imports Numba."""
+    k = _kernels.get(s if s in SIZES else 0)
+    return k is not None and bool(k[0].overloads)
 
 
 def ready(s: int = 0, start_compile: bool = True) -> bool:

@@ -39,7 +39,7 @@ from .smallfit import SmallEvaluator
 
 __all__ = ["Path", "SmallPath", "DensePath", "BlocksPath", "SparsePath", "WarmingPath", "PATHS", "choose_path",
            "DENSE_MAX", "DENSE_HARD_MAX", "WARMING_MAX_SIZE", "SMALL_MAX_REST", "SMALL_MAX_WORK", "BLOCKS_MIN_WORK",
-           "SPARSE_DENSE_C", "GRAM_PAIRS_MAX", "GRADIENT_CHUNK_ELEMENTS", "BLOCKDIAG_MIN_LEVELS", "uses_blockdiag", "CROSSPROD_DENSE_MAX",
+           "SPARSE_DENSE_C", "GRAM_PAIRS_MAX", "GRADIENT_CHUNK_ELEMENTS", "BLOCKDIAG_MIN_LEVELS", "BLOCKDIAG_MIN_LEVELS_LOADED", "uses_blockdiag", "CROSSPROD_DENSE_MAX",
            "CROSSPROD_BINCOUNT_MAX",
            "CROSS_CHECK_SINGULAR_TOL",
            "CROSS_CHECK_FEW_LEVELS", "CROSS_CHECK_DENSE_MAX_THETA"]
@@ -59,9 +59,12 @@ SPARSE_DENSE_C = 0.05         # fill of A_R1 above which the sparse path forms C
 GRAM_PAIRS_MAX = 20_000_000   # row pairs of A_R1 up to which the sparse path precomputes the pattern of
                               # C C' (scalar terms only; linalg.WeightedGram, ~40 bytes a pair to build)
 GRADIENT_CHUNK_ELEMENTS = 2_000_000  # size of the dense k x (columns) blocks of the sparse gradient
-BLOCKDIAG_MIN_LEVELS = 1_000  # levels of a vector-valued first term from which the paths run its
+BLOCKDIAG_MIN_LEVELS = 8_000  # levels of a vector-valued first term from which the paths run its
                               # level-by-level algebra compiled (fit.blockdiag; NumPy's batched calls
-                              # on s x s blocks cost ~1 us a block each)
+                              # on s x s blocks cost ~1 us a block each: ~15 us a level an evaluation
+                              # with its gradient, against ~0.4 s to load Numba and the kernels) ...
+BLOCKDIAG_MIN_LEVELS_LOADED = 100  # ... and from which once the kernels ran in the process (then
+                                   # faster from ~100 levels: 0.08 against 0.29 ms an evaluation)
 CROSSPROD_DENSE_MAX = 200_000  # n * (columns) up to which the cross-products are formed densely
 CROSSPROD_BINCOUNT_MAX = 64     # with one random term and more rows, columns of Z1' [X y] up to which they
                                 # are summed level by level by bincount (A_R1 dense), not a sparse product
@@ -99,10 +102,15 @@ class Path(Protocol):
 def uses_blockdiag(crit) -> bool:
     """Whether the paths of ``crit`` run the first term's level-by-level algebra compiled
     (:mod:`mixedmodels.fit.blockdiag`): a vector-valued first term with at least
-    :data:`BLOCKDIAG_MIN_LEVELS` levels, and the kernels' machine code ready
-    (:func:`~mixedmodels.fit.blockdiag.ready`; where it is not, NumPy, and the compile starts in the
-    background)."""
-    return crit.s1 >= 2 and crit.l1 >= BLOCKDIAG_MIN_LEVELS and blockdiag.ready(crit.s1)
+    :data:`BLOCKDIAG_MIN_LEVELS_LOADED` levels when the kernels already ran in this process, else at
+    least :data:`BLOCKDIAG_MIN_LEVELS` levels (where the fit saves more than loading Numba and the
+    kernels costs, ~0.4 s) and their machine code ready (:func:`~mixedmodels.fit.blockdiag.ready`;
+    where it is not, NumPy, and the compile starts in the background)."""
+    if crit.s1 < 2 or crit.l1 < BLOCKDIAG_MIN_LEVELS_LOADED:
+        return False
+    if blockdiag.loaded(crit.s1):
+        return True
+    return crit.l1 >= BLOCKDIAG_MIN_LEVELS and blockdiag.ready(crit.s1)
 
 
 def _first_term(crit, lam1: np.ndarray, compiled: bool = False):

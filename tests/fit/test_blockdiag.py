@@ -10,8 +10,10 @@ import pytest
 
 import mixedmodels as mm
 from mixedmodels.fit import blockdiag, kernels, paths
+from mixedmodels.fit.crossprod import CrossProducts
 from mixedmodels.fit.gradient import gradient_from_factor
 from mixedmodels.fit.linalg import NotPositiveDefinite
+from mixedmodels.frame.design import build_design
 from mixedmodels.model import LinearMixedModel
 
 
@@ -81,9 +83,12 @@ def test_compiled_fit_reaches_the_numpy_fits_optimum(monkeypatch):
     data = _slopes(ngroups=1200, per=4, seed=7)
     formula = "y ~ x + z + (1 + x + z | g)"
     monkeypatch.setattr(paths, "BLOCKDIAG_MIN_LEVELS", 10**9)
+    monkeypatch.setattr(paths, "BLOCKDIAG_MIN_LEVELS_LOADED", 10**9)
     ref = mm.lmer(formula, data)
     assert not LinearMixedModel(formula, data).criterion(True).path.compiled
     monkeypatch.setattr(paths, "BLOCKDIAG_MIN_LEVELS", 1000)
+    monkeypatch.setattr(paths, "BLOCKDIAG_MIN_LEVELS_LOADED", 100)
+    monkeypatch.setattr(blockdiag, "loaded", lambda s: False)
     monkeypatch.setattr(blockdiag, "_ready", True)
     crit = LinearMixedModel(formula, data).criterion(True)
     assert crit.path.name == "dense" and crit.path.compiled
@@ -96,16 +101,29 @@ def test_compiled_fit_reaches_the_numpy_fits_optimum(monkeypatch):
     assert str(fit.summary()) == str(ref.summary())
 
 
-def test_taken_only_with_many_levels_and_a_vector_valued_first_term(monkeypatch):
+@pytest.mark.parametrize("loaded", [False, True])
+def test_taken_only_with_many_levels_and_a_vector_valued_first_term(monkeypatch, loaded):
+    """Kernels not run in the process yet: from BLOCKDIAG_MIN_LEVELS levels (their load must pay);
+    once they ran, from BLOCKDIAG_MIN_LEVELS_LOADED; never for a scalar first term."""
     monkeypatch.setattr(blockdiag, "_ready", True)
+    monkeypatch.setattr(blockdiag, "loaded", lambda s: loaded)
+    monkeypatch.setattr(paths, "BLOCKDIAG_MIN_LEVELS", 1000)
+    monkeypatch.setattr(paths, "BLOCKDIAG_MIN_LEVELS_LOADED", 100)
     few = LinearMixedModel("Reaction ~ Days + (Days | Subject)", mm.datasets.load("sleepstudy")).criterion(True, "dense")
-    assert few.l1 < paths.BLOCKDIAG_MIN_LEVELS and not few.path.compiled
+    assert few.l1 < 100 and not few.path.compiled
+    mid = LinearMixedModel("y ~ x + (1 + x | g)", _slopes(ngroups=300, per=3)).criterion(True, "dense")
+    assert mid.path.compiled == loaded
     data = _slopes(ngroups=1000, per=3)
     many = LinearMixedModel("y ~ x + (1 + x | g)", data).criterion(True, "dense")
     assert many.path.compiled
     scalar = LinearMixedModel("y ~ x + (1 | g)", data).criterion(True, "dense")
     assert not scalar.path.compiled
     assert not paths.DensePath(scalar, compiled=True).compiled  # s1 = 1 has its closed forms
+
+
+def test_loaded_says_whether_the_kernels_ran_here():
+    blockdiag.warm_up()
+    assert blockdiag.loaded(2) and blockdiag.loaded(3) and blockdiag.loaded(6)
 
 
 def test_not_ready_means_numpy_and_a_background_compile(monkeypatch):
@@ -121,6 +139,8 @@ def test_not_ready_means_numpy_and_a_background_compile(monkeypatch):
     monkeypatch.setattr(blockdiag, "compile_kernels", lambda s=0: (Uncompiled(),) * 4)
     monkeypatch.setattr(kernels, "_on_disk", lambda fn: False)
     monkeypatch.setattr(kernels, "compile_in_background", lambda: started.append(1))
+    monkeypatch.setattr(blockdiag, "loaded", lambda s: False)
+    monkeypatch.setattr(paths, "BLOCKDIAG_MIN_LEVELS", 1000)
     data = _slopes(ngroups=1000, per=3)
     crit = LinearMixedModel("y ~ x + (1 + x | g)", data).criterion(True, "dense")
     assert not crit.path.compiled and started == [1]
@@ -174,9 +194,6 @@ def test_precompile_warms_every_kernel():
 def test_one_term_crossproducts_by_bincount(monkeypatch):
     """With one random term, the large-model branch sums Z1' [X y] level by level (A_R1 kept dense);
     the same numbers as the dense products and as the sparse product it replaces."""
-    from mixedmodels.fit.crossprod import CrossProducts
-    from mixedmodels.frame.design import build_design
-
     d = build_design("y ~ x + z + (1 + x + z | g)", _slopes(ngroups=200, per=4, seed=9))
     dense = CrossProducts.from_design(d.terms, d.X, d.y, dense=True)
     by_bincount = CrossProducts.from_design(d.terms, d.X, d.y, dense=False)
