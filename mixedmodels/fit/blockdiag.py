@@ -10,7 +10,8 @@ few dozen multiply-adds per block. Notation of :mod:`mixedmodels.fit.criterion` 
 :mod:`mixedmodels.fit.gradient`:
 
 * :func:`factor_first`: ``L11_j = chol(lambda_1' A11_j lambda_1 + I)``, ``L11_j^-1``, ``T_j = lambda_1
-  L11_j^-T`` and, for the dense path, ``C = A_R1 blockdiag(T_j)`` (before the rest scaling);
+  L11_j^-T`` and, for the dense path, ``C = A_R1 blockdiag(T_j)`` (before the rest scaling), or only
+  ``C C' = sum_j C_j C_j'`` (inside the optimizer, where C itself is not needed);
 * :func:`solution_first`: with ``AtW_j = A_R1_j' w``: ``u1_j = P_j lambda_1' AtW_j`` (``P_j = L11_j^-T
   L11_j^-1``), ``b1_j = lambda_1 u1_j``, ``sum_j Zres1_j u1_j'`` with ``Zres1_j = AtW_j - A11_j b1_j`` (the
   penalized RSS's derivative) and ``T1_j = lambda_1 P_j lambda_1'``;
@@ -51,11 +52,16 @@ def compile_kernels(s: int = 0):
         return _kernels[S]
 
     @njit(nogil=True)
-    def factor(lam, A11, AR1, want_C, L11, Linv, T, C):  # pragma: no cover - compiled
+    def factor(lam, A11, AR1, want_C, want_gram, L11, Linv, T, C, CC):  # pragma: no cover - compiled
         l1 = A11.shape[0]
         s = S if S > 0 else A11.shape[1]
         m = AR1.shape[0]
         tmp = np.empty((s, s))
+        cj = np.empty((m, s))
+        if want_gram:
+            for r in range(m):
+                for r2 in range(m):
+                    CC[r, r2] = 0.0
         for j in range(l1):
             B = L11[j]
             # B = lam' A11_j lam + I (lower triangle; the upper set to 0)
@@ -105,13 +111,28 @@ def compile_kernels(s: int = 0):
                     for z in range(y + 1):  # Bi[y, z] = 0 for z > y
                         acc += lam[x, z] * Bi[y, z]
                     T[j, x, y] = acc
-            if want_C:
+            if want_C or want_gram:
                 for r in range(m):
                     for y in range(s):
                         acc = 0.0
                         for x in range(s):
                             acc += AR1[r, j * s + x] * T[j, x, y]
-                        C[r, j * s + y] = acc
+                        cj[r, y] = acc
+                if want_C:
+                    for r in range(m):
+                        for y in range(s):
+                            C[r, j * s + y] = cj[r, y]
+                if want_gram:  # C C' (lower triangle), level by level: C itself is not kept
+                    for r in range(m):
+                        for r2 in range(r + 1):
+                            acc = 0.0
+                            for y in range(s):
+                                acc += cj[r, y] * cj[r2, y]
+                            CC[r, r2] += acc
+        if want_gram:
+            for r in range(m):
+                for r2 in range(r + 1, m):
+                    CC[r, r2] = CC[r2, r]
         return -1
 
     @njit(nogil=True)
@@ -295,6 +316,7 @@ def warm_up() -> None:
         AR1 = rng.normal(size=(4, 3, s))
         _, Linv, _, C = factor_first(lam, A11, AR1)
         factor_first(lam, A11)
+        factor_first(lam, A11, AR1, gram=True)
         solution_first(lam, Linv, A11, rng.normal(size=(3, s)), want_T1=True)
         solution_first(lam, Linv, A11, rng.normal(size=(3, s)), want_T1=False)
         Q = q_dense(C[:2], C[1:3], 3, s)
@@ -302,22 +324,25 @@ def warm_up() -> None:
         logdet_first(lam, Linv, A11, None)
 
 
-def factor_first(lam1: np.ndarray, A11: np.ndarray, AR1: np.ndarray | None = None):
+def factor_first(lam1: np.ndarray, A11: np.ndarray, AR1: np.ndarray | None = None, gram: bool = False):
     """``(L11, L11inv, T, C)`` (see the module docstring; ``C`` None without ``AR1``, a dense ``(m, l1,
-    s)`` array). Raises :class:`~mixedmodels.fit.linalg.NotPositiveDefinite` where a block is not
+    s)`` array). With ``gram``, the last element is ``C C'`` (``m x m``, accumulated level by level)
+    instead of ``C``. Raises :class:`~mixedmodels.fit.linalg.NotPositiveDefinite` where a block is not
     positive definite."""
     l1, s, _ = A11.shape
     L11 = np.empty((l1, s, s))
     Linv = np.empty((l1, s, s))
     T = np.empty((l1, s, s))
-    want_C = AR1 is not None
-    m = AR1.shape[0] if want_C else 0
-    AR1f = AR1.reshape(m, l1 * s) if want_C else np.zeros((0, 0))
+    has = AR1 is not None
+    m = AR1.shape[0] if has else 0
+    AR1f = AR1.reshape(m, l1 * s) if has else np.zeros((0, 0))
+    want_C, want_gram = has and not gram, has and gram
     C = np.empty((m, l1 * s)) if want_C else np.zeros((0, 0))
-    bad = compile_kernels(s)[0](_arg(lam1), _arg(A11), _arg(AR1f), want_C, L11, Linv, T, C)
+    CC = np.empty((m, m)) if want_gram else np.zeros((0, 0))
+    bad = compile_kernels(s)[0](_arg(lam1), _arg(A11), _arg(AR1f), want_C, want_gram, L11, Linv, T, C, CC)
     if bad >= 0:
         raise NotPositiveDefinite("a diagonal block is not positive definite")
-    return L11, Linv, T, (C if want_C else None)
+    return L11, Linv, T, (CC if want_gram else C if want_C else None)
 
 
 def solution_first(lam1: np.ndarray, L11inv: np.ndarray, A11: np.ndarray, AtW: np.ndarray,

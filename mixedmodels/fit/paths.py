@@ -39,7 +39,8 @@ from .smallfit import SmallEvaluator
 
 __all__ = ["Path", "SmallPath", "DensePath", "BlocksPath", "SparsePath", "WarmingPath", "PATHS", "choose_path",
            "DENSE_MAX", "DENSE_HARD_MAX", "WARMING_MAX_SIZE", "SMALL_MAX_REST", "SMALL_MAX_WORK", "BLOCKS_MIN_WORK",
-           "SPARSE_DENSE_C", "GRAM_PAIRS_MAX", "GRADIENT_CHUNK_ELEMENTS", "BLOCKDIAG_MIN_LEVELS", "BLOCKDIAG_MIN_LEVELS_LOADED", "uses_blockdiag", "CROSSPROD_DENSE_MAX",
+           "SPARSE_DENSE_C", "GRAM_PAIRS_MAX", "GRADIENT_CHUNK_ELEMENTS", "BLOCKDIAG_MIN_LEVELS", "BLOCKDIAG_MIN_LEVELS_LOADED", "BLOCKDIAG_GRAM_MAX_ROWS",
+           "uses_blockdiag", "CROSSPROD_DENSE_MAX",
            "CROSSPROD_BINCOUNT_MAX",
            "CROSS_CHECK_SINGULAR_TOL",
            "CROSS_CHECK_FEW_LEVELS", "CROSS_CHECK_DENSE_MAX_THETA"]
@@ -65,6 +66,8 @@ BLOCKDIAG_MIN_LEVELS = 8_000  # levels of a vector-valued first term from which 
                               # with its gradient, against ~0.4 s to load Numba and the kernels) ...
 BLOCKDIAG_MIN_LEVELS_LOADED = 100  # ... and from which once the kernels ran in the process (then
                                    # faster from ~100 levels: 0.08 against 0.29 ms an evaluation)
+BLOCKDIAG_GRAM_MAX_ROWS = 16  # rows of the rest block up to which the dense path's compiled factor
+                              # accumulates C C' level by level inside the optimizer (C not stored)
 CROSSPROD_DENSE_MAX = 200_000  # n * (columns) up to which the cross-products are formed densely
 CROSSPROD_BINCOUNT_MAX = 64     # with one random term and more rows, columns of Z1' [X y] up to which they
                                 # are summed level by level by bincount (A_R1 dense), not a sparse product
@@ -186,6 +189,20 @@ class DensePath(_FactorPath):
         cp = crit.cp
         lams = crit.lambdas(theta)
         lam1 = lams[0]
+        if self.compiled and not need_C and crit.m <= BLOCKDIAG_GRAM_MAX_ROWS:
+            # L11, its inverse and C C' (C = AR1 blockdiag(lambda1 L11_j^-T)) in one compiled pass
+            L11, L11inv, _, CC = blockdiag.factor_first(lam1, cp.A11, self.AR1, gram=True)
+            if not crit.qrest:
+                M = cp.ARR - CC
+            elif crit.rest_diag:
+                d = crit.rest_scale_vector(theta)
+                M = (cp.ARR - CC) * d[:, None]
+                M *= d[None, :]
+            else:
+                M = cp.ARR - CC
+                M = crit.rest_scale_left(crit.rest_scale_right(M, lams), lams)
+            M[crit.diag_m] += crit.eye_rest
+            return BlockedFactor(theta, lams, L11, L11inv, None, dense_cholesky(M), crit.qrest, crit.p)
         # C = LambdaR' AR1 Lambda1 L11^-T
         if self.compiled:  # L11, its inverse and AR1 blockdiag(lambda1 L11_j^-T) in one compiled pass
             L11, L11inv, _, C = blockdiag.factor_first(lam1, cp.A11, self.AR1)

@@ -206,3 +206,18 @@ def test_one_term_crossproducts_by_bincount(monkeypatch):
         np.testing.assert_allclose(other.ARR, dense.ARR, rtol=1e-12, atol=1e-10)
         np.testing.assert_allclose(other.AR1_array, dense.AR1_array, rtol=1e-12, atol=1e-10)
     np.testing.assert_allclose(by_bincount.AR1.toarray(), by_sparse.AR1.toarray(), rtol=1e-12, atol=1e-10)
+
+
+def test_gram_is_c_times_c_transposed():
+    rng = np.random.default_rng(8)
+    for s in (2, 3, 5):
+        X = rng.normal(size=(40, 6, s))
+        A11 = np.einsum("lri,lrj->lij", X, X)
+        lam = np.tril(rng.normal(size=(s, s)))
+        AR1 = rng.normal(size=(6, 40, s))
+        L11, Linv, T, C = blockdiag.factor_first(lam, A11, AR1)
+        L11b, Linvb, Tb, CC = blockdiag.factor_first(lam, A11, AR1, gram=True)
+        np.testing.assert_array_equal(L11b, L11)
+        np.testing.assert_array_equal(Tb, T)
+        np.testing.assert_allclose(CC, C @ C.T, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(C.reshape(6, 40, s), np.einsum("rlx,lxy->rly", AR1, T), rtol=1e-12, atol=1e-13)
