@@ -17,6 +17,10 @@ blocks    the compiled level-by-level downdate and gradient (:mod:`mixedmodels.f
 sparse    scipy.sparse products: everything else (any term layout, any size)
 ========  ==========================================================================================
 
+On the dense, sparse and blocks paths a vector-valued first term with many levels has its level-by-level
+algebra compiled (:mod:`mixedmodels.fit.blockdiag`; :func:`uses_blockdiag` says when): the path's name
+is unchanged, its numbers agree with the NumPy code to rounding.
+
 Every size threshold of the fit stage lives in this module. A new path is a class with the
 :class:`Path` interface, registered in :data:`PATHS`; :func:`choose_path` says when ``"auto"`` takes it.
 The optimizers (:mod:`mixedmodels.fit.optimize`) only call ``evaluate`` / ``gradient_at``.
@@ -39,8 +43,8 @@ from .smallfit import SmallEvaluator
 
 __all__ = ["Path", "SmallPath", "DensePath", "BlocksPath", "SparsePath", "WarmingPath", "PATHS", "choose_path",
            "DENSE_MAX", "DENSE_HARD_MAX", "WARMING_MAX_SIZE", "SMALL_MAX_REST", "SMALL_MAX_WORK", "BLOCKS_MIN_WORK",
-           "SPARSE_DENSE_C", "GRAM_PAIRS_MAX", "GRADIENT_CHUNK_ELEMENTS", "BLOCKDIAG_MIN_LEVELS", "BLOCKDIAG_MIN_LEVELS_LOADED", "BLOCKDIAG_GRAM_MAX_ROWS",
-           "uses_blockdiag", "CROSSPROD_DENSE_MAX",
+           "SPARSE_DENSE_C", "GRAM_PAIRS_MAX", "GRADIENT_CHUNK_ELEMENTS", "CROSSPROD_DENSE_MAX",
+           "BLOCKDIAG_MIN_LEVELS", "BLOCKDIAG_MIN_LEVELS_LOADED", "BLOCKDIAG_GRAM_MAX_ROWS", "uses_blockdiag",
            "CROSSPROD_BINCOUNT_MAX",
            "CROSS_CHECK_SINGULAR_TOL",
            "CROSS_CHECK_FEW_LEVELS", "CROSS_CHECK_DENSE_MAX_THETA"]
@@ -209,14 +213,12 @@ class DensePath(_FactorPath):
         else:
             L11, L11inv = _first_term(crit, lam1)
             T = lam1 @ np.transpose(L11inv, (0, 2, 1))  # (l1, s1, s1): lambda1 L11_j^-T
-        if self.compiled:
-            pass
-        elif crit.s1 == 1:
-            C = self.AR1[:, :, 0] * T[:, 0, 0][None, :]
-        else:
-            # level by level A_R1[:, j, :] @ T_j as one batched matmul (einsum's unoptimized loop costs
-            # 2-8x more on these shapes)
-            C = np.matmul(self.AR1.transpose(1, 0, 2), T).transpose(1, 0, 2).reshape(crit.m, -1)
+            if crit.s1 == 1:
+                C = self.AR1[:, :, 0] * T[:, 0, 0][None, :]
+            else:
+                # level by level A_R1[:, j, :] @ T_j as one batched matmul (einsum's unoptimized loop
+                # costs 2-8x more on these shapes)
+                C = np.matmul(self.AR1.transpose(1, 0, 2), T).transpose(1, 0, 2).reshape(crit.m, -1)
         if not crit.qrest:  # no later terms: the rest scaling is the identity
             M = cp.ARR.copy()
         elif crit.rest_diag:
