@@ -84,15 +84,15 @@ def test_compiled_fit_reaches_the_numpy_fits_optimum(monkeypatch):
     formula = "y ~ x + z + (1 + x + z | g)"
     monkeypatch.setattr(paths, "BLOCKDIAG_MIN_LEVELS", 10**9)
     monkeypatch.setattr(paths, "BLOCKDIAG_MIN_LEVELS_LOADED", 10**9)
-    ref = mm.lmer(formula, data)
-    assert not LinearMixedModel(formula, data).criterion(True).path.compiled
+    ref = mm.lmer(formula, data, path="dense")  # (once the small path is loaded, auto takes it here)
+    assert not LinearMixedModel(formula, data).criterion(True, "dense").path.compiled
     monkeypatch.setattr(paths, "BLOCKDIAG_MIN_LEVELS", 1000)
     monkeypatch.setattr(paths, "BLOCKDIAG_MIN_LEVELS_LOADED", 100)
     monkeypatch.setattr(blockdiag, "loaded", lambda s: False)
     monkeypatch.setattr(blockdiag, "_ready", True)
-    crit = LinearMixedModel(formula, data).criterion(True)
+    crit = LinearMixedModel(formula, data).criterion(True, "dense")
     assert crit.path.name == "dense" and crit.path.compiled
-    fit = mm.lmer(formula, data)
+    fit = mm.lmer(formula, data, path="dense")
     assert fit.optinfo.path == "dense"
     assert fit.objective == pytest.approx(ref.objective, abs=1e-7)
     np.testing.assert_allclose(fit.theta, ref.theta, rtol=1e-5, atol=1e-6)
