@@ -27,11 +27,12 @@ from .fit.optimize import bobyqa
 from .fit.pirls import GlmmProblem, PirlsError, PirlsResult, gh_rule
 from .formula.parse import Call, Paren, deparse, parse_formula
 from .formula.transforms import Evaluator, Factor
-from .frame.design import Design, build_design, check_data
-from .model import SINGULAR_TOL, GroupDict, aligned_to_data, frames_by_group, subset_mask, varcorr_frame
-from .interop.compare import compare_statsmodels as _compare_statsmodels
+from .frame.design import build_design, check_data
+from .fitted import MixedModelFit
+from .model import aligned_to_data, subset_mask
 from .output.display import glmm_fit_html
 from .output.glmm_summary import GlmmSummary, format_glmm_print, glmm_summary_data
+from .output.summary import SINGULAR_MESSAGE, call_lines
 from .post import glmm_predict
 from .inference.glmm_profile import glmm_confint_profile, glmm_profile
 
@@ -172,14 +173,8 @@ class GeneralizedLinearMixedModel:
         self.problem = GlmmProblem(design.terms, design.X, self.y, design.offset, wt, ntrials, self.family)
 
     def call_lines(self) -> list[tuple[str, str]]:
-        out = []
-        for key, label in (("weights", "Weights:"), ("offset", " Offset:"), ("subset", " Subset:")):
-            arg = self.frame_args.get(key)
-            if arg is None:
-                continue
-            text = arg if isinstance(arg, str) else (getattr(arg, "name", None) or key)
-            out.append((label, str(text)))
-        return out
+        """lme4's ``Weights:``, ``Offset:`` and ``Subset:`` lines of the printed call."""
+        return call_lines(self.frame_args, self.data.columns)
 
     # ------------------------------------------------------------------ fitting
     def fit(self, nAGQ: int = 1, *, start=None, tol: float = 1e-10, at=None) -> "GlmerFit":
@@ -371,7 +366,7 @@ def _init_step(x0: np.ndarray) -> np.ndarray:
 
 
 # ====================================================================== the fitted model
-class GlmerFit:
+class GlmerFit(MixedModelFit):
     """A fitted GLMM (lme4's ``glmerMod``)."""
 
     def __init__(self, model: GeneralizedLinearMixedModel, nAGQ: int, theta: np.ndarray, beta: np.ndarray,
@@ -403,23 +398,6 @@ class GlmerFit:
     reml = False  # a GLMM is fitted by maximum likelihood (for mm.anova)
 
     @property
-    def design(self) -> Design:
-        return self.model.design
-
-    @property
-    def nobs(self) -> int:
-        return self.design.n
-
-    @property
-    def frame_spec(self):
-        """The frozen frame spec of the model frame (levels, contrasts, stateful-transform state), to
-        rebuild X and Z on new data (as the linear model's ``frame_spec``)."""
-        spec = getattr(self.design, "spec", None)
-        if spec is None:
-            raise MixedModelsError("this model's frame was built without a frame spec, which this needs")
-        return spec
-
-    @property
     def use_scale(self) -> bool:
         return not self.family.scale_free
 
@@ -439,29 +417,9 @@ class GlmerFit:
             (1 if self.family.kind == "negbin" else 0)
 
     @property
-    def loglik(self) -> float:
-        return -0.5 * self.objective
-
-    @property
-    def aic(self) -> float:
-        return self.objective + 2 * self.npar
-
-    @property
-    def bic(self) -> float:
-        return self.objective + math.log(self.nobs) * self.npar
-
-    @property
-    def df_resid(self) -> int:
-        return self.nobs - self.npar
-
-    @property
     def deviance(self) -> float:
         """lme4's ``deviance()`` of a GLMM: the sum of squared deviance residuals."""
         return float(self._res.devres.sum())
-
-    @cached_property
-    def fixef(self) -> pd.Series:
-        return pd.Series(self._beta.copy(), index=self.design.x_names, name="fixef")
 
     @cached_property
     def _vcov_array(self) -> np.ndarray:
@@ -522,7 +480,7 @@ class GlmerFit:
     def _check_conv(self) -> list[str]:
         """lme4's ``checkConv`` on the derivatives at the optimum (gradient tol 0.002, Hessian tol 1e-6)."""
         if self.is_singular:
-            return ["boundary (singular) fit: see help('isSingular')"]
+            return [SINGULAR_MESSAGE]
         if self.nAGQ == 0 or self.nobs >= 10_000 or len(self.theta) + len(self._beta) >= 100:
             return []
         g, H = self._derivs
@@ -558,28 +516,18 @@ class GlmerFit:
                 msgs.append("Model is nearly unidentifiable: large eigenvalue ratio\n - Rescale variables?")
         return msgs
 
-    @cached_property
-    def vcov(self) -> pd.DataFrame:
-        names = self.design.x_names
-        return pd.DataFrame(self._vcov_array, index=names, columns=names)
-
-    @property
-    def se(self) -> pd.Series:
-        return pd.Series(np.sqrt(np.diag(self._vcov_array)), index=self.design.x_names, name="se")
-
     # ------------------------------------------------------------------ random effects
     @cached_property
     def _lambdas(self) -> list[np.ndarray]:
         return self.model.problem.lambdas(self.theta)
 
-    @cached_property
-    def _b_blocks(self) -> list[np.ndarray]:
-        out, pos = [], 0
-        for t, lam in zip(self.design.terms, self._lambdas):
-            u = self._res.u[pos: pos + t.nranef].reshape(t.nlevels, t.ncols)
-            out.append(u @ lam.T)
-            pos += t.nranef
-        return out
+    @property
+    def _u(self) -> np.ndarray:
+        return self._res.u
+
+    @property
+    def _residual_sigma(self) -> float | None:
+        return self.sigma if self.use_scale else None
 
     @cached_property
     def _condvar_blocks(self) -> list[np.ndarray]:
@@ -588,58 +536,9 @@ class GlmerFit:
         s2 = self.sigma ** 2
         return [s2 * np.einsum("ab,jbc,dc->jad", lam, blk, lam) for lam, blk in zip(self._lambdas, blocks)]
 
-    def _by_group(self, blocks) -> dict[str, pd.DataFrame]:
-        return frames_by_group(self.design.terms, blocks)
-
-    @cached_property
-    def ranef(self) -> dict[str, pd.DataFrame]:
-        """Conditional modes of the random effects per grouping factor (lme4's ``ranef``)."""
-        return self._by_group(self._b_blocks)
-
-    @cached_property
-    def ranef_condsd(self) -> dict[str, pd.DataFrame]:
-        """Conditional standard deviations (lme4's ``ranef(condVar = TRUE)``)."""
-        return self._by_group([np.sqrt(np.diagonal(v, axis1=1, axis2=2)) for v in self._condvar_blocks])
-
-    @cached_property
-    def ngroups(self) -> dict[str, int]:
-        out: dict[str, int] = {}
-        for t in self.design.terms:
-            out.setdefault(t.group, t.nlevels)
-        return out
-
     @property
     def is_singular(self) -> bool:
-        pos = 0
-        for t in self.design.terms:
-            diag = t.theta_diagonal()
-            if np.any(self.theta[pos: pos + t.ntheta][diag] < SINGULAR_TOL):
-                return True
-            pos += t.ntheta
-        return False
-
-    def _term_covariances(self) -> list[np.ndarray]:
-        s2 = self.sigma ** 2
-        return [s2 * lam @ lam.T for lam in self._lambdas]
-
-    @cached_property
-    def varcorr(self) -> pd.DataFrame:
-        """As R's ``as.data.frame(VarCorr(m))`` (a Residual row only for families with a dispersion)."""
-        return varcorr_frame(self.design.terms, self._term_covariances(),
-                             self.sigma if self.use_scale else None)
-
-    def coef(self) -> dict[str, pd.DataFrame]:
-        """Fixed plus random effects per level (lme4's ``coef``)."""
-        out = {}
-        for g, re in self.ranef.items():
-            df = pd.DataFrame({name: np.full(len(re), val) for name, val in self.fixef.items()}, index=re.index)
-            for c in re.columns:
-                if c in df.columns:
-                    df[c] = df[c] + re[c].to_numpy()
-                else:
-                    df[c] = re[c].to_numpy()
-            out[g] = df
-        return GroupDict(out)
+        return self._theta_singular()
 
     # ------------------------------------------------------------------ fitted values and residuals
     @property
@@ -727,31 +626,19 @@ class GlmerFit:
     def summary(self, *, digits: int | None = None, correlation: bool | None = None,
                 ranef_comp=("Variance", "Std.Dev."), signif_stars: bool = True, show_resids: bool = True):
         """The summary; ``str()`` of it is R's ``print(summary(glmer(...)))``."""
-        if isinstance(ranef_comp, str):
-            ranef_comp = (ranef_comp,)
+        ranef_comp = self._print_options(digits, ranef_comp, correlation)
         return GlmmSummary(self._summary_data(), digits=digits, correlation=correlation,
-                           ranef_comp=tuple(ranef_comp), signif_stars=bool(signif_stars),
+                           ranef_comp=ranef_comp, signif_stars=bool(signif_stars),
                            show_resids=bool(show_resids))
 
     def format(self, *, digits: int | None = None, ranef_comp=("Std.Dev.",)) -> str:
-        if isinstance(ranef_comp, str):
-            ranef_comp = (ranef_comp,)
-        return format_glmm_print(self._summary_data(), digits=digits, ranef_comp=tuple(ranef_comp))
-
-    def __repr__(self) -> str:
-        return self.format()
-
-    __str__ = __repr__
+        """R's ``print(m, digits = , ranef.comp = )`` as text (``repr(m)`` is ``print(m)``)."""
+        ranef_comp = self._print_options(digits, ranef_comp)
+        return format_glmm_print(self._summary_data(), digits=digits, ranef_comp=ranef_comp)
 
     def _repr_html_(self) -> str:
         """Jupyter's view: HTML tables in lme4's ``print(m)`` layout (``str()`` gives R's exact text)."""
         return glmm_fit_html(self._summary_data())
-
-    def compare_statsmodels(self, **kwargs):
-        """Fit the model with statsmodels' variational-Bayes mixed GLM (``BinomialBayesMixedGLM`` /
-        ``PoissonBayesMixedGLM``; optional extra) and compare side by side; a Bayesian approximation,
-        not a likelihood fit. See :func:`mixedmodels.interop.compare.compare_statsmodels`."""
-        return _compare_statsmodels(self, **kwargs)
 
 
 # ====================================================================== user-facing functions

@@ -17,27 +17,25 @@ import pandas as pd
 from .dask import is_dask_frame, lmer_dask
 from .errors import warn as warn_r
 from .fit.criterion import ProfiledCriterion
-from .formula.parse import deparse, parse_formula
+from .formula.parse import parse_formula
 from .formula.transforms import Evaluator, Factor
-from .frame.design import SCALE_MESSAGE, Design, build_design, check_data, with_type_notes
-from .frame.spec import FrameSpec
+from .frame.design import Design, build_design, check_data, with_type_notes
 from .errors import DataError, MissingRowsWarning, MixedModelsError, ModelError, SingularFitWarning
 from .fit.linalg import NotPositiveDefinite, dense_cholesky
 from .fit.optimize import OPTIONS, OptSummary, fit_theta
 from .fit.paths import PATHS
 from .fit.threads import scoped as threads_scoped
-# Modules the fitted class's methods delegate to. They must not import this module at import time (the
-# ones that need the model classes at run time import them inside functions: the one natural cycle).
-from .interop.compare import compare_statsmodels as _compare_statsmodels
+from .fitted import SINGULAR_TOL, GroupDict, MixedModelFit, frames_by_group, varcorr_frame  # noqa: F401 (re-exported)
+# Modules the fitted class's methods delegate to (with interop.compare, which fitted.py imports). They
+# must not import this module at import time (the ones that need the model classes at run time import
+# them inside functions: the one natural cycle).
 from .output.display import fit_html
-from .output.summary import FIT_METHOD_NOTE, Summary, SummaryData, VarCorrGroup, format_print
+from .output.summary import FIT_METHOD_NOTE, SINGULAR_MESSAGE, Summary, call_lines, format_print, summary_data
 from .post import predict as _predict
 from .post import updating as _updating
+from .rbase.rnames import make_unique  # noqa: F401 (re-exported: a public name of this module)
 
 __all__ = ["LinearMixedModel", "LmerFit", "lmer"]
-
-SINGULAR_TOL = 1e-4  # lme4's isSingular(tol = 1e-4)
-
 
 # The delegated modules that load scipy.stats, imported on first use so that ``import mixedmodels`` stays
 # fast (one accessor, one import each; listed in docs/architecture.md).
@@ -63,35 +61,6 @@ def _aov():
     from .classical import aov
 
     return aov
-
-
-def _make_unique(names: list[str]) -> list[str]:
-    """R's ``make.unique``: the second "Subject" becomes "Subject.1", and so on."""
-    seen: dict[str, int] = {}
-    out = []
-    taken = set(names)
-    for nm in names:
-        if nm in seen:
-            k = seen[nm]
-            while f"{nm}.{k}" in taken:
-                k += 1
-            seen[nm] = k + 1
-            new = f"{nm}.{k}"
-            taken.add(new)
-            out.append(new)
-        else:
-            seen[nm] = 1
-            out.append(nm)
-    return out
-
-
-class GroupDict(dict):
-    """A dict keyed by grouping factor (``ranef``, ``coef``): asking for a factor the model does not have
-    is an error that names the ones it has (a :class:`~mixedmodels.errors.MixedModelsError`)."""
-
-    def __missing__(self, key):
-        raise MixedModelsError(f"no grouping factor {key!r} in this model; it has: "
-                               + ", ".join(repr(k) for k in self))
 
 
 class ResidualSeries(pd.Series):
@@ -217,21 +186,7 @@ class LinearMixedModel:
 
     def call_lines(self) -> list[tuple[str, str]]:
         """lme4's ``Weights:``, ``Offset:`` and ``Subset:`` lines of the printed call."""
-        out = []
-        for key, label in (("weights", "Weights:"), ("offset", " Offset:"), ("subset", " Subset:")):
-            arg = self.frame_args.get(key)
-            if arg is None:
-                continue
-            if isinstance(arg, str):
-                text = arg
-                if key == "subset" or arg not in self.data.columns:  # an expression: as R deparses it
-                    text = deparse(parse_formula("~" + arg).rhs)
-            elif key == "subset":
-                text = "subset"  # a boolean array: no expression to show (R shows the call's)
-            else:
-                text = getattr(arg, "name", None) or key
-            out.append((label, str(text)))
-        return out
+        return call_lines(self.frame_args, self.data.columns)
 
     def criterion(self, reml: bool = True, path: str = "auto") -> ProfiledCriterion:
         """The profiled criterion (REML or ML) as a function of theta (lme4's ``devfun``), evaluated by
@@ -392,18 +347,6 @@ def _check_optimizer_options(optimizer: str, options: dict) -> None:
                 raise MixedModelsError("initial_step must hold positive numbers")
 
 
-def _check_print_options(digits, ranef_comp) -> None:
-    """R's limits: ``digits`` a whole number from 1 to 22; ``ranef.comp`` among Variance, Std.Dev."""
-    if digits is not None and not (isinstance(digits, (int, np.integer)) and not isinstance(digits, bool)
-                                   and 1 <= digits <= 22):
-        raise MixedModelsError(f"digits must be a whole number from 1 to 22 (as in R), not {digits!r}")
-    if ranef_comp is None or isinstance(ranef_comp, (int, float)):
-        raise MixedModelsError(f"ranef_comp takes 'Variance' and/or 'Std.Dev.', not {ranef_comp!r}")
-    bad = [c for c in ranef_comp if c not in ("Variance", "Std.Dev.")]
-    if bad or not ranef_comp:
-        raise MixedModelsError(f"ranef_comp takes 'Variance' and/or 'Std.Dev.', not {list(ranef_comp)!r}")
-
-
 def _start_theta(start):
     """lme4's ``start``: a theta vector, or a dict / list with a ``theta`` entry."""
     if start is None:
@@ -468,37 +411,7 @@ def lmer(formula: str, data: pd.DataFrame, REML: bool = True, *, subset=None, we
                      **optimizer_options)
 
 
-def varcorr_frame(terms, covariances, sigma=None) -> pd.DataFrame:
-    """R's ``as.data.frame(VarCorr(m))`` from each term's covariance matrix: grp, var1, var2, vcov, sdcor;
-    a Residual row when ``sigma`` is given (linear fits; generalized ones with a dispersion)."""
-    rows = []
-    names = _make_unique([t.group for t in terms])
-    for name, t, cov in zip(names, terms, covariances):
-        sd = np.sqrt(np.diag(cov))
-        for i, c in enumerate(t.cnames):
-            rows.append((name, c, None, cov[i, i], sd[i]))
-        for i in range(t.ncols):
-            for j in range(i + 1, t.ncols):
-                corr = cov[i, j] / (sd[i] * sd[j]) if sd[i] > 0 and sd[j] > 0 else np.nan
-                rows.append((name, t.cnames[i], t.cnames[j], cov[i, j], corr))
-    if sigma is not None:
-        rows.append(("Residual", None, None, sigma ** 2, sigma))
-    return pd.DataFrame(rows, columns=["grp", "var1", "var2", "vcov", "sdcor"])
-
-
-def frames_by_group(terms, blocks) -> "GroupDict":
-    """Per-term blocks of values (levels x columns) as one DataFrame per grouping factor, the columns of
-    terms sharing a factor side by side (lme4's ``ranef`` layout); shared by the linear and generalized
-    fitted models."""
-    out: dict[str, list] = {}
-    for t, vals in zip(terms, blocks):
-        out.setdefault(t.group, []).append(pd.DataFrame(vals, index=pd.Index(t.levels, name=t.group),
-                                                        columns=t.cnames))
-    return GroupDict({g: pd.concat(frames, axis=1) if len(frames) > 1 else frames[0]
-                      for g, frames in out.items()})
-
-
-class LmerFit:
+class LmerFit(MixedModelFit):
     """A fitted linear mixed model (lme4's ``merMod``).
 
     Attributes follow lme4's accessors: ``fixef``, ``vcov``, ``sigma``, ``theta``, ``objective``
@@ -530,49 +443,34 @@ class LmerFit:
         denom = d.n - d.p if reml else d.n
         # sigma is profiled out of the criterion; a method-of-moments fit passes its own estimate
         self.sigma = math.sqrt(self._factor.pwrss / denom) if sigma is None else float(sigma)
-        self.nobs = d.n
         self.nfixef = d.p
         self.npar = d.p + len(self.theta) + 1
-        self.df_resid = d.n - self.npar
-        self.loglik = -0.5 * self.objective
-        self.aic = -2.0 * self.loglik + 2.0 * self.npar
-        self.bic = -2.0 * self.loglik + math.log(d.n) * self.npar
         self.deviance = self.objective if not reml else None
-        lower = crit.lower_bounds()
-        diag = np.isfinite(lower) & (lower == 0)
-        self.is_singular = bool(np.any(self.theta[diag] < SINGULAR_TOL))
+        self.is_singular = self._theta_singular()
         if self.is_singular:
-            warn_r("boundary (singular) fit: see help('isSingular')", SingularFitWarning)
+            warn_r(SINGULAR_MESSAGE, SingularFitWarning)
 
     def require_rows(self, what: str) -> None:
         """Nothing for a fit whose rows are in memory; a fit to a Dask DataFrame refuses ``what``."""
 
+    # ------------------------------------------------------------------ what MixedModelFit reads
+    @cached_property
+    def _vcov_array(self) -> np.ndarray:
+        return self.sigma ** 2 * self._crit.vcov_unscaled(self._factor)
+
+    @property
+    def _lambdas(self) -> list[np.ndarray]:
+        return self._factor.lambdas
+
+    @property
+    def _residual_sigma(self) -> float:
+        return self.sigma
+
+    @cached_property
+    def _condvar_blocks(self) -> list[np.ndarray]:
+        return [self.sigma ** 2 * b for b in self._crit.cond_var_blocks(self._factor)]
+
     # ------------------------------------------------------------------ fixed effects
-    @property
-    def design(self) -> Design:
-        return self.model.design
-
-    @property
-    def frame_spec(self) -> FrameSpec:
-        """The frozen frame spec of the model frame (:class:`~mixedmodels.frame.spec.FrameSpec`): levels,
-        contrasts, stateful-transform state and the terms' columns; ``frame_spec.model_matrix(data)`` and
-        ``frame_spec.random_matrices(data)`` rebuild X and Z on other data."""
-        spec = self.model.design.spec
-        if spec is None:
-            raise MixedModelsError("this model's frame was built without a frame spec "
-                                   "(mixedmodels.frame.spec.FrameSpec), which this needs")
-        return spec
-
-    @cached_property
-    def fixef(self) -> pd.Series:
-        return pd.Series(self._beta, index=self.design.x_names, name="fixef")
-
-    @cached_property
-    def vcov(self) -> pd.DataFrame:
-        v = self.sigma ** 2 * self._crit.vcov_unscaled(self._factor)
-        names = self.design.x_names
-        return pd.DataFrame(v, index=names, columns=names)
-
     def fixef_all(self) -> pd.Series:
         """lme4's ``fixef(m, add.dropped = TRUE)``: the fixed effects with NaN, in their place, for the
         columns dropped as aliased."""
@@ -581,55 +479,6 @@ class LmerFit:
         out = pd.Series(np.nan, index=list(self.frame_spec.column_names), name="fixef")
         out[self.fixef.index] = self.fixef.to_numpy()
         return out
-
-    @property
-    def se(self) -> pd.Series:
-        return pd.Series(np.sqrt(np.diag(self.vcov.to_numpy())), index=self.design.x_names, name="se")
-
-    # ------------------------------------------------------------------ random effects
-    @cached_property
-    def _b_blocks(self) -> list[np.ndarray]:
-        """Conditional modes b = Lambda u per term, shaped (nlevels, ncols)."""
-        out = []
-        pos = 0
-        for t, lam in zip(self.design.terms, self._factor.lambdas):
-            u = self._u[pos: pos + t.nranef].reshape(t.nlevels, t.ncols)
-            out.append(u @ lam.T)
-            pos += t.nranef
-        return out
-
-    @cached_property
-    def _condvar_blocks(self) -> list[np.ndarray]:
-        return [self.sigma ** 2 * b for b in self._crit.cond_var_blocks(self._factor)]
-
-    def _by_group(self, blocks: list[np.ndarray]) -> dict[str, pd.DataFrame]:
-        return frames_by_group(self.design.terms, blocks)
-
-    @cached_property
-    def ranef(self) -> dict[str, pd.DataFrame]:
-        """Conditional modes of the random effects, per grouping factor (lme4's ``ranef``)."""
-        return self._by_group(self._b_blocks)
-
-    @cached_property
-    def ranef_condsd(self) -> dict[str, pd.DataFrame]:
-        """Conditional standard deviations, same shape as :attr:`ranef` (lme4's ``condsd``)."""
-        sds = [np.sqrt(np.diagonal(v, axis1=1, axis2=2)) for v in self._condvar_blocks]
-        return self._by_group(sds)
-
-    @cached_property
-    def ngroups(self) -> dict[str, int]:
-        out: dict[str, int] = {}
-        for t in self.design.terms:
-            out.setdefault(t.group, t.nlevels)
-        return out
-
-    def _term_covariances(self) -> list[np.ndarray]:
-        return [self.sigma ** 2 * lam @ lam.T for lam in self._factor.lambdas]
-
-    @cached_property
-    def varcorr(self) -> pd.DataFrame:
-        """Variance components as R's ``as.data.frame(VarCorr(m))``: grp, var1, var2, vcov, sdcor."""
-        return varcorr_frame(self.design.terms, self._term_covariances(), self.sigma)
 
     # ------------------------------------------------------------------ fitted values
     @cached_property
@@ -654,42 +503,9 @@ class LmerFit:
 
     # ------------------------------------------------------------------ printing
     def _summary_data(self):
-        groups = []
-        names = _make_unique([t.group for t in self.design.terms])
-        for name, t, cov in zip(names, self.design.terms, self._term_covariances()):
-            sd = np.sqrt(np.diag(cov))
-            corr = None
-            if t.ncols > 1:
-                with np.errstate(invalid="ignore", divide="ignore"):
-                    corr = cov / np.outer(sd, sd)
-            groups.append(VarCorrGroup(name=name, terms=list(t.cnames), variances=np.diag(cov).copy(),
-                                       stddevs=sd, corr=corr))
-        v = self.vcov.to_numpy()
-        sd = np.sqrt(np.diag(v))
-        with np.errstate(invalid="ignore", divide="ignore"):
-            vcorr = v / np.outer(sd, sd)
         note = FIT_METHOD_NOTE if self.method == "moments" else None
-        return SummaryData(
-            fit_method_note=note,
-            reml=self.reml, formula=self.design.formula.deparse(), data_name=self.model.data_name,
-            reml_criterion=self.objective, aic=self.aic, bic=self.bic, loglik=self.loglik,
-            deviance=-2.0 * self.loglik, df_resid=self.df_resid,
-            scaled_residuals=self.resid("pearson", scaled=True).to_numpy(), groups=groups, sigma=self.sigma,
-            nobs=self.nobs, ngroups=list(self.ngroups.items()), coef_names=list(self.design.x_names),
-            estimates=self._beta.copy(), std_errors=sd, vcov_corr=vcorr, singular=self.is_singular,
-            conv_messages=list(self.optinfo.messages), call_lines=self.model.call_lines(),
-            fit_warnings=self._fit_warnings())
-
-    def _fit_warnings(self) -> list[str]:
-        """lme4's "fit warnings:" (aliased columns dropped from X, predictors on very different scales)."""
-        out = []
-        k = len(self.design.dropped)
-        if k:
-            out.append(f"fixed-effect model matrix is rank deficient so dropping {k} column"
-                       f"{'s' if k > 1 else ''} / coefficient{'s' if k > 1 else ''}")
-        if self.design.scale_warning:
-            out.append(SCALE_MESSAGE)
-        return out
+        return summary_data(self, fit_method_note=note, reml=self.reml, reml_criterion=self.objective,
+                            deviance=-2.0 * self.loglik, conv_messages=list(self.optinfo.messages))
 
     def summary(self, ddf: str | None = None, *, digits: int | None = None, correlation: bool | None = None,
                 ranef_comp=("Variance", "Std.Dev."), signif_stars: bool = True, show_resids: bool = True):
@@ -700,12 +516,8 @@ class LmerFit:
         print options: ``print(summary(m), digits = 3, correlation = TRUE, ranef.comp = "Variance")``
         is ``m.summary(digits=3, correlation=True, ranef_comp=("Variance",))``.
         """
-        if isinstance(ranef_comp, str):
-            ranef_comp = (ranef_comp,)
-        _check_print_options(digits, ranef_comp)
-        if correlation is not None and not isinstance(correlation, (bool, np.bool_)):
-            raise MixedModelsError(f"correlation must be True, False or None, not {correlation!r}")
-        options = {"digits": digits, "correlation": correlation, "ranef_comp": tuple(ranef_comp),
+        ranef_comp = self._print_options(digits, ranef_comp, correlation)
+        options = {"digits": digits, "correlation": correlation, "ranef_comp": ranef_comp,
                    "signif_stars": bool(signif_stars), "show_resids": bool(show_resids)}
         data = self._summary_data()
         if ddf is not None:
@@ -731,10 +543,6 @@ class LmerFit:
                  allow_new_levels: bool = False):
         """Responses simulated from the fitted model (lme4's ``simulate``), a DataFrame sim_1..sim_nsim."""
         return _predict.simulate(self, nsim, seed, use_u, newdata=newdata, allow_new_levels=allow_new_levels)
-
-    def coef(self):
-        """Fixed plus random effects per level of each grouping factor (lme4's ``coef``)."""
-        return _predict.coef(self)
 
     def resid(self, type: str = "response", scaled: bool = False):
         """Residuals of a given type (``"response"`` or ``"pearson"``), as lme4's ``residuals``."""
@@ -768,10 +576,6 @@ class LmerFit:
         """lmerTest's ``difflsmeans(m)``: pairwise differences of LS-means."""
         return _lsmeans().difflsmeans(self, which=which, level=level, ddf=ddf)
 
-    def compare_statsmodels(self, **kwargs):
-        """Refit with statsmodels MixedLM (optional extra) and compare side by side."""
-        return _compare_statsmodels(self, **kwargs)
-
     def _repr_html_(self) -> str:
         return fit_html(self)
 
@@ -803,22 +607,13 @@ class LmerFit:
 
     def format(self, *, digits: int | None = None, ranef_comp=("Std.Dev.",)) -> str:
         """R's ``print(m, digits = , ranef.comp = )`` as text (``repr(m)`` is ``print(m)``)."""
-        if isinstance(ranef_comp, str):
-            ranef_comp = (ranef_comp,)
-        _check_print_options(digits, ranef_comp)
-        return format_print(self._summary_data(), digits=digits, ranef_comp=tuple(ranef_comp))
-
-    def __repr__(self) -> str:
-        return format_print(self._summary_data())
-
-    def __str__(self) -> str:
-        return self.__repr__()
+        ranef_comp = self._print_options(digits, ranef_comp)
+        return format_print(self._summary_data(), digits=digits, ranef_comp=ranef_comp)
 
 
 # Public names for the generalized side (mixedmodels.glmm builds its model frame the same way)
 subset_mask = _subset_mask
 aligned_to_data = _aligned
-make_unique = _make_unique
 # public names for the fit of partitioned data (mixedmodels.dask)
 check_optimizer_options = _check_optimizer_options
 start_theta = _start_theta

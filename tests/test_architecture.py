@@ -56,7 +56,7 @@ def _local_imports(tree: ast.Module):
                     yield node
 
 
-@pytest.mark.parametrize("name", ["r_round", "r_signif", "r_pow_di", "quantile7", "format_c",
+@pytest.mark.parametrize("name", ["r_round", "r_signif", "r_pow_di", "quantile7", "format_c", "make_unique", "make_names",
                                   "seq_length_out", "bincode", "zapsmall", "format_pval"])
 def test_one_port_of_each_r_routine(name):
     where = [_rel(p) for p in MODULES for node in ast.walk(_tree(p))

@@ -135,18 +135,21 @@ def _random(d, summary: bool, residual: bool = True) -> str:
             + f"<div>Number of obs: {_e(d.nobs)}, groups: {_e(groups)}</div>")
 
 
-def _fixed(d, summary: bool, stat: str = "t") -> str:
+def _fixed(d, summary: bool, stat: str = "t", pvalues=None, p_label: str | None = None) -> str:
+    """The fixed-effects table: estimates (``print(m)``), or with standard errors, ``stat`` values and,
+    where there are any (``pvalues``, else the summary's), p-values headed ``p_label``."""
     if not d.coef_names:
         return '<div class="mm-h">No fixed-effect coefficients</div>'
     if not summary:
         rows = [[nm, _num(b)] for nm, b in zip(d.coef_names, d.estimates)]
         return '<div class="mm-h">Fixed effects</div>' + _table(["", "Estimate"], rows)
+    pvalues = d.pvalues if pvalues is None else pvalues
     header = ["", "Estimate", "Std. Error"]
     if d.df is not None:
         header.append("df")
     header.append(f"{stat} value")
-    if d.pvalues is not None:
-        header.append(f"Pr(&gt;|{'t' if stat == 't' else 'z'}|)")
+    if pvalues is not None:
+        header.append(p_label or f"Pr(&gt;|{'t' if stat == 't' else 'z'}|)")
     rows = []
     for j, nm in enumerate(d.coef_names):
         est, se = d.estimates[j], d.std_errors[j]
@@ -154,8 +157,8 @@ def _fixed(d, summary: bool, stat: str = "t") -> str:
         if d.df is not None:
             row.append(_e(_num(d.df[j])))
         row.append(_e(_num(est / se if se else np.nan)))
-        if d.pvalues is not None:
-            row.append(_pvalue(d.pvalues[j]))
+        if pvalues is not None:
+            row.append(_pvalue(pvalues[j]))
         rows.append(row)
     return '<div class="mm-h">Fixed effects</div>' + _table(header, rows, escape=False)
 
@@ -198,28 +201,21 @@ def summary_html(fit_or_summary) -> str:
 
 # ------------------------------------------------------------------------------------ generalized fits
 def _glmm_parts(g):
-    """(title, family line, SummaryData with z-test p-values) of a GlmmSummaryData (duck-typed: it holds
-    ``base``, ``family``, ``link``, ``nAGQ`` and ``use_scale``)."""
-    if not all(hasattr(g, a) for a in ("base", "family", "link", "nAGQ", "use_scale")):
+    """(title, family line) of a GlmmSummaryData (duck-typed: it holds ``base``, ``family``, ``link``,
+    ``title`` and ``use_scale``)."""
+    if not all(hasattr(g, a) for a in ("base", "family", "link", "title", "use_scale")):
         raise TypeError(f"expected a generalized fit's summary data, not {type(g).__name__}")
-    how = "Laplace Approximation" if g.nAGQ == 1 else f"Adaptive Gauss-Hermite Quadrature, nAGQ = {g.nAGQ}"
-    title = f"Generalized linear mixed model fit by maximum likelihood ({how})"
-    return title, f"{g.family} ({g.link})"
+    return g.title, f"{g.family} ({g.link})"
 
 
 def _glmm_fixed(g) -> str:
+    """The summary's fixed-effects table of a GLMM: z tests (``t value`` where there is a dispersion,
+    p-values from the normal distribution either way, as lme4)."""
     d = g.base
-    if not d.coef_names:
-        return '<div class="mm-h">No fixed-effect coefficients</div>'
-    stat = "t" if g.use_scale else "z"
-    header = ["", "Estimate", "Std. Error", f"{stat} value", "Pr(&gt;|z|)"]
-    rows = []
-    for j, nm in enumerate(d.coef_names):
-        est, se = float(d.estimates[j]), float(d.std_errors[j])
-        z = est / se if se else np.nan
-        p = math.erfc(abs(z) / math.sqrt(2)) if np.isfinite(z) else np.nan
-        rows.append([_e(nm), _e(_num(est)), _e(_num(se)), _e(_num(z)), _pvalue(p)])
-    return '<div class="mm-h">Fixed effects</div>' + _table(header, rows, escape=False)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = np.asarray(d.estimates, dtype=float) / np.asarray(d.std_errors, dtype=float)
+    p = [math.erfc(abs(v) / math.sqrt(2)) if np.isfinite(v) else np.nan for v in z]
+    return _fixed(d, summary=True, stat="t" if g.use_scale else "z", pvalues=p, p_label="Pr(&gt;|z|)")
 
 
 def glmm_fit_html(g) -> str:

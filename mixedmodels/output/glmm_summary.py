@@ -19,7 +19,7 @@ from scipy import stats
 
 from ..rbase import rformat as rf
 from .display import glmm_summary_html
-from .summary import SummaryData, _print_text, _summary_text, fixef_se_and_correlation, varcorr_groups
+from .summary import SummaryBase, SummaryData, _print_text, _summary_text, summary_data
 
 __all__ = ["GlmmSummaryData", "glmm_summary_data", "format_glmm_summary", "format_glmm_print", "GlmmSummary"]
 
@@ -34,38 +34,22 @@ class GlmmSummaryData:
     nAGQ: int
     use_scale: bool
 
-
-def _title(nAGQ: int) -> str:
-    how = "Laplace Approximation" if nAGQ == 1 else f"Adaptive Gauss-Hermite Quadrature, nAGQ = {nAGQ}"
-    return f"Generalized linear mixed model fit by maximum likelihood ({how})"
+    @property
+    def title(self) -> str:
+        """lme4's ``methTitle`` of a GLMM (the Laplace approximation or adaptive Gauss-Hermite quadrature)."""
+        how = ("Laplace Approximation" if self.nAGQ == 1
+               else f"Adaptive Gauss-Hermite Quadrature, nAGQ = {self.nAGQ}")
+        return f"Generalized linear mixed model fit by maximum likelihood ({how})"
 
 
 def glmm_summary_data(fit) -> GlmmSummaryData:
-    """Collect what the printers need from a fitted GLMM."""
-    groups = varcorr_groups(fit.design.terms, fit._term_covariances())
-    sd, vcorr = fixef_se_and_correlation(fit.vcov.to_numpy())
-    base = SummaryData(
-        reml=False, formula=fit.design.formula.deparse(), data_name=fit.model.data_name,
-        reml_criterion=fit.objective, aic=fit.aic, bic=fit.bic, loglik=fit.loglik, deviance=fit.objective,
-        df_resid=fit.df_resid, scaled_residuals=fit.residuals("pearson", scaled=True).to_numpy(),
-        groups=groups, sigma=fit.sigma, nobs=fit.nobs, ngroups=list(fit.ngroups.items()),
-        coef_names=list(fit.design.x_names), estimates=fit.fixef.to_numpy(), std_errors=sd, vcov_corr=vcorr,
-        singular=fit.is_singular, conv_messages=list(fit.conv_messages),
-        optimizer="bobyqa" if fit.nAGQ == 0 else "Nelder_Mead", call_lines=fit.model.call_lines(),
-        fit_warnings=_fit_warnings(fit))
+    """Collect what the printers need from a fitted GLMM (the linear model's :func:`summary_data` and a
+    GLMM's own fields)."""
+    base = summary_data(fit, reml=False, reml_criterion=fit.objective, deviance=fit.objective,
+                        conv_messages=list(fit.conv_messages),
+                        optimizer="bobyqa" if fit.nAGQ == 0 else "Nelder_Mead")
     return GlmmSummaryData(base=base, family=fit.family.name, link=fit.family.link.name, nAGQ=fit.nAGQ,
                            use_scale=fit.use_scale)
-
-
-def _fit_warnings(fit) -> list[str]:
-    out = []
-    k = len(fit.design.dropped)
-    if k:
-        out.append(f"fixed-effect model matrix is rank deficient so dropping {k} column"
-                   f"{'s' if k > 1 else ''} / coefficient{'s' if k > 1 else ''}")
-    if fit.design.scale_warning:
-        out.append("Some predictor variables are on very different scales: consider rescaling")
-    return out
 
 
 def _family_line(g: GlmmSummaryData) -> str:
@@ -90,7 +74,7 @@ def format_glmm_summary(g: GlmmSummaryData, *, digits: int | None = None, correl
                         width: int = rf.R_WIDTH) -> str:
     """Text of ``print(summary(glmer(...)))`` (no trailing newline)."""
     d = g.base
-    return _summary_text(d, _title(g.nAGQ), "glmerMod", _family_line(g), d.sigma if g.use_scale else None,
+    return _summary_text(d, g.title, "glmerMod", _family_line(g), d.sigma if g.use_scale else None,
                          _coef_table(d, g.use_scale), digits=digits, correlation=correlation,
                          signif_stars=signif_stars, ranef_comp=ranef_comp, show_resids=show_resids,
                          show_messages=show_messages, object_name=object_name, width=width)
@@ -100,25 +84,15 @@ def format_glmm_print(g: GlmmSummaryData, *, digits: int | None = None,
                       ranef_comp: Sequence[str] = ("Std.Dev.",), width: int = rf.R_WIDTH) -> str:
     """Text of ``print(m)`` for a ``glmerMod`` (no trailing newline)."""
     d = g.base
-    return _print_text(d, _title(g.nAGQ), "glmerMod", _family_line(g), d.sigma if g.use_scale else None,
+    return _print_text(d, g.title, "glmerMod", _family_line(g), d.sigma if g.use_scale else None,
                        digits=digits, ranef_comp=ranef_comp, width=width)
 
 
-class GlmmSummary:
+class GlmmSummary(SummaryBase):
     """``summary(glmer(...))``: ``str()`` prints it as R does."""
 
-    def __init__(self, data: GlmmSummaryData, **options) -> None:
-        self.data = data
-        self.options = options
-
     def format(self, **options) -> str:
-        opts = {**self.options, **options}
-        return format_glmm_summary(self.data, **opts)
-
-    def __str__(self) -> str:
-        return self.format()
-
-    __repr__ = __str__
+        return format_glmm_summary(self.data, **{**self.options, **options})
 
     def _repr_html_(self) -> str:
         """Jupyter's view: HTML tables (rounded numbers; ``str()`` gives R's exact text)."""

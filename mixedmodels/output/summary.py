@@ -31,8 +31,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..formula.parse import BinOp, UnaryOp, deparse_lines, parse_formula
+from ..formula.parse import BinOp, UnaryOp, deparse, deparse_lines, parse_formula
+from ..frame.design import SCALE_MESSAGE
 from ..rbase import rformat as rf
+from ..rbase.rnames import make_names
 from .display import summary_html
 from ..rbase.rmath import quantile7, r_round
 
@@ -40,6 +42,7 @@ __all__ = [
     "VarCorrGroup",
     "SummaryData",
     "Summary",
+    "SummaryBase",
     "format_summary",
     "format_print",
     "format_varcorr",
@@ -47,6 +50,12 @@ __all__ = [
     "SINGULAR_MESSAGE",
     "COR_MAX",
     "FIT_METHOD_NOTE",
+    "group_labels",
+    "varcorr_groups",
+    "fixef_se_and_correlation",
+    "fit_warnings",
+    "call_lines",
+    "summary_data",
 ]
 
 #: lme4's message for a singular fit (``checkConv`` / ``isSingular``).
@@ -358,19 +367,20 @@ def _cor_not_shown_message(p: int, name: str) -> str:
             f"    vcov({nam})        if you need it\n\n")
 
 
+def group_labels(terms) -> list[str]:
+    """The grouping-factor labels of the variance components, as lme4's ``VarCorr`` makes them: the terms'
+    factors as they are, or, when a factor has more than one term, R's ``make.names(unique = TRUE)`` of
+    them all (``Subject``, ``Subject.1``; ``a:b`` then becomes ``a.b``)."""
+    names = [t.group for t in terms]
+    return make_names(names, unique=True) if len(set(names)) < len(names) else names
+
+
 def varcorr_groups(terms, covariances) -> list[VarCorrGroup]:
-    """The random-effects rows of a summary: one :class:`VarCorrGroup` per term, named as lme4 names
-    them (a repeated grouping factor numbered ``g.1``, ``g.2``), its variances, standard deviations and,
-    for a vector-valued term, correlations. Shared by the linear and the generalized fits' summaries."""
-    seen: dict[str, int] = {}
+    """The random-effects rows of a summary: one :class:`VarCorrGroup` per term, named by
+    :func:`group_labels`, its variances, standard deviations and, for a vector-valued term,
+    correlations. Shared by the linear and the generalized fits' summaries."""
     groups = []
-    for t, cov in zip(terms, covariances):
-        name = t.group
-        if name in seen:
-            seen[name] += 1
-            name = f"{name}.{seen[name]}"
-        else:
-            seen[name] = 0
+    for name, t, cov in zip(group_labels(terms), terms, covariances):
         sd = np.sqrt(np.diag(cov))
         corr = None
         if t.ncols > 1:
@@ -387,6 +397,60 @@ def fixef_se_and_correlation(vcov: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     sd = np.sqrt(np.diag(v))
     with np.errstate(invalid="ignore", divide="ignore"):
         return sd, v / np.outer(sd, sd)
+
+
+def call_lines(frame_args: dict, columns) -> list[tuple[str, str]]:
+    """lme4's ``Weights:``, ``Offset:`` and ``Subset:`` lines of the printed call, from a model's frame
+    arguments (``weights``, ``offset``, ``subset`` as given) and its data's column names: a column by
+    its name, an expression as R deparses it, an array by its (Series) name."""
+    out = []
+    for key, label in (("weights", "Weights:"), ("offset", " Offset:"), ("subset", " Subset:")):
+        arg = frame_args.get(key)
+        if arg is None:
+            continue
+        if isinstance(arg, str):
+            text = arg
+            if key == "subset" or arg not in columns:  # an expression: as R deparses it
+                text = deparse(parse_formula("~" + arg).rhs)
+        elif key == "subset":
+            text = "subset"  # a boolean array: no expression to show (R shows the call's)
+        else:
+            text = getattr(arg, "name", None) or key
+        out.append((label, str(text)))
+    return out
+
+
+def fit_warnings(design) -> list[str]:
+    """lme4's "fit warnings:" of a model frame: aliased columns dropped from X, predictors on very
+    different scales."""
+    out = []
+    k = len(design.dropped)
+    if k:
+        out.append(f"fixed-effect model matrix is rank deficient so dropping {k} column"
+                   f"{'s' if k > 1 else ''} / coefficient{'s' if k > 1 else ''}")
+    if design.scale_warning:
+        out.append(SCALE_MESSAGE)
+    return out
+
+
+def summary_data(fit, **fields) -> SummaryData:
+    """The :class:`SummaryData` of a fitted model (linear or generalized), read from its accessors: the
+    formula, data name and call lines, the information criteria, the scaled Pearson residuals, the
+    variance components (:func:`varcorr_groups`), the numbers of groups, the fixed effects with their
+    standard errors and correlation (:func:`fixef_se_and_correlation`), singularity and the fit
+    warnings. ``fields`` gives what differs between the fits (``reml``, ``reml_criterion``,
+    ``deviance``, ``conv_messages``, the optimizer's name, ...) and may override any of these."""
+    sd, vcorr = fixef_se_and_correlation(fit.vcov.to_numpy())
+    data = dict(
+        formula=fit.design.formula.deparse(), data_name=fit.model.data_name, aic=fit.aic, bic=fit.bic,
+        loglik=fit.loglik, df_resid=fit.df_resid,
+        scaled_residuals=fit.resid("pearson", scaled=True).to_numpy(),
+        groups=varcorr_groups(fit.design.terms, fit._term_covariances()), sigma=fit.sigma, nobs=fit.nobs,
+        ngroups=list(fit.ngroups.items()), coef_names=list(fit.design.x_names),
+        estimates=fit.fixef.to_numpy(dtype=float, copy=True), std_errors=sd, vcov_corr=vcorr,
+        singular=fit.is_singular, call_lines=fit.model.call_lines(), fit_warnings=fit_warnings(fit.design))
+    data.update(fields)
+    return SummaryData(**data)
 
 
 def _summary_text(d: SummaryData, mtit: str, cls: str, head: str, sigma: float | None,
@@ -515,25 +579,35 @@ def format_anova_table(df: Any, heading: str | Sequence[str] | None = None, *,
     return "\n".join(lines)
 
 
-class Summary:
-    """Thin wrapper around :class:`SummaryData` whose text is R's ``summary()``; ``options`` are those of
-    R's ``print(summary(m), digits =, correlation =, ranef.comp =, signif.stars =, show.resids =)``
-    (see :func:`format_summary`)."""
+class SummaryBase:
+    """A summary object: its data and R's print options; ``str()`` and ``repr()`` are its :meth:`format`
+    (R's text). :class:`Summary` (a linear fit's) and
+    :class:`~mixedmodels.output.glmm_summary.GlmmSummary` (a generalized fit's) give the text and the
+    notebook HTML."""
 
-    def __init__(self, data: SummaryData, **options) -> None:
+    def __init__(self, data, **options) -> None:
         self.data = data
         self.options = options
 
-    def format(self, **options) -> str:
-        """The text with print options (``digits=3``, ``correlation=True``, ``ranef_comp=("Variance",)``,
-        ``signif_stars=False``, ``show_resids=False``), as R's ``print(summary(m), ...)``."""
-        return format_summary(self.data, **{**self.options, **options})
+    def format(self, **options) -> str:  # pragma: no cover - every summary class has its own
+        raise NotImplementedError
 
     def __str__(self) -> str:
         return self.format()
 
     def __repr__(self) -> str:
         return self.format()
+
+
+class Summary(SummaryBase):
+    """Thin wrapper around :class:`SummaryData` whose text is R's ``summary()``; ``options`` are those of
+    R's ``print(summary(m), digits =, correlation =, ranef.comp =, signif.stars =, show.resids =)``
+    (see :func:`format_summary`)."""
+
+    def format(self, **options) -> str:
+        """The text with print options (``digits=3``, ``correlation=True``, ``ranef_comp=("Variance",)``,
+        ``signif_stars=False``, ``show_resids=False``), as R's ``print(summary(m), ...)``."""
+        return format_summary(self.data, **{**self.options, **options})
 
     def _repr_html_(self) -> str:
         return summary_html(self)
