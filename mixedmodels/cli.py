@@ -22,7 +22,7 @@ import pandas as pd
 
 from . import datasets
 from .errors import FormulaError, MixedModelsError
-from .fit import blockdiag, kernels
+from .fit import blockdiag, glmm_kernels, kernels
 from .fit.gradient import gradient
 from .interop.rio import read_csv
 from .model import LinearMixedModel, lmer
@@ -186,15 +186,26 @@ def _demo(args) -> int:
 
 def _precompile(args) -> int:
     """Compile every Numba kernel once (machine code cached on disk for later processes). With
-    ``--background`` (how a fit starts it when the kernels are not compiled yet) at low priority."""
-    if getattr(args, "background", False) and hasattr(os, "nice"):
-        try:
-            os.nice(10)
-        except OSError:  # pragma: no cover
-            pass
+    ``--background`` (how a fit starts it when the kernels are not compiled yet) at the lowest priority,
+    and only when no other process is compiling them (exit status 3 then)."""
     if not kernels.available():
         print("numba is not installed: nothing to compile (the NumPy paths are used)")
         return 0
+    if not getattr(args, "background", False):
+        return _compile_kernels()
+    if hasattr(os, "nice"):
+        try:
+            os.nice(max(0, kernels.BACKGROUND_NICE - os.nice(0)))
+        except OSError:  # pragma: no cover
+            pass
+    with kernels.compile_lock() as mine:
+        if not mine:
+            print("another process is compiling the kernels")
+            return 3
+        return _compile_kernels()
+
+
+def _compile_kernels() -> int:
     t0 = time.perf_counter()
     models = [LinearMixedModel(formula, datasets.load(name))
               for formula, name in (("Reaction ~ Days + (Days | Subject)", "sleepstudy"),
@@ -210,6 +221,7 @@ def _precompile(args) -> int:
     # the generalized models' compiled PIRLS (binomial here; the family and link are arguments of one
     # kernel) and its adaptive Gauss-Hermite deviance
     cbpp = datasets.load("cbpp")
+    glmm_kernels.load_compiled()  # a small model's first fits would otherwise run on NumPy
     for nagq in (1, 9):
         _PACKAGE.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)", cbpp, family="binomial", nAGQ=nagq)
     print(f"compiled kernels ready ({time.perf_counter() - t0:.1f} s)")
@@ -235,7 +247,8 @@ def main(argv: list[str] | None = None) -> int:
     p_demo.set_defaults(func=_demo)
     p_pre = sub.add_parser("precompile", help="compile the Numba kernels once (cached for later processes)")
     p_pre.add_argument("--background", action="store_true",
-                       help="at low priority (how a fit starts it when the kernels are not compiled yet)")
+                       help="at the lowest priority, unless another process is compiling them (how a fit "
+                            "starts it when the kernels are not compiled yet)")
     p_pre.set_defaults(func=_precompile)
     args = parser.parse_args(argv)
     try:

@@ -15,7 +15,6 @@ from functools import cached_property
 
 import numpy as np
 import pandas as pd
-from scipy import optimize as sopt
 from scipy.special import digamma, polygamma
 
 from .errors import ConvergenceWarning, DataError, FamilyError, FamilyWarning, FormulaError, MixedModelsError, ModelError
@@ -31,16 +30,40 @@ from .frame.design import build_design, check_data
 from .fitted import MixedModelFit
 from .model import aligned_to_data, subset_mask
 from .output.display import glmm_fit_html
-from .output.glmm_summary import GlmmSummary, format_glmm_print, glmm_summary_data
 from .output.summary import SINGULAR_MESSAGE, call_lines
-from .post import glmm_predict
-from .inference.glmm_profile import glmm_confint_profile, glmm_profile
 
 __all__ = ["GeneralizedLinearMixedModel", "GlmerFit", "GlmerOptInfo", "glmer", "glmer_nb"]
 
 _RESPONSE = "XqZglmmResponseQ"
 BOUNDARY_TOL = 1e-5  # glmerControl(boundary.tol)
 LARGE_N = 100_000  # from this many rows the optimizers' tolerance is relative to the deviance
+
+
+# The delegated modules that load scipy.stats (or scipy.optimize), imported on first use so that a fit
+# does not pay their import (~0.3-0.5 s once a process): the fitted class's methods call them (the
+# cycle "fitted class <-> modules its methods delegate to", as in model.py; one accessor, one import each)
+def _summary_mod():
+    from .output import glmm_summary
+
+    return glmm_summary
+
+
+def _predict_mod():
+    from .post import glmm_predict
+
+    return glmm_predict
+
+
+def _profile_mod():
+    from .inference import glmm_profile
+
+    return glmm_profile
+
+
+def _sopt():
+    from scipy import optimize  # Nelder-Mead polish and glmer_nb's 1-D search only
+
+    return optimize
 
 
 def _numeric_arg(arg, data: pd.DataFrame, what: str) -> np.ndarray | None:
@@ -182,7 +205,7 @@ class GeneralizedLinearMixedModel:
         for more: ``mm.set_threads`` or the environment, see :mod:`mixedmodels.fit.threads`)."""
         with limited_threads():
             fit = self._fit(nAGQ, start=start, tol=tol, at=at)
-            fit.vcov  # the finite-difference Hessian, under the same thread limit
+            fit._vcov_array  # the finite-difference Hessian, under the same thread limit (the table on use)
             for msg in fit.conv_messages:
                 warn_r(msg, SingularFitWarning if "singular" in msg else ConvergenceWarning)
         return fit
@@ -246,12 +269,21 @@ class GeneralizedLinearMixedModel:
         feval = [0, 0]
         self._last_feval = feval
 
+        # the deviance at a point already evaluated is not evaluated again (BOBYQA's first point is the
+        # start, its caller re-evaluates the optimum, a restart starts there): each stage keeps its values
+        seen0: dict[bytes, float] = {}
+
         def dev0(theta):
+            key = np.asarray(theta, dtype=float).tobytes()
+            if key in seen0:
+                return seen0[key]
             feval[0] += 1
             try:
-                return prob.laplace_deviance(theta, None, lp0, joint=True)
+                v = prob.laplace_deviance(theta, None, lp0, joint=True)
             except PirlsError:
-                return np.inf
+                v = np.inf
+            seen0[key] = v
+            return v
 
         if at is not None and len(at) > 2 and at[2] is not None:
             theta1 = np.asarray(at[2], dtype=float)  # stage one's optimum given (lme4's, for comparisons)
@@ -272,15 +304,23 @@ class GeneralizedLinearMixedModel:
         rule = gh_rule(nAGQ) if nAGQ > 1 else None
         lp1 = r1.eta  # lme4's lp0 of stage two: the linear predictor at the end of stage one
 
+        seen1: dict[bytes, float] = {}
+
         def dev1(x):
+            key = np.asarray(x, dtype=float).tobytes()
+            if key in seen1:
+                return seen1[key]
             feval[1] += 1
             th, b = x[:nth], x[nth:]
             try:
                 if rule is None:
-                    return prob.laplace_deviance(th, b, lp1, joint=False)
-                return prob.agq(th, prob.pirls_lme4(th, b, lp1, joint=False), rule)
+                    v = prob.laplace_deviance(th, b, lp1, joint=False)
+                else:
+                    v = prob.agq(th, prob.pirls_lme4(th, b, lp1, joint=False), rule)
             except PirlsError:
-                return np.inf
+                v = np.inf
+            seen1[key] = v
+            return v
 
         x0 = np.concatenate([theta1, beta1])
         lower = np.concatenate([lower_t, np.full(prob.p, -np.inf)])
@@ -311,7 +351,7 @@ class GeneralizedLinearMixedModel:
             # for this stage, from the BOBYQA optimum; kept only if better
             simplex = np.vstack([x] + [x + np.eye(len(x))[i] * step[i] / 10 for i in range(len(x))])
             simplex[:, :nth] = np.maximum(simplex[:, :nth], lower_t)
-            res = sopt.minimize(dev1, x, method="Nelder-Mead", bounds=list(zip(lower, np.full(len(x), np.inf))),
+            res = _sopt().minimize(dev1, x, method="Nelder-Mead", bounds=list(zip(lower, np.full(len(x), np.inf))),
                                 options={"initial_simplex": simplex, "xatol": 1e-9, "fatol": 1e-11,
                                          "maxfev": 400 * len(x)})
             if res.fun < fx - 1e-9:
@@ -583,12 +623,12 @@ class GlmerFit(MixedModelFit):
     def predict(self, newdata=None, type: str = "link", re_form=None, allow_new_levels: bool = False):
         """lme4's ``predict.merMod``: ``type="link"`` (the default) or ``"response"``; ``re_form=None``
         (all random effects) or ``"~0"`` / ``"NA"`` (population level)."""
-        return glmm_predict.predict(self, newdata=newdata, type=type, re_form=re_form, allow_new_levels=allow_new_levels)
+        return _predict_mod().predict(self, newdata=newdata, type=type, re_form=re_form, allow_new_levels=allow_new_levels)
 
     def simulate(self, nsim: int = 1, seed=None, use_u: bool = False):
         """Responses simulated from the fitted model (lme4's ``simulate``; new random effects unless
         ``use_u``), a DataFrame sim_1..sim_nsim."""
-        return glmm_predict.simulate(self, nsim=nsim, seed=seed, use_u=use_u)
+        return _predict_mod().simulate(self, nsim=nsim, seed=seed, use_u=use_u)
 
     def confint(self, method: str = "Wald", level: float = 0.95, nsim: int = 500, seed=None, **kwargs):
         """Confidence intervals as lme4's ``confint``: ``"Wald"`` (fixed effects; NA for the variance
@@ -597,44 +637,44 @@ class GlmerFit(MixedModelFit):
         ``parm``, ``old_names``, ``alphamax``, ...) or ``"boot"`` (parametric bootstrap percentiles,
         ``nsim`` refits)."""
         if method == "Wald":
-            return glmm_predict.confint_wald(self, level=level)
+            return _predict_mod().confint_wald(self, level=level)
         if method == "boot":
-            return glmm_predict.confint_boot(self, level=level, nsim=nsim, seed=seed)
+            return _predict_mod().confint_boot(self, level=level, nsim=nsim, seed=seed)
         if method == "profile":
             with limited_threads():
-                return glmm_confint_profile(self, level=level, **kwargs)
+                return _profile_mod().glmm_confint_profile(self, level=level, **kwargs)
         raise MixedModelsError(f"method must be 'Wald', 'profile' or 'boot', not {method!r}")
 
     def profile(self, which=None, **kwargs):
         """lme4's ``profile()`` of the fit (a :class:`~mixedmodels.inference.profile.Profile`: the table of
         signed roots ``.zeta`` and the splines), see :func:`mixedmodels.inference.glmm_profile.glmm_profile`."""
         with limited_threads():
-            return glmm_profile(self, which=which, **kwargs)
+            return _profile_mod().glmm_profile(self, which=which, **kwargs)
 
     def drop1(self, test: str = "Chisq"):
         """R's ``drop1(m, test = "Chisq")``: likelihood-ratio tests of the marginal fixed-effects terms."""
-        return glmm_predict.drop1(self, test=test)
+        return _predict_mod().drop1(self, test=test)
 
     def update(self, formula: str | None = None, **kwargs) -> "GlmerFit":
         """R's ``update()``: refit with a changed formula (``". ~ . - x"``) and/or arguments."""
-        return glmm_predict.update(self, formula, **kwargs)
+        return _predict_mod().update(self, formula, **kwargs)
 
     # ------------------------------------------------------------------ printing
     def _summary_data(self):
-        return glmm_summary_data(self)
+        return _summary_mod().glmm_summary_data(self)
 
     def summary(self, *, digits: int | None = None, correlation: bool | None = None,
                 ranef_comp=("Variance", "Std.Dev."), signif_stars: bool = True, show_resids: bool = True):
         """The summary; ``str()`` of it is R's ``print(summary(glmer(...)))``."""
         ranef_comp = self._print_options(digits, ranef_comp, correlation)
-        return GlmmSummary(self._summary_data(), digits=digits, correlation=correlation,
+        return _summary_mod().GlmmSummary(self._summary_data(), digits=digits, correlation=correlation,
                            ranef_comp=ranef_comp, signif_stars=bool(signif_stars),
                            show_resids=bool(show_resids))
 
     def format(self, *, digits: int | None = None, ranef_comp=("Std.Dev.",)) -> str:
         """R's ``print(m, digits = , ranef.comp = )`` as text (``repr(m)`` is ``print(m)``)."""
         ranef_comp = self._print_options(digits, ranef_comp)
-        return format_glmm_print(self._summary_data(), digits=digits, ranef_comp=ranef_comp)
+        return _summary_mod().format_glmm_print(self._summary_data(), digits=digits, ranef_comp=ranef_comp)
 
     def _repr_html_(self) -> str:
         """Jupyter's view: HTML tables in lme4's ``print(m)`` layout (``str()`` gives R's exact text)."""
@@ -710,7 +750,7 @@ def glmer_nb(formula: str, data: pd.DataFrame, *, nAGQ: int = 1, weights=None, o
             return cache[key]
 
         lo, hi = math.log(th0) - 3, math.log(th0) + 3
-        res = sopt.minimize_scalar(lambda lt: fit_at(lt).objective, bounds=(lo, hi), method="bounded",
+        res = _sopt().minimize_scalar(lambda lt: fit_at(lt).objective, bounds=(lo, hi), method="bounded",
                                    options={"xatol": tol})
         best = min(cache.values(), key=lambda f: f.objective)
         # the final model refitted from scratch at the chosen theta (both stages, as a fresh glmer call)

@@ -24,7 +24,9 @@ PENDING: set[str] = set()
 ALLOWED_LOCAL = {("model.py", "inference.tables"), ("model.py", "inference.deletions"),
                  ("model.py", "inference.lsmeans"), ("model.py", "classical.aov"), ("classical/aov.py", "model"),
                  ("fit/smallfit.py", "fit._smallfit_jit"), ("fit/glmm_kernels.py", "fit._glmm_jit"),
-                 ("dask/__init__.py", "dask.fit")}
+                 ("dask/__init__.py", "dask.fit"),
+                 ("glmm.py", "output.glmm_summary"), ("glmm.py", "post.glmm_predict"),
+                 ("glmm.py", "inference.glmm_profile")}
 
 
 def _rel(path: Path) -> str:

@@ -146,27 +146,28 @@ def chol_sparse(A, n):  # pragma: no cover - compiled
 
 
 @njit(nogil=True)
-def factorize(idx, vals, w, X, joint, l1, s1, q1, q2u, ptr21, rows21, use21, L11, L12, S):  # pragma: no cover
-    """The block factor of ``[Z Lambda, X]' W [Z Lambda, X] + diag(1 on u)`` (X only when ``joint``):
-    ``L11`` (l1, s1, s1) lower factors of the first term's blocks, ``L12`` (q1, q2) = L11^-1 M12 and
-    ``S`` (q2, q2) whose lower triangle becomes the factor of the Schur complement. Returns a status and
-    log|L_u|^2 (the u part of the log-determinant)."""
+def accumulate(idx, vals, w, X, p, s1, q1, q2u, M11, M12, S):  # pragma: no cover - compiled
+    """The weighted cross-products of ``[Z Lambda, X]`` (X's first ``p`` columns; p = 0 leaves out the
+    fixed effects) with the identity added on u, in one pass over the rows of the fixed pattern of
+    ``Z Lambda``: ``M11`` (l1, s1, s1) the first term's diagonal blocks (lower triangles), ``M12``
+    (q1, q2u + p) its rows against the other terms and X, ``S`` (q2u + p, q2u + p) the lower triangle of
+    the other terms and X against themselves. ``vals`` are the (n, k) values of Z Lambda at the columns
+    ``idx``, ``w`` the weights. :func:`factorize` factors these in place; the NumPy side
+    (:meth:`mixedmodels.fit.pirls.GlmmProblem._factor`) reads them as they are."""
     n, k = vals.shape
-    p = X.shape[1] if joint else 0
-    q2 = q2u + p
-    L11[:] = 0.0
-    L12[:] = 0.0
+    M11[:] = 0.0
+    M12[:] = 0.0
     S[:] = 0.0
     for r in range(n):
         wr = w[r]
         if s1 == 1:
             lev = idx[r, 0]
             va = vals[r, 0] * wr
-            L11[lev, 0, 0] += va * vals[r, 0]
+            M11[lev, 0, 0] += va * vals[r, 0]
             for i in range(1, k):
                 ri = idx[r, i] - q1
                 vv = vals[r, i]
-                L12[lev, ri] += va * vv
+                M12[lev, ri] += va * vv
                 vi = vv * wr
                 for i2 in range(1, i + 1):
                     ri2 = idx[r, i2] - q1
@@ -178,7 +179,7 @@ def factorize(idx, vals, w, X, joint, l1, s1, q1, q2u, ptr21, rows21, use21, L11
                     S[q2u + j, ri] += vi * X[r, j]
             for j in range(p):
                 xj = X[r, j] * wr
-                L12[lev, q2u + j] += va * X[r, j]
+                M12[lev, q2u + j] += va * X[r, j]
                 for j2 in range(j + 1):
                     S[q2u + j, q2u + j2] += xj * X[r, j2]
             continue
@@ -187,11 +188,11 @@ def factorize(idx, vals, w, X, joint, l1, s1, q1, q2u, ptr21, rows21, use21, L11
             va = vals[r, a] * wr
             ca = idx[r, a]
             for b in range(a + 1):
-                L11[lev, a, b] += va * vals[r, b]
+                M11[lev, a, b] += va * vals[r, b]
             for i in range(s1, k):
-                L12[ca, idx[r, i] - q1] += va * vals[r, i]
+                M12[ca, idx[r, i] - q1] += va * vals[r, i]
             for j in range(p):
-                L12[ca, q2u + j] += va * X[r, j]
+                M12[ca, q2u + j] += va * X[r, j]
         for i in range(s1, k):
             ri = idx[r, i] - q1
             vi = vals[r, i] * wr
@@ -207,10 +208,22 @@ def factorize(idx, vals, w, X, joint, l1, s1, q1, q2u, ptr21, rows21, use21, L11
                 S[q2u + j, q2u + j2] += xj * X[r, j2]
     for i in range(q2u):
         S[i, i] += 1.0
+    for lev in range(M11.shape[0]):
+        for a in range(s1):
+            M11[lev, a, a] += 1.0
+
+
+@njit(nogil=True)
+def factorize(idx, vals, w, X, joint, l1, s1, q1, q2u, ptr21, rows21, use21, L11, L12, S):  # pragma: no cover
+    """The block factor of ``[Z Lambda, X]' W [Z Lambda, X] + diag(1 on u)`` (X only when ``joint``):
+    ``L11`` (l1, s1, s1) lower factors of the first term's blocks, ``L12`` (q1, q2) = L11^-1 M12 and
+    ``S`` (q2, q2) whose lower triangle becomes the factor of the Schur complement. Returns a status and
+    log|L_u|^2 (the u part of the log-determinant)."""
+    p = X.shape[1] if joint else 0
+    q2 = q2u + p
+    accumulate(idx, vals, w, X, p, s1, q1, q2u, L11, L12, S)
     ld = 0.0
     for lev in range(l1):
-        for a in range(s1):
-            L11[lev, a, a] += 1.0
         if s1 == 1:
             d = L11[lev, 0, 0]
             if not d > 0.0:
@@ -497,6 +510,44 @@ def aic_value(mode, mu, dr, parts):  # pragma: no cover - compiled
 
 
 @njit(nogil=True)
+def linpred(off, idx, vals, X, coef, q, p, eta):  # pragma: no cover - compiled
+    """``eta = off + Z Lambda coef[:q] + X[:, :p] coef[q:q + p]`` (``vals`` the (n, k) values of
+    Z Lambda at the columns ``idx``; p = 0 leaves out X)."""
+    n, k = vals.shape
+    for r in range(n):
+        e = off[r]
+        for i in range(k):
+            e += vals[r, i] * coef[idx[r, i]]
+        for j in range(p):
+            e += X[r, j] * coef[q + j]
+        eta[r] = e
+
+
+@njit(nogil=True)
+def crossprod_vec(idx, vals, X, x, q, p, out):  # pragma: no cover - compiled
+    """``out[:q] = (Z Lambda)' x`` and ``out[q:q + p] = X[:, :p]' x``."""
+    out[:] = 0.0
+    n, k = vals.shape
+    for r in range(n):
+        xr = x[r]
+        for i in range(k):
+            out[idx[r, i]] += vals[r, i] * xr
+        for j in range(p):
+            out[q + j] += X[r, j] * xr
+
+
+@njit(nogil=True)
+def penalized_deviance(fam, link, nbtheta, y, wt, off, idx, vals, X, sol, q, p, eta, mu, me, dr):  # pragma: no cover
+    """The state at ``sol`` = (u, beta): its linear predictor, mean, d mu / d eta and deviance residuals
+    (into ``eta``, ``mu``, ``me``, ``dr``), and its penalized deviance ``sum(dr) + |u|^2``."""
+    linpred(off, idx, vals, X, sol, q, p, eta)
+    pdev = state(fam, link, nbtheta, y, wt, eta, mu, me, dr)
+    for i in range(q):
+        pdev += sol[i] * sol[i]
+    return pdev
+
+
+@njit(nogil=True)
 def pirls(fam, link, nbtheta, idx, vals, X, y, wt, off, eta0, joint, tol, maxit,
           l1, s1, q1, q2u, ptr21, rows21, use21, pos21, aic_mode, aic_parts):  # pragma: no cover - compiled
     """lme4's ``pwrssUpdate`` (see :meth:`GlmmProblem.pirls_lme4`). ``off`` is the offset (plus X beta
@@ -554,51 +605,20 @@ def pirls(fam, link, nbtheta, idx, vals, X, y, wt, off, eta0, joint, tol, maxit,
             st, ld = factorize(idx, vals, w, X, joint, l1, s1, q1, q2u, ptr21, rows21, False, L11, L12, S)
         if st != OK:
             return st, it, u, b, eta, mu, dr, 0.0, w, L11[:, 0, 0].copy(), math.nan
-        sol[:] = 0.0
-        for r in range(n):
-            x = wz[r]
-            for i in range(k):
-                sol[idx[r, i]] += vals[r, i] * x
-            for j in range(p):
-                sol[q + j] += X[r, j] * x
+        crossprod_vec(idx, vals, X, wz, q, p, sol)
         if use21:
             solve_sparse(L11, L12v, L12x, S, sol, l1, q1, q2u, q2, ptr21, rows21)
         else:
             solve(L11, L12, S, sol, l1, s1, q1, q2)
-        pdev = 0.0
-        for r in range(n):
-            e = off[r]
-            for i in range(k):
-                e += vals[r, i] * sol[idx[r, i]]
-            for j in range(p):
-                e += X[r, j] * sol[q + j]
-            eta_new[r] = e
-        pdev = state(fam, link, nbtheta, y, wt, eta_new, mu_new, me_new, dr_new)
-        for i in range(q):
-            pdev += sol[i] * sol[i]
-        if np.isfinite(pdev) and abs((oldpdev - pdev) / pdev) < tol:
-            u[:] = sol[:q]
-            b[:] = sol[q:]
-            eta[:] = eta_new
-            mu[:] = mu_new
-            me[:] = me_new
-            dr[:] = dr_new
-            status = OK
-            break
-        if not np.isfinite(pdev) or pdev > oldpdev:
-            for _ in range(20):
+        pdev = penalized_deviance(fam, link, nbtheta, y, wt, off, idx, vals, X, sol, q, p, eta_new, mu_new,
+                                  me_new, dr_new)
+        converged = np.isfinite(pdev) and abs((oldpdev - pdev) / pdev) < tol
+        if not converged and (not np.isfinite(pdev) or pdev > oldpdev):
+            for _ in range(20):  # halve the step while the penalized deviance grows
                 for i in range(q + p):
                     sol[i] = 0.5 * (sol[i] + (u[i] if i < q else b[i - q]))
-                for r in range(n):
-                    e = off[r]
-                    for i in range(k):
-                        e += vals[r, i] * sol[idx[r, i]]
-                    for j in range(p):
-                        e += X[r, j] * sol[q + j]
-                    eta_new[r] = e
-                pdev = state(fam, link, nbtheta, y, wt, eta_new, mu_new, me_new, dr_new)
-                for i in range(q):
-                    pdev += sol[i] * sol[i]
+                pdev = penalized_deviance(fam, link, nbtheta, y, wt, off, idx, vals, X, sol, q, p, eta_new,
+                                          mu_new, me_new, dr_new)
                 if np.isfinite(pdev) and pdev <= oldpdev:
                     break
             if not np.isfinite(pdev):
@@ -612,6 +632,9 @@ def pirls(fam, link, nbtheta, idx, vals, X, y, wt, off, eta0, joint, tol, maxit,
         me[:] = me_new
         dr[:] = dr_new
         oldpdev = pdev
+        if converged:
+            status = OK
+            break
     lap = math.nan
     if status == OK and aic_mode != 0:
         lap = ld + aic_value(aic_mode, mu, dr, aic_parts)

@@ -4,7 +4,13 @@ Numba.
 
 The random-effects part of ``[Z Lambda, X]`` has a fixed pattern: row ``r`` has ``k`` non-zeros, at the
 columns ``idx[r, :]`` (the first ``s1`` of them in the first term's block). For the working weights ``w``,
-the blocks of ``M = [Z Lambda, X]' W [Z Lambda, X] + diag(1 on u)`` are one pass over the rows.
+the blocks of ``M = [Z Lambda, X]' W [Z Lambda, X] + diag(1 on u)`` are one pass over the rows
+(:func:`mixedmodels.fit._glmm_jit.accumulate`, compiled, or :class:`NumpyKernels`, a few ``bincount``
+calls over positions computed once).
+
+The first small GLMM of a process runs on NumPy (:func:`compiled_pays`), as the linear models' first
+small fits do: Numba and the compiled loop are loaded by a model that is not small, by the next small
+one, or by :func:`load_compiled`.
 """
 
 from __future__ import annotations
@@ -13,9 +19,10 @@ import types
 
 import numpy as np
 
+from . import kernels
 from .kernels import njit
 
-__all__ = ["compiled", "jit_codes"]
+__all__ = ["compiled", "jit_codes", "compiled_pays", "load_compiled", "loaded", "NumpyKernels"]
 
 # families and links the compiled PIRLS loop has built in (codes of mixedmodels.fit._glmm_jit); every
 # other family / link runs the same algorithm in NumPy
@@ -29,44 +36,6 @@ def jit_codes(kind: str, link: str):
     if kind not in _FAMILY_CODES or link not in _LINK_CODES[kind]:
         return None
     return _FAMILY_CODES[kind], _LINK_CODES[kind][link]
-
-_COMPILED = None
-
-
-def crossprods(idx, v, Xw, l1, s1, q1, q2u):
-    """``M11`` (l1, s1, s1) with the identity added, ``M12`` (q1, q2) and the u rows of ``M22`` (q2u, q2)
-    with the identity added; ``v`` are the values of Z Lambda times sqrt(w) (n, k), ``Xw`` the rows of X
-    times sqrt(w) (n, p; p = 0 leaves out the fixed effects). X'WX is left to BLAS."""
-    n, k = v.shape
-    p = Xw.shape[1]
-    q2 = q2u + p
-    M11 = np.zeros((l1, s1, s1))
-    M12 = np.zeros((q1, q2))
-    M22u = np.zeros((q2u, q2))
-    for r in range(n):
-        lev = idx[r, 0] // s1
-        for a in range(s1):
-            va = v[r, a]
-            ca = idx[r, a]
-            for b in range(s1):
-                M11[lev, a, b] += va * v[r, b]
-            for i in range(s1, k):
-                M12[ca, idx[r, i] - q1] += va * v[r, i]
-            for j in range(p):
-                M12[ca, q2u + j] += va * Xw[r, j]
-        for i in range(s1, k):
-            ri = idx[r, i] - q1
-            vi = v[r, i]
-            for i2 in range(s1, k):
-                M22u[ri, idx[r, i2] - q1] += vi * v[r, i2]
-            for j in range(p):
-                M22u[ri, q2u + j] += vi * Xw[r, j]
-    for lev in range(l1):
-        for a in range(s1):
-            M11[lev, a, a] += 1.0
-    for i in range(q2u):
-        M22u[i, i] += 1.0
-    return M11, M12, M22u
 
 
 def schur_scalar(M22, L12, ptr, rows, q2u):
@@ -92,38 +61,129 @@ def schur_scalar(M22, L12, ptr, rows, q2u):
     return S
 
 
-def zl_times(idx, vals, u):
-    """``Z Lambda u`` (vals: the (n, k) values of Z Lambda)."""
-    n, k = vals.shape
-    out = np.zeros(n)
-    for r in range(n):
-        acc = 0.0
-        for i in range(k):
-            acc += vals[r, i] * u[idx[r, i]]
-        out[r] = acc
-    return out
+
+_COMPILED = None
+
+# The first small GLMM of a process runs on NumPy: loading Numba and the compiled loop's machine code
+# costs ~0.3-0.5 s once, where a small model's NumPy fit takes a few tens of milliseconds (cbpp ~40 ms
+# against ~5 ms compiled, so loading pays from about the tenth fit on; one NumPy fit, then compiled, so
+# that a script fitting one model never waits for Numba and a loop runs compiled from its second fit).
+# "Small": at most NUMPY_MAX_ROWS rows and NUMPY_MAX_Q2 random effects outside the first term (the
+# NumPy loop forms their Schur complement densely; grouseticks' 403 rows with 181 such effects take
+# ~1.5 s on NumPy against ~0.15 s compiled). Larger models, and every model once the compiled kernels
+# are loaded, run compiled.
+NUMPY_FITS = 1
+NUMPY_MAX_ROWS = 1_000
+NUMPY_MAX_Q2 = 30
+_small_seen = 0
 
 
-def zlt_times(idx, vals, x, q):
-    """``(Z Lambda)' x``."""
-    n, k = vals.shape
-    out = np.zeros(q)
-    for r in range(n):
-        xr = x[r]
-        for i in range(k):
-            out[idx[r, i]] += vals[r, i] * xr
-    return out
+def loaded() -> bool:
+    """Whether the compiled kernels are loaded in this process."""
+    return _COMPILED is not None
+
+
+def compiled_pays(n: int, q2u: int) -> bool:
+    """Whether a new GLMM of ``n`` rows (``q2u`` random effects outside the first term) should run the
+    compiled kernels: Numba is installed, and the kernels are loaded already, or the model is not small,
+    or :data:`NUMPY_FITS` small GLMMs were set up on NumPy before this one."""
+    global _small_seen
+    if not kernels.available():
+        return False
+    if _COMPILED is not None or n > NUMPY_MAX_ROWS or q2u > NUMPY_MAX_Q2:
+        return True
+    _small_seen += 1
+    return _small_seen > NUMPY_FITS
+
+
+def load_compiled() -> bool:
+    """Load the compiled kernels now (Numba and their machine code, from the on-disk cache or compiled),
+    so that every later GLMM of the process runs compiled, small or not: for a process that will fit
+    many models and would rather pay the load at once. False when Numba is not installed."""
+    if not kernels.available():
+        return False
+    compiled()
+    return True
 
 
 def compiled():
-    """The compiled kernels, as a namespace with ``crossprods``, ``schur_scalar``, ``zl_times``,
-    ``zlt_times`` and the whole PIRLS loop ``pirls`` (:mod:`mixedmodels.fit._glmm_jit`)."""
+    """The compiled kernels, as a namespace: the whole PIRLS loop ``pirls`` and its pieces
+    (:mod:`mixedmodels.fit._glmm_jit`, as ``jit``), ``schur_scalar``, and ``zl_times`` / ``zlt_times``
+    (``Z Lambda u`` and ``(Z Lambda)' x``, through the loop's own ``linpred`` / ``crossprod_vec``)."""
     global _COMPILED
     if _COMPILED is None:
-        from . import _glmm_jit  # Numba: imported on the first glmer fit only
+        from . import _glmm_jit  # Numba: imported on the first compiled glmer fit only
+
+        def zl_times(idx, vals, u):
+            out = np.empty(vals.shape[0])
+            _glmm_jit.linpred(np.zeros(vals.shape[0]), idx, vals, vals, u, 0, 0, out)
+            return out
+
+        def zlt_times(idx, vals, x, q):
+            out = np.empty(q)
+            _glmm_jit.crossprod_vec(idx, vals, vals, x, q, 0, out)
+            return out
 
         jit = njit(nogil=True)  # on-disk cache when a cache location is writable
-        _COMPILED = types.SimpleNamespace(crossprods=jit(crossprods), schur_scalar=jit(schur_scalar),
-                                          zl_times=jit(zl_times), zlt_times=jit(zlt_times),
-                                          pirls=_glmm_jit.pirls, jit=_glmm_jit)
+        _COMPILED = types.SimpleNamespace(schur_scalar=jit(schur_scalar), zl_times=zl_times,
+                                          zlt_times=zlt_times, pirls=_glmm_jit.pirls, jit=_glmm_jit)
     return _COMPILED
+
+
+class NumpyKernels:
+    """The NumPy versions of the compiled pieces that :meth:`~mixedmodels.fit.pirls.GlmmProblem._factor`
+    and the NumPy PIRLS loop use, for one pattern of ``Z Lambda`` (``idx``: row r's k non-zeros are at
+    the columns ``idx[r]``, the first ``s1`` in the first term's block). The flat position of every
+    product in the cross-product blocks is computed once here, so a factorization is a few
+    ``bincount`` calls."""
+
+    def __init__(self, idx: np.ndarray, l1: int, s1: int, q1: int, q2u: int, p: int):
+        n, k = idx.shape
+        self.idx, self.l1, self.s1, self.q1, self.q2u, self.p = idx, l1, s1, q1, q2u, p
+        self.q = q1 + q2u
+        lev = idx[:, 0] // s1
+        a = np.arange(s1)
+        self.pos11 = (lev[:, None, None] * s1 * s1 + a[None, :, None] * s1 + a[None, None, :]).ravel()
+        rest = idx[:, s1:] - q1  # (n, k - s1): the rest columns of each row
+        self.flat = idx.ravel()
+        self._diag = np.arange(s1)
+        self._pos = {}
+        for joint in (False, True):
+            pp = p if joint else 0
+            q2 = q2u + pp
+            cols = np.hstack([rest, np.broadcast_to(q2u + np.arange(pp), (n, pp))])
+            self._pos[joint] = (q2, (idx[:, :s1, None] * q2 + cols[:, None, :]).ravel(),
+                                (rest[:, :, None] * q2 + cols[:, None, :]).ravel())
+
+    def crossprods(self, vals: np.ndarray, w: np.ndarray, X: np.ndarray, joint: bool):
+        """``M11`` (l1, s1, s1) with the identity added, ``M12`` (q1, q2) and ``M22`` (q2, q2, with the
+        identity added on its u rows) of ``[Z Lambda, X]' W [Z Lambda, X]`` (X only when ``joint``)."""
+        s1, l1, q1, q2u = self.s1, self.l1, self.q1, self.q2u
+        q2, pos12, pos22 = self._pos[joint]
+        v = vals * w[:, None]
+        v1 = v[:, :s1]
+        M11 = np.bincount(self.pos11, (v1[:, :, None] * vals[:, None, :s1]).ravel(),
+                          minlength=l1 * s1 * s1).reshape(l1, s1, s1)
+        M11[:, self._diag, self._diag] += 1.0
+        if q2 == 0:
+            return M11, np.zeros((q1, 0)), np.zeros((0, 0))
+        other = np.hstack([vals[:, s1:], X]) if q2 > q2u else vals[:, s1:]
+        M12 = np.bincount(pos12, (v1[:, :, None] * other[:, None, :]).ravel(),
+                          minlength=q1 * q2).reshape(q1, q2)
+        M22 = np.empty((q2, q2))
+        if q2u:
+            M22[:q2u] = np.bincount(pos22, (v[:, s1:, None] * other[:, None, :]).ravel(),
+                                    minlength=q2u * q2).reshape(q2u, q2)
+            M22[q2u:, :q2u] = M22[:q2u, q2u:].T
+            M22[np.arange(q2u), np.arange(q2u)] += 1.0
+        if q2 > q2u:
+            M22[q2u:, q2u:] = (X * w[:, None]).T @ X
+        return M11, M12, M22
+
+    def zl_times(self, vals: np.ndarray, u: np.ndarray) -> np.ndarray:
+        """``Z Lambda u``."""
+        return np.einsum("rk,rk->r", vals, u[self.idx])
+
+    def zlt_times(self, vals: np.ndarray, x: np.ndarray, q: int) -> np.ndarray:
+        """``(Z Lambda)' x``."""
+        return np.bincount(self.flat, (vals * x[:, None]).ravel(), minlength=q)

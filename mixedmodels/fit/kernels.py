@@ -18,17 +18,21 @@ Numba's user-wide cache directory or ``NUMBA_CACHE_DIR``; where no location is w
 compiled in memory, never an error).
 
 Compiling the level-block kernels (this downdate and the gradient's two kernels) takes ~3 s of CPU the
-first time after installation; loading them from the cache ~0.3 s. So a large fit takes the compiled
-path only when its machine code is ready (:func:`blocks_ready`: compiled in this process, or in Numba's
-on-disk cache). Otherwise a fit up to :data:`~mixedmodels.fit.paths.WARMING_MAX_SIZE` runs on the
-sparse (SciPy) path, 2-3x slower than the compiled one there but costing less than the compile (a larger
-fit compiles the kernels itself: there the compile is the smaller cost), and the kernels are compiled
-once in a separate low-priority process (:func:`compile_in_background`, ``python -m mixedmodels
-precompile --background``) that fills the on-disk cache; the fit switches to the compiled path at its
-first evaluation after the cache is filled (:class:`~mixedmodels.fit.paths.WarmingPath`), and later
-fits, in this process or any other, start on it. Set :data:`COMPILE_IN_BACKGROUND` to False to compile
-in the fit instead (the behaviour before); ``python -m mixedmodels precompile`` after installing does it
-ahead of time.
+first time after installation; loading them from the cache ~0.3 s, and importing Numba to do either
+another ~0.3 s. So a large fit takes the compiled path only when its machine code is ready
+(:func:`blocks_ready`: compiled in this process, or in Numba's on-disk cache). Whether the cache is cold
+is told from its files (:func:`indexed`: an index file for each of :data:`BLOCKS_KERNELS` in
+:func:`cache_dir`), without importing Numba. Otherwise a fit up to
+:data:`~mixedmodels.fit.paths.WARMING_MAX_SIZE` runs on the sparse (SciPy) path, as fast as the compiled
+one on InstEval-like shapes and 2-3x slower on others but costing less than the compile (a larger fit
+compiles the kernels itself: there the compile is the smaller cost), and the kernels are compiled once in
+a separate process at the lowest priority (:func:`compile_in_background`, ``python -m mixedmodels
+precompile --background``; one at a time: the process holds a lock file in the cache directory,
+:func:`compile_lock`, and a fit starts none while another process holds it) that fills the on-disk cache;
+the fit switches to the compiled path at its first evaluation after the cache is filled
+(:class:`~mixedmodels.fit.paths.WarmingPath`), and later fits, in this process or any other, start on it.
+Set :data:`COMPILE_IN_BACKGROUND` to False to compile in the fit instead (the behaviour before);
+``python -m mixedmodels precompile`` after installing does it ahead of time.
 
 Small models (the ``"small"`` path, :mod:`mixedmodels.fit.smallfit`) have a compiled evaluator too, but
 loading Numba and the cached machine code costs ~0.3 s the first time in a process, where a small fit on
@@ -40,15 +44,20 @@ never waits for Numba, a bootstrap or a simulation loop soon runs compiled.
 
 from __future__ import annotations
 
+import glob
+import hashlib
 import importlib.util
 import os
 import subprocess
 import sys
+import time
+from contextlib import contextmanager
 
 import numpy as np
 
 __all__ = ["LevelBlocks", "available", "njit", "compiled_small_pays", "SMALL_FITS_BEFORE_JIT", "blocks_ready",
-           "compile_in_background", "COMPILE_IN_BACKGROUND", "on_disk"]
+           "compile_in_background", "COMPILE_IN_BACKGROUND", "BACKGROUND_NICE", "BLOCKS_KERNELS", "cache_dir",
+           "indexed", "compile_lock", "compiling_elsewhere", "on_disk"]
 
 # small models fitted on the NumPy path in a process before the compiled evaluator is loaded (a NumPy
 # fit of sleepstudy takes a few ms against ~1.5 ms compiled; loading Numba costs ~0.3 s once)
@@ -57,6 +66,17 @@ SMALL_FITS_BEFORE_JIT = 20
 # a large fit whose level-block kernels are not compiled yet runs on the sparse path while a separate
 # process compiles them (True), or compiles them itself first (False: seconds, once after installation)
 COMPILE_IN_BACKGROUND = True
+
+# the background compile's niceness (19, the lowest priority: a fit, here or in another process, gets the core first)
+BACKGROUND_NICE = 19
+
+# the level-block kernels as Numba names their cache files (module, then the function's qualified name):
+# this module's downdate and the gradient's two (mixedmodels.fit.gradient); all three must be cached for
+# a fit to take the compiled path without compiling (tests check that the list is complete)
+BLOCKS_KERNELS = ("kernels._compile.locals.downdate", "gradient._compile.locals.qh",
+                  "gradient._compile.locals.rest_first")
+LOCK_NAME = "mixedmodels-precompile.lock"  # in cache_dir(): held by the compiling process
+LOCK_MAX_AGE = 3600.0  # seconds after which a lock is taken to be left over (its process killed)
 
 _downdate = None
 _available = None
@@ -150,6 +170,31 @@ def _compile():
     return downdate
 
 
+def cache_dir() -> str:
+    """The directory where Numba keeps the machine code of this folder's kernels (its cache locators, the
+    first that applies): ``NUMBA_CACHE_DIR``; else the package's ``__pycache__`` when writable; else the
+    user-wide cache directory. Outside ``__pycache__``, in a subdirectory named after the source
+    directory and the SHA-1 of its path."""
+    src_dir = os.path.dirname(os.path.abspath(__file__))
+    sub = f"{os.path.basename(src_dir)}_{hashlib.sha1(src_dir.encode()).hexdigest()}"
+    if os.environ.get("NUMBA_CACHE_DIR"):
+        return os.path.join(os.environ["NUMBA_CACHE_DIR"], sub)
+    in_tree = os.path.join(src_dir, "__pycache__")
+    if os.access(in_tree if os.path.isdir(in_tree) else src_dir, os.W_OK):
+        return in_tree
+    user = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(user, "numba", sub)
+
+
+def indexed(names) -> bool:
+    """Whether Numba's on-disk cache (:func:`cache_dir`) holds an index file for every kernel in ``names``
+    (as Numba names them: ``"module.qualified_name"``), looked up without importing Numba. A stale index
+    (the source changed since) counts: whether it is fresh, only Numba can tell."""
+    where = glob.escape(cache_dir())
+    tag = f"py{sys.version_info[0]}{sys.version_info[1]}.nbi"
+    return all(glob.glob(os.path.join(where, f"{name}-*.{tag}")) for name in names)
+
+
 def _on_disk(fn) -> bool:
     """Whether Numba's on-disk cache holds machine code for ``fn`` (its index is read; a stale index,
     written for another version of the source, reads as empty). True when the layout of Numba's cache
@@ -167,30 +212,103 @@ def on_disk(fn) -> bool:
     return _on_disk(fn)
 
 
+def _background_finished() -> bool:
+    """Whether the compile this process started has ended having compiled (status 0; 3: it found
+    another process compiling and left)."""
+    return bool(_background) and _background.poll() == 0
+
+
 def blocks_ready(start_compile: bool = True) -> bool:
     """Whether the level-block kernels run without compiling: compiled in this process, or in Numba's
-    on-disk cache (the kernels are compiled together, so the downdate's entry stands for the three).
-    When they are not, and :data:`COMPILE_IN_BACKGROUND` is set, starts :func:`compile_in_background`
-    (once a process; not with ``start_compile=False``) and returns False."""
+    on-disk cache. Cold (no index file for one of :data:`BLOCKS_KERNELS`, the first large fit after
+    installation, or while another process compiles them) this costs a directory listing and never
+    imports Numba (~0.3-0.5 s); when every index is there, Numba reads the downdate's (the kernels are
+    compiled together: a fresh one stands for the three). When they are not ready, and
+    :data:`COMPILE_IN_BACKGROUND` is set, starts :func:`compile_in_background` (once a process, and not
+    while another process compiles them; not with ``start_compile=False``) and returns False."""
     global _blocks_ready
     if _blocks_ready or not COMPILE_IN_BACKGROUND:
         return True
-    fn = _compile()
-    if fn.overloads or _on_disk(fn):
-        _blocks_ready = True
-        return True
+    # this process's compile ended without the index files where they were looked for: Numba's own
+    # look-up decides (a cache location this module does not know)
+    if indexed(BLOCKS_KERNELS) or _background_finished():
+        fn = _compile()
+        if fn.overloads or _on_disk(fn):
+            _blocks_ready = True
+            return True
     if start_compile:
         compile_in_background()
     return False
 
 
+def _lock_path() -> str:
+    return os.path.join(cache_dir(), LOCK_NAME)
+
+
+def _lock_holder(path: str) -> int | None:
+    """The process id in a lock file when that process still runs and the lock is not older than
+    :data:`LOCK_MAX_AGE`; else None (no lock, or one left over)."""
+    try:
+        with open(path) as fh:
+            pid = int(fh.read().strip() or 0)
+        if time.time() - os.path.getmtime(path) > LOCK_MAX_AGE:
+            return None
+        os.kill(pid, 0)
+    except (OSError, ValueError):  # no file, unreadable, no such process
+        return None
+    return pid
+
+
+def compiling_elsewhere() -> bool:
+    """Whether another process holds the compile lock (:func:`compile_lock`): a background compile is
+    running, and this process need not start one."""
+    pid = _lock_holder(_lock_path())
+    return pid is not None and pid != os.getpid()
+
+
+@contextmanager
+def compile_lock():
+    """Hold the compile lock (a file in :func:`cache_dir` with this process's id) for the body; yields
+    False when another running process holds it (then nothing should be compiled here), True otherwise
+    (also when no lock can be written: compiling twice is only slower)."""
+    path = _lock_path()
+    fd = None
+    for _ in range(2):
+        try:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            break
+        except FileExistsError:
+            if _lock_holder(path) is not None:
+                yield False
+                return
+            try:  # left over by a process that was killed: take it over
+                os.unlink(path)
+            except OSError:
+                pass
+        except OSError:  # not writable: no lock
+            break
+    if fd is not None:
+        os.write(fd, str(os.getpid()).encode())
+        os.close(fd)
+    try:
+        yield True
+    finally:
+        if fd is not None:
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
+
+
 def compile_in_background() -> None:
-    """Start ``python -m mixedmodels precompile --background`` (at low priority, detached, output
-    discarded), once a process; it fills Numba's on-disk cache, where the fits of this process (see
-    :class:`~mixedmodels.fit.paths.WarmingPath`) and of later ones find the machine code. Never raises:
-    without it the fits stay on the sparse path."""
+    """Start ``python -m mixedmodels precompile --background`` (at the lowest priority,
+    :data:`BACKGROUND_NICE`, detached, output discarded), once a process, and not while another process
+    compiles (:func:`compiling_elsewhere`); it fills Numba's on-disk cache, where the fits of this
+    process (see :class:`~mixedmodels.fit.paths.WarmingPath`) and of later ones find the machine code.
+    Never raises: without it the fits stay on the sparse path."""
     global _background
-    if _background is not None:
+    if _background is not None or compiling_elsewhere():
         return
     # the child imports this very package (and compiles into the cache this process reads), wherever
     # it was imported from

@@ -135,6 +135,28 @@ def _first_term(crit, lam1: np.ndarray, compiled: bool = False):
     return L11, batched_tri_inverse(L11)
 
 
+def _first_block(crit, theta: np.ndarray, compiled: bool = False):
+    """The first term's part of the factor at ``theta``, as the dense and level-block paths form it: the
+    lambdas, ``L11`` and its inverse, and ``T_j = lambda_1 L11_j^-T`` (``C = LR' A_R1 blockdiag(T_j)``);
+    ``compiled``: by :func:`mixedmodels.fit.blockdiag.factor_first`."""
+    lams = crit.lambdas(theta)
+    lam1 = lams[0]
+    if compiled:
+        L11, L11inv, T, _ = blockdiag.factor_first(lam1, crit.cp.A11)
+        return lams, L11, L11inv, T
+    L11, L11inv = _first_term(crit, lam1)
+    return lams, L11, L11inv, lam1 @ np.transpose(L11inv, (0, 2, 1))
+
+
+def _diag_rest_block(crit, d: np.ndarray) -> np.ndarray:
+    """``diag(d) A_RR diag(d) + D`` (the identity on the later terms' rows): the rest block before the
+    downdate ``- C C'``, when every later term is scalar (the rest scaling ``LR`` is ``diag(d)``)."""
+    M = crit.cp.ARR * d[:, None]
+    M *= d[None, :]
+    M[crit.diag_m] += crit.eye_rest
+    return M
+
+
 class _FactorPath:
     """The shared part of the paths that form a :class:`BlockedFactor` at each evaluation."""
 
@@ -190,12 +212,11 @@ class DensePath(_FactorPath):
 
     def factor(self, theta: np.ndarray, need_C: bool = True) -> BlockedFactor:
         crit = self.crit
-        cp = crit.cp
-        lams = crit.lambdas(theta)
-        lam1 = lams[0]
         if self.compiled and not need_C and crit.m <= BLOCKDIAG_GRAM_MAX_ROWS:
             # L11, its inverse and C C' (C = AR1 blockdiag(lambda1 L11_j^-T)) in one compiled pass
-            L11, L11inv, _, CC = blockdiag.factor_first(lam1, cp.A11, self.AR1, gram=True)
+            cp = crit.cp
+            lams = crit.lambdas(theta)
+            L11, L11inv, _, CC = blockdiag.factor_first(lams[0], cp.A11, self.AR1, gram=True)
             if not crit.qrest:
                 M = cp.ARR - CC
             elif crit.rest_diag:
@@ -209,27 +230,26 @@ class DensePath(_FactorPath):
             return BlockedFactor(theta, lams, L11, L11inv, None, dense_cholesky(M), crit.qrest, crit.p)
         # C = LambdaR' AR1 Lambda1 L11^-T
         if self.compiled:  # L11, its inverse and AR1 blockdiag(lambda1 L11_j^-T) in one compiled pass
-            L11, L11inv, _, C = blockdiag.factor_first(lam1, cp.A11, self.AR1)
+            lams = crit.lambdas(theta)
+            L11, L11inv, _, C = blockdiag.factor_first(lams[0], crit.cp.A11, self.AR1)
         else:
-            L11, L11inv = _first_term(crit, lam1)
-            T = lam1 @ np.transpose(L11inv, (0, 2, 1))  # (l1, s1, s1): lambda1 L11_j^-T
+            lams, L11, L11inv, T = _first_block(crit, theta)
             if crit.s1 == 1:
                 C = self.AR1[:, :, 0] * T[:, 0, 0][None, :]
             else:
                 # level by level A_R1[:, j, :] @ T_j as one batched matmul (einsum's unoptimized loop
                 # costs 2-8x more on these shapes)
                 C = np.matmul(self.AR1.transpose(1, 0, 2), T).transpose(1, 0, 2).reshape(crit.m, -1)
-        if not crit.qrest:  # no later terms: the rest scaling is the identity
-            M = cp.ARR.copy()
-        elif crit.rest_diag:
+        if crit.qrest and crit.rest_diag:
             d = crit.rest_scale_vector(theta)
             C *= d[:, None]
-            M = cp.ARR * d[:, None]
-            M *= d[None, :]
-        else:  # LR = blockdiag(Lambda_R, I): C <- LR' C, M = LR' A_RR LR, block by block
-            crit.rest_scale_left(C, lams)
-            M = crit.rest_scale_left(crit.rest_scale_right(cp.ARR.copy(), lams), lams)
-        M[crit.diag_m] += crit.eye_rest
+            M = _diag_rest_block(crit, d)
+        else:  # LR = blockdiag(Lambda_R, I) (the identity with no later terms): C <- LR' C, M = LR' A_RR LR
+            M = crit.cp.ARR.copy()
+            if crit.qrest:  # block by block
+                crit.rest_scale_left(C, lams)
+                crit.rest_scale_left(crit.rest_scale_right(M, lams), lams)
+            M[crit.diag_m] += crit.eye_rest
         M -= C @ C.T
         LRR = dense_cholesky(M)
         return BlockedFactor(theta, lams, L11, L11inv, C, LRR, crit.qrest, crit.p)
@@ -275,20 +295,14 @@ class BlocksPath(_FactorPath):
 
     def factor(self, theta: np.ndarray, need_C: bool = True) -> BlockedFactor:
         crit = self.crit
-        cp = crit.cp
-        lams = crit.lambdas(theta)
-        lam1 = lams[0]
-        L11, L11inv = _first_term(crit, lam1, self.compiled)
+        lams, L11, L11inv, T = _first_block(crit, theta, self.compiled)
         d = crit.rest_scale_vector(theta)
-        T = lam1 @ np.transpose(L11inv, (0, 2, 1))  # (l1, s1, s1): lambda1 L11_j^-T
-        M = cp.ARR * d[:, None]
-        M *= d[None, :]
-        M[crit.diag_m] += crit.eye_rest
+        M = _diag_rest_block(crit, d)
         self.blocks.downdate(M, T, d)
         LRR = dense_cholesky(M)
         C = None
         if need_C:
-            C = _scaled_rows((cp.AR1 @ block_diag_sparse(T)).tocsr(), d)
+            C = _scaled_rows((crit.cp.AR1 @ block_diag_sparse(T)).tocsr(), d)
         return BlockedFactor(theta, lams, L11, L11inv, C, LRR, crit.qrest, crit.p)
 
 
@@ -339,9 +353,7 @@ class SparsePath(_FactorPath):
         L11, L11inv = _first_term(crit, lam1, self.compiled)
         if self._gram is not None and not need_C:
             d = crit.rest_scale_vector(theta)
-            M = cp.ARR * d[:, None]
-            M *= d[None, :]
-            M[crit.diag_m] += crit.eye_rest
+            M = _diag_rest_block(crit, d)
             t = lam1[0, 0] * L11inv[:, 0, 0]
             self._gram.subtract_from(M, t * t, d)
             return BlockedFactor(theta, lams, L11, L11inv, None, dense_cholesky(M), crit.qrest, crit.p)

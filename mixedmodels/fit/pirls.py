@@ -22,15 +22,13 @@ instead of the ``aic`` term).
 from __future__ import annotations
 
 import numpy as np
-import scipy.sparse as sp
 from scipy import special
 from scipy.linalg import LinAlgError, cholesky, solve_triangular
 
 from ..errors import ConvergenceWarning, FamilyError, warn as warn_r
 from ..frame.reterms import ReTerm
 from .family import Family
-from .glmm_kernels import compiled as _kernels, jit_codes
-from .kernels import available as _numba_available
+from .glmm_kernels import NumpyKernels, compiled as _kernels, compiled_pays, jit_codes
 
 __all__ = ["GlmmProblem", "PirlsResult", "PirlsError", "gh_rule"]
 
@@ -143,10 +141,21 @@ class _Factor:
         return out
 
 
-def _group_sums(A: np.ndarray, order: np.ndarray, starts: np.ndarray) -> np.ndarray:
-    """Sums of the rows of ``A`` by level (rows sorted by level with ``order``; ``starts`` the first
-    sorted row of each level, every level present)."""
-    return np.add.reduceat(A[order], starts, axis=0)
+def _aic_value(mode: int, mu: np.ndarray, dr: np.ndarray, parts: np.ndarray) -> float:
+    """R's ``family$aic`` from the mu-free parts of :meth:`GlmmProblem._aic_parts`, in NumPy (the
+    compiled loop's :func:`mixedmodels.fit._glmm_jit.aic_value`, term for term)."""
+    if mode == 1:
+        return float(dr.sum())
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if mode == 2:
+            k, mk, lc, f = parts[:, 0], parts[:, 1], parts[:, 2], parts[:, 3]
+            ll = lc + np.where(k != 0, k * np.log(mu), 0.0) + np.where(mk != 0, mk * np.log1p(-mu), 0.0)
+            return float(-2.0 * np.sum(np.where(f != 0, f * ll, 0.0)))
+        if mode == 3:
+            ll = -mu * parts[:, 0] + parts[:, 1] + np.where(parts[:, 2] != 0, parts[:, 2] * np.log(mu), 0.0)
+            return float(-2.0 * np.sum(ll))
+        t = parts[:, 1] * np.log(mu + parts[:, 4]) + parts[:, 3] - np.where(parts[:, 2] != 0, parts[:, 2] * np.log(mu), 0.0)
+        return float(2.0 * np.sum(t))
 
 
 # models from this many rows on (with crossed factors) give the compiled loop their rows sorted by level
@@ -189,7 +198,7 @@ class GlmmProblem:
         self.s1 = terms[0].ncols
         self.q2u = self.q - self.q1
         self.ntheta = sum(t.ntheta for t in terms)
-        # fixed sparsity pattern of Z Lambda (CSR): per row, each term's s_i columns
+        # the fixed pattern of Z Lambda: row r's k non-zeros are in the columns _indices[r] (each term's s_i)
         k = sum(t.ncols for t in terms)
         self._k = k
         cols = []
@@ -198,41 +207,15 @@ class GlmmProblem:
             cols.append(t.refs[:, None] * t.ncols + np.arange(t.ncols)[None, :] + off)
             off += t.nranef
         self._indices = np.ascontiguousarray(np.hstack(cols).astype(np.int32))
-        rest = [c for c in cols[1:]]
-        self._rest_indices = (np.ascontiguousarray(np.hstack(rest).astype(np.int32)) - self.q1
-                              if rest else np.zeros((self.n, 0), dtype=np.int32))
-        self._indptr = (np.arange(self.n + 1) * k).astype(np.int32)
-        self._rest_indptr = (np.arange(self.n + 1) * (k - self.s1)).astype(np.int32)
         self.theta_lower = np.concatenate([t.lower_bounds() for t in terms])
-        # index arrays for the weighted cross-products (computed by bincount / grouped sums)
+        # the columns of the other terms, row by row (one array per column of those terms)
         t1 = terms[0]
-        self._cols1 = [t1.refs * t1.ncols + a for a in range(t1.ncols)]
-        self._rest_cols, self._rest_idx, self._rest_offsets = [], [], {}
+        self._rest_idx = []
         off = 0
-        for j, t in enumerate(terms[1:], start=1):
-            self._rest_offsets[j] = off
+        for t in terms[1:]:
             for a in range(t.ncols):
-                self._rest_cols.append((j, a))
                 self._rest_idx.append(off + t.refs * t.ncols + a)
             off += t.nranef
-        self._orders, self._starts = [], []
-        for t in terms:
-            order = np.argsort(t.refs, kind="stable")
-            starts = np.searchsorted(t.refs[order], np.arange(t.nlevels))
-            self._orders.append(order)
-            self._starts.append(starts)
-        self._order1, self._starts1 = self._orders[0], self._starts[0]
-        # the pattern of the (rest terms x term 1) cross-products: used sparse when it is mostly empty
-        self._sparse21 = None
-        if self.q2u > 50 and t1.ncols == 1:
-            pat = np.zeros(self.q2u * self.q1, dtype=bool)
-            for idx in self._rest_idx:
-                pat[idx * self.q1 + self._cols1[0]] = True
-            nz = np.flatnonzero(pat)
-            if len(nz) < 0.1 * pat.size:
-                rows, cols = nz // self.q1, nz % self.q1
-                indptr = np.searchsorted(rows, np.arange(self.q2u + 1)).astype(np.int32)
-                self._sparse21 = (nz, cols.astype(np.int32), indptr)
         # per level of a scalar first term, the rest rows its column of M21 can reach (compiled Schur step)
         self._pattern21 = None
         if t1.ncols == 1 and self.q2u:
@@ -244,7 +227,12 @@ class GlmmProblem:
                 ptr = np.searchsorted(key // self.q2u, np.arange(self.q1 + 1)).astype(np.int64)
                 self._pattern21 = (ptr, rows)
         self._idx64 = self._indices.astype(np.int64)
-        self._jit = jit_codes(family.kind, family.link.name) if _numba_available() else None
+        # compiled kernels (Numba) or NumPy: the first small models of a process run on NumPy, so that
+        # their fit does not wait for Numba's load (glmm_kernels.compiled_pays)
+        self._use_compiled = compiled_pays(self.n, self.q2u)
+        self._np = None if self._use_compiled else NumpyKernels(self._idx64, terms[0].nlevels, self.s1,
+                                                                self.q1, self.q2u, self.p)
+        self._jit = jit_codes(family.kind, family.link.name) if self._use_compiled else None
         self._ptr21, self._rows21 = np.zeros(1, dtype=np.int64), np.zeros(0, dtype=np.int64)
         self._pos21 = np.zeros((1, 1), dtype=np.int64)
         if self._pattern21 is not None:
@@ -252,11 +240,13 @@ class GlmmProblem:
             self._sparse_layout(terms)
         self._scalar_terms = all(t.ncols == 1 and t.ntheta == 1 for t in terms)
         self._zall = None
+        self._lv_args = None
         self._refs64 = terms[0].refs.astype(np.int64)
         self._nbt = float(family.theta) if family.theta is not None else 1.0
         self._zero_beta = np.zeros(self.p)
         self._l1 = terms[0].nlevels
-        self._aic_mode, self._aic_arr = self._aic_parts() if self._jit is not None else (0, np.zeros((0, 5)))
+        self._aic_mode, self._aic_arr = self._aic_parts() if family.kind in ("binomial", "poisson", "negbin") \
+            else (0, np.zeros((0, 5)))
         self._rows_in_level_order()
         self.pirls_iterations = 0
         self.evaluations = 0
@@ -323,10 +313,6 @@ class GlmmProblem:
             return self._zall * np.asarray(theta, dtype=float)
         return self._stack(self.zlambda_values(theta))
 
-    def _zl_matrix(self, vals: list[np.ndarray]) -> sp.csr_matrix:
-        data = np.hstack(vals).ravel()
-        return sp.csr_matrix((data, self._indices.ravel(), self._indptr), shape=(self.n, self.q))
-
     # ------------------------------------------------------------------ factor
     def _stack(self, vals) -> np.ndarray:
         """The (n, k) values of Z Lambda (row r: its k non-zeros, at the columns ``self._indices[r]``)."""
@@ -334,14 +320,23 @@ class GlmmProblem:
             return vals
         return np.ascontiguousarray(np.hstack(vals))
 
-    def _factor(self, vals, sqrtw: np.ndarray, joint: bool) -> _Factor:
+    def _factor(self, vals, w: np.ndarray, joint: bool) -> _Factor:
+        """The block factor at the weights ``w`` (the cross-products by the compiled loop's own
+        :func:`~mixedmodels.fit._glmm_jit.accumulate`, or by NumPy on the first small models)."""
         vals = self._stack(vals)
         l1, s1 = self.terms[0].nlevels, self.s1
         q1, q2u = self.q1, self.q2u
-        sw = sqrtw[:, None]
-        Xw = self.X * sw if (joint and self.p) else np.zeros((self.n, 0))
-        M11, M12, M22u = _kernels().crossprods(self._idx64, vals * sw, Xw, l1, s1, q1, q2u)
-        q2 = M12.shape[1]
+        p = self.p if joint else 0
+        q2 = q2u + p
+        if self._use_compiled:
+            M11 = np.empty((l1, s1, s1))
+            M12 = np.empty((q1, q2))
+            M22 = np.empty((q2, q2))
+            _kernels().jit.accumulate(self._idx64, vals, np.ascontiguousarray(w, dtype=float), self.X, p, s1, q1,
+                                      q2u, M11, M12, M22)
+            M22 += np.tril(M22, -1).T  # accumulate fills the lower triangle
+        else:
+            M11, M12, M22 = self._np.crossprods(vals, w, self.X, joint)
         if s1 == 1:
             L11diag = np.sqrt(M11[:, 0, :])
             L11inv = (1.0 / L11diag)[:, :, None]
@@ -354,16 +349,12 @@ class GlmmProblem:
             L11inv = np.linalg.inv(L11)
             L11diag = np.diagonal(L11, axis1=1, axis2=2).copy()
         if q2:
-            M22 = np.empty((q2, q2))
-            M22[:q2u] = M22u
-            M22[q2u:, :q2u] = M22u[:, q2u:].T
-            M22[q2u:, q2u:] = Xw.T @ Xw
             if s1 == 1:
                 L12 = M12 * L11inv[:, 0, :]
             else:
                 L12 = np.einsum("jab,jbr->jar", L11inv, M12.reshape(l1, s1, q2)).reshape(self.q1, q2)
             L21 = L12.T
-            if self._pattern21 is not None:
+            if self._pattern21 is not None and self._use_compiled:
                 S = _kernels().schur_scalar(M22, L12, self._pattern21[0], self._pattern21[1], q2u)
             else:
                 S = M22 - L12.T @ L12
@@ -380,11 +371,16 @@ class GlmmProblem:
 
     # ------------------------------------------------------------------ PIRLS
     def _zl_times(self, vals, u: np.ndarray) -> np.ndarray:
-        return _kernels().zl_times(self._idx64, self._stack(vals), np.ascontiguousarray(u, dtype=float))
+        u = np.ascontiguousarray(u, dtype=float)
+        if self._np is not None:
+            return self._np.zl_times(self._stack(vals), u)
+        return _kernels().zl_times(self._idx64, self._stack(vals), u)
 
     def _zlt_times(self, vals, r: np.ndarray) -> np.ndarray:
-        return _kernels().zlt_times(self._idx64, self._stack(vals), np.ascontiguousarray(r, dtype=float),
-                                      self.q)
+        r = np.ascontiguousarray(r, dtype=float)
+        if self._np is not None:
+            return self._np.zlt_times(self._stack(vals), r, self.q)
+        return _kernels().zlt_times(self._idx64, self._stack(vals), r, self.q)
 
     def _state(self, eta: np.ndarray):
         fam = self.family
@@ -414,7 +410,7 @@ class GlmmProblem:
             if not np.all(np.isfinite(w)) or not np.all(np.isfinite(z)):
                 raise PirlsError("cannot compute the initial working weights: the starting values give an "
                                  "undefined mean; check the response and the link")
-            f = self._factor(vals, np.sqrt(w), joint=True)
+            f = self._factor(vals, w, joint=True)
             rhs = np.concatenate([self._zlt_times(vals, w * z), X.T @ (w * z)])
             sol = f.solve(rhs)
             u = sol[: self.q]
@@ -439,7 +435,7 @@ class GlmmProblem:
             if not (np.all(np.isfinite(w)) and np.all(np.isfinite(r))):
                 raise PirlsError("PIRLS: non-finite working weights (the mean reached the edge of the "
                                  "family's range)")
-            f = self._factor(vals, np.sqrt(w), joint=joint)
+            f = self._factor(vals, w, joint=joint)
             gu = self._zlt_times(vals, r) - u
             g = np.concatenate([gu, X.T @ r]) if joint else gu
             delta = f.solve(g)
@@ -474,7 +470,7 @@ class GlmmProblem:
                 var = fam.variance(mu)
                 with np.errstate(divide="ignore", invalid="ignore"):
                     w = wt * me * me / var
-                f = self._factor(vals, np.sqrt(w), joint=joint)
+                f = self._factor(vals, w, joint=joint)
                 break
         else:
             raise PirlsError(f"PIRLS did not converge in {maxit} iterations")
@@ -513,7 +509,7 @@ class GlmmProblem:
             if not (np.all(np.isfinite(w)) and np.all(np.isfinite(z))):
                 raise PirlsError("PIRLS: non-finite working weights or response (the mean reached the edge "
                                  "of the family's range)")
-            f = self._factor(vals, np.sqrt(w), joint=joint)
+            f = self._factor(vals, w, joint=joint)
             wz = w * z
             rhs = self._zlt_times(vals, wz)
             if joint:
@@ -559,18 +555,21 @@ class GlmmProblem:
         result object is formed). Raises :class:`PirlsError` as :meth:`pirls_lme4`."""
         if self._jit is None or not self._scalar_terms or self._aic_mode == 0:
             return self.laplace(self.pirls_lme4(theta, beta, eta_start, joint=joint))
-        c = self._c
-        if "zall" not in c:
+        args = self._lv_args
+        if args is None:  # the compiled call's arguments other than theta, beta, eta_start and joint, once
+            c = self._c
             z = np.ascontiguousarray(np.hstack([t.z for t in self.terms]), dtype=float)
             c["zall"] = z if self._perm is None else np.ascontiguousarray(z[self._perm])
-        fcode, lcode = self._jit
+            fcode, lcode = self._jit
+            args = self._lv_args = (
+                (fcode, lcode, self._nbt, c["idx"], c["zall"]), (c["X"],), (c["y"], c["wt"], c["offset"]),
+                (1e-7, 100, self._l1, self.s1, self.q1, self.q2u, self._ptr21, self._rows21,
+                 self._pattern21 is not None, c["pos21"], self._aic_mode, c["aic"]))
         try:
             st, it, lap = _kernels().jit.laplace_value(
-                fcode, lcode, self._nbt, c["idx"], c["zall"], np.asarray(theta, dtype=float), c["X"],
-                self._zero_beta if beta is None else np.asarray(beta, dtype=float), c["y"], c["wt"],
-                c["offset"], self._c_eta_start(eta_start), bool(joint), 1e-7, 100, self._l1, self.s1, self.q1,
-                self.q2u, self._ptr21, self._rows21, self._pattern21 is not None, c["pos21"], self._aic_mode,
-                c["aic"])
+                *args[0], np.asarray(theta, dtype=float), *args[1],
+                self._zero_beta if beta is None else np.asarray(beta, dtype=float), *args[2],
+                self._c_eta_start(eta_start), bool(joint), *args[3])
         except np.linalg.LinAlgError:
             st, it, lap = 6, 0, np.nan
         if st != 0:
@@ -632,7 +631,7 @@ class GlmmProblem:
         self.pirls_iterations += it
         self.evaluations += 1
         res = PirlsResult(u=u, beta=b, eta=eta, mu=mu, devres=dr, ldL2=ld, factor=None, iterations=it,
-                          l11diag=l11, factor_fn=lambda: self._factor(vals, np.sqrt(w), joint=joint))
+                          l11diag=l11, factor_fn=lambda: self._factor(vals, w, joint=joint))
         res.laplace_value = lap
         return res
 
@@ -640,8 +639,10 @@ class GlmmProblem:
     def laplace(self, res: PirlsResult) -> float:
         if res.laplace_value == res.laplace_value:  # computed by the compiled loop
             return res.laplace_value
-        dev = float(res.devres.sum())
-        aic = self.family.aic(self.y, self.ntrials, res.mu, self.wt, dev)
+        if self._aic_mode:
+            aic = _aic_value(self._aic_mode, res.mu, res.devres, self._aic_arr)
+        else:
+            aic = self.family.aic(self.y, self.ntrials, res.mu, self.wt, float(res.devres.sum()))
         return float(res.ldL2 + res.u @ res.u + aic)
 
     def agq(self, theta: np.ndarray, res: PirlsResult, rule: np.ndarray) -> float:

@@ -25,11 +25,7 @@ are faster than these loops. Numba is imported on the first small fit; the compi
 
 from __future__ import annotations
 
-import glob
-import hashlib
 import math
-import os
-import sys
 
 import numpy as np
 
@@ -58,28 +54,11 @@ def _compile():
     return _compiled
 
 
-def _cache_dir() -> str:
-    """The directory where Numba keeps the machine code of :mod:`._smallfit_jit` (its cache locators, the
-    first that applies): ``NUMBA_CACHE_DIR``; else the package's ``__pycache__`` when writable; else the
-    user-wide cache directory. Outside ``__pycache__``, in a subdirectory named after the source
-    directory and the SHA-1 of its path."""
-    src_dir = os.path.dirname(os.path.abspath(__file__))
-    sub = f"{os.path.basename(src_dir)}_{hashlib.sha1(src_dir.encode()).hexdigest()}"
-    if os.environ.get("NUMBA_CACHE_DIR"):
-        return os.path.join(os.environ["NUMBA_CACHE_DIR"], sub)
-    in_tree = os.path.join(src_dir, "__pycache__")
-    if os.access(in_tree if os.path.isdir(in_tree) else src_dir, os.W_OK):
-        return in_tree
-    user = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(user, "numba", sub)
-
-
 def compiled_code_cached() -> bool:
     """Whether the compiled evaluator's machine code is in Numba's on-disk cache (its index file exists
     in one of Numba's cache locations), looked up without importing Numba. A stale index (the source
     changed since) counts as cached: Numba then compiles on first use, as it would anyway."""
-    name = f"_smallfit_jit.evaluate-*.py{sys.version_info[0]}{sys.version_info[1]}.nbi"
-    return bool(glob.glob(os.path.join(glob.escape(_cache_dir()), name)))
+    return kernels.indexed(("_smallfit_jit.evaluate",))
 
 
 def compile_pays() -> bool:

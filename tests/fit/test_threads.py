@@ -122,6 +122,17 @@ def test_import_loads_neither_pandas_nor_scipy_nor_numba():
     assert res == {"pandas": False, "scipy": False, "numba": False, "mixedmodels.model": False}
 
 
+def test_first_small_fit_loads_only_what_the_fit_needs():
+    """A process's first small lmer imports none of scipy.stats, scipy.optimize, scipy.sparse.linalg,
+    statsmodels, matplotlib, Numba or the inference modules."""
+    res = _fresh("import sys, json, mixedmodels as mm\n"
+                 "m = mm.lmer('Reaction ~ Days + (Days | Subject)', mm.datasets.load('sleepstudy'))\n"
+                 "print(json.dumps({'before': sorted(sys.modules)}))")
+    heavy = ("scipy.stats", "scipy.optimize", "scipy.sparse.linalg", "statsmodels", "matplotlib", "numba",
+             "mixedmodels.inference", "mixedmodels.classical")
+    assert not [m for m in res["before"] if m.startswith(heavy)]
+
+
 def _small_code_cached() -> None:
     """Make sure the compiled small-model evaluator is in Numba's on-disk cache (a fresh clone compiles it
     here once; it usually is already, from the compiled-path tests)."""

@@ -11,6 +11,12 @@ import pandas as pd
 
 import mixedmodels as mm
 from mixedmodels.fit import family as fam
+from mixedmodels.fit import glmm_kernels
+
+# The GLMM tests check the compiled PIRLS loop (and the NumPy loop against it): its kernels are loaded
+# before they run, as in a process past its first small GLMM (which runs on NumPy: see
+# mixedmodels.fit.glmm_kernels.compiled_pays, tested in test_glmm_numpy_first.py)
+glmm_kernels.load_compiled()
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 

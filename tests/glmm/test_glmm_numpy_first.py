@@ -1,0 +1,134 @@
+"""The first small GLMMs of a process run on NumPy (no Numba, no scipy.stats): the NumPy loop against
+the compiled one, and the switch (mixedmodels.fit.glmm_kernels.compiled_pays) in fresh processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import mixedmodels as mm
+from mixedmodels.fit import glmm_kernels
+
+from glmm_cases import CASES, data, fixtures, kwargs_for, model
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _fresh(code: str) -> dict:
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env=env,
+                         timeout=600)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _numpy_model(case_id, monkeypatch):
+    """The model of ``case_id`` set up on NumPy, as a process's first small GLMM is (the compiled kernels
+    not loaded; here whatever its size, to check the NumPy loop on every shape)."""
+    with monkeypatch.context() as mp:
+        mp.setattr(glmm_kernels, "_COMPILED", None)
+        mp.setattr(glmm_kernels, "_small_seen", 0)
+        mp.setattr(glmm_kernels, "NUMPY_MAX_ROWS", 10 ** 9)
+        mp.setattr(glmm_kernels, "NUMPY_MAX_Q2", 10 ** 9)
+        return model(case_id)
+
+
+# scalar and vector-valued first terms, crossed and nested factors, a family without the compiled loop
+CASES_NP = ["cbpp_cbind", "cbpp_probit", "grouse_crossed", "grouse_nested", "contra_slope", "pois_offset",
+            "binom_logical", "binom_trials_probit", "gamma_log"]
+
+
+@pytest.mark.parametrize("case_id", CASES_NP)
+def test_numpy_pirls_matches_compiled(case_id, monkeypatch):
+    prob = model(case_id).problem
+    twin_model = _numpy_model(case_id, monkeypatch)
+    twin = twin_model.problem
+    assert prob._use_compiled and not twin._use_compiled and not twin.compiled
+    f = fixtures()[case_id]
+    theta, beta = np.asarray(f["theta"], dtype=float), np.asarray(f["beta"], dtype=float)
+    eta0 = prob.family.linkfun(twin_model.mustart)
+    for joint in (True, False):
+        b = None if joint else beta
+        a = prob.pirls_lme4(theta, b, eta0, joint=joint)
+        c = twin.pirls_lme4(theta, b, eta0, joint=joint)
+        assert a.iterations == c.iterations
+        np.testing.assert_allclose(a.u, c.u, rtol=1e-9, atol=1e-10)
+        np.testing.assert_allclose(a.eta, c.eta, rtol=1e-9, atol=1e-10)
+        assert prob.laplace(a) == pytest.approx(twin.laplace(c), rel=1e-12, abs=1e-9)
+        assert twin.laplace_deviance(theta, b, eta0, joint=joint) == pytest.approx(prob.laplace(a), rel=1e-12)
+        p = prob.p if joint else 0
+        fa, fc = a.factor, c.factor
+        np.testing.assert_allclose(fa.inv_beta_block(p), fc.inv_beta_block(p), rtol=1e-8, atol=1e-12)
+        np.testing.assert_allclose(fa.L11diag, fc.L11diag, rtol=1e-10)
+        np.testing.assert_allclose(fa.L22, fc.L22, rtol=1e-8, atol=1e-10)
+        assert fa.logdet_u() == pytest.approx(fc.logdet_u(), rel=1e-10)
+
+
+def test_numpy_fit_reaches_the_compiled_optimum(monkeypatch):
+    dname, formula, family, _ = CASES["cbpp_cbind"]
+    df = data(dname)
+    with monkeypatch.context() as mp:
+        mp.setattr(glmm_kernels, "_COMPILED", None)
+        mp.setattr(glmm_kernels, "_small_seen", 0)
+        a = mm.glmer(formula, df, family, **kwargs_for("cbpp_cbind", df))
+    b = mm.glmer(formula, df, family, **kwargs_for("cbpp_cbind", df))
+    assert not a.optinfo.compiled and b.optinfo.compiled
+    assert a.objective == pytest.approx(b.objective, abs=1e-7)
+    np.testing.assert_allclose(a.fixef, b.fixef, rtol=1e-5)
+    np.testing.assert_allclose(a.se, b.se, rtol=1e-4)
+    assert a.objective <= fixtures()["cbpp_cbind"]["minus2loglik"] + 1e-6  # lme4 glmer(cbind(...) ~ period + (1 | herd), cbpp, binomial)
+
+
+def test_compiled_pays_rules(monkeypatch):
+    monkeypatch.setattr(glmm_kernels, "_COMPILED", None)
+    monkeypatch.setattr(glmm_kernels, "_small_seen", 0)
+    monkeypatch.setattr(glmm_kernels, "NUMPY_FITS", 2)
+    # large models run compiled at once (and do not count as small fits)
+    assert glmm_kernels.compiled_pays(glmm_kernels.NUMPY_MAX_ROWS + 1, 0)
+    assert glmm_kernels.compiled_pays(100, glmm_kernels.NUMPY_MAX_Q2 + 1)
+    assert [glmm_kernels.compiled_pays(100, 0) for _ in range(3)] == [False, False, True]
+    monkeypatch.setattr(glmm_kernels, "_small_seen", 0)
+    monkeypatch.setattr(glmm_kernels, "_COMPILED", object())  # loaded: always compiled
+    assert glmm_kernels.compiled_pays(100, 0)
+
+
+def test_first_small_glmer_of_a_process_needs_neither_numba_nor_scipy_stats():
+    """A process's first small glmer fit runs on NumPy (no Numba import, no scipy.stats, no
+    scipy.optimize); the next ones compiled; both at the same optimum."""
+    code = (
+        "import sys, json, warnings, mixedmodels as mm\n"
+        "from mixedmodels.fit import glmm_kernels\n"
+        "warnings.simplefilter('ignore')\n"
+        "d = mm.datasets.load('cbpp')\n"
+        "f = 'cbind(incidence, size - incidence) ~ period + (1 | herd)'\n"
+        "m = mm.glmer(f, d, 'binomial'); se = list(m.se)\n"
+        "first = {'obj': m.objective, 'compiled': m.optinfo.compiled, 'numba': 'numba' in sys.modules,\n"
+        "         'stats': 'scipy.stats' in sys.modules, 'optimize': 'scipy.optimize' in sys.modules}\n"
+        "for _ in range(glmm_kernels.NUMPY_FITS):\n"
+        "    last = mm.glmer(f, d, 'binomial')\n"
+        "print(json.dumps({'first': first, 'se': se, 'last': last.objective, 'last_se': list(last.se),\n"
+        "                  'last_compiled': last.optinfo.compiled}))\n")
+    res = _fresh(code)
+    assert res["first"]["compiled"] is False
+    assert res["first"]["numba"] is False and res["first"]["stats"] is False and res["first"]["optimize"] is False
+    assert res["last_compiled"] is True
+    assert res["first"]["obj"] == pytest.approx(res["last"], abs=1e-7)
+    np.testing.assert_allclose(res["se"], res["last_se"], rtol=1e-4)
+
+
+def test_load_compiled_switches_at_once():
+    code = (
+        "import sys, json, warnings, mixedmodels as mm\n"
+        "from mixedmodels.fit import glmm_kernels\n"
+        "warnings.simplefilter('ignore')\n"
+        "ok = glmm_kernels.load_compiled()\n"
+        "m = mm.glmer('cbind(incidence, size - incidence) ~ period + (1 | herd)', mm.datasets.load('cbpp'),\n"
+        "             'binomial')\n"
+        "print(json.dumps({'ok': ok, 'compiled': m.optinfo.compiled}))\n")
+    assert _fresh(code) == {"ok": True, "compiled": True}
