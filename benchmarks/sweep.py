@@ -1,11 +1,13 @@
 """The sweep: every shape of benchmarks/shapes.py, idle and beside busy neighbours, ours at the default
-threads, at one thread and at every BLAS thread, against lme4 and statsmodels' MixedLM.
+threads, at one thread and at every BLAS thread, against lme4, mixedlm (PyPI, Rust backend) and
+statsmodels' MixedLM.
 
     python -m benchmarks sweep --out benchmarks/README.md            # full (<= 25 min on 2 idle cores)
     python -m benchmarks sweep --quick                               # four shapes, to check the harness
 
 Each (tool, shape, variant, condition) runs in a new process (benchmarks/sweep_worker.py; lme4 through
-``Rscript benchmarks/lme4_sweep_worker.R``). "busy" runs ``nproc`` busy-loop processes beside the fits
+``Rscript benchmarks/lme4_sweep_worker.R``; mixedlm on the formula as lme4 expands it,
+:func:`benchmarks.translate.mixedlm_formula`). "busy" runs ``nproc`` busy-loop processes beside the fits
 (one per core, started before and stopped after that condition). Peers get ``--budget`` seconds per
 shape and condition (and so does ours at all BLAS threads, the old default, which can take minutes): a
 run that needs more is stopped and reported as "> N s". Results go to
@@ -66,11 +68,26 @@ def _python(tool: str, shape, variant: str, repeats: int, budget: float, timeout
     cmd = [sys.executable, "-m", "benchmarks.sweep_worker", tool, shape.name, variant, str(repeats), str(budget)]
     try:
         res = run_worker(cmd, env=env, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        return {"tool": tool, "variant": variant, "over": budget if timeout <= 2 * budget + 20 else timeout}
+    except subprocess.TimeoutExpired as exc:
+        over = {"tool": tool, "variant": variant, "over": budget if timeout <= 2 * budget + 20 else timeout}
+        return dict(_partial(exc.stdout), **over)
     if "error" in res:
         res.update(tool=tool, variant=variant)
     return res
+
+
+def _partial(out) -> dict:
+    """The last ``partial`` JSON line a worker printed before it was stopped (mixedlm's fit of the formula
+    as written), else {}."""
+    text = out.decode(errors="replace") if isinstance(out, bytes) else (out or "")
+    for line in reversed(text.strip().splitlines()):
+        try:
+            res = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(res, dict) and res.get("partial"):
+            return {k: v for k, v in res.items() if k != "partial"}
+    return {}
 
 
 def _r_data(shape, cache: Path) -> tuple[Path, Path]:
@@ -175,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help=f"only {', '.join(QUICK)}; fewer repeats")
     ap.add_argument("--shapes", help="comma-separated shape names (default: all)")
     ap.add_argument("--conditions", default="idle,busy")
-    ap.add_argument("--tools", default="mixedmodels,lme4,statsmodels")
+    ap.add_argument("--tools", default="mixedmodels,lme4,mixedlm,statsmodels")
     ap.add_argument("--variants", default="default,one,all", help="ours: default, one (thread), all (threads)")
     ap.add_argument("--budget", type=float, default=None,
                     help="seconds per peer fit (40; quick 20); also caps ours at all BLAS threads")
@@ -190,6 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     budget = args.budget or (20.0 if args.quick else 40.0)
     tools = args.tools.split(",")
     have_tool = {"mixedmodels": True, "lme4": "lme4" in tools and have_lme4(),
+                 "mixedlm": "mixedlm" in tools and have("mixedlm"),
                  "statsmodels": "statsmodels" in tools and have("statsmodels")}
     notes = [f"{t}: not available here, skipped" for t in tools if not have_tool.get(t)]
     machine = _machine()
@@ -232,6 +250,12 @@ def main(argv: list[str] | None = None) -> int:
                         t0 = time.time()
                         row["lme4"] = _lme4(shape, cache, repeats, budget)
                         _log(f"[{cond}] {shape.name:<16} lme4          {_fmt(row['lme4'])} ({time.time() - t0:.0f} s)")
+                    if have_tool["mixedlm"]:
+                        t0 = time.time()
+                        row["mixedlm"] = _python("mixedlm", shape, "default", repeats, budget,
+                                                 timeout=2 * budget + 20)
+                        _log(f"[{cond}] {shape.name:<16} mixedlm       {_fmt(row['mixedlm'])} "
+                             f"({time.time() - t0:.0f} s)")
                     if have_tool["statsmodels"]:
                         t0 = time.time()
                         row["statsmodels"] = _python("statsmodels", shape, "default", repeats, budget,
@@ -324,9 +348,74 @@ def _sm_cell(sm: dict | None, ours: dict, notes: list[str]) -> str:
     return s
 
 
+def _ml_cell(ml: dict | None, ours: dict, notes: list[str]) -> str:
+    """mixedlm's time (ratio to ours, wall; then CPU), "crit. +x" when its criterion differs from ours by
+    more than 1e-6 (positive: its optimum is worse), footnotes for a rewritten formula, another number of
+    variance parameters, no convergence."""
+    if not ml:
+        return "-"
+    if "error" in ml:
+        return "cannot fit: " + ml["error"][:60]
+    s = _cell(ml, ours)
+    if "over" in ml:  # stopped at the budget: only the footnotes on the written form
+        for n in _ml_notes(ml, ours):
+            if n not in notes:
+                notes.append(n)
+            s += " [m" + str(notes.index(n) + 1) + "]"
+        return s
+    if "cpu" in ml and "cpu" in ours and ours["cpu"] > 0:
+        s += f", CPU x{ml['cpu'] / ours['cpu']:.2g}"
+    if ml.get("objective") is not None and ours.get("objective") is not None:
+        gap = ml["objective"] - ours["objective"]
+        if abs(gap) > 1e-6:
+            s += f"; crit. {gap:+.2g}"
+    for n in _ml_notes(ml, ours):
+        if n not in notes:
+            notes.append(n)
+        s += " [m" + str(notes.index(n) + 1) + "]"
+    return s
+
+
+def _ml_notes(ml: dict, ours: dict) -> list[str]:
+    out = []
+    nt, ont = ml.get("ntheta"), ours.get("ntheta")
+    if ml.get("rewritten"):
+        what = "; ".join(ml["rewritten"])
+        nat = ml.get("native") or {}
+        s = f"fitted as `{ml['formula']}` ({what})"
+        if "error" in nat:
+            s += f"; as written it is refused ({nat['error'][:80]})"
+        elif nat.get("objective") is not None:
+            s += (f"; as written mixedlm fits {nat['ntheta']} variance parameters"
+                  + (f" (ours and lme4: {ont})" if ont else "")
+                  + f" and reaches criterion {nat['objective']:.4f}"
+                  + (f" ({nat['objective'] - ours['objective']:+.2f} against ours)" if ours.get("objective") else "")
+                  + (f" in {nat['feval']} evaluations" if nat.get("feval") else ""))
+            if "`||`" in what and ont and nat["ntheta"] < ont:
+                s += (": it reads `(1 + S || g)` over a factor S as one contrast column per factor, "
+                      "uncorrelated, instead of lme4's `(0 + S | g)` block with its own covariance: a "
+                      "smaller model, not an optimizer stopping early")
+        out.append(s)
+    if nt is not None and ont is not None and nt != ont:
+        out.append(f"mixedlm fits {nt} variance parameters where ours fits {ont}: not the same model")
+    if ml.get("converged") is False:
+        out.append("mixedlm reported that it did not converge")
+    return out
+
+
 def thread_check(rows: list[dict]) -> str:
-    """One line: the worst ratio of ours at the defaults over ours at one thread (CPU time when both runs
-    recorded it, else wall time), the issue-12 criterion "never slower than one thread beyond noise"."""
+    """The worst ratio of ours at the defaults over ours at one thread, the issue-12 criterion "never
+    slower than one thread beyond noise": measured within one process (``paired``: alternating fits, best
+    CPU time of each; see :func:`benchmarks.sweep_worker.paired_threads`) where the runs recorded it, and
+    between the processes of the two variants (noisier) as before."""
+    paired = [(r["default"]["paired"]["ratio_cpu"], r["shape"], r["default"]["paired"]["rounds"])
+              for r in rows if (r.get("default") or {}).get("paired", {}).get("ratio_cpu")]
+    line = ""
+    if paired:
+        w = max(paired)
+        line = (f"Defaults against one thread, in the same process (alternating fits, best CPU time of each, "
+                f"{min(p[2] for p in paired)}-{max(p[2] for p in paired)} rounds): at most x{w[0]:.2f} "
+                f"(on {w[1]}); median x{sorted(p[0] for p in paired)[len(paired) // 2]:.2f}. ")
     worst = None
     for r in rows:
         d, o = r.get("default") or {}, r.get("one") or {}
@@ -336,10 +425,10 @@ def thread_check(rows: list[dict]) -> str:
             if worst is None or ratio > worst[0]:
                 worst = (ratio, r["shape"], key)
     if worst is None:
-        return ""
+        return line.strip()
     what = "CPU time" if worst[2] == "cpu" else "wall time"
-    return (f"Defaults against one thread ({what}, best of the processes): at most x{worst[0]:.2f} "
-            f"(on {worst[1]}).")
+    return line + (f"Defaults against one thread ({what}, best of the processes): at most x{worst[0]:.2f} "
+                   f"(on {worst[1]}).") + (" (Between processes: includes process-to-process noise.)" if line else "")
 
 
 def markdown(report: dict) -> str:
@@ -362,25 +451,34 @@ def markdown(report: dict) -> str:
              "(negative: ours is lower); \"path\": the evaluation path our fit took. Ours at the defaults and at "
              "one thread: the best of alternating processes (`--runs`). statsmodels: its time, then its REML "
              "criterion minus ours (\"crit.\"); on crossed shapes MixedLM runs one group holding every row "
-             "with a variance component per factor, built from our model matrices (sparse).", ""]
+             "with a variance component per factor, built from our model matrices (sparse). mixedlm "
+             "(PyPI, Rust backend) runs `mixedlm.lmer` on the formula as lme4 expands it (`^` and `||` "
+             "written out where needed: footnotes), timed as ours (first fit, best warm fit); its cell: wall "
+             "time (ratio to ours), CPU-time ratio, \"crit. +x\" when its REML criterion is above ours by "
+             "more than 1e-6 (its optimum is worse; negative: better), a footnote when it fits another "
+             "number of variance parameters.", ""]
     variants = [v for v in VARIANTS if any(v in r for r in report["results"])]
     sm_notes: list[str] = []
+    ml_notes: list[str] = []
     for cond in dict.fromkeys(r["condition"] for r in report["results"]):
         lines += [f"#### {cond}", ""]
         head = ["shape", "rows"] + [VARIANTS[v][0] for v in variants] + \
-            ["first fit", "lme4", "statsmodels", "evals ours / lme4", "crit. - lme4", "path"]
+            ["first fit", "lme4", "mixedlm", "statsmodels", "evals ours / lme4 / mixedlm", "crit. - lme4", "path"]
         lines += ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
         for r in (x for x in report["results"] if x["condition"] == cond):
             ours = r.get("default") or next((r[v] for v in variants if v in r), {})
             lme4 = r.get("lme4")
             sm = r.get("statsmodels")
+            ml = r.get("mixedlm")
             cells = [f"{r['shape']}: {r['what']}", f"{ours.get('n', ''):,}" if ours.get("n") else ""]
             cells += [_cell(r.get(v), ours) for v in variants]
             cells.append(_sec(ours.get("first")) if "first" in ours else "-")
             cells.append(_cell(lme4, ours) if lme4 else "-")
+            cells.append(_ml_cell(ml, ours, ml_notes))
             cells.append(_sm_cell(sm, ours, sm_notes))
             ev_l = lme4.get("feval") if lme4 and "feval" in lme4 else "-"
-            cells.append(f"{ours.get('feval', '-')} / {ev_l}")
+            ev_m = ml.get("feval") if ml and ml.get("feval") is not None else "-"
+            cells.append(f"{ours.get('feval', '-')} / {ev_l} / {ev_m}")
             cells.append(_crit_gap(ours, lme4))
             cells.append(ours.get("path", "-") + (" (singular)" if ours.get("singular") else ""))
             lines.append("| " + " | ".join(str(c) for c in cells) + " |")
@@ -397,6 +495,10 @@ def markdown(report: dict) -> str:
                      f"{_sec(s.get('first_fit_s'))} | {_sec(s.get('warm_fit_s'))} | {_sec(s.get('cli_s'))} | "
                      f"{_sec(s.get('rscript_s'))} |")
     lines.append("")
+    for k, n in enumerate(ml_notes, 1):
+        lines.append(f"[m{k}] mixedlm: {n}")
+    if ml_notes:
+        lines.append("")
     for k, n in enumerate(sm_notes, 1):
         lines.append(f"[{k}] statsmodels: {n}")
     if sm_notes:

@@ -1,11 +1,17 @@
 """One tool on one shape, in a new process: ``python -m benchmarks.sweep_worker TOOL SHAPE VARIANT REPEATS BUDGET``.
 
-TOOL is ``mixedmodels`` or ``statsmodels``. VARIANT (mixedmodels only) is ``default`` (the package's
-defaults), ``one`` (the parent sets OPENBLAS/OMP/MKL_NUM_THREADS=1) or ``all`` (``mm.set_threads(cores)``:
-every BLAS pool at the library default, as before the package limited them). Prints one JSON line: the
-first fit of the process (after the package is loaded: ``load_s``), then the best of up to REPEATS warm
-fits (fewer when they would exceed BUDGET / 2 seconds), evaluations, the criterion reached (REML), the
-evaluation path the fit took, and the process's peak resident memory.
+TOOL is ``mixedmodels``, ``mixedlm`` or ``statsmodels``. VARIANT (mixedmodels only) is ``default`` (the
+package's defaults), ``one`` (the parent sets OPENBLAS/OMP/MKL_NUM_THREADS=1) or ``all``
+(``mm.set_threads(cores)``: every BLAS pool at the library default, as before the package limited them).
+Prints one JSON line: the first fit of the process (after the package is loaded: ``load_s``), then the best
+of up to REPEATS warm fits (fewer when they would exceed BUDGET / 2 seconds), wall and CPU time,
+evaluations, the criterion reached (REML), the number of variance parameters (``ntheta``), the evaluation
+path the fit took, and the process's peak resident memory.
+
+``default`` also measures the thread ratio within the process (``paired``): fits at the defaults and fits
+at one thread (the environment's ``OPENBLAS/OMP/MKL_NUM_THREADS=1`` as the package reads it, and every
+pool at one thread through a ``threadpoolctl`` scope) alternate, the best CPU and wall time of each is
+kept, so that what differs between processes (memory layout, a neighbour's load) cancels.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import re
 import sys
 import time
 import warnings
+from contextlib import contextmanager
 
 from benchmarks.procs import rss_kb
 
@@ -65,6 +72,52 @@ def _timed(fit_once, repeats: int, budget: float, cpu: list | None = None):
     return times, info
 
 
+THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+@contextmanager
+def one_thread():
+    """Inside: the environment says one thread (the package then leaves the pools as they are) and every
+    BLAS/OpenMP pool is at one thread (``threadpoolctl``); both restored on exit."""
+    from threadpoolctl import threadpool_limits
+
+    saved = {v: os.environ.get(v) for v in THREAD_VARS}
+    os.environ.update({v: "1" for v in THREAD_VARS})
+    try:
+        with threadpool_limits(limits=1):
+            yield
+    finally:
+        for v, old in saved.items():
+            if old is None:
+                os.environ.pop(v, None)
+            else:
+                os.environ[v] = old
+
+
+def paired_threads(fit_once, pairs: int, budget: float) -> dict:
+    """Fits at the defaults and at one thread (:func:`one_thread`), alternating (default, one, one,
+    default, ...) for ``pairs`` rounds (fewer past ``budget / 2`` seconds): the best CPU and wall time of
+    each and their ratio (defaults over one thread)."""
+    best = {"default": [float("inf"), float("inf")], "one": [float("inf"), float("inf")]}
+    spent = 0.0
+    for k in range(max(1, pairs)):
+        for which in (("default", "one") if k % 2 == 0 else ("one", "default")):
+            c0, t0 = time.process_time(), time.perf_counter()
+            if which == "one":
+                with one_thread():
+                    fit_once()
+            else:
+                fit_once()
+            dt, dc = time.perf_counter() - t0, time.process_time() - c0
+            best[which] = [min(best[which][0], dc), min(best[which][1], dt)]
+            spent += dt
+        if spent > budget / 2:
+            break
+    (dc, dw), (oc, ow) = best["default"], best["one"]
+    return {"default_cpu": dc, "one_cpu": oc, "default_wall": dw, "one_wall": ow, "rounds": k + 1,
+            "ratio_cpu": dc / oc if oc > 0 else None, "ratio_wall": dw / ow if ow > 0 else None}
+
+
 def run_mixedmodels(shape, data, variant: str, repeats: int, budget: float) -> dict:
     t0 = time.perf_counter()
     import mixedmodels as mm
@@ -90,10 +143,56 @@ def run_mixedmodels(shape, data, variant: str, repeats: int, budget: float) -> d
     else:
         times, m = _timed(fit_once, repeats, budget, cpu)
     opt = m.optinfo
-    return {"time": min(times), "times": times, "cpu": min(cpu), "first": first, "load_s": load_s,
-            "feval": int(opt.feval),
-            "objective": float(m.objective), "optimizer": opt.optimizer, "path": evaluation_path(m),
-            "singular": bool(m.is_singular), "numba_loaded": "numba" in sys.modules}
+    res = {"time": min(times), "times": times, "cpu": min(cpu), "first": first, "load_s": load_s,
+           "feval": int(opt.feval), "ntheta": int(len(m.theta)),
+           "objective": float(m.objective), "optimizer": opt.optimizer, "path": evaluation_path(m),
+           "singular": bool(m.is_singular), "numba_loaded": "numba" in sys.modules}
+    if variant == "default" and first <= budget / 4:
+        res["paired"] = paired_threads(fit_once, max(2, repeats), budget)
+    return res
+
+
+def run_mixedlm(shape, data, variant: str, repeats: int, budget: float) -> dict:
+    """mixedlm (PyPI, Rust backend): ``mixedlm.lmer`` on the shape's formula written as lme4 expands it
+    (:func:`benchmarks.translate.mixedlm_formula`), timed as ours (first fit, then the best of up to
+    ``repeats`` warm fits, wall and CPU), its ``REMLcrit()`` (the scale of ours) and its number of variance
+    parameters. When the formula had to be rewritten, mixedlm first fits it as written once (``native``:
+    its criterion and parameter count, or the error), to show what the written form gives; that is printed
+    at once as a ``partial`` JSON line (kept by the parent if the timed fits run past the budget)."""
+    t0 = time.perf_counter()
+    import mixedlm
+
+    from benchmarks.translate import mixedlm_formula
+
+    load_s = time.perf_counter() - t0
+    formula, changed = mixedlm_formula(shape.formula)
+    res = {"formula": formula, "rewritten": changed}
+    if changed:  # first, and printed at once: the parent keeps it if the timed fits run out of time
+        try:
+            c0, t0 = time.process_time(), time.perf_counter()
+            nat = mixedlm.lmer(shape.formula, data)
+            res["native"] = {"objective": float(nat.REMLcrit()), "ntheta": int(len(nat.getME("theta"))),
+                             "feval": getattr(nat, "function_evals", None),
+                             "time": time.perf_counter() - t0, "cpu": time.process_time() - c0}
+        except Exception as exc:  # the written form is refused (e.g. ``^``): say so
+            res["native"] = {"error": f"{type(exc).__name__}: {exc}"}
+        print(json.dumps(dict(res, partial=True)), flush=True)
+
+    def fit_once():
+        return mixedlm.lmer(formula, data)
+    cpu: list[float] = []
+    c0, t0 = time.process_time(), time.perf_counter()
+    m = fit_once()
+    first = time.perf_counter() - t0
+    if first > budget / 2:
+        times, cpu = [first], [time.process_time() - c0]
+    else:
+        times, m = _timed(fit_once, repeats, budget, cpu)
+    feval = getattr(m, "function_evals", None)
+    res.update({"time": min(times), "times": times, "cpu": min(cpu), "first": first, "load_s": load_s,
+                "feval": int(feval) if feval is not None else None, "objective": float(m.REMLcrit()),
+                "ntheta": int(len(m.getME("theta"))), "converged": bool(getattr(m, "converged", True))})
+    return res
 
 
 def run_statsmodels(shape, data, variant: str, repeats: int, budget: float) -> dict:
@@ -148,7 +247,7 @@ def main() -> None:
         float(sys.argv[5])
     shape = BY_NAME[name]
     data = shape.load()
-    run = {"mixedmodels": run_mixedmodels, "statsmodels": run_statsmodels}[tool]
+    run = {"mixedmodels": run_mixedmodels, "mixedlm": run_mixedlm, "statsmodels": run_statsmodels}[tool]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         res = run(shape, data, variant, repeats, budget)
