@@ -22,7 +22,7 @@ import pandas as pd
 
 from . import datasets
 from .errors import FormulaError, MixedModelsError
-from .fit import glmm_kernels, kernels
+from .fit import blockdiag, glmm_kernels, kernels
 from .fit.gradient import gradient
 from .interop.rio import read_csv
 from .model import LinearMixedModel, lmer
@@ -216,6 +216,8 @@ def _compile_kernels() -> int:
         for model in models:
             crit = model.criterion(True, path=path)
             gradient(crit, crit.theta_init())
+        if path == "blocks":  # the first term's block-diagonal kernels (many levels, s >= 2)
+            blockdiag.warm_up()
     # the generalized models' compiled PIRLS (binomial here; the family and link are arguments of one
     # kernel) and its adaptive Gauss-Hermite deviance
     cbpp = datasets.load("cbpp")

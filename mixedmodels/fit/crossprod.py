@@ -147,9 +147,17 @@ class CrossProducts:
             return cls(A11, W.T @ _dense_z(refs, z, t1.nranef), W.T @ W)
         # large problems: the Z columns sparse, X and y dense (X is mostly dense: a sparse copy of it and
         # sparse products with it cost far more than BLAS on the dense columns)
-        Z1 = ReTerm(t1.group, t1.levels, refs, t1.cnames, z).zmatrix()
         Xy = np.column_stack([X[rows], y[rows]])
         XyXy = Xy.T @ Xy
+        if len(terms) == 1 and s * Xy.shape[1] <= paths.CROSSPROD_BINCOUNT_MAX:
+            # one term: A_R1 = [X y]' Z1 is dense, its (level, column) sums one bincount each (no sparse
+            # Z1 built, no sparse product, no sparse copy of a dense block)
+            Z1Xy = np.empty((t1.nlevels, s, Xy.shape[1]))
+            for a in range(s):
+                for c in range(Xy.shape[1]):
+                    Z1Xy[:, a, c] = np.bincount(refs, weights=z[:, a] * Xy[:, c], minlength=t1.nlevels)
+            return cls(A11, np.ascontiguousarray(Z1Xy.reshape(t1.nranef, -1).T), XyXy)
+        Z1 = ReTerm(t1.group, t1.levels, refs, t1.cnames, z).zmatrix()
         Z1Xy = np.asarray(Z1.T @ Xy)  # (q1, p + 1)
         if len(terms) > 1:
             Zr = sp.hstack([ReTerm(t.group, t.levels, t.refs[rows], t.cnames, t.z[rows]).zmatrix()

@@ -51,6 +51,7 @@ import numpy as np
 import scipy.linalg as sla
 import scipy.sparse as sp
 
+from . import blockdiag
 from .kernels import njit
 from .linalg import BlockedFactor, NotPositiveDefinite, batched_inverse
 
@@ -194,7 +195,8 @@ def gradient(crit, theta, *, mode: str | None = None) -> tuple[float, np.ndarray
 
 def gradient_from_factor(crit, f: BlockedFactor, *, mode: str = "dense",
                          chunk_elements: int = 2_000_000,
-                         layout: "SparseGradientLayout | None | bool" = None) -> np.ndarray:
+                         layout: "SparseGradientLayout | None | bool" = None,
+                         compiled: bool = False) -> np.ndarray:
     """The gradient of ``crit`` (a :class:`~mixedmodels.fit.criterion.ProfiledCriterion`) at the factor
     ``f`` (see the module docstring for the formulas).
 
@@ -203,7 +205,9 @@ def gradient_from_factor(crit, f: BlockedFactor, *, mode: str = "dense",
     (sparse A_R1: with scalar later terms, the entries of ``Minv`` inside each level's rows gathered
     through ``layout``, a :class:`SparseGradientLayout` built once per model, made here when ``None`` and
     the model is small enough; otherwise, or with ``layout=False``, ``Minv V`` formed ``chunk_elements``
-    at a time). All give the same gradient; the evaluation paths pass theirs.
+    at a time). All give the same gradient; the evaluation paths pass theirs. ``compiled``: the first
+    term's level-by-level part by the kernels of :mod:`mixedmodels.fit.blockdiag` (a vector-valued first
+    term; the paths say when).
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
@@ -241,20 +245,26 @@ def gradient_from_factor(crit, f: BlockedFactor, *, mode: str = "dense",
     z = -z  # (-x, 1)
     x = -z[:m1]
     w = dvec * z if LR is None else np.asarray(LR @ z).ravel()  # (-b_R, -beta, 1)
-    # batched matmuls throughout, not einsum: its unoptimized loops cost 10-30x more on these shapes
-    P = np.matmul(f.L11inv.transpose(0, 2, 1), f.L11inv)  # (lambda1' A11_j lambda1 + I)^-1
+    compiled = compiled and s1 >= 2
     AR1d = crit.AR1_dense.reshape(m, -1) if mode == "dense" else None
     AR1_mat = AR1d if AR1d is not None else crit.cp.AR1
     AtW = np.asarray(AR1_mat.T @ w).ravel().reshape(l1, s1)
-    PL = P @ lam1.T  # P_j lambda1'
-    u1 = np.matmul(PL, AtW[:, :, None])[:, :, 0]
-    b1 = u1 @ lam1.T
-    Zres1 = AtW - np.matmul(cp.A11, b1[:, :, None])[:, :, 0]
+    if compiled:  # u1, b1, sum_j Zres1_j u1_j' and T1 in one pass over the levels
+        u1, b1, ZU, T1 = blockdiag.solution_first(lam1, f.L11inv, cp.A11, AtW,
+                                                  want_T1=mode != "dense" or bool(crit.rest_pairs))
+    else:
+        # batched matmuls, not einsum: its unoptimized loops cost 10-30x more on these shapes
+        P = np.matmul(f.L11inv.transpose(0, 2, 1), f.L11inv)  # (lambda1' A11_j lambda1 + I)^-1
+        PL = P @ lam1.T  # P_j lambda1'
+        u1 = np.matmul(PL, AtW[:, :, None])[:, :, 0]
+        b1 = u1 @ lam1.T
+        Zres1 = AtW - np.matmul(cp.A11, b1[:, :, None])[:, :, 0]
+        ZU = Zres1.T @ u1
     ZresR = cp.ARR[:qr] @ w - np.asarray(AR1_mat[:qr] @ b1.ravel()).ravel()
     r2 = f.pwrss
     dr2 = np.zeros(ntheta)
     rows, cols = crit.tril[0]
-    dr2[crit.theta_slices[0]] = -2.0 * (Zres1.T @ u1)[rows, cols]
+    dr2[crit.theta_slices[0]] = -2.0 * ZU[rows, cols]
     uR = x[:qr]
     pos = 0
     for ti, t in enumerate(crit.terms[1:], start=1):
@@ -266,7 +276,8 @@ def gradient_from_factor(crit, f: BlockedFactor, *, mode: str = "dense",
 
     # ---- log-determinant of Omega_S
     glog = np.zeros(ntheta)
-    T1 = lam1 @ P @ lam1.T  # lambda1 P_j lambda1' (batched matmul: faster than a 3-operand einsum)
+    if not compiled:
+        T1 = lam1 @ P @ lam1.T  # lambda1 P_j lambda1' (batched matmul: faster than a 3-operand einsum)
     use_kernel = mode == "blocks" and crit.rest_diag
     if k and mode == "sparse" and crit.rest_diag and layout is None:
         layout = SparseGradientLayout.for_criterion(crit)
@@ -302,7 +313,10 @@ def gradient_from_factor(crit, f: BlockedFactor, *, mode: str = "dense",
             V = (AR1d * dvec[:, None] if LR is None else np.asarray(LR.T @ AR1d))[:k]
             Y = Minv @ V
             Yb = Y.reshape(k, l1, s1)
-            Q[:] = np.matmul(V.reshape(k, l1, s1).transpose(1, 2, 0), Yb.transpose(1, 0, 2))
+            if compiled:
+                Q = blockdiag.q_dense(V, Y, l1, s1)
+            else:
+                Q[:] = np.matmul(V.reshape(k, l1, s1).transpose(1, 2, 0), Yb.transpose(1, 0, 2))
             if rest:
                 YT = np.matmul(Yb.transpose(1, 0, 2), T1).transpose(1, 0, 2).reshape(k, l1 * s1)
                 rest_x -= _pair_sums(crit, YT, AR1d, len(rest))
@@ -313,13 +327,16 @@ def gradient_from_factor(crit, f: BlockedFactor, *, mode: str = "dense",
                 V = (LR.T @ crit.AR1_csc).tocsc()[:k]
             _q_and_corr_chunked(crit, V, Minv, T1, k, Q, rest_x, chunk_elements)
     # first term: X_jj = P_j lambda1' A11_j - P_j lambda1' Q_j (I + lambda1 lambda1' A11_j)^-1
-    G = PL @ cp.A11
-    if k:
-        Rm = (lam1 @ lam1.T) @ cp.A11
-        Rm += crit.eye1
-        Rinv = 1.0 / Rm if s1 == 1 else batched_inverse(Rm)
-        G -= PL @ Q @ Rinv
-    Gsum = G.sum(axis=0)
+    if compiled:
+        Gsum = blockdiag.logdet_first(lam1, f.L11inv, cp.A11, Q if k else None)
+    else:
+        G = PL @ cp.A11
+        if k:
+            Rm = (lam1 @ lam1.T) @ cp.A11
+            Rm += crit.eye1
+            Rinv = 1.0 / Rm if s1 == 1 else batched_inverse(Rm)
+            G -= PL @ Q @ Rinv
+        Gsum = G.sum(axis=0)
     rows, cols = crit.tril[0]
     glog[crit.theta_slices[0]] = 2.0 * Gsum[cols, rows]
     if rest:

@@ -57,7 +57,7 @@ import numpy as np
 
 __all__ = ["LevelBlocks", "available", "njit", "compiled_small_pays", "SMALL_FITS_BEFORE_JIT", "blocks_ready",
            "compile_in_background", "COMPILE_IN_BACKGROUND", "BACKGROUND_NICE", "BLOCKS_KERNELS", "cache_dir",
-           "indexed", "compile_lock", "compiling_elsewhere"]
+           "indexed", "compile_lock", "compiling_elsewhere", "on_disk"]
 
 # small models fitted on the NumPy path in a process before the compiled evaluator is loaded (a NumPy
 # fit of sleepstudy takes a few ms against ~1.5 ms compiled; loading Numba costs ~0.3 s once)
@@ -204,6 +204,12 @@ def _on_disk(fn) -> bool:
         return bool(fn._cache._cache_file._load_index())
     except Exception:
         return True
+
+
+def on_disk(fn) -> bool:
+    """Whether Numba's on-disk cache holds machine code for the compiled function ``fn`` (see
+    :func:`_on_disk`); for the other kernel modules of this folder."""
+    return _on_disk(fn)
 
 
 def _background_finished() -> bool:

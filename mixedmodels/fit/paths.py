@@ -26,6 +26,10 @@ mated     lambda is block diagonal (MixedModels.jl's amalgamation): a much small
           the results on the dense path of the model as written
 ========  ==========================================================================================
 
+On the dense, sparse and blocks paths a vector-valued first term with many levels has its level-by-level
+algebra compiled (:mod:`mixedmodels.fit.blockdiag`; :func:`uses_blockdiag` says when): the path's name
+is unchanged, its numbers agree with the NumPy code to rounding.
+
 Every size threshold of the fit stage lives in this module. A new path is a class with the
 :class:`Path` interface, registered in :data:`PATHS`; :func:`choose_path` says when ``"auto"`` takes it.
 The optimizers (:mod:`mixedmodels.fit.optimize`) only call ``evaluate`` / ``gradient_at``.
@@ -38,7 +42,7 @@ from typing import Protocol
 import numpy as np
 import scipy.sparse as sp
 
-from . import kernels
+from . import blockdiag, kernels
 from ..errors import MixedModelsError, ModelError
 from .gradient import SparseGradientLayout, gradient_from_factor
 from .linalg import (BlockedFactor, NotPositiveDefinite, batched_cholesky, batched_tri_inverse,
@@ -52,6 +56,8 @@ __all__ = ["Path", "SmallPath", "DensePath", "BlocksPath", "SparsePath", "Warmin
            "choose_path", "NESTED_MIN_WORK", "AMALGAMATE_GAIN", "AMALGAMATE_MAX",
            "DENSE_MAX", "DENSE_HARD_MAX", "WARMING_MAX_SIZE", "SMALL_MAX_REST", "SMALL_MAX_WORK", "BLOCKS_MIN_WORK",
            "SPARSE_DENSE_C", "GRAM_PAIRS_MAX", "GRADIENT_CHUNK_ELEMENTS", "CROSSPROD_DENSE_MAX",
+           "BLOCKDIAG_MIN_LEVELS", "BLOCKDIAG_MIN_LEVELS_LOADED", "BLOCKDIAG_GRAM_MAX_ROWS", "uses_blockdiag",
+           "CROSSPROD_BINCOUNT_MAX",
            "CROSS_CHECK_SINGULAR_TOL",
            "CROSS_CHECK_FEW_LEVELS", "CROSS_CHECK_DENSE_MAX_THETA"]
 
@@ -70,6 +76,14 @@ SPARSE_DENSE_C = 0.05         # fill of A_R1 above which the sparse path forms C
 GRAM_PAIRS_MAX = 20_000_000   # row pairs of A_R1 up to which the sparse path precomputes the pattern of
                               # C C' (scalar terms only; linalg.WeightedGram, ~40 bytes a pair to build)
 GRADIENT_CHUNK_ELEMENTS = 2_000_000  # size of the dense k x (columns) blocks of the sparse gradient
+BLOCKDIAG_MIN_LEVELS = 8_000  # levels of a vector-valued first term from which the paths run its
+                              # level-by-level algebra compiled (fit.blockdiag; NumPy's batched calls
+                              # on s x s blocks cost ~1 us a block each: ~15 us a level an evaluation
+                              # with its gradient, against ~0.4 s to load Numba and the kernels) ...
+BLOCKDIAG_MIN_LEVELS_LOADED = 100  # ... and from which once the kernels ran in the process (then
+                                   # faster from ~100 levels: 0.08 against 0.29 ms an evaluation)
+BLOCKDIAG_GRAM_MAX_ROWS = 16  # rows of the rest block up to which the dense path's compiled factor
+                              # accumulates C C' level by level inside the optimizer (C not stored)
 CROSSPROD_DENSE_MAX = 200_000  # n * (columns) up to which the cross-products are formed densely
 NESTED_MIN_WORK = 1_000_000   # flops of a dense evaluation (m^3 / 3 + m^2 q1) from which "auto" takes the
                               # nested path where it applies (below, its ~30 small NumPy calls cost more)
@@ -77,6 +91,8 @@ AMALGAMATE_GAIN = 1.5         # "auto" amalgamates terms on one factor when a de
                               # (m^3 / 3 + m^2 q1) drop by at least this factor ...
 AMALGAMATE_MAX = 4_000_000    # ... and the whole cross-product has at most this many elements (it is
                               # permuted densely once, 32 MB)
+CROSSPROD_BINCOUNT_MAX = 64     # with one random term and more rows, columns of Z1' [X y] up to which they
+                                # are summed level by level by bincount (A_R1 dense), not a sparse product
 # the BOBYQA cross-check of optimizer="auto" (mixedmodels.fit.optimize.cross_check_reason)
 CROSS_CHECK_SINGULAR_TOL = 1e-4  # a fit with a variance component below this (lme4's isSingular) ...
 CROSS_CHECK_FEW_LEVELS = 5       # ... or a grouping factor with at most this many levels may have a
@@ -108,9 +124,26 @@ class Path(Protocol):
     def gradient_at(self, state) -> np.ndarray | None: ...
 
 
-def _first_term(crit, lam1: np.ndarray):
+def uses_blockdiag(crit) -> bool:
+    """Whether the paths of ``crit`` run the first term's level-by-level algebra compiled
+    (:mod:`mixedmodels.fit.blockdiag`): a vector-valued first term with at least
+    :data:`BLOCKDIAG_MIN_LEVELS_LOADED` levels when the kernels already ran in this process, else at
+    least :data:`BLOCKDIAG_MIN_LEVELS` levels (where the fit saves more than loading Numba and the
+    kernels costs, ~0.4 s) and their machine code ready (:func:`~mixedmodels.fit.blockdiag.ready`;
+    where it is not, NumPy, and the compile starts in the background)."""
+    if crit.s1 < 2 or crit.l1 < BLOCKDIAG_MIN_LEVELS_LOADED:
+        return False
+    if blockdiag.loaded(crit.s1):
+        return True
+    return crit.l1 >= BLOCKDIAG_MIN_LEVELS and blockdiag.ready(crit.s1)
+
+
+def _first_term(crit, lam1: np.ndarray, compiled: bool = False):
     """``L11 = chol(lambda_1' A11_j lambda_1 + I)`` blockwise, and its inverse."""
     cp = crit.cp
+    if compiled:
+        L11, L11inv, _, _ = blockdiag.factor_first(lam1, cp.A11)
+        return L11, L11inv
     if crit.s1 == 1:
         L11 = np.sqrt(cp.A11 * lam1[0, 0] ** 2 + 1.0)
         return L11, 1.0 / L11
@@ -120,11 +153,15 @@ def _first_term(crit, lam1: np.ndarray):
     return L11, batched_tri_inverse(L11)
 
 
-def _first_block(crit, theta: np.ndarray):
+def _first_block(crit, theta: np.ndarray, compiled: bool = False):
     """The first term's part of the factor at ``theta``, as the dense and level-block paths form it: the
-    lambdas, ``L11`` and its inverse, and ``T_j = lambda_1 L11_j^-T`` (``C = LR' A_R1 blockdiag(T_j)``)."""
+    lambdas, ``L11`` and its inverse, and ``T_j = lambda_1 L11_j^-T`` (``C = LR' A_R1 blockdiag(T_j)``);
+    ``compiled``: by :func:`mixedmodels.fit.blockdiag.factor_first`."""
     lams = crit.lambdas(theta)
     lam1 = lams[0]
+    if compiled:
+        L11, L11inv, T, _ = blockdiag.factor_first(lam1, crit.cp.A11)
+        return lams, L11, L11inv, T
     L11, L11inv = _first_term(crit, lam1)
     return lams, L11, L11inv, lam1 @ np.transpose(L11inv, (0, 2, 1))
 
@@ -144,8 +181,10 @@ class _FactorPath:
     name = ""
     gradient_mode = "dense"
 
-    def __init__(self, crit):
+    def __init__(self, crit, compiled: bool | None = None):
         self.crit = crit
+        # the first term's level-by-level algebra compiled (None: where it pays, uses_blockdiag)
+        self.compiled = uses_blockdiag(crit) if compiled is None else bool(compiled and crit.s1 >= 2)
 
     def factor(self, theta: np.ndarray, need_C: bool = True) -> BlockedFactor:  # pragma: no cover
         raise NotImplementedError
@@ -164,7 +203,7 @@ class _FactorPath:
     def gradient_at(self, f: BlockedFactor) -> np.ndarray | None:
         try:
             g = gradient_from_factor(self.crit, f, mode=self.gradient_mode,
-                                     chunk_elements=GRADIENT_CHUNK_ELEMENTS)
+                                     chunk_elements=GRADIENT_CHUNK_ELEMENTS, compiled=self.compiled)
         except (NotPositiveDefinite, np.linalg.LinAlgError):
             return None
         return g if np.all(np.isfinite(g)) else None
@@ -185,20 +224,40 @@ class DensePath(_FactorPath):
     name = "dense"
     gradient_mode = "dense"
 
-    def __init__(self, crit):
-        super().__init__(crit)
+    def __init__(self, crit, compiled: bool | None = None):
+        super().__init__(crit, compiled)
         self.AR1 = crit.AR1_dense  # (m, l1, s1), formed once
 
     def factor(self, theta: np.ndarray, need_C: bool = True) -> BlockedFactor:
         crit = self.crit
-        lams, L11, L11inv, T = _first_block(crit, theta)
+        if self.compiled and not need_C and crit.m <= BLOCKDIAG_GRAM_MAX_ROWS:
+            # L11, its inverse and C C' (C = AR1 blockdiag(lambda1 L11_j^-T)) in one compiled pass
+            cp = crit.cp
+            lams = crit.lambdas(theta)
+            L11, L11inv, _, CC = blockdiag.factor_first(lams[0], cp.A11, self.AR1, gram=True)
+            if not crit.qrest:
+                M = cp.ARR - CC
+            elif crit.rest_diag:
+                d = crit.rest_scale_vector(theta)
+                M = (cp.ARR - CC) * d[:, None]
+                M *= d[None, :]
+            else:
+                M = cp.ARR - CC
+                M = crit.rest_scale_left(crit.rest_scale_right(M, lams), lams)
+            M[crit.diag_m] += crit.eye_rest
+            return BlockedFactor(theta, lams, L11, L11inv, None, dense_cholesky(M), crit.qrest, crit.p)
         # C = LambdaR' AR1 Lambda1 L11^-T
-        if crit.s1 == 1:
-            C = self.AR1[:, :, 0] * T[:, 0, 0][None, :]
+        if self.compiled:  # L11, its inverse and AR1 blockdiag(lambda1 L11_j^-T) in one compiled pass
+            lams = crit.lambdas(theta)
+            L11, L11inv, _, C = blockdiag.factor_first(lams[0], crit.cp.A11, self.AR1)
         else:
-            # level by level A_R1[:, j, :] @ T_j as one batched matmul (einsum's unoptimized loop costs
-            # 2-8x more on these shapes)
-            C = np.matmul(self.AR1.transpose(1, 0, 2), T).transpose(1, 0, 2).reshape(crit.m, -1)
+            lams, L11, L11inv, T = _first_block(crit, theta)
+            if crit.s1 == 1:
+                C = self.AR1[:, :, 0] * T[:, 0, 0][None, :]
+            else:
+                # level by level A_R1[:, j, :] @ T_j as one batched matmul (einsum's unoptimized loop
+                # costs 2-8x more on these shapes)
+                C = np.matmul(self.AR1.transpose(1, 0, 2), T).transpose(1, 0, 2).reshape(crit.m, -1)
         if crit.qrest and crit.rest_diag:
             d = crit.rest_scale_vector(theta)
             C *= d[:, None]
@@ -248,13 +307,13 @@ class BlocksPath(_FactorPath):
     name = "blocks"
     gradient_mode = "blocks"
 
-    def __init__(self, crit):
-        super().__init__(crit)
+    def __init__(self, crit, compiled: bool | None = None):
+        super().__init__(crit, compiled)
         self.blocks = crit.level_blocks
 
     def factor(self, theta: np.ndarray, need_C: bool = True) -> BlockedFactor:
         crit = self.crit
-        lams, L11, L11inv, T = _first_block(crit, theta)
+        lams, L11, L11inv, T = _first_block(crit, theta, self.compiled)
         d = crit.rest_scale_vector(theta)
         M = _diag_rest_block(crit, d)
         self.blocks.downdate(M, T, d)
@@ -278,8 +337,8 @@ class SparsePath(_FactorPath):
     name = "sparse"
     gradient_mode = "sparse"
 
-    def __init__(self, crit):
-        super().__init__(crit)
+    def __init__(self, crit, compiled: bool | None = None):
+        super().__init__(crit, compiled)
         AR1 = crit.cp.AR1
         self.dense_C = AR1.nnz / max(1, AR1.shape[0] * AR1.shape[1]) > SPARSE_DENSE_C
         # scalar terms throughout: C C' = diag(d) A_R1 diag(t^2) A_R1' diag(d) on a pattern fixed per model
@@ -298,7 +357,8 @@ class SparsePath(_FactorPath):
             self._layout_built = True
         try:
             g = gradient_from_factor(self.crit, f, mode="sparse", chunk_elements=GRADIENT_CHUNK_ELEMENTS,
-                                     layout=self._layout if self._layout is not None else False)
+                                     layout=self._layout if self._layout is not None else False,
+                                     compiled=self.compiled)
         except (NotPositiveDefinite, np.linalg.LinAlgError):
             return None
         return g if np.all(np.isfinite(g)) else None
@@ -308,7 +368,7 @@ class SparsePath(_FactorPath):
         cp = crit.cp
         lams = crit.lambdas(theta)
         lam1 = lams[0]
-        L11, L11inv = _first_term(crit, lam1)
+        L11, L11inv = _first_term(crit, lam1, self.compiled)
         if self._gram is not None and not need_C:
             d = crit.rest_scale_vector(theta)
             M = _diag_rest_block(crit, d)
