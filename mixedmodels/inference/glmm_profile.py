@@ -29,17 +29,12 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ..errors import MixedModelsError, warn
+from ..errors import MixedModelsError
 from ..fit.optimize import bobyqa
-from .profile import Profile, back_spline, confint_profile, cv_to_sv, fill_profile, interp_spline, par_names, \
-    profile_both_ways, sv_to_cv
+from .profile import Profile, add_splines, confint_profile, cv_to_sv, fill_profile, note_warning, par_names, \
+    profile_both_ways, start_step, sv_to_cv
 
 __all__ = ["glmm_profile", "glmm_confint_profile"]
-
-
-def _warn(msgs: list[str], text: str) -> None:
-    msgs.append(text)
-    warn(text, UserWarning)
 
 
 def glmm_profile(fit, which=None, alphamax: float = 0.01, maxpts: int = 100, delta: float | None = None,
@@ -85,7 +80,7 @@ def glmm_profile(fit, which=None, alphamax: float = 0.01, maxpts: int = 100, del
         raise MixedModelsError("the deviance at the estimates does not reproduce the fit's: cannot profile")
 
     fillmat = functools.partial(fill_profile, delta=delta, maxmult=maxmult, cutoff=cutoff,
-                                warn=lambda text: _warn(msgs, text))
+                                warn=lambda text: note_warning(msgs, text))
 
     res = np.tile(np.concatenate([[0.0], opt]), (maxpts, 1))
     rows_all = []
@@ -116,7 +111,7 @@ def glmm_profile(fit, which=None, alphamax: float = 0.01, maxpts: int = 100, del
             devdiff = fval - base
             out = np.empty(nptot + 1)
             if not np.isfinite(devdiff):
-                _warn(msgs, "NAs detected in profiling")
+                note_warning(msgs, "NAs detected in profiling")
                 out[:] = np.nan
                 out[1 + w] = xx
                 return out
@@ -124,7 +119,7 @@ def glmm_profile(fit, which=None, alphamax: float = 0.01, maxpts: int = 100, del
                 raise MixedModelsError(f"profiling detected new, lower deviance (by {-devdiff:.3g}): the fit "
                                        "did not reach its optimum; refit (e.g. from these values) first")
             if devdiff < 0:
-                _warn(msgs, f"slightly lower deviances (diff={devdiff:g}) detected")
+                note_warning(msgs, f"slightly lower deviances (diff={devdiff:g}) detected")
             devdiff = max(0.0, devdiff)
             out[0] = math.copysign(math.sqrt(devdiff), xx - pw) if xx != pw else 0.0
             out[1:] = pars
@@ -132,18 +127,10 @@ def glmm_profile(fit, which=None, alphamax: float = 0.01, maxpts: int = 100, del
             out[1:][others] = x
             return out
 
-        shiftpar = 0.001 if pw == 0 else pw * 1.01
-        bres = profile_both_ways(res, shiftpar, lower[w], upper[w], zeta, w + 1, fillmat,
-                                 downwards=pw > lower[w])
+        bres = profile_both_ways(res, start_step(pw, lower[w], upper[w]), lower[w], upper[w], zeta, w + 1,
+                                 fillmat, downwards=pw > lower[w])
         rows_all.append((names[w], bres))
-        ok = ~np.isnan(bres[:, 0]) & ~np.isnan(bres[:, w + 1])
-        try:
-            fwd = interp_spline(bres[ok, w + 1], bres[ok, 0])
-            forward[names[w]] = fwd
-            backward[names[w]] = back_spline(fwd)
-        except (ValueError, np.linalg.LinAlgError) as exc:
-            backward[names[w]] = exc
-            _warn(msgs, f"non-monotonic profile for {names[w]}")
+        add_splines(names[w], bres, w + 1, forward, backward, msgs)
 
     frames = []
     for nm, block in rows_all:

@@ -325,10 +325,43 @@ def profile_both_ways(res: np.ndarray, start: float, lo: float, hi: float, zetaf
     return bres[np.argsort(bres[:, col], kind="stable")]
 
 
-def _warn(msgs: list[str], text: str) -> None:
-
+def note_warning(msgs: list[str], text: str) -> None:
+    """Warn and keep the text in ``msgs`` (the profile's messages)."""
     msgs.append(text)
     warn(text, UserWarning)
+
+
+
+def start_step(pw: float, lo: float, hi: float) -> float:
+    """lme4's first profile step from the estimate ``pw`` of a variance parameter (0.001 from zero, else
+    1% further); from an estimate on a bound (a correlation of -1 or 1 at a singular fit) a step into the
+    interior instead of out of the parameter space, where the deviance is not defined."""
+    shiftpar = 0.001 if pw == 0 else pw * 1.01
+    if not lo < shiftpar < hi:
+        span = min(hi, pw + 1.0) - max(lo, pw - 1.0)
+        shiftpar = pw + 0.01 * span if pw <= lo else pw - 0.01 * span
+    return shiftpar
+
+
+def add_splines(name: str, bres: np.ndarray, col: int, forward: dict, backward: dict, msgs: list[str],
+                drop_missing: bool = True) -> None:
+    """The forward (parameter -> zeta) and backward interpolation splines of one profile trace (``bres``,
+    column ``col`` the parameter); rows with missing values are dropped (``drop_missing``) or make the
+    trace fail; a trace that cannot be interpolated keeps its exception in ``backward`` and warns."""
+    try:
+        if drop_missing:
+            ok = ~np.isnan(bres[:, 0]) & ~np.isnan(bres[:, col])
+            x, z = bres[ok, col], bres[ok, 0]
+        else:
+            if np.isnan(bres[:, [0, col]]).any():
+                raise ValueError("missing values in the profile")
+            x, z = bres[:, col], bres[:, 0]
+        fwd = interp_spline(x, z)
+        forward[name] = fwd
+        backward[name] = back_spline(fwd)
+    except (ValueError, np.linalg.LinAlgError) as exc:
+        backward[name] = exc
+        note_warning(msgs, f"non-monotonic profile for {name}")
 
 
 @threads_scoped
@@ -400,7 +433,7 @@ def profile(fit, which=None, alphamax: float = 0.01, maxpts: int = 100, delta: f
             return np.full(p, np.nan)
 
     fillmat = functools.partial(fill_profile, delta=delta, maxmult=maxmult, cutoff=cutoff,
-                                warn=lambda text: _warn(msgs, text))
+                                warn=lambda text: note_warning(msgs, text))
 
     res = np.tile(np.concatenate([[0.0], opt]), (maxpts, 1))
     rows_all: list[np.ndarray] = []
@@ -432,14 +465,14 @@ def profile(fit, which=None, alphamax: float = 0.01, maxpts: int = 100, delta: f
                     x, fval = x2, f2
             devdiff = fval - base
             if not np.isfinite(devdiff):
-                _warn(msgs, "NAs detected in profiling")
+                note_warning(msgs, "NAs detected in profiling")
                 out = np.full(nptot + 1, np.nan)
                 out[1 + w] = xx
                 return out
             if devdiff < -devtol:
                 raise MixedModelsError("profiling detected new, lower deviance")
             if devdiff < 0:
-                _warn(msgs, f"slightly lower deviances (diff={devdiff:g}) detected")
+                note_warning(msgs, f"slightly lower deviances (diff={devdiff:g}) detected")
             devdiff = max(0.0, devdiff)
             pars = np.empty(nvp)
             pars[w] = xx
@@ -447,23 +480,10 @@ def profile(fit, which=None, alphamax: float = 0.01, maxpts: int = 100, delta: f
             return np.concatenate([[math.copysign(math.sqrt(devdiff), xx - pw) if xx != pw else 0.0],
                                    pars, beta_at(pars)])
 
-        shiftpar = 0.001 if pw == 0 else pw * 1.01
-        if not lower[w] < shiftpar < upper[w]:
-            # pw on a bound (a correlation of -1 or 1 at a singular fit): step into the interior instead
-            # of out of the parameter space, where the deviance is not defined
-            span = min(upper[w], pw + 1.0) - max(lower[w], pw - 1.0)
-            shiftpar = pw + 0.01 * span if pw <= lower[w] else pw - 0.01 * span
-        bres = profile_both_ways(res, shiftpar, lower[w], upper[w], zeta, w + 1, fillmat,
-                                 downwards=pw > lower[w])
+        bres = profile_both_ways(res, start_step(pw, lower[w], upper[w]), lower[w], upper[w], zeta, w + 1,
+                                 fillmat, downwards=pw > lower[w])
         rows_all.append((names[w], bres))
-        ok = ~np.isnan(bres[:, 0]) & ~np.isnan(bres[:, w + 1])
-        try:
-            fwd = interp_spline(bres[ok, w + 1], bres[ok, 0])
-            forward[names[w]] = fwd
-            backward[names[w]] = back_spline(fwd)
-        except (ValueError, np.linalg.LinAlgError) as exc:
-            backward[names[w]] = exc
-            _warn(msgs, f"non-monotonic profile for {names[w]}")
+        add_splines(names[w], bres, w + 1, forward, backward, msgs)
 
     # fixed effects: X_j beta_j moved into the offset, theta re-optimized (ML, sigma profiled)
     fp = [w - nvp for w in which_idx if w >= nvp]
@@ -489,15 +509,7 @@ def profile(fit, which=None, alphamax: float = 0.01, maxpts: int = 100, delta: f
         poff = nvp + 1 + j
         bres = profile_both_ways(res, est + delta * std, -np.inf, np.inf, fe_zeta, poff, fillmat)
         rows_all.append((names[nvp + j], bres))
-        try:
-            if np.isnan(bres[:, [0, poff]]).any():
-                raise ValueError("missing values in the profile")
-            fwd = interp_spline(bres[:, poff], bres[:, 0])
-            forward[names[nvp + j]] = fwd
-            backward[names[nvp + j]] = back_spline(fwd)
-        except (ValueError, np.linalg.LinAlgError) as exc:
-            backward[names[nvp + j]] = exc
-            _warn(msgs, f"non-monotonic profile for {names[nvp + j]}")
+        add_splines(names[nvp + j], bres, poff, forward, backward, msgs, drop_missing=False)
 
     frames = []
     for nm, block in rows_all:
@@ -625,12 +637,12 @@ def confint_profile(prof: Profile, level: float = 0.95, non_mono_tol: float = 1e
             zz = sub[".zeta"].to_numpy(dtype=float)
             if np.all(np.isnan(zz)):
                 bad = True
-                _warn(msgs, f"bad profile for {nm}")
+                note_warning(msgs, f"bad profile for {nm}")
             elif len(zz) > 1 and np.nanmin((np.diff(zz) < -non_mono_tol).astype(float)) == 1:
                 bad = True
-                _warn(msgs, f"non-monotonic profile for {nm}")
+                note_warning(msgs, f"non-monotonic profile for {nm}")
             else:
-                _warn(msgs, f"bad spline fit for {nm}: falling back to linear interpolation")
+                note_warning(msgs, f"bad spline fit for {nm}: falling back to linear interpolation")
                 pr = _approx(zz, par, zeta)
         if not bad:
             short = []
@@ -644,7 +656,7 @@ def confint_profile(prof: Profile, level: float = 0.95, non_mono_tol: float = 1e
                     if not (reached or nm in bound and _profile_at_bound(prof, nm, bound[nm])):
                         short.append(side)
             if short:
-                _warn(msgs, f"the profile of {nm} does not extend to the level {level:g}: its "
+                note_warning(msgs, f"the profile of {nm} does not extend to the level {level:g}: its "
                       f"{' and '.join(short)} limit{'s are' if len(short) > 1 else ' is'} "
                       f"{'the bounds' if len(short) > 1 else 'the bound'} of the parameter (or NaN); "
                       "profile with a smaller alphamax")
