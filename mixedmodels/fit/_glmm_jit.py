@@ -397,6 +397,21 @@ def factorize_sparse(idx, vals, w, X, joint, l1, q1, q2u, ptr21, rows21, pos21, 
 
 
 @njit(nogil=True)
+def solve_dense(S, r, off, q2):  # pragma: no cover - compiled
+    """Solve (S S') x = r[off:off + q2] in place with the dense lower factor ``S`` of the Schur block."""
+    for a in range(q2):
+        s = r[off + a]
+        for b in range(a):
+            s -= S[a, b] * r[off + b]
+        r[off + a] = s / S[a, a]
+    for a in range(q2 - 1, -1, -1):
+        s = r[off + a]
+        for b in range(a + 1, q2):
+            s -= S[b, a] * r[off + b]
+        r[off + a] = s / S[a, a]
+
+
+@njit(nogil=True)
 def solve_sparse(L11, L12v, L12x, S, r, l1, q1, q2u, q2, ptr21, rows21):  # pragma: no cover - compiled
     """:func:`solve` with the factor of :func:`factorize_sparse`."""
     p = q2 - q2u
@@ -410,16 +425,7 @@ def solve_sparse(L11, L12v, L12x, S, r, l1, q1, q2u, q2, ptr21, rows21):  # prag
                     r[q1 + rows21[ib]] -= L12v[ib] * rj
                 for jx in range(p):
                     r[q1 + q2u + jx] -= L12x[j, jx] * rj
-        for a in range(q2):
-            s = r[q1 + a]
-            for b in range(a):
-                s -= S[a, b] * r[q1 + b]
-            r[q1 + a] = s / S[a, a]
-        for a in range(q2 - 1, -1, -1):
-            s = r[q1 + a]
-            for b in range(a + 1, q2):
-                s -= S[b, a] * r[q1 + b]
-            r[q1 + a] = s / S[a, a]
+        solve_dense(S, r, q1, q2)
         for j in range(q1):
             s = r[j]
             for ib in range(ptr21[j], ptr21[j + 1]):
@@ -447,16 +453,7 @@ def solve(L11, L12, S, r, l1, s1, q1, q2):  # pragma: no cover - compiled
             if rj != 0.0:
                 for c in range(q2):
                     r[q1 + c] -= L12[j, c] * rj
-        for a in range(q2):
-            s = r[q1 + a]
-            for b in range(a):
-                s -= S[a, b] * r[q1 + b]
-            r[q1 + a] = s / S[a, a]
-        for a in range(q2 - 1, -1, -1):
-            s = r[q1 + a]
-            for b in range(a + 1, q2):
-                s -= S[b, a] * r[q1 + b]
-            r[q1 + a] = s / S[a, a]
+        solve_dense(S, r, q1, q2)
         for j in range(q1):
             s = r[j]
             for c in range(q2):
