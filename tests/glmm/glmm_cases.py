@@ -119,3 +119,26 @@ def fit_at_lme4(case_id: str):
 # Hessian (hence the standard errors) reproducible to the last printed digit
 STAGE_ONE = {"cbpp_cbind": "cbpp_nagq0", "cbpp_prop": "cbpp_nagq0", "cbpp_nagq9": "cbpp_nagq0",
              "cbpp_nagq25": "cbpp_nagq0", "verbagg": "verbagg_nagq0"}
+
+
+def assert_same_pirls(prob, twin, case_id: str, eta0):
+    """Run PIRLS (joint and with beta fixed at lme4's) on two problems of one model at lme4's optimum and
+    check they agree: iterations, u, beta, eta, log-determinant, Laplace deviance. Returns the
+    (joint, compiled result, other result) triples for further checks."""
+    import pytest
+
+    f = fixtures()[case_id]
+    theta, beta = np.asarray(f["theta"], dtype=float), np.asarray(f["beta"], dtype=float)
+    out = []
+    for joint in (True, False):
+        b = None if joint else beta
+        a = prob.pirls_lme4(theta, b, eta0, joint=joint)
+        c = twin.pirls_lme4(theta, b, eta0, joint=joint)
+        assert a.iterations == c.iterations
+        np.testing.assert_allclose(a.u, c.u, rtol=1e-9, atol=1e-10)
+        np.testing.assert_allclose(a.beta, c.beta, rtol=1e-9, atol=1e-10)
+        np.testing.assert_allclose(a.eta, c.eta, rtol=1e-9, atol=1e-10)
+        assert a.ldL2 == pytest.approx(c.ldL2, rel=1e-10, abs=1e-10)
+        assert prob.laplace(a) == pytest.approx(twin.laplace(c), rel=1e-12, abs=1e-9)
+        out.append((joint, theta, b, a, c))
+    return out

@@ -11,7 +11,7 @@ from mixedmodels.fit.pirls import PirlsError, gh_rule
 
 import mixedmodels as mm
 
-from glmm_cases import CASES, data, fixtures, model
+from glmm_cases import CASES, assert_same_pirls, data, fixtures, model
 
 # families / links the compiled loop has built in, with scalar and vector-valued terms, crossed and
 # nested factors, trials and offsets
@@ -30,19 +30,8 @@ def test_compiled_pirls_matches_numpy(case_id):
     prob = model(case_id).problem
     assert prob.compiled
     twin = _numpy_twin(model(case_id).problem)
-    f = fixtures()[case_id]
-    theta, beta = np.asarray(f["theta"], dtype=float), np.asarray(f["beta"], dtype=float)
     eta0 = prob.family.linkfun(model(case_id).mustart)
-    for joint in (True, False):
-        b = None if joint else beta
-        a = prob.pirls_lme4(theta, b, eta0, joint=joint)
-        c = twin.pirls_lme4(theta, b, eta0, joint=joint)
-        assert a.iterations == c.iterations
-        np.testing.assert_allclose(a.u, c.u, rtol=1e-9, atol=1e-10)
-        np.testing.assert_allclose(a.beta, c.beta, rtol=1e-9, atol=1e-10)
-        np.testing.assert_allclose(a.eta, c.eta, rtol=1e-9, atol=1e-10)
-        assert a.ldL2 == pytest.approx(c.ldL2, rel=1e-10, abs=1e-10)
-        assert prob.laplace(a) == pytest.approx(twin.laplace(c), rel=1e-12, abs=1e-9)
+    for joint, theta, b, a, c in assert_same_pirls(prob, twin, case_id, eta0):
         assert prob.laplace_deviance(theta, b, eta0, joint=joint) == pytest.approx(prob.laplace(a), rel=1e-13)
         # the factor formed afterwards from the last weights is the NumPy loop's
         np.testing.assert_allclose(a.factor.inv_beta_block(prob.p if joint else 0),

@@ -15,7 +15,7 @@ import pytest
 import mixedmodels as mm
 from mixedmodels.fit import glmm_kernels
 
-from glmm_cases import CASES, data, fixtures, kwargs_for, model
+from glmm_cases import CASES, assert_same_pirls, data, fixtures, kwargs_for, model
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -50,17 +50,8 @@ def test_numpy_pirls_matches_compiled(case_id, monkeypatch):
     twin_model = _numpy_model(case_id, monkeypatch)
     twin = twin_model.problem
     assert prob._use_compiled and not twin._use_compiled and not twin.compiled
-    f = fixtures()[case_id]
-    theta, beta = np.asarray(f["theta"], dtype=float), np.asarray(f["beta"], dtype=float)
     eta0 = prob.family.linkfun(twin_model.mustart)
-    for joint in (True, False):
-        b = None if joint else beta
-        a = prob.pirls_lme4(theta, b, eta0, joint=joint)
-        c = twin.pirls_lme4(theta, b, eta0, joint=joint)
-        assert a.iterations == c.iterations
-        np.testing.assert_allclose(a.u, c.u, rtol=1e-9, atol=1e-10)
-        np.testing.assert_allclose(a.eta, c.eta, rtol=1e-9, atol=1e-10)
-        assert prob.laplace(a) == pytest.approx(twin.laplace(c), rel=1e-12, abs=1e-9)
+    for joint, theta, b, a, c in assert_same_pirls(prob, twin, case_id, eta0):
         assert twin.laplace_deviance(theta, b, eta0, joint=joint) == pytest.approx(prob.laplace(a), rel=1e-12)
         p = prob.p if joint else 0
         fa, fc = a.factor, c.factor
