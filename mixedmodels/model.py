@@ -196,10 +196,16 @@ class LinearMixedModel:
         if key not in self._criteria:
             d = self.design
             other = next(iter(self._criteria.values()), None)
-            cp, shift = (other.cp, other.y_shift) if other else self._prebuilt or (None, None)
-            self._criteria[key] = ProfiledCriterion(d.terms, d.X, d.y - d.offset, reml=reml,
-                                                    crossprods=cp, y_shift=shift,
-                                                    weights=d.weights, path=path)
+            # the cross-products: another criterion's, those given with the design, or those of a
+            # remembered frame (frame.design.build_design) computed by an earlier model on it
+            shared = d.shared if d.shared is not None and d.weights is None else None
+            cp, shift = (other.cp, other.y_shift) if other else self._prebuilt or \
+                (shared.get("crossprods") if shared is not None else None) or (None, None)
+            crit = self._criteria[key] = ProfiledCriterion(d.terms, d.X, d.y - d.offset, reml=reml,
+                                                           crossprods=cp, y_shift=shift,
+                                                           weights=d.weights, path=path)
+            if shared is not None and cp is None:
+                shared["crossprods"] = (crit.cp, crit.y_shift)
         return self._criteria[key]
 
     @threads_scoped

@@ -238,8 +238,9 @@ class DensePath(_FactorPath):
         # a model the small path would take (a process's first small fits, before the compiled code is
         # loaded): value and gradient by the small evaluator's algebra in NumPy (smallfit.NumpySmallEvaluator),
         # a few whole-array operations instead of the blocked factor's and gradient's many small calls
-        self._numpy_small = NumpySmallEvaluator(crit) if self.numpy_small and not self.compiled \
-            and small_size(crit) else None
+        # (a path built with ``compiled`` given keeps the blocked factor's evaluation, states and all)
+        self._numpy_small = NumpySmallEvaluator(crit) if compiled is None and self.numpy_small \
+            and not self.compiled and small_size(crit) else None
 
     def evaluate(self, theta: np.ndarray):
         if self._numpy_small is not None:

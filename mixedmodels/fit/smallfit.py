@@ -26,6 +26,7 @@ are faster than these loops. Numba is imported on the first small fit; the compi
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 
 import numpy as np
 from scipy.linalg import lapack
@@ -101,6 +102,53 @@ def load_compiled() -> bool:
     return True
 
 
+_LAYOUTS: "OrderedDict[tuple, tuple]" = OrderedDict()  # layout key -> the evaluator's layout arrays
+_LAYOUTS_MAX = 64
+
+
+def _layout_arrays(crit) -> tuple:
+    """The evaluator's layout arrays for ``crit``: they depend only on the terms' shapes, ``p`` and the
+    lambda patterns, so they are built once per layout and shared (the kernel only reads them)."""
+    key = (tuple((t.nlevels, t.ncols) for t in crit.terms), crit.p, crit.patterns)
+    try:
+        out = _LAYOUTS.get(key)
+    except TypeError:  # pragma: no cover - unhashable patterns
+        key, out = None, None
+    if out is not None:
+        return out
+    terms = crit.terms
+    smax = max(t.ncols for t in terms)
+    th_term, th_row, th_col = [], [], []
+    for ti, (rows, cols) in enumerate(crit.tril):
+        th_term += [ti] * len(rows)
+        th_row += list(rows)
+        th_col += list(cols)
+    # rest rows that are Z columns: term, start of their level's block, position in it, block size
+    r_term, r_b0, r_a, r_s = [], [], [], []
+    pos = 0
+    for ti, t in enumerate(terms[1:], start=1):
+        for j in range(t.nlevels):
+            for a in range(t.ncols):
+                r_term.append(ti)
+                r_b0.append(pos + j * t.ncols)
+                r_a.append(a)
+                r_s.append(t.ncols)
+        pos += t.nranef
+    as_int = lambda v: np.array(v, dtype=np.int64)  # noqa: E731  (a writable copy: the criterion's are read-only)
+    rest_pairs = crit.rest_pairs
+    rows, cols = crit.tril[0]
+    out = (smax, as_int(th_term), as_int(th_row), as_int(th_col), *map(as_int, (r_term, r_b0, r_a, r_s)),
+           as_int([e[0] for e in rest_pairs]),
+           as_int(np.concatenate([[0], np.cumsum([len(e[1]) for e in rest_pairs])])),
+           as_int(np.concatenate([e[1] for e in rest_pairs]) if rest_pairs else []),
+           as_int(np.concatenate([e[2] for e in rest_pairs]) if rest_pairs else []),
+           as_int(crit.theta_slices[0]), as_int(rows), as_int(cols))
+    if key is not None:
+        _LAYOUTS[key] = out
+        while len(_LAYOUTS) > _LAYOUTS_MAX:
+            _LAYOUTS.popitem(last=False)
+    return out
+
 class SmallEvaluator:
     """``theta -> (value, gradient)`` of a small :class:`~mixedmodels.fit.criterion.ProfiledCriterion` in one
     compiled call. The layout arrays (which theta element goes where, which rest rows belong to which
@@ -121,35 +169,9 @@ class SmallEvaluator:
         self.AR1 = np.ascontiguousarray(crit.AR1_dense.reshape(crit.m, -1), dtype=float)
         self.ARR = np.ascontiguousarray(cp.ARR, dtype=float)
         self.nterms = len(terms)
-        self.smax = max(t.ncols for t in terms)
-        th_term, th_row, th_col = [], [], []
-        for ti, (t, (rows, cols)) in enumerate(zip(terms, crit.tril)):
-            th_term += [ti] * len(rows)
-            th_row += list(rows)
-            th_col += list(cols)
-        self.th_term = np.asarray(th_term, dtype=np.int64)
-        self.th_row = np.asarray(th_row, dtype=np.int64)
-        self.th_col = np.asarray(th_col, dtype=np.int64)
-        # rest rows that are Z columns: term, start of their level's block, position in it, block size
-        r_term, r_b0, r_a, r_s = [], [], [], []
-        pos = 0
-        for ti, t in enumerate(terms[1:], start=1):
-            for j in range(t.nlevels):
-                for a in range(t.ncols):
-                    r_term.append(ti)
-                    r_b0.append(pos + j * t.ncols)
-                    r_a.append(a)
-                    r_s.append(t.ncols)
-            pos += t.nranef
-        as_int = lambda v: np.array(v, dtype=np.int64)  # noqa: E731  (a writable copy: the criterion's are read-only)
-        self.r_term, self.r_b0, self.r_a, self.r_s = map(as_int, (r_term, r_b0, r_a, r_s))
-        self.rest_theta = as_int([e[0] for e in crit.rest_pairs])
-        self.rest_ptr = as_int(np.concatenate([[0], np.cumsum([len(e[1]) for e in crit.rest_pairs])]))
-        self.rest_ci = as_int(np.concatenate([e[1] for e in crit.rest_pairs]) if crit.rest_pairs else [])
-        self.rest_cj = as_int(np.concatenate([e[2] for e in crit.rest_pairs]) if crit.rest_pairs else [])
-        rows, cols = crit.tril[0]
-        self.t1_theta = as_int(crit.theta_slices[0])
-        self.t1_row, self.t1_col = as_int(rows), as_int(cols)
+        (self.smax, self.th_term, self.th_row, self.th_col, self.r_term, self.r_b0, self.r_a, self.r_s,
+         self.rest_theta, self.rest_ptr, self.rest_ci, self.rest_cj, self.t1_theta, self.t1_row,
+         self.t1_col) = _layout_arrays(crit)
         self._fn = self._kernel()
         # the kernel's arguments between theta / want_grad and the gradient's output, gathered once
         self._layout = (self.reml, self.n, self.p, self.qr, self.l1, self.s1, self.A11, self.AR1, self.ARR,

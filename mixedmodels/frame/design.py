@@ -73,6 +73,9 @@ class Design:
     na_counts: dict[str, int] = field(default_factory=dict)  # variable -> rows it lacks (dropped rows)
     nrow_data: int = 0  # rows of the data the frame was built from
     na_in_columns: bool = False  # some of the missing values are in the data's columns themselves
+    # a frame remembered by build_design: what is computed from it once for all its copies (the fit's
+    # cross-products, "crossprods": (CrossProducts, response shift)); None for a frame not remembered
+    shared: dict | None = field(default=None, repr=False, compare=False)
 
     def dropped_rows_message(self) -> str | None:
         """The warning on rows dropped for missing values (``None`` when none were): how many, and the
@@ -143,7 +146,8 @@ class Design:
         X = self.X if len(x_keep) == self.p else np.ascontiguousarray(self.X[:, x_keep])
         x_names = [self.x_names[j] for j in x_keep]
         return replace(self, X=X, x_names=x_names, fixed_terms=fixed_terms, terms=terms, formula=formula,
-                       has_intercept="(Intercept)" in x_names, scale_warning=_different_scales(X), spec=new_spec)
+                       has_intercept="(Intercept)" in x_names, scale_warning=_different_scales(X), spec=new_spec,
+                       shared=None)
 
 
 @lru_cache(maxsize=2048)
@@ -389,7 +393,8 @@ def build_design(formula: str, data: pd.DataFrame, *, require_random: bool = Tru
     same formula on data whose columns it uses hold the same values (compared exactly) gives a copy of
     the frame built before, whose arrays are read-only."""
     key = None
-    if weights is None and offset is None and isinstance(data, pd.DataFrame):
+    # lmer's frames (glmer builds its own response column and hands X to compiled code of its own)
+    if require_random and weights is None and offset is None and isinstance(data, pd.DataFrame):
         key, locs = frame_cache_key(formula, data, require_random, na_action)
         if key is not None:
             hit = _FRAME_CACHE.get(key)
@@ -402,6 +407,7 @@ def build_design(formula: str, data: pd.DataFrame, *, require_random: bool = Tru
         snapshot = _snapshot(data, locs)
         if snapshot is not None:
             _freeze(design)
+            design.shared = {}
             _FRAME_CACHE[key] = (data.columns, snapshot, design)
             while len(_FRAME_CACHE) > FRAME_CACHE_SIZE:
                 _FRAME_CACHE.popitem(last=False)
