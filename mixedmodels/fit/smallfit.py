@@ -291,7 +291,7 @@ class NumpySmallEvaluator(SmallEvaluator):
             if not D.min() > 0.0:
                 return np.inf, None
             L11 = np.sqrt(D)
-            logdet = float(np.log(B00).sum() + np.log(D).sum())
+            logdet = float(np.log(B00 * D).sum())  # log det B_j = log(L00^2 L11^2)
             i00 = 1.0 / L00
             i11 = 1.0 / L11
             i10 = -L10 * i00 * i11
@@ -324,7 +324,7 @@ class NumpySmallEvaluator(SmallEvaluator):
         if not self.qr:  # one term: LR = I
             d = LR = None
             V, W = self.AR1, self.ARR
-            M = self.ARR.copy()
+            M = None
         elif self.rest_diag:
             d = np.ones(self.m)
             d[: self.qr] = theta[self.rest_pos]
@@ -343,15 +343,18 @@ class NumpySmallEvaluator(SmallEvaluator):
         else:
             C = np.matmul(V.reshape(self.m, self.l1, s1).transpose(1, 0, 2), T).transpose(1, 0, 2) \
                 .reshape(self.m, -1)
-        M -= C @ C.T
-        Mf = M.reshape(-1)
-        Mf[self.diag_rest] += 1.0
+        if M is None:
+            M = self.ARR - C @ C.T
+        else:
+            M -= C @ C.T
+            M.reshape(-1)[self.diag_rest] += 1.0
         LRR, info = lapack.dpotrf(M, lower=1, clean=0, overwrite_a=1)
         if info != 0:
             return np.inf, None
         dg = LRR.diagonal()
         if self.k:
-            logdet += 2.0 * float(np.log(dg[: self.k]).sum())
+            logdet += 2.0 * sum(map(math.log, dg[: self.k].tolist())) if self.k <= 16 else \
+                2.0 * float(np.log(dg[: self.k]).sum())
         r2 = float(dg[-1]) ** 2
         nres = self.nres
         val = logdet + nres * (1.0 + _LOG2PI + math.log(r2 / nres)) - self.log_w if r2 > 0 else np.inf
