@@ -287,6 +287,9 @@ class LinearMixedModel:
     def _check_not_perfect(self, crit: ProfiledCriterion) -> None:
         """lme4 fits a response that the fixed effects reproduce exactly and returns noise; we say why
         instead: with no residual variation there is nothing to attribute to random effects."""
+        shared = self.design.shared  # a remembered frame: checked once for all its fits
+        if shared is not None and shared.get("not_perfect"):
+            return
         y = self.design.y - self.design.offset
         if np.ptp(y) == 0:
             raise DataError(f"the response '{self.design.response_name}' is constant: there is no "
@@ -304,6 +307,8 @@ class LinearMixedModel:
             raise DataError(with_type_notes(
                 "the fixed effects reproduce the response exactly (residual sum of squares is zero): a "
                 "perfect fit leaves no variance for random effects or residuals", self.design.type_notes))
+        if shared is not None:
+            shared["not_perfect"] = True
 
 
 _OPTIONS = {name: opts | {"kernel"} for name, opts in OPTIONS.items()}  # kernel: the former path switch

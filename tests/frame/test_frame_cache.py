@@ -143,3 +143,21 @@ def test_the_cache_is_bounded():
     for k in range(design_mod.FRAME_CACHE_SIZE + 5):
         build_design("Reaction ~ Days + (1 | Subject)", d.iloc[: 100 + k])
     assert len(design_mod._FRAME_CACHE) == design_mod.FRAME_CACHE_SIZE
+
+
+def test_fits_of_a_remembered_frame_share_its_cross_products_and_checks():
+    d = mm.datasets.load("sleepstudy")
+    a = mm.lmer(FORMULA, d)
+    b = mm.lmer(FORMULA, d)
+    assert b.model.criterion(True).cp is a.model.criterion(True).cp
+    assert b.design.shared is a.design.shared and b.design.shared.get("not_perfect") is True
+    # a reduced model (ranova, drop1, step) slices its own frame: nothing shared
+    reduced = a.design.reduced(a.design.formula, [0])
+    assert reduced.shared is None
+
+
+def test_a_perfect_fit_is_refused_every_time():
+    d = mm.datasets.load("sleepstudy").assign(y=lambda x: 2.0 * x["Days"] + 1.0)
+    for _ in range(2):
+        with pytest.raises(mm.errors.DataError, match="reproduce the response exactly"):
+            mm.lmer("y ~ Days + (1 | Subject)", d)
