@@ -280,32 +280,21 @@ class NumpySmallEvaluator(SmallEvaluator):
             p_, q_, r_ = self.a11
             pa_qb = p_ * a + q_ * b
             qa_rb = q_ * a + r_ * b
+            # B_j = lambda1' A11_j lambda1 + I is at least I (A11_j is a cross-product): B00 >= 1
             B00 = a * pa_qb + b * qa_rb + 1.0
             B10 = c * qa_rb
             B11 = (c * c) * r_ + 1.0
-            if not B00.min() > 0.0:
-                return np.inf, None
             L00 = np.sqrt(B00)
             L10 = B10 / L00
             D = B11 - L10 * L10
             if not D.min() > 0.0:
                 return np.inf, None
-            L11 = np.sqrt(D)
             logdet = float(np.log(B00 * D).sum())  # log det B_j = log(L00^2 L11^2)
             i00 = 1.0 / L00
-            i11 = 1.0 / L11
+            i11 = 1.0 / np.sqrt(D)
             i10 = -L10 * i00 * i11
-            Li = np.empty((self.l1, 2, 2))
-            Li[:, 0, 0] = i00
-            Li[:, 0, 1] = 0.0
-            Li[:, 1, 0] = i10
-            Li[:, 1, 1] = i11
-            first = Li
-            T = np.empty((self.l1, 2, 2))  # lambda1 Li'
-            T[:, 0, 0] = a * i00
-            T[:, 0, 1] = a * i10
-            T[:, 1, 0] = b * i00
-            T[:, 1, 1] = b * i10 + c * i11
+            first = (i00, i10, i11)  # L11_j^-1 = [[i00, 0], [i10, i11]], formed for the gradient
+            T = None  # C = V blockdiag(lambda1 L11_j^-T) in closed form below
         else:
             Bm = lam1.T @ self.A11 @ lam1
             Bm[:, np.arange(s1), np.arange(s1)] += 1.0
@@ -341,8 +330,17 @@ class NumpySmallEvaluator(SmallEvaluator):
         if s1 == 1:
             C = V * tvec[None, :]
         else:
-            C = np.matmul(V.reshape(self.m, self.l1, s1).transpose(1, 0, 2), T).transpose(1, 0, 2) \
-                .reshape(self.m, -1)
+            if T is None:  # 2 x 2: C_j = [U_j i00, U_j i10 + c V1_j i11] with U = a V0 + b V1
+                V3 = V.reshape(self.m, self.l1, 2)
+                V0, V1 = V3[:, :, 0], V3[:, :, 1]
+                U = a * V0 + b * V1
+                C = np.empty((self.m, self.l1, 2))
+                C[:, :, 0] = U * i00
+                C[:, :, 1] = U * i10 + (c * V1) * i11
+                C = C.reshape(self.m, -1)
+            else:
+                C = np.matmul(V.reshape(self.m, self.l1, s1).transpose(1, 0, 2), T).transpose(1, 0, 2) \
+                    .reshape(self.m, -1)
         if M is None:
             M = self.ARR - C @ C.T
         else:
@@ -388,6 +386,12 @@ class NumpySmallEvaluator(SmallEvaluator):
             if len(self.t1_theta):
                 dr2[self.t1_theta[0]] = -2.0 * float(zres1 @ u1)
         else:
+            if isinstance(Li, tuple):  # the 2 x 2 closed form's inverse factor
+                i00, i10, i11 = Li
+                Li = np.zeros((l1, 2, 2))
+                Li[:, 0, 0] = i00
+                Li[:, 1, 0] = i10
+                Li[:, 1, 1] = i11
             P = np.matmul(Li.transpose(0, 2, 1), Li)
             PL = P @ lam1.T
             T1 = lam1 @ PL
