@@ -32,7 +32,8 @@ from .reterms import ReTerm
 from .spec import FrameSpec, FrozenDict, RandomTermSpec, TermSpec, VariableSpec, make_variable_spec
 
 __all__ = ["Design", "FixedTerm", "FrameSpec", "build_design", "check_data", "frame_expression",
-           "independent_columns", "with_type_notes"]
+           "independent_columns", "with_type_notes", "clear_frame_cache", "frame_cache_key",
+           "FRAME_CACHE_SIZE", "FRAME_CACHE_MAX_CELLS"]
 
 @dataclass
 class Design:
