@@ -425,9 +425,10 @@ def build_design(formula: str, data: pd.DataFrame, *, require_random: bool = Tru
 FRAME_CACHE_SIZE = 16
 """How many model frames :func:`build_design` remembers (the most recently used)."""
 
-FRAME_CACHE_MAX_CELLS = 200_000
+FRAME_CACHE_MAX_CELLS = 50_000
 """Frames are remembered only when the columns the formula uses hold at most this many values (rows x
-columns): checking that the data did not change compares them all."""
+columns): checking that the data did not change compares them all, and the cache holds a copy of
+them with the frame (at most ~16 x 1.5 MB)."""
 
 _FRAME_CACHE: "OrderedDict[tuple, tuple[tuple, Design]]" = OrderedDict()
 
