@@ -20,6 +20,7 @@ bound and kept there if that is no worse. Every evaluation goes through one :cla
 from __future__ import annotations
 
 import math
+import operator
 import warnings
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -525,6 +526,157 @@ def _projected_bfgs(fun: "Evaluations", x0: np.ndarray, lower: np.ndarray, dec_t
     return x, fx, g, "maximum number of iterations", False
 
 
+SMALL_BFGS_MAX = 8
+"""Up to this many parameters the unconstrained quasi-Newton search runs on Python floats
+(:func:`_bfgs_small`): for a theta of a few elements a NumPy call (~1 us, ~15 us for SciPy's LAPACK
+wrappers) costs far more than its arithmetic; above it, :func:`_projected_bfgs`'s NumPy arithmetic."""
+
+
+def _chol_solve_small(B: list, g: list) -> list:
+    """``B^-1 g`` by Cholesky on Python floats (``B`` a list of rows, symmetric); LinAlgError when ``B``
+    is not finite or not positive definite (as :func:`_cholesky_solve`)."""
+    n = len(g)
+    L = [[0.0] * n for _ in range(n)]
+    for j in range(n):
+        Bj, Lj = B[j], L[j]
+        s = Bj[j]
+        for k in range(j):
+            s -= Lj[k] * Lj[k]
+        if not s > 0.0 or not math.isfinite(s):
+            raise np.linalg.LinAlgError("the matrix is not positive definite")
+        ljj = math.sqrt(s)
+        Lj[j] = ljj
+        for i in range(j + 1, n):
+            Li = L[i]
+            v = B[i][j]
+            for k in range(j):
+                v -= Li[k] * Lj[k]
+            Li[j] = v / ljj
+    z = [0.0] * n
+    for i in range(n):  # L z = g
+        v = g[i]
+        Li = L[i]
+        for k in range(i):
+            v -= Li[k] * z[k]
+        z[i] = v / Li[i]
+    x = [0.0] * n
+    for i in range(n - 1, -1, -1):  # L' x = z
+        v = z[i]
+        for k in range(i + 1, n):
+            v -= L[k][i] * x[k]
+        x[i] = v / L[i][i]
+    if not all(map(math.isfinite, x)):
+        raise np.linalg.LinAlgError("the matrix has non-finite entries")
+    return x
+
+
+def _dot(a, b) -> float:
+    return sum(map(operator.mul, a, b))
+
+
+def _bfgs_small(fun: "Evaluations", x0: np.ndarray, dec_tol: float, maxiter: int,
+                max_step: float = 1.0) -> tuple[np.ndarray, float, np.ndarray | None, str, bool]:
+    """:func:`_projected_bfgs` without bounds (lme4's bounds dropped: the unconstrained search), its
+    arithmetic on Python floats: the same steps, line search, curvature start and damped BFGS update,
+    for a theta of at most :data:`SMALL_BFGS_MAX` elements. Returns ``(x, f, g, message, converged)``
+    with ``x`` and ``g`` arrays."""
+    x = [float(v) for v in x0]
+    fx, fac = fun.evaluate(x)
+    if fac is None:
+        return np.array(x), fx, None, "criterion not finite at the start", False
+    ga = fun.gradient_at(fac)
+    if ga is None:
+        return np.array(x), fx, None, "gradient failed", False
+    g = ga.tolist()
+    n = len(x)
+    if n == 0:
+        return np.array(x), fx, ga, "all parameters on their bounds", True
+    B = None
+    rng = range(n)
+    for it in range(maxiter):
+        fnoise = 1e-14 * max(1.0, abs(fx))  # what the criterion's rounding can resolve
+        xmax = max(1.0, max(map(abs, x)))
+        dec = math.inf
+        if B is None:
+            c = 0.5 * xmax / max(max(map(abs, g)), 1e-300)
+            d = [-v * c for v in g]
+        else:
+            try:
+                d = [-v for v in _chol_solve_small(B, g)]
+            except np.linalg.LinAlgError:
+                b = max(1e-8, max(abs(B[i][i]) for i in rng))
+                B = [[b if i == j else 0.0 for j in rng] for i in rng]
+                d = [-v / b for v in g]
+            dec = -_dot(g, d)
+            if dec <= 2.0 * max(dec_tol, fnoise):
+                return np.array(x), fx, np.array(g), "predicted decrease below tolerance", True
+        # Armijo backtracking, from a step of at most max_step per component
+        alpha = min(1.0, max_step * xmax / max(max(map(abs, d)), 1e-300))
+        accepted = False
+        gt = None
+        for trial in range(30):
+            xt = [a + alpha * b for a, b in zip(x, d)]
+            step = [a - b for a, b in zip(xt, x)]
+            if not any(step):
+                break
+            slope = _dot(g, step)
+            newton = trial == 0 and B is not None and alpha == 1.0
+            if -slope < fnoise and not newton:
+                break  # the decrease this step could give is below the criterion's resolution
+            ft, fact = fun.evaluate(xt)
+            if fact is not None and ft <= fx + 1e-4 * min(slope, 0.0):
+                accepted = True
+                break
+            if newton and fact is not None and ft <= fx + 1e3 * fnoise:
+                # a step within the criterion's rounding kept if it halves the gradient's norm in the
+                # metric B^-1 (see _projected_bfgs)
+                ga = fun.gradient_at(fact)
+                if ga is not None:
+                    gt = ga.tolist()
+                    try:
+                        dect = _dot(gt, _chol_solve_small(B, gt))
+                    except np.linalg.LinAlgError:
+                        dect = math.inf
+                    if dect < 0.25 * dec:
+                        accepted = True
+                        break
+                gt = None
+            if slope < 0 and math.isfinite(ft):
+                a_new = -slope * alpha / (2.0 * (ft - fx - slope))
+                alpha = float(min(max(a_new, 0.1 * alpha), 0.5 * alpha))
+            else:
+                alpha *= 0.25
+        if not accepted:
+            ok = B is not None and dec <= 2.0 * max(1e3 * dec_tol, 1e3 * fnoise)
+            return np.array(x), fx, np.array(g), "line search made no progress", ok
+        if gt is None:
+            ga = fun.gradient_at(fact)
+            if ga is None:
+                return np.array(xt), ft, None, "gradient failed", False
+            gt = ga.tolist()
+        s = step
+        y = [a - b for a, b in zip(gt, g)]
+        sy = _dot(s, y)
+        if B is None:
+            scal = _dot(y, y) / sy if sy > 0 else max(1e-8, max(map(abs, gt)))
+            smin = 0.1 * max(map(abs, s))
+            other = 0.5 * max(1.0, max(map(abs, xt)))
+            lo = 1e-6 * scal
+            diag = [y[i] / s[i] if s[i] * y[i] > 0 and abs(s[i]) >= smin else abs(gt[i]) / other for i in rng]
+            B = [[min(max(diag[i], lo), scal) if i == j else 0.0 for j in rng] for i in rng]
+        # damped BFGS (Powell)
+        Bs = [_dot(row, s) for row in B]
+        sBs = _dot(s, Bs)
+        if sBs > 0:
+            theta_d = 1.0 if sy >= 0.2 * sBs else 0.8 * sBs / (sBs - sy)
+            r = [theta_d * a + (1.0 - theta_d) * b for a, b in zip(y, Bs)]
+            sr = _dot(s, r)
+            if sr > 0:
+                B = [[B[i][j] - (Bs[i] * Bs[j]) / sBs + (r[i] * r[j]) / sr for j in rng] for i in rng]
+        x, fx, g = xt, ft, gt
+    return np.array(x), fx, np.array(g), "maximum number of iterations", False
+
+
 def canonical_theta(crit, theta: np.ndarray) -> np.ndarray:
     """The same model with every diagonal element of every lambda non-negative: a column of lambda
     whose diagonal is negative is negated (lambda lambda' is unchanged, so is the criterion)."""
@@ -734,10 +886,18 @@ def fit_theta(crit, theta0: np.ndarray, lower: np.ndarray, optimizer: str = "aut
                     xtol_abs=float("nan"), restarts=restarts, checks=checks)
 
 
+def _quasi_newton(fun, x0, search_lower, natural, dec_tol, maxiter):
+    """:func:`_bfgs_small` for an unconstrained search over a few parameters, else
+    :func:`_projected_bfgs`."""
+    if natural and len(x0) <= SMALL_BFGS_MAX:
+        return _bfgs_small(fun, x0, dec_tol, maxiter)
+    return _projected_bfgs(fun, x0, search_lower, dec_tol, maxiter)
+
+
 def _search(crit, fun, theta0, lower, search_lower, natural, dec_tol, maxiter, probes, probe_zero):
     """The quasi-Newton search with its restarts off zero (steps 1 and 2 of
     :func:`optimize_with_gradient`): ``(x, fx, g, code, converged, restarts)``."""
-    x, fx, g, code, converged = _projected_bfgs(fun, theta0, search_lower, dec_tol, maxiter)
+    x, fx, g, code, converged = _quasi_newton(fun, theta0, search_lower, natural, dec_tol, maxiter)
     restarts = 0
     while natural and converged and restarts < 3:
         # a diagonal element at 0 whose column is otherwise 0 (e.g. a scalar term's variance) is a
@@ -760,7 +920,7 @@ def _search(crit, fun, theta0, lower, search_lower, natural, dec_tol, maxiter, p
         if start is None:
             break
         restarts += 1
-        x2, f2, g2, code2, conv2 = _projected_bfgs(fun, start, search_lower, dec_tol, maxiter)
+        x2, f2, g2, code2, conv2 = _quasi_newton(fun, start, search_lower, natural, dec_tol, maxiter)
         if f2 <= fx_start:
             x, fx, g, code, converged = x2, f2, g2, code2, conv2
         else:  # pragma: no cover - the quasi-Newton never ends above its start

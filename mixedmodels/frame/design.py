@@ -266,7 +266,9 @@ def _different_scales(X: np.ndarray, tol: float = 1e3) -> bool:
     cont = np.flatnonzero(~((X == 0) | (X == 1)).all(axis=0)).tolist()
     if not cont:
         return False
-    sd = X[:, cont].std(axis=0, ddof=1)
+    Xc = X[:, cont]
+    dev = Xc - Xc.sum(axis=0) / X.shape[0]  # X.std(axis=0, ddof=1)'s arithmetic, without its overhead
+    sd = np.sqrt((dev * dev).sum(axis=0) / (X.shape[0] - 1))
     with np.errstate(divide="ignore"):
         logsd = np.log(sd)
     big = np.log(tol)
@@ -292,6 +294,11 @@ def _drop_aliased(X: np.ndarray, names: list[str], tol: float = 1e-7) -> list[in
     Xs = X[:, cand] / big[cand]  # scaled: a column of 1e-200s is not zero (its squared norm would underflow)
     G = Xs.T @ Xs
     k_all = len(cand)
+    # every column clearly independent of those before it (the common case): the incremental Cholesky
+    # below keeps them all, and its pivots are those of one Cholesky factor of G
+    Lfull, info = sla.lapack.dpotrf(G, lower=1)
+    if info == 0 and np.all(np.diagonal(Lfull) ** 2 > 1e-6 * np.diagonal(G)):
+        return [int(c) for c in cand]
     L = np.zeros((k_all, k_all))
     kept: list[int] = []
     for j in range(k_all):
