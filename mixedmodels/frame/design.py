@@ -166,8 +166,12 @@ def check_data(data) -> None:
         raise DataError(f"data must be a pandas DataFrame, not {type(data).__name__}")
     if len(data) == 0:
         raise DataError("the data have no rows")
+    cols = data.columns
+    if cols.is_unique and pd.api.types.is_string_dtype(cols.dtype) and \
+            (cols.dtype != object or all(type(c) is str for c in cols.tolist())):
+        return  # distinct names that are strings already (the usual case): distinct as R names them
     # one pass over the names (a frame may have hundreds of thousands of columns the formula never uses)
-    names = [str(c) for c in data.columns.tolist()]
+    names = [str(c) for c in cols.tolist()]
     if len(set(names)) == len(names):
         return
     seen: set[str] = set()
