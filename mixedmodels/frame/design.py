@@ -12,6 +12,7 @@ caller's DataFrame is only read.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
@@ -272,13 +273,12 @@ def _different_scales(X: np.ndarray, tol: float = 1e3) -> bool:
         return False
     Xc = X[:, cont]
     dev = Xc - Xc.sum(axis=0) / X.shape[0]  # X.std(axis=0, ddof=1)'s arithmetic, without its overhead
-    sd = np.sqrt((dev * dev).sum(axis=0) / (X.shape[0] - 1))
-    with np.errstate(divide="ignore"):
-        logsd = np.log(sd)
-    big = np.log(tol)
-    if np.any(np.abs(logsd) > big):
+    sd = np.sqrt((dev * dev).sum(axis=0) / (X.shape[0] - 1)).tolist()
+    logsd = [math.log(v) if v > 0 else -math.inf for v in sd]  # a few columns: Python floats
+    big = math.log(tol)
+    if any(abs(v) > big for v in logsd):
         return True
-    return bool(len(cont) > 1 and np.ptp(logsd) > big)
+    return bool(len(cont) > 1 and max(logsd) - min(logsd) > big)
 
 
 def _drop_aliased(X: np.ndarray, names: list[str], tol: float = 1e-7) -> list[int]:
@@ -293,11 +293,12 @@ def _drop_aliased(X: np.ndarray, names: list[str], tol: float = 1e-7) -> list[in
     n, p = X.shape
     big = np.abs(X).max(axis=0) if n else np.zeros(p)
     cand = np.flatnonzero(big > 0)  # a zero column is aliased whatever comes before it
-    if not len(cand):
-        return []
-    Xs = X[:, cand] / big[cand]  # scaled: a column of 1e-200s is not zero (its squared norm would underflow)
-    G = Xs.T @ Xs
     k_all = len(cand)
+    if k_all <= 1:  # one non-zero column is kept whatever its scale
+        return cand.tolist()
+    # scaled: a column of 1e-200s is not zero (its squared norm would underflow)
+    Xs = X / big if k_all == p else X[:, cand] / big[cand]
+    G = Xs.T @ Xs
     # every column clearly independent of those before it (the common case): the incremental Cholesky
     # below keeps them all, and its pivots are those of one Cholesky factor of G
     Lfull, info = sla.lapack.dpotrf(G, lower=1)
@@ -576,12 +577,15 @@ def _build_design(formula: str, data: pd.DataFrame, *, require_random: bool = Tr
                                bar.source.end)
         if not np.isfinite(Zt).all():
             raise DataError(f"the random-effects term ({deparse(bar.source)}) has infinite values")
-        codes = g.codes[rows]
+        codes = g.codes[rows]  # a new array
         present = levels_present(codes, len(g.levels))
-        remap = np.full(len(g.levels), -1)
-        remap[present] = np.arange(len(present))
-        terms.append(ReTerm(group=deparse_memo(bar.group), levels=[g.levels[c] for c in present],
-                            refs=remap[codes].astype(np.int64), cnames=z_names,
+        if len(present) == len(g.levels):  # every level used: the codes are the references
+            levels, refs = list(g.levels), codes.astype(np.int64, copy=False)
+        else:
+            remap = np.full(len(g.levels), -1)
+            remap[present] = np.arange(len(present))
+            levels, refs = [g.levels[c] for c in present.tolist()], remap[codes].astype(np.int64)
+        terms.append(ReTerm(group=deparse_memo(bar.group), levels=levels, refs=refs, cnames=z_names,
                             z=np.ascontiguousarray(Zt), source=deparse_memo(bar.source)))
 
     # lme4's order (mkReTrms): decreasing number of levels; see lme4_term_order for the ties
