@@ -129,11 +129,12 @@ class Evaluations:
         self.best_x: np.ndarray | None = None
         self.best_f = np.inf
 
-    def _record(self, x: np.ndarray, v: float) -> None:
+    def _record(self, x: np.ndarray, v: float, copy: bool = True) -> None:
         self.nevals += 1
         if self.path is not None:
             self.fun.nevals += 1
-        x = np.array(x, dtype=float)
+        if copy:
+            x = np.array(x, dtype=float)
         self._thetas.append(x)
         self._values.append(v)
         if v < self.best_f:
@@ -145,8 +146,9 @@ class Evaluations:
         """``(value, state)`` at ``x``; ``state`` is None where the criterion is not finite."""
         if self.budget is not None and self.nevals >= self.budget:
             raise _Budget()
-        v, state = self.path.evaluate(np.asarray(x, dtype=float))
-        self._record(x, float(v))
+        x = np.array(x, dtype=float)  # the log's own copy, also what the path evaluates (and only reads)
+        v, state = self.path.evaluate(x)
+        self._record(x, float(v), copy=False)
         return v, state
 
     def gradient_at(self, state) -> np.ndarray | None:
