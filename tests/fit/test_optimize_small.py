@@ -10,7 +10,7 @@ import mixedmodels as mm
 from mixedmodels.fit import optimize
 from mixedmodels.fit.optimize import Evaluations, _bfgs_small, _chol_solve_small, _projected_bfgs
 from mixedmodels.model import LinearMixedModel
-from test_gradient import FORMULAS, criterion_of, make_data
+from .test_gradient import FORMULAS, criterion_of, make_data
 
 DATASETS = [("sleepstudy", "Reaction ~ Days + (Days | Subject)"),
             ("Penicillin", "diameter ~ 1 + (1 | plate) + (1 | sample)"),
