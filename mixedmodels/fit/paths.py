@@ -44,7 +44,7 @@ import scipy.sparse as sp
 
 from . import blockdiag, kernels
 from ..errors import MixedModelsError, ModelError
-from .gradient import SparseGradientLayout, gradient_from_factor
+from .gradient import SparseGradientLayout, _compile as _gradient_kernels, gradient_from_factor
 from .linalg import (BlockedFactor, NotPositiveDefinite, batched_cholesky, batched_tri_inverse,
                      WeightedGram, block_diag_sparse, dense_cholesky)
 from . import smallfit
@@ -549,6 +549,26 @@ def _amalgamated_if_it_pays(crit) -> "AmalgamatedPath | None":
     return None
 
 
+def _blocks_cached() -> bool:
+    return kernels.indexed(kernels.BLOCKS_KERNELS)
+
+
+def _blocks_load() -> None:
+    """The rule's background load of the level-block kernels (the downdate and the gradient's two)."""
+    fns = [kernels._compile(), *_gradient_kernels()]
+    kernels.load_cached(fns)
+    if all(fn.overloads for fn in fns):
+        kernels.mark_blocks_ready()
+
+
+def _blocks_loaded() -> bool:
+    return kernels.blocks_loaded()
+
+
+# the level-block kernels' rent-or-buy account (mixedmodels.fit.kernels.Account)
+BLOCKS_ACCOUNT = kernels.Account("blocks", loaded=_blocks_loaded, cached=_blocks_cached, load=_blocks_load)
+
+
 PATHS = {"small": SmallPath, "dense": DensePath, "blocks": BlocksPath, "sparse": SparsePath,
          "amalgamated": AmalgamatedPath, "nested": NestedPath}
 
@@ -573,10 +593,10 @@ def choose_path(crit, requested: str = "auto") -> Path:
     numba = kernels.available()
     dense_size = crit.m * crit.q1
     if requested == "auto":
-        small = dense_size <= DENSE_MAX and numba and crit.m <= SMALL_MAX_REST \
-            and crit.m * crit.m * max(crit.q1, 1) <= SMALL_MAX_WORK \
-            and kernels.compiled_small_pays() and smallfit.compile_pays()  # the first small models of a
-        # process, and those before compiling pays where the code is not cached: NumPy, no Numba load
+        small_shape = dense_size <= DENSE_MAX and numba and crit.m <= SMALL_MAX_REST \
+            and crit.m * crit.m * max(crit.q1, 1) <= SMALL_MAX_WORK
+        # the compiled evaluator once the rent-or-buy rule has it loaded (kernels.Account); before, NumPy
+        small = small_shape and smallfit.compile_pays()
         worth = not small and (dense_size > DENSE_MAX or _dense_flops(crit.m, crit.q1) >= NESTED_MIN_WORK)
         g = nested_map(crit) if worth else None
         if g is not None:
@@ -585,16 +605,25 @@ def choose_path(crit, requested: str = "auto") -> Path:
         if amalgamated is not None:
             return amalgamated
         if dense_size <= DENSE_MAX:
-            name = "small" if small else "dense"
-        elif crit.rest_diag and numba and crit.level_blocks.work >= BLOCKS_MIN_WORK:
-            # the compiled kernels when their machine code is ready; else (the first large fit after
-            # installation) the sparse path until another process has compiled them
-            if dense_size <= WARMING_MAX_SIZE and not kernels.blocks_ready():
-                return WarmingPath(crit)
-            name = "blocks"
-        else:
-            name = "sparse"
-        return PATHS[name](crit)
+            path = PATHS["small" if small else "dense"](crit)
+            if small_shape and not small:  # renting: the NumPy evaluations' extra time is charged
+                smallfit.ACCOUNT.meter(path, ("evaluate", "gradient_at"), share=kernels.SAVED_SHARE["small"])
+            return path
+        if crit.rest_diag and numba and crit.level_blocks.work >= BLOCKS_MIN_WORK:
+            # rent or buy (kernels.Account): the compiled kernels once loaded, or loaded in this fit when
+            # it alone is predicted to save more than loading them costs (WarmingPath: on the sparse path
+            # until another process has compiled them, never compiling here); else the sparse path,
+            # each evaluation charging its predicted extra time
+            decision = BLOCKS_ACCOUNT.decide(kernels.blocks_saving(crit))
+            if decision == kernels.COMPILED:
+                return BlocksPath(crit)
+            if decision == kernels.LOAD:
+                return BlocksPath(crit) if kernels.blocks_ready() else WarmingPath(crit)
+            path = SparsePath(crit)
+            BLOCKS_ACCOUNT.meter(path, ("evaluate",),
+                                 per_call=kernels.blocks_saving(crit, evaluations=1))
+            return path
+        return PATHS["sparse"](crit)
     if requested in ("small", "blocks") and not numba:  # pragma: no cover - numba is a dependency
         raise ModelError(f"path={requested!r} needs Numba, which is not installed")
     if requested == "amalgamated" and crit.amalgamation is not None \
