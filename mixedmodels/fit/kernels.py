@@ -61,7 +61,7 @@ from contextlib import contextmanager
 import numpy as np
 
 __all__ = ["LevelBlocks", "available", "njit", "compiled_small_pays", "blocks_ready", "Account", "account",
-           "COMPILED", "LOAD", "RENT", "LOAD_IMPORT", "LOAD_CONTEXT", "LOAD_GROUP", "SAVED_SHARE",
+           "COMPILED", "LOAD", "WAIT", "RENT", "LOAD_IMPORT", "LOAD_CONTEXT", "LOAD_GROUP", "SAVED_SHARE",
            "BLOCKS_SAVED_PER_PAIR", "LOAD_IN_THREAD", "load_cached", "blocks_saving",
            "compile_in_background", "COMPILE_IN_BACKGROUND", "BACKGROUND_NICE", "BLOCKS_KERNELS", "cache_dir",
            "indexed", "compile_lock", "compiling_elsewhere", "on_disk"]
@@ -341,7 +341,7 @@ SAVED_SHARE = {"small": 0.88, "glmm": 0.9}
 BLOCKS_SAVED_PER_PAIR = 2.2e-9
 LOAD_IN_THREAD = True  # buy in a background thread (no fit waits for the load) or in the fit that buys
 
-COMPILED, LOAD, RENT = "compiled", "load", "rent"
+COMPILED, LOAD, WAIT, RENT = "compiled", "load", "wait", "rent"
 _ACCOUNTS: dict = {}
 
 
@@ -359,7 +359,7 @@ class Account:
     until it is done, none pays the load) when the code is cached, else start the background compile
     (:func:`compile_in_background`) and keep renting until the cache is filled. A fit whose predicted
     saving alone reaches the load cost buys at once, in the fit (``LOAD``) -- or, with the code not
-    cached, starts the compile and rents. Rent-or-buy never pays more than twice what the best choice
+    cached, starts the compile and rents until it is cached (``WAIT``). Rent-or-buy never pays more than twice what the best choice
     in hindsight would (the load cost in extra time, then the load), and a process that fits one small
     model pays nothing. ``clock``: the meter's clock (the fitting thread's CPU time).
     """
@@ -391,7 +391,9 @@ class Account:
 
     def decide(self, saving: float = 0.0) -> str:
         """:data:`COMPILED` (loaded: use it), :data:`LOAD` (load it now, in this fit: ``saving`` alone
-        reaches the load cost and the code is cached) or :data:`RENT` (the NumPy path for this fit)."""
+        reaches the load cost and the code is cached), :data:`WAIT` (the same, but the code is not
+        cached: the background compile is started; the fit runs on the NumPy path and may switch when the
+        cache is filled) or :data:`RENT` (the NumPy path for this fit)."""
         if not available():
             return RENT
         if self.loading():
@@ -404,7 +406,7 @@ class Account:
             if cached:
                 return self._note(LOAD, cost)
             compile_in_background()
-            return self._note(RENT, cost)
+            return self._note(WAIT, cost)
         if self.excess >= cost:
             if not cached:
                 compile_in_background()

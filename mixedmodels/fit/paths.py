@@ -54,7 +54,7 @@ from .nested import NestedLayout, nested_map
 __all__ = ["Path", "SmallPath", "DensePath", "BlocksPath", "SparsePath", "WarmingPath", "AmalgamatedPath", "NestedPath",
            "PATHS",
            "choose_path", "NESTED_MIN_WORK", "AMALGAMATE_GAIN", "AMALGAMATE_MAX",
-           "DENSE_MAX", "DENSE_HARD_MAX", "WARMING_MAX_SIZE", "SMALL_MAX_REST", "SMALL_MAX_WORK", "BLOCKS_MIN_WORK",
+           "DENSE_MAX", "DENSE_HARD_MAX", "BLOCKS_ACCOUNT", "SMALL_MAX_REST", "SMALL_MAX_WORK", "BLOCKS_MIN_WORK",
            "SPARSE_DENSE_C", "GRAM_PAIRS_MAX", "GRADIENT_CHUNK_ELEMENTS", "CROSSPROD_DENSE_MAX",
            "BLOCKDIAG_MIN_LEVELS", "BLOCKDIAG_MIN_LEVELS_LOADED", "BLOCKDIAG_GRAM_MAX_ROWS", "uses_blockdiag",
            "CROSSPROD_BINCOUNT_MAX",
@@ -68,10 +68,6 @@ SMALL_MAX_REST = 96           # rows of the rest block (later terms' columns + p
 SMALL_MAX_WORK = 300_000      # ... and m * m * q1 multiply-adds (the C C' downdate) up to which
                               # "auto" takes the compiled small path
 BLOCKS_MIN_WORK = 200_000     # pair count of the level-by-level downdate from which "auto" takes it
-WARMING_MAX_SIZE = 8_000_000  # m * q1 up to which a large fit runs on the sparse path while the level-block
-                              # kernels compile in another process (WarmingPath); above it the sparse
-                              # path's extra cost (~0.01 s an evaluation per million, measured) would
-                              # exceed the compile's ~3 s, and the fit compiles them itself
 SPARSE_DENSE_C = 0.05         # fill of A_R1 above which the sparse path forms C C' densely
 GRAM_PAIRS_MAX = 20_000_000   # row pairs of A_R1 up to which the sparse path precomputes the pattern of
                               # C C' (scalar terms only; linalg.WeightedGram, ~40 bytes a pair to build)
@@ -578,10 +574,14 @@ def choose_path(crit, requested: str = "auto") -> Path:
 
     ``"auto"``: ``small`` when A_R1 is at most :data:`DENSE_MAX` elements, the rest block at most
     :data:`SMALL_MAX_REST` rows and the downdate at most :data:`SMALL_MAX_WORK` multiply-adds (and Numba
-    is there); else ``dense`` up to :data:`DENSE_MAX`; else ``blocks`` when every later term is scalar
-    and the level-by-level downdate has at least :data:`BLOCKS_MIN_WORK` pairs, and its compiled kernels
-    are ready (:func:`~mixedmodels.fit.kernels.blocks_ready`; else, up to :data:`WARMING_MAX_SIZE`, a
-    :class:`WarmingPath`: ``sparse`` until another process has compiled them); else ``sparse``. Before
+    is there) and the rent-or-buy rule has the compiled evaluator loaded
+    (:data:`mixedmodels.fit.smallfit.ACCOUNT`); else ``dense`` up to :data:`DENSE_MAX` (charging its
+    extra time to that rule); else, when every later term is scalar and the level-by-level downdate has
+    at least :data:`BLOCKS_MIN_WORK` pairs, as the rule of the level-block kernels
+    (:data:`BLOCKS_ACCOUNT`, :class:`~mixedmodels.fit.kernels.Account`) says: ``blocks`` when they are
+    loaded, or when this fit's predicted saving (:func:`~mixedmodels.fit.kernels.blocks_saving`)
+    reaches the load cost (a :class:`WarmingPath` while another process compiles them: no fit compiles
+    them), else ``sparse``, each evaluation charging its predicted extra time; else ``sparse``. Before
     the size rules, on any model the small path does not take whose dense evaluation would cost at least
     :data:`NESTED_MIN_WORK` flops: ``nested`` for two nested terms, else ``amalgamated`` where terms on
     one factor amalgamate into a cheaper model (:func:`_amalgamated_if_it_pays`).
@@ -617,8 +617,10 @@ def choose_path(crit, requested: str = "auto") -> Path:
             decision = BLOCKS_ACCOUNT.decide(kernels.blocks_saving(crit))
             if decision == kernels.COMPILED:
                 return BlocksPath(crit)
-            if decision == kernels.LOAD:
-                return BlocksPath(crit) if kernels.blocks_ready() else WarmingPath(crit)
+            if decision == kernels.LOAD and kernels.blocks_ready():
+                return BlocksPath(crit)
+            if decision in (kernels.LOAD, kernels.WAIT):  # not compiled yet (or stale): the other process does it
+                return WarmingPath(crit)
             path = SparsePath(crit)
             BLOCKS_ACCOUNT.meter(path, ("evaluate",),
                                  per_call=kernels.blocks_saving(crit, evaluations=1))
