@@ -18,19 +18,17 @@ Numba's user-wide cache directory or ``NUMBA_CACHE_DIR``; where no location is w
 compiled in memory, never an error).
 
 Compiling the level-block kernels (this downdate and the gradient's two kernels) takes ~3 s of CPU the
-first time after installation; loading them from the cache ~0.3 s, and importing Numba to do either
-another ~0.3 s. So a large fit takes the compiled path only when its machine code is ready
-(:func:`blocks_ready`: compiled in this process, or in Numba's on-disk cache). Whether the cache is cold
-is told from its files (:func:`indexed`: an index file for each of :data:`BLOCKS_KERNELS` in
-:func:`cache_dir`), without importing Numba. Otherwise a fit up to
-:data:`~mixedmodels.fit.paths.WARMING_MAX_SIZE` runs on the sparse (SciPy) path, as fast as the compiled
-one on InstEval-like shapes and 2-3x slower on others but costing less than the compile (a larger fit
-compiles the kernels itself: there the compile is the smaller cost), and the kernels are compiled once in
-a separate process at the lowest priority (:func:`compile_in_background`, ``python -m mixedmodels
+first time after installation; loading them from the cache ~0.2 s, and importing Numba to do either
+another ~0.2 s. Whether the cache is cold is told from its files (:func:`indexed`: an index file for each
+of :data:`BLOCKS_KERNELS` in :func:`cache_dir`), without importing Numba. A large fit runs on the sparse
+(SciPy) path -- as fast as the compiled one on InstEval and the 30,000-level crossed model, up to ~1.4x
+slower on others -- unless the rule below has the kernels loaded or its own predicted saving pays the
+load; where that fit finds them not compiled yet, it runs on the sparse path while they are compiled once
+in a separate process at the lowest priority (:func:`compile_in_background`, ``python -m mixedmodels
 precompile --background``; one at a time: the process holds a lock file in the cache directory,
 :func:`compile_lock`, and a fit starts none while another process holds it) that fills the on-disk cache;
 the fit switches to the compiled path at its first evaluation after the cache is filled
-(:class:`~mixedmodels.fit.paths.WarmingPath`), and later fits, in this process or any other, start on it.
+(:class:`~mixedmodels.fit.paths.WarmingPath`). No fit compiles them itself, whatever its size.
 Set :data:`COMPILE_IN_BACKGROUND` to False to compile in the fit instead (the behaviour before);
 ``python -m mixedmodels precompile`` after installing does it ahead of time.
 
