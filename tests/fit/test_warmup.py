@@ -62,6 +62,7 @@ def no_compile(monkeypatch):
 
 # ------------------------------------------------------------------------------------ the decisions
 def test_rent_until_the_excess_reaches_the_load_cost_then_buy_in_a_thread(monkeypatch, no_compile):
+    monkeypatch.setattr(kernels, "THREAD_BUY_AT", 1.0)  # the classic rule: buy at the full load cost
     acc, state = _account(monkeypatch, cost=1.0)
     decisions = []
     for _ in range(5):
@@ -73,6 +74,21 @@ def test_rent_until_the_excess_reaches_the_load_cost_then_buy_in_a_thread(monkey
     assert acc.decide() == "compiled" and state["loads"] == 1 and no_compile == []
     assert [d for d, _, _ in acc.log] == ["rent"] * 5
     assert [e < c for _, e, c in acc.log] == [True, True, True, True, False]
+
+
+def test_the_thread_starts_at_its_share_of_the_load_cost(monkeypatch, no_compile):
+    """The background load starts at THREAD_BUY_AT of the cost (the fits keep renting while it runs)."""
+    monkeypatch.setattr(kernels, "THREAD_BUY_AT", 0.5)
+    acc, state = _account(monkeypatch, cost=1.0)
+    acc.charge(0.45)
+    assert acc.decide() == "rent" and not acc.loading() and state["loads"] == 0
+    acc.charge(0.1)
+    assert acc.decide() == "rent" and acc.wait(5) and state["loads"] == 1
+    assert acc.decide() == "compiled"
+    # uncached, the compile is asked for only at the full cost (it is not a load the fits wait on)
+    acc2, _ = _account(monkeypatch, cost=1.0, cached=False)
+    acc2.charge(0.6)
+    assert acc2.decide() == "rent" and no_compile == []
 
 
 def test_a_fit_predicted_to_save_more_than_the_load_loads_at_once(monkeypatch, no_compile):
