@@ -406,6 +406,8 @@ class Account:
         if self.loaded():
             return COMPILED
         cost = self.load_cost()
+        if saving < cost and self.excess < min(THREAD_BUY_AT, 1.0) * cost:  # the common case: rent, nothing to look up
+            return self._note(RENT, cost)
         cached = (not COMPILE_IN_BACKGROUND) or (self.cached() and not self._failed)
         if saving >= cost:
             if cached:
