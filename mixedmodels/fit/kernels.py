@@ -417,7 +417,7 @@ class Account:
         if self.excess >= (THREAD_BUY_AT * cost if LOAD_IN_THREAD and cached else cost):
             if not cached:
                 compile_in_background()
-            elif LOAD_IN_THREAD:
+            elif LOAD_IN_THREAD and COMPILE_IN_BACKGROUND:
                 self._thread = threading.Thread(target=self._load_quietly, name=f"mixedmodels-load-{self.group}",
                                                 daemon=True)
                 self._thread.start()

@@ -80,9 +80,10 @@ def compile_pays() -> bool:
     """Whether the next small model should take the compiled path: the rent-or-buy rule of
     :data:`ACCOUNT` (:meth:`mixedmodels.fit.kernels.Account.decide`) says the evaluator is loaded. A
     small fit never saves more than the load cost on its own, so the rule loads it in a background
-    thread once the extra time of the NumPy fits reaches it, or starts the background compile when its
-    machine code is not cached; never in a fit."""
-    return ACCOUNT.decide() == kernels.COMPILED
+    thread once the extra time of the NumPy fits reaches it (in the fit with
+    :data:`~mixedmodels.fit.kernels.LOAD_IN_THREAD` off), or starts the background compile when its
+    machine code is not cached."""
+    return ACCOUNT.decide() in (kernels.COMPILED, kernels.LOAD)  # LOAD: the small path loads it in this fit
 
 
 def load_compiled() -> bool:

@@ -115,6 +115,19 @@ def test_the_rule_loads_in_the_fit_when_threads_are_off(monkeypatch, no_compile)
     assert acc.decide() == "load" and state["loads"] == 0
 
 
+def test_with_threads_off_the_buying_small_fit_loads_the_evaluator(monkeypatch, no_compile):
+    monkeypatch.setattr(kernels, "LOAD_IN_THREAD", False)
+    acc = smallfit.ACCOUNT
+    monkeypatch.setattr(acc, "loaded", lambda: False)
+    monkeypatch.setattr(acc, "cached", lambda: True)
+    monkeypatch.setattr(acc, "load_cost", lambda: 0.5)
+    monkeypatch.setattr(acc, "excess", 0.0)
+    d = mm.datasets.load("sleepstudy")
+    assert mm.lmer(SLEEP, d).optinfo.path == "dense"
+    acc.charge(0.5)
+    assert mm.lmer(SLEEP, d).optinfo.path == "small"
+
+
 def test_the_load_cost_counts_only_what_is_not_loaded_yet(monkeypatch):
     acc = smallfit.ACCOUNT
     others = [a for a in kernels._ACCOUNTS.values() if a is not acc]
