@@ -491,6 +491,7 @@ def load_cached(dispatchers) -> None:
                     fn.compile(key[0])
             except Exception:
                 pass
+            time.sleep(0)  # let the fitting thread take the interpreter lock between kernels
 
 
 def blocks_loaded() -> bool:
