@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import mixedmodels as mm
-from mixedmodels.fit import glmm_kernels, kernels, paths, smallfit
+from mixedmodels.fit import glmm_kernels, kernels, paths, pirls, smallfit
 from mixedmodels.model import LinearMixedModel
 
 from test_paths import _crossed
@@ -215,6 +215,7 @@ def test_no_fit_compiles_in_the_foreground_where_a_numpy_path_exists(monkeypatch
         monkeypatch.setattr(acc, "_thread", None)
     monkeypatch.setattr(smallfit, "_compile", forbidden)
     monkeypatch.setattr(glmm_kernels, "compiled", forbidden)
+    monkeypatch.setattr(pirls, "_kernels", forbidden)  # the PIRLS module's own reference to it
     monkeypatch.setattr(kernels, "_compile", forbidden)
     monkeypatch.setattr(kernels, "_blocks_ready", False)
     monkeypatch.setattr(kernels, "indexed", lambda names: False)  # a cold on-disk cache
