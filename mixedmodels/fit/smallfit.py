@@ -75,7 +75,7 @@ def _load_in_background() -> None:
 
 # the small-model evaluator's rent-or-buy account (mixedmodels.fit.kernels.Account): a small model runs
 # compiled once the NumPy evaluations of the process have cost more extra time than loading it would
-# (~0.34 s with Numba not imported: ~170 sleepstudy fits; ~0.02 s when the GLMM kernels are loaded)
+# (~0.35 s with Numba not imported: a few hundred sleepstudy fits; ~0.03 s when the GLMM kernels are loaded)
 ACCOUNT = kernels.Account("small", loaded=loaded, cached=compiled_code_cached, load=_load_in_background)
 
 
@@ -196,7 +196,7 @@ _LOG2PI = math.log(2.0 * math.pi)
 
 class NumpySmallEvaluator(SmallEvaluator):
     """The algebra of :class:`SmallEvaluator` in NumPy, for the small models a process fits before it
-    loads the compiled evaluator (:func:`mixedmodels.fit.kernels.compiled_small_pays`): a few whole-array
+    loads the compiled evaluator (the rent-or-buy rule, :data:`ACCOUNT`): a few whole-array
     operations per evaluation instead of the blocked factor's and gradient's dozens of small calls.
 
     The first term's ``s1 x s1`` blocks have closed forms for ``s1 = 1`` and ``s1 = 2`` (NumPy's batched
