@@ -18,7 +18,7 @@ import mixedmodels as mm
 from mixedmodels.fit import glmm_kernels, kernels, paths, pirls, smallfit
 from mixedmodels.model import LinearMixedModel
 
-from test_paths import _crossed
+from .test_paths import _crossed
 
 ROOT = Path(__file__).resolve().parents[2]
 CBPP = "cbind(incidence, size - incidence) ~ period + (1 | herd)"
