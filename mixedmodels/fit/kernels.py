@@ -338,7 +338,13 @@ SAVED_SHARE = {"small": 0.78, "glmm": 0.9}
 # crossed intercepts with 50,000-200,000 rows (2.4-12 ms an evaluation), none on InstEval or on the
 # 30,000 x 500 crossed model (the sparse path is as fast there).
 BLOCKS_SAVED_PER_PAIR = 2.2e-9
-LOAD_IN_THREAD = True  # buy in a background thread (no fit waits for the load) or in the fit that buys
+LOAD_IN_THREAD = False  # buy in the fit that buys (default) or in a background thread
+# Measured on the loaded 2-core machine (2026-12-07, new processes, CPU seconds, 2 runs each): 30 cbpp glmer fits
+# 1.65-1.79 s loading in the buying fit against 2.22-2.73 s loading in a thread (0.99 s with everything
+# loaded first); 300 sleepstudy fits 1.36-1.48 s against 1.52-1.58 s. The load holds the interpreter lock
+# for long stretches, and the fits beside it wait for the lock at every NumPy call that releases it (a
+# convoy: single cbpp fits took 0.2-0.7 s wall while the thread loaded), so the thread costs more in total
+# than the one fit that waits for the load (0.5 s on a quiet machine).
 # With the load in a thread, the fits keep renting while it runs: sharing the interpreter lock with them,
 # the load of the GLMM kernels (~0.6 s of CPU) took 10-11 cbpp fits on the loaded 2-core machine, about
 # as much extra time again as the load cost. So the thread starts when the extra time reaches this

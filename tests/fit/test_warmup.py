@@ -62,6 +62,7 @@ def no_compile(monkeypatch):
 
 # ------------------------------------------------------------------------------------ the decisions
 def test_rent_until_the_excess_reaches_the_load_cost_then_buy_in_a_thread(monkeypatch, no_compile):
+    monkeypatch.setattr(kernels, "LOAD_IN_THREAD", True)  # the opt-in background load
     monkeypatch.setattr(kernels, "THREAD_BUY_AT", 1.0)  # the classic rule: buy at the full load cost
     acc, state = _account(monkeypatch, cost=1.0)
     decisions = []
@@ -78,6 +79,7 @@ def test_rent_until_the_excess_reaches_the_load_cost_then_buy_in_a_thread(monkey
 
 def test_the_thread_starts_at_its_share_of_the_load_cost(monkeypatch, no_compile):
     """The background load starts at THREAD_BUY_AT of the cost (the fits keep renting while it runs)."""
+    monkeypatch.setattr(kernels, "LOAD_IN_THREAD", True)
     monkeypatch.setattr(kernels, "THREAD_BUY_AT", 0.5)
     acc, state = _account(monkeypatch, cost=1.0)
     acc.charge(0.45)
@@ -242,6 +244,8 @@ def test_background_load_reads_the_cache_and_compiles_nothing():
         "import json, sys, warnings, mixedmodels as mm\n"
         "from mixedmodels.fit import glmm_kernels, smallfit, _smallfit_jit\n"
         "warnings.simplefilter('ignore')\n"
+        "from mixedmodels.fit import kernels\n"
+        "kernels.LOAD_IN_THREAD = True\n"
         "for acc in (smallfit.ACCOUNT, glmm_kernels.ACCOUNT):\n"
         "    acc.charge(1e9)\n"
         "    assert acc.decide() == 'rent' and acc.loading()\n"

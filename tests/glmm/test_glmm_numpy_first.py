@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import mixedmodels as mm
-from mixedmodels.fit import glmm_kernels
+from mixedmodels.fit import glmm_kernels, kernels
 
 from glmm_cases import CASES, assert_same_pirls, data, fixtures, kwargs_for, model
 
@@ -82,6 +82,7 @@ def test_compiled_pays_rules(monkeypatch):
     the load costs), small ones rent until their charged extra time reaches the load cost, then the
     kernels load in a background thread (here a stand-in that records the call)."""
     acc = glmm_kernels.ACCOUNT
+    monkeypatch.setattr(kernels, "LOAD_IN_THREAD", True)  # first the opt-in background load
     loads = []
     monkeypatch.setattr(glmm_kernels, "_COMPILED", None)
     monkeypatch.setattr(acc, "excess", 0.0)
@@ -102,6 +103,17 @@ def test_compiled_pays_rules(monkeypatch):
     assert decisions == [False, False, False] and loads == ["sync", "sync", 1]
     monkeypatch.setattr(glmm_kernels, "_COMPILED", object())  # loaded: always compiled
     assert glmm_kernels.compiled_pays(100, 0)
+    # the default: the fit that buys loads the kernels itself (no thread)
+    monkeypatch.setattr(kernels, "LOAD_IN_THREAD", False)
+    monkeypatch.setattr(glmm_kernels, "_COMPILED", None)
+    monkeypatch.setattr(acc, "excess", 0.0)
+    monkeypatch.setattr(acc, "_failed", False)  # the stand-in load above loaded nothing
+    del loads[:]
+    decisions = []
+    for _ in range(3):
+        decisions.append(glmm_kernels.compiled_pays(100, 0))
+        acc.charge(0.05)
+    assert decisions == [False, False, True] and loads == ["sync"]
 
 
 def _glmm_code_cached() -> None:
