@@ -366,9 +366,9 @@ class Account:
     metered past counts); :meth:`meter` charges each NumPy-path fit's extra time to :attr:`excess`.
 
     The rule: compiled once loaded; rent (the NumPy path) while the extra time paid so far is below the
-    load cost, then buy: start loading in a background thread (:data:`LOAD_IN_THREAD`, from
-    :data:`THREAD_BUY_AT` of the load cost; the fits rent until it is done, none waits for the whole
-    load) when the code is cached, else start the background compile
+    load cost, then buy: load it in the fit that buys (``LOAD``; or, with :data:`LOAD_IN_THREAD`, start
+    loading in a background thread from :data:`THREAD_BUY_AT` of the load cost while the fits rent) when
+    the code is cached, else start the background compile
     (:func:`compile_in_background`) and keep renting until the cache is filled. A fit whose predicted
     saving alone reaches the load cost buys at once, in the fit (``LOAD``) -- or, with the code not
     cached, starts the compile and rents until it is cached (``WAIT``). Rent-or-buy never pays more than twice what the best choice
