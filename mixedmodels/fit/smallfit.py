@@ -82,9 +82,9 @@ ACCOUNT = kernels.Account("small", loaded=loaded, cached=compiled_code_cached, l
 def compile_pays() -> bool:
     """Whether the next small model should take the compiled path: the rent-or-buy rule of
     :data:`ACCOUNT` (:meth:`mixedmodels.fit.kernels.Account.decide`) says the evaluator is loaded. A
-    small fit never saves more than the load cost on its own, so the rule loads it in a background
-    thread once the extra time of the NumPy fits reaches it (in the fit with
-    :data:`~mixedmodels.fit.kernels.LOAD_IN_THREAD` off), or starts the background compile when its
+    small fit never saves more than the load cost on its own, so the rule loads it in the fit that
+    finds the extra time of the NumPy fits has reached it (in a background thread with
+    :data:`~mixedmodels.fit.kernels.LOAD_IN_THREAD` on), or starts the background compile when its
     machine code is not cached."""
     return ACCOUNT.decide() in (kernels.COMPILED, kernels.LOAD)  # LOAD: the small path loads it in this fit
 
