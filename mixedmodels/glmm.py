@@ -796,9 +796,10 @@ def _nb_fit_from(model: GeneralizedLinearMixedModel, nAGQ: int, x0: np.ndarray, 
 
 @dataclass(frozen=True)
 class NbSearch:
-    """What ``glmer_nb``'s search over the NB shape did: the shapes tried (in order) with the -2 log L of
-    the fit at each and its optimizer evaluations, the fits (``nfits``), and their optimizer evaluations and PIRLS iterations in all
-    (the Poisson start included); ``fit.optinfo`` is the last fit's alone (as lme4's ``optinfo``)."""
+    """What ``glmer_nb``'s search over the NB shape did: the shapes tried (``nb_thetas``, in order), the
+    -2 log L of the fit at each (``objectives``) and its optimizer evaluations (``fevals``); the number of
+    fits, and the optimizer evaluations and PIRLS iterations of the whole call (the Poisson fit it starts
+    from included). ``fit.optinfo`` is the returned fit's alone (as lme4's ``optinfo`` of its last refit)."""
 
     nb_thetas: tuple[float, ...]
     objectives: tuple[float, ...]
