@@ -143,3 +143,17 @@ def test_nb_search_record(cid):
     assert s.feval > sum(s.fevals) >= m.feval == m.optinfo.feval
     assert m.feval <= nb_fixtures()[cid]["reported"]["feval"]
     assert all(math.isfinite(v) for v in s.objectives)
+
+
+def test_glmer_nb_nagq0_is_fresh_fits():
+    """nAGQ = 0: each value of the search is a fresh nAGQ = 0 fit (beta inside PIRLS), so the returned fit
+    is what a fresh glmer at its shape gives."""
+    d = data("glmmsim")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = mm.glmer_nb("ynb ~ x + (1 | g)", d, nAGQ=0)
+        fresh = mm.glmer("ynb ~ x + (1 | g)", d, negative_binomial(m.nb_theta), nAGQ=0)
+    assert m.nAGQ == 0 and m.nb_search.nfits >= 3
+    assert m.objective == pytest.approx(fresh.objective, abs=1e-9)
+    assert m.fixef.to_numpy() == pytest.approx(fresh.fixef.to_numpy(), rel=1e-8)
+    assert m.objective == min(m.nb_search.objectives)
