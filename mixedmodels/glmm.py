@@ -31,7 +31,7 @@ from .fitted import MixedModelFit, ModelInputs, aligned_to_data
 from .output.display import glmm_fit_html
 from .output.summary import SINGULAR_MESSAGE
 
-__all__ = ["GeneralizedLinearMixedModel", "GlmerFit", "GlmerOptInfo", "glmer", "glmer_nb"]
+__all__ = ["GeneralizedLinearMixedModel", "GlmerFit", "GlmerOptInfo", "NbSearch", "glmer", "glmer_nb"]
 
 _RESPONSE = "XqZglmmResponseQ"
 BOUNDARY_TOL = 1e-5  # glmerControl(boundary.tol)
@@ -422,6 +422,7 @@ class GlmerFit(MixedModelFit):
 
     # ------------------------------------------------------------------ basic quantities
     reml = False  # a GLMM is fitted by maximum likelihood (for mm.anova)
+    nb_search = None  # glmer_nb's search over the NB shape (an NbSearch), set by glmer_nb
 
     @property
     def use_scale(self) -> bool:
@@ -709,39 +710,151 @@ def _theta_ml(y: np.ndarray, mu: np.ndarray, wt: np.ndarray, limit: int = 25, ep
     return max(t0, 1e-8)
 
 
+def _nb_beta_scale(prob: GlmmProblem, x: np.ndarray, lp: np.ndarray) -> np.ndarray:
+    """A lower-triangular ``C`` with ``C C'`` the covariance of beta at nAGQ = 0 (one PIRLS with beta
+    inside at ``x``'s theta, from ``lp``); the identity if that fails. The warm-started optimizer works on
+    ``beta = beta0 + C z``: on those coordinates the deviance is about equally curved in every direction,
+    where on raw ones a badly scaled column (grouseticks' raw HEIGHT, its coefficient 500 times smaller than
+    the intercept and correlated with it) makes BOBYQA stop early or take ~10 times the evaluations."""
+    try:
+        r = prob.pirls_lme4(x[:prob.ntheta], None, lp, joint=True)
+        C = np.linalg.cholesky(r.factor.inv_beta_block(prob.p))
+        if np.all(np.isfinite(C)):
+            return C
+    except (PirlsError, np.linalg.LinAlgError, FloatingPointError):
+        pass
+    return np.eye(prob.p)
+
+
+def _nb_fit_from(model: GeneralizedLinearMixedModel, nAGQ: int, x0: np.ndarray, tol: float = 1e-10
+                 ) -> "GlmerFit":
+    """The fit at one NB shape with stage two's optimizer started at ``x0 = (theta, beta)`` (a nearby
+    shape's optimum) -- on the deviance function of a fresh fit at this shape.
+
+    lme4's Laplace deviance of (theta, beta) depends on where PIRLS starts (its ``lp0``: the linear
+    predictor at the end of stage one): PIRLS stops at a relative change of 1e-7 of the penalized
+    deviance, and on a badly scaled model (grouseticks' raw HEIGHT) the value it stops at moves by up to
+    1e-2 with the starting point. A fit that skips stage one and starts PIRLS from the previous optimum
+    (lme4's ``refit`` with ``start=``) therefore minimizes another function than a fresh fit, one that is
+    lower by 2e-5 to 1e-2, and a search over the shape on those values finds a false minimum. Here stage
+    one runs as in a fresh fit (so the function is the fresh one: lme4's deviance function at this shape)
+    and only BOBYQA's starting point is taken from ``x0`` (beta on the scale of its standard errors:
+    :func:`_nb_beta_scale`)."""
+    prob = model.problem
+    nth = prob.ntheta
+    x0 = np.asarray(x0, dtype=float)
+    ev0, it0 = prob.evaluations, prob.pirls_iterations
+    # stage one as a fresh fit; the fit it returns is evaluated at x0 from stage one's end (lp0 of stage two)
+    probe = model._fit_stages(nAGQ, at=(x0[:nth], x0[nth:]))
+    feval1 = model._last_feval[0]
+    lp1 = probe._lp0
+    seen: dict[bytes, float] = {}
+    count = [0]
+
+    def dev(x):
+        key = np.asarray(x, dtype=float).tobytes()
+        if key not in seen:
+            count[0] += 1
+            try:
+                seen[key] = probe._dev_at(np.asarray(x, dtype=float))
+            except PirlsError:
+                seen[key] = np.inf
+        return seen[key]
+
+    lower = np.concatenate([prob.theta_lower, np.full(prob.p, -np.inf)])
+    beta0 = x0[nth:]
+    C = _nb_beta_scale(prob, x0, lp1)
+
+    def to_x(z):
+        z = np.asarray(z, dtype=float)
+        return np.concatenate([z[:nth], beta0 + C @ z[nth:]])
+
+    def devz(z):
+        return dev(to_x(z))
+
+    # first steps: 2% of theta (at least 0.01), 0.3 of a standard error of beta
+    step = np.concatenate([np.maximum(0.02 * np.abs(x0[:nth]), 0.01), np.full(prob.p, 0.3)])
+    z, fz = np.concatenate([x0[:nth], np.zeros(prob.p)]), dev(x0)
+    for _ in range(4):  # restart from the optimum until a restart no longer improves it (as glmer's)
+        zn, _, _ = bobyqa(devz, z, lower, ftol_abs=tol, xtol_abs=1e-9, initial_step=step)
+        fn = devz(zn)
+        improved = fn < fz - max(1e-7, 10 * tol)
+        if fn <= fz:
+            z, fz = zn, fn
+        if not improved:
+            break
+        step = step / 4
+    x = model._check_boundary(dev, to_x(z), lower, nth)
+    r = prob.pirls_lme4(x[:nth], x[nth:], lp1, joint=False)
+    fit = GlmerFit(model, nAGQ, x[:nth], x[nth:], r, feval=feval1 + count[0], rule=probe._rule, lp0=lp1)
+    fit.optinfo = GlmerOptInfo(feval=fit.feval, feval_stage1=feval1, feval_stage2=count[0],
+                               pirls_evaluations=prob.evaluations - ev0,
+                               pirls_iterations=prob.pirls_iterations - it0,
+                               compiled=prob.compiled, optimizer="bobyqa")
+    return fit
+
+
+@dataclass(frozen=True)
+class NbSearch:
+    """What ``glmer_nb``'s search over the NB shape did: the shapes tried (``nb_thetas``, in order), the
+    -2 log L of the fit at each (``objectives``) and its optimizer evaluations (``fevals``); the number of
+    fits, and the optimizer evaluations and PIRLS iterations of the whole call (the Poisson fit it starts
+    from included). ``fit.optinfo`` is the returned fit's alone (as lme4's ``optinfo`` of its last refit)."""
+
+    nb_thetas: tuple[float, ...]
+    objectives: tuple[float, ...]
+    fevals: tuple[int, ...]
+    nfits: int
+    feval: int
+    pirls_iterations: int
+
+
 def glmer_nb(formula: str, data: pd.DataFrame, *, nAGQ: int = 1, weights=None, offset=None, subset=None,
              na_action: str = "na.omit", data_name: str | None = None, link: str = "log",
              tol: float = 1e-6) -> GlmerFit:
     """lme4's ``glmer.nb``: a negative binomial GLMM whose shape theta is estimated.
 
     As lme4: a Poisson GLMM first, theta from MASS's ``theta.ml`` on its fitted means, then a 1-D
-    minimization of -2 log L over log(theta) within log(theta0) +- 3 (each value a glmer fit at that
-    theta, started from the previous one, as lme4's ``refit``). ``tol`` is on log(theta) (lme4: 5e-5)."""
+    minimization (Brent, bounded) of -2 log L over log(theta) within log(theta0) +- 3. Each value is the
+    optimum of lme4's deviance function at that shape -- the function of a fresh ``glmer`` fit, which is
+    the one lme4's ``devFunOnly`` gives and the one the final fit reports -- with the optimizer started
+    from the nearest shape's optimum (:func:`_nb_fit_from`). ``tol`` is on log(theta) (lme4: 5e-5).
+    The returned fit is the one at the chosen shape; ``fit.nb_search`` records the search."""
     kw = dict(weights=weights, offset=offset, subset=subset, na_action=na_action, data_name=data_name)
     with limited_threads():
         pois = GeneralizedLinearMixedModel(formula, data, "poisson", **kw)._fit(nAGQ=nAGQ)
         th0 = _theta_ml(pois.model.y, pois._mu, pois.model.prior_weights)
-        last = {"fit": pois}
+        x_pois = np.concatenate([pois.theta, pois._beta])
         cache: dict[float, GlmerFit] = {}
+        order: list[float] = []
 
         def fit_at(logth: float) -> GlmerFit:
             key = float(logth)
             if key not in cache:
                 model = GeneralizedLinearMixedModel(formula, data, negative_binomial(math.exp(key), link=link),
                                                     **kw)
-                prev = last["fit"]
-                start = None if prev is pois else {"theta": prev.theta, "fixef": prev._beta}
-                cache[key] = model._fit(nAGQ=nAGQ, start=start)
-                last["fit"] = cache[key]
+                if cache:  # start from the optimum at the nearest shape tried so far
+                    near = min(cache, key=lambda k: abs(k - key))
+                    x0 = np.concatenate([cache[near].theta, cache[near]._beta])
+                else:
+                    x0 = x_pois
+                cache[key] = model._fit(nAGQ=0) if nAGQ == 0 else _nb_fit_from(model, nAGQ, x0)
+                order.append(key)
             return cache[key]
 
         lo, hi = math.log(th0) - 3, math.log(th0) + 3
-        res = _sopt().minimize_scalar(lambda lt: fit_at(lt).objective, bounds=(lo, hi), method="bounded",
-                                   options={"xatol": tol})
-        best = min(cache.values(), key=lambda f: f.objective)
-        # the final model refitted from scratch at the chosen theta (both stages, as a fresh glmer call)
-        theta_nb = best.family.theta
-        model = GeneralizedLinearMixedModel(formula, data, negative_binomial(theta_nb, link=link), **kw)
-    fit = model.fit(nAGQ=nAGQ)
-    fit.nb_theta = theta_nb
+        _sopt().minimize_scalar(lambda lt: fit_at(lt).objective, bounds=(lo, hi), method="bounded",
+                                options={"xatol": tol})
+        fit = min(cache.values(), key=lambda f: f.objective)
+        fit._vcov_array  # the finite-difference Hessian, under the same thread limit
+    fit.nb_theta = fit.family.theta
+    fit.nb_search = NbSearch(nb_thetas=tuple(math.exp(k) for k in order),
+                             objectives=tuple(cache[k].objective for k in order),
+                             fevals=tuple(cache[k].optinfo.feval for k in order), nfits=len(order),
+                             feval=pois.optinfo.feval_stage1 + pois.optinfo.feval_stage2
+                             + sum(f.optinfo.feval for f in cache.values()),
+                             pirls_iterations=pois.optinfo.pirls_iterations
+                             + sum(f.optinfo.pirls_iterations for f in cache.values()))
+    for msg in fit.conv_messages:
+        warn_r(msg, SingularFitWarning if "singular" in msg else ConvergenceWarning)
     return fit

@@ -159,7 +159,9 @@ def pair(sleep):
 def test_inference_tables(pair):
     fd, fp, _ = pair
     a, b = fd.coef_table(ddf="Satterthwaite"), fp.coef_table(ddf="Satterthwaite")
-    np.testing.assert_allclose(a.to_numpy(dtype=float), b.to_numpy(dtype=float), rtol=1e-6)
+    # p-values near 1e-17 move by ~1e-6 relative when the two optima differ in the 9th digit: an
+    # absolute floor for them (every other column is far from zero)
+    np.testing.assert_allclose(a.to_numpy(dtype=float), b.to_numpy(dtype=float), rtol=1e-6, atol=1e-14)
     assert str(fd.summary(ddf="Satterthwaite")) == str(fp.summary(ddf="Satterthwaite"))
     assert str(fd.anova()) == str(fp.anova())
     np.testing.assert_allclose(fd.confint(method="Wald").to_numpy(dtype=float),
