@@ -21,6 +21,8 @@ instead of the ``aic`` term).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from scipy import special
 from scipy.linalg import LinAlgError, cholesky, solve_triangular
@@ -33,6 +35,7 @@ from .glmm_kernels import NumpyKernels, compiled as _kernels, compiled_pays, jit
 __all__ = ["GlmmProblem", "PirlsResult", "PirlsError", "gh_rule"]
 
 _SQRT2PI = np.sqrt(2 * np.pi)
+_EPS = float(np.finfo(float).eps)
 
 
 class PirlsError(FamilyError):
@@ -50,6 +53,21 @@ def gh_rule(k: int) -> np.ndarray:
     w = (w + w[::-1]) / 2
     z[np.abs(z) < 1e-15] = 0.0
     return np.column_stack([z, w, -0.5 * z * z - np.log(_SQRT2PI)])
+
+
+def _tri_solve_pair(L: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """``(L L')^-1 v`` for a lower-triangular ``L``: two triangular solves (SciPy's, by LAPACK), or for a
+    block of a few rows two substitution loops over its rows (SciPy's call costs more than the work)."""
+    m = L.shape[0]
+    if m > 8:
+        y = solve_triangular(L, v, lower=True, check_finite=False)
+        return solve_triangular(L, y, lower=True, trans="T", check_finite=False)
+    x = v.copy()
+    for a in range(m):
+        x[a] = (x[a] - L[a, :a] @ x[:a]) / L[a, a]
+    for a in range(m - 1, -1, -1):
+        x[a] = (x[a] - L[a + 1:, a] @ x[a + 1:]) / L[a, a]
+    return x
 
 
 class PirlsResult:
@@ -95,12 +113,18 @@ class _Factor:
     def solve(self, r: np.ndarray) -> np.ndarray:
         q1, s1 = self.q1, self.s1
         l1 = q1 // s1
+        if s1 == 1:  # a scalar first term: its blocks are numbers
+            d = self.L11inv[:, 0, 0]
+            y1 = r[:q1] * d
+            if self.L22.shape[0] == 0:
+                return y1 * d
+            x2 = _tri_solve_pair(self.L22, r[q1:] - self.L21 @ y1)
+            return np.concatenate([(y1 - self.L21.T @ x2) * d, x2])
         r1 = r[:q1].reshape(l1, s1)
         y1 = np.einsum("jab,jb->ja", self.L11inv, r1).ravel()
         if self.L22.shape[0] == 0:
             return np.einsum("jba,jb->ja", self.L11inv, y1.reshape(l1, s1)).ravel()
-        y2 = solve_triangular(self.L22, r[q1:] - self.L21 @ y1, lower=True, check_finite=False)
-        x2 = solve_triangular(self.L22, y2, lower=True, trans="T", check_finite=False)
+        x2 = _tri_solve_pair(self.L22, r[q1:] - self.L21 @ y1)
         t = (y1 - self.L21.T @ x2).reshape(l1, s1)
         x1 = np.einsum("jba,jb->ja", self.L11inv, t).ravel()
         return np.concatenate([x1, x2])
@@ -143,16 +167,26 @@ class _Factor:
 
 def _aic_value(mode: int, mu: np.ndarray, dr: np.ndarray, parts: np.ndarray) -> float:
     """R's ``family$aic`` from the mu-free parts of :meth:`GlmmProblem._aic_parts`, in NumPy (the
-    compiled loop's :func:`mixedmodels.fit._glmm_jit.aic_value`, term for term)."""
+    compiled loop's :func:`mixedmodels.fit._glmm_jit.aic_value`, term for term). Where every log is
+    finite (the mean inside the family's range, as R's guards keep it) the zero-count terms are zero
+    products and need no masks; otherwise they are masked as R's ``dbinom`` / ``dpois`` do."""
     if mode == 1:
         return float(dr.sum())
     with np.errstate(divide="ignore", invalid="ignore"):
         if mode == 2:
+            lm, l1m = np.log(mu), np.log1p(-mu)
+            v = -2.0 * float(parts[:, 3] @ (parts[:, 2] + parts[:, 0] * lm + parts[:, 1] * l1m))
+            if math.isfinite(v):
+                return v
             k, mk, lc, f = parts[:, 0], parts[:, 1], parts[:, 2], parts[:, 3]
-            ll = lc + np.where(k != 0, k * np.log(mu), 0.0) + np.where(mk != 0, mk * np.log1p(-mu), 0.0)
+            ll = lc + np.where(k != 0, k * lm, 0.0) + np.where(mk != 0, mk * l1m, 0.0)
             return float(-2.0 * np.sum(np.where(f != 0, f * ll, 0.0)))
         if mode == 3:
-            ll = -mu * parts[:, 0] + parts[:, 1] + np.where(parts[:, 2] != 0, parts[:, 2] * np.log(mu), 0.0)
+            lm = np.log(mu)
+            v = -2.0 * float(parts[:, 1].sum() - mu @ parts[:, 0] + parts[:, 2] @ lm)
+            if math.isfinite(v):
+                return v
+            ll = -mu * parts[:, 0] + parts[:, 1] + np.where(parts[:, 2] != 0, parts[:, 2] * lm, 0.0)
             return float(-2.0 * np.sum(ll))
         t = parts[:, 1] * np.log(mu + parts[:, 4]) + parts[:, 3] - np.where(parts[:, 2] != 0, parts[:, 2] * np.log(mu), 0.0)
         return float(2.0 * np.sum(t))
@@ -241,6 +275,7 @@ class GlmmProblem:
         self._scalar_terms = all(t.ncols == 1 and t.ntheta == 1 for t in terms)
         self._zall = None
         self._lv_args = None
+        self._np_state_fn = None
         self._refs64 = terms[0].refs.astype(np.int64)
         self._nbt = float(family.theta) if family.theta is not None else 1.0
         self._zero_beta = np.zeros(self.p)
@@ -489,36 +524,51 @@ class GlmmProblem:
         compiled loop (:mod:`mixedmodels.fit._glmm_jit`), every other family the same steps in NumPy."""
         if self._jit is not None:
             return self._pirls_compiled(theta, beta, eta_start, joint=joint, tol=tol, maxit=maxit)
-        fam = self.family
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            return self._pirls_numpy(theta, beta, eta_start, joint, tol, maxit)
+
+    def _pirls_numpy(self, theta, beta, eta_start, joint: bool, tol: float, maxit: int) -> PirlsResult:
+        """:meth:`pirls_lme4` in NumPy (floating-point warnings off, by the caller). The family's mean,
+        d mu / d eta, variance and deviance residuals come from one fused function
+        (:meth:`_numpy_state`); a model whose only random-effects term is scalar solves its diagonal
+        system level by level when beta is fixed (no factor object inside the loop)."""
         vals = self._vals(theta)
         X, y, wt = self.X, self.y, self.wt
         off = self.offset if joint else self.offset + X @ beta
+        state = self._numpy_state()
         eta = np.asarray(eta_start, dtype=float)
-        mu = fam.linkinv(eta)
-        u = np.zeros(self.q)
+        mu, me, w, dr = state(eta)
+        q = self.q
+        u = np.zeros(q)
         b = np.zeros(self.p) if joint else np.asarray(beta, dtype=float)
+        diag = self.s1 == 1 and self.q2u == 0 and not joint  # M is diagonal: one scalar term, beta fixed
+        if diag:
+            refs, nl = self._refs64, self._l1
+            z1 = vals[:, 0]
+            z1sq = z1 * z1
         oldpdev = np.inf
         f = None
-        dr = None
+        m11 = None
         for it in range(1, maxit + 1):
-            me = fam.mu_eta(eta)
-            var = fam.variance(mu)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                w = wt * me * me / var
-                z = eta - off + (y - mu) / me
-            if not (np.all(np.isfinite(w)) and np.all(np.isfinite(z))):
+            wz = w * (eta - off + (y - mu) / me)
+            if not math.isfinite(wz.sum()):  # NaN or inf in the weights or the working response
                 raise PirlsError("PIRLS: non-finite working weights or response (the mean reached the edge "
                                  "of the family's range)")
-            f = self._factor(vals, w, joint=joint)
-            wz = w * z
-            rhs = self._zlt_times(vals, wz)
-            if joint:
-                rhs = np.concatenate([rhs, X.T @ wz])
-            sol = f.solve(rhs)
-            u_new = sol[: self.q]
-            b_new = sol[self.q:] if joint else b
-            eta_new = off + self._zl_times(vals, u_new) + (X @ b_new if joint else 0.0)
-            mu_new, dr_new = self._state(eta_new)
+            if diag:
+                m11 = np.bincount(refs, w * z1sq, minlength=nl) + 1.0
+                u_new = np.bincount(refs, wz * z1, minlength=nl) / m11
+                b_new = b
+                eta_new = off + z1 * u_new[refs]
+            else:
+                f = self._factor(vals, w, joint=joint)
+                rhs = self._zlt_times(vals, wz)
+                if joint:
+                    rhs = np.concatenate([rhs, X.T @ wz])
+                sol = f.solve(rhs)
+                u_new = sol[:q]
+                b_new = sol[q:] if joint else b
+                eta_new = off + self._zl_times(vals, u_new) + (X @ b_new if joint else 0.0)
+            mu_new, me_new, w_new, dr_new = state(eta_new)
             pdev = float(dr_new.sum() + u_new @ u_new)
             if np.isfinite(pdev) and abs((oldpdev - pdev) / pdev) < tol:
                 u, b, eta, mu, dr = u_new, b_new, eta_new, mu_new, dr_new
@@ -528,8 +578,11 @@ class GlmmProblem:
                     u_new = (u + u_new) / 2
                     if joint:
                         b_new = (b + b_new) / 2
-                    eta_new = off + self._zl_times(vals, u_new) + (X @ b_new if joint else 0.0)
-                    mu_new, dr_new = self._state(eta_new)
+                    if diag:
+                        eta_new = off + z1 * u_new[refs]
+                    else:
+                        eta_new = off + self._zl_times(vals, u_new) + (X @ b_new if joint else 0.0)
+                    mu_new, me_new, w_new, dr_new = state(eta_new)
                     pdev = float(dr_new.sum() + u_new @ u_new)
                     if np.isfinite(pdev) and pdev <= oldpdev:
                         break
@@ -539,14 +592,65 @@ class GlmmProblem:
                     raise PirlsError("PIRLS step-halvings failed to reduce the deviance (lme4: \"(maxstephalfit) "
                                      "PIRLS step-halvings failed to reduce deviance in pwrssUpdate\"): the "
                                      "model may be too complex for the data, or the link may not suit them")
-            u, b, eta, mu, dr = u_new, b_new, eta_new, mu_new, dr_new
+            u, b, eta, mu, me, w, dr = u_new, b_new, eta_new, mu_new, me_new, w_new, dr_new
             oldpdev = pdev
         else:
             raise PirlsError(f"PIRLS did not converge in {maxit} iterations (lme4: \"pwrssUpdate did not "
                              "converge in (maxit) iterations\")")
         self.pirls_iterations += it
         self.evaluations += 1
+        if diag:
+            if not np.all(m11 > 0):
+                raise PirlsError(_PIRLS_MESSAGES[5])
+            l11 = np.sqrt(m11)
+            w_fact = w  # the weights of the last factorization
+            return PirlsResult(u=u, beta=b, eta=eta, mu=mu, devres=dr, ldL2=float(np.log(m11).sum()), factor=None,
+                               iterations=it, l11diag=l11,
+                               factor_fn=lambda: self._factor(vals, w_fact, joint=False))
         return PirlsResult(u=u, beta=b, eta=eta, mu=mu, devres=dr, ldL2=f.logdet_u(), factor=f, iterations=it)
+
+    def _numpy_state(self):
+        """The NumPy loop's ``eta -> (mu, d mu / d eta, working weights, deviance residuals)`` with R's
+        guards (the working weights ``wt mu_eta^2 / variance``),
+        built once: fused for the binomial-logit and Poisson-log families (the parts that depend on y
+        alone computed here), else the family's own functions."""
+        fn = self._np_state_fn
+        if fn is not None:
+            return fn
+        fam, y, wt = self.family, self.y, self.wt
+        kind, link = fam.kind, fam.link.name
+        if kind == "binomial" and link == "logit":
+            with np.errstate(divide="ignore", invalid="ignore"):
+                cdev = 2.0 * wt * (special.xlogy(y, y) + special.xlogy(1.0 - y, 1.0 - y))
+            wy, w1y = 2.0 * wt * y, 2.0 * wt * (1.0 - y)
+            eps = _EPS
+
+            def fn(eta):
+                e = np.exp(eta)
+                ope = 1.0 + e
+                mu = e / ope
+                me = mu / ope
+                if eta.max() > 30.0 or eta.min() < -30.0:  # R's logit guards
+                    mu = np.where(eta < -30.0, eps, np.where(eta > 30.0, 1.0 - eps, mu))
+                    me = np.where(np.abs(eta) > 30.0, eps, me)
+                dr = cdev - wy * np.log(mu) - w1y * np.log1p(-mu)
+                return mu, me, wt * (me * me / (mu * (1.0 - mu))), dr
+        elif kind == "poisson" and link == "log":
+            with np.errstate(divide="ignore", invalid="ignore"):
+                c0 = 2.0 * wt * (special.xlogy(y, y) - y)
+            wy2, wt2 = 2.0 * wt * y, 2.0 * wt
+            eps = _EPS
+
+            def fn(eta):
+                mu = np.maximum(np.exp(eta), eps)
+                return mu, mu, wt * mu, c0 - wy2 * np.log(mu) + wt2 * mu
+        else:
+            def fn(eta):
+                mu = fam.linkinv(eta)
+                me = fam.mu_eta(eta)
+                return mu, me, wt * me * me / fam.variance(mu), fam.dev_resids(y, mu, wt)
+        self._np_state_fn = fn
+        return fn
 
     def laplace_deviance(self, theta: np.ndarray, beta: np.ndarray | None, eta_start: np.ndarray, *,
                          joint: bool) -> float:
