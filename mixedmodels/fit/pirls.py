@@ -570,10 +570,10 @@ class GlmmProblem:
                 eta_new = off + self._zl_times(vals, u_new) + (X @ b_new if joint else 0.0)
             mu_new, me_new, w_new, dr_new = state(eta_new)
             pdev = float(dr_new.sum() + u_new @ u_new)
-            if np.isfinite(pdev) and abs((oldpdev - pdev) / pdev) < tol:
+            if math.isfinite(pdev) and abs((oldpdev - pdev) / pdev) < tol:
                 u, b, eta, mu, dr = u_new, b_new, eta_new, mu_new, dr_new
                 break
-            if not np.isfinite(pdev) or pdev > oldpdev:
+            if not math.isfinite(pdev) or pdev > oldpdev:
                 for _ in range(20):
                     u_new = (u + u_new) / 2
                     if joint:
@@ -630,7 +630,7 @@ class GlmmProblem:
                 ope = 1.0 + e
                 mu = e / ope
                 me = mu / ope
-                if eta.max() > 30.0 or eta.min() < -30.0:  # R's logit guards
+                if me.min() < 1e-13:  # some |eta| may exceed 30 (there me < exp(-30)): R's logit guards
                     mu = np.where(eta < -30.0, eps, np.where(eta > 30.0, 1.0 - eps, mu))
                     me = np.where(np.abs(eta) > 30.0, eps, me)
                 dr = cdev - wy * np.log(mu) - w1y * np.log1p(-mu)
