@@ -665,6 +665,25 @@ def laplace_value(fam, link, nbtheta, idx, zall, theta, X, beta, y, wt, offset, 
 
 
 @njit(nogil=True)
+def laplace_values(fam, link, nbtheta, idx, zall, thetas, X, betas, y, wt, offset, eta0, joint, tol, maxit,
+                   l1, s1, q1, q2u, ptr21, rows21, use21, pos21, aic_mode, aic_parts):  # pragma: no cover - compiled
+    """:func:`laplace_value` at each row of ``thetas`` / ``betas`` (every evaluation started from
+    ``eta0``): the points of a finite-difference Hessian in one call. Returns the statuses, iterations and
+    values, one per point."""
+    m = thetas.shape[0]
+    st = np.zeros(m, dtype=np.int64)
+    its = np.zeros(m, dtype=np.int64)
+    out = np.empty(m)
+    for j in range(m):
+        r = laplace_value(fam, link, nbtheta, idx, zall, thetas[j], X, betas[j], y, wt, offset, eta0, joint,
+                          tol, maxit, l1, s1, q1, q2u, ptr21, rows21, use21, pos21, aic_mode, aic_parts)
+        st[j] = r[0]
+        its[j] = r[1]
+        out[j] = r[2]
+    return st, its, out
+
+
+@njit(nogil=True)
 def agq_value(fam, link, nbtheta, refs, zl, eta, y, wt, u0, devres, l11, ld, rule):  # pragma: no cover
     """lme4's ``glmerAGQ`` (see :meth:`GlmmProblem.agq`): one scalar term, the mode's linear predictor
     ``eta``, ``zl`` the term's column of Z times theta, ``rule`` the (k, 3) Gauss-Hermite rule."""

@@ -659,16 +659,7 @@ class GlmmProblem:
         result object is formed). Raises :class:`PirlsError` as :meth:`pirls_lme4`."""
         if self._jit is None or not self._scalar_terms or self._aic_mode == 0:
             return self.laplace(self.pirls_lme4(theta, beta, eta_start, joint=joint))
-        args = self._lv_args
-        if args is None:  # the compiled call's arguments other than theta, beta, eta_start and joint, once
-            c = self._c
-            z = np.ascontiguousarray(np.hstack([t.z for t in self.terms]), dtype=float)
-            c["zall"] = z if self._perm is None else np.ascontiguousarray(z[self._perm])
-            fcode, lcode = self._jit
-            args = self._lv_args = (
-                (fcode, lcode, self._nbt, c["idx"], c["zall"]), (c["X"],), (c["y"], c["wt"], c["offset"]),
-                (1e-7, 100, self._l1, self.s1, self.q1, self.q2u, self._ptr21, self._rows21,
-                 self._pattern21 is not None, c["pos21"], self._aic_mode, c["aic"]))
+        args = self._laplace_args()
         try:
             st, it, lap = _kernels().jit.laplace_value(
                 *args[0], np.asarray(theta, dtype=float), *args[1],
@@ -681,6 +672,45 @@ class GlmmProblem:
         self.pirls_iterations += it
         self.evaluations += 1
         return lap
+
+    def _laplace_args(self):
+        """The compiled Laplace call's arguments other than theta, beta, eta_start and joint, built once."""
+        args = self._lv_args
+        if args is None:
+            c = self._c
+            z = np.ascontiguousarray(np.hstack([t.z for t in self.terms]), dtype=float)
+            c["zall"] = z if self._perm is None else np.ascontiguousarray(z[self._perm])
+            fcode, lcode = self._jit
+            args = self._lv_args = (
+                (fcode, lcode, self._nbt, c["idx"], c["zall"]), (c["X"],), (c["y"], c["wt"], c["offset"]),
+                (1e-7, 100, self._l1, self.s1, self.q1, self.q2u, self._ptr21, self._rows21,
+                 self._pattern21 is not None, c["pos21"], self._aic_mode, c["aic"]))
+        return args
+
+    def laplace_deviances(self, points: np.ndarray, eta_start: np.ndarray) -> np.ndarray:
+        """The Laplace deviance (beta fixed) at each row ``(theta, beta)`` of ``points``, every PIRLS
+        started from ``eta_start``: :meth:`laplace_deviance` point by point, in one compiled call where
+        that has the compiled loop (the finite-difference Hessian's points). Raises :class:`PirlsError`
+        as :meth:`laplace_deviance`."""
+        points = np.ascontiguousarray(points, dtype=float)
+        nth = self.ntheta
+        if self._jit is not None and self._scalar_terms and self._aic_mode != 0 and len(points):
+            args = self._laplace_args()
+            try:
+                st, its, vals = _kernels().jit.laplace_values(
+                    *args[0], np.ascontiguousarray(points[:, :nth]), *args[1],
+                    np.ascontiguousarray(points[:, nth:]), *args[2], self._c_eta_start(eta_start), False,
+                    *args[3])
+            except np.linalg.LinAlgError:
+                pass  # point by point below, where the failing one raises its own error
+            else:
+                bad = np.flatnonzero(st != 0)
+                if len(bad):
+                    raise PirlsError(_PIRLS_MESSAGES[int(st[bad[0]])])
+                self.pirls_iterations += int(its.sum())
+                self.evaluations += len(points)
+                return vals
+        return np.array([self.laplace_deviance(x[:nth], x[nth:], eta_start, joint=False) for x in points])
 
     def _aic_parts(self):
         """The parts of R's ``family$aic`` that do not depend on mu, for the compiled loop's Laplace
