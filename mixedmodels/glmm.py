@@ -88,8 +88,9 @@ class _Response:
     """The response as the family takes it: y (proportions for a binomial with trials), the trials n
     (R's ``n``, 1 unless ``cbind``) and whether it was ``cbind``."""
 
-    def __init__(self, y, n, is_cbind, text):
+    def __init__(self, y, n, is_cbind, text, plain=False):
         self.y, self.n, self.is_cbind, self.text = y, n, is_cbind, text
+        self.plain = plain  # a numeric expression the model frame can evaluate as it stands
 
 
 def _read_response(lhs, ev: Evaluator, family: Family, text: str) -> _Response:
@@ -127,7 +128,7 @@ def _read_response(lhs, ev: Evaluator, family: Family, text: str) -> _Response:
     if m.shape[1] != 1:
         raise DataError(f"the response '{deparse(lhs)}' must be one column (or cbind(successes, failures))")
     y = m[:, 0].astype(float)
-    return _Response(y, np.ones(len(y)), False, deparse(lhs))
+    return _Response(y, np.ones(len(y)), False, deparse(lhs), plain=True)
 
 
 
@@ -162,14 +163,19 @@ class GeneralizedLinearMixedModel:
             raise FormulaError("the formula has no response: write it as 'y ~ ...'", formula, 0, 1)
         ev = Evaluator(data, formula)
         resp = _read_response(f.lhs, ev, self.family, formula)
-        y = resp.y.copy()
-        if w_all is not None:
-            y[np.isnan(w_all)] = np.nan
-        frame = data.copy(deep=False)
-        frame[_RESPONSE] = y
-        rest = formula[f.lhs.end:].lstrip()
-        design = build_design(f"{_RESPONSE} {rest}", frame, require_random=False, offset=offset,
-                              na_action=na_action)
+        if resp.plain and (w_all is None or not np.isnan(w_all).any()):
+            # a numeric response the model frame reads as it is: the formula as given (no copy of the
+            # data with the response added as a column)
+            design = build_design(formula, data, require_random=False, offset=offset, na_action=na_action)
+        else:
+            y = resp.y.copy()
+            if w_all is not None:
+                y[np.isnan(w_all)] = np.nan
+            frame = data.copy(deep=False)
+            frame[_RESPONSE] = y
+            rest = formula[f.lhs.end:].lstrip()
+            design = build_design(f"{_RESPONSE} {rest}", frame, require_random=False, offset=offset,
+                                  na_action=na_action)
         if not design.terms:
             raise FormulaError("no random-effects terms in the formula: a mixed model needs at least one "
                                "'(expr | g)'; for a GLM without random effects use statsmodels' GLM",
@@ -191,9 +197,13 @@ class GeneralizedLinearMixedModel:
         self.weights = wt
         self.ntrials = ntrials
         self.data = data.copy(deep=False)
-        self._index = data.index[rows]
         self.mustart = initialize(self.family, self.y, wt, ntrials)
         self.problem = GlmmProblem(design.terms, design.X, self.y, design.offset, wt, ntrials, self.family)
+
+    @cached_property
+    def _index(self) -> pd.Index:
+        """The data's index of the rows used (for the fitted values' and residuals' Series)."""
+        return self.data.index[self.design.rows]
 
     def call_lines(self) -> list[tuple[str, str]]:
         """lme4's ``Weights:``, ``Offset:`` and ``Subset:`` lines of the printed call."""
