@@ -710,7 +710,90 @@ class GlmmProblem:
                 self.pirls_iterations += int(its.sum())
                 self.evaluations += len(points)
                 return vals
+        if self._jit is None and self.s1 == 1 and self.q2u == 0 and self._aic_mode in (1, 2, 3) and \
+                self._numpy_fused() and len(points):
+            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+                return self._laplace_batch_diag(points, eta_start)
         return np.array([self.laplace_deviance(x[:nth], x[nth:], eta_start, joint=False) for x in points])
+
+    def _laplace_batch_diag(self, points: np.ndarray, eta_start: np.ndarray, tol: float = 1e-7,
+                            maxit: int = 100) -> np.ndarray:
+        """:meth:`laplace_deviances` in NumPy for one scalar random-effects term (its system diagonal):
+        the PIRLS of all points at once, one row each, every row taking the steps, step-halvings and
+        stopping rule of :meth:`_pirls_numpy` on its own (a row that has stopped is left as it is)."""
+        m = len(points)
+        refs, nl = self._refs64, self._l1
+        y, X = self.y, self.X
+        Z = points[:, :1] * self._vals(np.ones(1))[:, 0]  # (m, n): Z Lambda of each point
+        off = self.offset + points[:, 1:] @ X.T
+        state = self._numpy_state()
+        eta = np.tile(np.asarray(eta_start, dtype=float), (m, 1))
+        mu, me, w, dr = state(eta)
+        u = np.zeros((m, nl))
+        oldpdev = np.full(m, np.inf)
+        active = np.ones(m, dtype=bool)
+        its = np.zeros(m, dtype=np.int64)
+        ld = np.zeros(m)
+        flat = refs[None, :] + nl * np.arange(m)[:, None]
+        for it in range(1, maxit + 1):
+            A = np.flatnonzero(active)
+            if not len(A):
+                break
+            ZA, fA = Z[A], flat[: len(A)]
+            wA = w[A]
+            wz = wA * (eta[A] - off[A] + (y - mu[A]) / me[A])
+            if not math.isfinite(wz.sum()):
+                raise PirlsError("PIRLS: non-finite working weights or response (the mean reached the edge "
+                                 "of the family's range)")
+            m11 = np.bincount(fA.ravel(), (wA * ZA * ZA).ravel(), minlength=len(A) * nl).reshape(len(A), nl) + 1.0
+            u_new = np.bincount(fA.ravel(), (wz * ZA).ravel(), minlength=len(A) * nl).reshape(len(A), nl) / m11
+            eta_new = off[A] + ZA * u_new[:, refs]
+            mu_n, me_n, w_n, dr_n = state(eta_new)
+            pdev = dr_n.sum(axis=1) + (u_new * u_new).sum(axis=1)
+            old = oldpdev[A]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                conv = np.isfinite(pdev) & (np.abs((old - pdev) / pdev) < tol)
+            half = ~conv & (~np.isfinite(pdev) | (pdev > old))
+            if half.any():
+                h = np.flatnonzero(half)
+                uA = u[A]
+                todo = h
+                for _ in range(20):
+                    u_new[todo] = (uA[todo] + u_new[todo]) / 2
+                    eta_new[todo] = off[A[todo]] + ZA[todo] * u_new[todo][:, refs]
+                    a, b_, c, d = state(eta_new[todo])
+                    mu_n[todo], me_n[todo], w_n[todo], dr_n[todo] = a, b_, c, d
+                    pdev[todo] = d.sum(axis=1) + (u_new[todo] * u_new[todo]).sum(axis=1)
+                    ok = np.isfinite(pdev[todo]) & (pdev[todo] <= old[todo])
+                    todo = todo[~ok]
+                    if not len(todo):
+                        break
+                if not np.all(np.isfinite(pdev[h])):
+                    raise PirlsError("PIRLS loop resulted in NaN value")
+                if np.any(pdev[h] - old[h] > tol):
+                    raise PirlsError("PIRLS step-halvings failed to reduce the deviance (lme4: \"(maxstephalfit) "
+                                     "PIRLS step-halvings failed to reduce deviance in pwrssUpdate\"): the "
+                                     "model may be too complex for the data, or the link may not suit them")
+            u[A], eta[A], mu[A], dr[A] = u_new, eta_new, mu_n, dr_n
+            keep = ~conv  # rows going on take the new state's weights; stopped rows keep theirs
+            me[A[keep]], w[A[keep]] = me_n[keep], w_n[keep]
+            oldpdev[A] = pdev
+            its[A] = it
+            ld[A[conv]] = np.log(m11[conv]).sum(axis=1)
+            active[A[conv]] = False
+        if active.any():
+            raise PirlsError(f"PIRLS did not converge in {maxit} iterations (lme4: \"pwrssUpdate did not "
+                             "converge in (maxit) iterations\")")
+        self.pirls_iterations += int(its.sum())
+        self.evaluations += m
+        out = ld + (u * u).sum(axis=1)
+        for r in range(m):
+            out[r] += _aic_value(self._aic_mode, mu[r], dr[r], self._aic_arr)
+        return out
+
+    def _numpy_fused(self) -> bool:
+        """Whether the NumPy loop's family function is a fused one (binomial-logit, Poisson-log)."""
+        return (self.family.kind, self.family.link.name) in (("binomial", "logit"), ("poisson", "log"))
 
     def _aic_parts(self):
         """The parts of R's ``family$aic`` that do not depend on mu, for the compiled loop's Laplace
