@@ -797,9 +797,17 @@ class GlmmProblem:
 
     def _aic_parts(self):
         """The parts of R's ``family$aic`` that do not depend on mu, for the compiled loop's Laplace
-        deviance (mode and an (n, 5) array; see :func:`mixedmodels.fit._glmm_jit.aic_value`)."""
+        deviance (mode and an (n, 6) array; see :func:`mixedmodels.fit._glmm_jit.aic_value`); column 5
+        holds the y-only part of the deviance residuals of the binomial (``2 wt (y log y + (1 - y)
+        log(1 - y))``) and Poisson (``2 wt (y log y - y)``) families, for the compiled loop's fused
+        binomial-logit and Poisson-log formulas (:func:`mixedmodels.fit._glmm_jit.state`)."""
         y, n, wt, fam = self.y, self.ntrials, self.wt, self.family
-        parts = np.zeros((self.n, 5))
+        parts = np.zeros((self.n, 6))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if fam.kind == "binomial":
+                parts[:, 5] = 2.0 * wt * (special.xlogy(y, y) + special.xlogy(1.0 - y, 1.0 - y))
+            elif fam.kind == "poisson":
+                parts[:, 5] = 2.0 * wt * (special.xlogy(y, y) - y)
         if fam.kind == "binomial":
             if np.all((y == 0) | (y == 1)) and np.all(n == 1) and np.all(wt == 1):
                 return 1, parts
