@@ -541,11 +541,16 @@ class GlmmProblem:
         q = self.q
         u = np.zeros(q)
         b = np.zeros(self.p) if joint else np.asarray(beta, dtype=float)
-        diag = self.s1 == 1 and self.q2u == 0 and not joint  # M is diagonal: one scalar term, beta fixed
+        # one scalar random-effects term: its block of M is diagonal (with beta fixed M is; with beta
+        # inside, beta comes from the p x p Schur complement and u level by level)
+        diag = self.s1 == 1 and self.q2u == 0
         if diag:
             refs, nl = self._refs64, self._l1
             z1 = vals[:, 0]
             z1sq = z1 * z1
+            if joint:
+                p = self.p
+                pos12 = (refs[:, None] * p + np.arange(p)).ravel()
         oldpdev = np.inf
         f = None
         m11 = None
@@ -556,9 +561,22 @@ class GlmmProblem:
                                  "of the family's range)")
             if diag:
                 m11 = np.bincount(refs, w * z1sq, minlength=nl) + 1.0
-                u_new = np.bincount(refs, wz * z1, minlength=nl) / m11
-                b_new = b
-                eta_new = off + z1 * u_new[refs]
+                r1 = np.bincount(refs, wz * z1, minlength=nl)
+                if joint:
+                    M12 = np.bincount(pos12, ((w * z1)[:, None] * X).ravel(), minlength=nl * p).reshape(nl, p)
+                    G = M12 / m11[:, None]
+                    S = (X * w[:, None]).T @ X - M12.T @ G
+                    try:
+                        np.linalg.cholesky(S)
+                    except np.linalg.LinAlgError:
+                        raise PirlsError(_PIRLS_MESSAGES[6]) from None
+                    b_new = np.linalg.solve(S, X.T @ wz - G.T @ r1)
+                    u_new = (r1 - M12 @ b_new) / m11
+                    eta_new = off + z1 * u_new[refs] + X @ b_new
+                else:
+                    u_new = r1 / m11
+                    b_new = b
+                    eta_new = off + z1 * u_new[refs]
             else:
                 f = self._factor(vals, w, joint=joint)
                 rhs = self._zlt_times(vals, wz)
@@ -579,7 +597,7 @@ class GlmmProblem:
                     if joint:
                         b_new = (b + b_new) / 2
                     if diag:
-                        eta_new = off + z1 * u_new[refs]
+                        eta_new = off + z1 * u_new[refs] + (X @ b_new if joint else 0.0)
                     else:
                         eta_new = off + self._zl_times(vals, u_new) + (X @ b_new if joint else 0.0)
                     mu_new, me_new, w_new, dr_new = state(eta_new)
@@ -606,7 +624,7 @@ class GlmmProblem:
             w_fact = w  # the weights of the last factorization
             return PirlsResult(u=u, beta=b, eta=eta, mu=mu, devres=dr, ldL2=float(np.log(m11).sum()), factor=None,
                                iterations=it, l11diag=l11,
-                               factor_fn=lambda: self._factor(vals, w_fact, joint=False))
+                               factor_fn=lambda: self._factor(vals, w_fact, joint=joint))
         return PirlsResult(u=u, beta=b, eta=eta, mu=mu, devres=dr, ldL2=f.logdet_u(), factor=f, iterations=it)
 
     def _numpy_state(self):
