@@ -391,6 +391,8 @@ class GlmmProblem:
             L21 = L12.T
             if self._pattern21 is not None and self._use_compiled:
                 S = _kernels().schur_scalar(M22, L12, self._pattern21[0], self._pattern21[1], q2u)
+            elif s1 == 1 and self._np is not None:
+                S = self._np.schur_downdate(M22, L12, joint)
             else:
                 S = M22 - L12.T @ L12
             try:
