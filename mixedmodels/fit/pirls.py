@@ -654,7 +654,7 @@ class GlmmProblem:
                     mu = np.where(eta < -30.0, eps, np.where(eta > 30.0, 1.0 - eps, mu))
                     me = np.where(np.abs(eta) > 30.0, eps, me)
                 dr = cdev - wy * np.log(mu) - w1y * np.log1p(-mu)
-                return mu, me, wt * (me * me / (mu * (1.0 - mu))), dr
+                return mu, me, wt * me, dr  # the logit's mu_eta is its variance: w = wt mu_eta
         elif kind == "poisson" and link == "log":
             with np.errstate(divide="ignore", invalid="ignore"):
                 c0 = 2.0 * wt * (special.xlogy(y, y) - y)
