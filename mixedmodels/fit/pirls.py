@@ -165,17 +165,33 @@ class _Factor:
         return out
 
 
-def _aic_value(mode: int, mu: np.ndarray, dr: np.ndarray, parts: np.ndarray) -> float:
+def _aic_terms(mode: int, parts: np.ndarray):
+    """The sums of :func:`_aic_value` that do not depend on mu, once per problem: binomial ``(sum f lc,
+    f k, f (m - k))``, Poisson ``(sum -lgamma(y + 1) wt, wt, wt y)`` (contiguous arrays)."""
+    with np.errstate(invalid="ignore"):
+        if mode == 2:
+            f = parts[:, 3]
+            return float(f @ parts[:, 2]), f * parts[:, 0], f * parts[:, 1]
+        if mode == 3:
+            return float(parts[:, 1].sum()), parts[:, 0].copy(), parts[:, 2].copy()
+    return None
+
+
+def _aic_value(mode: int, mu: np.ndarray, dr: np.ndarray, parts: np.ndarray, terms=None) -> float:
     """R's ``family$aic`` from the mu-free parts of :meth:`GlmmProblem._aic_parts`, in NumPy (the
     compiled loop's :func:`mixedmodels.fit._glmm_jit.aic_value`, term for term). Where every log is
     finite (the mean inside the family's range, as R's guards keep it) the zero-count terms are zero
-    products and need no masks; otherwise they are masked as R's ``dbinom`` / ``dpois`` do."""
+    products and need no masks (``terms``: the mu-free sums of :func:`_aic_terms`, two dot products
+    then); otherwise they are masked as R's ``dbinom`` / ``dpois`` do."""
     if mode == 1:
         return float(dr.sum())
     with np.errstate(divide="ignore", invalid="ignore"):
         if mode == 2:
             lm, l1m = np.log(mu), np.log1p(-mu)
-            v = -2.0 * float(parts[:, 3] @ (parts[:, 2] + parts[:, 0] * lm + parts[:, 1] * l1m))
+            if terms is not None:
+                v = -2.0 * (terms[0] + float(terms[1] @ lm) + float(terms[2] @ l1m))
+            else:
+                v = -2.0 * float(parts[:, 3] @ (parts[:, 2] + parts[:, 0] * lm + parts[:, 1] * l1m))
             if math.isfinite(v):
                 return v
             k, mk, lc, f = parts[:, 0], parts[:, 1], parts[:, 2], parts[:, 3]
@@ -183,7 +199,10 @@ def _aic_value(mode: int, mu: np.ndarray, dr: np.ndarray, parts: np.ndarray) -> 
             return float(-2.0 * np.sum(np.where(f != 0, f * ll, 0.0)))
         if mode == 3:
             lm = np.log(mu)
-            v = -2.0 * float(parts[:, 1].sum() - mu @ parts[:, 0] + parts[:, 2] @ lm)
+            if terms is not None:
+                v = -2.0 * (terms[0] - float(mu @ terms[1]) + float(terms[2] @ lm))
+            else:
+                v = -2.0 * float(parts[:, 1].sum() - mu @ parts[:, 0] + parts[:, 2] @ lm)
             if math.isfinite(v):
                 return v
             ll = -mu * parts[:, 0] + parts[:, 1] + np.where(parts[:, 2] != 0, parts[:, 2] * lm, 0.0)
@@ -276,6 +295,7 @@ class GlmmProblem:
         self._zall = None
         self._lv_args = None
         self._np_state_fn = None
+        self._aic_sums_cache = None
         self._refs64 = terms[0].refs.astype(np.int64)
         self._nbt = float(family.theta) if family.theta is not None else 1.0
         self._zero_beta = np.zeros(self.p)
@@ -808,8 +828,15 @@ class GlmmProblem:
         self.evaluations += m
         out = ld + (u * u).sum(axis=1)
         for r in range(m):
-            out[r] += _aic_value(self._aic_mode, mu[r], dr[r], self._aic_arr)
+            out[r] += _aic_value(self._aic_mode, mu[r], dr[r], self._aic_arr, self._aic_sums())
         return out
+
+    def _aic_sums(self):
+        """:func:`_aic_terms` of this problem, formed on first use."""
+        t = self._aic_sums_cache
+        if t is None:
+            t = self._aic_sums_cache = _aic_terms(self._aic_mode, self._aic_arr)
+        return t
 
     def _numpy_fused(self) -> bool:
         """Whether the NumPy loop's family function is a fused one (binomial-logit, Poisson-log)."""
@@ -885,7 +912,7 @@ class GlmmProblem:
         if res.laplace_value == res.laplace_value:  # computed by the compiled loop
             return res.laplace_value
         if self._aic_mode:
-            aic = _aic_value(self._aic_mode, res.mu, res.devres, self._aic_arr)
+            aic = _aic_value(self._aic_mode, res.mu, res.devres, self._aic_arr, self._aic_sums())
         else:
             aic = self.family.aic(self.y, self.ntrials, res.mu, self.wt, float(res.devres.sum()))
         return float(res.ldL2 + res.u @ res.u + aic)
