@@ -196,10 +196,16 @@ class LinearMixedModel:
         if key not in self._criteria:
             d = self.design
             other = next(iter(self._criteria.values()), None)
-            cp, shift = (other.cp, other.y_shift) if other else self._prebuilt or (None, None)
-            self._criteria[key] = ProfiledCriterion(d.terms, d.X, d.y - d.offset, reml=reml,
-                                                    crossprods=cp, y_shift=shift,
-                                                    weights=d.weights, path=path)
+            # the cross-products: another criterion's, those given with the design, or those of a
+            # remembered frame (frame.design.build_design) computed by an earlier model on it
+            shared = d.shared if d.shared is not None and d.weights is None else None
+            cp, shift = (other.cp, other.y_shift) if other else self._prebuilt or \
+                (shared.get("crossprods") if shared is not None else None) or (None, None)
+            crit = self._criteria[key] = ProfiledCriterion(d.terms, d.X, d.y - d.offset, reml=reml,
+                                                           crossprods=cp, y_shift=shift,
+                                                           weights=d.weights, path=path)
+            if shared is not None and cp is None:
+                shared["crossprods"] = (crit.cp, crit.y_shift)
         return self._criteria[key]
 
     @threads_scoped
@@ -281,6 +287,9 @@ class LinearMixedModel:
     def _check_not_perfect(self, crit: ProfiledCriterion) -> None:
         """lme4 fits a response that the fixed effects reproduce exactly and returns noise; we say why
         instead: with no residual variation there is nothing to attribute to random effects."""
+        shared = self.design.shared  # a remembered frame: checked once for all its fits
+        if shared is not None and shared.get("not_perfect"):
+            return
         y = self.design.y - self.design.offset
         if np.ptp(y) == 0:
             raise DataError(f"the response '{self.design.response_name}' is constant: there is no "
@@ -298,6 +307,8 @@ class LinearMixedModel:
             raise DataError(with_type_notes(
                 "the fixed effects reproduce the response exactly (residual sum of squares is zero): a "
                 "perfect fit leaves no variance for random effects or residuals", self.design.type_notes))
+        if shared is not None:
+            shared["not_perfect"] = True
 
 
 _OPTIONS = {name: opts | {"kernel"} for name, opts in OPTIONS.items()}  # kernel: the former path switch

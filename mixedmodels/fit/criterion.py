@@ -423,9 +423,13 @@ class ProfiledCriterion:
         response as given, the centering undone)."""
         m1 = self.m - 1
         LRR = f.LRR
-        upper = LRR[:m1, :m1].T
         rhs = LRR[m1, :m1]
-        x = sla.solve_triangular(upper, rhs, lower=False, check_finite=False) if m1 else np.zeros(0)
+        if m1:  # LRR[:m1, :m1]' x = rhs (LAPACK's dtrtrs, without scipy's checks and wrapping)
+            x, info = sla.lapack.dtrtrs(LRR[:m1, :m1], rhs, lower=1, trans=1)
+            if info != 0:
+                raise np.linalg.LinAlgError(f"singular factor in solve (dtrtrs info {info})")
+        else:
+            x = np.zeros(0)
         beta = x[self.qrest:]
         urest = x[: self.qrest]
         C = f.C

@@ -48,7 +48,7 @@ from .gradient import SparseGradientLayout, gradient_from_factor
 from .linalg import (BlockedFactor, NotPositiveDefinite, batched_cholesky, batched_tri_inverse,
                      WeightedGram, block_diag_sparse, dense_cholesky)
 from . import smallfit
-from .smallfit import SmallEvaluator
+from .smallfit import NumpySmallEvaluator, SmallEvaluator
 from .nested import NestedLayout, nested_map
 
 __all__ = ["Path", "SmallPath", "DensePath", "BlocksPath", "SparsePath", "WarmingPath", "AmalgamatedPath", "NestedPath",
@@ -122,6 +122,13 @@ class Path(Protocol):
     def evaluate(self, theta: np.ndarray) -> tuple[float, object]: ...
 
     def gradient_at(self, state) -> np.ndarray | None: ...
+
+
+def small_size(crit) -> bool:
+    """Whether ``crit`` is small enough for the small path's algebra (:data:`DENSE_MAX`,
+    :data:`SMALL_MAX_REST`, :data:`SMALL_MAX_WORK`), compiled or in NumPy."""
+    return crit.m * crit.q1 <= DENSE_MAX and crit.m <= SMALL_MAX_REST \
+        and crit.m * crit.m * max(crit.q1, 1) <= SMALL_MAX_WORK
 
 
 def uses_blockdiag(crit) -> bool:
@@ -223,10 +230,27 @@ class DensePath(_FactorPath):
 
     name = "dense"
     gradient_mode = "dense"
+    numpy_small = True  # small models: value and gradient by smallfit.NumpySmallEvaluator
 
     def __init__(self, crit, compiled: bool | None = None):
         super().__init__(crit, compiled)
         self.AR1 = crit.AR1_dense  # (m, l1, s1), formed once
+        # a model the small path would take (a process's first small fits, before the compiled code is
+        # loaded): value and gradient by the small evaluator's algebra in NumPy (smallfit.NumpySmallEvaluator),
+        # a few whole-array operations instead of the blocked factor's and gradient's many small calls
+        # (a path built with ``compiled`` given keeps the blocked factor's evaluation, states and all)
+        self._numpy_small = NumpySmallEvaluator(crit) if compiled is None and self.numpy_small \
+            and not self.compiled and small_size(crit) else None
+
+    def evaluate(self, theta: np.ndarray):
+        if self._numpy_small is not None:
+            return self._numpy_small.evaluate(theta)
+        return super().evaluate(theta)
+
+    def gradient_at(self, state) -> np.ndarray | None:
+        if self._numpy_small is not None:
+            return self._numpy_small.gradient(state)
+        return super().gradient_at(state)
 
     def factor(self, theta: np.ndarray, need_C: bool = True) -> BlockedFactor:
         crit = self.crit
@@ -278,6 +302,8 @@ class SmallPath(DensePath):
     cost a few microseconds on small models); :meth:`factor` (post-processing) is the dense path's."""
 
     name = "small"
+
+    numpy_small = False  # its own compiled evaluator instead
 
     def __init__(self, crit):
         super().__init__(crit)

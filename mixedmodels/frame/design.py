@@ -12,7 +12,7 @@ caller's DataFrame is only read.
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, OrderedDict
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
@@ -22,8 +22,8 @@ import pandas as pd
 
 from ..errors import warn as warn_r
 from ..errors import DataError, FormulaError, ModelError, PredictorScaleWarning, RankDeficiencyWarning
-from ..formula.parse import (Call, Formula, Name, Node, deparse, expand_bars,
-                      parse_formula, split_formula)
+from ..formula.parse import (BinOp, Call, Formula, Name, Node, Num, Paren, UnaryOp, deparse, expand_bars,
+                             parse_formula, split_formula)
 from ..formula.terms import compile_fixed_part, compile_term, expand_terms
 from ..formula.transforms import (LOGICAL_LEVELS, Evaluator, Factor, Numeric, all_real_numbers, is_stateful,
                                   real_numbers_as_float)
@@ -32,7 +32,8 @@ from .reterms import ReTerm
 from .spec import FrameSpec, FrozenDict, RandomTermSpec, TermSpec, VariableSpec, make_variable_spec
 
 __all__ = ["Design", "FixedTerm", "FrameSpec", "build_design", "check_data", "frame_expression",
-           "independent_columns", "with_type_notes"]
+           "independent_columns", "with_type_notes", "clear_frame_cache", "frame_cache_key",
+           "FRAME_CACHE_SIZE", "FRAME_CACHE_MAX_CELLS"]
 
 @dataclass
 class Design:
@@ -73,6 +74,9 @@ class Design:
     na_counts: dict[str, int] = field(default_factory=dict)  # variable -> rows it lacks (dropped rows)
     nrow_data: int = 0  # rows of the data the frame was built from
     na_in_columns: bool = False  # some of the missing values are in the data's columns themselves
+    # a frame remembered by build_design: what is computed from it once for all its copies (the fit's
+    # cross-products, "crossprods": (CrossProducts, response shift)); None for a frame not remembered
+    shared: dict | None = field(default=None, repr=False, compare=False)
 
     def dropped_rows_message(self) -> str | None:
         """The warning on rows dropped for missing values (``None`` when none were): how many, and the
@@ -143,7 +147,8 @@ class Design:
         X = self.X if len(x_keep) == self.p else np.ascontiguousarray(self.X[:, x_keep])
         x_names = [self.x_names[j] for j in x_keep]
         return replace(self, X=X, x_names=x_names, fixed_terms=fixed_terms, terms=terms, formula=formula,
-                       has_intercept="(Intercept)" in x_names, scale_warning=_different_scales(X), spec=new_spec)
+                       has_intercept="(Intercept)" in x_names, scale_warning=_different_scales(X), spec=new_spec,
+                       shared=None)
 
 
 @lru_cache(maxsize=2048)
@@ -383,7 +388,184 @@ def build_design(formula: str, data: pd.DataFrame, *, require_random: bool = Tru
                  offset=None, na_action: str = "na.omit") -> Design:
     """Build the model frame of an lme4 formula on a DataFrame (lme4's ``lFormula``); see
     :func:`_build_design` (this wrapper turns a formula nested too deeply for Python's recursion into a
-    FormulaError)."""
+    FormulaError).
+
+    Small frames are remembered (:data:`FRAME_CACHE_SIZE` of them, see :func:`frame_cache_key`): the
+    same formula on data whose columns it uses hold the same values (compared exactly) gives a copy of
+    the frame built before, whose arrays are read-only."""
+    key = None
+    # lmer's frames (glmer builds its own response column and hands X to compiled code of its own)
+    if require_random and weights is None and offset is None and isinstance(data, pd.DataFrame):
+        key, locs = frame_cache_key(formula, data, require_random, na_action)
+        if key is not None:
+            hit = _FRAME_CACHE.get(key)
+            if hit is not None and hit[0].equals(data.columns) and _same_columns(hit[1], data):
+                try:
+                    _FRAME_CACHE.move_to_end(key)
+                except KeyError:  # pragma: no cover - dropped by a fit in another thread meanwhile
+                    pass
+                return replace(hit[2])
+    design = _build_design_checked(formula, data, require_random=require_random, weights=weights,
+                                   offset=offset, na_action=na_action)
+    if key is not None and not design.dropped and not design.scale_warning:  # no warning to repeat
+        snapshot = _snapshot(data, locs)
+        if snapshot is not None:
+            _freeze(design)
+            design.shared = {}
+            _FRAME_CACHE[key] = (data.columns, snapshot, design)
+            while len(_FRAME_CACHE) > FRAME_CACHE_SIZE:
+                try:
+                    _FRAME_CACHE.popitem(last=False)
+                except KeyError:  # pragma: no cover - emptied by another thread meanwhile
+                    break
+            return replace(design)
+    return design
+
+
+FRAME_CACHE_SIZE = 16
+"""How many model frames :func:`build_design` remembers (the most recently used)."""
+
+FRAME_CACHE_MAX_CELLS = 50_000
+"""Frames are remembered only when the columns the formula uses hold at most this many values (rows x
+columns): checking that the data did not change compares them all, and the cache holds a copy of
+them with the frame (at most ~16 x 1.5 MB)."""
+
+_FRAME_CACHE: "OrderedDict[tuple, tuple[tuple, Design]]" = OrderedDict()
+
+
+def clear_frame_cache() -> None:
+    """Forget every remembered model frame."""
+    _FRAME_CACHE.clear()
+
+
+@lru_cache(maxsize=256)
+def _formula_names(formula: str) -> tuple[str, ...] | None:
+    """The column names a formula refers to, when the formula is only names, numbers, R's term
+    operators and bars (no function call, no string: nothing whose evaluation may warn) and not read as
+    one whole bar (which warns); else None (the frame is not remembered). Parse errors give None too (the
+    build raises them)."""
+    try:
+        f = parse_formula(formula)
+    except Exception:
+        return None
+    if isinstance(f.rhs, BinOp) and f.rhs.op in ("|", "||"):
+        return None
+    names: list[str] = []
+
+    def walk(n) -> bool:
+        if isinstance(n, Name):
+            if n.id not in names:
+                names.append(n.id)
+            return True
+        if isinstance(n, Num):
+            return True
+        if isinstance(n, BinOp):
+            return walk(n.left) and walk(n.right)
+        if isinstance(n, (UnaryOp,)):
+            return walk(n.operand)
+        if isinstance(n, Paren):
+            return walk(n.expr)
+        return False
+    if f.lhs is None or not walk(f.lhs) or not walk(f.rhs):
+        return None
+    return tuple(names)
+
+
+def _column_array(data: pd.DataFrame, loc: int):
+    """The values of column ``loc`` (position) without building a Series."""
+    try:
+        return data._get_column_array(loc)
+    except AttributeError:  # pragma: no cover - another pandas
+        return data.iloc[:, loc].array
+
+
+def _column_snapshot(values):
+    """What identifies a column's contents exactly: (kind, dtype or categories, values copy); None for a
+    column type that is not compared (the frame is then not remembered)."""
+    if isinstance(values, np.ndarray):
+        if values.dtype.kind not in "biuf":
+            return None
+        return ("n", values.dtype, values.copy())
+    if isinstance(values, pd.Categorical):
+        return ("c", (values.categories, bool(values.ordered)), values.codes.copy())
+    if isinstance(values, pd.api.extensions.ExtensionArray) and \
+            (pd.api.types.is_string_dtype(values.dtype) or pd.api.types.is_numeric_dtype(values.dtype)):
+        return ("e", values.dtype, values.copy())  # pandas' strings, nullable numbers
+    return None
+
+
+def _same_snapshot(old, values) -> bool:
+    kind, meta, arr = old
+    if kind == "n":
+        return isinstance(values, np.ndarray) and values.dtype == meta and \
+            np.array_equal(values, arr, equal_nan=values.dtype.kind == "f")
+    if kind == "c":
+        return isinstance(values, pd.Categorical) and bool(values.ordered) == meta[1] and \
+            values.categories.equals(meta[0]) and values.categories.dtype == meta[0].dtype and \
+            np.array_equal(values.codes, arr)
+    if kind == "e":
+        return isinstance(values, pd.api.extensions.ExtensionArray) and values.dtype == meta and \
+            bool(values.equals(arr))
+    return False  # pragma: no cover
+
+
+def frame_cache_key(formula, data: pd.DataFrame, require_random: bool, na_action) -> tuple:
+    """``(key, column positions)`` under which :func:`build_design` remembers the frame of ``formula``
+    on ``data`` (``(None, None)`` when it is not remembered): the formula text, the arguments, the
+    data's number of rows and the columns the formula uses. A remembered frame is returned only when
+    the data's column labels are the same and each column used holds the same dtype, levels and values
+    (compared exactly): never for data that changed."""
+    if not isinstance(formula, str):
+        return None, None
+    names = _formula_names(formula)
+    if not names:
+        return None, None
+    cols = data.columns
+    n = len(data)
+    if n * len(names) > FRAME_CACHE_MAX_CELLS or not cols.is_unique:
+        return None, None
+    locs = []
+    for name in names:
+        try:
+            loc = cols.get_loc(name)
+        except (KeyError, TypeError):
+            return None, None  # a constant, a column labelled otherwise, or an error the build reports
+        if not isinstance(loc, (int, np.integer)):
+            return None, None
+        locs.append(int(loc))
+    return (formula, bool(require_random), na_action, n, names, tuple(locs)), locs
+
+
+def _snapshot(data: pd.DataFrame, locs: list[int]) -> tuple | None:
+    out = []
+    for loc in locs:
+        snap = _column_snapshot(_column_array(data, loc))
+        if snap is None:
+            return None
+        out.append((loc, snap))
+    return tuple(out)
+
+
+def _same_columns(snapshot: tuple, data: pd.DataFrame) -> bool:
+    """Whether the columns of ``data`` hold what ``snapshot`` recorded."""
+    for loc, snap in snapshot:
+        if not _same_snapshot(snap, _column_array(data, loc)):
+            return False
+    return True
+
+
+def _freeze(design: Design) -> None:
+    """Make the arrays of a remembered frame read-only (they are shared by the copies it gives)."""
+    arrays = [design.y, design.X, design.offset, design.rows] + [a for t in design.terms for a in (t.refs, t.z)]
+    if design.weights is not None:
+        arrays.append(design.weights)
+    for a in arrays:
+        if isinstance(a, np.ndarray):
+            a.flags.writeable = False
+
+
+def _build_design_checked(formula: str, data: pd.DataFrame, *, require_random: bool = True, weights=None,
+                          offset=None, na_action: str = "na.omit") -> Design:
     notes: dict[str, str] = {}
     try:
         return _build_design(formula, data, require_random=require_random, weights=weights, offset=offset,
