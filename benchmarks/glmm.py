@@ -1,5 +1,5 @@
 """GLMM timings: ``python -m benchmarks.glmm [--cases cbpp,verbagg,...] [--repeats 3] [--no-lme4]
-[--no-mixedlm] [--no-bayes]``; the simulated million-row model: ``python -m benchmarks.glmm --large
+[--no-mixedlm] [--no-bayes] [--nb-budget 900]``; the simulated million-row model: ``python -m benchmarks.glmm --large
 [--lme4-large]``; why mixedlm's -2 log L is lower than lme4's: ``python -m benchmarks.glmm --explain``.
 
 Times ``mm.glmer`` against lme4's ``glmer`` (through ``Rscript``, when R and lme4 are installed) on the
@@ -26,6 +26,20 @@ The Python peers (each warm, best of ``--repeats``, wall and CPU time):
   modes of the fixed effects, ``exp`` of the log-SD parameters as theta) go through lme4's deviance
   function too, so "lme4's deviance at its estimates - ours" says how far they are from the ML optimum.
   A model with correlated random effects (Contraception's ``(urban | district)``) is not expressible.
+
+Negative binomial cases (``grouseticks_nb``, ``nbsim``: family ``negative_binomial``) time
+``mm.glmer_nb`` against lme4's ``glmer.nb`` (its NB shape theta estimated by both) and report both shapes.
+lme4's -2 log L of a ``glmer.nb`` fit is the one its last refit stored; the R worker also evaluates lme4's
+own deviance function (``update(glmer(..., family = negative.binomial(theta)), devFunOnly = TRUE)``) at
+``glmer.nb``'s estimates, the number on equal terms with ours. The Python peer is mixedlm's ``glmer_nb``,
+which does not estimate the shape: it fits a negative binomial GLMM at a given theta (1 by default). So it
+runs twice, each in its own process stopped after ``--nb-budget`` seconds, timed once (no warm-up: one fit
+takes seconds): as called (``mixedlm.glmer_nb(formula, data)``, theta fixed at 1: another model, labelled)
+and with the shape estimated around it as ``glmer.nb`` does (:func:`mixedlm_nb_search`: a Poisson fit,
+MASS's ``theta.ml`` on its fitted means, then a 1-D search of -2 log L over log(theta), each value a
+``mixedlm.glmer_nb`` fit). For each, lme4's deviance function at its (NB theta, theta, beta) minus ours at
+our optimum. statsmodels has no mixed model that estimates a negative binomial shape (see
+:data:`STATSMODELS_NB`).
 
 ``--large``: a simulated logistic model with 1,000,000 rows and two crossed random intercepts
 (10,000 x 1,000 levels; :func:`simulate_large`, from a seed), fitted in a fresh process (its peak
@@ -56,18 +70,66 @@ CASES = {
     "contraception": ("Contraception", "use ~ age + I(age^2) + urban + livch + (urban | district)", "binomial", 1),
     "verbagg": ("VerbAgg", "r2 ~ Anger + Gender + btype + situ + (1 | id) + (1 | item)", "binomial", 1),
     "verbagg_nagq0": ("VerbAgg", "r2 ~ Anger + Gender + btype + situ + (1 | id) + (1 | item)", "binomial", 0),
+    # negative binomial, NB shape estimated (mm.glmer_nb / lme4's glmer.nb)
+    "grouseticks_nb": ("grouseticks", "TICKS ~ YEAR + HEIGHT + (1 | BROOD) + (1 | LOCATION)",
+                       "negative_binomial", 1),
+    "nbsim": ("nbsim", "y ~ x + f + (1 | g)", "negative_binomial", 1),
 }
+NB = "negative_binomial"
 
 R_WORKER = r"""
 suppressMessages(library(lme4)); source(file.path("tests", "r", "json_helpers.R"))
-args <- commandArgs(TRUE); d <- read_dataset(args[1]); f <- as.formula(args[2])
-fam <- get(args[3]); nagq <- as.integer(args[4]); reps <- as.integer(args[5])
-m <- glmer(f, data = d, family = fam, nAGQ = nagq)
+args <- commandArgs(TRUE); f <- as.formula(args[2])
+d <- if (grepl("[.]csv$", args[1])) read.csv(args[1], stringsAsFactors = TRUE) else read_dataset(args[1])
+nagq <- as.integer(args[4]); reps <- as.integer(args[5]); nb <- args[3] == "negative_binomial"
+fit <- if (nb) function() glmer.nb(f, data = d, nAGQ = nagq) else
+  function() glmer(f, data = d, family = get(args[3]), nAGQ = nagq)
+m <- fit()
 best <- Inf
-for (i in seq_len(reps)) best <- min(best, system.time(m <- glmer(f, data = d, family = fam, nAGQ = nagq))[["elapsed"]])
-cat(jsonlite::toJSON(list(time = best, feval = m@optinfo$feval, m2ll = -2 * as.numeric(logLik(m))),
-                     auto_unbox = TRUE, digits = NA))
+for (i in seq_len(reps)) best <- min(best, system.time(m <- fit())[["elapsed"]])
+out <- list(time = best, feval = m@optinfo$feval, m2ll = -2 * as.numeric(logLik(m)))
+if (nb) {
+  ## glmer.nb's shape, and lme4's own deviance function (at that shape) at glmer.nb's estimates
+  th <- getME(m, "glmer.nb.theta")
+  g <- glmer(f, data = d, family = MASS::negative.binomial(th), nAGQ = nagq)
+  dd <- update(g, devFunOnly = TRUE)
+  out$nb_theta <- th
+  out$m2ll_devfun <- dd(c(getME(m, "theta"), fixef(m)))
+}
+cat(jsonlite::toJSON(out, auto_unbox = TRUE, digits = NA))
 """
+
+
+def simulate_nb(seed: int = 20261207, n: int = 4000, ng: int = 100):
+    """The simulated negative binomial case: ``x`` standard normal, ``f`` a 3-level factor, ``g``
+    (``ng`` levels, ``n / ng`` rows each) with random intercepts of SD 0.6, ``y`` negative binomial with
+    shape 1.5 and ``log mu = 0.5 + 0.4 x + (0, 0.3, -0.4)[f] + b[g]``."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    g = np.repeat(np.arange(ng), n // ng)
+    x = np.round(rng.standard_normal(g.size), 4)
+    f = rng.integers(0, 3, g.size)
+    b = rng.normal(0, 0.6, ng)
+    mu = np.exp(0.5 + 0.4 * x + np.array([0.0, 0.3, -0.4])[f] + b[g])
+    shape = 1.5
+    y = rng.negative_binomial(shape, shape / (shape + mu)).astype(float)
+    return pd.DataFrame({"y": y, "x": x, "f": pd.Categorical([f"f{k}" for k in f]),
+                         "g": pd.Categorical([f"g{k:03d}" for k in g])})
+
+
+SIMULATED = {"nbsim": simulate_nb}  # data sets made here, not bundled (R reads them from a CSV)
+
+
+def load_data(dname: str):
+    """A case's data: the bundled data set ``dname`` or one simulated here (:data:`SIMULATED`)."""
+    if dname in SIMULATED:
+        return SIMULATED[dname]()
+    sys.path.insert(0, str(ROOT))
+    import mixedmodels as mm
+
+    return mm.datasets.load(dname)
 
 
 LARGE_FORMULA = "y ~ x + (1 | g1) + (1 | g2)"
@@ -145,11 +207,12 @@ def large(with_lme4: bool = False) -> int:
     return 0
 
 
-def _best_of(fit_once, repeats: int):
-    """One warm-up call, then the best wall and CPU time of ``repeats`` calls, and the last result."""
+def _best_of(fit_once, repeats: int, warmup: bool = True):
+    """One warm-up call (unless ``warmup`` is false), then the best wall and CPU time of ``repeats`` calls,
+    and the last result."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        res = fit_once()
+        res = fit_once() if warmup else None
         wall, cpu = float("inf"), float("inf")
         for _ in range(max(1, repeats)):
             c, t = time.process_time(), time.perf_counter()
@@ -163,9 +226,11 @@ def _ours_model(case: str):
     import mixedmodels as mm
 
     dname, formula, family, nagq = CASES[case]
-    df = mm.datasets.load(dname)
+    df = load_data(dname)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
+        if family == NB:
+            return mm.glmer_nb(formula, df, nAGQ=nagq), df
         return mm.glmer(formula, df, family, nAGQ=nagq), df
 
 
@@ -174,15 +239,21 @@ def ours(case: str, repeats: int) -> dict:
     import mixedmodels as mm
 
     dname, formula, family, nagq = CASES[case]
-    df = mm.datasets.load(dname)
+    df = load_data(dname)
 
     def fit_once():
-        m = mm.glmer(formula, df, family, nAGQ=nagq)
+        if family == NB:  # the NB shape estimated as lme4's glmer.nb does
+            m = mm.glmer_nb(formula, df, nAGQ=nagq)
+        else:
+            m = mm.glmer(formula, df, family, nAGQ=nagq)
         m.se  # noqa: B018  (standard errors, as lme4's fit computes its Hessian)
         return m
     best, cpu, m = _best_of(fit_once, repeats)
-    return {"time": best, "cpu": cpu, "feval": m.feval, "pirls_per_eval": m.optinfo.pirls_per_evaluation,
-            "m2ll": m.objective, "fit": m}
+    out = {"time": best, "cpu": cpu, "feval": m.feval, "pirls_per_eval": m.optinfo.pirls_per_evaluation,
+           "m2ll": m.objective, "fit": m}
+    if family == NB:
+        out.update(nb_theta=float(m.nb_theta), theta=list(map(float, m.theta)), beta=list(map(float, m.fixef)))
+    return out
 
 
 # ------------------------------------------------------------------------------------- Python peers
@@ -237,9 +308,8 @@ def run_mixedlm(case: str, repeats: int, fit) -> dict:
 
     dname, _, family, nagq = CASES[case]
     formula, how, weights = MIXEDLM[case]
-    import mixedmodels as mm
 
-    df = _prepare(mm.datasets.load(dname), how)
+    df = _prepare(load_data(dname), how)
     fam = {"binomial": mixedlm.families.Binomial, "poisson": mixedlm.families.Poisson}[family]
 
     def fit_once():
@@ -248,17 +318,106 @@ def run_mixedlm(case: str, repeats: int, fit) -> dict:
         best, cpu, r = _best_of(fit_once, repeats)
     except Exception as exc:
         return {"error": f"{type(exc).__name__}: {exc}"[:120]}
+    theta, beta = _mixedlm_params(r, fit)
+    out = {"time": best, "cpu": cpu, "m2ll": -2.0 * float(r.logLik().value), "theta": theta.tolist(),
+           "beta": beta.tolist(), "feval": getattr(r, "function_evals", None)}
+    out["m2ll_lme4_at"] = _lme4_dev_at(fit, theta, beta)
+    return out
+
+
+def _mixedlm_params(r, fit):
+    """A mixedlm fit's (theta, beta), theta in our (lme4's) term order (``fit``: ours, for the order)."""
+    import numpy as np
+
     th = np.asarray(r.getME("theta"), dtype=float)
     blocks, k = {}, 0
     for s in r.matrices.random_structures:
         n = s.n_terms * (s.n_terms + 1) // 2 if s.correlated else s.n_terms
         blocks[s.grouping_factor] = th[k:k + n]
         k += n
-    theta = _theta_in_our_order(fit, blocks)
-    beta = np.asarray(r.getME("beta"), dtype=float)
-    out = {"time": best, "cpu": cpu, "m2ll": -2.0 * float(r.logLik().value), "theta": theta.tolist(),
-           "beta": beta.tolist(), "feval": getattr(r, "function_evals", None)}
-    out["m2ll_lme4_at"] = _lme4_dev_at(fit, theta, beta)
+    return _theta_in_our_order(fit, blocks), np.asarray(r.getME("beta"), dtype=float)
+
+
+# ------------------------------------------------------------------ negative binomial: mixedlm's glmer_nb
+#: what statsmodels 0.15 offers for negative binomial counts, none of it a mixed model that estimates the
+#: NB shape: ``PoissonBayesMixedGLM`` / ``BinomialBayesMixedGLM`` only (no NB family among the Bayesian
+#: mixed GLMs); ``MixedLM`` is linear; ``discrete.NegativeBinomial`` estimates the shape (alpha = 1/theta)
+#: without random effects; ``GLM`` and ``GEE`` take ``families.NegativeBinomial(alpha)`` with alpha fixed,
+#: and GEE is a marginal model (no random effects, no likelihood).
+STATSMODELS_NB = ("no NB mixed model: its Bayesian mixed GLMs are binomial and Poisson only; "
+                  "discrete.NegativeBinomial estimates the shape without random effects; GLM/GEE take a "
+                  "fixed NB alpha (GEE: marginal, no random effects)")
+NB_SEARCH_TOL = 1e-6  # on log(theta), as mm.glmer_nb's default tol (lme4's glmer.nb: 5e-5)
+
+
+def mixedlm_nb_search(formula: str, df, nagq: int = 1, tol: float = NB_SEARCH_TOL):
+    """The NB shape estimated around ``mixedlm.glmer_nb`` (which takes it as given) as lme4's ``glmer.nb``
+    and ``mm.glmer_nb`` do: a Poisson GLMM, MASS's ``theta.ml`` on its fitted means, then a bounded 1-D
+    minimization of -2 log L over log(theta) within log(theta0) +- 3, each value a ``glmer_nb`` fit.
+    Returns the best fit, its NB theta and the number of ``glmer_nb`` fits."""
+    import math
+
+    import mixedlm
+    import numpy as np
+    from scipy.optimize import minimize_scalar
+
+    from mixedmodels.glmm import _theta_ml  # MASS's theta.ml, as mm.glmer_nb starts from
+
+    pois = mixedlm.glmer(formula, df, family=mixedlm.families.Poisson(), nAGQ=nagq)
+    y = np.asarray(df[formula.split("~")[0].strip()], dtype=float)
+    th0 = _theta_ml(y, np.asarray(pois.fitted(), dtype=float), np.ones_like(y))
+    cache = {}
+
+    def m2ll(logth: float) -> float:
+        if logth not in cache:
+            cache[logth] = mixedlm.glmer_nb(formula, df, nAGQ=nagq, theta=math.exp(logth))
+        return -2.0 * float(cache[logth].logLik().value)
+    lo, hi = math.log(th0) - 3, math.log(th0) + 3
+    minimize_scalar(m2ll, bounds=(lo, hi), method="bounded", options={"xatol": tol})
+    best = min(cache, key=m2ll)
+    return cache[best], math.exp(best), len(cache)
+
+
+def mixedlm_nb_one(case: str, mode: str, repeats: int) -> dict:
+    """mixedlm's ``glmer_nb`` on ``case`` (``mode``: ``"fixed"``, as called, its theta at the default 1;
+    ``"search"``, :func:`mixedlm_nb_search`), timed without a warm-up: times, its -2 log L, NB theta,
+    (theta, beta) in our order and lme4's deviance function there (at its NB theta), ``m2ll_lme4_at``."""
+    import mixedlm
+
+    import mixedmodels as mm
+
+    dname, formula, _, nagq = CASES[case]
+    df = load_data(dname)
+
+    def fit_once():
+        if mode == "fixed":
+            r = mixedlm.glmer_nb(formula, df, nAGQ=nagq)
+            return r, float(r.get_family().theta), 1
+        return mixedlm_nb_search(formula, df, nagq)
+    try:
+        best, cpu, (r, nb_theta, nfits) = _best_of(fit_once, repeats, warmup=False)
+    except Exception as exc:
+        return {"error": f"{type(exc).__name__}: {exc}"[:120]}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        at = mm.glmer(formula, df, mm.family.negative_binomial(nb_theta), nAGQ=nagq)  # lme4's function there
+    theta, beta = _mixedlm_params(r, at)
+    return {"time": best, "cpu": cpu, "m2ll": -2.0 * float(r.logLik().value), "nb_theta": nb_theta,
+            "fits": nfits, "theta": theta.tolist(), "beta": beta.tolist(),
+            "m2ll_lme4_at": _lme4_dev_at(at, theta, beta)}
+
+
+def run_mixedlm_nb(case: str, repeats: int, budget: float) -> dict:
+    """:func:`mixedlm_nb_one` in both modes, each in its own process stopped after ``budget`` seconds."""
+    from benchmarks.procs import run_worker, worker_env
+
+    out = {}
+    for mode in ("fixed", "search"):
+        cmd = [sys.executable, "-m", "benchmarks.glmm", "--mixedlm-nb-worker", case, mode, str(repeats)]
+        try:
+            out[mode] = run_worker(cmd, env=worker_env(), timeout=budget)
+        except subprocess.TimeoutExpired:
+            out[mode] = {"over": budget}
     return out
 
 
@@ -312,7 +471,7 @@ def bayes_one(case: str, method: str, repeats: int) -> dict:
     fit, _ = _ours_model(case)
     dname, _, family, nagq = CASES[case]
     formula, vcs, how, response = BAYES[case]
-    df = _binary_rows(_prepare(mm.datasets.load(dname), how), how, response)
+    df = _binary_rows(_prepare(load_data(dname), how), how, response)
     cls = {"binomial": BinomialBayesMixedGLM, "poisson": PoissonBayesMixedGLM}[family]
     vc = {g: f"0 + C({g})" for g in vcs}
 
@@ -339,11 +498,15 @@ def lme4(case: str, repeats: int) -> dict | None:
     if shutil.which("Rscript") is None:
         return None
     dname, formula, family, nagq = CASES[case]
-    with tempfile.NamedTemporaryFile("w", suffix=".R", delete=False) as fh:
-        fh.write(R_WORKER)
-    r = subprocess.run(["Rscript", fh.name, dname, formula, family, str(nagq), str(repeats)], cwd=ROOT,
-                       capture_output=True, text=True)
-    Path(fh.name).unlink()
+    with tempfile.TemporaryDirectory() as tmp:
+        script = Path(tmp) / "glmm_worker.R"
+        script.write_text(R_WORKER)
+        data = dname
+        if dname in SIMULATED:  # R reads the simulated data from a CSV
+            data = str(Path(tmp) / f"{dname}.csv")
+            load_data(dname).to_csv(data, index=False)
+        r = subprocess.run(["Rscript", str(script), data, formula, family, str(nagq), str(repeats)], cwd=ROOT,
+                           capture_output=True, text=True)
     if r.returncode != 0:
         return None
     return json.loads(r.stdout.strip().splitlines()[-1])
@@ -363,11 +526,21 @@ def main(argv=None) -> int:
     ap.add_argument("--json", help="write every result (with parameter vectors) to this file")
     ap.add_argument("--bayes-budget", type=float, default=60.0,
                     help="seconds for each statsmodels Bayesian fit process (stopped after: \"> N s\")")
+    ap.add_argument("--nb-budget", type=float, default=900.0,
+                    help="seconds for each mixedlm glmer_nb process of a negative binomial case (as called; "
+                         "with the 1-D search over its theta), stopped after: \"> N s\"")
+    ap.add_argument("--nb-repeats", type=int, default=1,
+                    help="timed fits of each mixedlm glmer_nb process (no warm-up)")
     ap.add_argument("--bayes-worker", nargs=3, metavar=("CASE", "METHOD", "REPEATS"), help=argparse.SUPPRESS)
+    ap.add_argument("--mixedlm-nb-worker", nargs=3, metavar=("CASE", "MODE", "REPEATS"), help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     if a.bayes_worker:
         case, method, reps = a.bayes_worker
         print(json.dumps(bayes_one(case, method, int(reps)), default=float))
+        return 0
+    if a.mixedlm_nb_worker:
+        case, mode, reps = a.mixedlm_nb_worker
+        print(json.dumps(mixedlm_nb_one(case, mode, int(reps)), default=float))
         return 0
     if a.large:
         return large(a.lme4_large)
@@ -392,14 +565,24 @@ def main(argv=None) -> int:
             print(f"| {case} | {o['time']:.3f} | {o['cpu']:.3f} | {r['time']:.3f} | x{r['time'] / o['time']:.1f} | "
                   f"{o['feval']} / {r['feval']} | {o['pirls_per_eval']:.1f} | {o['m2ll'] - r['m2ll']:+.2e} |")
         sys.stdout.flush()
+        if CASES[case][2] == NB:
+            if use_ml:
+                row["mixedlm_nb"] = run_mixedlm_nb(case, a.nb_repeats, a.nb_budget)
+            rows.append(row)
+            continue
         if use_ml:
             row["mixedlm"] = run_mixedlm(case, a.repeats, o["fit"])
         if use_bayes:
             row["statsmodels"] = run_bayes(case, a.repeats, a.bayes_budget)
         rows.append(row)
-    if use_ml or use_bayes:
+    glmer_rows = [row for row in rows if CASES[row["case"]][2] != NB]
+    if (use_ml or use_bayes) and glmer_rows:
         print()
-        print(peers_table(rows))
+        print(peers_table(glmer_rows))
+    nb_rows = [row for row in rows if CASES[row["case"]][2] == NB]
+    if nb_rows:
+        print()
+        print(nb_table(nb_rows))
     if a.json:
         Path(a.json).write_text(json.dumps(rows, indent=1, default=float))
     return 0
@@ -457,6 +640,55 @@ def peers_table(rows: list[dict]) -> str:
               "log-determinant one iterate behind: `--explain`), and with nAGQ > 1 it includes the binomial "
               "coefficients' constant that lme4's AGQ deviance leaves out; the column after it compares on "
               "lme4's criterion (for nAGQ = 0: lme4's nAGQ = 0 criterion at its theta)."]
+    return "\n".join(lines)
+
+
+def nb_table(rows: list[dict]) -> str:
+    """The negative binomial cases: the NB shape (ours, lme4's ``glmer.nb``, mixedlm's), lme4's reported
+    -2 log L and its deviance function at its own estimates against ours, and mixedlm's ``glmer_nb`` as
+    called (NB theta fixed at 1: another model) and with the 1-D search over its theta: time (ratio to
+    ours, wall, then CPU), its reported -2 log L minus ours, and lme4's deviance function at its (NB theta,
+    theta, beta) minus ours at our optimum (positive: a worse point of lme4's criterion)."""
+    lines = ["| case | NB theta: ours / lme4 | lme4's reported -2logL - ours | lme4's deviance function at "
+             "its estimates - ours | mixedlm `glmer_nb` as called (s) | its NB theta | its -2logL - ours | "
+             "lme4's deviance at its estimates - ours | mixedlm `glmer_nb` + 1-D search over theta (s) | its NB "
+             "theta (`glmer_nb` fits) | its -2logL - ours | lme4's deviance at its estimates - ours |",
+             "|" + " --- |" * 12]
+    for row in rows:
+        o, r = row["ours"], row.get("lme4")
+        cells = [row["case"]]
+        if r is None:
+            cells += [f"{o['nb_theta']:.5g} / -", "-", "-"]
+        else:
+            dev = r.get("m2ll_devfun")
+            cells += [f"{o['nb_theta']:.5g} / {r['nb_theta']:.5g}", f"{r['m2ll'] - o['m2ll']:+.2e}",
+                      "-" if dev is None else f"{dev - o['m2ll']:+.2e}"]
+        ml = row.get("mixedlm_nb")
+        for mode in ("fixed", "search"):
+            m = None if ml is None else ml.get(mode)
+            if m is None:
+                cells += ["-", "-", "-", "-"]
+            elif "error" in m:
+                cells += ["cannot fit: " + m["error"], "-", "-", "-"]
+            elif "over" in m:
+                cells += [f"> {m['over']:.0f} s (stopped)", "-", "-", "-"]
+            else:
+                label = " (fixed: another model)" if mode == "fixed" else f" ({m['fits']})"
+                worse = "" if m["m2ll_lme4_at"] is None or m["m2ll_lme4_at"] - o["m2ll"] <= 1e-6 \
+                    else " (a worse optimum)" if mode == "search" else ""
+                cells += [_t(m, o), f"{m['nb_theta']:.5g}{label}", f"{m['m2ll'] - o['m2ll']:+.2e}",
+                          _gap(m["m2ll_lme4_at"], o) + worse]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", "Ours and lme4's `glmer.nb` estimate the NB shape theta (a 1-D search over log(theta), each "
+              "value a GLMM fit); lme4's reported -2 log L is the one its last refit stored, the next column "
+              "lme4's own deviance function (`update(glmer(..., family = negative.binomial(theta)), "
+              "devFunOnly = TRUE)`) at `glmer.nb`'s estimates, the comparison on equal terms. mixedlm's "
+              "`glmer_nb` takes theta as given (default 1, not estimated): as called it fits another model; "
+              "the search column estimates theta around it as `glmer.nb` does (Poisson fit, MASS's `theta.ml`, "
+              "bounded 1-D search, tolerance 1e-6 on log(theta) as ours), timed once, each in its own "
+              "process. Its -2 log L is the Laplace approximation at the exact conditional mode (see above); "
+              "the last column puts its estimates through lme4's deviance function. statsmodels: "
+              + STATSMODELS_NB + "."]
     return "\n".join(lines)
 
 

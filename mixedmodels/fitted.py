@@ -26,13 +26,16 @@ import numpy as np
 import pandas as pd
 
 from .errors import MixedModelsError
-from .frame.design import Design
+from .formula.parse import parse_formula
+from .formula.transforms import Evaluator, Factor
+from .frame.design import Design, check_data
 from .frame.spec import FrameSpec
 from .interop.compare import compare_statsmodels as _compare_statsmodels
-from .output.summary import group_labels
+from .output.summary import call_lines, group_labels
 from .post import predict as _predict
 
-__all__ = ["MixedModelFit", "GroupDict", "frames_by_group", "varcorr_frame", "SINGULAR_TOL"]
+__all__ = ["MixedModelFit", "ModelInputs", "GroupDict", "frames_by_group", "varcorr_frame", "SINGULAR_TOL",
+           "subset_mask", "aligned_to_data", "resolve_data_name"]
 
 SINGULAR_TOL = 1e-4  # lme4's isSingular(tol = 1e-4)
 
@@ -72,6 +75,84 @@ def varcorr_frame(terms, covariances, sigma=None) -> pd.DataFrame:
     if sigma is not None:
         rows.append(("Residual", None, None, sigma ** 2, sigma))
     return pd.DataFrame(rows, columns=["grp", "var1", "var2", "vcov", "sdcor"])
+
+
+def subset_mask(subset, data: pd.DataFrame, formula: str) -> np.ndarray:
+    """R's ``subset`` argument: an expression over the columns (evaluated by the formula evaluator, so
+    no code runs) or a boolean array with one entry per row; missing counts as FALSE, as in R."""
+
+    if isinstance(subset, str):
+        try:
+            node = parse_formula("~" + subset).rhs
+        except MixedModelsError as exc:
+            raise MixedModelsError(f"subset: cannot read {subset!r}: {exc}") from None
+        val = Evaluator(data, subset).eval(node)
+        if not (isinstance(val, Factor) and val.levels == ["FALSE", "TRUE"]):
+            raise MixedModelsError(f"subset must be a logical expression (a comparison such as 'Days >= 2'), "
+                                   f"not {subset!r}")
+        return val.codes == 1
+    if isinstance(subset, pd.Series):
+        subset = aligned_to_data(subset, data, "subset")
+    mask = np.asarray(subset)
+    if mask.dtype != bool or mask.shape != (len(data),):
+        raise MixedModelsError(f"subset must be a logical expression (a string) or a boolean array with one "
+                               f"entry per row ({len(data)}), not {type(subset).__name__} of shape "
+                               f"{mask.shape}")
+    return mask
+
+
+def aligned_to_data(series: pd.Series, data: pd.DataFrame, what: str) -> np.ndarray:
+    """A pandas Series given for subset / weights / offset, matched to the data's rows by index label
+    (as pandas aligns), not by position; an error if the labels do not match the data's."""
+    if series.index.equals(data.index):
+        return series.to_numpy()
+    if not series.index.is_unique or not data.index.is_unique:
+        raise MixedModelsError(f"{what}: the Series' index and the data's index must be unique to be matched")
+    missing = data.index.difference(series.index)
+    if len(missing):
+        raise MixedModelsError(f"{what}: the Series has no value for {len(missing)} row label(s) of the data "
+                               f"(e.g. {missing[0]!r}); give one value per row, matched by index")
+    return series.reindex(data.index).to_numpy()
+
+
+def resolve_data_name(data, data_name) -> str:
+    """The name on the summary's ``Data:`` line: ``data_name``, else ``data.attrs["name"]`` (set by
+    :func:`mixedmodels.datasets.load`), else ``"data"``; an error unless it is a string."""
+    if data_name is None:
+        data_name = data.attrs.get("name", "data") if isinstance(getattr(data, "attrs", None), dict) \
+            else "data"
+    if not isinstance(data_name, str):
+        raise MixedModelsError(f"data_name must be a string, not {type(data_name).__name__}")
+    return data_name
+
+
+class ModelInputs:
+    """What an unfitted linear and generalized model (:class:`~mixedmodels.model.LinearMixedModel`,
+    :class:`~mixedmodels.glmm.GeneralizedLinearMixedModel`) do alike with their inputs besides the
+    formula: the data's name, R's model-frame arguments (kept for ``update()`` and the printed call),
+    an offset Series matched by index and the ``subset`` rows."""
+
+    def _take_inputs(self, formula: str, data: pd.DataFrame, data_name, subset, weights, offset,
+                     na_action: str):
+        """Sets ``data_name`` and ``frame_args``; returns the data's rows in ``subset``, the offset on
+        them (a Series matched to the data by index) and the subset's mask (``None`` without one)."""
+        self.data_name = resolve_data_name(data, data_name)
+        # what R's model.frame takes besides the formula, kept so that update() and ranova() refit alike
+        self.frame_args = {"subset": subset, "weights": weights, "offset": offset, "na_action": na_action}
+        if isinstance(offset, pd.Series):
+            offset = aligned_to_data(offset, data, "offset")
+        mask = None
+        if subset is not None:
+            check_data(data)
+            mask = subset_mask(subset, data, formula)
+            data = data[mask]
+            # arrays given per row of the full data follow the subset
+            offset = offset if offset is None or isinstance(offset, str) else np.asarray(offset)[mask]
+        return data, offset, mask
+
+    def call_lines(self) -> list[tuple[str, str]]:
+        """lme4's ``Weights:``, ``Offset:`` and ``Subset:`` lines of the printed call."""
+        return call_lines(self.frame_args, self.data.columns)
 
 
 class MixedModelFit:

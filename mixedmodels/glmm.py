@@ -27,10 +27,9 @@ from .fit.pirls import GlmmProblem, PirlsError, PirlsResult, gh_rule
 from .formula.parse import Call, Paren, deparse, parse_formula
 from .formula.transforms import Evaluator, Factor
 from .frame.design import build_design, check_data
-from .fitted import MixedModelFit
-from .model import aligned_to_data, subset_mask
+from .fitted import MixedModelFit, ModelInputs, aligned_to_data
 from .output.display import glmm_fit_html
-from .output.summary import SINGULAR_MESSAGE, call_lines
+from .output.summary import SINGULAR_MESSAGE
 
 __all__ = ["GeneralizedLinearMixedModel", "GlmerFit", "GlmerOptInfo", "glmer", "glmer_nb"]
 
@@ -132,7 +131,7 @@ def _read_response(lhs, ev: Evaluator, family: Family, text: str) -> _Response:
 
 
 
-class GeneralizedLinearMixedModel:
+class GeneralizedLinearMixedModel(ModelInputs):
     """A GLMM from an lme4 formula, a DataFrame and a family, not yet fitted (lme4's ``glFormula``)."""
 
     def __init__(self, formula: str, data: pd.DataFrame, family="binomial", *, data_name: str | None = None,
@@ -142,20 +141,11 @@ class GeneralizedLinearMixedModel:
             raise FormulaError(f"formula must be a string, not {type(formula).__name__}")
         self.formula = formula
         self.family = get_family(family)
-        if data_name is None:
-            data_name = data.attrs.get("name", "data") if isinstance(getattr(data, "attrs", None), dict) \
-                else "data"
-        self.data_name = data_name
-        self.frame_args = {"subset": subset, "weights": weights, "offset": offset, "na_action": na_action}
         self.refit_args = {"weights": weights, "offset": offset, "na_action": na_action}
-        if isinstance(offset, pd.Series):
-            offset = aligned_to_data(offset, data, "offset")
         w_all = _numeric_arg(weights, data, "weights")
-        if subset is not None:
-            mask = subset_mask(subset, data, formula)
-            data = data[mask]
+        data, offset, mask = self._take_inputs(formula, data, data_name, subset, weights, offset, na_action)
+        if mask is not None:
             w_all = None if w_all is None else w_all[mask]
-            offset = offset if offset is None or isinstance(offset, str) else np.asarray(offset)[mask]
         if w_all is not None and np.any(w_all[~np.isnan(w_all)] < 0):
             raise DataError("weights must not be negative")
         f = parse_formula(formula)
@@ -204,10 +194,6 @@ class GeneralizedLinearMixedModel:
     def _index(self) -> pd.Index:
         """The data's index of the rows used (for the fitted values' and residuals' Series)."""
         return self.data.index[self.design.rows]
-
-    def call_lines(self) -> list[tuple[str, str]]:
-        """lme4's ``Weights:``, ``Offset:`` and ``Subset:`` lines of the printed call."""
-        return call_lines(self.frame_args, self.data.columns)
 
     # ------------------------------------------------------------------ fitting
     def fit(self, nAGQ: int = 1, *, start=None, tol: float = 1e-10, at=None) -> "GlmerFit":

@@ -17,20 +17,19 @@ import pandas as pd
 from .dask import is_dask_frame, lmer_dask
 from .errors import warn as warn_r
 from .fit.criterion import ProfiledCriterion
-from .formula.parse import parse_formula
-from .formula.transforms import Evaluator, Factor
-from .frame.design import Design, build_design, check_data, with_type_notes
+from .frame.design import Design, build_design, with_type_notes
 from .errors import DataError, MissingRowsWarning, MixedModelsError, ModelError, SingularFitWarning
 from .fit.linalg import NotPositiveDefinite, dense_cholesky
 from .fit.optimize import OPTIONS, OptSummary, fit_theta
 from .fit.paths import PATHS
 from .fit.threads import scoped as threads_scoped
 from .fitted import SINGULAR_TOL, GroupDict, MixedModelFit, frames_by_group, varcorr_frame  # noqa: F401 (re-exported)
+from .fitted import ModelInputs, aligned_to_data, subset_mask  # noqa: F401 (subset_mask: re-exported)
 # Modules the fitted class's methods delegate to (with interop.compare, which fitted.py imports). They
 # must not import this module at import time (the ones that need the model classes at run time import
 # them inside functions: the one natural cycle).
 from .output.display import fit_html
-from .output.summary import FIT_METHOD_NOTE, SINGULAR_MESSAGE, Summary, call_lines, format_print, summary_data
+from .output.summary import FIT_METHOD_NOTE, SINGULAR_MESSAGE, Summary, format_print, summary_data
 from .post import predict as _predict
 from .post import updating as _updating
 from .rbase.rnames import make_unique  # noqa: F401 (re-exported: a public name of this module)
@@ -77,45 +76,7 @@ class ResidualSeries(pd.Series):
         return self._fit.resid(type, scaled=scaled)
 
 
-def _subset_mask(subset, data: pd.DataFrame, formula: str) -> np.ndarray:
-    """R's ``subset`` argument: an expression over the columns (evaluated by the formula evaluator, so
-    no code runs) or a boolean array with one entry per row; missing counts as FALSE, as in R."""
-
-    if isinstance(subset, str):
-        try:
-            node = parse_formula("~" + subset).rhs
-        except MixedModelsError as exc:
-            raise MixedModelsError(f"subset: cannot read {subset!r}: {exc}") from None
-        val = Evaluator(data, subset).eval(node)
-        if not (isinstance(val, Factor) and val.levels == ["FALSE", "TRUE"]):
-            raise MixedModelsError(f"subset must be a logical expression (a comparison such as 'Days >= 2'), "
-                                   f"not {subset!r}")
-        return val.codes == 1
-    if isinstance(subset, pd.Series):
-        subset = _aligned(subset, data, "subset")
-    mask = np.asarray(subset)
-    if mask.dtype != bool or mask.shape != (len(data),):
-        raise MixedModelsError(f"subset must be a logical expression (a string) or a boolean array with one "
-                               f"entry per row ({len(data)}), not {type(subset).__name__} of shape "
-                               f"{mask.shape}")
-    return mask
-
-
-def _aligned(series: pd.Series, data: pd.DataFrame, what: str) -> np.ndarray:
-    """A pandas Series given for subset / weights / offset, matched to the data's rows by index label
-    (as pandas aligns), not by position; an error if the labels do not match the data's."""
-    if series.index.equals(data.index):
-        return series.to_numpy()
-    if not series.index.is_unique or not data.index.is_unique:
-        raise MixedModelsError(f"{what}: the Series' index and the data's index must be unique to be matched")
-    missing = data.index.difference(series.index)
-    if len(missing):
-        raise MixedModelsError(f"{what}: the Series has no value for {len(missing)} row label(s) of the data "
-                               f"(e.g. {missing[0]!r}); give one value per row, matched by index")
-    return series.reindex(data.index).to_numpy()
-
-
-class LinearMixedModel:
+class LinearMixedModel(ModelInputs):
     """A linear mixed model built from an lme4 formula and a DataFrame, not yet fitted.
 
     Parameters
@@ -135,28 +96,14 @@ class LinearMixedModel:
             raise MixedModelsError("a Dask DataFrame is fitted by mm.lmer(formula, ddf) (or "
                                    "mixedmodels.dask.fit.DaskLinearMixedModel), partition by partition")
         self.formula = formula
-        if data_name is None:
-            data_name = data.attrs.get("name", "data") if isinstance(getattr(data, "attrs", None), dict) \
-                else "data"
-        if not isinstance(data_name, str):
-            raise MixedModelsError(f"data_name must be a string, not {type(data_name).__name__}")
-        # what R's model.frame takes besides the formula, kept so that update() and ranova() refit alike
-        self.frame_args = {"subset": subset, "weights": weights, "offset": offset, "na_action": na_action}
         if isinstance(weights, pd.Series):
-            weights = _aligned(weights, data, "weights")
-        if isinstance(offset, pd.Series):
-            offset = _aligned(offset, data, "offset")
-        if subset is not None:
-            check_data(data)
-            mask = _subset_mask(subset, data, formula)
-            data = data[mask]
-            # arrays given per row of the full data follow the subset
+            weights = aligned_to_data(weights, data, "weights")
+        data, offset, mask = self._take_inputs(formula, data, data_name, subset, weights, offset, na_action)
+        if mask is not None:  # weights given per row of the full data follow the subset
             weights = weights if weights is None or isinstance(weights, str) else np.asarray(weights)[mask]
-            offset = offset if offset is None or isinstance(offset, str) else np.asarray(offset)[mask]
         # how to rebuild the same model frame on self.data (update(), ranova())
         self.refit_args = {"weights": weights, "offset": offset, "na_action": na_action}
         self.design: Design = build_design(formula, data, weights=weights, offset=offset, na_action=na_action)
-        self.data_name = data_name
         # kept for predictions on new data (lme4 keeps its model frame too); a shallow copy, so later
         # changes to the caller's frame do not leak in (pandas copies on write)
         self.data = data.copy(deep=False)
@@ -183,10 +130,6 @@ class LinearMixedModel:
         self._criteria = {}
         self._prebuilt = (crossprods, y_shift) if crossprods is not None else None
         return self
-
-    def call_lines(self) -> list[tuple[str, str]]:
-        """lme4's ``Weights:``, ``Offset:`` and ``Subset:`` lines of the printed call."""
-        return call_lines(self.frame_args, self.data.columns)
 
     def criterion(self, reml: bool = True, path: str = "auto") -> ProfiledCriterion:
         """The profiled criterion (REML or ML) as a function of theta (lme4's ``devfun``), evaluated by
@@ -622,9 +565,6 @@ class LmerFit(MixedModelFit):
         return format_print(self._summary_data(), digits=digits, ranef_comp=ranef_comp)
 
 
-# Public names for the generalized side (mixedmodels.glmm builds its model frame the same way)
-subset_mask = _subset_mask
-aligned_to_data = _aligned
 # public names for the fit of partitioned data (mixedmodels.dask)
 check_optimizer_options = _check_optimizer_options
 start_theta = _start_theta

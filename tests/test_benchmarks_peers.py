@@ -8,12 +8,13 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root: benchmarks/ is no package of ours
 
 import mixedmodels as mm
-from benchmarks.glmm import peers_table
+from benchmarks.glmm import NB, STATSMODELS_NB, nb_table, peers_table, simulate_nb
 from benchmarks.shapes import BY_NAME
 from benchmarks.sweep import _partial, markdown, thread_check
 from benchmarks.sweep_worker import one_thread, paired_threads
@@ -157,3 +158,60 @@ def test_glmm_theta_mapping_follows_our_term_order():
     theta = _theta_in_our_order(m, given)
     assert list(theta) == [given[g][0] for g in groups]
     assert np.isfinite(theta).all()
+
+
+# --------------------------------------------------------------------- negative binomial (glmer.nb) peers
+def _nb_row(**mixedlm_nb):
+    return {"case": "nbsim", "ours": {"time": 2.0, "cpu": 2.0, "m2ll": 100.0, "nb_theta": 1.4762},
+            "lme4": {"time": 20.0, "m2ll": 100.0 + 2.8e-3, "nb_theta": 1.47619, "m2ll_devfun": 100.0 + 5e-5},
+            "mixedlm_nb": mixedlm_nb}
+
+
+def test_nb_table_labels_another_model_a_worse_optimum_and_stopped_fits():
+    fixed = {"time": 12.0, "cpu": 6.0, "m2ll": 180.0, "nb_theta": 1.0, "fits": 1, "m2ll_lme4_at": 180.0}
+    search = {"time": 90.0, "cpu": 50.0, "m2ll": 100.0 - 2e-4, "nb_theta": 1.4762, "fits": 12,
+              "m2ll_lme4_at": 100.0 + 4.6e-5}
+    t = nb_table([_nb_row(fixed=fixed, search=search)])
+    row = next(ln for ln in t.splitlines() if ln.startswith("| nbsim"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[1] == "1.4762 / 1.4762"
+    assert cells[2] == "+2.80e-03" and cells[3] == "+5.00e-05"          # lme4 reported, lme4's devfun
+    assert cells[4] == "12.000 (x6; CPU x3)" and cells[5] == "1 (fixed: another model)"
+    assert cells[6] == cells[7] == "+8.00e+01"
+    assert cells[8] == "90.000 (x45; CPU x25)" and cells[9] == "1.4762 (12)"
+    assert cells[10] == "-2.00e-04" and cells[11] == "+4.60e-05 (a worse optimum)"
+    assert STATSMODELS_NB in t and "takes theta as given" in t
+    # at our optimum or a better one: no label; a fit stopped by the budget; one that failed
+    better = dict(search, m2ll_lme4_at=100.0 - 1e-3)
+    t = nb_table([_nb_row(fixed={"over": 300.0}, search=better)])
+    assert "> 300 s (stopped)" in t and "-1.00e-03 |" in t and "worse optimum" not in t
+    t = nb_table([dict(_nb_row(fixed={"error": "ValueError: x"}, search={"over": 5.0}), lme4=None)])
+    assert "cannot fit: ValueError: x" in t and "1.4762 / - | - | - |" in t
+
+
+def test_simulated_nb_data_are_reproducible_and_overdispersed():
+    a, b = simulate_nb(n=400, ng=20), simulate_nb(n=400, ng=20)
+    pd.testing.assert_frame_equal(a, b)
+    assert list(a.columns) == ["y", "x", "f", "g"] and a["g"].nunique() == 20 and a["f"].nunique() == 3
+    assert (a["y"] >= 0).all() and (a["y"] == a["y"].round()).all()
+    assert a["y"].var() > 2 * a["y"].mean()                             # overdispersed counts
+
+
+def test_mixedlm_glmer_nb_as_called_fits_another_model(monkeypatch):
+    """mixedlm's glmer_nb keeps the NB shape at its default 1 (not estimated): on lme4's criterion (ours)
+    its estimates are far from the estimated-shape optimum; its theta comes back in our term order."""
+    pytest.importorskip("mixedlm")
+    import benchmarks.glmm as bg
+
+    monkeypatch.setitem(bg.SIMULATED, "tiny_nb", lambda: simulate_nb(seed=3, n=200, ng=20))
+    monkeypatch.setitem(bg.CASES, "tiny_nb", ("tiny_nb", "y ~ x + (1 | g)", NB, 1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ours = mm.glmer_nb("y ~ x + (1 | g)", bg.load_data("tiny_nb"))
+    out = bg.mixedlm_nb_one("tiny_nb", "fixed", 1)
+    assert "error" not in out, out
+    assert out["nb_theta"] == 1.0 and out["fits"] == 1
+    assert len(out["theta"]) == 1 and len(out["beta"]) == 2 and np.isfinite(out["theta"]).all()
+    assert abs(ours.nb_theta - 1.0) > 0.1                                # the data's shape is not 1
+    assert out["m2ll_lme4_at"] > ours.objective + 1.0                   # another model: worse on lme4's
+    assert out["m2ll"] == pytest.approx(out["m2ll_lme4_at"], abs=0.05)  # same NB model at theta = 1

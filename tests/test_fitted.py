@@ -141,3 +141,21 @@ def test_glmer_call_lines_are_lmers():
     assert fit.model.call_lines() == [(" Subset:", "x > 0")]
     lin = mm.LinearMixedModel("ygau ~ x + (1 | g)", sim, subset="x>0")
     assert lin.call_lines() == fit.model.call_lines()
+
+
+def test_linear_and_generalized_models_take_their_inputs_alike():
+    """One resolution of the data's name and one record of the frame arguments (fitted.ModelInputs)."""
+    sim = glmm_data("glmmsim").copy()
+    sim.attrs.clear()
+    named = sim.copy()
+    named.attrs["name"] = "glmmsim"
+    for make in (lambda d, **kw: mm.LinearMixedModel("ygau ~ x + (1 | g)", d, **kw),
+                 lambda d, **kw: mm.GeneralizedLinearMixedModel("ypois ~ x + (1 | g)", d, "poisson", **kw)):
+        assert make(named).data_name == "glmmsim"
+        assert make(sim.copy()).data_name == "data"
+        assert make(named, data_name="sim").data_name == "sim"
+        with pytest.raises(MixedModelsError, match="data_name must be a string, not int"):
+            make(sim, data_name=5)
+        m = make(sim, subset="x > 0", offset=pd.Series(np.zeros(len(sim)), index=sim.index[::-1]))
+        assert m.frame_args["subset"] == "x > 0" and m.frame_args["na_action"] == "na.omit"
+        assert m.design.n == int((sim["x"] > 0).sum())

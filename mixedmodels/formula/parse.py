@@ -29,6 +29,7 @@ from functools import lru_cache
 from ..errors import warn as warn_r
 from ..errors import FormulaError
 from ..rbase.rformat import format_num
+from ..rbase.rnames import R_RESERVED, R_RESERVED_CONSTANTS
 
 __all__ = [
     "Node", "Name", "Num", "Str", "Call", "BinOp", "UnaryOp", "Paren",
@@ -410,9 +411,6 @@ def _contains_tilde(node: Node | None) -> bool:
 # R's PP_BINARY: printed with spaces, may break a line
 _SPACED = {"~", "|", "||", "&", "+", "-", "*", "==", "!=", "<", ">", "<=", ">="}
 _NAME_RE = re.compile(r"^(?:[^\W\d_]|\.(?![0-9]))[\w.]*$")  # R's names: letters of any script
-_R_RESERVED = {"if", "else", "repeat", "while", "function", "for", "next", "break", "TRUE", "FALSE",
-               "NULL", "Inf", "NaN", "NA", "in"}
-_R_CONSTANTS = {"TRUE", "FALSE", "NULL", "Inf", "NaN", "NA"}  # written bare unless backquoted
 
 
 def format_r_number(x: float) -> str:
@@ -465,8 +463,9 @@ class _Deparser:
 
     def node(self, n: Node) -> None:
         if isinstance(n, Name):
-            bare = _NAME_RE.match(n.id) and (n.id not in _R_RESERVED
-                                             or (n.id in _R_CONSTANTS and not n.quoted))
+            # a reserved word is backquoted, unless it is a constant written bare (TRUE, NA, NA_real_, ...)
+            bare = _NAME_RE.match(n.id) and (n.id not in R_RESERVED
+                                             or (n.id in R_RESERVED_CONSTANTS and not n.quoted))
             self.put(n.id if bare else f"`{n.id}`")
         elif isinstance(n, Num):
             self.put(f"{int(n.value)}L" if n.integer and n.value == int(n.value) else format_r_number(n.value))

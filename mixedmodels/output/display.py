@@ -21,7 +21,11 @@ import numpy as np
 
 from ..rbase.rmath import quantile7
 
-__all__ = ["fit_html", "summary_html", "glmm_fit_html", "glmm_summary_html"]
+__all__ = ["fit_html", "summary_html", "glmm_fit_html", "glmm_summary_html", "SINGULAR_MESSAGE"]
+
+#: lme4's message for a fit on the boundary (``isSingular``), in the printed summaries, these HTML views and
+#: the warning a fit gives; here, where :mod:`.summary` (which imports this module) reads it too.
+SINGULAR_MESSAGE = "boundary (singular) fit: see help('isSingular')"
 
 _STYLE = ("<style>.mm-lmer table{border-collapse:collapse;margin:0.2em 0 0.8em 0}"
           ".mm-lmer th,.mm-lmer td{padding:0.15em 0.7em;text-align:right}"
@@ -175,7 +179,7 @@ def _residuals(d) -> str:
 def _messages(d) -> str:
     msgs = []
     if d.singular:
-        msgs.append("boundary (singular) fit: see help('isSingular')")
+        msgs.append(SINGULAR_MESSAGE)
     msgs += list(d.conv_messages or [])
     msgs += list(getattr(d, "fit_warnings", []) or [])
     if not msgs:

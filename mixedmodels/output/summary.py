@@ -35,7 +35,7 @@ from ..formula.parse import BinOp, UnaryOp, deparse, deparse_lines, parse_formul
 from ..frame.design import SCALE_MESSAGE
 from ..rbase import rformat as rf
 from ..rbase.rnames import make_names
-from .display import summary_html
+from .display import SINGULAR_MESSAGE, summary_html  # SINGULAR_MESSAGE: re-exported (written once, there)
 from ..rbase.rmath import quantile7, r_round
 
 __all__ = [
@@ -58,8 +58,6 @@ __all__ = [
     "summary_data",
 ]
 
-#: lme4's message for a singular fit (``checkConv`` / ``isSingular``).
-SINGULAR_MESSAGE = "boundary (singular) fit: see help('isSingular')"
 #: ``getOption("lme4.summary.cor.max")``.
 COR_MAX = 12
 #: what a summary's "Fit method:" line says about a fit by the method of moments (fits one 80-column line)

@@ -4,10 +4,15 @@ the variance components, as lme4's ``VarCorr`` names them)."""
 
 from __future__ import annotations
 
-__all__ = ["make_unique", "make_names"]
+__all__ = ["make_unique", "make_names", "R_RESERVED", "R_RESERVED_CONSTANTS"]
 
-_R_RESERVED = {"if", "else", "repeat", "while", "function", "for", "next", "break", "TRUE", "FALSE", "NULL",
-               "Inf", "NaN", "NA", "NA_integer_", "NA_real_", "NA_character_", "NA_complex_", "in"}
+#: R's reserved words (``?Reserved``; ``...`` and ``..1`` etc. aside): never a syntactic name, so
+#: ``make.names`` appends a dot and ``deparse`` backquotes them as symbols.
+R_RESERVED = frozenset({"if", "else", "repeat", "while", "function", "for", "next", "break", "in", "TRUE",
+                        "FALSE", "NULL", "Inf", "NaN", "NA", "NA_integer_", "NA_real_", "NA_character_",
+                        "NA_complex_"})
+#: the reserved words that are constants (R's parser reads them as values): ``deparse`` writes them bare.
+R_RESERVED_CONSTANTS = R_RESERVED - {"if", "else", "repeat", "while", "function", "for", "next", "break", "in"}
 
 
 def make_unique(names: list[str], sep: str = ".") -> list[str]:
@@ -36,7 +41,7 @@ def _make_name(name: str) -> str:
     if not ok_first or (name[:1] == "." and name[1:2].isdigit()):
         name = "X" + name
     name = "".join(ch if (ch.isalnum() or ch in "._") else "." for ch in name)
-    if name in _R_RESERVED:
+    if name in R_RESERVED:
         name += "."
     return name
 

@@ -11,12 +11,13 @@ from hypothesis import given, settings, strategies as st
 
 import mixedmodels as mm
 from conftest import load_fixture
-from mixedmodels.fit.criterion import ProfiledCriterion
 from mixedmodels.frame.design import build_design
 from mixedmodels.fit.gradient import gradient, gradient_from_factor
 from mixedmodels.fit.optimize import canonical_theta as _canonical, optimize_with_gradient
 from mixedmodels.model import LinearMixedModel
 from mixedmodels.fit.optimize import optimize_theta
+
+from .conftest import criterion_of_design
 
 MODELS = load_fixture("lme4_models.json")["models"]
 IDS = [m["id"] for m in MODELS]
@@ -91,7 +92,7 @@ def criterion_of(df, form, reml):
         return None  # a draw lme4 would refuse
     if design.n <= design.p + 2:
         return None
-    return ProfiledCriterion(design.terms, design.X, design.y - design.offset, reml=reml)
+    return criterion_of_design(design, reml)
 
 
 # ------------------------------------------------------------------------ gradient = finite differences

@@ -6,10 +6,11 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from mixedmodels.fit.criterion import ProfiledCriterion
 from mixedmodels.fit.linalg import WeightedGram
 from mixedmodels.fit.paths import SparsePath
 from mixedmodels.frame.design import build_design
+
+from .conftest import criterion_of_design, wide_fixed_effects_criterion
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -46,7 +47,7 @@ def test_sparse_path_factor_with_the_fixed_pattern_equals_the_sparse_products():
     df["y"] = df["x"] + rng.normal(size=1000)[df["g1"].astype(int)] + rng.normal(size=n)
     design = build_design("y ~ x + (1 | g1) + (1 | g2) + (1 | g3)", df)
     for reml in (True, False):
-        crit = ProfiledCriterion(design.terms, design.X, design.y - design.offset, reml=reml, path="sparse")
+        crit = criterion_of_design(design, reml, path="sparse")
         path = crit.path
         assert isinstance(path, SparsePath) and path._gram is not None
         dense = crit.with_path("dense").path
@@ -62,13 +63,7 @@ def test_sparse_path_factor_with_the_fixed_pattern_equals_the_sparse_products():
 def test_sparse_path_keeps_the_dense_product_where_levels_fill_the_rest_rows():
     """Many fixed-effect columns: every level of A_R1 is dense in the rest rows, where BLAS's C C' costs
     less than the pairs (the fixed pattern is not built)."""
-    rng = np.random.default_rng(6)
-    n, p = 2000, 30
-    df = pd.DataFrame(rng.normal(size=(n, p)), columns=[f"x{i}" for i in range(p)])
-    df["g"] = rng.integers(0, 400, n).astype(str)
-    df["y"] = rng.normal(size=n)
-    design = build_design("y ~ " + " + ".join(df.columns[:p]) + " + (1 | g)", df)
-    crit = ProfiledCriterion(design.terms, design.X, design.y - design.offset, reml=True, path="sparse")
+    crit = wide_fixed_effects_criterion(6)
     assert crit.path._gram is None
     theta = np.array([0.8])
     assert crit.path.value(theta) == pytest.approx(crit.with_path("dense").path.value(theta), rel=1e-12)

@@ -13,7 +13,7 @@ from mixedmodels.fit.gradient import gradient
 from mixedmodels.fit.optimize import optimize_with_gradient
 from mixedmodels.fit.smallfit import NumpySmallEvaluator
 from mixedmodels.model import LinearMixedModel
-from test_gradient import FORMULAS, criterion_of, make_data, problems, random_theta
+from .test_gradient import FORMULAS, criterion_of, make_data, problems, random_theta
 
 MODELS = load_fixture("lme4_models.json")["models"]
 

@@ -7,10 +7,10 @@ import pandas as pd
 import pytest
 
 import mixedmodels.fit.gradient as grad_mod
-from mixedmodels.fit.criterion import ProfiledCriterion
 from mixedmodels.fit.gradient import SparseGradientLayout, gradient, gradient_from_factor
 from mixedmodels.fit.paths import SparsePath
-from mixedmodels.frame.design import build_design
+
+from .conftest import criterion_for, wide_fixed_effects_criterion
 
 FORMULAS = [
     "y ~ x + (1 | g1) + (1 | g2)",
@@ -39,8 +39,7 @@ def make_data(seed, n=400, k1=60, k2=25, k3=4):
 
 
 def criterion(form, reml, seed=1, **kw):
-    design = build_design(form, make_data(seed, **kw))
-    return ProfiledCriterion(design.terms, design.X, design.y - design.offset, reml=reml, path="sparse")
+    return criterion_for(form, make_data(seed, **kw), reml, path="sparse")
 
 
 def thetas(crit, rng):
@@ -136,13 +135,7 @@ def test_layout_chosen_where_it_pays():
     pairs, products = SparseGradientLayout.costs(crit)
     assert pairs * grad_mod.PAIR_COST < products
     assert isinstance(SparseGradientLayout.for_criterion(crit), SparseGradientLayout)
-    rng = np.random.default_rng(8)
-    n, p = 2000, 30
-    df = pd.DataFrame(rng.normal(size=(n, p)), columns=[f"x{i}" for i in range(p)])
-    df["g"] = rng.integers(0, 400, n).astype(str)
-    df["y"] = rng.normal(size=n)
-    design = build_design("y ~ " + " + ".join(df.columns[:p]) + " + (1 | g)", df)
-    crit = ProfiledCriterion(design.terms, design.X, design.y - design.offset, reml=True, path="sparse")
+    crit = wide_fixed_effects_criterion(8)
     assert SparseGradientLayout.for_criterion(crit) is None
     theta = np.array([0.8])
     f = crit.factor(theta, need_C=False)
