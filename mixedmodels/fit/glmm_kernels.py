@@ -8,13 +8,16 @@ the blocks of ``M = [Z Lambda, X]' W [Z Lambda, X] + diag(1 on u)`` are one pass
 (:func:`mixedmodels.fit._glmm_jit.accumulate`, compiled, or :class:`NumpyKernels`, a few ``bincount``
 calls over positions computed once).
 
-The first small GLMM of a process runs on NumPy (:func:`compiled_pays`), as the linear models' first
-small fits do: Numba and the compiled loop are loaded by a model that is not small, by the next small
-one, or by :func:`load_compiled`.
+Whether a GLMM runs compiled is the rent-or-buy rule of :data:`ACCOUNT`
+(:class:`mixedmodels.fit.kernels.Account`, :func:`compiled_pays`), as for the linear models' small fits:
+small GLMMs run on NumPy until the extra time they cost reaches the load cost, then the kernels are
+loaded in a background thread; a model that is not small loads them at once; :func:`load_compiled` loads
+them now. Uncached kernels are never compiled in a fit: the background compile fills the cache.
 """
 
 from __future__ import annotations
 
+import math
 import types
 
 import numpy as np
@@ -22,7 +25,8 @@ import numpy as np
 from . import kernels
 from .kernels import njit
 
-__all__ = ["compiled", "jit_codes", "compiled_pays", "load_compiled", "loaded", "NumpyKernels"]
+__all__ = ["compiled", "jit_codes", "compiled_pays", "load_compiled", "loaded", "NumpyKernels", "ACCOUNT",
+           "GLMM_KERNELS", "NUMPY_MAX_ROWS", "NUMPY_MAX_Q2"]
 
 # families and links the compiled PIRLS loop has built in (codes of mixedmodels.fit._glmm_jit); every
 # other family / link runs the same algorithm in NumPy
@@ -64,18 +68,18 @@ def schur_scalar(M22, L12, ptr, rows, q2u):
 
 _COMPILED = None
 
-# The first small GLMM of a process runs on NumPy: loading Numba and the compiled loop's machine code
-# costs ~0.3-0.5 s once, where a small model's NumPy fit takes a few tens of milliseconds (cbpp ~40 ms
-# against ~5 ms compiled, so loading pays from about the tenth fit on; one NumPy fit, then compiled, so
-# that a script fitting one model never waits for Numba and a loop runs compiled from its second fit).
-# "Small": at most NUMPY_MAX_ROWS rows and NUMPY_MAX_Q2 random effects outside the first term (the
-# NumPy loop forms their Schur complement densely; grouseticks' 403 rows with 181 such effects take
-# ~1.5 s on NumPy against ~0.15 s compiled). Larger models, and every model once the compiled kernels
-# are loaded, run compiled.
-NUMPY_FITS = 1
+# "Small": at most NUMPY_MAX_ROWS rows and NUMPY_MAX_Q2 random effects outside the first term (the NumPy
+# loop forms their Schur complement densely; grouseticks' 403 rows with 181 such effects take ~1.5 s on
+# NumPy against ~0.15 s compiled). A larger model is predicted to save more than the load cost in its
+# own fit (rent or buy: it loads the kernels at once); a small one (cbpp ~40 ms on NumPy against ~5 ms
+# compiled) rents until the NumPy fits' extra time reaches the load cost (~0.45 s: about a dozen cbpp
+# fits), then the kernels load in a background thread.
 NUMPY_MAX_ROWS = 1_000
 NUMPY_MAX_Q2 = 30
-_small_seen = 0
+# the kernels a fit calls, as Numba names their cache files: all must be cached for the rule to load
+# them (the precompile compiles them together)
+GLMM_KERNELS = ("_glmm_jit.pirls", "_glmm_jit.accumulate", "_glmm_jit.laplace_value", "_glmm_jit.linpred",
+                "_glmm_jit.crossprod_vec", "_glmm_jit.agq_value")
 
 
 def loaded() -> bool:
@@ -83,17 +87,41 @@ def loaded() -> bool:
     return _COMPILED is not None
 
 
+def _cached() -> bool:
+    return kernels.indexed(GLMM_KERNELS)
+
+
+def _load_in_background() -> None:
+    """The rule's background load: every compiled kernel's cached machine code (compiling nothing), then
+    the namespace :func:`compiled` returns; only when there was code to load."""
+    global _COMPILED
+    from . import _glmm_jit
+
+    ns = _namespace(_glmm_jit)
+    disp = [v for v in vars(_glmm_jit).values() if hasattr(v, "overloads") and hasattr(v, "_cache")]
+    kernels.load_cached([*disp, ns.schur_scalar])
+    if _glmm_jit.pirls.overloads:
+        _COMPILED = ns
+
+
+# the GLMM kernels' rent-or-buy account (mixedmodels.fit.kernels.Account)
+ACCOUNT = kernels.Account("glmm", loaded=loaded, cached=_cached, load=_load_in_background)
+
+
 def compiled_pays(n: int, q2u: int) -> bool:
     """Whether a new GLMM of ``n`` rows (``q2u`` random effects outside the first term) should run the
-    compiled kernels: Numba is installed, and the kernels are loaded already, or the model is not small,
-    or :data:`NUMPY_FITS` small GLMMs were set up on NumPy before this one."""
-    global _small_seen
+    compiled kernels: the rent-or-buy rule of :data:`ACCOUNT` says they are loaded, or the model is not
+    small (its predicted saving exceeds the load cost) and their machine code is cached (then they are
+    loaded in this fit). False without Numba; False for a model whose kernels would have to be compiled
+    (the background compile is started: no fit compiles them)."""
     if not kernels.available():
         return False
-    if _COMPILED is not None or n > NUMPY_MAX_ROWS or q2u > NUMPY_MAX_Q2:
+    big = n > NUMPY_MAX_ROWS or q2u > NUMPY_MAX_Q2
+    decision = ACCOUNT.decide(math.inf if big else 0.0)
+    if decision == kernels.LOAD:
+        compiled()
         return True
-    _small_seen += 1
-    return _small_seen > NUMPY_FITS
+    return decision == kernels.COMPILED
 
 
 def load_compiled() -> bool:
@@ -114,20 +142,25 @@ def compiled():
     if _COMPILED is None:
         from . import _glmm_jit  # Numba: imported on the first compiled glmer fit only
 
-        def zl_times(idx, vals, u):
-            out = np.empty(vals.shape[0])
-            _glmm_jit.linpred(np.zeros(vals.shape[0]), idx, vals, vals, u, 0, 0, out)
-            return out
-
-        def zlt_times(idx, vals, x, q):
-            out = np.empty(q)
-            _glmm_jit.crossprod_vec(idx, vals, vals, x, q, 0, out)
-            return out
-
-        jit = njit(nogil=True)  # on-disk cache when a cache location is writable
-        _COMPILED = types.SimpleNamespace(schur_scalar=jit(schur_scalar), zl_times=zl_times,
-                                          zlt_times=zlt_times, pirls=_glmm_jit.pirls, jit=_glmm_jit)
+        _COMPILED = _namespace(_glmm_jit)
     return _COMPILED
+
+
+def _namespace(_glmm_jit):
+    """The namespace of :func:`compiled` over the module of compiled kernels."""
+    def zl_times(idx, vals, u):
+        out = np.empty(vals.shape[0])
+        _glmm_jit.linpred(np.zeros(vals.shape[0]), idx, vals, vals, u, 0, 0, out)
+        return out
+
+    def zlt_times(idx, vals, x, q):
+        out = np.empty(q)
+        _glmm_jit.crossprod_vec(idx, vals, vals, x, q, 0, out)
+        return out
+
+    jit = njit(nogil=True)  # on-disk cache when a cache location is writable
+    return types.SimpleNamespace(schur_scalar=jit(schur_scalar), zl_times=zl_times,
+                                 zlt_times=zlt_times, pirls=_glmm_jit.pirls, jit=_glmm_jit)
 
 
 class NumpyKernels:

@@ -18,28 +18,29 @@ Numba's user-wide cache directory or ``NUMBA_CACHE_DIR``; where no location is w
 compiled in memory, never an error).
 
 Compiling the level-block kernels (this downdate and the gradient's two kernels) takes ~3 s of CPU the
-first time after installation; loading them from the cache ~0.3 s, and importing Numba to do either
-another ~0.3 s. So a large fit takes the compiled path only when its machine code is ready
-(:func:`blocks_ready`: compiled in this process, or in Numba's on-disk cache). Whether the cache is cold
-is told from its files (:func:`indexed`: an index file for each of :data:`BLOCKS_KERNELS` in
-:func:`cache_dir`), without importing Numba. Otherwise a fit up to
-:data:`~mixedmodels.fit.paths.WARMING_MAX_SIZE` runs on the sparse (SciPy) path, as fast as the compiled
-one on InstEval-like shapes and 2-3x slower on others but costing less than the compile (a larger fit
-compiles the kernels itself: there the compile is the smaller cost), and the kernels are compiled once in
-a separate process at the lowest priority (:func:`compile_in_background`, ``python -m mixedmodels
+first time after installation; loading them from the cache ~0.2 s, and importing Numba to do either
+another ~0.2 s. Whether the cache is cold is told from its files (:func:`indexed`: an index file for each
+of :data:`BLOCKS_KERNELS` in :func:`cache_dir`), without importing Numba. A large fit runs on the sparse
+(SciPy) path -- as fast as the compiled one on InstEval and the 30,000-level crossed model, up to ~1.4x
+slower on others -- unless the rule below has the kernels loaded or its own predicted saving pays the
+load; where that fit finds them not compiled yet, it runs on the sparse path while they are compiled once
+in a separate process at the lowest priority (:func:`compile_in_background`, ``python -m mixedmodels
 precompile --background``; one at a time: the process holds a lock file in the cache directory,
 :func:`compile_lock`, and a fit starts none while another process holds it) that fills the on-disk cache;
 the fit switches to the compiled path at its first evaluation after the cache is filled
-(:class:`~mixedmodels.fit.paths.WarmingPath`), and later fits, in this process or any other, start on it.
+(:class:`~mixedmodels.fit.paths.WarmingPath`). No fit compiles them itself, whatever its size.
 Set :data:`COMPILE_IN_BACKGROUND` to False to compile in the fit instead (the behaviour before);
 ``python -m mixedmodels precompile`` after installing does it ahead of time.
 
-Small models (the ``"small"`` path, :mod:`mixedmodels.fit.smallfit`) have a compiled evaluator too, but
-loading Numba and the cached machine code costs ~0.3 s the first time in a process, where a small fit on
-the NumPy (``"dense"``) path takes a few milliseconds. :func:`compiled_small_pays` therefore keeps the
-first :data:`SMALL_FITS_BEFORE_JIT` small models of a process on the NumPy path, and lets the compiled
-evaluator take over from then on (or at once when it is already loaded): a script that fits one model
-never waits for Numba, a bootstrap or a simulation loop soon runs compiled.
+When to load compiled code at all is one rule for every group of kernels (the small-model evaluator,
+the level-block kernels, the GLMM kernels): rent or buy (:class:`Account`, :func:`account`). Loading a
+group costs a fixed amount once per process (:meth:`Account.load_cost`: importing Numba, building its
+compilation contexts, reading the group's machine code); every fit that runs on the NumPy/SciPy path
+instead pays some extra time (metered while it runs, :meth:`Account.meter`). The process loads the group
+once the extra time it has paid reaches the load cost (then in a background thread, so that no fit
+waits for it), or at once when a single fit is predicted to save more than the load cost (large models).
+Kernels whose machine code is not cached are never compiled inside a fit that has a NumPy path: the
+background compile (:func:`compile_in_background`) fills the cache and the rule loads it from there.
 """
 
 from __future__ import annotations
@@ -48,20 +49,20 @@ import glob
 import hashlib
 import importlib.util
 import os
+import math
 import subprocess
 import sys
+import threading
 import time
 from contextlib import contextmanager
 
 import numpy as np
 
-__all__ = ["LevelBlocks", "available", "njit", "compiled_small_pays", "SMALL_FITS_BEFORE_JIT", "blocks_ready",
+__all__ = ["LevelBlocks", "available", "njit", "compiled_small_pays", "blocks_ready", "Account", "account",
+           "COMPILED", "LOAD", "WAIT", "RENT", "LOAD_IMPORT", "LOAD_CONTEXT", "LOAD_GROUP", "SAVED_SHARE",
+           "BLOCKS_SAVED_PER_PAIR", "LOAD_IN_THREAD", "THREAD_BUY_AT", "load_cached", "blocks_saving",
            "compile_in_background", "COMPILE_IN_BACKGROUND", "BACKGROUND_NICE", "BLOCKS_KERNELS", "cache_dir",
            "indexed", "compile_lock", "compiling_elsewhere", "on_disk"]
-
-# small models fitted on the NumPy path in a process before the compiled evaluator is loaded (a NumPy
-# fit of sleepstudy takes a few ms against ~1.5 ms compiled; loading Numba costs ~0.3 s once)
-SMALL_FITS_BEFORE_JIT = 20
 
 # a large fit whose level-block kernels are not compiled yet runs on the sparse path while a separate
 # process compiles them (True), or compiles them itself first (False: seconds, once after installation)
@@ -80,7 +81,6 @@ LOCK_MAX_AGE = 3600.0  # seconds after which a lock is taken to be left over (it
 
 _downdate = None
 _available = None
-_small_seen = 0
 _blocks_ready = False
 _background = None  # the compiling process started by this one (subprocess.Popen)
 
@@ -94,16 +94,10 @@ def available() -> bool:
 
 
 def compiled_small_pays() -> bool:
-    """Whether the next small model should take the compiled path: Numba is installed, and either the
-    compiled code is already loaded in this process or :data:`SMALL_FITS_BEFORE_JIT` small models were
-    fitted on the NumPy path before this one."""
-    global _small_seen
-    if not available():
-        return False
-    if "mixedmodels.fit._smallfit_jit" in sys.modules:
-        return True
-    _small_seen += 1
-    return _small_seen > SMALL_FITS_BEFORE_JIT
+    """Whether the next small model should take the compiled path (the rent-or-buy rule of the
+    ``"small"`` group, :func:`account`): its evaluator is loaded in this process (by the rule, or by
+    :func:`mixedmodels.fit.smallfit.load_compiled`)."""
+    return available() and account("small").decide() == COMPILED
 
 
 def njit(**options):
@@ -320,6 +314,211 @@ def compile_in_background() -> None:
                                        stderr=subprocess.DEVNULL, env=env, start_new_session=True)
     except Exception:  # pragma: no cover - no process can be started here
         _background = False
+
+
+# ------------------------------------------------------------------------------- rent or buy
+# The one-off cost of loading a group of compiled kernels into a process, in CPU seconds (measured on the
+# 2-core benchmark machine, new processes with numpy, scipy and pandas imported, warm Numba cache, best
+# and median of 3-5 runs each; docs/performance.md, "No warm-up tax"):
+LOAD_IMPORT = 0.17    # ``import numba``: 0.14-0.23 s
+LOAD_CONTEXT = 0.15   # the first cached kernel a process calls: Numba builds its typing and target
+                      # contexts (0.15-0.25 s); paid once, by whichever group loads first
+LOAD_GROUP = {"small": 0.03, "blocks": 0.02, "glmm": 0.3}  # reading a group's machine code once the above
+                      # are paid (the small evaluator 0.02 s after the GLMM kernels, the level-block
+                      # kernels 0.01-0.03 s; the GLMM kernels 0.3-0.55 s with the contexts, 0.17-0.39 s
+                      # past the first)
+# The share of a NumPy path's metered time that the compiled path saves (1 - compiled / NumPy time of the
+# same calls; best of 50 calls, thread CPU time): the small-model evaluation with its gradient by the
+# NumPy small evaluator, 0.78-0.88 (sleepstudy 70.5 against 8.5 us, Penicillin 55 / 9.2, Pastes 58 /
+# 12.8, a boundary fit 88 / 16); a GLMM's PIRLS with its Laplace deviance, 0.95 (cbpp 255 against
+# 14 us). Rounded down. The meter measures the NumPy time, so a faster NumPy path charges less.
+SAVED_SHARE = {"small": 0.78, "glmm": 0.9}
+# The blocks path: the sparse path's extra time per evaluation with its gradient against the compiled
+# level-block kernels, per pair of the level-by-level downdate (``LevelBlocks.work``): 2.2-3.1 ns on
+# crossed intercepts with 50,000-200,000 rows (2.4-12 ms an evaluation), none on InstEval or on the
+# 30,000 x 500 crossed model (the sparse path is as fast there).
+BLOCKS_SAVED_PER_PAIR = 2.2e-9
+LOAD_IN_THREAD = False  # buy in the fit that buys (default) or in a background thread
+# Measured on the loaded 2-core machine (2026-12-07, new processes, CPU seconds, 2 runs each): 30 cbpp glmer fits
+# 1.65-1.79 s loading in the buying fit against 2.22-2.73 s loading in a thread (0.99 s with everything
+# loaded first); 300 sleepstudy fits 1.36-1.48 s against 1.52-1.58 s. The load holds the interpreter lock
+# for long stretches, and the fits beside it wait for the lock at every NumPy call that releases it (a
+# convoy: single cbpp fits took 0.2-0.7 s wall while the thread loaded), so the thread costs more in total
+# than the one fit that waits for the load (0.5 s on a quiet machine).
+# With the load in a thread, the fits keep renting while it runs: sharing the interpreter lock with them,
+# the load of the GLMM kernels (~0.6 s of CPU) took 10-11 cbpp fits on the loaded 2-core machine, about
+# as much extra time again as the load cost. So the thread starts when the extra time reaches this
+# share of the load cost: the total paid is then ~1.5x the load cost, against 1x for the synchronous
+# rule (where the buying fit waits for the whole load) and 2x for a thread started at the full cost.
+THREAD_BUY_AT = 0.5
+
+COMPILED, LOAD, WAIT, RENT = "compiled", "load", "wait", "rent"
+_ACCOUNTS: dict = {}
+
+
+class Account:
+    """The rent-or-buy (ski-rental) account of one group of compiled kernels in this process.
+
+    ``loaded()``: the group's machine code is in memory; ``cached()``: it is in Numba's on-disk cache
+    (told without importing Numba); ``load()``: load it (from the cache; compiles only when it is not
+    there). :meth:`decide` is asked before each fit that could use the group, with the time that fit is
+    predicted to save on the compiled path (0 when the saving is not known beforehand: then only the
+    metered past counts); :meth:`meter` charges each NumPy-path fit's extra time to :attr:`excess`.
+
+    The rule: compiled once loaded; rent (the NumPy path) while the extra time paid so far is below the
+    load cost, then buy: load it in the fit that buys (``LOAD``; or, with :data:`LOAD_IN_THREAD`, start
+    loading in a background thread from :data:`THREAD_BUY_AT` of the load cost while the fits rent) when
+    the code is cached, else start the background compile
+    (:func:`compile_in_background`) and keep renting until the cache is filled. A fit whose predicted
+    saving alone reaches the load cost buys at once, in the fit (``LOAD``) -- or, with the code not
+    cached, starts the compile and rents until it is cached (``WAIT``). Rent-or-buy never pays more than twice what the best choice
+    in hindsight would (the load cost in extra time, then the load), and a process that fits one small
+    model pays nothing. ``clock``: the meter's clock (the fitting thread's CPU time).
+    """
+
+    def __init__(self, group: str, loaded, cached, load, clock=time.thread_time):
+        self.group = group
+        self.loaded, self.cached, self._load = loaded, cached, load
+        self.clock = clock
+        self.excess = 0.0          # extra time (s) the NumPy paths have cost this process so far
+        self.fits = 0              # fits metered
+        self._thread: threading.Thread | None = None
+        self._failed = False       # a load found no machine code (a stale cache): compile instead
+        self.log: list = []        # (decision, excess, load cost) of each decision, for the tests
+        _ACCOUNTS[group] = self
+
+    def load_cost(self) -> float:
+        """What loading the group would cost this process now: Numba's import unless it is imported,
+        Numba's contexts unless a group is loaded, and the group's own machine code."""
+        cost = LOAD_GROUP.get(self.group, 0.0)
+        if "numba" not in sys.modules:
+            cost += LOAD_IMPORT
+        if not any(a.loaded() for a in _ACCOUNTS.values() if a is not self):
+            cost += LOAD_CONTEXT
+        return cost
+
+    def loading(self) -> bool:
+        """Whether a background thread is loading the group now."""
+        return self._thread is not None and self._thread.is_alive()
+
+    def decide(self, saving: float = 0.0) -> str:
+        """:data:`COMPILED` (loaded: use it), :data:`LOAD` (load it now, in this fit: ``saving`` alone
+        reaches the load cost and the code is cached), :data:`WAIT` (the same, but the code is not
+        cached: the background compile is started; the fit runs on the NumPy path and may switch when the
+        cache is filled) or :data:`RENT` (the NumPy path for this fit)."""
+        if not available():
+            return RENT
+        if self.loading():
+            return self._note(RENT, math.nan)
+        if self.loaded():
+            return COMPILED
+        cost = self.load_cost()
+        if saving < cost and self.excess < min(THREAD_BUY_AT, 1.0) * cost:  # the common case: rent, nothing to look up
+            return self._note(RENT, cost)
+        cached = (not COMPILE_IN_BACKGROUND) or (self.cached() and not self._failed)
+        if saving >= cost:
+            if cached:
+                return self._note(LOAD, cost)
+            compile_in_background()
+            return self._note(WAIT, cost)
+        if self.excess >= (THREAD_BUY_AT * cost if LOAD_IN_THREAD and cached else cost):
+            if not cached:
+                compile_in_background()
+            elif LOAD_IN_THREAD and COMPILE_IN_BACKGROUND:
+                self._thread = threading.Thread(target=self._load_quietly, name=f"mixedmodels-load-{self.group}",
+                                                daemon=True)
+                self._thread.start()
+            else:
+                return self._note(LOAD, cost)
+        return self._note(RENT, cost)
+
+    def _note(self, decision: str, cost: float) -> str:
+        if len(self.log) < 10_000:
+            self.log.append((decision, self.excess, cost))
+        return decision
+
+    def _load_quietly(self) -> None:
+        try:
+            self._load()
+        except Exception:  # pragma: no cover - the fits stay on the NumPy path
+            pass
+        if not self.loaded():  # nothing loaded from the cache (stale): the compile refills it
+            self._failed = True
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait for a background load (tests, benchmarks); whether the group is loaded."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+        return self.loaded()
+
+    def charge(self, seconds: float) -> None:
+        """Add extra time a NumPy path cost (seconds)."""
+        self.excess += seconds
+
+    def meter(self, obj, names, share: float | None = None, per_call: float | None = None) -> None:
+        """Charge the extra time of the NumPy path ``obj`` (a path, a PIRLS problem) to this account: each
+        call of its methods ``names`` adds ``share`` of its CPU time (:attr:`clock`) or a fixed
+        ``per_call`` (a predicted saving per call). The methods are wrapped on the instance."""
+        self.fits += 1
+        clock = self.clock
+        for name in names:
+            fn = getattr(obj, name)
+            if per_call is not None:
+                def timed(*args, _fn=fn, **kw):
+                    self.excess += per_call
+                    return _fn(*args, **kw)
+            else:
+                def timed(*args, _fn=fn, **kw):
+                    t = clock()
+                    try:
+                        return _fn(*args, **kw)
+                    finally:
+                        self.excess += share * (clock() - t)
+            setattr(obj, name, timed)
+
+
+def account(group: str) -> Account:
+    """The process's :class:`Account` of a kernel group: ``"small"``, ``"blocks"`` or ``"glmm"``."""
+    return _ACCOUNTS[group]
+
+
+def load_cached(dispatchers) -> None:
+    """Load the machine code of every signature that Numba's on-disk cache holds for each of the compiled
+    functions ``dispatchers`` (for this CPU), compiling nothing: after this their first calls cost no
+    load. For the background load of :meth:`Account.decide`."""
+    for fn in dispatchers:
+        try:
+            index = fn._cache._cache_file._load_index()
+            magic = fn.targetctx.codegen().magic_tuple()
+        except Exception:  # an unknown layout of Numba's cache: the first call loads it
+            continue
+        for key in index:
+            try:
+                if key[1] == magic and key[0] not in fn.overloads:
+                    fn.compile(key[0])
+            except Exception:
+                pass
+            time.sleep(0)  # let the fitting thread take the interpreter lock between kernels
+
+
+def blocks_loaded() -> bool:
+    """Whether the level-block downdate has machine code in this process (run, or loaded)."""
+    return _downdate is not None and bool(_downdate.overloads)
+
+
+def blocks_saving(crit, evaluations: float | None = None) -> float:
+    """The time (s) one fit of ``crit`` is predicted to save on the compiled level-block kernels against
+    the sparse path: :data:`BLOCKS_SAVED_PER_PAIR` per pair of the downdate an evaluation, times the
+    evaluations (lme4-like counts: ~10 plus 5 a parameter)."""
+    if evaluations is None:
+        evaluations = 10 + 5 * crit.ntheta
+    return BLOCKS_SAVED_PER_PAIR * crit.level_blocks.work * evaluations
+
+
+def mark_blocks_ready() -> None:
+    """The level-block kernels' machine code is loaded (by :meth:`Account.decide`'s background load)."""
+    global _blocks_ready
+    _blocks_ready = True
 
 
 class LevelBlocks:

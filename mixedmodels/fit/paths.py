@@ -44,7 +44,7 @@ import scipy.sparse as sp
 
 from . import blockdiag, kernels
 from ..errors import MixedModelsError, ModelError
-from .gradient import SparseGradientLayout, gradient_from_factor
+from .gradient import SparseGradientLayout, _compile as _gradient_kernels, gradient_from_factor
 from .linalg import (BlockedFactor, NotPositiveDefinite, batched_cholesky, batched_tri_inverse,
                      WeightedGram, block_diag_sparse, dense_cholesky)
 from . import smallfit
@@ -54,7 +54,7 @@ from .nested import NestedLayout, nested_map
 __all__ = ["Path", "SmallPath", "DensePath", "BlocksPath", "SparsePath", "WarmingPath", "AmalgamatedPath", "NestedPath",
            "PATHS",
            "choose_path", "NESTED_MIN_WORK", "AMALGAMATE_GAIN", "AMALGAMATE_MAX",
-           "DENSE_MAX", "DENSE_HARD_MAX", "WARMING_MAX_SIZE", "SMALL_MAX_REST", "SMALL_MAX_WORK", "BLOCKS_MIN_WORK",
+           "DENSE_MAX", "DENSE_HARD_MAX", "BLOCKS_ACCOUNT", "SMALL_MAX_REST", "SMALL_MAX_WORK", "BLOCKS_MIN_WORK",
            "SPARSE_DENSE_C", "GRAM_PAIRS_MAX", "GRADIENT_CHUNK_ELEMENTS", "CROSSPROD_DENSE_MAX",
            "BLOCKDIAG_MIN_LEVELS", "BLOCKDIAG_MIN_LEVELS_LOADED", "BLOCKDIAG_GRAM_MAX_ROWS", "uses_blockdiag",
            "CROSSPROD_BINCOUNT_MAX",
@@ -68,10 +68,6 @@ SMALL_MAX_REST = 96           # rows of the rest block (later terms' columns + p
 SMALL_MAX_WORK = 300_000      # ... and m * m * q1 multiply-adds (the C C' downdate) up to which
                               # "auto" takes the compiled small path
 BLOCKS_MIN_WORK = 200_000     # pair count of the level-by-level downdate from which "auto" takes it
-WARMING_MAX_SIZE = 8_000_000  # m * q1 up to which a large fit runs on the sparse path while the level-block
-                              # kernels compile in another process (WarmingPath); above it the sparse
-                              # path's extra cost (~0.01 s an evaluation per million, measured) would
-                              # exceed the compile's ~3 s, and the fit compiles them itself
 SPARSE_DENSE_C = 0.05         # fill of A_R1 above which the sparse path forms C C' densely
 GRAM_PAIRS_MAX = 20_000_000   # row pairs of A_R1 up to which the sparse path precomputes the pattern of
                               # C C' (scalar terms only; linalg.WeightedGram, ~40 bytes a pair to build)
@@ -575,6 +571,26 @@ def _amalgamated_if_it_pays(crit) -> "AmalgamatedPath | None":
     return None
 
 
+def _blocks_cached() -> bool:
+    return kernels.indexed(kernels.BLOCKS_KERNELS)
+
+
+def _blocks_load() -> None:
+    """The rule's background load of the level-block kernels (the downdate and the gradient's two)."""
+    fns = [kernels._compile(), *_gradient_kernels()]
+    kernels.load_cached(fns)
+    if all(fn.overloads for fn in fns):
+        kernels.mark_blocks_ready()
+
+
+def _blocks_loaded() -> bool:
+    return kernels.blocks_loaded()
+
+
+# the level-block kernels' rent-or-buy account (mixedmodels.fit.kernels.Account)
+BLOCKS_ACCOUNT = kernels.Account("blocks", loaded=_blocks_loaded, cached=_blocks_cached, load=_blocks_load)
+
+
 PATHS = {"small": SmallPath, "dense": DensePath, "blocks": BlocksPath, "sparse": SparsePath,
          "amalgamated": AmalgamatedPath, "nested": NestedPath}
 
@@ -584,10 +600,14 @@ def choose_path(crit, requested: str = "auto") -> Path:
 
     ``"auto"``: ``small`` when A_R1 is at most :data:`DENSE_MAX` elements, the rest block at most
     :data:`SMALL_MAX_REST` rows and the downdate at most :data:`SMALL_MAX_WORK` multiply-adds (and Numba
-    is there); else ``dense`` up to :data:`DENSE_MAX`; else ``blocks`` when every later term is scalar
-    and the level-by-level downdate has at least :data:`BLOCKS_MIN_WORK` pairs, and its compiled kernels
-    are ready (:func:`~mixedmodels.fit.kernels.blocks_ready`; else, up to :data:`WARMING_MAX_SIZE`, a
-    :class:`WarmingPath`: ``sparse`` until another process has compiled them); else ``sparse``. Before
+    is there) and the rent-or-buy rule has the compiled evaluator loaded
+    (:data:`mixedmodels.fit.smallfit.ACCOUNT`); else ``dense`` up to :data:`DENSE_MAX` (charging its
+    extra time to that rule); else, when every later term is scalar and the level-by-level downdate has
+    at least :data:`BLOCKS_MIN_WORK` pairs, as the rule of the level-block kernels
+    (:data:`BLOCKS_ACCOUNT`, :class:`~mixedmodels.fit.kernels.Account`) says: ``blocks`` when they are
+    loaded, or when this fit's predicted saving (:func:`~mixedmodels.fit.kernels.blocks_saving`)
+    reaches the load cost (a :class:`WarmingPath` while another process compiles them: no fit compiles
+    them), else ``sparse``, each evaluation charging its predicted extra time; else ``sparse``. Before
     the size rules, on any model the small path does not take whose dense evaluation would cost at least
     :data:`NESTED_MIN_WORK` flops: ``nested`` for two nested terms, else ``amalgamated`` where terms on
     one factor amalgamate into a cheaper model (:func:`_amalgamated_if_it_pays`).
@@ -599,10 +619,10 @@ def choose_path(crit, requested: str = "auto") -> Path:
     numba = kernels.available()
     dense_size = crit.m * crit.q1
     if requested == "auto":
-        small = dense_size <= DENSE_MAX and numba and crit.m <= SMALL_MAX_REST \
-            and crit.m * crit.m * max(crit.q1, 1) <= SMALL_MAX_WORK \
-            and kernels.compiled_small_pays() and smallfit.compile_pays()  # the first small models of a
-        # process, and those before compiling pays where the code is not cached: NumPy, no Numba load
+        small_shape = dense_size <= DENSE_MAX and numba and crit.m <= SMALL_MAX_REST \
+            and crit.m * crit.m * max(crit.q1, 1) <= SMALL_MAX_WORK
+        # the compiled evaluator once the rent-or-buy rule has it loaded (kernels.Account); before, NumPy
+        small = small_shape and smallfit.compile_pays()
         worth = not small and (dense_size > DENSE_MAX or _dense_flops(crit.m, crit.q1) >= NESTED_MIN_WORK)
         g = nested_map(crit) if worth else None
         if g is not None:
@@ -611,16 +631,27 @@ def choose_path(crit, requested: str = "auto") -> Path:
         if amalgamated is not None:
             return amalgamated
         if dense_size <= DENSE_MAX:
-            name = "small" if small else "dense"
-        elif crit.rest_diag and numba and crit.level_blocks.work >= BLOCKS_MIN_WORK:
-            # the compiled kernels when their machine code is ready; else (the first large fit after
-            # installation) the sparse path until another process has compiled them
-            if dense_size <= WARMING_MAX_SIZE and not kernels.blocks_ready():
+            path = PATHS["small" if small else "dense"](crit)
+            if small_shape and not small:  # renting: the NumPy evaluations' extra time is charged
+                smallfit.ACCOUNT.meter(path, ("evaluate", "gradient_at"), share=kernels.SAVED_SHARE["small"])
+            return path
+        if crit.rest_diag and numba and crit.level_blocks.work >= BLOCKS_MIN_WORK:
+            # rent or buy (kernels.Account): the compiled kernels once loaded, or loaded in this fit when
+            # it alone is predicted to save more than loading them costs (WarmingPath: on the sparse path
+            # until another process has compiled them, never compiling here); else the sparse path,
+            # each evaluation charging its predicted extra time
+            decision = BLOCKS_ACCOUNT.decide(kernels.blocks_saving(crit))
+            if decision == kernels.COMPILED:
+                return BlocksPath(crit)
+            if decision == kernels.LOAD and kernels.blocks_ready():
+                return BlocksPath(crit)
+            if decision in (kernels.LOAD, kernels.WAIT):  # not compiled yet (or stale): the other process does it
                 return WarmingPath(crit)
-            name = "blocks"
-        else:
-            name = "sparse"
-        return PATHS[name](crit)
+            path = SparsePath(crit)
+            BLOCKS_ACCOUNT.meter(path, ("evaluate",),
+                                 per_call=kernels.blocks_saving(crit, evaluations=1))
+            return path
+        return PATHS["sparse"](crit)
     if requested in ("small", "blocks") and not numba:  # pragma: no cover - numba is a dependency
         raise ModelError(f"path={requested!r} needs Numba, which is not installed")
     if requested == "amalgamated" and crit.amalgamation is not None \

@@ -30,7 +30,8 @@ from scipy.linalg import LinAlgError, cholesky, solve_triangular
 from ..errors import ConvergenceWarning, FamilyError, warn as warn_r
 from ..frame.reterms import ReTerm
 from .family import Family
-from .glmm_kernels import NumpyKernels, compiled as _kernels, compiled_pays, jit_codes
+from .glmm_kernels import ACCOUNT as GLMM_ACCOUNT, NumpyKernels, compiled as _kernels, compiled_pays, jit_codes
+from .kernels import SAVED_SHARE
 
 __all__ = ["GlmmProblem", "PirlsResult", "PirlsError", "gh_rule"]
 
@@ -280,9 +281,11 @@ class GlmmProblem:
                 ptr = np.searchsorted(key // self.q2u, np.arange(self.q1 + 1)).astype(np.int64)
                 self._pattern21 = (ptr, rows)
         self._idx64 = self._indices.astype(np.int64)
-        # compiled kernels (Numba) or NumPy: the first small models of a process run on NumPy, so that
-        # their fit does not wait for Numba's load (glmm_kernels.compiled_pays)
+        # compiled kernels (Numba) or NumPy: the rent-or-buy rule (glmm_kernels.compiled_pays); a NumPy
+        # PIRLS of a family the compiled loop has charges its extra time to the rule's account
         self._use_compiled = compiled_pays(self.n, self.q2u)
+        if not self._use_compiled and jit_codes(family.kind, family.link.name) is not None:
+            GLMM_ACCOUNT.meter(self, ("pirls_lme4", "_laplace_batch_diag"), share=SAVED_SHARE["glmm"])
         self._np = None if self._use_compiled else NumpyKernels(self._idx64, terms[0].nlevels, self.s1,
                                                                 self.q1, self.q2u, self.p)
         self._jit = jit_codes(family.kind, family.link.name) if self._use_compiled else None

@@ -33,69 +33,67 @@ from scipy.linalg import lapack
 
 from . import kernels
 
-__all__ = ["SmallEvaluator", "NumpySmallEvaluator", "load_compiled", "compiled_code_cached", "compile_pays", "SMALL_FITS_BEFORE_COMPILE"]
-
-# small models fitted on the NumPy path in a process, when the compiled evaluator's machine code is not in
-# Numba's on-disk cache, before it is compiled in the fit: compiling costs ~6 s of CPU once (loading it
-# from the cache ~0.3 s, see mixedmodels.fit.kernels.SMALL_FITS_BEFORE_JIT), and a compiled fit saves ~3 ms
-# against a NumPy one, so compiling pays after about 2,000 fits (`python -m mixedmodels precompile` fills
-# the cache ahead of time)
-SMALL_FITS_BEFORE_COMPILE = 2000
-_RECHECK_EVERY = 100  # small fits between two looks at the cache while it is empty (another process may fill it)
+__all__ = ["SmallEvaluator", "NumpySmallEvaluator", "load_compiled", "compiled_code_cached", "compile_pays",
+           "ACCOUNT", "loaded"]
 
 _compiled = None
-_uncached_seen = 0
 
 
 def _compile():
     global _compiled
     if _compiled is None:
-        from ._smallfit_jit import evaluate  # Numba: imported on the first small fit only
+        from ._smallfit_jit import evaluate  # Numba: imported on the first compiled small fit only
 
         _compiled = evaluate
     return _compiled
 
 
+def loaded() -> bool:
+    """Whether the compiled evaluator is in use in this process (imported by a fit or by
+    :func:`load_compiled`, or loaded by the rent-or-buy rule's background load)."""
+    return _compiled is not None
+
+
 def compiled_code_cached() -> bool:
     """Whether the compiled evaluator's machine code is in Numba's on-disk cache (its index file exists
     in one of Numba's cache locations), looked up without importing Numba. A stale index (the source
-    changed since) counts as cached: Numba then compiles on first use, as it would anyway."""
+    changed since) counts as cached: the background load then finds nothing to load, and the rule
+    (:data:`ACCOUNT`) starts the background compile instead."""
     return kernels.indexed(("_smallfit_jit.evaluate",))
 
 
+def _load_in_background() -> None:
+    """The rule's background load: import the evaluator's module and load its cached machine code
+    (compiling nothing); marks it loaded only when there was code to load."""
+    global _compiled
+    from ._smallfit_jit import evaluate
+
+    kernels.load_cached([evaluate])
+    if evaluate.overloads:
+        _compiled = evaluate
+
+
+# the small-model evaluator's rent-or-buy account (mixedmodels.fit.kernels.Account): a small model runs
+# compiled once the NumPy evaluations of the process have cost more extra time than loading it would
+# (~0.35 s with Numba not imported: a few hundred sleepstudy fits; ~0.03 s when the GLMM kernels are loaded)
+ACCOUNT = kernels.Account("small", loaded=loaded, cached=compiled_code_cached, load=_load_in_background)
+
+
 def compile_pays() -> bool:
-    """Whether a small model past the NumPy-first grace period
-    (:func:`mixedmodels.fit.kernels.compiled_small_pays`) should take the compiled path: its code is
-    loaded in this process or in the on-disk cache (loading it costs ~0.3 s), or, when it would have
-    to be compiled (~6 s), once :data:`SMALL_FITS_BEFORE_COMPILE` small models were fitted on the NumPy
-    path waiting for it. Where it is not cached, the first such fit starts the background compile of
-    :func:`mixedmodels.fit.kernels.compile_in_background` (when
-    :data:`~mixedmodels.fit.kernels.COMPILE_IN_BACKGROUND`), and the cache is looked at again every
-    100 small fits."""
-    global _uncached_seen
-    if _compiled is not None:
-        return True
-    _uncached_seen += 1
-    if _uncached_seen > SMALL_FITS_BEFORE_COMPILE:
-        return True
-    if _uncached_seen == 1 or _uncached_seen % _RECHECK_EVERY == 0:
-        if compiled_code_cached():
-            _uncached_seen = SMALL_FITS_BEFORE_COMPILE  # found: from now on without looking again
-            return True
-        if _uncached_seen == 1 and kernels.COMPILE_IN_BACKGROUND:
-            # compiled by another process at low priority (with the level-block kernels), into the cache
-            # a later look here finds
-            kernels.compile_in_background()
-    return False
+    """Whether the next small model should take the compiled path: the rent-or-buy rule of
+    :data:`ACCOUNT` (:meth:`mixedmodels.fit.kernels.Account.decide`) says the evaluator is loaded. A
+    small fit never saves more than the load cost on its own, so the rule loads it in the fit that
+    finds the extra time of the NumPy fits has reached it (in a background thread with
+    :data:`~mixedmodels.fit.kernels.LOAD_IN_THREAD` on), or starts the background compile when its
+    machine code is not cached."""
+    return ACCOUNT.decide() in (kernels.COMPILED, kernels.LOAD)  # LOAD: the small path loads it in this fit
 
 
 def load_compiled() -> bool:
     """Import the compiled evaluator now (Numba and the kernel's module; its machine code is read from
-    the on-disk cache, or compiled, on its first call), as the process's first small fit past the
-    NumPy-first grace period (:func:`mixedmodels.fit.kernels.compiled_small_pays`) would: from then on
-    ``path="auto"`` fits small models compiled. For a process that will fit many small models (a
-    benchmark, a simulation) and would rather pay the ~0.3 s load at once. False when Numba is not
-    installed."""
+    the on-disk cache, or compiled, on its first call): from then on ``path="auto"`` fits small models
+    compiled. For a process that will fit many small models (a benchmark, a simulation) and would
+    rather pay the ~0.3 s load at once. False when Numba is not installed."""
     if not kernels.available():
         return False
     _compile()
@@ -198,7 +196,7 @@ _LOG2PI = math.log(2.0 * math.pi)
 
 class NumpySmallEvaluator(SmallEvaluator):
     """The algebra of :class:`SmallEvaluator` in NumPy, for the small models a process fits before it
-    loads the compiled evaluator (:func:`mixedmodels.fit.kernels.compiled_small_pays`): a few whole-array
+    loads the compiled evaluator (the rent-or-buy rule, :data:`ACCOUNT`): a few whole-array
     operations per evaluation instead of the blocked factor's and gradient's dozens of small calls.
 
     The first term's ``s1 x s1`` blocks have closed forms for ``s1 = 1`` and ``s1 = 2`` (NumPy's batched

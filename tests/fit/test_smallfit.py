@@ -17,11 +17,10 @@ MODELS = load_fixture("lme4_models.json")["models"]
 
 
 @pytest.fixture(autouse=True)
-def compiled_at_once(monkeypatch):
-    """These tests check the compiled evaluator itself: no NumPy-first grace period (kernels.py), and
-    compiled at once where its code is not cached yet (smallfit.py)."""
-    monkeypatch.setattr(kernels, "SMALL_FITS_BEFORE_JIT", 0)
-    monkeypatch.setattr(smallfit, "SMALL_FITS_BEFORE_COMPILE", 0)
+def compiled_at_once():
+    """These tests check the compiled evaluator itself: loaded (compiled where its code is not cached yet)
+    before they run, so "auto" takes it at once (the rent-or-buy rule, kernels.Account)."""
+    assert smallfit.load_compiled()
 
 
 def numpy_value_and_gradient(crit, theta):

@@ -145,47 +145,68 @@ def _small_code_cached() -> None:
 
 
 def test_first_small_fits_run_without_numba_then_compiled():
-    """The first SMALL_FITS_BEFORE_JIT small models of a process take the NumPy path (no Numba import);
-    the next one loads the compiled evaluator (its code cached on disk); both reach the same optimum."""
+    """Small models take the NumPy path (no Numba import) until the extra time they cost reaches the cost
+    of loading the compiled evaluator (rent or buy, kernels.Account); then it is loaded (its code cached
+    on disk) and the next ones run compiled; both reach the same optimum."""
     _small_code_cached()
     code = (
         "import sys, json, mixedmodels as mm\n"
-        "from mixedmodels.fit import kernels\n"
+        "from mixedmodels.fit import kernels, smallfit\n"
         "d = mm.datasets.load('sleepstudy')\n"
         "f = 'Reaction ~ Days + (Days | Subject)'\n"
         "first = mm.lmer(f, d).objective\n"
         "numba_after_first = 'numba' in sys.modules\n"
-        "for _ in range(kernels.SMALL_FITS_BEFORE_JIT):\n"
-        "    last = mm.lmer(f, d).objective\n"
-        "print(json.dumps({'first': first, 'last': last, 'numba_after_first': numba_after_first,\n"
-        "                  'numba_at_end': 'numba' in sys.modules}))\n")
+        "acc = smallfit.ACCOUNT\n"
+        "cost = acc.load_cost()\n"
+        "paths = []\n"
+        "for _ in range(5000):\n"
+        "    m = mm.lmer(f, d)\n"
+        "    paths.append(m.optinfo.path)\n"
+        "    if paths[-1] == 'small':\n"
+        "        break\n"
+        "    acc.wait(0.001)  # let a started load finish sooner (no effect on the rule)\n"
+        "print(json.dumps({'first': first, 'last': m.objective, 'numba_after_first': numba_after_first,\n"
+        "                  'numba_at_end': 'numba' in sys.modules, 'paths': paths, 'excess': acc.excess,\n"
+        "                  'cost': cost, 'log': acc.log}))\n")
     res = _fresh(code)
     assert res["numba_after_first"] is False
     assert res["numba_at_end"] is True
     assert res["first"] == pytest.approx(res["last"], abs=1e-9)
+    assert res["paths"][-1] == "small" and set(res["paths"][:-1]) == {"dense"}
+    # nothing was loaded before the NumPy fits had cost the background load's share of the load cost
+    # (kernels.THREAD_BUY_AT): the first decision past it started the load, the fits before it rented
+    share = kernels.THREAD_BUY_AT if kernels.LOAD_IN_THREAD else 1.0
+    before = [dec for dec, e, c in res["log"] if e < share * c]
+    assert len(before) >= 2 and set(before) == {"rent"}
+    assert res["excess"] >= share * res["cost"]
 
 
 def test_small_fits_stay_on_numpy_while_compiling_would_not_pay(tmp_path):
-    """With the compiled evaluator not in the on-disk cache (an empty NUMBA_CACHE_DIR), a process does not
-    compile it (~6 s) at its 21st small fit: small models stay on the NumPy path until
-    SMALL_FITS_BEFORE_COMPILE of them were fitted (or another process filled the cache: the 21st starts
-    that compile in the background); with the code cached the 21st loads it (above)."""
+    """With the compiled evaluator not in the on-disk cache (an empty NUMBA_CACHE_DIR), a process never
+    compiles it in a fit: small models stay on the NumPy path, and once their extra time reaches the
+    load cost (rent or buy) the background compile is asked for, once per fit past that point (the
+    real one starts a single process); with the code cached the rule loads it (above)."""
     code = (
         "import sys, json, mixedmodels as mm\n"
         "from mixedmodels.fit import kernels, smallfit\n"
         "d = mm.datasets.load('sleepstudy')\n"
         "f = 'Reaction ~ Days + (Days | Subject)'\n"
         "started = []\n"
-        "kernels.compile_in_background = lambda: started.append(1)  # not here: it would outlive the test\n"
+        "acc = smallfit.ACCOUNT\n"
+        "kernels.compile_in_background = lambda: started.append(acc.excess)  # not here: it would outlive the test\n"
         "cached = smallfit.compiled_code_cached()\n"
-        "paths = [mm.lmer(f, d).optinfo.path for _ in range(kernels.SMALL_FITS_BEFORE_JIT + 5)]\n"
+        "paths = []\n"
+        "for _ in range(5000):\n"
+        "    paths.append(mm.lmer(f, d).optinfo.path)\n"
+        "    if started:\n"
+        "        break\n"
         "print(json.dumps({'cached': cached, 'paths': sorted(set(paths)), 'numba': 'numba' in sys.modules,\n"
-        "                  'threshold': smallfit.SMALL_FITS_BEFORE_COMPILE, 'started': len(started)}))\n")
+        "                  'fits': len(paths), 'cost': acc.load_cost(), 'started': started}))\n")
     res = _fresh(code, NUMBA_CACHE_DIR=str(tmp_path))
     assert res["cached"] is False
     assert res["paths"] == ["dense"] and res["numba"] is False
-    assert res["threshold"] > kernels.SMALL_FITS_BEFORE_JIT
-    assert res["started"] == 1  # the 21st small fit asked for the background compile, once
+    assert res["fits"] > 20  # many more NumPy fits than the former fixed 20 before anything happens
+    assert len(res["started"]) == 1 and res["started"][0] >= res["cost"]
 
 
 def test_lazy_attributes_resolve():

@@ -1,5 +1,6 @@
 """The first small GLMMs of a process run on NumPy (no Numba, no scipy.stats): the NumPy loop against
-the compiled one, and the switch (mixedmodels.fit.glmm_kernels.compiled_pays) in fresh processes."""
+the compiled one, and the switch (mixedmodels.fit.glmm_kernels.compiled_pays, the rent-or-buy rule of
+mixedmodels.fit.kernels.Account) in fresh processes."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import numpy as np
 import pytest
 
 import mixedmodels as mm
-from mixedmodels.fit import glmm_kernels
+from mixedmodels.fit import glmm_kernels, kernels
 
 from glmm_cases import CASES, assert_same_pirls, data, fixtures, kwargs_for, model
 
@@ -33,7 +34,7 @@ def _numpy_model(case_id, monkeypatch):
     not loaded; here whatever its size, to check the NumPy loop on every shape)."""
     with monkeypatch.context() as mp:
         mp.setattr(glmm_kernels, "_COMPILED", None)
-        mp.setattr(glmm_kernels, "_small_seen", 0)
+        mp.setattr(glmm_kernels.ACCOUNT, "excess", 0.0)
         mp.setattr(glmm_kernels, "NUMPY_MAX_ROWS", 10 ** 9)
         mp.setattr(glmm_kernels, "NUMPY_MAX_Q2", 10 ** 9)
         return model(case_id)
@@ -66,7 +67,7 @@ def test_numpy_fit_reaches_the_compiled_optimum(monkeypatch):
     df = data(dname)
     with monkeypatch.context() as mp:
         mp.setattr(glmm_kernels, "_COMPILED", None)
-        mp.setattr(glmm_kernels, "_small_seen", 0)
+        mp.setattr(glmm_kernels.ACCOUNT, "excess", 0.0)
         a = mm.glmer(formula, df, family, **kwargs_for("cbpp_cbind", df))
     b = mm.glmer(formula, df, family, **kwargs_for("cbpp_cbind", df))
     assert not a.optinfo.compiled and b.optinfo.compiled
@@ -77,21 +78,61 @@ def test_numpy_fit_reaches_the_compiled_optimum(monkeypatch):
 
 
 def test_compiled_pays_rules(monkeypatch):
+    """The rule with injected costs: large models load the kernels at once (a single fit saves more than
+    the load costs), small ones rent until their charged extra time reaches the load cost, then the
+    kernels load in a background thread (here a stand-in that records the call)."""
+    acc = glmm_kernels.ACCOUNT
+    monkeypatch.setattr(kernels, "LOAD_IN_THREAD", True)  # first the opt-in background load
+    loads = []
     monkeypatch.setattr(glmm_kernels, "_COMPILED", None)
-    monkeypatch.setattr(glmm_kernels, "_small_seen", 0)
-    monkeypatch.setattr(glmm_kernels, "NUMPY_FITS", 2)
-    # large models run compiled at once (and do not count as small fits)
+    monkeypatch.setattr(acc, "excess", 0.0)
+    monkeypatch.setattr(acc, "_thread", None)
+    monkeypatch.setattr(acc, "cached", lambda: True)
+    monkeypatch.setattr(acc, "load_cost", lambda: 0.1)
+    monkeypatch.setattr(acc, "_load", lambda: loads.append(1))
+    monkeypatch.setattr(glmm_kernels, "compiled", lambda: loads.append("sync"))
+    # large models run compiled at once (loaded in their fit; no charge to the account)
     assert glmm_kernels.compiled_pays(glmm_kernels.NUMPY_MAX_ROWS + 1, 0)
     assert glmm_kernels.compiled_pays(100, glmm_kernels.NUMPY_MAX_Q2 + 1)
-    assert [glmm_kernels.compiled_pays(100, 0) for _ in range(3)] == [False, False, True]
-    monkeypatch.setattr(glmm_kernels, "_small_seen", 0)
+    assert loads == ["sync", "sync"] and acc.excess == 0.0
+    decisions = []
+    for _ in range(3):  # two small fits each charged 0.05 s of extra time, then the load starts
+        decisions.append(glmm_kernels.compiled_pays(100, 0))
+        acc.charge(0.05)
+    acc.wait()
+    assert decisions == [False, False, False] and loads == ["sync", "sync", 1]
     monkeypatch.setattr(glmm_kernels, "_COMPILED", object())  # loaded: always compiled
     assert glmm_kernels.compiled_pays(100, 0)
+    # the default: the fit that buys loads the kernels itself (no thread)
+    monkeypatch.setattr(kernels, "LOAD_IN_THREAD", False)
+    monkeypatch.setattr(glmm_kernels, "_COMPILED", None)
+    monkeypatch.setattr(acc, "excess", 0.0)
+    monkeypatch.setattr(acc, "_failed", False)  # the stand-in load above loaded nothing
+    del loads[:]
+    decisions = []
+    for _ in range(3):
+        decisions.append(glmm_kernels.compiled_pays(100, 0))
+        acc.charge(0.05)
+    assert decisions == [False, False, True] and loads == ["sync"]
+
+
+def _glmm_code_cached() -> None:
+    """Make sure the GLMM kernels are in Numba's on-disk cache (compiled here once in a fresh clone)."""
+    _fresh("import json, warnings, mixedmodels as mm\n"
+           "from mixedmodels.fit import glmm_kernels\n"
+           "warnings.simplefilter('ignore')\n"
+           "glmm_kernels.load_compiled()\n"
+           "d = mm.datasets.load('cbpp')\n"
+           "for k in (1, 9):\n"
+           "    mm.glmer('cbind(incidence, size - incidence) ~ period + (1 | herd)', d, 'binomial', nAGQ=k)\n"
+           "print(json.dumps(glmm_kernels._cached()))")
 
 
 def test_first_small_glmer_of_a_process_needs_neither_numba_nor_scipy_stats():
     """A process's first small glmer fit runs on NumPy (no Numba import, no scipy.stats, no
-    scipy.optimize); the next ones compiled; both at the same optimum."""
+    scipy.optimize), and so does the second; once the rule has loaded the kernels the next ones run
+    compiled; both at the same optimum."""
+    _glmm_code_cached()
     code = (
         "import sys, json, warnings, mixedmodels as mm\n"
         "from mixedmodels.fit import glmm_kernels\n"
@@ -101,11 +142,16 @@ def test_first_small_glmer_of_a_process_needs_neither_numba_nor_scipy_stats():
         "m = mm.glmer(f, d, 'binomial'); se = list(m.se)\n"
         "first = {'obj': m.objective, 'compiled': m.optinfo.compiled, 'numba': 'numba' in sys.modules,\n"
         "         'stats': 'scipy.stats' in sys.modules, 'optimize': 'scipy.optimize' in sys.modules}\n"
-        "for _ in range(glmm_kernels.NUMPY_FITS):\n"
+        "second = mm.glmer(f, d, 'binomial').optinfo.compiled\n"
+        "for _ in range(2000):  # until the rule has loaded the kernels (in a background thread)\n"
         "    last = mm.glmer(f, d, 'binomial')\n"
+        "    if last.optinfo.compiled:\n"
+        "        break\n"
+        "    glmm_kernels.ACCOUNT.wait(0.001)\n"
         "print(json.dumps({'first': first, 'se': se, 'last': last.objective, 'last_se': list(last.se),\n"
-        "                  'last_compiled': last.optinfo.compiled}))\n")
+        "                  'last_compiled': last.optinfo.compiled, 'second': second}))\n")
     res = _fresh(code)
+    assert res["second"] is False  # the second fit does not pay the load either (it did before the rule)
     assert res["first"]["compiled"] is False
     assert res["first"]["numba"] is False and res["first"]["stats"] is False and res["first"]["optimize"] is False
     assert res["last_compiled"] is True
