@@ -17,7 +17,7 @@ from glmm_cases import CASES, data, fixtures, kwargs_for, model
 def _numpy_model(case_id, monkeypatch):
     with monkeypatch.context() as mp:
         mp.setattr(glmm_kernels, "_COMPILED", None)
-        mp.setattr(glmm_kernels, "_small_seen", 0)
+        mp.setattr(glmm_kernels.ACCOUNT, "excess", 0.0)
         mp.setattr(glmm_kernels, "NUMPY_MAX_ROWS", 10 ** 9)
         mp.setattr(glmm_kernels, "NUMPY_MAX_Q2", 10 ** 9)
         return model(case_id)
@@ -101,7 +101,7 @@ def test_numpy_one_scalar_term_reaches_the_compiled_fit(case_id, monkeypatch):
     df = data(dname)
     with monkeypatch.context() as mp:
         mp.setattr(glmm_kernels, "_COMPILED", None)
-        mp.setattr(glmm_kernels, "_small_seen", 0)
+        mp.setattr(glmm_kernels.ACCOUNT, "excess", 0.0)
         a = mm.glmer(formula, df, family, **kwargs_for(case_id, df))
     b = mm.glmer(formula, df, family, **kwargs_for(case_id, df))
     assert not a.optinfo.compiled and b.optinfo.compiled
