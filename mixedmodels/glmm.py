@@ -87,8 +87,9 @@ class _Response:
     """The response as the family takes it: y (proportions for a binomial with trials), the trials n
     (R's ``n``, 1 unless ``cbind``) and whether it was ``cbind``."""
 
-    def __init__(self, y, n, is_cbind, text):
+    def __init__(self, y, n, is_cbind, text, plain=False):
         self.y, self.n, self.is_cbind, self.text = y, n, is_cbind, text
+        self.plain = plain  # a numeric expression the model frame can evaluate as it stands
 
 
 def _read_response(lhs, ev: Evaluator, family: Family, text: str) -> _Response:
@@ -126,7 +127,7 @@ def _read_response(lhs, ev: Evaluator, family: Family, text: str) -> _Response:
     if m.shape[1] != 1:
         raise DataError(f"the response '{deparse(lhs)}' must be one column (or cbind(successes, failures))")
     y = m[:, 0].astype(float)
-    return _Response(y, np.ones(len(y)), False, deparse(lhs))
+    return _Response(y, np.ones(len(y)), False, deparse(lhs), plain=True)
 
 
 
@@ -152,14 +153,19 @@ class GeneralizedLinearMixedModel(ModelInputs):
             raise FormulaError("the formula has no response: write it as 'y ~ ...'", formula, 0, 1)
         ev = Evaluator(data, formula)
         resp = _read_response(f.lhs, ev, self.family, formula)
-        y = resp.y.copy()
-        if w_all is not None:
-            y[np.isnan(w_all)] = np.nan
-        frame = data.copy(deep=False)
-        frame[_RESPONSE] = y
-        rest = formula[f.lhs.end:].lstrip()
-        design = build_design(f"{_RESPONSE} {rest}", frame, require_random=False, offset=offset,
-                              na_action=na_action)
+        if resp.plain and (w_all is None or not np.isnan(w_all).any()):
+            # a numeric response the model frame reads as it is: the formula as given (no copy of the
+            # data with the response added as a column)
+            design = build_design(formula, data, require_random=False, offset=offset, na_action=na_action)
+        else:
+            y = resp.y.copy()
+            if w_all is not None:
+                y[np.isnan(w_all)] = np.nan
+            frame = data.copy(deep=False)
+            frame[_RESPONSE] = y
+            rest = formula[f.lhs.end:].lstrip()
+            design = build_design(f"{_RESPONSE} {rest}", frame, require_random=False, offset=offset,
+                                  na_action=na_action)
         if not design.terms:
             raise FormulaError("no random-effects terms in the formula: a mixed model needs at least one "
                                "'(expr | g)'; for a GLM without random effects use statsmodels' GLM",
@@ -181,9 +187,13 @@ class GeneralizedLinearMixedModel(ModelInputs):
         self.weights = wt
         self.ntrials = ntrials
         self.data = data.copy(deep=False)
-        self._index = data.index[rows]
         self.mustart = initialize(self.family, self.y, wt, ntrials)
         self.problem = GlmmProblem(design.terms, design.X, self.y, design.offset, wt, ntrials, self.family)
+
+    @cached_property
+    def _index(self) -> pd.Index:
+        """The data's index of the rows used (for the fitted values' and residuals' Series)."""
+        return self.data.index[self.design.rows]
 
     # ------------------------------------------------------------------ fitting
     def fit(self, nAGQ: int = 1, *, start=None, tol: float = 1e-10, at=None) -> "GlmerFit":
@@ -474,34 +484,43 @@ class GlmerFit(MixedModelFit):
     @cached_property
     def _derivs(self) -> tuple[np.ndarray, np.ndarray]:
         """lme4's ``deriv12``: gradient and Hessian of the deviance over (theta, beta) by central
-        differences (step 1e-4; theta's steps stop at its lower bound), as ``optinfo$derivs``."""
+        differences (step 1e-4; theta's steps stop at its lower bound), as ``optinfo$derivs``. The
+        1 + 2k + 2k(k - 1) points are formed first and evaluated together
+        (:meth:`~mixedmodels.fit.pirls.GlmmProblem.laplace_deviances`: one compiled call)."""
         delta = 1e-4
         x = np.concatenate([self.theta, self._beta])
         lower = np.concatenate([self.model.problem.theta_lower, np.full(len(self._beta), -np.inf)])
         k = len(x)
-        fx = self._dev_at(x)
         xadd = x + delta
         xsub = np.maximum(x - delta, lower)
         ud = np.full(k, delta)
         ld = x - xsub
+        # the points: x; then per j x with x_j + and x_j -; then per pair i < j the four corners
+        pairs = [(i, j) for j in range(k) for i in range(j)]
+        P = np.tile(x, (1 + 2 * k + 4 * len(pairs), 1))
+        jj = np.arange(k)
+        P[1 + 2 * jj, jj] = xadd
+        P[2 + 2 * jj, jj] = xsub
+        base = 1 + 2 * k
+        for m, (i, j) in enumerate(pairs):
+            r = base + 4 * m
+            P[r, i], P[r, j] = xadd[i], xadd[j]
+            P[r + 1, i], P[r + 1, j] = xadd[i], xsub[j]
+            P[r + 2, i], P[r + 2, j] = xsub[i], xadd[j]
+            P[r + 3, i], P[r + 3, j] = xsub[i], xsub[j]
+        if self.nAGQ <= 1:
+            f = self.model.problem.laplace_deviances(P, self._lp0)
+        else:
+            f = np.array([self._dev_at(p) for p in P])
+        fx = f[0]
+        fa, fs = f[1:base:2], f[2:base:2]
         H = np.empty((k, k))
-        g = np.empty(k)
-
-        def at(pairs):
-            y = x.copy()
-            for i, v in pairs:
-                y[i] = v
-            return self._dev_at(y)
-
-        for j in range(k):
-            fa, fs = at([(j, xadd[j])]), at([(j, xsub[j])])
-            H[j, j] = fa / ud[j] ** 2 - 2 * fx / (ud[j] * ld[j]) + fs / ld[j] ** 2
-            g[j] = (fa - fs) / (ud[j] + ld[j])
-            for i in range(j):
-                H[i, j] = H[j, i] = (at([(i, xadd[i]), (j, xadd[j])]) / (ud[i] + ud[j]) ** 2
-                                     - at([(i, xadd[i]), (j, xsub[j])]) / (ud[i] + ld[j]) ** 2
-                                     - at([(i, xsub[i]), (j, xadd[j])]) / (ld[i] + ud[j]) ** 2
-                                     + at([(i, xsub[i]), (j, xsub[j])]) / (ld[i] + ld[j]) ** 2)
+        g = (fa - fs) / (ud + ld)
+        H[jj, jj] = fa / ud ** 2 - 2 * fx / (ud * ld) + fs / ld ** 2
+        for m, (i, j) in enumerate(pairs):
+            c = f[base + 4 * m: base + 4 * m + 4]
+            H[i, j] = H[j, i] = (c[0] / (ud[i] + ud[j]) ** 2 - c[1] / (ud[i] + ld[j]) ** 2
+                                 - c[2] / (ld[i] + ud[j]) ** 2 + c[3] / (ld[i] + ld[j]) ** 2)
         return g, H
 
     def _check_conv(self) -> list[str]:

@@ -79,11 +79,76 @@ def dev_resid(fam, y, mu, wt, nbtheta):  # pragma: no cover - compiled
 
 
 @njit(nogil=True)
-def state(fam, link, nbtheta, y, wt, eta, mu, me, dr):  # pragma: no cover - compiled
+def fused(fam, link, parts, n):  # pragma: no cover - compiled
+    """Whether :func:`state` takes the fused binomial-logit / Poisson-log formulas (``parts[:, 5]`` holds
+    the deviance residuals' y-only part, see :meth:`mixedmodels.fit.pirls.GlmmProblem._aic_parts`)."""
+    if parts.shape[0] != n or parts.shape[1] < 6:
+        return False
+    return (fam == FAM_BINOMIAL and link == LINK_LOGIT) or (fam == FAM_POISSON and link == LINK_LOG)
+
+
+@njit(nogil=True)
+def state(fam, link, nbtheta, y, wt, eta, mu, me, dr, parts, lm, l1m):  # pragma: no cover - compiled
     """mu, d mu / d eta and the deviance residuals at eta; returns the residuals' sum (NaN/inf passed
-    on)."""
+    on). For the binomial-logit and Poisson-log families (:func:`fused`) the residuals come from
+    ``log(mu)`` and ``log(1 - mu)`` (kept in ``lm`` / ``l1m`` for the ``aic``) by one ``log1p`` (logit:
+    log mu = eta - log(1 + e^eta)) or none (log: log mu = eta), with R's guards and the y-only part
+    precomputed: the same values to rounding, with a third of the logarithms."""
     s = 0.0
-    for i in range(eta.shape[0]):
+    n = eta.shape[0]
+    if fused(fam, link, parts, n):
+        if fam == FAM_BINOMIAL:
+            for i in range(n):
+                x = eta[i]
+                if x < -THRESH:
+                    m, e = EPS, EPS
+                    lmu, l1 = math.log(EPS), math.log1p(-EPS)
+                elif x > THRESH:
+                    m, e = 1.0 - EPS, EPS
+                    lmu, l1 = math.log1p(-EPS), math.log(EPS)
+                elif x <= 0.0:  # e^x <= 1: log(1 - mu) = -log1p(e^x) without cancellation
+                    ex = math.exp(x)
+                    ope = 1.0 + ex
+                    m = ex / ope
+                    e = ex / (ope * ope)
+                    L = math.log1p(ex)
+                    lmu, l1 = x - L, -L
+                else:  # from e^-x: log(mu) = -log1p(e^-x) without cancellation
+                    ex = math.exp(x)
+                    ope = 1.0 + ex
+                    m = ex / ope
+                    e = ex / (ope * ope)
+                    L = math.log1p(1.0 / ex)
+                    lmu, l1 = -L, -x - L
+                mu[i] = m
+                me[i] = e
+                lm[i] = lmu
+                l1m[i] = l1
+                yi = y[i]
+                d = parts[i, 5] - 2.0 * wt[i] * (yi * lmu + (1.0 - yi) * l1)
+                dr[i] = d
+                s += d
+            return s
+        for i in range(n):
+            x = eta[i]
+            if x >= 709.0:
+                m = math.inf
+                lmu = x
+                d = dev_resid(fam, y[i], m, wt[i], nbtheta)
+            else:
+                m = math.exp(x)
+                lmu = x
+                if m < EPS:
+                    m = EPS
+                    lmu = math.log(EPS)
+                d = parts[i, 5] + 2.0 * wt[i] * (m - y[i] * lmu)
+            mu[i] = m
+            me[i] = m
+            lm[i] = lmu
+            dr[i] = d
+            s += d
+        return s
+    for i in range(n):
         m, e = link_mu_eta(link, eta[i])
         mu[i] = m
         me[i] = e
@@ -469,16 +534,35 @@ def solve(L11, L12, S, r, l1, s1, q1, q2):  # pragma: no cover - compiled
 
 
 @njit(nogil=True)
-def aic_value(mode, mu, dr, parts):  # pragma: no cover - compiled
+def aic_value(mode, mu, dr, parts, lm, l1m, fast):  # pragma: no cover - compiled
     """R's ``family$aic`` from the mu-free parts precomputed by :meth:`GlmmProblem._aic_parts`: mode 1 a
     0/1 binomial with unit weights (the deviance), 2 a binomial (parts: k, m - k, log choose(m, k),
-    wt / m), 3 Poisson (wt, -lgamma(y + 1) wt, wt y), 4 negative binomial (the parts other than mu's)."""
+    wt / m), 3 Poisson (wt, -lgamma(y + 1) wt, wt y), 4 negative binomial (the parts other than mu's).
+    ``fast``: ``lm`` / ``l1m`` hold log(mu) and log(1 - mu) from :func:`state`'s fused formulas."""
     n = mu.shape[0]
     s = 0.0
     if mode == 1:
         for i in range(n):
             s += dr[i]
         return s
+    if fast and mode == 2:
+        for i in range(n):
+            f = parts[i, 3]
+            if f != 0.0:
+                ll = parts[i, 2]
+                if parts[i, 0] != 0.0:
+                    ll += parts[i, 0] * lm[i]
+                if parts[i, 1] != 0.0:
+                    ll += parts[i, 1] * l1m[i]
+                s += f * ll
+        return -2.0 * s
+    if fast and mode == 3:
+        for i in range(n):
+            ll = -mu[i] * parts[i, 0] + parts[i, 1]
+            if parts[i, 2] != 0.0:
+                ll += parts[i, 2] * lm[i]
+            s += ll
+        return -2.0 * s
     if mode == 2:
         for i in range(n):
             f = parts[i, 3]
@@ -534,11 +618,13 @@ def crossprod_vec(idx, vals, X, x, q, p, out):  # pragma: no cover - compiled
 
 
 @njit(nogil=True)
-def penalized_deviance(fam, link, nbtheta, y, wt, off, idx, vals, X, sol, q, p, eta, mu, me, dr):  # pragma: no cover
+def penalized_deviance(fam, link, nbtheta, y, wt, off, idx, vals, X, sol, q, p, eta, mu, me, dr, parts, lm,
+                       l1m):  # pragma: no cover
     """The state at ``sol`` = (u, beta): its linear predictor, mean, d mu / d eta and deviance residuals
-    (into ``eta``, ``mu``, ``me``, ``dr``), and its penalized deviance ``sum(dr) + |u|^2``."""
+    (into ``eta``, ``mu``, ``me``, ``dr``; ``lm``, ``l1m`` see :func:`state`), and its penalized deviance
+    ``sum(dr) + |u|^2``."""
     linpred(off, idx, vals, X, sol, q, p, eta)
-    pdev = state(fam, link, nbtheta, y, wt, eta, mu, me, dr)
+    pdev = state(fam, link, nbtheta, y, wt, eta, mu, me, dr, parts, lm, l1m)
     for i in range(q):
         pdev += sol[i] * sol[i]
     return pdev
@@ -577,6 +663,8 @@ def pirls(fam, link, nbtheta, idx, vals, X, y, wt, off, eta0, joint, tol, maxit,
     me = np.empty(n)
     me_new = np.empty(n)
     sol = np.empty(q + p)
+    lm = np.empty(n)  # log(mu), log(1 - mu) of the last state evaluated (the accepted one): for the aic
+    l1m = np.empty(n)
     for i in range(n):
         m, e = link_mu_eta(link, eta[i])
         mu[i] = m
@@ -608,14 +696,14 @@ def pirls(fam, link, nbtheta, idx, vals, X, y, wt, off, eta0, joint, tol, maxit,
         else:
             solve(L11, L12, S, sol, l1, s1, q1, q2)
         pdev = penalized_deviance(fam, link, nbtheta, y, wt, off, idx, vals, X, sol, q, p, eta_new, mu_new,
-                                  me_new, dr_new)
+                                  me_new, dr_new, aic_parts, lm, l1m)
         converged = np.isfinite(pdev) and abs((oldpdev - pdev) / pdev) < tol
         if not converged and (not np.isfinite(pdev) or pdev > oldpdev):
             for _ in range(20):  # halve the step while the penalized deviance grows
                 for i in range(q + p):
                     sol[i] = 0.5 * (sol[i] + (u[i] if i < q else b[i - q]))
                 pdev = penalized_deviance(fam, link, nbtheta, y, wt, off, idx, vals, X, sol, q, p, eta_new,
-                                          mu_new, me_new, dr_new)
+                                          mu_new, me_new, dr_new, aic_parts, lm, l1m)
                 if np.isfinite(pdev) and pdev <= oldpdev:
                     break
             if not np.isfinite(pdev):
@@ -634,7 +722,7 @@ def pirls(fam, link, nbtheta, idx, vals, X, y, wt, off, eta0, joint, tol, maxit,
             break
     lap = math.nan
     if status == OK and aic_mode != 0:
-        lap = ld + aic_value(aic_mode, mu, dr, aic_parts)
+        lap = ld + aic_value(aic_mode, mu, dr, aic_parts, lm, l1m, fused(fam, link, aic_parts, n))
         for i in range(q):
             lap += u[i] * u[i]
     return status, it, u, b, eta, mu, dr, ld, w, L11[:, 0, 0].copy(), lap
@@ -662,6 +750,25 @@ def laplace_value(fam, link, nbtheta, idx, zall, theta, X, beta, y, wt, offset, 
     res = pirls(fam, link, nbtheta, idx, vals, X, y, wt, off, eta0, joint, tol, maxit,
                 l1, s1, q1, q2u, ptr21, rows21, use21, pos21, aic_mode, aic_parts)
     return res[0], res[1], res[10]
+
+
+@njit(nogil=True)
+def laplace_values(fam, link, nbtheta, idx, zall, thetas, X, betas, y, wt, offset, eta0, joint, tol, maxit,
+                   l1, s1, q1, q2u, ptr21, rows21, use21, pos21, aic_mode, aic_parts):  # pragma: no cover - compiled
+    """:func:`laplace_value` at each row of ``thetas`` / ``betas`` (every evaluation started from
+    ``eta0``): the points of a finite-difference Hessian in one call. Returns the statuses, iterations and
+    values, one per point."""
+    m = thetas.shape[0]
+    st = np.zeros(m, dtype=np.int64)
+    its = np.zeros(m, dtype=np.int64)
+    out = np.empty(m)
+    for j in range(m):
+        r = laplace_value(fam, link, nbtheta, idx, zall, thetas[j], X, betas[j], y, wt, offset, eta0, joint,
+                          tol, maxit, l1, s1, q1, q2u, ptr21, rows21, use21, pos21, aic_mode, aic_parts)
+        st[j] = r[0]
+        its[j] = r[1]
+        out[j] = r[2]
+    return st, its, out
 
 
 @njit(nogil=True)

@@ -181,12 +181,44 @@ class NumpyKernels:
         self.flat = idx.ravel()
         self._diag = np.arange(s1)
         self._pos = {}
+        self._pairs = {}
         for joint in (False, True):
             pp = p if joint else 0
             q2 = q2u + pp
             cols = np.hstack([rest, np.broadcast_to(q2u + np.arange(pp), (n, pp))])
             self._pos[joint] = (q2, (idx[:, :s1, None] * q2 + cols[:, None, :]).ravel(),
                                 (rest[:, :, None] * q2 + cols[:, None, :]).ravel())
+            self._pairs[joint] = self._downdate_pairs(self._pos[joint][1], q1, q2) if s1 == 1 and q2u else None
+
+    @staticmethod
+    def _downdate_pairs(pos12: np.ndarray, q1: int, q2: int):
+        """For a scalar first term: the non-zeros of ``M12`` (flat positions ``nz``) and, level by level,
+        every pair of them (``pa``, ``pb``) with the flat position in ``M22`` of their product
+        (``pairpos``), so that ``L12' L12`` is one ``bincount`` over the pairs instead of a dense
+        ``q2 x q1 x q2`` product. None where the dense product is small or the pattern not sparse."""
+        if q1 * q2 * q2 < 200_000:
+            return None
+        nz = np.unique(pos12)
+        rows, cols = nz // q2, nz % q2
+        counts = np.bincount(rows, minlength=q1)
+        ce = counts[rows]
+        if int(ce.sum()) > 0.1 * q1 * q2 * q2:
+            return None
+        ptr = np.concatenate([[0], np.cumsum(counts)])
+        pa = np.repeat(np.arange(len(nz)), ce)
+        pb = ptr[rows][pa] + (np.arange(len(pa)) - np.repeat(np.cumsum(ce) - ce, ce))
+        return nz, pa, pb, cols[pa] * q2 + cols[pb]
+
+    def schur_downdate(self, M22: np.ndarray, L12: np.ndarray, joint: bool) -> np.ndarray:
+        """``M22 - L12' L12`` (a scalar first term's ``L12``, q1 x q2): through the pairs of its
+        non-zeros where it is sparse (crossed or nested factors with many levels), else dense."""
+        pairs = self._pairs[joint]
+        if pairs is None:
+            return M22 - L12.T @ L12
+        nz, pa, pb, pairpos = pairs
+        g = L12.ravel()[nz]
+        q2 = M22.shape[0]
+        return M22 - np.bincount(pairpos, g[pa] * g[pb], minlength=q2 * q2).reshape(q2, q2)
 
     def crossprods(self, vals: np.ndarray, w: np.ndarray, X: np.ndarray, joint: bool):
         """``M11`` (l1, s1, s1) with the identity added, ``M12`` (q1, q2) and ``M22`` (q2, q2, with the

@@ -21,6 +21,8 @@ instead of the ``aic`` term).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from scipy import special
 from scipy.linalg import LinAlgError, cholesky, solve_triangular
@@ -34,6 +36,7 @@ from .kernels import SAVED_SHARE
 __all__ = ["GlmmProblem", "PirlsResult", "PirlsError", "gh_rule"]
 
 _SQRT2PI = np.sqrt(2 * np.pi)
+_EPS = float(np.finfo(float).eps)
 
 
 class PirlsError(FamilyError):
@@ -51,6 +54,21 @@ def gh_rule(k: int) -> np.ndarray:
     w = (w + w[::-1]) / 2
     z[np.abs(z) < 1e-15] = 0.0
     return np.column_stack([z, w, -0.5 * z * z - np.log(_SQRT2PI)])
+
+
+def _tri_solve_pair(L: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """``(L L')^-1 v`` for a lower-triangular ``L``: two triangular solves (SciPy's, by LAPACK), or for a
+    block of a few rows two substitution loops over its rows (SciPy's call costs more than the work)."""
+    m = L.shape[0]
+    if m > 8:
+        y = solve_triangular(L, v, lower=True, check_finite=False)
+        return solve_triangular(L, y, lower=True, trans="T", check_finite=False)
+    x = v.copy()
+    for a in range(m):
+        x[a] = (x[a] - L[a, :a] @ x[:a]) / L[a, a]
+    for a in range(m - 1, -1, -1):
+        x[a] = (x[a] - L[a + 1:, a] @ x[a + 1:]) / L[a, a]
+    return x
 
 
 class PirlsResult:
@@ -96,12 +114,18 @@ class _Factor:
     def solve(self, r: np.ndarray) -> np.ndarray:
         q1, s1 = self.q1, self.s1
         l1 = q1 // s1
+        if s1 == 1:  # a scalar first term: its blocks are numbers
+            d = self.L11inv[:, 0, 0]
+            y1 = r[:q1] * d
+            if self.L22.shape[0] == 0:
+                return y1 * d
+            x2 = _tri_solve_pair(self.L22, r[q1:] - self.L21 @ y1)
+            return np.concatenate([(y1 - self.L21.T @ x2) * d, x2])
         r1 = r[:q1].reshape(l1, s1)
         y1 = np.einsum("jab,jb->ja", self.L11inv, r1).ravel()
         if self.L22.shape[0] == 0:
             return np.einsum("jba,jb->ja", self.L11inv, y1.reshape(l1, s1)).ravel()
-        y2 = solve_triangular(self.L22, r[q1:] - self.L21 @ y1, lower=True, check_finite=False)
-        x2 = solve_triangular(self.L22, y2, lower=True, trans="T", check_finite=False)
+        x2 = _tri_solve_pair(self.L22, r[q1:] - self.L21 @ y1)
         t = (y1 - self.L21.T @ x2).reshape(l1, s1)
         x1 = np.einsum("jba,jb->ja", self.L11inv, t).ravel()
         return np.concatenate([x1, x2])
@@ -142,18 +166,47 @@ class _Factor:
         return out
 
 
-def _aic_value(mode: int, mu: np.ndarray, dr: np.ndarray, parts: np.ndarray) -> float:
+def _aic_terms(mode: int, parts: np.ndarray):
+    """The sums of :func:`_aic_value` that do not depend on mu, once per problem: binomial ``(sum f lc,
+    f k, f (m - k))``, Poisson ``(sum -lgamma(y + 1) wt, wt, wt y)`` (contiguous arrays)."""
+    with np.errstate(invalid="ignore"):
+        if mode == 2:
+            f = parts[:, 3]
+            return float(f @ parts[:, 2]), f * parts[:, 0], f * parts[:, 1]
+        if mode == 3:
+            return float(parts[:, 1].sum()), parts[:, 0].copy(), parts[:, 2].copy()
+    return None
+
+
+def _aic_value(mode: int, mu: np.ndarray, dr: np.ndarray, parts: np.ndarray, terms=None) -> float:
     """R's ``family$aic`` from the mu-free parts of :meth:`GlmmProblem._aic_parts`, in NumPy (the
-    compiled loop's :func:`mixedmodels.fit._glmm_jit.aic_value`, term for term)."""
+    compiled loop's :func:`mixedmodels.fit._glmm_jit.aic_value`, term for term). Where every log is
+    finite (the mean inside the family's range, as R's guards keep it) the zero-count terms are zero
+    products and need no masks (``terms``: the mu-free sums of :func:`_aic_terms`, two dot products
+    then); otherwise they are masked as R's ``dbinom`` / ``dpois`` do."""
     if mode == 1:
         return float(dr.sum())
     with np.errstate(divide="ignore", invalid="ignore"):
         if mode == 2:
+            lm, l1m = np.log(mu), np.log1p(-mu)
+            if terms is not None:
+                v = -2.0 * (terms[0] + float(terms[1] @ lm) + float(terms[2] @ l1m))
+            else:
+                v = -2.0 * float(parts[:, 3] @ (parts[:, 2] + parts[:, 0] * lm + parts[:, 1] * l1m))
+            if math.isfinite(v):
+                return v
             k, mk, lc, f = parts[:, 0], parts[:, 1], parts[:, 2], parts[:, 3]
-            ll = lc + np.where(k != 0, k * np.log(mu), 0.0) + np.where(mk != 0, mk * np.log1p(-mu), 0.0)
+            ll = lc + np.where(k != 0, k * lm, 0.0) + np.where(mk != 0, mk * l1m, 0.0)
             return float(-2.0 * np.sum(np.where(f != 0, f * ll, 0.0)))
         if mode == 3:
-            ll = -mu * parts[:, 0] + parts[:, 1] + np.where(parts[:, 2] != 0, parts[:, 2] * np.log(mu), 0.0)
+            lm = np.log(mu)
+            if terms is not None:
+                v = -2.0 * (terms[0] - float(mu @ terms[1]) + float(terms[2] @ lm))
+            else:
+                v = -2.0 * float(parts[:, 1].sum() - mu @ parts[:, 0] + parts[:, 2] @ lm)
+            if math.isfinite(v):
+                return v
+            ll = -mu * parts[:, 0] + parts[:, 1] + np.where(parts[:, 2] != 0, parts[:, 2] * lm, 0.0)
             return float(-2.0 * np.sum(ll))
         t = parts[:, 1] * np.log(mu + parts[:, 4]) + parts[:, 3] - np.where(parts[:, 2] != 0, parts[:, 2] * np.log(mu), 0.0)
         return float(2.0 * np.sum(t))
@@ -232,7 +285,7 @@ class GlmmProblem:
         # PIRLS of a family the compiled loop has charges its extra time to the rule's account
         self._use_compiled = compiled_pays(self.n, self.q2u)
         if not self._use_compiled and jit_codes(family.kind, family.link.name) is not None:
-            GLMM_ACCOUNT.meter(self, ("pirls_lme4",), share=SAVED_SHARE["glmm"])
+            GLMM_ACCOUNT.meter(self, ("pirls_lme4", "_laplace_batch_diag"), share=SAVED_SHARE["glmm"])
         self._np = None if self._use_compiled else NumpyKernels(self._idx64, terms[0].nlevels, self.s1,
                                                                 self.q1, self.q2u, self.p)
         self._jit = jit_codes(family.kind, family.link.name) if self._use_compiled else None
@@ -244,6 +297,8 @@ class GlmmProblem:
         self._scalar_terms = all(t.ncols == 1 and t.ntheta == 1 for t in terms)
         self._zall = None
         self._lv_args = None
+        self._np_state_fn = None
+        self._aic_sums_cache = None
         self._refs64 = terms[0].refs.astype(np.int64)
         self._nbt = float(family.theta) if family.theta is not None else 1.0
         self._zero_beta = np.zeros(self.p)
@@ -359,6 +414,8 @@ class GlmmProblem:
             L21 = L12.T
             if self._pattern21 is not None and self._use_compiled:
                 S = _kernels().schur_scalar(M22, L12, self._pattern21[0], self._pattern21[1], q2u)
+            elif s1 == 1 and self._np is not None:
+                S = self._np.schur_downdate(M22, L12, joint)
             else:
                 S = M22 - L12.T @ L12
             try:
@@ -492,47 +549,83 @@ class GlmmProblem:
         compiled loop (:mod:`mixedmodels.fit._glmm_jit`), every other family the same steps in NumPy."""
         if self._jit is not None:
             return self._pirls_compiled(theta, beta, eta_start, joint=joint, tol=tol, maxit=maxit)
-        fam = self.family
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            return self._pirls_numpy(theta, beta, eta_start, joint, tol, maxit)
+
+    def _pirls_numpy(self, theta, beta, eta_start, joint: bool, tol: float, maxit: int) -> PirlsResult:
+        """:meth:`pirls_lme4` in NumPy (floating-point warnings off, by the caller). The family's mean,
+        d mu / d eta, variance and deviance residuals come from one fused function
+        (:meth:`_numpy_state`); a model whose only random-effects term is scalar solves its diagonal
+        system level by level when beta is fixed (no factor object inside the loop)."""
         vals = self._vals(theta)
         X, y, wt = self.X, self.y, self.wt
         off = self.offset if joint else self.offset + X @ beta
+        state = self._numpy_state()
         eta = np.asarray(eta_start, dtype=float)
-        mu = fam.linkinv(eta)
-        u = np.zeros(self.q)
+        mu, me, w, dr = state(eta)
+        q = self.q
+        u = np.zeros(q)
         b = np.zeros(self.p) if joint else np.asarray(beta, dtype=float)
+        # one scalar random-effects term: its block of M is diagonal (with beta fixed M is; with beta
+        # inside, beta comes from the p x p Schur complement and u level by level)
+        diag = self.s1 == 1 and self.q2u == 0
+        if diag:
+            refs, nl = self._refs64, self._l1
+            z1 = vals[:, 0]
+            z1sq = z1 * z1
+            if joint:
+                p = self.p
+                pos12 = (refs[:, None] * p + np.arange(p)).ravel()
         oldpdev = np.inf
         f = None
-        dr = None
+        m11 = None
         for it in range(1, maxit + 1):
-            me = fam.mu_eta(eta)
-            var = fam.variance(mu)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                w = wt * me * me / var
-                z = eta - off + (y - mu) / me
-            if not (np.all(np.isfinite(w)) and np.all(np.isfinite(z))):
+            wz = w * (eta - off + (y - mu) / me)
+            if not math.isfinite(wz.sum()):  # NaN or inf in the weights or the working response
                 raise PirlsError("PIRLS: non-finite working weights or response (the mean reached the edge "
                                  "of the family's range)")
-            f = self._factor(vals, w, joint=joint)
-            wz = w * z
-            rhs = self._zlt_times(vals, wz)
-            if joint:
-                rhs = np.concatenate([rhs, X.T @ wz])
-            sol = f.solve(rhs)
-            u_new = sol[: self.q]
-            b_new = sol[self.q:] if joint else b
-            eta_new = off + self._zl_times(vals, u_new) + (X @ b_new if joint else 0.0)
-            mu_new, dr_new = self._state(eta_new)
+            if diag:
+                m11 = np.bincount(refs, w * z1sq, minlength=nl) + 1.0
+                r1 = np.bincount(refs, wz * z1, minlength=nl)
+                if joint:
+                    M12 = np.bincount(pos12, ((w * z1)[:, None] * X).ravel(), minlength=nl * p).reshape(nl, p)
+                    G = M12 / m11[:, None]
+                    S = (X * w[:, None]).T @ X - M12.T @ G
+                    try:
+                        np.linalg.cholesky(S)
+                    except np.linalg.LinAlgError:
+                        raise PirlsError(_PIRLS_MESSAGES[6]) from None
+                    b_new = np.linalg.solve(S, X.T @ wz - G.T @ r1)
+                    u_new = (r1 - M12 @ b_new) / m11
+                    eta_new = off + z1 * u_new[refs] + X @ b_new
+                else:
+                    u_new = r1 / m11
+                    b_new = b
+                    eta_new = off + z1 * u_new[refs]
+            else:
+                f = self._factor(vals, w, joint=joint)
+                rhs = self._zlt_times(vals, wz)
+                if joint:
+                    rhs = np.concatenate([rhs, X.T @ wz])
+                sol = f.solve(rhs)
+                u_new = sol[:q]
+                b_new = sol[q:] if joint else b
+                eta_new = off + self._zl_times(vals, u_new) + (X @ b_new if joint else 0.0)
+            mu_new, me_new, w_new, dr_new = state(eta_new)
             pdev = float(dr_new.sum() + u_new @ u_new)
-            if np.isfinite(pdev) and abs((oldpdev - pdev) / pdev) < tol:
+            if math.isfinite(pdev) and abs((oldpdev - pdev) / pdev) < tol:
                 u, b, eta, mu, dr = u_new, b_new, eta_new, mu_new, dr_new
                 break
-            if not np.isfinite(pdev) or pdev > oldpdev:
+            if not math.isfinite(pdev) or pdev > oldpdev:
                 for _ in range(20):
                     u_new = (u + u_new) / 2
                     if joint:
                         b_new = (b + b_new) / 2
-                    eta_new = off + self._zl_times(vals, u_new) + (X @ b_new if joint else 0.0)
-                    mu_new, dr_new = self._state(eta_new)
+                    if diag:
+                        eta_new = off + z1 * u_new[refs] + (X @ b_new if joint else 0.0)
+                    else:
+                        eta_new = off + self._zl_times(vals, u_new) + (X @ b_new if joint else 0.0)
+                    mu_new, me_new, w_new, dr_new = state(eta_new)
                     pdev = float(dr_new.sum() + u_new @ u_new)
                     if np.isfinite(pdev) and pdev <= oldpdev:
                         break
@@ -542,14 +635,65 @@ class GlmmProblem:
                     raise PirlsError("PIRLS step-halvings failed to reduce the deviance (lme4: \"(maxstephalfit) "
                                      "PIRLS step-halvings failed to reduce deviance in pwrssUpdate\"): the "
                                      "model may be too complex for the data, or the link may not suit them")
-            u, b, eta, mu, dr = u_new, b_new, eta_new, mu_new, dr_new
+            u, b, eta, mu, me, w, dr = u_new, b_new, eta_new, mu_new, me_new, w_new, dr_new
             oldpdev = pdev
         else:
             raise PirlsError(f"PIRLS did not converge in {maxit} iterations (lme4: \"pwrssUpdate did not "
                              "converge in (maxit) iterations\")")
         self.pirls_iterations += it
         self.evaluations += 1
+        if diag:
+            if not np.all(m11 > 0):
+                raise PirlsError(_PIRLS_MESSAGES[5])
+            l11 = np.sqrt(m11)
+            w_fact = w  # the weights of the last factorization
+            return PirlsResult(u=u, beta=b, eta=eta, mu=mu, devres=dr, ldL2=float(np.log(m11).sum()), factor=None,
+                               iterations=it, l11diag=l11,
+                               factor_fn=lambda: self._factor(vals, w_fact, joint=joint))
         return PirlsResult(u=u, beta=b, eta=eta, mu=mu, devres=dr, ldL2=f.logdet_u(), factor=f, iterations=it)
+
+    def _numpy_state(self):
+        """The NumPy loop's ``eta -> (mu, d mu / d eta, working weights, deviance residuals)`` with R's
+        guards (the working weights ``wt mu_eta^2 / variance``),
+        built once: fused for the binomial-logit and Poisson-log families (the parts that depend on y
+        alone computed here), else the family's own functions."""
+        fn = self._np_state_fn
+        if fn is not None:
+            return fn
+        fam, y, wt = self.family, self.y, self.wt
+        kind, link = fam.kind, fam.link.name
+        if kind == "binomial" and link == "logit":
+            with np.errstate(divide="ignore", invalid="ignore"):
+                cdev = 2.0 * wt * (special.xlogy(y, y) + special.xlogy(1.0 - y, 1.0 - y))
+            wy, w1y = 2.0 * wt * y, 2.0 * wt * (1.0 - y)
+            eps = _EPS
+
+            def fn(eta):
+                e = np.exp(eta)
+                ope = 1.0 + e
+                mu = e / ope
+                me = mu / ope
+                if me.min() < 1e-13:  # some |eta| may exceed 30 (there me < exp(-30)): R's logit guards
+                    mu = np.where(eta < -30.0, eps, np.where(eta > 30.0, 1.0 - eps, mu))
+                    me = np.where(np.abs(eta) > 30.0, eps, me)
+                dr = cdev - wy * np.log(mu) - w1y * np.log1p(-mu)
+                return mu, me, wt * me, dr  # the logit's mu_eta is its variance: w = wt mu_eta
+        elif kind == "poisson" and link == "log":
+            with np.errstate(divide="ignore", invalid="ignore"):
+                c0 = 2.0 * wt * (special.xlogy(y, y) - y)
+            wy2, wt2 = 2.0 * wt * y, 2.0 * wt
+            eps = _EPS
+
+            def fn(eta):
+                mu = np.maximum(np.exp(eta), eps)
+                return mu, mu, wt * mu, c0 - wy2 * np.log(mu) + wt2 * mu
+        else:
+            def fn(eta):
+                mu = fam.linkinv(eta)
+                me = fam.mu_eta(eta)
+                return mu, me, wt * me * me / fam.variance(mu), fam.dev_resids(y, mu, wt)
+        self._np_state_fn = fn
+        return fn
 
     def laplace_deviance(self, theta: np.ndarray, beta: np.ndarray | None, eta_start: np.ndarray, *,
                          joint: bool) -> float:
@@ -558,16 +702,7 @@ class GlmmProblem:
         result object is formed). Raises :class:`PirlsError` as :meth:`pirls_lme4`."""
         if self._jit is None or not self._scalar_terms or self._aic_mode == 0:
             return self.laplace(self.pirls_lme4(theta, beta, eta_start, joint=joint))
-        args = self._lv_args
-        if args is None:  # the compiled call's arguments other than theta, beta, eta_start and joint, once
-            c = self._c
-            z = np.ascontiguousarray(np.hstack([t.z for t in self.terms]), dtype=float)
-            c["zall"] = z if self._perm is None else np.ascontiguousarray(z[self._perm])
-            fcode, lcode = self._jit
-            args = self._lv_args = (
-                (fcode, lcode, self._nbt, c["idx"], c["zall"]), (c["X"],), (c["y"], c["wt"], c["offset"]),
-                (1e-7, 100, self._l1, self.s1, self.q1, self.q2u, self._ptr21, self._rows21,
-                 self._pattern21 is not None, c["pos21"], self._aic_mode, c["aic"]))
+        args = self._laplace_args()
         try:
             st, it, lap = _kernels().jit.laplace_value(
                 *args[0], np.asarray(theta, dtype=float), *args[1],
@@ -581,11 +716,148 @@ class GlmmProblem:
         self.evaluations += 1
         return lap
 
+    def _laplace_args(self):
+        """The compiled Laplace call's arguments other than theta, beta, eta_start and joint, built once."""
+        args = self._lv_args
+        if args is None:
+            c = self._c
+            z = np.ascontiguousarray(np.hstack([t.z for t in self.terms]), dtype=float)
+            c["zall"] = z if self._perm is None else np.ascontiguousarray(z[self._perm])
+            fcode, lcode = self._jit
+            args = self._lv_args = (
+                (fcode, lcode, self._nbt, c["idx"], c["zall"]), (c["X"],), (c["y"], c["wt"], c["offset"]),
+                (1e-7, 100, self._l1, self.s1, self.q1, self.q2u, self._ptr21, self._rows21,
+                 self._pattern21 is not None, c["pos21"], self._aic_mode, c["aic"]))
+        return args
+
+    def laplace_deviances(self, points: np.ndarray, eta_start: np.ndarray) -> np.ndarray:
+        """The Laplace deviance (beta fixed) at each row ``(theta, beta)`` of ``points``, every PIRLS
+        started from ``eta_start``: :meth:`laplace_deviance` point by point, in one compiled call where
+        that has the compiled loop (the finite-difference Hessian's points). Raises :class:`PirlsError`
+        as :meth:`laplace_deviance`."""
+        points = np.ascontiguousarray(points, dtype=float)
+        nth = self.ntheta
+        if self._jit is not None and self._scalar_terms and self._aic_mode != 0 and len(points):
+            args = self._laplace_args()
+            try:
+                st, its, vals = _kernels().jit.laplace_values(
+                    *args[0], np.ascontiguousarray(points[:, :nth]), *args[1],
+                    np.ascontiguousarray(points[:, nth:]), *args[2], self._c_eta_start(eta_start), False,
+                    *args[3])
+            except np.linalg.LinAlgError:
+                pass  # point by point below, where the failing one raises its own error
+            else:
+                bad = np.flatnonzero(st != 0)
+                if len(bad):
+                    raise PirlsError(_PIRLS_MESSAGES[int(st[bad[0]])])
+                self.pirls_iterations += int(its.sum())
+                self.evaluations += len(points)
+                return vals
+        if self._jit is None and self.s1 == 1 and self.q2u == 0 and self._aic_mode in (1, 2, 3) and \
+                self._numpy_fused() and len(points):
+            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+                return self._laplace_batch_diag(points, eta_start)
+        return np.array([self.laplace_deviance(x[:nth], x[nth:], eta_start, joint=False) for x in points])
+
+    def _laplace_batch_diag(self, points: np.ndarray, eta_start: np.ndarray, tol: float = 1e-7,
+                            maxit: int = 100) -> np.ndarray:
+        """:meth:`laplace_deviances` in NumPy for one scalar random-effects term (its system diagonal):
+        the PIRLS of all points at once, one row each, every row taking the steps, step-halvings and
+        stopping rule of :meth:`_pirls_numpy` on its own (a row that has stopped is left as it is)."""
+        m = len(points)
+        refs, nl = self._refs64, self._l1
+        y, X = self.y, self.X
+        Z = points[:, :1] * self._vals(np.ones(1))[:, 0]  # (m, n): Z Lambda of each point
+        off = self.offset + points[:, 1:] @ X.T
+        state = self._numpy_state()
+        eta = np.tile(np.asarray(eta_start, dtype=float), (m, 1))
+        mu, me, w, dr = state(eta)
+        u = np.zeros((m, nl))
+        oldpdev = np.full(m, np.inf)
+        active = np.ones(m, dtype=bool)
+        its = np.zeros(m, dtype=np.int64)
+        ld = np.zeros(m)
+        flat = refs[None, :] + nl * np.arange(m)[:, None]
+        for it in range(1, maxit + 1):
+            A = np.flatnonzero(active)
+            if not len(A):
+                break
+            ZA, fA = Z[A], flat[: len(A)]
+            wA = w[A]
+            wz = wA * (eta[A] - off[A] + (y - mu[A]) / me[A])
+            if not math.isfinite(wz.sum()):
+                raise PirlsError("PIRLS: non-finite working weights or response (the mean reached the edge "
+                                 "of the family's range)")
+            m11 = np.bincount(fA.ravel(), (wA * ZA * ZA).ravel(), minlength=len(A) * nl).reshape(len(A), nl) + 1.0
+            u_new = np.bincount(fA.ravel(), (wz * ZA).ravel(), minlength=len(A) * nl).reshape(len(A), nl) / m11
+            eta_new = off[A] + ZA * u_new[:, refs]
+            mu_n, me_n, w_n, dr_n = state(eta_new)
+            pdev = dr_n.sum(axis=1) + (u_new * u_new).sum(axis=1)
+            old = oldpdev[A]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                conv = np.isfinite(pdev) & (np.abs((old - pdev) / pdev) < tol)
+            half = ~conv & (~np.isfinite(pdev) | (pdev > old))
+            if half.any():
+                h = np.flatnonzero(half)
+                uA = u[A]
+                todo = h
+                for _ in range(20):
+                    u_new[todo] = (uA[todo] + u_new[todo]) / 2
+                    eta_new[todo] = off[A[todo]] + ZA[todo] * u_new[todo][:, refs]
+                    a, b_, c, d = state(eta_new[todo])
+                    mu_n[todo], me_n[todo], w_n[todo], dr_n[todo] = a, b_, c, d
+                    pdev[todo] = d.sum(axis=1) + (u_new[todo] * u_new[todo]).sum(axis=1)
+                    ok = np.isfinite(pdev[todo]) & (pdev[todo] <= old[todo])
+                    todo = todo[~ok]
+                    if not len(todo):
+                        break
+                if not np.all(np.isfinite(pdev[h])):
+                    raise PirlsError("PIRLS loop resulted in NaN value")
+                if np.any(pdev[h] - old[h] > tol):
+                    raise PirlsError("PIRLS step-halvings failed to reduce the deviance (lme4: \"(maxstephalfit) "
+                                     "PIRLS step-halvings failed to reduce deviance in pwrssUpdate\"): the "
+                                     "model may be too complex for the data, or the link may not suit them")
+            u[A], eta[A], mu[A], dr[A] = u_new, eta_new, mu_n, dr_n
+            keep = ~conv  # rows going on take the new state's weights; stopped rows keep theirs
+            me[A[keep]], w[A[keep]] = me_n[keep], w_n[keep]
+            oldpdev[A] = pdev
+            its[A] = it
+            ld[A[conv]] = np.log(m11[conv]).sum(axis=1)
+            active[A[conv]] = False
+        if active.any():
+            raise PirlsError(f"PIRLS did not converge in {maxit} iterations (lme4: \"pwrssUpdate did not "
+                             "converge in (maxit) iterations\")")
+        self.pirls_iterations += int(its.sum())
+        self.evaluations += m
+        out = ld + (u * u).sum(axis=1)
+        for r in range(m):
+            out[r] += _aic_value(self._aic_mode, mu[r], dr[r], self._aic_arr, self._aic_sums())
+        return out
+
+    def _aic_sums(self):
+        """:func:`_aic_terms` of this problem, formed on first use."""
+        t = self._aic_sums_cache
+        if t is None:
+            t = self._aic_sums_cache = _aic_terms(self._aic_mode, self._aic_arr)
+        return t
+
+    def _numpy_fused(self) -> bool:
+        """Whether the NumPy loop's family function is a fused one (binomial-logit, Poisson-log)."""
+        return (self.family.kind, self.family.link.name) in (("binomial", "logit"), ("poisson", "log"))
+
     def _aic_parts(self):
         """The parts of R's ``family$aic`` that do not depend on mu, for the compiled loop's Laplace
-        deviance (mode and an (n, 5) array; see :func:`mixedmodels.fit._glmm_jit.aic_value`)."""
+        deviance (mode and an (n, 6) array; see :func:`mixedmodels.fit._glmm_jit.aic_value`); column 5
+        holds the y-only part of the deviance residuals of the binomial (``2 wt (y log y + (1 - y)
+        log(1 - y))``) and Poisson (``2 wt (y log y - y)``) families, for the compiled loop's fused
+        binomial-logit and Poisson-log formulas (:func:`mixedmodels.fit._glmm_jit.state`)."""
         y, n, wt, fam = self.y, self.ntrials, self.wt, self.family
-        parts = np.zeros((self.n, 5))
+        parts = np.zeros((self.n, 6))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if fam.kind == "binomial":
+                parts[:, 5] = 2.0 * wt * (special.xlogy(y, y) + special.xlogy(1.0 - y, 1.0 - y))
+            elif fam.kind == "poisson":
+                parts[:, 5] = 2.0 * wt * (special.xlogy(y, y) - y)
         if fam.kind == "binomial":
             if np.all((y == 0) | (y == 1)) and np.all(n == 1) and np.all(wt == 1):
                 return 1, parts
@@ -643,7 +915,7 @@ class GlmmProblem:
         if res.laplace_value == res.laplace_value:  # computed by the compiled loop
             return res.laplace_value
         if self._aic_mode:
-            aic = _aic_value(self._aic_mode, res.mu, res.devres, self._aic_arr)
+            aic = _aic_value(self._aic_mode, res.mu, res.devres, self._aic_arr, self._aic_sums())
         else:
             aic = self.family.aic(self.y, self.ntrials, res.mu, self.wt, float(res.devres.sum()))
         return float(res.ldL2 + res.u @ res.u + aic)
