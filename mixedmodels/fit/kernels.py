@@ -60,7 +60,7 @@ import numpy as np
 
 __all__ = ["LevelBlocks", "available", "njit", "compiled_small_pays", "blocks_ready", "Account", "account",
            "COMPILED", "LOAD", "WAIT", "RENT", "LOAD_IMPORT", "LOAD_CONTEXT", "LOAD_GROUP", "SAVED_SHARE",
-           "BLOCKS_SAVED_PER_PAIR", "LOAD_IN_THREAD", "THREAD_BUY_AT", "load_cached", "blocks_saving",
+           "BLOCKS_SAVED_PER_PAIR", "BLOCKS_SAVED_PER_LEVEL", "LOAD_IN_THREAD", "THREAD_BUY_AT", "load_cached", "blocks_saving",
            "compile_in_background", "COMPILE_IN_BACKGROUND", "BACKGROUND_NICE", "BLOCKS_KERNELS", "cache_dir",
            "indexed", "compile_lock", "compiling_elsewhere", "on_disk"]
 
@@ -338,6 +338,12 @@ SAVED_SHARE = {"small": 0.78, "glmm": 0.9}
 # crossed intercepts with 50,000-200,000 rows (2.4-12 ms an evaluation), none on InstEval or on the
 # 30,000 x 500 crossed model (the sparse path is as fast there).
 BLOCKS_SAVED_PER_PAIR = 2.2e-9
+# ... and per level of the first term: the pair model misses the sparse path's per-level cost on a first
+# factor with very many levels. The 30,000 x 500 crossed model (300,000 rows; the sweep's crossed30k):
+# sparse 0.72 s against blocks 0.44 s a warm fit, 12 evaluations (integrator, 2026-12-07, one thread,
+# quiet machine): 23 ms an evaluation, 0.78 us a level. Rounded down. InstEval (2,972 levels) stays on the
+# sparse path under both models (45 ms predicted for a fit against the ~0.34 s load).
+BLOCKS_SAVED_PER_LEVEL = 0.6e-6
 LOAD_IN_THREAD = False  # buy in the fit that buys (default) or in a background thread
 # Measured on the loaded 2-core machine (2026-12-07, new processes, CPU seconds, 2 runs each): 30 cbpp glmer fits
 # 1.65-1.79 s loading in the buying fit against 2.22-2.73 s loading in a thread (0.99 s with everything
@@ -508,11 +514,14 @@ def blocks_loaded() -> bool:
 
 def blocks_saving(crit, evaluations: float | None = None) -> float:
     """The time (s) one fit of ``crit`` is predicted to save on the compiled level-block kernels against
-    the sparse path: :data:`BLOCKS_SAVED_PER_PAIR` per pair of the downdate an evaluation, times the
+    the sparse path: :data:`BLOCKS_SAVED_PER_PAIR` per pair of the downdate an evaluation (or
+    :data:`BLOCKS_SAVED_PER_LEVEL` per level of the first term, whichever is more), times the
     evaluations (lme4-like counts: ~10 plus 5 a parameter)."""
     if evaluations is None:
         evaluations = 10 + 5 * crit.ntheta
-    return BLOCKS_SAVED_PER_PAIR * crit.level_blocks.work * evaluations
+    blocks = crit.level_blocks
+    per_evaluation = max(BLOCKS_SAVED_PER_PAIR * blocks.work, BLOCKS_SAVED_PER_LEVEL * blocks.nlevels)
+    return per_evaluation * evaluations
 
 
 def mark_blocks_ready() -> None:
@@ -562,6 +571,7 @@ class LevelBlocks:
     def _tiles(self, nlevels: int) -> None:
         """Cut each level's sorted rows into runs that fall in one tile of ``tile`` rows of M, and order
         the runs by tile (``tile_ptr``): the downdate then works through M one cache-sized tile at a time."""
+        self.nlevels = nlevels
         m = max(self.m, 1)
         tile = max(8, min(512, (1 << 20) // (8 * m)))  # a tile of rows of M is ~1 MB
         nnz = len(self.rows)

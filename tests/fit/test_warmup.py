@@ -264,3 +264,15 @@ def test_background_load_reads_the_cache_and_compiles_nothing():
     assert out.returncode == 0, out.stderr
     res = json.loads(out.stdout.strip().splitlines()[-1])
     assert res == {"small": True, "glmm": True, "misses": 0, "pirls_misses": 0, "lmer": "small", "glmer": True}
+
+
+def test_blocks_saving_counts_pairs_or_levels_whichever_is_more():
+    """The level-block kernels' predicted saving: per pair of the downdate, or per level of the first term
+    (a first factor with very many levels, where the pair count alone predicts too little), per evaluation."""
+    from types import SimpleNamespace as NS
+    many_levels = NS(ntheta=2, level_blocks=NS(work=10, nlevels=30_000))
+    assert kernels.blocks_saving(many_levels, evaluations=1) == pytest.approx(
+        kernels.BLOCKS_SAVED_PER_LEVEL * 30_000)
+    assert kernels.blocks_saving(many_levels) == pytest.approx(kernels.BLOCKS_SAVED_PER_LEVEL * 30_000 * 20)
+    many_pairs = NS(ntheta=3, level_blocks=NS(work=10**9, nlevels=100))
+    assert kernels.blocks_saving(many_pairs, evaluations=1) == pytest.approx(kernels.BLOCKS_SAVED_PER_PAIR * 1e9)
