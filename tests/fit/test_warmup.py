@@ -221,6 +221,9 @@ def test_no_fit_compiles_in_the_foreground_where_a_numpy_path_exists(monkeypatch
     monkeypatch.setattr(kernels, "_compile", forbidden)
     monkeypatch.setattr(kernels, "_blocks_ready", False)
     monkeypatch.setattr(kernels, "indexed", lambda names: False)  # a cold on-disk cache
+    # ... and no background compile of an earlier test that has just ended (blocks_ready would then read
+    # the cache, as it should in real use; this test is about a cache that is not there)
+    monkeypatch.setattr(kernels, "_background_finished", lambda: False)
     monkeypatch.setattr(kernels, "BLOCKS_SAVED_PER_PAIR", 1.0)  # the large fit "saves" more than the load
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
