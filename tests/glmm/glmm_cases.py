@@ -142,3 +142,14 @@ def assert_same_pirls(prob, twin, case_id: str, eta0):
         assert prob.laplace(a) == pytest.approx(twin.laplace(c), rel=1e-12, abs=1e-9)
         out.append((joint, theta, b, a, c))
     return out
+
+
+def numpy_model(case_id: str, monkeypatch) -> mm.glmm.GeneralizedLinearMixedModel:
+    """The model of ``case_id`` set up on NumPy, as a process's first small GLMM is (the compiled kernels
+    not loaded; here whatever its size, to check the NumPy loop on every shape)."""
+    with monkeypatch.context() as mp:
+        mp.setattr(glmm_kernels, "_COMPILED", None)
+        mp.setattr(glmm_kernels.ACCOUNT, "excess", 0.0)
+        mp.setattr(glmm_kernels, "NUMPY_MAX_ROWS", 10 ** 9)
+        mp.setattr(glmm_kernels, "NUMPY_MAX_Q2", 10 ** 9)
+        return model(case_id)

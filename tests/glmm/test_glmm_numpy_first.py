@@ -16,7 +16,7 @@ import pytest
 import mixedmodels as mm
 from mixedmodels.fit import glmm_kernels, kernels
 
-from glmm_cases import CASES, assert_same_pirls, data, fixtures, kwargs_for, model
+from glmm_cases import CASES, assert_same_pirls, data, fixtures, kwargs_for, model, numpy_model
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -29,16 +29,6 @@ def _fresh(code: str) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def _numpy_model(case_id, monkeypatch):
-    """The model of ``case_id`` set up on NumPy, as a process's first small GLMM is (the compiled kernels
-    not loaded; here whatever its size, to check the NumPy loop on every shape)."""
-    with monkeypatch.context() as mp:
-        mp.setattr(glmm_kernels, "_COMPILED", None)
-        mp.setattr(glmm_kernels.ACCOUNT, "excess", 0.0)
-        mp.setattr(glmm_kernels, "NUMPY_MAX_ROWS", 10 ** 9)
-        mp.setattr(glmm_kernels, "NUMPY_MAX_Q2", 10 ** 9)
-        return model(case_id)
-
 
 # scalar and vector-valued first terms, crossed and nested factors, a family without the compiled loop
 CASES_NP = ["cbpp_cbind", "cbpp_probit", "grouse_crossed", "grouse_nested", "contra_slope", "pois_offset",
@@ -48,7 +38,7 @@ CASES_NP = ["cbpp_cbind", "cbpp_probit", "grouse_crossed", "grouse_nested", "con
 @pytest.mark.parametrize("case_id", CASES_NP)
 def test_numpy_pirls_matches_compiled(case_id, monkeypatch):
     prob = model(case_id).problem
-    twin_model = _numpy_model(case_id, monkeypatch)
+    twin_model = numpy_model(case_id, monkeypatch)
     twin = twin_model.problem
     assert prob._use_compiled and not twin._use_compiled and not twin.compiled
     eta0 = prob.family.linkfun(twin_model.mustart)

@@ -11,16 +11,8 @@ import pytest
 import mixedmodels as mm
 from mixedmodels.fit import glmm_kernels
 
-from glmm_cases import CASES, data, fixtures, kwargs_for, model
+from glmm_cases import CASES, data, fixtures, kwargs_for, model, numpy_model
 
-
-def _numpy_model(case_id, monkeypatch):
-    with monkeypatch.context() as mp:
-        mp.setattr(glmm_kernels, "_COMPILED", None)
-        mp.setattr(glmm_kernels.ACCOUNT, "excess", 0.0)
-        mp.setattr(glmm_kernels, "NUMPY_MAX_ROWS", 10 ** 9)
-        mp.setattr(glmm_kernels, "NUMPY_MAX_Q2", 10 ** 9)
-        return model(case_id)
 
 
 def _points(case_id, prob):
@@ -37,7 +29,7 @@ def _points(case_id, prob):
 @pytest.mark.parametrize("case_id", ["cbpp_cbind", "pois_offset", "grouse_crossed", "binom_logical"])
 @pytest.mark.parametrize("numpy", [False, True])
 def test_laplace_deviances_is_laplace_deviance_point_by_point(case_id, numpy, monkeypatch):
-    m = _numpy_model(case_id, monkeypatch) if numpy else model(case_id)
+    m = numpy_model(case_id, monkeypatch) if numpy else model(case_id)
     prob = m.problem
     assert prob.compiled is not numpy
     eta0 = prob.family.linkfun(m.mustart)
@@ -57,7 +49,7 @@ def test_laplace_deviances_is_laplace_deviance_point_by_point(case_id, numpy, mo
 
 
 def test_numpy_batch_raises_as_pirls_does(monkeypatch):
-    prob = _numpy_model("cbpp_cbind", monkeypatch).problem
+    prob = numpy_model("cbpp_cbind", monkeypatch).problem
     P = _points("cbpp_cbind", prob)
     with pytest.raises(mm.glmm.PirlsError):
         prob.laplace_deviances(P, np.full(prob.n, np.nan))
