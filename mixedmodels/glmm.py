@@ -268,6 +268,7 @@ class GeneralizedLinearMixedModel(ModelInputs):
         # the deviance at a point already evaluated is not evaluated again (BOBYQA's first point is the
         # start, its caller re-evaluates the optimum, a restart starts there): each stage keeps its values
         seen0: dict[bytes, float] = {}
+        lap0 = prob.laplace_function(lp0, joint=True)
 
         def dev0(theta):
             key = np.asarray(theta, dtype=float).tobytes()
@@ -275,7 +276,7 @@ class GeneralizedLinearMixedModel(ModelInputs):
                 return seen0[key]
             feval[0] += 1
             try:
-                v = prob.laplace_deviance(theta, None, lp0, joint=True)
+                v = lap0(theta)
             except PirlsError:
                 v = np.inf
             seen0[key] = v
@@ -301,6 +302,7 @@ class GeneralizedLinearMixedModel(ModelInputs):
         lp1 = r1.eta  # lme4's lp0 of stage two: the linear predictor at the end of stage one
 
         seen1: dict[bytes, float] = {}
+        lap1 = prob.laplace_function(lp1, joint=False)
 
         def dev1(x):
             key = np.asarray(x, dtype=float).tobytes()
@@ -310,7 +312,7 @@ class GeneralizedLinearMixedModel(ModelInputs):
             th, b = x[:nth], x[nth:]
             try:
                 if rule is None:
-                    v = prob.laplace_deviance(th, b, lp1, joint=False)
+                    v = lap1(th, b)
                 else:
                     v = prob.agq(th, prob.pirls_lme4(th, b, lp1, joint=False), rule)
             except PirlsError:

@@ -716,6 +716,14 @@ class GlmmProblem:
         self.evaluations += 1
         return lap
 
+    def laplace_function(self, eta_start: np.ndarray, *, joint: bool):
+        """The optimizer's view of :meth:`laplace_deviance` with ``eta_start`` and ``joint`` bound:
+        ``f(theta, beta)`` (``beta`` None when ``joint``) returns the Laplace deviance and counts the
+        evaluation, raising :class:`PirlsError` as :meth:`laplace_deviance` does."""
+        def f(theta: np.ndarray, beta: np.ndarray | None = None) -> float:
+            return self.laplace_deviance(theta, beta, eta_start, joint=joint)
+        return f
+
     def _laplace_args(self):
         """The compiled Laplace call's arguments other than theta, beta, eta_start and joint, built once."""
         args = self._lv_args
