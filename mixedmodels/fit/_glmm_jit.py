@@ -159,6 +159,154 @@ def state(fam, link, nbtheta, y, wt, eta, mu, me, dr, parts, lm, l1m):  # pragma
 
 
 @njit(nogil=True)
+def start_state(link, eta, mu, me):  # pragma: no cover - compiled
+    """mu and d mu / d eta at the start ``eta`` (into ``mu``, ``me``): the same for every PIRLS run
+    of an optimizer's stage, so computed once per stage (:meth:`GlmmProblem.laplace_function`)."""
+    for i in range(eta.shape[0]):
+        m, e = link_mu_eta(link, eta[i])
+        mu[i] = m
+        me[i] = e
+
+
+@njit(nogil=True, fastmath={"reassoc"})
+def weights(fam, link, nbtheta, y, wt, eta, off, mu, me, w, wz):  # pragma: no cover - compiled
+    """The working weights ``w = wt mu_eta^2 / variance`` and ``w z`` (z the working response ``eta -
+    off + (y - mu) / mu_eta``) in one pass; False when some are not finite (NaN and inf reach the sums,
+    checked once). The binomial-logit and Poisson-log families, whose ``mu_eta`` is their variance,
+    take ``w = wt mu_eta`` and ``w z = w (eta - off) + wt (y - mu)``: no division (the same values
+    to rounding)."""
+    n = eta.shape[0]
+    sw = 0.0
+    sz = 0.0
+    if (fam == FAM_BINOMIAL and link == LINK_LOGIT) or (fam == FAM_POISSON and link == LINK_LOG):
+        for i in range(n):
+            wti = wt[i]
+            wi = wti * me[i]
+            zi = wi * (eta[i] - off[i]) + wti * (y[i] - mu[i])
+            w[i] = wi
+            wz[i] = zi
+            sw += wi
+            sz += zi
+    else:
+        for i in range(n):
+            mei = me[i]
+            t = wt[i] * mei / variance(fam, mu[i], nbtheta)
+            wi = t * mei
+            zi = wi * (eta[i] - off[i]) + t * (y[i] - mu[i])
+            w[i] = wi
+            wz[i] = zi
+            sw += wi
+            sz += zi
+    return math.isfinite(sw) and math.isfinite(sz)
+
+
+@njit(nogil=True, fastmath={"reassoc", "contract"})
+def cross_fixed(XT, XW, w, wz, vals, lptr, s1, q2u, p, q, M12, c12, S, rhs):  # pragma: no cover - compiled
+    """The fixed effects' parts of the cross-products, as dense products over the rows (``XT`` the
+    (p, n) transpose of X, ``XW`` (p, n) scratch): ``X' W X`` into ``S``'s trailing block (lower
+    triangle), ``X' w z`` into ``rhs[q:]`` and, level by level of the first term (rows sorted by it,
+    level ``j``'s rows ``lptr[j]:lptr[j+1]``), its columns of Z Lambda against ``W X`` into
+    ``M12[:, c12:c12 + p]``. Contiguous inner loops that the compiler vectorizes (reassociated sums: the same
+    values to rounding)."""
+    n = XT.shape[1]
+    for j in range(p):
+        for r in range(n):
+            XW[j, r] = XT[j, r] * w[r]
+    for j in range(p):
+        for j2 in range(j + 1):
+            s = 0.0
+            for r in range(n):
+                s += XW[j, r] * XT[j2, r]
+            S[q2u + j, q2u + j2] += s
+        s = 0.0
+        for r in range(n):
+            s += XT[j, r] * wz[r]
+        rhs[q + j] += s
+    l1 = lptr.shape[0] - 1
+    for lev in range(l1):
+        r0, r1 = lptr[lev], lptr[lev + 1]
+        for a in range(s1):
+            row = lev * s1 + a
+            for j in range(p):
+                s = 0.0
+                for r in range(r0, r1):
+                    s += XW[j, r] * vals[r, a]
+                M12[row, c12 + j] += s
+
+
+@njit(nogil=True)
+def accumulate_levels(idx, vals, w, wz, X, p, s1, q1, q2u, lptr, M11, M12, S, rhs):  # pragma: no cover
+    """:func:`accumulate` on rows sorted by the first term's level (level ``j``'s rows at
+    ``lptr[j]:lptr[j+1]``), with the right-hand side ``(Z Lambda)' w z`` into ``rhs[:q]`` in the same
+    pass and without the fixed effects' own products (:func:`cross_fixed`): a scalar first term's sums
+    stay in registers for its level's rows, and consecutive rows update different entries of the
+    other terms' blocks. ``M11`` gets the identity added; ``S``'s u rows do not (the caller adds it)."""
+    n, k = vals.shape
+    l1 = lptr.shape[0] - 1
+    M11[:] = 0.0
+    M12[:] = 0.0
+    S[:] = 0.0
+    rhs[:] = 0.0
+    if s1 == 1:
+        for lev in range(l1):
+            m11 = 0.0
+            r1 = 0.0
+            for r in range(lptr[lev], lptr[lev + 1]):
+                wr = w[r]
+                zr = wz[r]
+                v0 = vals[r, 0]
+                va = v0 * wr
+                m11 += va * v0
+                r1 += v0 * zr
+                for i in range(1, k):
+                    ci = idx[r, i]
+                    ri = ci - q1
+                    vv = vals[r, i]
+                    M12[lev, ri] += va * vv
+                    rhs[ci] += vv * zr
+                    vi = vv * wr
+                    for i2 in range(1, i):
+                        ri2 = idx[r, i2] - q1
+                        if ri2 <= ri:
+                            S[ri, ri2] += vi * vals[r, i2]
+                        else:
+                            S[ri2, ri] += vi * vals[r, i2]
+                    S[ri, ri] += vi * vv
+                    for j in range(p):
+                        S[q2u + j, ri] += vi * X[r, j]
+            M11[lev, 0, 0] = m11 + 1.0
+            rhs[lev] = r1
+        return
+    for lev in range(l1):
+        base = lev * s1
+        for r in range(lptr[lev], lptr[lev + 1]):
+            wr = w[r]
+            zr = wz[r]
+            for a in range(s1):
+                vra = vals[r, a]
+                va = vra * wr
+                for b in range(a + 1):
+                    M11[lev, a, b] += va * vals[r, b]
+                rhs[base + a] += vra * zr
+                for i in range(s1, k):
+                    M12[base + a, idx[r, i] - q1] += va * vals[r, i]
+            for i in range(s1, k):
+                ci = idx[r, i]
+                ri = ci - q1
+                vv = vals[r, i]
+                rhs[ci] += vv * zr
+                vi = vv * wr
+                for i2 in range(s1, k):
+                    ri2 = idx[r, i2] - q1
+                    if ri2 <= ri:
+                        S[ri, ri2] += vi * vals[r, i2]
+                for j in range(p):
+                    S[q2u + j, ri] += vi * X[r, j]
+        for a in range(s1):
+            M11[lev, a, a] += 1.0
+
+
+@njit(nogil=True)
 def chol_small(A, n):  # pragma: no cover - compiled
     """Lower Cholesky of A[:n, :n] in place; False if not positive definite.
 
@@ -279,66 +427,60 @@ def accumulate(idx, vals, w, X, p, s1, q1, q2u, M11, M12, S):  # pragma: no cove
 
 
 @njit(nogil=True)
-def factorize(idx, vals, w, X, joint, l1, s1, q1, q2u, ptr21, rows21, use21, L11, L12, S):  # pragma: no cover
-    """The block factor of ``[Z Lambda, X]' W [Z Lambda, X] + diag(1 on u)`` (X only when ``joint``):
-    ``L11`` (l1, s1, s1) lower factors of the first term's blocks, ``L12`` (q1, q2) = L11^-1 M12 and
-    ``S`` (q2, q2) whose lower triangle becomes the factor of the Schur complement. Returns a status and
-    log|L_u|^2 (the u part of the log-determinant)."""
+def factorize(idx, vals, w, wz, X, XT, XW, joint, l1, s1, q1, q2u, lptr, L11, L12, S, rhs):  # pragma: no cover
+    """The block factor of ``[Z Lambda, X]' W [Z Lambda, X] + diag(1 on u)`` (X only when ``joint``) on
+    rows sorted by the first term's level (:func:`accumulate_levels`, :func:`cross_fixed`), and the
+    right-hand side ``[Z Lambda, X]' w z`` into ``rhs``: ``L11`` (l1, s1, s1) lower factors of the
+    first term's blocks, ``L12`` (q1, q2) = L11^-1 M12 and ``S`` (q2, q2) whose lower triangle becomes
+    the factor of the Schur complement. Returns a status and log|L_u|^2 (the u part of the
+    log-determinant)."""
     p = X.shape[1] if joint else 0
     q2 = q2u + p
-    accumulate(idx, vals, w, X, p, s1, q1, q2u, L11, L12, S)
+    accumulate_levels(idx, vals, w, wz, X, p, s1, q1, q2u, lptr, L11, L12, S, rhs)
+    if p:
+        cross_fixed(XT, XW, w, wz, vals, lptr, s1, q2u, p, q1 + q2u, L12, q2u, S, rhs)
+    for i in range(q2u):
+        S[i, i] += 1.0
     ld = 0.0
-    for lev in range(l1):
-        if s1 == 1:
+    if s1 == 1:
+        for lev in range(l1):
             d = L11[lev, 0, 0]
             if not d > 0.0:
                 return NOT_PD_11, 0.0
             d = math.sqrt(d)
             L11[lev, 0, 0] = d
-        elif not chol_small(L11[lev], s1):
-            return NOT_PD_11, 0.0
-        for a in range(s1):
-            ld += 2.0 * math.log(L11[lev, a, a])
+            ld += math.log(d)
+            if q2:
+                inv = 1.0 / d
+                for c in range(q2):
+                    L12[lev, c] *= inv
+        ld *= 2.0
+    else:
+        for lev in range(l1):
+            if not chol_small(L11[lev], s1):
+                return NOT_PD_11, 0.0
+            for a in range(s1):
+                ld += 2.0 * math.log(L11[lev, a, a])
+        # L12 = L11^-1 M12, level by level (forward substitution in the s1 x s1 block)
+        for lev in range(l1):
+            base = lev * s1
+            for a in range(s1):
+                row = base + a
+                for c in range(q2):
+                    s = L12[row, c]
+                    for b in range(a):
+                        s -= L11[lev, a, b] * L12[base + b, c]
+                    L12[row, c] = s / L11[lev, a, a]
     if q2 == 0:
         return OK, ld
-    # L12 = L11^-1 M12, level by level (forward substitution in the s1 x s1 block)
-    for lev in range(l1):
-        base = lev * s1
-        for a in range(s1):
-            row = base + a
-            for c in range(q2):
-                s = L12[row, c]
-                for b in range(a):
-                    s -= L11[lev, a, b] * L12[base + b, c]
-                L12[row, c] = s / L11[lev, a, a]
     # S -= L12' L12 (lower triangle)
-    if use21:
-        for j in range(q1):
-            a0, a1 = ptr21[j], ptr21[j + 1]
-            for ia in range(a0, a1):
-                a = rows21[ia]
-                la = L12[j, a]
-                if la == 0.0:
-                    continue
-                for ib in range(a0, a1):
-                    b = rows21[ib]
-                    if b <= a:
-                        S[a, b] -= la * L12[j, b]
-            for a in range(q2u, q2):
-                la = L12[j, a]
-                for ib in range(a0, a1):
-                    b = rows21[ib]
-                    S[a, b] -= la * L12[j, b]
-                for b in range(q2u, a + 1):
-                    S[a, b] -= la * L12[j, b]
-    else:
-        for j in range(q1):
-            for a in range(q2):
-                la = L12[j, a]
-                if la == 0.0:
-                    continue
-                for b in range(a + 1):
-                    S[a, b] -= la * L12[j, b]
+    for j in range(q1):
+        for a in range(q2):
+            la = L12[j, a]
+            if la == 0.0:
+                continue
+            for b in range(a + 1):
+                S[a, b] -= la * L12[j, b]
     st, ld2 = chol_schur(S, q2, q2u)
     return st, ld + ld2
 
@@ -386,14 +528,15 @@ def chol_schur(S, q2, q2u):  # pragma: no cover - compiled
 
 
 @njit(nogil=True)
-def factorize_sparse(idx, vals, w, X, joint, l1, q1, q2u, ptr21, rows21, pos21, L11, L12v, L12x,
-                     S):  # pragma: no cover - compiled
+def factorize_sparse(idx, vals, w, wz, X, XT, XW, joint, l1, q1, q2u, lptr, ptr21, rows21, pos21, L11, L12v,
+                     L12x, S, rhs):  # pragma: no cover - compiled
     """:func:`factorize` for a scalar first term whose cross-products with the other terms are mostly
     zero (crossed factors with many levels): ``L12`` kept in the compressed rows of its fixed pattern
     (``L12v``, level j's entries at ``ptr21[j]:ptr21[j+1]``, their rest columns ``rows21``; ``pos21[r]``
     where row r's products go) plus the dense fixed-effects columns ``L12x`` (q1, p): the Schur
     downdate costs the pattern's multiply-adds only (sum over levels of |pattern|^2 / 2), and nothing
-    of size q1 x q2 is formed."""
+    of size q1 x q2 is formed. Rows sorted by the first term's level (``lptr``), the right-hand side
+    into ``rhs`` as in :func:`factorize`."""
     n, k = vals.shape
     p = X.shape[1] if joint else 0
     q2 = q2u + p
@@ -401,29 +544,37 @@ def factorize_sparse(idx, vals, w, X, joint, l1, q1, q2u, ptr21, rows21, pos21, 
     L12v[:] = 0.0
     L12x[:] = 0.0
     S[:] = 0.0
-    for r in range(n):
-        wr = w[r]
-        lev = idx[r, 0]
-        va = vals[r, 0] * wr
-        L11[lev, 0, 0] += va * vals[r, 0]
-        for i in range(1, k):
-            ri = idx[r, i] - q1
-            vv = vals[r, i]
-            L12v[pos21[r, i - 1]] += va * vv
-            vi = vv * wr
-            for i2 in range(1, i + 1):
-                ri2 = idx[r, i2] - q1
-                if ri2 <= ri:
-                    S[ri, ri2] += vi * vals[r, i2]
-                else:
-                    S[ri2, ri] += vi * vals[r, i2]
-            for j in range(p):
-                S[q2u + j, ri] += vi * X[r, j]
-        for j in range(p):
-            xj = X[r, j] * wr
-            L12x[lev, j] += va * X[r, j]
-            for j2 in range(j + 1):
-                S[q2u + j, q2u + j2] += xj * X[r, j2]
+    rhs[:] = 0.0
+    for lev in range(l1):
+        m11 = 0.0
+        r1 = 0.0
+        for r in range(lptr[lev], lptr[lev + 1]):
+            wr = w[r]
+            zr = wz[r]
+            v0 = vals[r, 0]
+            va = v0 * wr
+            m11 += va * v0
+            r1 += v0 * zr
+            for i in range(1, k):
+                ci = idx[r, i]
+                ri = ci - q1
+                vv = vals[r, i]
+                L12v[pos21[r, i - 1]] += va * vv
+                rhs[ci] += vv * zr
+                vi = vv * wr
+                for i2 in range(1, i):
+                    ri2 = idx[r, i2] - q1
+                    if ri2 <= ri:
+                        S[ri, ri2] += vi * vals[r, i2]
+                    else:
+                        S[ri2, ri] += vi * vals[r, i2]
+                S[ri, ri] += vi * vv
+                for j in range(p):
+                    S[q2u + j, ri] += vi * X[r, j]
+        L11[lev, 0, 0] = m11
+        rhs[lev] = r1
+    if p:
+        cross_fixed(XT, XW, w, wz, vals, lptr, 1, q2u, p, q1 + q2u, L12x, 0, S, rhs)
     for i in range(q2u):
         S[i, i] += 1.0
     ld = 0.0
@@ -433,11 +584,13 @@ def factorize_sparse(idx, vals, w, X, joint, l1, q1, q2u, ptr21, rows21, pos21, 
             return NOT_PD_11, 0.0
         d = math.sqrt(d)
         L11[lev, 0, 0] = d
-        ld += 2.0 * math.log(d)
+        ld += math.log(d)
+        inv = 1.0 / d
         for ib in range(ptr21[lev], ptr21[lev + 1]):
-            L12v[ib] /= d
+            L12v[ib] *= inv
         for j in range(p):
-            L12x[lev, j] /= d
+            L12x[lev, j] *= inv
+    ld *= 2.0
     # rest x rest, level by level: the level's entries stay in cache, its rows of S are written in
     # ascending columns (the pattern is sorted within a level)
     for j in range(q1):
@@ -631,11 +784,13 @@ def penalized_deviance(fam, link, nbtheta, y, wt, off, idx, vals, X, sol, q, p, 
 
 
 @njit(nogil=True)
-def pirls(fam, link, nbtheta, idx, vals, X, y, wt, off, eta0, joint, tol, maxit,
-          l1, s1, q1, q2u, ptr21, rows21, use21, pos21, aic_mode, aic_parts):  # pragma: no cover - compiled
-    """lme4's ``pwrssUpdate`` (see :meth:`GlmmProblem.pirls_lme4`). ``off`` is the offset (plus X beta
-    when not ``joint``). Returns (status, iterations, u, beta, eta, mu, devres, ldL2, the weights of the
-    last factorization, L11 diagonal, the Laplace deviance (NaN for ``aic_mode`` 0))."""
+def pirls(fam, link, nbtheta, idx, vals, X, XT, y, wt, off, eta0, mu0, me0, joint, tol, maxit,
+          l1, s1, q1, q2u, lptr, ptr21, rows21, use21, pos21, aic_mode, aic_parts):  # pragma: no cover - compiled
+    """lme4's ``pwrssUpdate`` (see :meth:`GlmmProblem.pirls_lme4`) on rows sorted by the first term's
+    level (``lptr``; ``XT`` the transpose of ``X``). ``off`` is the offset (plus X beta when not
+    ``joint``); ``mu0``, ``me0`` the mean and d mu / d eta at ``eta0`` (:func:`start_state`). Returns
+    (status, iterations, u, beta, eta, mu, devres, ldL2, the weights of the last factorization, L11
+    diagonal, the Laplace deviance (NaN for ``aic_mode`` 0))."""
     n, k = vals.shape
     p = X.shape[1] if joint else 0
     q = q1 + q2u
@@ -650,8 +805,10 @@ def pirls(fam, link, nbtheta, idx, vals, X, y, wt, off, eta0, joint, tol, maxit,
         L12v = np.zeros(0)
         L12x = np.zeros((1, 1))
     S = np.zeros((q2, q2))
+    XW = np.empty((p, n))
     eta = eta0.copy()
-    mu = np.empty(n)
+    mu = mu0.copy()
+    me = me0.copy()
     dr = np.empty(n)
     w = np.empty(n)
     wz = np.empty(n)
@@ -660,37 +817,24 @@ def pirls(fam, link, nbtheta, idx, vals, X, y, wt, off, eta0, joint, tol, maxit,
     eta_new = np.empty(n)
     mu_new = np.empty(n)
     dr_new = np.empty(n)
-    me = np.empty(n)
     me_new = np.empty(n)
     sol = np.empty(q + p)
     lm = np.empty(n)  # log(mu), log(1 - mu) of the last state evaluated (the accepted one): for the aic
     l1m = np.empty(n)
-    for i in range(n):
-        m, e = link_mu_eta(link, eta[i])
-        mu[i] = m
-        me[i] = e
     oldpdev = math.inf
     ld = 0.0
     status = MAXIT
     it = 0
     for it in range(1, maxit + 1):
-        for i in range(n):
-            mei = me[i]
-            v = variance(fam, mu[i], nbtheta)
-            wi = wt[i] * mei * mei / v
-            zi = eta[i] - off[i] + (y[i] - mu[i]) / mei
-            if not (np.isfinite(wi) and np.isfinite(zi)):
-                return BAD_WEIGHTS, it, u, b, eta, mu, dr, 0.0, w, L11[:, 0, 0].copy(), math.nan
-            w[i] = wi
-            wz[i] = wi * zi
+        if not weights(fam, link, nbtheta, y, wt, eta, off, mu, me, w, wz):
+            return BAD_WEIGHTS, it, u, b, eta, mu, dr, 0.0, w, L11[:, 0, 0].copy(), math.nan
         if use21:
-            st, ld = factorize_sparse(idx, vals, w, X, joint, l1, q1, q2u, ptr21, rows21, pos21, L11, L12v,
-                                      L12x, S)
+            st, ld = factorize_sparse(idx, vals, w, wz, X, XT, XW, joint, l1, q1, q2u, lptr, ptr21, rows21,
+                                      pos21, L11, L12v, L12x, S, sol)
         else:
-            st, ld = factorize(idx, vals, w, X, joint, l1, s1, q1, q2u, ptr21, rows21, False, L11, L12, S)
+            st, ld = factorize(idx, vals, w, wz, X, XT, XW, joint, l1, s1, q1, q2u, lptr, L11, L12, S, sol)
         if st != OK:
             return st, it, u, b, eta, mu, dr, 0.0, w, L11[:, 0, 0].copy(), math.nan
-        crossprod_vec(idx, vals, X, wz, q, p, sol)
         if use21:
             solve_sparse(L11, L12v, L12x, S, sol, l1, q1, q2u, q2, ptr21, rows21)
         else:
@@ -712,10 +856,11 @@ def pirls(fam, link, nbtheta, idx, vals, X, y, wt, off, eta0, joint, tol, maxit,
                 return HALVING_FAILED, it, u, b, eta, mu, dr, ld, w, L11[:, 0, 0].copy(), math.nan
         u[:] = sol[:q]
         b[:] = sol[q:]
-        eta[:] = eta_new
-        mu[:] = mu_new
-        me[:] = me_new
-        dr[:] = dr_new
+        # the new state becomes the current one: swap the buffers (no copies)
+        eta, eta_new = eta_new, eta
+        mu, mu_new = mu_new, mu
+        me, me_new = me_new, me
+        dr, dr_new = dr_new, dr
         oldpdev = pdev
         if converged:
             status = OK
@@ -729,8 +874,9 @@ def pirls(fam, link, nbtheta, idx, vals, X, y, wt, off, eta0, joint, tol, maxit,
 
 
 @njit(nogil=True)
-def laplace_value(fam, link, nbtheta, idx, zall, theta, X, beta, y, wt, offset, eta0, joint, tol, maxit,
-                  l1, s1, q1, q2u, ptr21, rows21, use21, pos21, aic_mode, aic_parts):  # pragma: no cover - compiled
+def laplace_value(fam, link, nbtheta, idx, zall, theta, X, XT, beta, y, wt, offset, eta0, mu0, me0, joint, tol,
+                  maxit, l1, s1, q1, q2u, lptr, ptr21, rows21, use21, pos21, aic_mode,
+                  aic_parts):  # pragma: no cover - compiled
     """The Laplace deviance only (status, iterations, value), for models whose terms are all scalar
     (``zall`` the (n, k) values of Z, theta one per term): what the optimizer needs, with nothing to
     hand back to Python but three numbers."""
@@ -747,14 +893,15 @@ def laplace_value(fam, link, nbtheta, idx, zall, theta, X, beta, y, wt, offset, 
             for j in range(p):
                 e += X[r, j] * beta[j]
             off[r] = e
-    res = pirls(fam, link, nbtheta, idx, vals, X, y, wt, off, eta0, joint, tol, maxit,
-                l1, s1, q1, q2u, ptr21, rows21, use21, pos21, aic_mode, aic_parts)
+    res = pirls(fam, link, nbtheta, idx, vals, X, XT, y, wt, off, eta0, mu0, me0, joint, tol, maxit,
+                l1, s1, q1, q2u, lptr, ptr21, rows21, use21, pos21, aic_mode, aic_parts)
     return res[0], res[1], res[10]
 
 
 @njit(nogil=True)
-def laplace_values(fam, link, nbtheta, idx, zall, thetas, X, betas, y, wt, offset, eta0, joint, tol, maxit,
-                   l1, s1, q1, q2u, ptr21, rows21, use21, pos21, aic_mode, aic_parts):  # pragma: no cover - compiled
+def laplace_values(fam, link, nbtheta, idx, zall, thetas, X, XT, betas, y, wt, offset, eta0, mu0, me0, joint, tol,
+                   maxit, l1, s1, q1, q2u, lptr, ptr21, rows21, use21, pos21, aic_mode,
+                   aic_parts):  # pragma: no cover - compiled
     """:func:`laplace_value` at each row of ``thetas`` / ``betas`` (every evaluation started from
     ``eta0``): the points of a finite-difference Hessian in one call. Returns the statuses, iterations and
     values, one per point."""
@@ -763,8 +910,9 @@ def laplace_values(fam, link, nbtheta, idx, zall, thetas, X, betas, y, wt, offse
     its = np.zeros(m, dtype=np.int64)
     out = np.empty(m)
     for j in range(m):
-        r = laplace_value(fam, link, nbtheta, idx, zall, thetas[j], X, betas[j], y, wt, offset, eta0, joint,
-                          tol, maxit, l1, s1, q1, q2u, ptr21, rows21, use21, pos21, aic_mode, aic_parts)
+        r = laplace_value(fam, link, nbtheta, idx, zall, thetas[j], X, XT, betas[j], y, wt, offset, eta0, mu0,
+                          me0, joint, tol, maxit, l1, s1, q1, q2u, lptr, ptr21, rows21, use21, pos21, aic_mode,
+                          aic_parts)
         st[j] = r[0]
         its[j] = r[1]
         out[j] = r[2]

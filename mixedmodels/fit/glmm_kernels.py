@@ -79,7 +79,7 @@ NUMPY_MAX_Q2 = 30
 # the kernels a fit calls, as Numba names their cache files: all must be cached for the rule to load
 # them (the precompile compiles them together)
 GLMM_KERNELS = ("_glmm_jit.pirls", "_glmm_jit.accumulate", "_glmm_jit.laplace_value", "_glmm_jit.linpred",
-                "_glmm_jit.crossprod_vec", "_glmm_jit.agq_value")
+                "_glmm_jit.crossprod_vec", "_glmm_jit.agq_value", "_glmm_jit.start_state")
 
 
 def loaded() -> bool:

@@ -212,9 +212,6 @@ def _aic_value(mode: int, mu: np.ndarray, dr: np.ndarray, parts: np.ndarray, ter
         return float(2.0 * np.sum(t))
 
 
-# models from this many rows on (with crossed factors) give the compiled loop their rows sorted by level
-SORT_ROWS_MIN = 100_000
-
 _PIRLS_MESSAGES = {
     1: "PIRLS: non-finite working weights or response (the mean reached the edge of the family's range)",
     2: "PIRLS loop resulted in NaN value",
@@ -322,20 +319,27 @@ class GlmmProblem:
 
     def _rows_in_level_order(self) -> None:
         """The compiled loop's copies of the per-row arrays (``_c``): the rows sorted by the first
-        term's level, then the other terms' (a large model with crossed factors only, ``n >=
-        SORT_ROWS_MIN``), so its scattered updates of the cross-products walk memory in order instead of
-        missing the cache on every row. Smaller models use the arrays as they are."""
+        term's level, then the other terms' (``lptr``: where each level's rows start), so that a level's
+        sums stay in registers and consecutive rows update different entries of the other terms'
+        blocks (no chain of updates of one entry), and a large crossed model's scattered updates walk
+        memory in order; ``XT`` the transpose of X (its dense products). The results come back in the
+        data's order."""
         self._perm = self._inv = None
         c = {"idx": self._idx64, "X": self.X, "y": self.y, "wt": self.wt, "offset": self.offset,
              "pos21": self._pos21, "aic": self._aic_arr}
-        if self._jit is not None and self._pattern21 is not None and self.n >= SORT_ROWS_MIN:
+        if self._jit is not None:
             perm = np.lexsort(tuple(self._idx64[:, i] for i in range(self._k - 1, -1, -1)))
-            self._perm = perm
-            self._inv = np.empty_like(perm)
-            self._inv[perm] = np.arange(self.n)
-            c = {name: (np.ascontiguousarray(a[perm]) if a.shape[0] == self.n else a) for name, a in c.items()}
+            if not np.array_equal(perm, np.arange(self.n)):
+                self._perm = perm
+                self._inv = np.empty_like(perm)
+                self._inv[perm] = np.arange(self.n)
+                c = {name: (np.ascontiguousarray(a[perm]) if a.shape[0] == self.n else a)
+                     for name, a in c.items()}
+            c["XT"] = np.ascontiguousarray(c["X"].T)
+            c["lptr"] = np.searchsorted(c["idx"][:, 0] // self.s1, np.arange(self._l1 + 1)).astype(np.int64)
         self._c = c
         self._c_eta = (None, None)  # the last eta_start given and its reordered copy
+        self._c_start = (None, None)  # the last eta_start given and its compiled start state
 
     def _c_eta_start(self, eta_start: np.ndarray) -> np.ndarray:
         eta_start = np.ascontiguousarray(eta_start, dtype=float)
@@ -344,6 +348,16 @@ class GlmmProblem:
         if self._c_eta[0] is not eta_start:
             self._c_eta = (eta_start, np.ascontiguousarray(eta_start[self._perm]))
         return self._c_eta[1]
+
+    def _c_state(self, eta_start: np.ndarray):
+        """The compiled loop's start ``(eta, mu, d mu / d eta)`` at ``eta_start`` (in its row order), kept
+        for the last ``eta_start`` given: every evaluation of an optimizer's stage starts there."""
+        if self._c_start[0] is not eta_start:
+            eta = self._c_eta_start(eta_start)
+            mu, me = np.empty(self.n), np.empty(self.n)
+            _kernels().jit.start_state(self._jit[1], eta, mu, me)
+            self._c_start = (eta_start, (eta, mu, me))
+        return self._c_start[1]
 
     @property
     def compiled(self) -> bool:
@@ -700,32 +714,45 @@ class GlmmProblem:
         """``laplace(pirls_lme4(...))``: the Laplace deviance at theta (and beta), in one compiled call when
         the family has the compiled loop and every term is scalar (the optimizer's evaluations; no
         result object is formed). Raises :class:`PirlsError` as :meth:`pirls_lme4`."""
-        if self._jit is None or not self._scalar_terms or self._aic_mode == 0:
-            return self.laplace(self.pirls_lme4(theta, beta, eta_start, joint=joint))
-        args = self._laplace_args()
-        try:
-            st, it, lap = _kernels().jit.laplace_value(
-                *args[0], np.asarray(theta, dtype=float), *args[1],
-                self._zero_beta if beta is None else np.asarray(beta, dtype=float), *args[2],
-                self._c_eta_start(eta_start), bool(joint), *args[3])
-        except np.linalg.LinAlgError:
-            st, it, lap = 6, 0, np.nan
-        if st != 0:
-            raise PirlsError(_PIRLS_MESSAGES[st])
-        self.pirls_iterations += it
-        self.evaluations += 1
-        return lap
+        return self.laplace_function(eta_start, joint=joint)(theta, beta)
 
     def laplace_function(self, eta_start: np.ndarray, *, joint: bool):
         """The optimizer's view of :meth:`laplace_deviance` with ``eta_start`` and ``joint`` bound:
         ``f(theta, beta)`` (``beta`` None when ``joint``) returns the Laplace deviance and counts the
-        evaluation, raising :class:`PirlsError` as :meth:`laplace_deviance` does."""
+        evaluation, raising :class:`PirlsError` as :meth:`laplace_deviance` does. Everything but theta
+        and beta is bound once (the compiled call's arguments, the start state at ``eta_start``)."""
+        if self._jit is None or not self._scalar_terms or self._aic_mode == 0:
+            def f(theta: np.ndarray, beta: np.ndarray | None = None) -> float:
+                return self.laplace(self.pirls_lme4(theta, beta, eta_start, joint=joint))
+            return f
+        head, xs, ys, tail = self._laplace_args()
+        rest = ys + self._c_state(eta_start) + (bool(joint),) + tail
+        kern = _kernels().jit.laplace_value
+        zero = self._zero_beta
+        fl = float
+        lin_err = np.linalg.LinAlgError
+
         def f(theta: np.ndarray, beta: np.ndarray | None = None) -> float:
-            return self.laplace_deviance(theta, beta, eta_start, joint=joint)
+            if type(theta) is not np.ndarray or theta.dtype != fl:
+                theta = np.asarray(theta, dtype=float)
+            if beta is None:
+                beta = zero
+            elif type(beta) is not np.ndarray or beta.dtype != fl:
+                beta = np.asarray(beta, dtype=float)
+            try:
+                st, it, lap = kern(*head, theta, *xs, beta, *rest)
+            except lin_err:
+                st, it, lap = 6, 0, np.nan
+            if st != 0:
+                raise PirlsError(_PIRLS_MESSAGES[st])
+            self.pirls_iterations += it
+            self.evaluations += 1
+            return lap
         return f
 
     def _laplace_args(self):
-        """The compiled Laplace call's arguments other than theta, beta, eta_start and joint, built once."""
+        """The compiled Laplace call's arguments other than theta, beta, the start state and joint, built
+        once: (before theta, between theta and beta, after beta up to the start, after joint)."""
         args = self._lv_args
         if args is None:
             c = self._c
@@ -733,8 +760,8 @@ class GlmmProblem:
             c["zall"] = z if self._perm is None else np.ascontiguousarray(z[self._perm])
             fcode, lcode = self._jit
             args = self._lv_args = (
-                (fcode, lcode, self._nbt, c["idx"], c["zall"]), (c["X"],), (c["y"], c["wt"], c["offset"]),
-                (1e-7, 100, self._l1, self.s1, self.q1, self.q2u, self._ptr21, self._rows21,
+                (fcode, lcode, self._nbt, c["idx"], c["zall"]), (c["X"], c["XT"]), (c["y"], c["wt"], c["offset"]),
+                (1e-7, 100, self._l1, self.s1, self.q1, self.q2u, c["lptr"], self._ptr21, self._rows21,
                  self._pattern21 is not None, c["pos21"], self._aic_mode, c["aic"]))
         return args
 
@@ -746,12 +773,11 @@ class GlmmProblem:
         points = np.ascontiguousarray(points, dtype=float)
         nth = self.ntheta
         if self._jit is not None and self._scalar_terms and self._aic_mode != 0 and len(points):
-            args = self._laplace_args()
+            head, xs, ys, tail = self._laplace_args()
             try:
                 st, its, vals = _kernels().jit.laplace_values(
-                    *args[0], np.ascontiguousarray(points[:, :nth]), *args[1],
-                    np.ascontiguousarray(points[:, nth:]), *args[2], self._c_eta_start(eta_start), False,
-                    *args[3])
+                    *head, np.ascontiguousarray(points[:, :nth]), *xs, np.ascontiguousarray(points[:, nth:]),
+                    *ys, *self._c_state(eta_start), False, *tail)
             except np.linalg.LinAlgError:
                 pass  # point by point below, where the failing one raises its own error
             else:
@@ -898,9 +924,9 @@ class GlmmProblem:
         fcode, lcode = self._jit
         try:
             st, it, u, b, eta, mu, dr, ld, w, l11, lap = _kernels().pirls(
-                fcode, lcode, self._nbt, c["idx"], cvals, c["X"], c["y"], c["wt"], off,
-                self._c_eta_start(eta_start), bool(joint), float(tol), int(maxit),
-                self.terms[0].nlevels, self.s1, self.q1, self.q2u, self._ptr21, self._rows21,
+                fcode, lcode, self._nbt, c["idx"], cvals, c["X"], c["XT"], c["y"], c["wt"], off,
+                *self._c_state(eta_start), bool(joint), float(tol), int(maxit),
+                self.terms[0].nlevels, self.s1, self.q1, self.q2u, c["lptr"], self._ptr21, self._rows21,
                 self._pattern21 is not None, c["pos21"], self._aic_mode, c["aic"])
             if perm is not None:
                 inv = self._inv

@@ -67,10 +67,9 @@ def test_optinfo_counts_evaluations_and_pirls_iterations(case_id):
 
 @pytest.mark.parametrize("case_id", ["grouse_crossed", "grouse_nested"])
 def test_rows_sorted_by_level_give_the_same_pirls(case_id, monkeypatch):
-    """Large crossed models hand the compiled loop their rows sorted by level (pirls.SORT_ROWS_MIN):
-    the results come back in the data's order, equal to the NumPy loop's to rounding (here on the data
+    """The compiled loop takes the rows sorted by the first term's level (then the others'): the
+    results come back in the data's order, equal to the NumPy loop's to rounding (here on the data
     in shuffled row order, so the sort is not the identity)."""
-    monkeypatch.setattr(pirls_module, "SORT_ROWS_MIN", 0)
     dname, formula, family, _ = CASES[case_id]
     df = data(dname).sample(frac=1.0, random_state=7)
 
