@@ -93,33 +93,34 @@ def state(fam, link, nbtheta, y, wt, eta, mu, me, dr, parts, lm, l1m):  # pragma
     on). For the binomial-logit and Poisson-log families (:func:`fused`) the residuals come from
     ``log(mu)`` and ``log(1 - mu)`` (kept in ``lm`` / ``l1m`` for the ``aic``) by one ``log1p`` (logit:
     log mu = eta - log(1 + e^eta)) or none (log: log mu = eta), with R's guards and the y-only part
-    precomputed: the same values to rounding, with a third of the logarithms."""
+    precomputed: the same values to rounding, with a third of the logarithms. The logit's formulas take
+    ``e^-|eta|`` and one division, with no branch on the sign of eta (rows in level order have no
+    pattern of signs to predict)."""
     s = 0.0
     n = eta.shape[0]
     if fused(fam, link, parts, n):
         if fam == FAM_BINOMIAL:
             for i in range(n):
                 x = eta[i]
-                if x < -THRESH:
-                    m, e = EPS, EPS
-                    lmu, l1 = math.log(EPS), math.log1p(-EPS)
-                elif x > THRESH:
-                    m, e = 1.0 - EPS, EPS
-                    lmu, l1 = math.log1p(-EPS), math.log(EPS)
-                elif x <= 0.0:  # e^x <= 1: log(1 - mu) = -log1p(e^x) without cancellation
-                    ex = math.exp(x)
-                    ope = 1.0 + ex
-                    m = ex / ope
-                    e = ex / (ope * ope)
-                    L = math.log1p(ex)
-                    lmu, l1 = x - L, -L
-                else:  # from e^-x: log(mu) = -log1p(e^-x) without cancellation
-                    ex = math.exp(x)
-                    ope = 1.0 + ex
-                    m = ex / ope
-                    e = ex / (ope * ope)
-                    L = math.log1p(1.0 / ex)
-                    lmu, l1 = -L, -x - L
+                if x < -THRESH or x > THRESH:
+                    if x < 0.0:
+                        m, e = EPS, EPS
+                        lmu, l1 = math.log(EPS), math.log1p(-EPS)
+                    else:
+                        m, e = 1.0 - EPS, EPS
+                        lmu, l1 = math.log1p(-EPS), math.log(EPS)
+                else:
+                    # from t = e^-|x| <= 1 (selects, no branch on the sign of x): mu = t / (1 + t) for
+                    # x <= 0, 1 / (1 + t) for x > 0; d mu / d eta = t / (1 + t)^2; log(mu) and
+                    # log(1 - mu) from log1p(t), without cancellation
+                    t = math.exp(-abs(x))
+                    rr = 1.0 / (1.0 + t)
+                    L = math.log1p(t)
+                    neg = x <= 0.0
+                    m = t * rr if neg else rr
+                    e = t * rr * rr
+                    lmu = x - L if neg else -L
+                    l1 = -L if neg else -x - L
                 mu[i] = m
                 me[i] = e
                 lm[i] = lmu
@@ -203,34 +204,43 @@ def weights(fam, link, nbtheta, y, wt, eta, off, mu, me, w, wz):  # pragma: no c
 @njit(nogil=True, fastmath={"reassoc", "contract"})
 def cross_fixed(XT, XW, w, wz, vals, lptr, s1, q2u, p, q, M12, c12, S, rhs):  # pragma: no cover - compiled
     """The fixed effects' parts of the cross-products, as dense products over the rows (``XT`` the
-    (p, n) transpose of X, ``XW`` (p, n) scratch): ``X' W X`` into ``S``'s trailing block (lower
+    (p, n) transpose of X, ``XW`` (p + 1, n) scratch): ``X' W X`` into ``S``'s trailing block (lower
     triangle), ``X' w z`` into ``rhs[q:]`` and, level by level of the first term (rows sorted by it,
     level ``j``'s rows ``lptr[j]:lptr[j+1]``), its columns of Z Lambda against ``W X`` into
-    ``M12[:, c12:c12 + p]``. Contiguous inner loops that the compiler vectorizes (reassociated sums: the same
-    values to rounding)."""
+    ``M12[:, c12:c12 + p]``. Contiguous inner loops that the compiler vectorizes (reassociated sums: the
+    same values to rounding)."""
     n = XT.shape[1]
     for j in range(p):
+        xt = XT[j]
+        xw = XW[j]
         for r in range(n):
-            XW[j, r] = XT[j, r] * w[r]
+            xw[r] = xt[r] * w[r]
     for j in range(p):
+        xw = XW[j]
         for j2 in range(j + 1):
+            xt = XT[j2]
             s = 0.0
             for r in range(n):
-                s += XW[j, r] * XT[j2, r]
+                s += xw[r] * xt[r]
             S[q2u + j, q2u + j2] += s
+        xt = XT[j]
         s = 0.0
         for r in range(n):
-            s += XT[j, r] * wz[r]
+            s += xt[r] * wz[r]
         rhs[q + j] += s
     l1 = lptr.shape[0] - 1
-    for lev in range(l1):
-        r0, r1 = lptr[lev], lptr[lev + 1]
-        for a in range(s1):
+    va = XW[p]
+    for a in range(s1):
+        for r in range(n):
+            va[r] = vals[r, a]
+        for lev in range(l1):
+            r0, r1 = lptr[lev], lptr[lev + 1]
             row = lev * s1 + a
             for j in range(p):
+                xw = XW[j]
                 s = 0.0
                 for r in range(r0, r1):
-                    s += XW[j, r] * vals[r, a]
+                    s += xw[r] * va[r]
                 M12[row, c12 + j] += s
 
 
@@ -247,6 +257,29 @@ def accumulate_levels(idx, vals, w, wz, X, p, s1, q1, q2u, lptr, M11, M12, S, rh
     M12[:] = 0.0
     S[:] = 0.0
     rhs[:] = 0.0
+    if s1 == 1 and k == 2:  # two scalar terms (crossed or nested intercepts): the loop without inner loops
+        for lev in range(l1):
+            m11 = 0.0
+            r1 = 0.0
+            for r in range(lptr[lev], lptr[lev + 1]):
+                wr = w[r]
+                zr = wz[r]
+                v0 = vals[r, 0]
+                va = v0 * wr
+                m11 += va * v0
+                r1 += v0 * zr
+                ci = idx[r, 1]
+                ri = ci - q1
+                vv = vals[r, 1]
+                M12[lev, ri] += va * vv
+                rhs[ci] += vv * zr
+                vi = vv * wr
+                S[ri, ri] += vi * vv
+                for j in range(p):
+                    S[q2u + j, ri] += vi * X[r, j]
+            M11[lev, 0, 0] = m11 + 1.0
+            rhs[lev] = r1
+        return
     if s1 == 1:
         for lev in range(l1):
             m11 = 0.0
@@ -548,6 +581,26 @@ def factorize_sparse(idx, vals, w, wz, X, XT, XW, joint, l1, q1, q2u, lptr, ptr2
     for lev in range(l1):
         m11 = 0.0
         r1 = 0.0
+        if k == 2:  # two scalar terms: the loop without inner loops
+            for r in range(lptr[lev], lptr[lev + 1]):
+                wr = w[r]
+                zr = wz[r]
+                v0 = vals[r, 0]
+                va = v0 * wr
+                m11 += va * v0
+                r1 += v0 * zr
+                ci = idx[r, 1]
+                vv = vals[r, 1]
+                L12v[pos21[r, 0]] += va * vv
+                rhs[ci] += vv * zr
+                vi = vv * wr
+                ri = ci - q1
+                S[ri, ri] += vi * vv
+                for j in range(p):
+                    S[q2u + j, ri] += vi * X[r, j]
+            L11[lev, 0, 0] = m11
+            rhs[lev] = r1
+            continue
         for r in range(lptr[lev], lptr[lev + 1]):
             wr = w[r]
             zr = wz[r]
@@ -771,12 +824,33 @@ def crossprod_vec(idx, vals, X, x, q, p, out):  # pragma: no cover - compiled
 
 
 @njit(nogil=True)
-def penalized_deviance(fam, link, nbtheta, y, wt, off, idx, vals, X, sol, q, p, eta, mu, me, dr, parts, lm,
+def linpred_t(off, idx, vals, XT, coef, q, p, eta):  # pragma: no cover - compiled
+    """:func:`linpred` with the fixed effects from the transpose ``XT`` of X, column by column: a
+    contiguous update of eta per column (vectorized) instead of a chain of p multiply-adds per row."""
+    n, k = vals.shape
+    if k == 2:
+        for r in range(n):
+            eta[r] = off[r] + vals[r, 0] * coef[idx[r, 0]] + vals[r, 1] * coef[idx[r, 1]]
+    else:
+        for r in range(n):
+            e = off[r]
+            for i in range(k):
+                e += vals[r, i] * coef[idx[r, i]]
+            eta[r] = e
+    for j in range(p):
+        c = coef[q + j]
+        xt = XT[j]
+        for r in range(n):
+            eta[r] += xt[r] * c
+
+
+@njit(nogil=True)
+def penalized_deviance(fam, link, nbtheta, y, wt, off, idx, vals, XT, sol, q, p, eta, mu, me, dr, parts, lm,
                        l1m):  # pragma: no cover
     """The state at ``sol`` = (u, beta): its linear predictor, mean, d mu / d eta and deviance residuals
     (into ``eta``, ``mu``, ``me``, ``dr``; ``lm``, ``l1m`` see :func:`state`), and its penalized deviance
     ``sum(dr) + |u|^2``."""
-    linpred(off, idx, vals, X, sol, q, p, eta)
+    linpred_t(off, idx, vals, XT, sol, q, p, eta)
     pdev = state(fam, link, nbtheta, y, wt, eta, mu, me, dr, parts, lm, l1m)
     for i in range(q):
         pdev += sol[i] * sol[i]
@@ -805,7 +879,7 @@ def pirls(fam, link, nbtheta, idx, vals, X, XT, y, wt, off, eta0, mu0, me0, join
         L12v = np.zeros(0)
         L12x = np.zeros((1, 1))
     S = np.zeros((q2, q2))
-    XW = np.empty((p, n))
+    XW = np.empty((p + 1, n))
     eta = eta0.copy()
     mu = mu0.copy()
     me = me0.copy()
@@ -839,14 +913,14 @@ def pirls(fam, link, nbtheta, idx, vals, X, XT, y, wt, off, eta0, mu0, me0, join
             solve_sparse(L11, L12v, L12x, S, sol, l1, q1, q2u, q2, ptr21, rows21)
         else:
             solve(L11, L12, S, sol, l1, s1, q1, q2)
-        pdev = penalized_deviance(fam, link, nbtheta, y, wt, off, idx, vals, X, sol, q, p, eta_new, mu_new,
+        pdev = penalized_deviance(fam, link, nbtheta, y, wt, off, idx, vals, XT, sol, q, p, eta_new, mu_new,
                                   me_new, dr_new, aic_parts, lm, l1m)
         converged = np.isfinite(pdev) and abs((oldpdev - pdev) / pdev) < tol
         if not converged and (not np.isfinite(pdev) or pdev > oldpdev):
             for _ in range(20):  # halve the step while the penalized deviance grows
                 for i in range(q + p):
                     sol[i] = 0.5 * (sol[i] + (u[i] if i < q else b[i - q]))
-                pdev = penalized_deviance(fam, link, nbtheta, y, wt, off, idx, vals, X, sol, q, p, eta_new,
+                pdev = penalized_deviance(fam, link, nbtheta, y, wt, off, idx, vals, XT, sol, q, p, eta_new,
                                           mu_new, me_new, dr_new, aic_parts, lm, l1m)
                 if np.isfinite(pdev) and pdev <= oldpdev:
                     break
@@ -887,12 +961,11 @@ def laplace_value(fam, link, nbtheta, idx, zall, theta, X, XT, beta, y, wt, offs
             vals[r, i] = zall[r, i] * theta[i]
     off = offset.copy()
     if not joint:
-        p = X.shape[1]
-        for r in range(n):
-            e = off[r]
-            for j in range(p):
-                e += X[r, j] * beta[j]
-            off[r] = e
+        for j in range(XT.shape[0]):
+            b = beta[j]
+            xt = XT[j]
+            for r in range(n):
+                off[r] += xt[r] * b
     res = pirls(fam, link, nbtheta, idx, vals, X, XT, y, wt, off, eta0, mu0, me0, joint, tol, maxit,
                 l1, s1, q1, q2u, lptr, ptr21, rows21, use21, pos21, aic_mode, aic_parts)
     return res[0], res[1], res[10]
