@@ -667,19 +667,23 @@ def factorize_sparse(idx, vals, w, wz, X, XT, XW, joint, l1, q1, q2u, lptr, ptr2
     return st, ld + ld2
 
 
-@njit(nogil=True)
+@njit(nogil=True, fastmath={"reassoc", "contract"})
 def solve_dense(S, r, off, q2):  # pragma: no cover - compiled
-    """Solve (S S') x = r[off:off + q2] in place with the dense lower factor ``S`` of the Schur block."""
+    """Solve (S S') x = r[off:off + q2] in place with the dense lower factor ``S`` of the Schur block:
+    both substitutions along S's rows (contiguous): the forward one by dot products, the backward one
+    by updates of the remaining right-hand side (both vectorized)."""
     for a in range(q2):
-        s = r[off + a]
+        row = S[a]
+        s = 0.0
         for b in range(a):
-            s -= S[a, b] * r[off + b]
-        r[off + a] = s / S[a, a]
+            s += row[b] * r[off + b]
+        r[off + a] = (r[off + a] - s) / row[a]
     for a in range(q2 - 1, -1, -1):
-        s = r[off + a]
-        for b in range(a + 1, q2):
-            s -= S[b, a] * r[off + b]
-        r[off + a] = s / S[a, a]
+        row = S[a]
+        xa = r[off + a] / row[a]
+        r[off + a] = xa
+        for b in range(a):
+            r[off + b] -= row[b] * xa
 
 
 @njit(nogil=True)

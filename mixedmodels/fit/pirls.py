@@ -22,6 +22,8 @@ instead of the ``aic`` term).
 from __future__ import annotations
 
 import math
+import os
+import threading
 
 import numpy as np
 from scipy import special
@@ -32,8 +34,9 @@ from ..frame.reterms import ReTerm
 from .family import Family
 from .glmm_kernels import ACCOUNT as GLMM_ACCOUNT, NumpyKernels, compiled as _kernels, compiled_pays, jit_codes
 from .kernels import SAVED_SHARE
+from .threads import ENV_VARS, get_threads
 
-__all__ = ["GlmmProblem", "PirlsResult", "PirlsError", "gh_rule"]
+__all__ = ["GlmmProblem", "PirlsResult", "PirlsError", "gh_rule", "hessian_threads", "THREAD_MIN_WORK"]
 
 _SQRT2PI = np.sqrt(2 * np.pi)
 _EPS = float(np.finfo(float).eps)
@@ -223,6 +226,33 @@ _PIRLS_MESSAGES = {
     6: "the penalized weighted least-squares system is not positive definite: the fixed effects may be "
        "unidentifiable (complete separation, or a column without information)",
 }
+
+
+# the finite-difference Hessian's points run on threads from this much work per point on (rows x terms
+# + the Schur block's entries; cbpp's ~60 stays serial: a thread costs more than its points)
+THREAD_MIN_WORK = 2_000
+
+
+def hessian_threads(npoints: int, work: int) -> int:
+    """Threads for the independent PIRLS runs of a Hessian's ``npoints`` points (``work`` per point, see
+    :data:`THREAD_MIN_WORK`): the number the user set (``mm.set_threads(n)``, else a thread count in
+    the environment, ``OPENBLAS_NUM_THREADS`` / ``OMP_NUM_THREADS`` / ``MKL_NUM_THREADS``; one means
+    one), else two where the machine has two cores; one for little work."""
+    if npoints < 4 or work < THREAD_MIN_WORK:
+        return 1
+    n = get_threads()
+    if n is None:
+        for var in ENV_VARS:
+            v = os.environ.get(var, "").strip()
+            if v:
+                try:
+                    n = max(1, int(v))
+                except ValueError:
+                    n = 1
+                break
+    if n is None:
+        n = min(2, os.cpu_count() or 1)
+    return max(1, min(n, npoints // 2))
 
 
 class GlmmProblem:
@@ -773,11 +803,8 @@ class GlmmProblem:
         points = np.ascontiguousarray(points, dtype=float)
         nth = self.ntheta
         if self._jit is not None and self._scalar_terms and self._aic_mode != 0 and len(points):
-            head, xs, ys, tail = self._laplace_args()
             try:
-                st, its, vals = _kernels().jit.laplace_values(
-                    *head, np.ascontiguousarray(points[:, :nth]), *xs, np.ascontiguousarray(points[:, nth:]),
-                    *ys, *self._c_state(eta_start), False, *tail)
+                st, its, vals = self._laplace_values_threaded(points, eta_start)
             except np.linalg.LinAlgError:
                 pass  # point by point below, where the failing one raises its own error
             else:
@@ -792,6 +819,43 @@ class GlmmProblem:
             with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
                 return self._laplace_batch_diag(points, eta_start)
         return np.array([self.laplace_deviance(x[:nth], x[nth:], eta_start, joint=False) for x in points])
+
+    def _laplace_values_threaded(self, points: np.ndarray, eta_start: np.ndarray):
+        """The compiled ``laplace_values`` over the rows of ``points``, split between
+        :func:`hessian_threads` threads when the work is worth a thread (the kernel releases the GIL;
+        each point is computed exactly as in one call, so the values are the serial ones)."""
+        nth = self.ntheta
+        head, xs, ys, tail = self._laplace_args()
+        start = self._c_state(eta_start)
+        kern = _kernels().jit.laplace_values
+
+        def run(P):
+            return kern(*head, np.ascontiguousarray(P[:, :nth]), *xs, np.ascontiguousarray(P[:, nth:]), *ys,
+                        *start, False, *tail)
+
+        m = len(points)
+        nt = hessian_threads(m, self.n * self._k + self.q2u * self.q2u)
+        if nt <= 1:
+            return run(points)
+        bounds = np.linspace(0, m, nt + 1).astype(int)
+        out: list = [None] * nt
+        errors: list = []
+
+        def part(i):
+            try:
+                out[i] = run(points[bounds[i]:bounds[i + 1]])
+            except BaseException as exc:  # pragma: no cover - raised again in the caller's thread
+                errors.append(exc)
+
+        workers = [threading.Thread(target=part, args=(i,), daemon=True) for i in range(1, nt)]
+        for t in workers:
+            t.start()
+        part(0)
+        for t in workers:
+            t.join()
+        if errors:
+            raise errors[0]
+        return tuple(np.concatenate([o[j] for o in out]) for j in range(3))
 
     def _laplace_batch_diag(self, points: np.ndarray, eta_start: np.ndarray, tol: float = 1e-7,
                             maxit: int = 100) -> np.ndarray:
