@@ -460,13 +460,13 @@ def accumulate(idx, vals, w, X, p, s1, q1, q2u, M11, M12, S):  # pragma: no cove
 
 
 @njit(nogil=True)
-def factorize(idx, vals, w, wz, X, XT, XW, joint, l1, s1, q1, q2u, lptr, L11, L12, S, rhs):  # pragma: no cover
+def factorize(idx, vals, w, wz, X, XT, XW, joint, l1, s1, q1, q2u, lptr, L11, L12, S, rhs, L21):  # pragma: no cover
     """The block factor of ``[Z Lambda, X]' W [Z Lambda, X] + diag(1 on u)`` (X only when ``joint``) on
     rows sorted by the first term's level (:func:`accumulate_levels`, :func:`cross_fixed`), and the
     right-hand side ``[Z Lambda, X]' w z`` into ``rhs``: ``L11`` (l1, s1, s1) lower factors of the
     first term's blocks, ``L12`` (q1, q2) = L11^-1 M12 and ``S`` (q2, q2) whose lower triangle becomes
-    the factor of the Schur complement. Returns a status and log|L_u|^2 (the u part of the
-    log-determinant)."""
+    the factor of the Schur complement (``L21`` (q2, q1) scratch). Returns a status and log|L_u|^2 (the
+    u part of the log-determinant)."""
     p = X.shape[1] if joint else 0
     q2 = q2u + p
     accumulate_levels(idx, vals, w, wz, X, p, s1, q1, q2u, lptr, L11, L12, S, rhs)
@@ -506,16 +506,28 @@ def factorize(idx, vals, w, wz, X, XT, XW, joint, l1, s1, q1, q2u, lptr, L11, L1
                     L12[row, c] = s / L11[lev, a, a]
     if q2 == 0:
         return OK, ld
-    # S -= L12' L12 (lower triangle)
-    for j in range(q1):
-        for a in range(q2):
-            la = L12[j, a]
-            if la == 0.0:
-                continue
-            for b in range(a + 1):
-                S[a, b] -= la * L12[j, b]
+    downdate_dense(L12, S, L21)
     st, ld2 = chol_schur(S, q2, q2u)
     return st, ld + ld2
+
+
+@njit(nogil=True, fastmath={"reassoc", "contract"})
+def downdate_dense(L12, S, L21):  # pragma: no cover - compiled
+    """``S -= L12' L12`` (lower triangle) by dot products of the columns of ``L12`` (copied into the
+    rows of the scratch ``L21``): contiguous, vectorized sums over the first term's levels
+    (reassociated: the same values to rounding)."""
+    q1, q2 = L12.shape
+    for j in range(q1):
+        for a in range(q2):
+            L21[a, j] = L12[j, a]
+    for a in range(q2):
+        la = L21[a]
+        for b in range(a + 1):
+            lb = L21[b]
+            s = 0.0
+            for j in range(q1):
+                s += la[j] * lb[j]
+            S[a, b] -= s
 
 
 @njit(nogil=True)
@@ -882,6 +894,7 @@ def pirls(fam, link, nbtheta, idx, vals, X, XT, y, wt, off, eta0, mu0, me0, join
         L12 = np.zeros((q1, q2))
         L12v = np.zeros(0)
         L12x = np.zeros((1, 1))
+    L21 = np.empty((0 if use21 else q2, q1))
     S = np.zeros((q2, q2))
     XW = np.empty((p + 1, n))
     eta = eta0.copy()
@@ -910,7 +923,7 @@ def pirls(fam, link, nbtheta, idx, vals, X, XT, y, wt, off, eta0, mu0, me0, join
             st, ld = factorize_sparse(idx, vals, w, wz, X, XT, XW, joint, l1, q1, q2u, lptr, ptr21, rows21,
                                       pos21, L11, L12v, L12x, S, sol)
         else:
-            st, ld = factorize(idx, vals, w, wz, X, XT, XW, joint, l1, s1, q1, q2u, lptr, L11, L12, S, sol)
+            st, ld = factorize(idx, vals, w, wz, X, XT, XW, joint, l1, s1, q1, q2u, lptr, L11, L12, S, sol, L21)
         if st != OK:
             return st, it, u, b, eta, mu, dr, 0.0, w, L11[:, 0, 0].copy(), math.nan
         if use21:
@@ -963,6 +976,17 @@ def laplace_value(fam, link, nbtheta, idx, zall, theta, X, XT, beta, y, wt, offs
     for r in range(n):
         for i in range(k):
             vals[r, i] = zall[r, i] * theta[i]
+    return laplace_vals(fam, link, nbtheta, idx, vals, X, XT, beta, y, wt, offset, eta0, mu0, me0, joint, tol,
+                        maxit, l1, s1, q1, q2u, lptr, ptr21, rows21, use21, pos21, aic_mode, aic_parts)
+
+
+@njit(nogil=True)
+def laplace_vals(fam, link, nbtheta, idx, vals, X, XT, beta, y, wt, offset, eta0, mu0, me0, joint, tol,
+                 maxit, l1, s1, q1, q2u, lptr, ptr21, rows21, use21, pos21, aic_mode,
+                 aic_parts):  # pragma: no cover - compiled
+    """:func:`laplace_value` at the (n, k) values ``vals`` of Z Lambda (any terms, vector-valued too;
+    formed by the caller): the status, iterations and Laplace deviance."""
+    n = vals.shape[0]
     off = offset.copy()
     if not joint:
         for j in range(XT.shape[0]):

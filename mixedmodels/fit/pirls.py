@@ -751,16 +751,26 @@ class GlmmProblem:
         ``f(theta, beta)`` (``beta`` None when ``joint``) returns the Laplace deviance and counts the
         evaluation, raising :class:`PirlsError` as :meth:`laplace_deviance` does. Everything but theta
         and beta is bound once (the compiled call's arguments, the start state at ``eta_start``)."""
-        if self._jit is None or not self._scalar_terms or self._aic_mode == 0:
+        if self._jit is None or self._aic_mode == 0:
             def f(theta: np.ndarray, beta: np.ndarray | None = None) -> float:
                 return self.laplace(self.pirls_lme4(theta, beta, eta_start, joint=joint))
             return f
         head, xs, ys, tail = self._laplace_args()
         rest = ys + self._c_state(eta_start) + (bool(joint),) + tail
-        kern = _kernels().jit.laplace_value
         zero = self._zero_beta
         fl = float
         lin_err = np.linalg.LinAlgError
+        if self._scalar_terms:
+            kern = _kernels().jit.laplace_value
+            values = None
+        else:  # vector-valued terms: Z Lambda's values formed here, the rest in one compiled call
+            kern = _kernels().jit.laplace_vals
+            head = head[:4]
+            perm = self._perm
+
+            def values(theta):
+                v = self._vals(theta)
+                return np.ascontiguousarray(v if perm is None else v[perm])
 
         def f(theta: np.ndarray, beta: np.ndarray | None = None) -> float:
             if type(theta) is not np.ndarray or theta.dtype != fl:
@@ -770,7 +780,7 @@ class GlmmProblem:
             elif type(beta) is not np.ndarray or beta.dtype != fl:
                 beta = np.asarray(beta, dtype=float)
             try:
-                st, it, lap = kern(*head, theta, *xs, beta, *rest)
+                st, it, lap = kern(*head, theta if values is None else values(theta), *xs, beta, *rest)
             except lin_err:
                 st, it, lap = 6, 0, np.nan
             if st != 0:
