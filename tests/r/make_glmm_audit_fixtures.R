@@ -197,6 +197,11 @@ extras$nagq_errors <- list(
   two_terms = err(glmer(TICKS ~ YEAR + (1 | BROOD) + (1 | LOCATION), data = read_dataset("grouseticks"),
                         family = poisson, nAGQ = 5)))
 
+## a link that does not keep the means in range: lme4's error
+extras$link_errors <- list(
+  binomial_log = err(glmer(ybin ~ x + (1 | g), data = glmmsim, family = binomial(link = "log"))),
+  poisson_identity = err(glmer(ypois ~ x + (1 | g), data = glmmsim, family = poisson(link = "identity"))))
+
 out <- list(versions = list(r_version = R.version.string, lme4_version = as.character(packageVersion("lme4")),
                             generated_by = "Rscript tests/r/make_glmm_audit_fixtures.R"),
             fits = fits, extras = extras)
