@@ -715,9 +715,31 @@ def glmer(formula: str, data: pd.DataFrame, family="binomial", *, nAGQ: int = 1,
     model = GeneralizedLinearMixedModel(formula, data, family, data_name=data_name, subset=subset,
                                         weights=weights, offset=offset, na_action=na_action)
     try:
-        return model.fit(nAGQ=nAGQ, start=start)
+        fit = model.fit(nAGQ=nAGQ, start=start)
     except PirlsError as exc:  # lme4's message, and what to do about it
         raise PirlsError(_pirls_advice(str(exc), model.family)) from None
+    _warn_separation(fit)
+    return fit
+
+
+SEPARATION_EPS = 10 * np.finfo(float).eps  # R's glm.fit: fitted probabilities numerically 0 or 1
+
+
+def _warn_separation(fit: "GlmerFit") -> None:
+    """R's glm.fit warning "fitted probabilities numerically 0 or 1 occurred" (lme4 gives only its
+    convergence messages), naming the fixed effect that spreads the linear predictor most and what to do."""
+    if fit.family.kind != "binomial":
+        return
+    mu = fit._mu
+    if not (np.any(mu < SEPARATION_EPS) or np.any(mu > 1 - SEPARATION_EPS)):
+        return
+    X = np.asarray(fit.design.X)
+    spread = np.abs(fit._beta) * np.asarray(X.std(axis=0)).ravel()
+    name = fit.fixef.index[int(np.argmax(spread))] if len(spread) else "?"
+    warn_r("fitted probabilities numerically 0 or 1 occurred (R's glm.fit warns so): complete or quasi-complete "
+           f"separation, the estimate of '{name}' ({fit.fixef[name]:.4g}) runs off towards infinity and its "
+           "standard error and test mean nothing; remove or merge the predictor that separates the outcomes, "
+           "or fit with a penalty (a weak prior) on the fixed effects", FamilyWarning)
 
 
 # links that do not keep the mean inside the family's range (R's validmu / valideta can fail)

@@ -321,6 +321,53 @@ def test_non_integer_poisson_counts_warn():
         mm.glmm.GeneralizedLinearMixedModel("ycnt ~ x + (1 | g)", data("aud"), "poisson")
 
 
+@pytest.mark.parametrize("family,match", [("inverse.gaussian", "positive values only are allowed for the 'inverse.gaussian'"),
+                                          ("Gamma", "non-positive values not allowed for the 'Gamma' family")])
+def test_non_positive_continuous_responses_are_rs_errors(family, match):
+    """R's Gamma()$initialize / inverse.gaussian()$initialize stop on y <= 0: the same words, a package
+    error, the data untouched."""
+    d = glmm_data("glmmsim").assign(yz=lambda x: x["ygam"] - x["ygam"].min())  # one zero
+    before = d.copy()
+    with pytest.raises(FamilyError, match=match):
+        mm.glmer("yz ~ x + (1 | g)", d, family)
+    pd.testing.assert_frame_equal(d, before)
+
+
+def test_cbind_non_integer_counts_warn_as_r():
+    """R's binomial()$initialize for a two-column response: "non-integer counts in a binomial glm!"."""
+    cb = data("cbpp").assign(inc=lambda d: d["incidence"] + 0.25)
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        mm.glmer("cbind(inc, size - inc) ~ period + (1 | herd)", cb, "binomial")
+    assert "non-integer counts in a binomial glm!" in [str(x.message) for x in w if issubclass(x.category, FamilyWarning)]
+
+
+def test_separation_warns_with_what_to_do():
+    """Complete separation (ysep is 1 wherever xsep is): lme4 gives only its convergence messages; we add
+    R's glm.fit warning "fitted probabilities numerically 0 or 1 occurred", naming the estimate that runs
+    off (xsep) and what to do."""
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        mm.glmer("ysep ~ x + xsep + (1 | g)", glmm_data("glmmsim"), "binomial")
+    msgs = [str(x.message) for x in w if issubclass(x.category, FamilyWarning)]
+    assert len(msgs) == 1 and msgs[0].startswith("fitted probabilities numerically 0 or 1 occurred")
+    assert "'xsep'" in msgs[0] and "remove or merge the predictor" in msgs[0]
+    with warnings.catch_warnings():  # no such warning without separation
+        warnings.simplefilter("error", FamilyWarning)
+        mm.glmer("ybin ~ x + (1 | g)", glmm_data("glmmsim"), "binomial")
+
+
+def test_pirls_failure_with_a_canonical_link_says_what_to_do():
+    """A PIRLS failure (lme4's words: step-halvings, no convergence) gets advice for the model itself when
+    the link keeps the means in range."""
+    from mixedmodels.glmm import _pirls_advice
+
+    msg = _pirls_advice("PIRLS did not converge in 30 iterations", mm.family.binomial())
+    assert msg.startswith("PIRLS did not converge in 30 iterations. ")
+    assert "rescale the covariates" in msg and "separation" in msg
+    assert "'log' link" in _pirls_advice("PIRLS loop resulted in NaN value", mm.family.Gamma(link="identity"))
+
+
 # ================================================================================== glmer.nb's family line
 def test_glmer_nb_family_line_is_masss():
     """glmer.nb's family line is MASS's negative.binomial(theta)$family, "Negative Binomial(2.185)":
