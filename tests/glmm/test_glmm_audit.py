@@ -123,6 +123,23 @@ def test_summary_up_to_hessian_rounding():
                 assert float(u) == pytest.approx(float(v), rel=1e-3)
 
 
+@pytest.mark.parametrize("case", FITS)
+def test_hessian_and_gradient_are_lme4s_deriv12(case):
+    """lme4's optinfo$derivs (deriv12 of the deviance over (theta, beta), step 1e-4) against ours at lme4's
+    estimates, PIRLS started where lme4's second stage starts (its nAGQ = 0 theta where that is a
+    fixture). The identity links' deviances carry round-off of ~1e-11 (a few hundred ulps of ~1800), which
+    the second differences divide by 1e-8: there lme4's and our Hessians agree to 1e-3 of the largest
+    entry, elsewhere to 2e-6."""
+    f = fixtures()[case]
+    first = fixtures().get(case + "_nagq0")
+    a = _quiet(model(case).fit, nAGQ=1, at=(f["theta"], f["beta"], first["theta"] if first else None))
+    g, H = a._derivs
+    Hr, gr = np.asarray(f["hessian"], dtype=float), np.asarray(f["gradient"], dtype=float)
+    tol = 1e-3 if f["link"] == "identity" else 2e-6
+    assert np.max(np.abs(H - Hr)) / np.max(np.abs(Hr)) < tol
+    assert np.max(np.abs(g - gr)) < 1e-6
+
+
 @pytest.mark.parametrize("case", NAGQ0)
 def test_nagq0_fits_identical(case):
     """nAGQ = 0 (beta inside PIRLS): the optimum, and the summary at it, are lme4's."""

@@ -97,7 +97,10 @@ record <- function(id, m, call_text, data_name) {
     resid_response_head = arr(head(residuals(m, type = "response"), head_n)),
     fitted_names_head = arr(head(names(fitted(m)), head_n)),
     summary_text = paste(capture.output(print(s)), collapse = "\n"),
-    print_text = paste(capture.output(print(m)), collapse = "\n")
+    print_text = paste(capture.output(print(m)), collapse = "\n"),
+    hessian = if (is.null(m@optinfo$derivs)) NULL else
+      lapply(seq_len(nrow(m@optinfo$derivs$Hessian)), function(i) arr(m@optinfo$derivs$Hessian[i, ])),
+    gradient = if (is.null(m@optinfo$derivs)) NULL else arr(m@optinfo$derivs$gradient)
   )
   m2 <- tryCatch(suppressWarnings(update(m, control = glmerControl(optimizer = "bobyqa",
                                                                   optCtrl = list(maxfun = 1e5)))),
