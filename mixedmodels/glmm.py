@@ -715,7 +715,9 @@ def glmer(formula: str, data: pd.DataFrame, family="binomial", *, nAGQ: int = 1,
     model = GeneralizedLinearMixedModel(formula, data, family, data_name=data_name, subset=subset,
                                         weights=weights, offset=offset, na_action=na_action)
     try:
-        fit = model.fit(nAGQ=nAGQ, start=start)
+        # at a boundary (a singular fit) lme4's deriv12 divides by a zero step, as R does silently
+        with np.errstate(divide="ignore", invalid="ignore"):
+            fit = model.fit(nAGQ=nAGQ, start=start)
     except PirlsError as exc:  # lme4's message, and what to do about it
         raise PirlsError(_pirls_advice(str(exc), model.family)) from None
     _warn_separation(fit)

@@ -350,6 +350,19 @@ def test_non_positive_continuous_responses_are_rs_errors(family, match):
     pd.testing.assert_frame_equal(d, before)
 
 
+def test_singular_fit_warns_only_as_lme4():
+    """A singular fit (theta on its bound): lme4's "boundary (singular) fit" and R's non-integer warning
+    for proportions without trials, and no NumPy RuntimeWarning from the finite-difference Hessian's zero
+    step at the bound (R divides silently)."""
+    cb = data("cbpp").assign(p=lambda d: d["incidence"] / d["size"])
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        m = mm.glmer("p ~ period + (1 | herd)", cb, "binomial")
+    assert m.is_singular
+    assert [x.category.__name__ for x in w] == ["FamilyWarning", "SingularFitWarning"]
+    assert str(w[0].message) == "non-integer #successes in a binomial glm!"
+
+
 def test_cbind_non_integer_counts_warn_as_r():
     """R's binomial()$initialize for a two-column response: "non-integer counts in a binomial glm!"."""
     cb = data("cbpp").assign(inc=lambda d: d["incidence"] + 0.25)
