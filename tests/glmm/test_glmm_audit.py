@@ -238,6 +238,22 @@ def test_predict_with_offset_and_dispersion_family():
     assert g.predict(nd, re_form="NA").to_numpy() == pytest.approx(r["pop_link"], rel=1e-9)
 
 
+@pytest.mark.parametrize("case", ["pois_identity", "gamma_identity", "invgauss_canonical", "gaussian_inverse",
+                                  "pois_subset", "pois_na", "binom_factor_yn"])
+def test_predict_on_the_data_is_fitted(case):
+    """predict(m, newdata = data, type = "response") gives the fitted means on the rows used, whatever the
+    link; rows outside subset= are predicted too, rows with a missing covariate are NA (lme4's na.pass:
+    R gives 300 predictions, 12 of them NA, for pois_na)."""
+    m = _quiet(fit, case)
+    d = data(CASES[case][0])
+    p = m.predict(d, type="response")
+    assert len(p) == len(d)
+    assert p.loc[m.fitted.index].to_numpy() == pytest.approx(m.fitted.to_numpy(), rel=1e-10)
+    assert int(np.isnan(p).sum()) == (12 if case == "pois_na" else 0)
+    eta = m.predict(d)
+    assert m.family.linkinv(eta.dropna().to_numpy()) == pytest.approx(p.dropna().to_numpy(), rel=1e-12)
+
+
 @pytest.mark.parametrize("case", ["cbpp_cbind", "gamma_log", "pois_identity"])
 def test_wald_confint_matches_lme4(case):
     """confint(m, method = "Wald") (and level = 0.9): NA for .sig01 (and .sigma with a dispersion)."""
