@@ -760,13 +760,15 @@ class GlmmProblem:
         zero = self._zero_beta
         fl = float
         lin_err = np.linalg.LinAlgError
+        kern = _kernels().jit.laplace_value
         if self._scalar_terms:
-            kern = _kernels().jit.laplace_value
             values = None
-        else:  # vector-valued terms: Z Lambda's values formed here, the rest in one compiled call
-            kern = _kernels().jit.laplace_vals
+        else:  # vector-valued terms: Z Lambda's values formed here, passed as Z with unit thetas (the
+            # same compiled call, exact: a product by 1.0), the rest in one compiled call
             head = head[:4]
             perm = self._perm
+            ones = np.ones(self._k)
+            xs = (ones,) + xs
 
             def values(theta):
                 v = self._vals(theta)
@@ -780,7 +782,10 @@ class GlmmProblem:
             elif type(beta) is not np.ndarray or beta.dtype != fl:
                 beta = np.asarray(beta, dtype=float)
             try:
-                st, it, lap = kern(*head, theta if values is None else values(theta), *xs, beta, *rest)
+                if values is None:
+                    st, it, lap = kern(*head, theta, *xs, beta, *rest)
+                else:
+                    st, it, lap = kern(*head, values(theta), *xs, beta, *rest)
             except lin_err:
                 st, it, lap = 6, 0, np.nan
             if st != 0:
