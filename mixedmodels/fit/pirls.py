@@ -817,7 +817,7 @@ class GlmmProblem:
         as :meth:`laplace_deviance`."""
         points = np.ascontiguousarray(points, dtype=float)
         nth = self.ntheta
-        if self._jit is not None and self._scalar_terms and self._aic_mode != 0 and len(points):
+        if self._jit is not None and self._aic_mode != 0 and len(points):
             try:
                 st, its, vals = self._laplace_values_threaded(points, eta_start)
             except np.linalg.LinAlgError:
@@ -836,17 +836,32 @@ class GlmmProblem:
         return np.array([self.laplace_deviance(x[:nth], x[nth:], eta_start, joint=False) for x in points])
 
     def _laplace_values_threaded(self, points: np.ndarray, eta_start: np.ndarray):
-        """The compiled ``laplace_values`` over the rows of ``points``, split between
-        :func:`hessian_threads` threads when the work is worth a thread (the kernel releases the GIL;
-        each point is computed exactly as in one call, so the values are the serial ones)."""
+        """The compiled ``laplace_values`` over the rows of ``points`` (vector-valued terms: ``laplace_value``
+        point by point, Z Lambda's values formed here), split between :func:`hessian_threads` threads
+        when the work is worth a thread (the kernels release the GIL; each point is computed exactly as
+        in one call, so the values are the serial ones). Returns the statuses, iterations and values."""
         nth = self.ntheta
         head, xs, ys, tail = self._laplace_args()
         start = self._c_state(eta_start)
-        kern = _kernels().jit.laplace_values
+        if self._scalar_terms:
+            kern = _kernels().jit.laplace_values
 
-        def run(P):
-            return kern(*head, np.ascontiguousarray(P[:, :nth]), *xs, np.ascontiguousarray(P[:, nth:]), *ys,
-                        *start, False, *tail)
+            def run(P):
+                return kern(*head, np.ascontiguousarray(P[:, :nth]), *xs, np.ascontiguousarray(P[:, nth:]), *ys,
+                            *start, False, *tail)
+        else:
+            kern1 = _kernels().jit.laplace_value
+            head4, ones, perm = head[:4], np.ones(self._k), self._perm
+
+            def run(P):
+                m = len(P)
+                st, its, out = np.zeros(m, dtype=np.int64), np.zeros(m, dtype=np.int64), np.empty(m)
+                for i in range(m):
+                    v = self._vals(P[i, :nth])
+                    v = np.ascontiguousarray(v if perm is None else v[perm])
+                    st[i], its[i], out[i] = kern1(*head4, v, ones, *xs, np.ascontiguousarray(P[i, nth:]), *ys,
+                                                  *start, False, *tail)
+                return st, its, out
 
         m = len(points)
         nt = hessian_threads(m, self.n * self._k + self.q2u * self.q2u)

@@ -106,7 +106,7 @@ def test_start_state_is_per_eta_start():
     assert f1(list(theta), list(beta)) == v1  # sequences are taken as arrays
 
 
-@pytest.mark.parametrize("case_id", ["verbagg", "grouse_crossed"])
+@pytest.mark.parametrize("case_id", ["verbagg", "grouse_crossed", "contra_slope"])
 def test_hessian_points_on_threads_equal_serial(case_id, monkeypatch):
     prob = model(case_id).problem
     f = fixtures()[case_id]
