@@ -33,7 +33,6 @@ from .output.summary import SINGULAR_MESSAGE
 
 __all__ = ["GeneralizedLinearMixedModel", "GlmerFit", "GlmerOptInfo", "NbSearch", "glmer", "glmer_nb"]
 
-_RESPONSE = "XqZglmmResponseQ"
 BOUNDARY_TOL = 1e-5  # glmerControl(boundary.tol)
 LARGE_N = 100_000  # from this many rows the optimizers' tolerance is relative to the deviance
 # Stage two's optimum is certified by the finite-difference derivatives the standard errors need anyway
@@ -165,14 +164,13 @@ class GeneralizedLinearMixedModel(ModelInputs):
             # data with the response added as a column)
             design = build_design(formula, data, require_random=False, offset=offset, na_action=na_action)
         else:
+            # the response as the family read it (cbind, a factor, NaN where a weight is missing) given
+            # to the model frame as it is (no copy of the data with it added as a column)
             y = resp.y.copy()
             if w_all is not None:
                 y[np.isnan(w_all)] = np.nan
-            frame = data.copy(deep=False)
-            frame[_RESPONSE] = y
-            rest = formula[f.lhs.end:].lstrip()
-            design = build_design(f"{_RESPONSE} {rest}", frame, require_random=False, offset=offset,
-                                  na_action=na_action)
+            design = build_design(formula, data, require_random=False, offset=offset, na_action=na_action,
+                                  response=y)
         if not design.terms:
             raise FormulaError("no random-effects terms in the formula: a mixed model needs at least one "
                                "'(expr | g)'; for a GLM without random effects use statsmodels' GLM",
@@ -283,16 +281,16 @@ class GeneralizedLinearMixedModel(ModelInputs):
         seen0: dict[bytes, float] = {}
         lap0 = prob.laplace_function(lp0, joint=True)
 
-        def dev0(theta):
-            key = np.asarray(theta, dtype=float).tobytes()
-            if key in seen0:
-                return seen0[key]
-            feval[0] += 1
-            try:
-                v = lap0(theta)
-            except PirlsError:
-                v = np.inf
-            seen0[key] = v
+        def dev0(theta):  # once per optimizer evaluation: kept lean
+            key = np.asarray(theta).tobytes()
+            v = seen0.get(key)
+            if v is None:
+                feval[0] += 1
+                try:
+                    v = lap0(theta)
+                except PirlsError:
+                    v = math.inf
+                seen0[key] = v
             return v
 
         if at is not None and len(at) > 2 and at[2] is not None:
@@ -317,20 +315,19 @@ class GeneralizedLinearMixedModel(ModelInputs):
         seen1: dict[bytes, float] = {}
         lap1 = prob.laplace_function(lp1, joint=False)
 
-        def dev1(x):
-            key = np.asarray(x, dtype=float).tobytes()
-            if key in seen1:
-                return seen1[key]
-            feval[1] += 1
-            th, b = x[:nth], x[nth:]
-            try:
-                if rule is None:
-                    v = lap1(th, b)
-                else:
-                    v = prob.agq(th, prob.pirls_lme4(th, b, lp1, joint=False), rule)
-            except PirlsError:
-                v = np.inf
-            seen1[key] = v
+        def dev1(x):  # once per optimizer evaluation: kept lean
+            key = np.asarray(x).tobytes()
+            v = seen1.get(key)
+            if v is None:
+                feval[1] += 1
+                try:
+                    if rule is None:
+                        v = lap1(x[:nth], x[nth:])
+                    else:
+                        v = prob.agq(x[:nth], prob.pirls_lme4(x[:nth], x[nth:], lp1, joint=False), rule)
+                except PirlsError:
+                    v = math.inf
+                seen1[key] = v
             return v
 
         x0 = np.concatenate([theta1, beta1])
@@ -562,6 +559,11 @@ class GlmerFit(MixedModelFit):
         """lme4's count: beta, theta, the dispersion where there is one, and a negative binomial's shape."""
         return self.design.p + len(self.theta) + (1 if self.use_scale else 0) + \
             (1 if self.family.kind == "negbin" else 0)
+
+    @property
+    def se(self) -> pd.Series:
+        """The fixed effects' standard errors (the square roots of ``vcov``'s diagonal)."""
+        return pd.Series(np.sqrt(np.diag(self._vcov_array)), index=self.design.x_index, name="se")
 
     @property
     def deviance(self) -> float:
