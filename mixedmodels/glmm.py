@@ -561,11 +561,6 @@ class GlmerFit(MixedModelFit):
             (1 if self.family.kind == "negbin" else 0)
 
     @property
-    def se(self) -> pd.Series:
-        """The fixed effects' standard errors (the square roots of ``vcov``'s diagonal)."""
-        return pd.Series(np.sqrt(np.diag(self._vcov_array)), index=self.design.x_index, name="se")
-
-    @property
     def deviance(self) -> float:
         """lme4's ``deviance()`` of a GLMM: the sum of squared deviance residuals."""
         return float(self._res.devres.sum())

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from dataclasses import dataclass, field, replace
-from functools import cached_property, lru_cache
+from functools import lru_cache
 
 import numpy as np
 import scipy.linalg as sla
@@ -91,12 +91,6 @@ class Design:
     @property
     def n(self) -> int:
         return len(self.y)
-
-    @cached_property
-    def x_index(self) -> pd.Index:
-        """``x_names`` as a pandas Index, made once (a Series indexed by the list would infer its type
-        each time: ~0.1 ms, a twentieth of a small GLMM's fit)."""
-        return pd.Index(self.x_names)
 
     @property
     def p(self) -> int:
