@@ -347,7 +347,10 @@ class GeneralizedLinearMixedModel(ModelInputs):
         derivs = None
         certify = self.fast_stage_two and len(x0) <= NEWTON_CERTIFY_MAX_PARAMS and prob.n < LARGE_N
         for attempt in range(4):  # restart from the optimum until a restart no longer improves it
-            xn, _, _ = bobyqa(dev1, x, lower, ftol_abs=ftol, xtol_abs=1e-9, initial_step=step)
+            # the first run, when the certificate can end the search, stops at a third of its tolerance
+            # (its precision is then the certificate's: cbpp 55 -> 48 evaluations)
+            ft = max(ftol, NEWTON_CERTIFY_TOL / 3) if attempt == 0 and certify else ftol
+            xn, _, _ = bobyqa(dev1, x, lower, ftol_abs=ft, xtol_abs=1e-9, initial_step=step)
             fn = dev1(xn)
             if attempt == 0 and certify and fn <= fx:
                 # the Hessian the standard errors need, taken here: a Newton decrement below
