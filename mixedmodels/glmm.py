@@ -26,7 +26,7 @@ from .fit.optimize import bobyqa
 from .fit.pirls import GlmmProblem, PirlsError, PirlsResult, gh_rule
 from .formula.parse import Call, Paren, deparse, parse_formula
 from .formula.transforms import Evaluator, Factor
-from .frame.design import build_design, check_data
+from .frame.design import build_design, check_data, deparse_memo
 from .fitted import MixedModelFit, ModelInputs, aligned_to_data
 from .output.display import glmm_fit_html
 from .output.summary import SINGULAR_MESSAGE
@@ -93,9 +93,8 @@ class _Response:
     """The response as the family takes it: y (proportions for a binomial with trials), the trials n
     (R's ``n``, 1 unless ``cbind``) and whether it was ``cbind``."""
 
-    def __init__(self, y, n, is_cbind, text, plain=False):
+    def __init__(self, y, n, is_cbind, text):
         self.y, self.n, self.is_cbind, self.text = y, n, is_cbind, text
-        self.plain = plain  # a numeric expression the model frame can evaluate as it stands
 
 
 def _read_response(lhs, ev: Evaluator, family: Family, text: str) -> _Response:
@@ -121,19 +120,19 @@ def _read_response(lhs, ev: Evaluator, family: Family, text: str) -> _Response:
         if np.any(np.abs(s[ok] - np.round(s[ok])) > 1e-3):
             warn_r("non-integer counts in a binomial glm!", FamilyWarning)
         y[~ok] = np.nan
-        return _Response(y, n, True, deparse(lhs))
+        return _Response(y, n, True, deparse_memo(lhs))
     val = ev.eval(lhs)
     if isinstance(val, Factor):
         if family.kind != "binomial":
             raise FamilyError(f"the response '{deparse(lhs)}' is a factor: only the binomial family takes "
                               "one (first level = failure)")
         y = np.where(val.codes < 0, np.nan, (val.codes != 0).astype(float))
-        return _Response(y, np.ones(len(y)), False, deparse(lhs))
+        return _Response(y, np.ones(len(y)), False, deparse_memo(lhs))
     m = val.matrix
     if m.shape[1] != 1:
         raise DataError(f"the response '{deparse(lhs)}' must be one column (or cbind(successes, failures))")
     y = m[:, 0].astype(float)
-    return _Response(y, np.ones(len(y)), False, deparse(lhs), plain=True)
+    return _Response(y, np.ones(len(y)), False, deparse_memo(lhs))
 
 
 
@@ -159,18 +158,14 @@ class GeneralizedLinearMixedModel(ModelInputs):
             raise FormulaError("the formula has no response: write it as 'y ~ ...'", formula, 0, 1)
         ev = Evaluator(data, formula)
         resp = _read_response(f.lhs, ev, self.family, formula)
-        if resp.plain and (w_all is None or not np.isnan(w_all).any()):
-            # a numeric response the model frame reads as it is: the formula as given (no copy of the
-            # data with the response added as a column)
-            design = build_design(formula, data, require_random=False, offset=offset, na_action=na_action)
-        else:
-            # the response as the family read it (cbind, a factor, NaN where a weight is missing) given
-            # to the model frame as it is (no copy of the data with it added as a column)
-            y = resp.y.copy()
-            if w_all is not None:
-                y[np.isnan(w_all)] = np.nan
-            design = build_design(formula, data, require_random=False, offset=offset, na_action=na_action,
-                                  response=y)
+        # the response as the family read it (cbind, a factor, numbers; NaN where a weight is missing)
+        # given to the model frame as it is: not evaluated again, no copy of the data with it as a column
+        y = resp.y
+        if w_all is not None and np.isnan(w_all).any():
+            y = y.copy()
+            y[np.isnan(w_all)] = np.nan
+        design = build_design(formula, data, require_random=False, offset=offset, na_action=na_action,
+                              response=y)
         if not design.terms:
             raise FormulaError("no random-effects terms in the formula: a mixed model needs at least one "
                                "'(expr | g)'; for a GLM without random effects use statsmodels' GLM",
