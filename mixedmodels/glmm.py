@@ -188,7 +188,6 @@ class GeneralizedLinearMixedModel(ModelInputs):
         self.ntrials = ntrials
         self.data = data.copy(deep=False)
         self.mustart = initialize(self.family, self.y, wt, ntrials)
-        self._uncounted = [0, 0]  # see _fit
         # stage two with half steps and ending on the Hessian's certificate (_certify) where it can;
         # False: as before those two changes (whole first steps, always a restart)
         self.fast_stage_two = True
@@ -215,12 +214,11 @@ class GeneralizedLinearMixedModel(ModelInputs):
         the PIRLS iterations they took)."""
         prob = self.problem
         it0, ev0 = prob.pirls_iterations, prob.evaluations
-        self._uncounted = [0, 0]  # PIRLS runs and iterations of the Hessian taken during the fit
         fit = self._fit_stages(nAGQ, start=start, tol=tol, at=at)
         stages = getattr(self, "_last_feval", (0, 0))
         fit.optinfo = GlmerOptInfo(feval=fit.feval, feval_stage1=stages[0], feval_stage2=stages[1],
-                                   pirls_evaluations=prob.evaluations - ev0 - self._uncounted[0],
-                                   pirls_iterations=prob.pirls_iterations - it0 - self._uncounted[1],
+                                   pirls_evaluations=prob.evaluations - ev0,
+                                   pirls_iterations=prob.pirls_iterations - it0,
                                    compiled=prob.compiled, optimizer="bobyqa",
                                    newton_certified=fit._derivs_given)
         return fit
@@ -388,12 +386,11 @@ class GeneralizedLinearMixedModel(ModelInputs):
         (the decrease a Newton step predicts; on a smooth optimum it matches what a restart gains to a few
         per cent) below :data:`NEWTON_CERTIFY_TOL`. None otherwise, and where theta is within
         ``BOUNDARY_TOL`` of its bound (the differences are one-sided there, and ``check.boundary`` may
-        move it). The points are PIRLS runs of the Hessian, not optimizer evaluations: not counted in
-        ``optinfo`` when the derivatives are kept (the fit then reuses them) nor when they are not."""
+        move it). The points are PIRLS runs of the fit (``optinfo.pirls_evaluations``), not optimizer
+        evaluations (``feval``)."""
         if np.any(x[:nth] - lower[:nth] < BOUNDARY_TOL):
             return None
         prob = self.problem
-        ev0, it0 = prob.evaluations, prob.pirls_iterations
         try:
             with np.errstate(all="ignore"):
                 g, H = deriv12(x, lower, lambda P: _deviances_at(prob, P, lp1, rule))
@@ -404,9 +401,6 @@ class GeneralizedLinearMixedModel(ModelInputs):
                     ok = bool(0.5 * float(z @ z) < NEWTON_CERTIFY_TOL)
         except (PirlsError, np.linalg.LinAlgError):
             ok = False
-        finally:
-            self._uncounted[0] += prob.evaluations - ev0
-            self._uncounted[1] += prob.pirls_iterations - it0
         return (g, H) if ok else None
 
     @staticmethod
@@ -434,7 +428,8 @@ class GlmerOptInfo:
     evaluations of the optimizers (lme4's ``optinfo$feval`` counts those of its last stage only),
     ``feval_stage1`` / ``feval_stage2`` per stage (nAGQ = 0 over theta; Laplace / AGQ over theta and
     beta), ``pirls_evaluations`` the PIRLS runs of the fit (the evaluations plus the initial and final
-    ones, before the finite-difference Hessian) and ``pirls_iterations`` their iterations in all;
+    ones and, where the fit takes it -- its convergence check, the certificate of stage two's optimum --
+    the finite-difference Hessian's points) and ``pirls_iterations`` their iterations in all;
     ``compiled``: whether PIRLS ran the compiled loop; ``newton_certified``: stage two's optimum was
     certified by the Newton decrement of the finite-difference Hessian (see
     :data:`NEWTON_CERTIFY_TOL`) instead of a BOBYQA restart."""
