@@ -472,29 +472,28 @@ def deriv12(x: np.ndarray, lower: np.ndarray, values, delta: float = 1e-4) -> tu
     xsub = np.maximum(x - delta, lower)
     ud = np.full(k, delta)
     ld = x - xsub
-    # the points: x; then per j x with x_j + and x_j -; then per pair i < j the four corners
-    pairs = [(i, j) for j in range(k) for i in range(j)]
-    P = np.tile(x, (1 + 2 * k + 4 * len(pairs), 1))
+    # the points: x; then per j x with x_j + and x_j -; then per pair i < j (by j, then i) the four
+    # corners (+ +, + -, - +, - -)
+    J, I = np.tril_indices(k, -1)
+    npair = len(I)
+    P = np.tile(x, (1 + 2 * k + 4 * npair, 1))
     jj = np.arange(k)
     P[1 + 2 * jj, jj] = xadd
     P[2 + 2 * jj, jj] = xsub
     base = 1 + 2 * k
-    for m, (i, j) in enumerate(pairs):
-        r = base + 4 * m
-        P[r, i], P[r, j] = xadd[i], xadd[j]
-        P[r + 1, i], P[r + 1, j] = xadd[i], xsub[j]
-        P[r + 2, i], P[r + 2, j] = xsub[i], xadd[j]
-        P[r + 3, i], P[r + 3, j] = xsub[i], xsub[j]
+    r = base + 4 * np.arange(npair)
+    for c, (a, b) in enumerate(((xadd, xadd), (xadd, xsub), (xsub, xadd), (xsub, xsub))):
+        P[r + c, I] = a[I]
+        P[r + c, J] = b[J]
     f = values(P)
     fx = f[0]
     fa, fs = f[1:base:2], f[2:base:2]
     H = np.empty((k, k))
     g = (fa - fs) / (ud + ld)
     H[jj, jj] = fa / ud ** 2 - 2 * fx / (ud * ld) + fs / ld ** 2
-    for m, (i, j) in enumerate(pairs):
-        c = f[base + 4 * m: base + 4 * m + 4]
-        H[i, j] = H[j, i] = (c[0] / (ud[i] + ud[j]) ** 2 - c[1] / (ud[i] + ld[j]) ** 2
-                             - c[2] / (ld[i] + ud[j]) ** 2 + c[3] / (ld[i] + ld[j]) ** 2)
+    c = f[base:].reshape(npair, 4)
+    H[I, J] = H[J, I] = (c[:, 0] / (ud[I] + ud[J]) ** 2 - c[:, 1] / (ud[I] + ld[J]) ** 2
+                         - c[:, 2] / (ld[I] + ud[J]) ** 2 + c[:, 3] / (ld[I] + ld[J]) ** 2)
     return g, H
 
 
