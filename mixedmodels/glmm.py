@@ -343,18 +343,22 @@ class GeneralizedLinearMixedModel(ModelInputs):
         # 277 -> 86)
         C = _whitening(V1) if self.fast_stage_two and self.family.scale_free else None
         if C is None:
-            zstep = step
+            zstep, devz = step, dev1
 
             def to_x(z):
                 return z
         else:
             zstep = np.concatenate([step[:nth], np.full(prob.p, 0.5)])
+            T = np.zeros((len(x0), len(x0)))  # x = T z + (0, beta1): one product an evaluation
+            T[np.arange(nth), np.arange(nth)] = 1.0
+            T[nth:, nth:] = C
+            shift = np.concatenate([np.zeros(nth), beta1])
 
             def to_x(z):
-                return np.concatenate([z[:nth], beta1 + C @ z[nth:]])
+                return T.dot(z) + shift
 
-        def devz(z):
-            return dev1(to_x(z))
+            def devz(z):
+                return dev1(T.dot(z) + shift)
 
         z, fx = np.concatenate([theta1, beta1 if C is None else np.zeros(prob.p)]), dev1(x0)
         derivs = None
