@@ -188,8 +188,9 @@ class GeneralizedLinearMixedModel(ModelInputs):
         self.ntrials = ntrials
         self.data = data.copy(deep=False)
         self.mustart = initialize(self.family, self.y, wt, ntrials)
-        # stage two with half steps and ending on the Hessian's certificate (_certify) where it can;
-        # False: as before those two changes (whole first steps, always a restart)
+        # stage two with half first steps, on whitened fixed effects, ending on the Hessian's certificate
+        # (_certify) where it can; False: the former stage two (whole first steps on beta itself, always
+        # a restart), as glmer_nb's Poisson start fit runs it
         self.fast_stage_two = True
         self.problem = GlmmProblem(design.terms, design.X, self.y, design.offset, wt, ntrials, self.family)
 
