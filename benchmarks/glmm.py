@@ -355,11 +355,12 @@ STATSMODELS_NB = ("no NB mixed model: its Bayesian mixed GLMs are binomial and P
 NB_SEARCH_TOL = 1e-6  # on log(theta), as mm.glmer_nb's default tol (lme4's glmer.nb: 5e-5)
 
 
-def mixedlm_nb_search(formula: str, df, nagq: int = 1, tol: float = NB_SEARCH_TOL):
+def mixedlm_nb_search(formula: str, df, nagq: int = 1, tol: float = NB_SEARCH_TOL, progress=None):
     """The NB shape estimated around ``mixedlm.glmer_nb`` (which takes it as given) as lme4's ``glmer.nb``
     and ``mm.glmer_nb`` do: a Poisson GLMM, MASS's ``theta.ml`` on its fitted means, then a bounded 1-D
     minimization of -2 log L over log(theta) within log(theta0) +- 3, each value a ``glmer_nb`` fit.
-    Returns the best fit, its NB theta and the number of ``glmer_nb`` fits."""
+    Returns the best fit, its NB theta and the number of ``glmer_nb`` fits. ``progress`` (optional) is
+    called after each ``glmer_nb`` fit with (number of fits, NB theta, its -2 log L)."""
     import math
 
     import mixedlm
@@ -376,6 +377,8 @@ def mixedlm_nb_search(formula: str, df, nagq: int = 1, tol: float = NB_SEARCH_TO
     def m2ll(logth: float) -> float:
         if logth not in cache:
             cache[logth] = mixedlm.glmer_nb(formula, df, nAGQ=nagq, theta=math.exp(logth))
+            if progress is not None:
+                progress(len(cache), math.exp(logth), -2.0 * float(cache[logth].logLik().value))
         return -2.0 * float(cache[logth].logLik().value)
     lo, hi = math.log(th0) - 3, math.log(th0) + 3
     minimize_scalar(m2ll, bounds=(lo, hi), method="bounded", options={"xatol": tol})
@@ -393,12 +396,18 @@ def mixedlm_nb_one(case: str, mode: str, repeats: int) -> dict:
 
     dname, formula, _, nagq = CASES[case]
     df = load_data(dname)
+    c0, t0 = time.process_time(), time.perf_counter()
+
+    def progress(fits: int, nb_theta: float, m2ll: float) -> None:
+        """One line per ``glmer_nb`` fit of the search (the parent keeps the last if it stops the run)."""
+        print(json.dumps({"partial": True, "fits": fits, "nb_theta": nb_theta, "m2ll": m2ll,
+                          "wall": time.perf_counter() - t0, "cpu": time.process_time() - c0}), flush=True)
 
     def fit_once():
         if mode == "fixed":
             r = mixedlm.glmer_nb(formula, df, nAGQ=nagq)
             return r, float(r.get_family().theta), 1
-        return mixedlm_nb_search(formula, df, nagq)
+        return mixedlm_nb_search(formula, df, nagq, progress=progress)
     try:
         best, cpu, (r, nb_theta, nfits) = _best_of(fit_once, repeats, warmup=False)
     except Exception as exc:

@@ -29,7 +29,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.procs import ROOT, cpu_name, have, have_lme4, run_worker, worker_env
+from benchmarks.procs import (ROOT, condition, cpu_name, have, have_lme4, last_json, run_worker, worker_env,
+                              write_marked)
 from benchmarks.shapes import SHAPES
 BEGIN, END = "<!-- sweep:begin -->", "<!-- sweep:end -->"
 VARIANTS = {  # ours: name -> (label, environment)
@@ -49,20 +50,6 @@ def _env(extra: dict) -> dict:
     return worker_env(extra, drop=tuple(VARIANTS["one"][1]))
 
 
-class Burners:
-    """``n`` busy-loop processes (a CPU-bound neighbour on every core), stopped by their own ids."""
-
-    def __init__(self, n: int):
-        self.procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)]
-        time.sleep(0.5)
-
-    def stop(self) -> None:
-        for p in self.procs:
-            p.kill()
-        for p in self.procs:
-            p.wait()
-
-
 def _python(tool: str, shape, variant: str, repeats: int, budget: float, timeout: float) -> dict:
     env = _env(VARIANTS[variant][1] if tool == "mixedmodels" else {})
     cmd = [sys.executable, "-m", "benchmarks.sweep_worker", tool, shape.name, variant, str(repeats), str(budget)]
@@ -80,14 +67,7 @@ def _partial(out) -> dict:
     """The last ``partial`` JSON line a worker printed before it was stopped (mixedlm's fit of the formula
     as written), else {}."""
     text = out.decode(errors="replace") if isinstance(out, bytes) else (out or "")
-    for line in reversed(text.strip().splitlines()):
-        try:
-            res = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(res, dict) and res.get("partial"):
-            return {k: v for k, v in res.items() if k != "partial"}
-    return {}
+    return last_json(text, partial=True) or {}
 
 
 def _r_data(shape, cache: Path) -> tuple[Path, Path]:
@@ -217,8 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     cache = Path(tempfile.mkdtemp(prefix="mm-sweep-"))
     try:
         for cond in args.conditions.split(","):
-            burners = Burners(os.cpu_count() or 1) if cond == "busy" else None
-            try:
+            with condition(cond):  # busy: a busy-loop process per core, started now, stopped after
                 _log(f"[{cond}] startup")
                 startup[cond] = _startup(cache, have_tool["lme4"], 1 if args.quick else 3)
                 for shape in shapes:
@@ -263,9 +242,6 @@ def main(argv: list[str] | None = None) -> int:
                         _log(f"[{cond}] {shape.name:<16} statsmodels   {_fmt(row['statsmodels'])} "
                              f"({time.time() - t0:.0f} s)")
                     results.append(row)
-            finally:
-                if burners is not None:
-                    burners.stop()
     finally:
         shutil.rmtree(cache, ignore_errors=True)
     report = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(started)), "machine": machine,
@@ -509,13 +485,7 @@ def markdown(report: dict) -> str:
 
 
 def write_section(path: Path, md: str) -> None:
-    text = path.read_text() if path.exists() else ""
-    block = f"{BEGIN}\n{md}{END}"
-    if BEGIN in text and END in text:
-        text = text[: text.index(BEGIN)] + block + text[text.index(END) + len(END):]
-    else:
-        text = text.rstrip() + "\n\n## The sweep\n\n" + block + "\n"
-    path.write_text(text)
+    write_marked(path, md, BEGIN, END, "## The sweep")
 
 
 if __name__ == "__main__":
