@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -65,6 +66,29 @@ def cpu_name() -> str:
     except OSError:
         pass
     return ""
+
+
+def machine_info() -> dict:
+    """The machine and the versions a benchmark ran with: CPU, cores, Python, numpy/scipy/numba/statsmodels/
+    threadpoolctl, R and lme4 (through ``Rscript``), the load average when it started."""
+    vers = {}
+    for mod in ("numpy", "scipy", "numba", "statsmodels", "threadpoolctl"):
+        try:
+            vers[mod] = __import__(mod).__version__
+        except Exception:
+            pass
+    try:
+        vers["lme4"] = subprocess.run(["Rscript", "-e", "cat(R.version.string, '/ lme4', "
+                                       "as.character(packageVersion('lme4')))"],
+                                      capture_output=True, text=True).stdout.strip()
+    except OSError:
+        pass
+    try:
+        load = os.getloadavg()
+    except OSError:
+        load = None
+    return {"cpu": cpu_name(), "cores": os.cpu_count(), "python": platform.python_version(), "versions": vers,
+            "loadavg_at_start": load}
 
 
 def rss_kb(field: str) -> int:

@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import re
 import shutil
 import subprocess
@@ -29,8 +27,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.procs import (ROOT, condition, cpu_name, have, have_lme4, last_json, run_worker, worker_env,
-                              write_marked)
+from benchmarks.procs import (ROOT, condition, have, have_lme4, last_json, machine_info, run_worker,
+                              worker_env, write_marked)
 from benchmarks.shapes import SHAPES
 BEGIN, END = "<!-- sweep:begin -->", "<!-- sweep:end -->"
 VARIANTS = {  # ours: name -> (label, environment)
@@ -146,27 +144,6 @@ def _startup(cache: Path, lme4: bool, k: int = 3) -> dict:
     return out
 
 
-def _machine() -> dict:
-    vers = {}
-    for mod in ("numpy", "scipy", "numba", "statsmodels", "threadpoolctl"):
-        try:
-            vers[mod] = __import__(mod).__version__
-        except Exception:
-            pass
-    try:
-        vers["lme4"] = subprocess.run(["Rscript", "-e", "cat(R.version.string, '/ lme4', "
-                                       "as.character(packageVersion('lme4')))"],
-                                      capture_output=True, text=True).stdout.strip()
-    except OSError:
-        pass
-    try:
-        load = os.getloadavg()
-    except OSError:
-        load = None
-    return {"cpu": cpu_name(), "cores": os.cpu_count(), "python": platform.python_version(), "versions": vers,
-            "loadavg_at_start": load}
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks sweep")
     ap.add_argument("--quick", action="store_true", help=f"only {', '.join(QUICK)}; fewer repeats")
@@ -190,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
                  "mixedlm": "mixedlm" in tools and have("mixedlm"),
                  "statsmodels": "statsmodels" in tools and have("statsmodels")}
     notes = [f"{t}: not available here, skipped" for t in tools if not have_tool.get(t)]
-    machine = _machine()
+    machine = machine_info()
     started = time.time()
     results, startup = [], {}
     over_idle: dict[str, dict] = {}  # ours at all threads, idle: what stopped at the budget is not rerun busy
