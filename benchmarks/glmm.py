@@ -1,12 +1,31 @@
-"""GLMM timings: ``python -m benchmarks.glmm [--cases cbpp,verbagg,...] [--repeats 3] [--no-lme4]
-[--no-mixedlm] [--no-bayes] [--nb-budget 900]``; the simulated million-row model: ``python -m benchmarks.glmm --large
-[--lme4-large]``; why mixedlm's -2 log L is lower than lme4's: ``python -m benchmarks.glmm --explain``.
+"""GLMM timings: ``python -m benchmarks.glmm [--cases cbpp,verbagg,...] [--repeats 3] [--busy | --conditions
+idle,busy] [--first-runs 3] [--no-first-fit] [--no-lme4] [--no-mixedlm] [--no-bayes] [--nb-budget 900]
+[--nb-nice 5] [--json FILE] [--out benchmarks/README.md]``; the tables of a saved run: ``python -m
+benchmarks.glmm --report FILE [--out benchmarks/README.md]``; the simulated million-row model: ``python -m
+benchmarks.glmm --large [--lme4-large]``; why mixedlm's -2 log L is lower than lme4's: ``python -m
+benchmarks.glmm --explain``.
 
 Times ``mm.glmer`` against lme4's ``glmer`` (through ``Rscript``, when R and lme4 are installed) on the
 bundled GLMM data, from the DataFrame to the fitted model with its standard errors (lme4 computes its
-finite-difference Hessian inside ``glmer`` too), warm (one warm-up fit, then the best of ``--repeats``).
-Also reports the criterion evaluations of each (ours: optimizer evaluations of the deviance, excluding
-the Hessian's; lme4: ``optinfo$feval``), our PIRLS iterations per evaluation, and -2 log L of both.
+finite-difference Hessian inside ``glmer`` too), warm (one warm-up fit, then the best of ``--repeats``),
+wall and CPU time. Also reports the criterion evaluations of each (ours: optimizer evaluations of the
+deviance, excluding the Hessian's; lme4: ``optinfo$feval``), our PIRLS iterations per evaluation, and
+-2 log L of both.
+
+Conditions (``--conditions``, default ``idle``; ``--busy`` is ``idle,busy``): "idle" runs nothing beside
+the fits; "busy" starts a busy-loop process per core (``benchmarks.procs.condition``, the sweep's) before
+its first measurement and stops it after its last, and every tool (ours, lme4, the Python peers, the
+first fits) is measured beside it. Both conditions go into one JSON (``--json``: rows with their
+``condition``) and one set of tables, the ratios to ours taken within each condition. A peer stopped at
+its budget in the idle condition is not rerun busy ("idle; not rerun").
+
+The first fit of a new process (unless ``--no-first-fit``): once per run, ``python -m mixedmodels
+precompile`` fills Numba's disk cache (the state of a user's machine after the first use); then per case
+and condition, ``--first-runs`` fresh Python processes each ``import mixedmodels``, read the data and fit
+once with ``m.se`` (:func:`first_fit_one`: the fit alone, and import + data + fit), and as many fresh
+``Rscript`` processes each ``library(lme4)``, read the data and call ``glmer`` once (:data:`R_FIRST`); the
+best of each number is kept. The in-process "early" times (``ours.early``: the first fits of the harness's
+process, after other cases) stay in the JSON only.
 
 The Python peers (each warm, best of ``--repeats``, wall and CPU time):
 
@@ -33,10 +52,12 @@ lme4's -2 log L of a ``glmer.nb`` fit is the one its last refit stored; the R wo
 own deviance function (``update(glmer(..., family = negative.binomial(theta)), devFunOnly = TRUE)``) at
 ``glmer.nb``'s estimates, the number on equal terms with ours. The Python peer is mixedlm's ``glmer_nb``,
 which does not estimate the shape: it fits a negative binomial GLMM at a given theta (1 by default). So it
-runs twice, each in its own process stopped after ``--nb-budget`` seconds, timed once (no warm-up: one fit
-takes seconds): as called (``mixedlm.glmer_nb(formula, data)``, theta fixed at 1: another model, labelled)
-and with the shape estimated around it as ``glmer.nb`` does (:func:`mixedlm_nb_search`: a Poisson fit,
-MASS's ``theta.ml`` on its fitted means, then a 1-D search of -2 log L over log(theta), each value a
+runs twice (``--nb-modes``), each in its own process (at ``--nb-nice``) stopped after ``--nb-budget``
+seconds, timed once (no warm-up: one fit takes seconds; the JSON has the fits' wall and CPU time and the
+whole process's, from ``wait4``, also for a stopped process, and a stopped search's last progress line):
+as called (``mixedlm.glmer_nb(formula, data)``, theta fixed at 1: another model, labelled) and with the
+shape estimated around it as ``glmer.nb`` does (:func:`mixedlm_nb_search`: a Poisson fit, MASS's
+``theta.ml`` on its fitted means, then a 1-D search of -2 log L over log(theta), each value a
 ``mixedlm.glmer_nb`` fit). For each, lme4's deviance function at its (NB theta, theta, beta) minus ours at
 our optimum. statsmodels has no mixed model that estimates a negative binomial shape (see
 :data:`STATSMODELS_NB`).
