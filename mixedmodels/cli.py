@@ -33,6 +33,8 @@ from .model import LinearMixedModel, lmer
 _PACKAGE = sys.modules[__package__]
 
 DEMO_FORMULA = "yield ~ factor(nitro)*Variety + (1|Block) + (1|Block:Variety)"
+# --family names that mean lme4's glmer.nb (the negative binomial whose shape is estimated)
+NB_FAMILIES = ("negative.binomial", "negative_binomial", "negbin", "nb", "glmer.nb")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -148,6 +150,10 @@ def _fit(args) -> int:
             raise ValueError("--ml is for linear models: a GLMM is always fitted by maximum likelihood")
 
         def fit(df):
+            if args.family is not None and args.family.lower() in NB_FAMILIES:
+                # lme4's glmer.nb: the negative binomial with its shape estimated
+                return _PACKAGE.glmer_nb(args.formula, df, nAGQ=1 if args.nAGQ is None else args.nAGQ,
+                                         data_name=name, link=args.link or "log")
             if args.family is not None:
                 family = _PACKAGE.family.get_family(args.family, args.link)
                 return _PACKAGE.glmer(args.formula, df, family, nAGQ=1 if args.nAGQ is None else args.nAGQ,
@@ -238,7 +244,8 @@ def main(argv: list[str] | None = None) -> int:
     p_fit.add_argument("--ml", action="store_true", help="fit by maximum likelihood instead of REML")
     p_fit.add_argument("--data-name", help="the name printed on the summary's Data: line")
     p_fit.add_argument("--family", help="fit a GLMM (lme4's glmer) of this family: binomial, poisson, Gamma, "
-                                        "inverse.gaussian, gaussian")
+                                        "inverse.gaussian, gaussian; or negative.binomial (lme4's glmer.nb: "
+                                        "the shape theta estimated)")
     p_fit.add_argument("--link", help="the GLMM's link (default: the family's canonical link)")
     p_fit.add_argument("--nAGQ", type=int, help="GLMM: 0, 1 (Laplace, the default) or 2..25 (adaptive "
                                                "Gauss-Hermite, one scalar random effect)")

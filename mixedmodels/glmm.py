@@ -127,6 +127,14 @@ def _read_response(lhs, ev: Evaluator, family: Family, text: str) -> _Response:
     if m.shape[1] != 1:
         raise DataError(f"the response '{deparse(lhs)}' must be one column (or cbind(successes, failures))")
     y = m[:, 0].astype(float)
+    if family.kind in ("poisson", "negbin"):
+        ok = np.isfinite(y)
+        if np.any(np.abs(y[ok] - np.round(y[ok])) > 1e-8):
+            # R: dpois()/dnbinom() warn "non-integer x = ..." for each such value and lme4's logLik is -Inf
+            what = "poisson" if family.kind == "poisson" else "negative binomial"
+            warn_r(f"non-integer counts in a {what} glm! (R warns 'non-integer x = ...' and lme4's "
+                   "log-likelihood is then -Inf; here the count likelihood is extended by lgamma(y + 1)): round "
+                   "the counts, or use a family for continuous responses such as Gamma", FamilyWarning)
     return _Response(y, np.ones(len(y)), False, deparse(lhs), plain=True)
 
 
@@ -706,7 +714,54 @@ def glmer(formula: str, data: pd.DataFrame, family="binomial", *, nAGQ: int = 1,
                                "to a tight optimum")
     model = GeneralizedLinearMixedModel(formula, data, family, data_name=data_name, subset=subset,
                                         weights=weights, offset=offset, na_action=na_action)
-    return model.fit(nAGQ=nAGQ, start=start)
+    try:
+        # at a boundary (a singular fit) lme4's deriv12 divides by a zero step, as R does silently
+        with np.errstate(divide="ignore", invalid="ignore"):
+            fit = model.fit(nAGQ=nAGQ, start=start)
+    except PirlsError as exc:  # lme4's message, and what to do about it
+        raise PirlsError(_pirls_advice(str(exc), model.family)) from None
+    _warn_separation(fit)
+    return fit
+
+
+SEPARATION_EPS = 10 * np.finfo(float).eps  # R's glm.fit: fitted probabilities numerically 0 or 1
+
+
+def _warn_separation(fit: "GlmerFit") -> None:
+    """R's glm.fit warning "fitted probabilities numerically 0 or 1 occurred" (lme4 gives only its
+    convergence messages), naming the fixed effect that spreads the linear predictor most and what to do."""
+    if fit.family.kind != "binomial":
+        return
+    mu = fit._mu
+    if not (np.any(mu < SEPARATION_EPS) or np.any(mu > 1 - SEPARATION_EPS)):
+        return
+    X = np.asarray(fit.design.X)
+    spread = np.abs(fit._beta) * np.asarray(X.std(axis=0)).ravel()
+    name = fit.fixef.index[int(np.argmax(spread))] if len(spread) else "?"
+    warn_r("fitted probabilities numerically 0 or 1 occurred (R's glm.fit warns so): complete or quasi-complete "
+           f"separation, the estimate of '{name}' ({fit.fixef[name]:.4g}) runs off towards infinity and its "
+           "standard error and test mean nothing; remove or merge the predictor that separates the outcomes, "
+           "or fit with a penalty (a weak prior) on the fixed effects", FamilyWarning)
+
+
+# links that do not keep the mean inside the family's range (R's validmu / valideta can fail)
+_UNBOUNDED_LINKS = {"binomial": ("log", "identity"), "poisson": ("identity", "sqrt"),
+                    "Gamma": ("identity", "inverse"), "inverse.gaussian": ("1/mu^2", "inverse", "identity"),
+                    "gaussian": ("log", "inverse"), "negbin": ("identity", "sqrt")}
+
+
+def _pirls_advice(msg: str, family: Family) -> str:
+    """A PIRLS failure's message (lme4's words) with what to do about it."""
+    link = family.link.name
+    if link in _UNBOUNDED_LINKS.get(family.kind, ()):
+        safe = "'logit'" if family.kind == "binomial" else "'log'"
+        return (f"{msg}. The {family.name} family's '{link}' link does not keep the means inside the family's "
+                f"range, and here they left it (lme4 stops with the same error): use a link that does (the "
+                f"{safe} link), center or rescale the covariates, or give start= values (theta and fixef) near "
+                "a valid fit")
+    return (f"{msg}. The model may be too complex for the data or badly scaled: center or rescale the "
+            "covariates, simplify the random effects, or check the response for separation (a fixed effect "
+            "that predicts it perfectly)")
 
 
 def _theta_ml(y: np.ndarray, mu: np.ndarray, wt: np.ndarray, limit: int = 25, eps: float = 1e-8) -> float:

@@ -58,14 +58,16 @@ def _family_line(g: GlmmSummaryData) -> str:
 
 
 def _coef_table(d: SummaryData, use_scale: bool) -> tuple[np.ndarray, list[str], list[int]]:
-    """Estimate, Std. Error, z value (t value with a dispersion) and Pr(>|z|) (normal), z zapped."""
+    """Estimate, Std. Error, z value (t value with a dispersion) and Pr(>|z|) (normal). lme4 1.1-31's
+    ``print.summary.merMod`` calls ``printCoefmat`` without ``zap.ind``: the z column is not zapped (a
+    zapped column loses the decimals a small |z| needs next to a large one: 9.704 beside 58.912)."""
     est = np.asarray(d.estimates, dtype=float)
     se = np.asarray(d.std_errors, dtype=float)
     with np.errstate(divide="ignore", invalid="ignore"):
         z = est / se
     pv = 2 * stats.norm.sf(np.abs(z))
     return (np.column_stack([est, se, z, pv]),
-            ["Estimate", "Std. Error", "t value" if use_scale else "z value", "Pr(>|z|)"], [2])
+            ["Estimate", "Std. Error", "t value" if use_scale else "z value", "Pr(>|z|)"], ())
 
 
 def format_glmm_summary(g: GlmmSummaryData, *, digits: int | None = None, correlation: bool | None = None,

@@ -21,6 +21,7 @@ from ..errors import ConvergenceWarning, MixedModelsError
 from ..errors import warn as warn_r
 from ..fit.pirls import GlmmProblem
 from ..formula.parse import deparse, parse_formula
+from ..inference.tables import AnovaTable
 from .predict import predict as _lmm_predict_public
 from .updating import update_formula
 
@@ -185,20 +186,29 @@ def _marginal_terms(design) -> list[str]:
     return out
 
 
-def drop1(fit, test: str = "Chisq") -> pd.DataFrame:
+def drop1(fit, test: str = "Chisq") -> AnovaTable:
     """R's ``drop1(m, test = "Chisq")`` for a GLMM: each marginal fixed term dropped in turn, the model
-    refitted, with npar, AIC, the likelihood-ratio statistic and its chi-square p-value."""
+    refitted, with npar, AIC, the likelihood-ratio statistic and its chi-square p-value. ``str()`` of the
+    table is R's print ("Single term deletions", the model's formula, the table and its stars). As lme4, a
+    reduced model that would use other rows (missing values only in a dropped column) is an error."""
     if test not in ("Chisq", "none"):
         raise MixedModelsError(f"test must be 'Chisq' or 'none', not {test!r}")
     rows = {"<none>": (np.nan, fit.aic, np.nan, np.nan)}
     for label in _marginal_terms(fit.design):
         m = update(fit, f". ~ . - {label}")
+        if m.nobs != fit.nobs:
+            raise MixedModelsError("number of rows in use has changed: remove missing values? (drop1 refits "
+                                   f"without '{label}' on {m.nobs} rows, the model used {fit.nobs}; drop the "
+                                   "rows with missing values from the data first)")
         df = fit.npar - m.npar
         lrt = 2 * (fit.loglik - m.loglik)
         rows[label] = (df, m.aic, lrt, stats.chi2.sf(max(lrt, 0), df))
-    out = pd.DataFrame.from_dict(rows, orient="index", columns=["npar", "AIC", "LRT", "Pr(Chi)"])
-    if test == "none":
-        out = out[["npar", "AIC"]]
+    cols = ["npar", "AIC", "LRT", "Pr(Chi)"] if test == "Chisq" else ["npar", "AIC"]
+    vals = np.array([r[:len(cols)] for r in rows.values()], dtype=float)
+    out = AnovaTable(vals, index=pd.Index(list(rows)), columns=cols)
+    out.heading = ["Single term deletions", "\nModel:", fit.design.formula.deparse()]
+    out.hypotheses = None
+    out.formulae = None
     return out
 
 
