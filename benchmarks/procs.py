@@ -112,7 +112,7 @@ CONDITIONS = ("idle", "busy")
 
 
 def parse_conditions(text: str) -> list[str]:
-    """``"idle,busy"`` -> ``["idle", "busy"]`` (order kept, duplicates dropped); ValueError naming an unknown
+    """``"idle,busy"`` -> ``["idle", "busy"]`` (order kept, each condition once); ValueError naming an unknown
     condition."""
     out = []
     for c in (c.strip() for c in text.split(",")):

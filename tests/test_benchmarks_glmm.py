@@ -19,7 +19,7 @@ from benchmarks.procs import (CONDITIONS, condition, last_json, parse_conditions
 
 
 # ------------------------------------------------------------------------------------------- procs.py
-def test_parse_conditions_keeps_order_drops_duplicates_and_names_unknown_ones():
+def test_parse_conditions_keeps_order_lists_each_once_and_names_unknown_ones():
     assert parse_conditions("idle") == ["idle"]
     assert parse_conditions("busy, idle,busy") == ["busy", "idle"]
     assert CONDITIONS == ("idle", "busy")
