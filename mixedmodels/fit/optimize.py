@@ -212,14 +212,15 @@ def bobyqa(fun, x0, lower, ftol_abs=1e-10, xtol_abs=1e-9, ftol_rel=1e-14, maxeva
 
     x0 = np.asarray(x0, dtype=float)
     opt = nlopt.opt(nlopt.LN_BOBYQA, len(x0))
-    best = {"x": x0.copy(), "f": np.inf}
+    best_x, best_f = x0.copy(), math.inf
 
-    def f(x, grad):
+    def f(x, grad):  # called once per evaluation: kept lean (a small GLMM's evaluation takes ~10 us)
+        nonlocal best_x, best_f
         v = fun(x)
-        if v < best["f"]:
-            best["f"] = v
-            best["x"] = x.copy()
-        return v if np.isfinite(v) else 1e300
+        if v < best_f:
+            best_f = v
+            best_x = x.copy()
+        return v if math.isfinite(v) else 1e300
 
     opt.set_min_objective(f)
     opt.set_lower_bounds(np.asarray(lower, dtype=float))
@@ -238,13 +239,13 @@ def bobyqa(fun, x0, lower, ftol_abs=1e-10, xtol_abs=1e-9, ftol_rel=1e-14, maxeva
                 4: "NLOPT_XTOL_REACHED", 5: "NLOPT_MAXEVAL_REACHED", 6: "NLOPT_MAXTIME_REACHED"}.get(
             opt.last_optimize_result(), str(opt.last_optimize_result()))
     except nlopt.RoundoffLimited:
-        xopt = best["x"]
+        xopt = best_x
         code = "NLOPT_ROUNDOFF_LIMITED"
     except (ValueError, RuntimeError) as exc:  # pragma: no cover - nlopt internal failure
-        xopt = best["x"]
+        xopt = best_x
         code = f"NLOPT_FAILURE ({exc})"
-    if fun(xopt) > best["f"]:
-        xopt = best["x"]
+    if fun(xopt) > best_f:
+        xopt = best_x
     converged = code in ("NLOPT_SUCCESS", "NLOPT_FTOL_REACHED", "NLOPT_XTOL_REACHED",
                          "NLOPT_ROUNDOFF_LIMITED")
     return np.asarray(xopt, dtype=float), code, converged

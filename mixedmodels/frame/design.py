@@ -391,21 +391,26 @@ def _frame_column(arg, data: pd.DataFrame, what: str) -> np.ndarray:
 
 
 def build_design(formula: str, data: pd.DataFrame, *, require_random: bool = True, weights=None,
-                 offset=None, na_action: str = "na.omit") -> Design:
+                 offset=None, na_action: str = "na.omit", response: np.ndarray | None = None) -> Design:
     """Build the model frame of an lme4 formula on a DataFrame (lme4's ``lFormula``); see
     :func:`_build_design` (this wrapper turns a formula nested too deeply for Python's recursion into a
     FormulaError). Every call builds the frame from the data it is given: nothing about the data is
-    remembered between calls."""
+    remembered between calls.
+
+    ``response``: the response already evaluated, one float per row of ``data`` (NaN: missing), in place
+    of evaluating the formula's left side (glmer's ``cbind(s, f)`` and factor responses, read by the
+    family); the left side then only names it."""
     return _build_design_checked(formula, data, require_random=require_random, weights=weights,
-                                 offset=offset, na_action=na_action)
+                                 offset=offset, na_action=na_action, response=response)
 
 
 def _build_design_checked(formula: str, data: pd.DataFrame, *, require_random: bool = True, weights=None,
-                          offset=None, na_action: str = "na.omit") -> Design:
+                          offset=None, na_action: str = "na.omit", response: np.ndarray | None = None
+                          ) -> Design:
     notes: dict[str, str] = {}
     try:
         return _build_design(formula, data, require_random=require_random, weights=weights, offset=offset,
-                             na_action=na_action, type_notes=notes)
+                             na_action=na_action, type_notes=notes, response=response)
     except (DataError, ModelError) as exc:
         if notes:  # a column's type may be why: say which
             raise type(exc)(with_type_notes(str(exc), list(notes.values()))) from None
@@ -437,11 +442,13 @@ def with_type_notes(message: str, notes: list[str]) -> str:
 
 
 def _build_design(formula: str, data: pd.DataFrame, *, require_random: bool = True, weights=None,
-                  offset=None, na_action: str = "na.omit", type_notes: dict | None = None) -> Design:
+                  offset=None, na_action: str = "na.omit", type_notes: dict | None = None,
+                  response: np.ndarray | None = None) -> Design:
     """Build the model frame of an lme4 formula on a DataFrame (lme4's ``lFormula``).
 
     ``weights`` (prior weights) and ``offset`` are column names or arrays with one value per row;
-    ``na_action`` is ``"na.omit"`` (drop incomplete rows) or ``"na.fail"`` (refuse them)."""
+    ``na_action`` is ``"na.omit"`` (drop incomplete rows) or ``"na.fail"`` (refuse them); ``response``
+    (see :func:`build_design`) the response's values."""
     check_data(data)
     if na_action not in ("na.omit", "na.fail"):
         raise DataError(f"na_action must be 'na.omit' or 'na.fail', not {na_action!r}")
@@ -467,12 +474,18 @@ def _build_design(formula: str, data: pd.DataFrame, *, require_random: bool = Tr
 
     # response
     response_name = deparse_memo(lhs)
-    yv = ev.eval(lhs)
-    if isinstance(yv, Factor):
-        raise DataError(f"the response '{response_name}' is not numeric")
-    if yv.matrix.shape[1] != 1:
-        raise DataError(f"the response '{response_name}' must be a single column")
-    y_all = yv.matrix[:, 0]
+    if response is not None:
+        y_all = np.asarray(response, dtype=float)
+        if y_all.shape != (len(data),):
+            raise DataError(f"the response '{response_name}' has {y_all.size} values but the data have "
+                            f"{len(data)} rows")
+    else:
+        yv = ev.eval(lhs)
+        if isinstance(yv, Factor):
+            raise DataError(f"the response '{response_name}' is not numeric")
+        if yv.matrix.shape[1] != 1:
+            raise DataError(f"the response '{response_name}' must be a single column")
+        y_all = yv.matrix[:, 0]
 
     # fixed part: offsets apart, the rest compiled for the term algebra
     vt = _VarTable(ev)

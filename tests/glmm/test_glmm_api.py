@@ -171,7 +171,7 @@ def test_separation_warns_and_reaches_a_lower_deviance():
     """ysep is separated by xsep: lme4 warns ("unable to evaluate scaled gradient", a degenerate Hessian)
     and so do we; our deviance is lower (the estimate runs further towards infinity)."""
     f = fixtures()["binom_separation"]
-    with pytest.warns(mm.ConvergenceWarning):
+    with pytest.warns(mm.ConvergenceWarning), pytest.warns(FamilyWarning, match="separation"):
         m = mm.glmer("ysep ~ x + xsep + (1 | g)", data("glmmsim"), "binomial")
     assert m.objective <= f["minus2loglik"] + 1e-6
     assert m.fixef["xsep"] > 10
