@@ -110,8 +110,8 @@ def report():
                                    "partial": {"fits": 9, "cpu": 812.4, "nb_theta": 3.3, "m2ll": 1776.9}}}},
     ]
     first = [{"case": "cbpp", "condition": "idle",
-              "ours": {"fit_s": 0.38, "total_s": 0.71, "runs": 3},
-              "lme4": {"fit_s": 0.10, "total_s": 1.16, "runs": 3}},
+              "ours": {"load_s": 0.30, "fit_s": 0.03, "total_s": 0.71, "runs": 3},
+              "lme4": {"library_s": 0.95, "fit_s": 0.10, "total_s": 1.16, "runs": 3}},
              {"case": "cbpp", "condition": "busy",
               "ours": {"error": "boom"}, "lme4": None}]
     return {"date": "2026-12-07 04:00 UTC", "minutes": 2.0, "conditions": ["idle", "busy"],
@@ -140,9 +140,9 @@ def test_first_fit_table_fresh_processes_against_rscript():
     rep = report()
     md = bg.first_fit_table(rep["first_fit"], rep["rows"])
     cells = [c.strip() for c in _row(md, "| cbpp | idle").strip("|").split("|")]
-    assert cells == ["cbpp", "idle", "0.380", "0.710", "0.005", "0.100", "1.160", "x0.26; x1.6"]
+    assert cells == ["cbpp", "idle", "0.300", "0.030", "0.710", "0.005", "0.950", "0.100", "1.160", "x3.3; x1.6"]
     busy = [c.strip() for c in _row(md, "| cbpp | busy").strip("|").split("|")]
-    assert busy[2] == "error: boom" and busy[4] == "0.010" and busy[5:] == ["-", "-", "-"]
+    assert busy[2] == "-" and busy[3] == "error: boom" and busy[5] == "0.010" and busy[6:] == ["-", "-", "-", "-"]
 
 
 def test_markdown_writes_every_table_per_condition():
@@ -219,7 +219,8 @@ def test_first_fit_worker_times_import_data_and_fit():
         warnings.simplefilter("ignore")
         out = bg.first_fit_one("cbpp")
     assert out["fit_s"] > 0 and out["fit_cpu"] > 0 and out["import_s"] >= 0 and out["read_s"] >= 0
-    assert out["total_s"] >= out["fit_s"] + out["import_s"]
+    assert out["load_s"] >= 0
+    assert out["total_s"] >= out["fit_s"] + out["import_s"] + out["load_s"]
     # lme4's -2 log L, from tests/r/make_glmm_fixtures.R's
     # glmer(cbind(incidence, size - incidence) ~ period + (1 | herd), data = cbpp, family = binomial)
     ref = json.loads((Path(__file__).parent / "fixtures" / "glmm.json").read_text())["fits"]["cbpp_cbind"]
