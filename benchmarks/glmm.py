@@ -1,12 +1,31 @@
-"""GLMM timings: ``python -m benchmarks.glmm [--cases cbpp,verbagg,...] [--repeats 3] [--no-lme4]
-[--no-mixedlm] [--no-bayes] [--nb-budget 900]``; the simulated million-row model: ``python -m benchmarks.glmm --large
-[--lme4-large]``; why mixedlm's -2 log L is lower than lme4's: ``python -m benchmarks.glmm --explain``.
+"""GLMM timings: ``python -m benchmarks.glmm [--cases cbpp,verbagg,...] [--repeats 3] [--busy | --conditions
+idle,busy] [--first-runs 3] [--no-first-fit] [--no-lme4] [--no-mixedlm] [--no-bayes] [--nb-budget 900]
+[--nb-nice 5] [--json FILE] [--out benchmarks/README.md]``; the tables of a saved run: ``python -m
+benchmarks.glmm --report FILE [--out benchmarks/README.md]``; the simulated million-row model: ``python -m
+benchmarks.glmm --large [--lme4-large]``; why mixedlm's -2 log L is lower than lme4's: ``python -m
+benchmarks.glmm --explain``.
 
 Times ``mm.glmer`` against lme4's ``glmer`` (through ``Rscript``, when R and lme4 are installed) on the
 bundled GLMM data, from the DataFrame to the fitted model with its standard errors (lme4 computes its
-finite-difference Hessian inside ``glmer`` too), warm (one warm-up fit, then the best of ``--repeats``).
-Also reports the criterion evaluations of each (ours: optimizer evaluations of the deviance, excluding
-the Hessian's; lme4: ``optinfo$feval``), our PIRLS iterations per evaluation, and -2 log L of both.
+finite-difference Hessian inside ``glmer`` too), warm (one warm-up fit, then the best of ``--repeats``),
+wall and CPU time. Also reports the criterion evaluations of each (ours: optimizer evaluations of the
+deviance, excluding the Hessian's; lme4: ``optinfo$feval``), our PIRLS iterations per evaluation, and
+-2 log L of both.
+
+Conditions (``--conditions``, default ``idle``; ``--busy`` is ``idle,busy``): "idle" runs nothing beside
+the fits; "busy" starts a busy-loop process per core (``benchmarks.procs.condition``, the sweep's) before
+its first measurement and stops it after its last, and every tool (ours, lme4, the Python peers, the
+first fits) is measured beside it. Both conditions go into one JSON (``--json``: rows with their
+``condition``) and one set of tables, the ratios to ours taken within each condition. A peer stopped at
+its budget in the idle condition is not rerun busy ("idle; not rerun").
+
+The first fit of a new process (unless ``--no-first-fit``): once per run, ``python -m mixedmodels
+precompile`` fills Numba's disk cache (the state of a user's machine after the first use); then per case
+and condition, ``--first-runs`` fresh Python processes each ``import mixedmodels``, read the data and fit
+once with ``m.se`` (:func:`first_fit_one`: the fit alone, and import + data + fit), and as many fresh
+``Rscript`` processes each ``library(lme4)``, read the data and call ``glmer`` once (:data:`R_FIRST`); the
+best of each number is kept. The in-process "early" times (``ours.early``: the first fits of the harness's
+process, after other cases) stay in the JSON only.
 
 The Python peers (each warm, best of ``--repeats``, wall and CPU time):
 
@@ -33,10 +52,12 @@ lme4's -2 log L of a ``glmer.nb`` fit is the one its last refit stored; the R wo
 own deviance function (``update(glmer(..., family = negative.binomial(theta)), devFunOnly = TRUE)``) at
 ``glmer.nb``'s estimates, the number on equal terms with ours. The Python peer is mixedlm's ``glmer_nb``,
 which does not estimate the shape: it fits a negative binomial GLMM at a given theta (1 by default). So it
-runs twice, each in its own process stopped after ``--nb-budget`` seconds, timed once (no warm-up: one fit
-takes seconds): as called (``mixedlm.glmer_nb(formula, data)``, theta fixed at 1: another model, labelled)
-and with the shape estimated around it as ``glmer.nb`` does (:func:`mixedlm_nb_search`: a Poisson fit,
-MASS's ``theta.ml`` on its fitted means, then a 1-D search of -2 log L over log(theta), each value a
+runs twice (``--nb-modes``), each in its own process (at ``--nb-nice``) stopped after ``--nb-budget``
+seconds, timed once (no warm-up: one fit takes seconds; the JSON has the fits' wall and CPU time and the
+whole process's, from ``wait4``, also for a stopped process, and a stopped search's last progress line):
+as called (``mixedlm.glmer_nb(formula, data)``, theta fixed at 1: another model, labelled) and with the
+shape estimated around it as ``glmer.nb`` does (:func:`mixedlm_nb_search`: a Poisson fit, MASS's
+``theta.ml`` on its fitted means, then a 1-D search of -2 log L over log(theta), each value a
 ``mixedlm.glmer_nb`` fit). For each, lme4's deviance function at its (NB theta, theta, beta) minus ours at
 our optimum. statsmodels has no mixed model that estimates a negative binomial shape (see
 :data:`STATSMODELS_NB`).
@@ -85,9 +106,12 @@ nagq <- as.integer(args[4]); reps <- as.integer(args[5]); nb <- args[3] == "nega
 fit <- if (nb) function() glmer.nb(f, data = d, nAGQ = nagq) else
   function() glmer(f, data = d, family = get(args[3]), nAGQ = nagq)
 m <- fit()
-best <- Inf
-for (i in seq_len(reps)) best <- min(best, system.time(m <- fit())[["elapsed"]])
-out <- list(time = best, feval = m@optinfo$feval, m2ll = -2 * as.numeric(logLik(m)))
+best <- Inf; best_cpu <- Inf
+for (i in seq_len(reps)) {
+  st <- system.time(m <- fit())
+  best <- min(best, st[["elapsed"]]); best_cpu <- min(best_cpu, st[["user.self"]] + st[["sys.self"]])
+}
+out <- list(time = best, cpu = best_cpu, feval = m@optinfo$feval, m2ll = -2 * as.numeric(logLik(m)))
 if (nb) {
   ## glmer.nb's shape, and lme4's own deviance function (at that shape) at glmer.nb's estimates
   th <- getME(m, "glmer.nb.theta")
@@ -355,11 +379,12 @@ STATSMODELS_NB = ("no NB mixed model: its Bayesian mixed GLMs are binomial and P
 NB_SEARCH_TOL = 1e-6  # on log(theta), as mm.glmer_nb's default tol (lme4's glmer.nb: 5e-5)
 
 
-def mixedlm_nb_search(formula: str, df, nagq: int = 1, tol: float = NB_SEARCH_TOL):
+def mixedlm_nb_search(formula: str, df, nagq: int = 1, tol: float = NB_SEARCH_TOL, progress=None):
     """The NB shape estimated around ``mixedlm.glmer_nb`` (which takes it as given) as lme4's ``glmer.nb``
     and ``mm.glmer_nb`` do: a Poisson GLMM, MASS's ``theta.ml`` on its fitted means, then a bounded 1-D
     minimization of -2 log L over log(theta) within log(theta0) +- 3, each value a ``glmer_nb`` fit.
-    Returns the best fit, its NB theta and the number of ``glmer_nb`` fits."""
+    Returns the best fit, its NB theta and the number of ``glmer_nb`` fits. ``progress`` (optional) is
+    called after each ``glmer_nb`` fit with (number of fits, NB theta, its -2 log L)."""
     import math
 
     import mixedlm
@@ -376,6 +401,8 @@ def mixedlm_nb_search(formula: str, df, nagq: int = 1, tol: float = NB_SEARCH_TO
     def m2ll(logth: float) -> float:
         if logth not in cache:
             cache[logth] = mixedlm.glmer_nb(formula, df, nAGQ=nagq, theta=math.exp(logth))
+            if progress is not None:
+                progress(len(cache), math.exp(logth), -2.0 * float(cache[logth].logLik().value))
         return -2.0 * float(cache[logth].logLik().value)
     lo, hi = math.log(th0) - 3, math.log(th0) + 3
     minimize_scalar(m2ll, bounds=(lo, hi), method="bounded", options={"xatol": tol})
@@ -393,12 +420,18 @@ def mixedlm_nb_one(case: str, mode: str, repeats: int) -> dict:
 
     dname, formula, _, nagq = CASES[case]
     df = load_data(dname)
+    c0, t0 = time.process_time(), time.perf_counter()
+
+    def progress(fits: int, nb_theta: float, m2ll: float) -> None:
+        """One line per ``glmer_nb`` fit of the search (the parent keeps the last if it stops the run)."""
+        print(json.dumps({"partial": True, "fits": fits, "nb_theta": nb_theta, "m2ll": m2ll,
+                          "wall": time.perf_counter() - t0, "cpu": time.process_time() - c0}), flush=True)
 
     def fit_once():
         if mode == "fixed":
             r = mixedlm.glmer_nb(formula, df, nAGQ=nagq)
             return r, float(r.get_family().theta), 1
-        return mixedlm_nb_search(formula, df, nagq)
+        return mixedlm_nb_search(formula, df, nagq, progress=progress)
     try:
         best, cpu, (r, nb_theta, nfits) = _best_of(fit_once, repeats, warmup=False)
     except Exception as exc:
@@ -412,17 +445,21 @@ def mixedlm_nb_one(case: str, mode: str, repeats: int) -> dict:
             "m2ll_lme4_at": _lme4_dev_at(at, theta, beta)}
 
 
-def run_mixedlm_nb(case: str, repeats: int, budget: float) -> dict:
-    """:func:`mixedlm_nb_one` in both modes, each in its own process stopped after ``budget`` seconds."""
-    from benchmarks.procs import run_worker, worker_env
+def run_mixedlm_nb(case: str, repeats: int, budget: float, nice: int = 0,
+                   modes: list[str] | tuple[str, ...] = ("fixed", "search")) -> dict:
+    """:func:`mixedlm_nb_one` in each of ``modes``, each in its own process (at ``nice``) stopped after
+    ``budget`` seconds. Each result has the process's wall and CPU time (``process_wall``,
+    ``process_cpu``: with the import and the data, also for a stopped process) beside the fits' own
+    (``time``, ``cpu``); a stopped search keeps its last progress line (``partial``: the ``glmer_nb`` fits
+    done, the last NB theta and -2 log L, their wall and CPU time)."""
+    from benchmarks.procs import run_timed, worker_env, worker_result
 
     out = {}
-    for mode in ("fixed", "search"):
+    for mode in modes:
         cmd = [sys.executable, "-m", "benchmarks.glmm", "--mixedlm-nb-worker", case, mode, str(repeats)]
-        try:
-            out[mode] = run_worker(cmd, env=worker_env(), timeout=budget)
-        except subprocess.TimeoutExpired:
-            out[mode] = {"over": budget}
+        out[mode] = worker_result(run_timed(cmd, env=worker_env(), timeout=budget, nice=nice))
+        if nice:
+            out[mode]["nice"] = nice
     return out
 
 
@@ -447,15 +484,16 @@ BAYES = {  # case -> (formula for the fixed part, variance components, data prep
 }
 
 
-def run_bayes(case: str, repeats: int, budget: float = 60.0) -> dict:
-    """statsmodels' Bayesian mixed GLM, ``fit_vb()`` and ``fit_map()``, each in its own process stopped
-    after ``budget`` seconds (``{"over": budget}``): see :func:`bayes_one`."""
+def run_bayes(case: str, repeats: int, budget: float = 60.0,
+              methods: list[str] | tuple[str, ...] = ("vb", "map")) -> dict:
+    """statsmodels' Bayesian mixed GLM, ``fit_vb()`` and ``fit_map()`` (``methods``), each in its own process
+    stopped after ``budget`` seconds (``{"over": budget}``): see :func:`bayes_one`."""
     from benchmarks.procs import run_worker, worker_env
 
     if case not in BAYES:
         return {"not_expressible": True}
     out = {}
-    for method in ("vb", "map"):
+    for method in methods:
         cmd = [sys.executable, "-m", "benchmarks.glmm", "--bayes-worker", case, method, str(repeats)]
         try:
             out[method] = run_worker(cmd, env=worker_env(), timeout=budget)
@@ -517,10 +555,193 @@ def lme4(case: str, repeats: int) -> dict | None:
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 
+BEGIN, END = "<!-- glmm:begin -->", "<!-- glmm:end -->"
+
+
+def _log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+# ------------------------------------------------------------------ the first fit of a new process
+def first_fit_one(case: str) -> dict:
+    """In a fresh process (``--first-fit-worker CASE``): ``import mixedmodels``, read the case's data, one
+    fit with its standard errors. ``import_s``, ``read_s`` (loading numpy, pandas and the data: the package
+    loads its modules on first use), ``load_s`` (``mm.glmer``'s modules, as ``library(lme4)`` loads lme4's
+    code), ``fit_s`` / ``fit_cpu`` (the fit and ``m.se`` alone) and ``total_s`` /
+    ``total_cpu`` (import + data + fit), whether Numba was loaded, the fit's -2 log L."""
+    t0, c0 = time.perf_counter(), time.process_time()
+    sys.path.insert(0, str(ROOT))
+    import mixedmodels as mm
+
+    t_import = time.perf_counter() - t0
+    dname, formula, family, nagq = CASES[case]
+    df = load_data(dname)
+    tl = time.perf_counter()
+    # the model's code (``mm.glmer`` imports its modules on first use, scipy's among them): the
+    # counterpart of ``library(lme4)``, which R pays before its first call
+    fit_fn = mm.glmer_nb if family == NB else mm.glmer
+    t1, c1 = time.perf_counter(), time.process_time()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = fit_fn(formula, df, nAGQ=nagq) if family == NB else fit_fn(formula, df, family, nAGQ=nagq)
+        m.se  # noqa: B018
+    t2, c2 = time.perf_counter(), time.process_time()
+    return {"import_s": t_import, "read_s": tl - t0 - t_import, "load_s": t1 - tl, "fit_s": t2 - t1,
+            "fit_cpu": c2 - c1, "total_s": t2 - t0, "total_cpu": c2 - c0, "numba_loaded": "numba" in sys.modules,
+            "m2ll": float(m.objective)}
+
+
+R_FIRST = r"""
+t0 <- proc.time()
+suppressMessages(library(lme4))
+t1 <- proc.time()
+source(file.path("tests", "r", "json_helpers.R"))
+args <- commandArgs(TRUE); f <- as.formula(args[2])
+d <- if (grepl("[.]csv$", args[1])) read.csv(args[1], stringsAsFactors = TRUE) else read_dataset(args[1])
+nagq <- as.integer(args[4])
+t2 <- proc.time()
+m <- if (args[3] == "negative_binomial") glmer.nb(f, data = d, nAGQ = nagq) else
+  glmer(f, data = d, family = get(args[3]), nAGQ = nagq)
+t3 <- proc.time()
+cpu <- function(p) p[["user.self"]] + p[["sys.self"]]
+cat(jsonlite::toJSON(list(library_s = (t1 - t0)[["elapsed"]], read_s = (t2 - t1)[["elapsed"]],
+                          fit_s = (t3 - t2)[["elapsed"]], fit_cpu = cpu(t3 - t2),
+                          total_s = (t3 - t0)[["elapsed"]], total_cpu = cpu(t3 - t0),
+                          m2ll = -2 * as.numeric(logLik(m))), auto_unbox = TRUE, digits = NA))
+"""
+
+
+def _best_process(runs: list[dict]) -> dict:
+    """The best of several fresh-process runs: each number its minimum over the runs that succeeded (an
+    error when none did), ``runs`` the number of them, ``fit_s_all`` every run's fit time."""
+    ok = [r for r in runs if "error" not in r and "over" not in r]
+    if not ok:
+        return runs[-1] if runs else {"error": "not run"}
+    out = dict(ok[0])
+    for k, v in ok[0].items():
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and k != "m2ll":
+            out[k] = min(r[k] for r in ok)
+    out["runs"] = len(ok)
+    out["fit_s_all"] = [r["fit_s"] for r in ok]
+    return out
+
+
+def first_fit_ours(case: str, runs: int, timeout: float = 600.0) -> dict:
+    """:func:`first_fit_one` in ``runs`` fresh processes (Numba's disk cache warm: :func:`precompile` ran
+    first), the best of each number (:func:`_best_process`)."""
+    from benchmarks.procs import run_timed, worker_env, worker_result
+
+    out = []
+    for _ in range(max(1, runs)):
+        res = run_timed([sys.executable, "-m", "benchmarks.glmm", "--first-fit-worker", case],
+                        env=worker_env(), timeout=timeout)
+        out.append(worker_result(res))
+    return _best_process(out)
+
+
+def first_fit_lme4(case: str, runs: int, timeout: float = 600.0) -> dict | None:
+    """lme4's first fit in ``runs`` fresh ``Rscript`` processes (:data:`R_FIRST`: the ``glmer`` /
+    ``glmer.nb`` call timed after ``library(lme4)`` and reading the data), the best of each number."""
+    if shutil.which("Rscript") is None:
+        return None
+    from benchmarks.procs import run_timed, worker_result
+
+    dname, formula, family, nagq = CASES[case]
+    out = []
+    with tempfile.TemporaryDirectory() as tmp:
+        script = Path(tmp) / "glmm_first.R"
+        script.write_text(R_FIRST)
+        data = dname
+        if dname in SIMULATED:
+            data = str(Path(tmp) / f"{dname}.csv")
+            load_data(dname).to_csv(data, index=False)
+        for _ in range(max(1, runs)):
+            res = run_timed(["Rscript", str(script), data, formula, family, str(nagq)], timeout=timeout)
+            out.append(worker_result(res))
+    return _best_process(out)
+
+
+def precompile() -> dict:
+    """``python -m mixedmodels precompile`` in a new process: the compiled kernels' machine code in Numba's
+    disk cache (compiled once, or found there), the state of a user's machine after the first use, before
+    the first fits of new processes are timed. Its wall and CPU time and whether it succeeded."""
+    from benchmarks.procs import run_timed, worker_env
+
+    res = run_timed([sys.executable, "-m", "mixedmodels", "precompile"], env=worker_env(), timeout=900)
+    return {"ok": res["returncode"] == 0, "wall": res["wall"], "cpu": res["cpu"],
+            "output": (res["stdout"].strip().splitlines() or [""])[-1]}
+
+
+# ------------------------------------------------------------------------------------------- the run
+def _skip_if_stopped_idle(idle: dict | None, keys: tuple[str, ...]) -> dict:
+    """For the busy condition: the parts of an idle peer result (``keys``) that were stopped at their
+    budget, marked ``skipped`` (not rerun: beside a busy neighbour they would be stopped again)."""
+    if not idle:
+        return {}
+    return {k: dict(idle[k], skipped=True) for k in keys if isinstance(idle.get(k), dict) and "over" in idle[k]}
+
+
+def measure_case(case: str, cond: str, a, use_ml: bool, use_bayes: bool, idle_row: dict | None = None) -> dict:
+    """One row of the run: ours (in this process), lme4 (a new ``Rscript``), the Python peers, in the current
+    condition. ``idle_row``: the same case's idle row (peers stopped there are not rerun busy)."""
+    o = ours(case, a.repeats)
+    r = None if a.no_lme4 else lme4(case, a.repeats)
+    row = {"case": case, "condition": cond, "ours": {k: v for k, v in o.items() if k != "fit"}, "lme4": r}
+    _log(f"[{cond}] {case:<15} ours {o['time']:.3f} s (CPU {o['cpu']:.3f})"
+         + ("" if r is None else f", lme4 {r['time']:.3f} s (x{r['time'] / o['time']:.1f})"))
+    if CASES[case][2] == NB:
+        if use_ml:
+            modes = a.nb_modes.split(",")
+            done = _skip_if_stopped_idle((idle_row or {}).get("mixedlm_nb"), tuple(modes))
+            row["mixedlm_nb"] = dict(run_mixedlm_nb(case, a.nb_repeats, a.nb_budget, nice=a.nb_nice,
+                                                    modes=[m for m in modes if m not in done]), **done)
+            _log(f"[{cond}] {case:<15} mixedlm glmer_nb "
+                 + ", ".join(f"{k}: {_short(v)}" for k, v in row["mixedlm_nb"].items()))
+        return row
+    if use_ml:
+        row["mixedlm"] = run_mixedlm(case, a.repeats, o["fit"])
+        _log(f"[{cond}] {case:<15} mixedlm {_short(row['mixedlm'])}")
+    if use_bayes:
+        sm_idle = (idle_row or {}).get("statsmodels") or {}
+        done = _skip_if_stopped_idle(sm_idle, ("vb", "map"))
+        row["statsmodels"] = dict(run_bayes(case, a.repeats, a.bayes_budget,
+                                            methods=[m for m in ("vb", "map") if m not in done]), **done)
+        _log(f"[{cond}] {case:<15} statsmodels " + (
+            "not expressible" if row["statsmodels"].get("not_expressible") else
+            ", ".join(f"{k}: {_short(v)}" for k, v in row["statsmodels"].items())))
+    return row
+
+
+def _short(r: dict) -> str:
+    if "over" in r:
+        return f"> {r['over']:.0f} s" + (" (idle; not rerun)" if r.get("skipped") else "")
+    if "error" in r:
+        return "error: " + str(r["error"])[:60]
+    return f"{r['time']:.3f} s"
+
+
+def load_report(path) -> dict:
+    """A JSON written by ``--json``; an older one (a list of idle rows) as a report of one condition."""
+    data = json.loads(Path(path).read_text())
+    if isinstance(data, list):
+        data = {"rows": data}
+    for row in data.get("rows", []):
+        row.setdefault("condition", "idle")
+    data.setdefault("conditions", list(dict.fromkeys(r["condition"] for r in data.get("rows", []))) or ["idle"])
+    data.setdefault("first_fit", [])
+    return data
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cases", default=",".join(CASES))
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--conditions", default="idle",
+                    help="idle, busy (beside a busy-loop process per core) or both: idle,busy")
+    ap.add_argument("--busy", action="store_true", help="both conditions: --conditions idle,busy")
+    ap.add_argument("--first-runs", type=int, default=3,
+                    help="fresh processes for the first fit of each case (ours and lme4), best kept")
+    ap.add_argument("--no-first-fit", action="store_true", help="without the first fits of new processes")
     ap.add_argument("--no-lme4", action="store_true")
     ap.add_argument("--large", action="store_true", help="the simulated 1,000,000-row model only")
     ap.add_argument("--lme4-large", action="store_true", help="with --large: also fit it with lme4 (slow)")
@@ -529,6 +750,9 @@ def main(argv=None) -> int:
     ap.add_argument("--explain", action="store_true",
                     help="mixedlm's -2 log L against lme4's deviance function, at both parameter vectors")
     ap.add_argument("--json", help="write every result (with parameter vectors) to this file")
+    ap.add_argument("--out", help="Markdown file whose GLMM section (between <!-- glmm:begin --> and "
+                                  "<!-- glmm:end -->) is rewritten with the tables")
+    ap.add_argument("--report", metavar="JSON", help="no fits: the tables of a JSON written by --json")
     ap.add_argument("--bayes-budget", type=float, default=60.0,
                     help="seconds for each statsmodels Bayesian fit process (stopped after: \"> N s\")")
     ap.add_argument("--nb-budget", type=float, default=900.0,
@@ -536,9 +760,17 @@ def main(argv=None) -> int:
                          "with the 1-D search over its theta), stopped after: \"> N s\"")
     ap.add_argument("--nb-repeats", type=int, default=1,
                     help="timed fits of each mixedlm glmer_nb process (no warm-up)")
+    ap.add_argument("--nb-modes", default="fixed,search",
+                    help="mixedlm glmer_nb runs: fixed (as called, NB theta 1), search (theta estimated)")
+    ap.add_argument("--nb-nice", type=int, default=0,
+                    help="run the mixedlm glmer_nb processes at this much lower priority (nice)")
     ap.add_argument("--bayes-worker", nargs=3, metavar=("CASE", "METHOD", "REPEATS"), help=argparse.SUPPRESS)
     ap.add_argument("--mixedlm-nb-worker", nargs=3, metavar=("CASE", "MODE", "REPEATS"), help=argparse.SUPPRESS)
+    ap.add_argument("--first-fit-worker", metavar="CASE", help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
+    if a.first_fit_worker:
+        print(json.dumps(first_fit_one(a.first_fit_worker)))
+        return 0
     if a.bayes_worker:
         case, method, reps = a.bayes_worker
         print(json.dumps(bayes_one(case, method, int(reps)), default=float))
@@ -551,51 +783,209 @@ def main(argv=None) -> int:
         return large(a.lme4_large)
     if a.explain:
         return explain([c for c in a.cases.split(",") if c in ("cbpp", "grouseticks", "verbagg", "contraception")])
+    if a.report:
+        md = markdown(load_report(a.report))
+        print(md)
+        if a.out:
+            from benchmarks.procs import write_marked
+
+            write_marked(Path(a.out), md, BEGIN, END, "## Generalized models: tables")
+        return 0
+    from benchmarks.procs import condition, machine_info, parse_conditions
+
+    try:
+        conds = parse_conditions("idle,busy" if a.busy else a.conditions)
+    except ValueError as exc:
+        ap.error(str(exc))
+    cases = a.cases.split(",")
+    unknown = [c for c in cases if c not in CASES]
+    if unknown:
+        ap.error(f"unknown case(s) {', '.join(unknown)}: use {', '.join(CASES)}")
+    modes = [m for m in a.nb_modes.split(",") if m]
+    if not modes or set(modes) - {"fixed", "search"}:
+        ap.error("--nb-modes: fixed, search or both")
     from benchmarks.procs import have
 
     use_ml = not a.no_mixedlm and have("mixedlm")
     use_bayes = not a.no_bayes and have("statsmodels")
-    rows = []
-    print("| case | mixedmodels (s) | CPU (s) | early fits (s) | lme4 (s) | ratio | evals ours / lme4 | "
-          "PIRLS its/eval | -2logL ours - lme4 |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-    for case in a.cases.split(","):
-        o = ours(case, a.repeats)
-        r = None if a.no_lme4 else lme4(case, a.repeats)
-        row = {"case": case, "ours": {k: v for k, v in o.items() if k != "fit"}, "lme4": r}
-        if r is None:
-            print(f"| {case} | {o['time']:.3f} | {o['cpu']:.3f} | {o['early']:.3f} | - | - | {o['feval']} / - | "
-                  f"{o['pirls_per_eval']:.1f} | - |")
-        else:
-            print(f"| {case} | {o['time']:.3f} | {o['cpu']:.3f} | {o['early']:.3f} | {r['time']:.3f} | "
-                  f"x{r['time'] / o['time']:.1f} | "
-                  f"{o['feval']} / {r['feval']} | {o['pirls_per_eval']:.1f} | {o['m2ll'] - r['m2ll']:+.2e} |")
-        sys.stdout.flush()
-        if CASES[case][2] == NB:
-            if use_ml:
-                row["mixedlm_nb"] = run_mixedlm_nb(case, a.nb_repeats, a.nb_budget)
-            rows.append(row)
-            continue
-        if use_ml:
-            row["mixedlm"] = run_mixedlm(case, a.repeats, o["fit"])
-        if use_bayes:
-            row["statsmodels"] = run_bayes(case, a.repeats, a.bayes_budget)
-        rows.append(row)
-    glmer_rows = [row for row in rows if CASES[row["case"]][2] != NB]
-    if (use_ml or use_bayes) and glmer_rows:
-        print()
-        print(peers_table(glmer_rows))
-    nb_rows = [row for row in rows if CASES[row["case"]][2] == NB]
-    if nb_rows:
-        print()
-        print(nb_table(nb_rows))
+    started = time.time()
+    report = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(started)), "machine": machine_info(),
+              "command": "python -m benchmarks.glmm " + " ".join(sys.argv[1:] if argv is None else argv),
+              "conditions": conds, "repeats": a.repeats, "nb_budget": a.nb_budget, "nb_nice": a.nb_nice,
+              "bayes_budget": a.bayes_budget, "rows": [], "first_fit": []}
+    if not a.no_first_fit:
+        _log("precompile (Numba's disk cache warm before the first fits of new processes)")
+        report["precompile"] = precompile()
+    for cond in conds:
+        with condition(cond):  # busy: a busy-loop process per core, started now, stopped after
+            for case in cases:
+                idle_row = next((r for r in report["rows"] if r["case"] == case and r["condition"] == "idle"), None)
+                report["rows"].append(measure_case(case, cond, a, use_ml, use_bayes, idle_row))
+            if not a.no_first_fit:
+                for case in cases:
+                    entry = {"case": case, "condition": cond, "ours": first_fit_ours(case, a.first_runs),
+                             "lme4": None if a.no_lme4 else first_fit_lme4(case, a.first_runs)}
+                    report["first_fit"].append(entry)
+                    _log(f"[{cond}] {case:<15} first fit: ours {_first_short(entry['ours'])}, lme4 "
+                         f"{_first_short(entry['lme4'])}")
+    report["minutes"] = (time.time() - started) / 60
+    md = markdown(report)
+    print(md)
     if a.json:
-        Path(a.json).write_text(json.dumps(rows, indent=1, default=float))
+        Path(a.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(a.json).write_text(json.dumps(report, indent=1, default=float))
+    if a.out:
+        from benchmarks.procs import write_marked
+
+        write_marked(Path(a.out), md, BEGIN, END, "## Generalized models: tables")
     return 0
+
+
+def _first_short(r: dict | None) -> str:
+    if r is None:
+        return "-"
+    if "error" in r or "over" in r:
+        return _short(r)
+    return f"{r['fit_s']:.3f} s (all {r['total_s']:.3f} s)"
+
+
+# ------------------------------------------------------------------------------------------ reporting
+def _sec(t: float | None) -> str:
+    if t is None:
+        return "-"
+    if t < 0.01:
+        return f"{t * 1000:.2f} ms"
+    if t < 1:
+        return f"{t * 1000:.0f} ms"
+    return f"{t:.2f} s"
+
+
+def _ratio(num: float | None, den: float | None) -> str:
+    return "-" if not num or not den else f"x{num / den:.2g}"
+
+
+def main_table(rows: list[dict], conditions: list[str]) -> str:
+    """ours against lme4, warm, one column group per condition: our wall and CPU time, lme4's wall time,
+    lme4 / ours in wall and CPU time; then (from the first condition) evaluations, PIRLS iterations per
+    evaluation, -2 log L ours - lme4."""
+    head = ["case"]
+    for c in conditions:
+        head += [f"ours, {c} (s)", f"CPU, {c} (s)", f"lme4, {c} (s)", f"lme4 / ours, {c}: wall; CPU"]
+    head += ["evals ours / lme4", "PIRLS its/eval", "-2logL ours - lme4"]
+    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    for case in dict.fromkeys(r["case"] for r in rows):
+        by = {r["condition"]: r for r in rows if r["case"] == case}
+        cells = [case]
+        for c in conditions:
+            row = by.get(c)
+            if row is None:
+                cells += ["-"] * 4
+                continue
+            o, r = row["ours"], row.get("lme4")
+            cells += [f"{o['time']:.3f}", f"{o['cpu']:.3f}", "-" if r is None else f"{r['time']:.3f}",
+                      "-" if r is None else f"{_ratio(r['time'], o['time'])}; "
+                                            f"{_ratio(r.get('cpu'), o['cpu'])}"]
+        first = by.get(conditions[0]) or next(iter(by.values()))
+        o, r = first["ours"], first.get("lme4")
+        cells += [f"{o['feval']} / {'-' if r is None else r['feval']}", f"{o['pirls_per_eval']:.1f}",
+                  "-" if r is None else f"{o['m2ll'] - r['m2ll']:+.2e}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def first_fit_table(entries: list[dict], rows: list[dict]) -> str:
+    """The first fit of a new process, per case and condition: ours (``import mixedmodels``, the data, one
+    fit with ``m.se``: loading ``mm.glmer``'s modules, the fit alone, and import + data + load + fit), our
+    warm fit of the same condition (from ``rows``), lme4's ``glmer`` in a new ``Rscript``
+    (``library(lme4)``, the call alone, and ``library(lme4)`` + data + call),
+    and lme4 / ours for both."""
+    head = ["case", "condition", "ours: load `mm.glmer` (s)", "ours: first fit (s)",
+            "ours: import + data + load + fit (s)", "ours: warm (s)", "lme4: `library(lme4)` (s)",
+            "lme4: first `glmer` (s)", "lme4: `library(lme4)` + data + `glmer` (s)", "lme4 / ours: fit; all"]
+    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    for e in entries:
+        o, r = e.get("ours") or {}, e.get("lme4")
+        warm = next((x["ours"].get("time") for x in rows
+                     if x["case"] == e["case"] and x["condition"] == e["condition"]), None)
+        cells = [e["case"], e["condition"]]
+        if "fit_s" in o:
+            load = o.get("load_s")
+            cells += ["-" if load is None else f"{load:.3f}", f"{o['fit_s']:.3f}", f"{o['total_s']:.3f}"]
+        else:
+            cells += ["-", _short(o) if o else "-", "-"]
+        cells.append("-" if warm is None else f"{warm:.3f}")
+        if r and "fit_s" in r:
+            lib = r.get("library_s")
+            cells += ["-" if lib is None else f"{lib:.3f}", f"{r['fit_s']:.3f}", f"{r['total_s']:.3f}"]
+            cells.append(f"{_ratio(r['fit_s'], o.get('fit_s'))}; {_ratio(r['total_s'], o.get('total_s'))}")
+        else:
+            cells += ["-", "-" if not r else _short(r), "-", "-"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def markdown(report: dict) -> str:
+    """The GLMM section's tables from a report (:func:`main`'s JSON): the machine line, ours against lme4
+    per condition, the first fits of new processes, and per condition the Python peers and the negative
+    binomial cases."""
+    conds = report.get("conditions") or ["idle"]
+    rows = report.get("rows", [])
+    lines = []
+    m = report.get("machine")
+    if m:
+        load = m.get("loadavg_at_start")
+        lines += [f"Machine: {m.get('cores')} cores ({m.get('cpu')}), Python {m.get('python')}, "
+                  + ", ".join(f"{k} {v}" for k, v in m.get("versions", {}).items())
+                  + f". Date: {report.get('date')}"
+                  + (f"; the run took {report['minutes']:.1f} min" if report.get("minutes") else "")
+                  + (f"; load average when it started {load[0]:.1f}" if load else "") + ".", ""]
+    if report.get("command"):
+        lines += [f"`{report['command']}`", ""]
+    lines += ["Conditions: **idle** (nothing started beside the fits) and **busy** (a busy-loop process per core "
+              "started before the condition's first fit and stopped after its last; every tool measured "
+              "beside it). Times: warm, best of the repeats, from the DataFrame to the fit with its standard "
+              "errors, default threads.", ""]
+    glmer_rows = [r for r in rows if CASES.get(r["case"], ("", "", ""))[2] != NB]
+    nb_rows = [r for r in rows if CASES.get(r["case"], ("", "", ""))[2] == NB]
+    lines += ["#### Ours against lme4", "", main_table(rows, [c for c in conds if any(r["condition"] == c
+                                                                                      for r in rows)]), ""]
+    if report.get("first_fit"):
+        pre = report.get("precompile") or {}
+        lines += ["#### The first fit of a new process", "",
+                  "Each in a fresh process, best of "
+                  + f"{max((e.get('ours') or {}).get('runs', 1) for e in report['first_fit'])}: ours "
+                  "`import mixedmodels`, the data, one fit with `m.se`, after `python -m mixedmodels "
+                  "precompile` (Numba's disk cache warm, as after a user's first use"
+                  + (f"; it took {pre['wall']:.1f} s here" if pre.get("wall") is not None else "")
+                  + "); lme4 in a fresh `Rscript`: `library(lme4)`, the data, one `glmer` (its Hessian "
+                  "included, as our `m.se`).", "", first_fit_table(report["first_fit"], rows), ""]
+    for c in conds:
+        g = [r for r in glmer_rows if r["condition"] == c and ("mixedlm" in r or "statsmodels" in r)]
+        if g:
+            lines += [f"#### Python peers, {c}", "", peers_table(g), ""]
+    for c in conds:
+        n = [r for r in nb_rows if r["condition"] == c]
+        if n:
+            lines += [f"#### Negative binomial, {c}", "", nb_table(n), ""]
+    return "\n".join(lines).rstrip() + "\n"
 
 
 def _t(r: dict, ours: dict) -> str:
     return f"{r['time']:.3f} (x{r['time'] / ours['time']:.2g}; CPU x{r['cpu'] / ours['cpu']:.2g})"
+
+
+def _stopped(r: dict) -> str:
+    """A run stopped at its budget: "> N s (stopped)", with what it had done (``partial``: its fits, their
+    CPU time) when it said, or "(idle; not rerun)" for a busy run skipped after an idle one was stopped."""
+    s = f"> {r['over']:.0f} s (stopped)"
+    if r.get("skipped"):
+        s += " (idle; not rerun)"
+    part = r.get("partial")
+    if part:
+        s += f"; {part.get('fits', '?')} `glmer_nb` fits done in {part.get('cpu', float('nan')):.0f} s CPU"
+    if r.get("nice"):
+        s += f"; at nice {r['nice']}"
+    return s
 
 
 def _gap(dev: float | None, ours: dict) -> str:
@@ -630,7 +1020,7 @@ def peers_table(rows: list[dict]) -> str:
             elif "error" in sm[method]:
                 cells += ["failed: " + sm[method]["error"], "-"]
             elif "over" in sm[method]:
-                cells += [f"> {sm[method]['over']:.0f} s (stopped)", "-"]
+                cells += [_stopped(sm[method]), "-"]
             else:
                 r = sm[method]
                 gap = f"diverged (fixed effects up to {r['diverged']:.1e})" if r.get("diverged") else \
@@ -677,12 +1067,13 @@ def nb_table(rows: list[dict]) -> str:
             elif "error" in m:
                 cells += ["cannot fit: " + m["error"], "-", "-", "-"]
             elif "over" in m:
-                cells += [f"> {m['over']:.0f} s (stopped)", "-", "-", "-"]
+                cells += [_stopped(m), "-", "-", "-"]
             else:
                 label = " (fixed: another model)" if mode == "fixed" else f" ({m['fits']})"
                 worse = "" if m["m2ll_lme4_at"] is None or m["m2ll_lme4_at"] - o["m2ll"] <= 1e-6 \
                     else " (a worse optimum)" if mode == "search" else ""
-                cells += [_t(m, o), f"{m['nb_theta']:.5g}{label}", f"{m['m2ll'] - o['m2ll']:+.2e}",
+                at = f" at nice {m['nice']}" if m.get("nice") else ""
+                cells += [_t(m, o) + at, f"{m['nb_theta']:.5g}{label}", f"{m['m2ll'] - o['m2ll']:+.2e}",
                           _gap(m["m2ll_lme4_at"], o) + worse]
         lines.append("| " + " | ".join(cells) + " |")
     lines += ["", "Ours and lme4's `glmer.nb` estimate the NB shape theta (a 1-D search over log(theta), each "

@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import re
 import shutil
 import subprocess
@@ -29,7 +27,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.procs import ROOT, cpu_name, have, have_lme4, run_worker, worker_env
+from benchmarks.procs import (ROOT, condition, have, have_lme4, last_json, machine_info, run_worker,
+                              worker_env, write_marked)
 from benchmarks.shapes import SHAPES
 BEGIN, END = "<!-- sweep:begin -->", "<!-- sweep:end -->"
 VARIANTS = {  # ours: name -> (label, environment)
@@ -49,20 +48,6 @@ def _env(extra: dict) -> dict:
     return worker_env(extra, drop=tuple(VARIANTS["one"][1]))
 
 
-class Burners:
-    """``n`` busy-loop processes (a CPU-bound neighbour on every core), stopped by their own ids."""
-
-    def __init__(self, n: int):
-        self.procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)]
-        time.sleep(0.5)
-
-    def stop(self) -> None:
-        for p in self.procs:
-            p.kill()
-        for p in self.procs:
-            p.wait()
-
-
 def _python(tool: str, shape, variant: str, repeats: int, budget: float, timeout: float) -> dict:
     env = _env(VARIANTS[variant][1] if tool == "mixedmodels" else {})
     cmd = [sys.executable, "-m", "benchmarks.sweep_worker", tool, shape.name, variant, str(repeats), str(budget)]
@@ -80,14 +65,7 @@ def _partial(out) -> dict:
     """The last ``partial`` JSON line a worker printed before it was stopped (mixedlm's fit of the formula
     as written), else {}."""
     text = out.decode(errors="replace") if isinstance(out, bytes) else (out or "")
-    for line in reversed(text.strip().splitlines()):
-        try:
-            res = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(res, dict) and res.get("partial"):
-            return {k: v for k, v in res.items() if k != "partial"}
-    return {}
+    return last_json(text, partial=True) or {}
 
 
 def _r_data(shape, cache: Path) -> tuple[Path, Path]:
@@ -166,27 +144,6 @@ def _startup(cache: Path, lme4: bool, k: int = 3) -> dict:
     return out
 
 
-def _machine() -> dict:
-    vers = {}
-    for mod in ("numpy", "scipy", "numba", "statsmodels", "threadpoolctl"):
-        try:
-            vers[mod] = __import__(mod).__version__
-        except Exception:
-            pass
-    try:
-        vers["lme4"] = subprocess.run(["Rscript", "-e", "cat(R.version.string, '/ lme4', "
-                                       "as.character(packageVersion('lme4')))"],
-                                      capture_output=True, text=True).stdout.strip()
-    except OSError:
-        pass
-    try:
-        load = os.getloadavg()
-    except OSError:
-        load = None
-    return {"cpu": cpu_name(), "cores": os.cpu_count(), "python": platform.python_version(), "versions": vers,
-            "loadavg_at_start": load}
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks sweep")
     ap.add_argument("--quick", action="store_true", help=f"only {', '.join(QUICK)}; fewer repeats")
@@ -210,15 +167,14 @@ def main(argv: list[str] | None = None) -> int:
                  "mixedlm": "mixedlm" in tools and have("mixedlm"),
                  "statsmodels": "statsmodels" in tools and have("statsmodels")}
     notes = [f"{t}: not available here, skipped" for t in tools if not have_tool.get(t)]
-    machine = _machine()
+    machine = machine_info()
     started = time.time()
     results, startup = [], {}
     over_idle: dict[str, dict] = {}  # ours at all threads, idle: what stopped at the budget is not rerun busy
     cache = Path(tempfile.mkdtemp(prefix="mm-sweep-"))
     try:
         for cond in args.conditions.split(","):
-            burners = Burners(os.cpu_count() or 1) if cond == "busy" else None
-            try:
+            with condition(cond):  # busy: a busy-loop process per core, started now, stopped after
                 _log(f"[{cond}] startup")
                 startup[cond] = _startup(cache, have_tool["lme4"], 1 if args.quick else 3)
                 for shape in shapes:
@@ -263,9 +219,6 @@ def main(argv: list[str] | None = None) -> int:
                         _log(f"[{cond}] {shape.name:<16} statsmodels   {_fmt(row['statsmodels'])} "
                              f"({time.time() - t0:.0f} s)")
                     results.append(row)
-            finally:
-                if burners is not None:
-                    burners.stop()
     finally:
         shutil.rmtree(cache, ignore_errors=True)
     report = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(started)), "machine": machine,
@@ -509,13 +462,7 @@ def markdown(report: dict) -> str:
 
 
 def write_section(path: Path, md: str) -> None:
-    text = path.read_text() if path.exists() else ""
-    block = f"{BEGIN}\n{md}{END}"
-    if BEGIN in text and END in text:
-        text = text[: text.index(BEGIN)] + block + text[text.index(END) + len(END):]
-    else:
-        text = text.rstrip() + "\n\n## The sweep\n\n" + block + "\n"
-    path.write_text(text)
+    write_marked(path, md, BEGIN, END, "## The sweep")
 
 
 if __name__ == "__main__":
