@@ -25,7 +25,7 @@ import numpy as np
 from . import kernels
 from .kernels import njit
 
-__all__ = ["compiled", "jit_codes", "compiled_pays", "load_compiled", "loaded", "NumpyKernels", "ACCOUNT",
+__all__ = ["compiled", "jit_codes", "compiled_pays", "load_compiled", "loaded", "warm_up", "NumpyKernels", "ACCOUNT",
            "GLMM_KERNELS", "NUMPY_MAX_ROWS", "NUMPY_MAX_Q2"]
 
 # families and links the compiled PIRLS loop has built in (codes of mixedmodels.fit._glmm_jit); every
@@ -144,6 +144,20 @@ def compiled():
 
         _COMPILED = _namespace(_glmm_jit)
     return _COMPILED
+
+
+def warm_up() -> None:
+    """Compile (or read from the cache) the kernels Python calls outside a PIRLS run: ``Z Lambda u`` and
+    ``(Z Lambda)' x`` (``simulate``, and the NumPy loop of a family the compiled loop has not, once the
+    kernels are loaded). The glmer fits of ``python -m mixedmodels precompile`` do not reach them, and
+    every kernel of :data:`GLMM_KERNELS` must be cached for the rent-or-buy rule to load them."""
+    if not kernels.available():
+        return
+    ns = compiled()
+    idx = np.zeros((2, 1), dtype=np.int64)
+    vals = np.ones((2, 1))
+    ns.zl_times(idx, vals, np.ones(1))
+    ns.zlt_times(idx, vals, np.ones(2), 1)
 
 
 def _namespace(_glmm_jit):

@@ -474,6 +474,10 @@ class GlmmProblem:
         return _Factor(L11inv, L11diag, L21, L22, self.q1, s1, self.q2u)
 
     # ------------------------------------------------------------------ PIRLS
+    def zl_times(self, vals, u: np.ndarray) -> np.ndarray:
+        """``Z Lambda u``, ``vals`` the values of Z Lambda (:meth:`zlambda_values`)."""
+        return self._zl_times(vals, u)
+
     def _zl_times(self, vals, u: np.ndarray) -> np.ndarray:
         u = np.ascontiguousarray(u, dtype=float)
         if self._np is not None:

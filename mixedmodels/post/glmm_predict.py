@@ -76,7 +76,7 @@ def simulate(fit, nsim: int = 1, seed=None, use_u: bool = False) -> pd.DataFrame
     base = d.X @ fit.fixef.to_numpy() + d.offset
     for k in range(int(nsim)):
         u = fit._res.u if use_u else rng.standard_normal(prob.q)
-        eta = base + prob._zl_times(vals, u)
+        eta = base + prob.zl_times(vals, u)
         mu = fam.linkinv(eta)
         kind = fam.kind
         if kind == "binomial":

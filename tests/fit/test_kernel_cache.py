@@ -95,3 +95,20 @@ def test_background_precompile_leaves_when_another_process_compiles(tmp_path):
 @pytest.mark.parametrize("names, expected", [((), True), (("no_such.kernel",), False)])
 def test_indexed_edge_cases(names, expected):
     assert kernels.indexed(names) is expected
+
+
+def test_the_precompile_caches_every_glmm_kernel_the_rule_looks_for(tmp_path):
+    """In an empty cache, the precompile's GLMM part leaves an index file for every name of
+    ``GLMM_KERNELS``: otherwise the rent-or-buy rule never finds the kernels cached and keeps restarting
+    the background compile (a clean clone's CI found ``linpred`` / ``crossprod_vec`` missing once the
+    PIRLS loop stopped calling them)."""
+    code = ("import json, warnings\n"
+            "warnings.simplefilter('ignore')\n"
+            "from mixedmodels import cli\n"
+            "from mixedmodels.fit import glmm_kernels, kernels\n"
+            "cli.compile_glmm_kernels()\n"
+            "print(json.dumps({n: kernels.indexed((n,)) for n in glmm_kernels.GLMM_KERNELS}))\n")
+    out = _fresh(code, NUMBA_CACHE_DIR=str(tmp_path))
+    assert out.returncode == 0, out.stderr
+    res = json.loads(out.stdout.strip().splitlines()[-1])
+    assert res and all(res.values()), res
