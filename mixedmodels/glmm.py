@@ -20,6 +20,7 @@ from scipy.special import digamma, polygamma
 from .errors import ConvergenceWarning, DataError, FamilyError, FamilyWarning, FormulaError, MixedModelsError, ModelError
 from .errors import SingularFitWarning
 from .errors import warn as warn_r
+from .fit.glmm_kernels import sequence as fitting_sequence
 from .fit.threads import limited_threads
 from .fit.family import Family, get_family, initialize, negative_binomial
 from .fit.optimize import bobyqa
@@ -999,7 +1000,7 @@ def glmer_nb(formula: str, data: pd.DataFrame, *, nAGQ: int = 1, weights=None, o
     from the nearest shape's optimum (:func:`_nb_fit_from`). ``tol`` is on log(theta) (lme4: 5e-5).
     The returned fit is the one at the chosen shape; ``fit.nb_search`` records the search."""
     kw = dict(weights=weights, offset=offset, subset=subset, na_action=na_action, data_name=data_name)
-    with limited_threads():
+    with limited_threads(), fitting_sequence():  # ~10 fits: the compiled kernels' rule weighs the whole call
         pois_model = GeneralizedLinearMixedModel(formula, data, "poisson", **kw)
         # the Poisson fit as it was before the faster stage two: the search's answer moves within its
         # tolerance (1e-6 on log theta) with this fit's last digits, and tests/fixtures/glmm_nb_ours.json

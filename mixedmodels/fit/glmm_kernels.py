@@ -17,6 +17,7 @@ them now. Uncached kernels are never compiled in a fit: the background compile f
 
 from __future__ import annotations
 
+import contextlib
 import math
 import types
 
@@ -26,7 +27,8 @@ from . import kernels
 from .kernels import njit
 
 __all__ = ["compiled", "jit_codes", "compiled_pays", "load_compiled", "loaded", "warm_up", "NumpyKernels", "ACCOUNT",
-           "GLMM_KERNELS", "NUMPY_MAX_ROWS", "NUMPY_MAX_Q2"]
+           "GLMM_KERNELS", "NUMPY_MAX_ROWS", "NUMPY_MAX_Q2", "SEQUENCE_MAX_ROWS",
+           "SEQUENCE_MAX_Q2", "sequence"]
 
 # families and links the compiled PIRLS loop has built in (codes of mixedmodels.fit._glmm_jit); every
 # other family / link runs the same algorithm in NumPy
@@ -69,13 +71,23 @@ def schur_scalar(M22, L12, ptr, rows, q2u):
 _COMPILED = None
 
 # "Small": at most NUMPY_MAX_ROWS rows and NUMPY_MAX_Q2 random effects outside the first term (the NumPy
-# loop forms their Schur complement densely; grouseticks' 403 rows with 181 such effects take ~1.5 s on
-# NumPy against ~0.15 s compiled). A larger model is predicted to save more than the load cost in its
-# own fit (rent or buy: it loads the kernels at once); a small one (cbpp ~40 ms on NumPy against ~5 ms
-# compiled) rents until the NumPy fits' extra time reaches the load cost (~0.45 s: about a dozen cbpp
-# fits), then the kernels load in a background thread.
-NUMPY_MAX_ROWS = 1_000
-NUMPY_MAX_Q2 = 30
+# loop forms their Schur complement densely). A larger model is predicted to save more than the load cost
+# in its own fit (rent or buy: it loads the kernels at once); a small one rents until the NumPy fits'
+# extra time reaches the load cost (~0.45 s), then the kernels load in the fit that crosses it.
+# Measured 2026-12-07 on the quiet 2-core machine, the first fit of a new process (with m.se), NumPy
+# against loading the kernels in that fit: VerbAgg nAGQ = 0 (7,584 rows) 0.12-0.14 s against 0.54 s,
+# VerbAgg Laplace 0.39-0.49 against 0.63, Contraception (1,934 rows, a vector-valued term) 0.24 against
+# 0.53, grouseticks (403 rows, 181 effects outside the first term) 0.51-0.54 against 0.70; warm compiled
+# fits of these take 0.05-0.14 s, so none saves the load cost in one fit. The million-row model (~40 s
+# compiled) loads at once.
+NUMPY_MAX_ROWS = 8_000
+NUMPY_MAX_Q2 = 200
+# Within :func:`sequence` (one call that fits many models: glmer_nb's search, ~10 fits) the saving of
+# the whole call is what counts: "small" is then at most SEQUENCE_MAX_ROWS rows and SEQUENCE_MAX_Q2
+# (measured: grouseticks_nb's first call 2.0 s renting against 1.3 s loading at once).
+SEQUENCE_MAX_ROWS = 1_000
+SEQUENCE_MAX_Q2 = 30
+_SEQUENCE = [0]  # depth of nested sequence() blocks
 # the kernels a fit calls, as Numba names their cache files: all must be cached for the rule to load
 # them (the precompile compiles them together)
 GLMM_KERNELS = ("_glmm_jit.pirls", "_glmm_jit.accumulate", "_glmm_jit.laplace_value", "_glmm_jit.linpred",
@@ -116,12 +128,27 @@ def compiled_pays(n: int, q2u: int) -> bool:
     (the background compile is started: no fit compiles them)."""
     if not kernels.available():
         return False
-    big = n > NUMPY_MAX_ROWS or q2u > NUMPY_MAX_Q2
+    if _SEQUENCE[0]:
+        big = n > SEQUENCE_MAX_ROWS or q2u > SEQUENCE_MAX_Q2
+    else:
+        big = n > NUMPY_MAX_ROWS or q2u > NUMPY_MAX_Q2
     decision = ACCOUNT.decide(math.inf if big else 0.0)
     if decision == kernels.LOAD:
         compiled()
         return True
     return decision == kernels.COMPILED
+
+
+@contextlib.contextmanager
+def sequence():
+    """A block that fits many GLMMs in one call (``glmer_nb``'s search over the NB shape): inside it,
+    :func:`compiled_pays` predicts the saving of the whole call (the smaller :data:`SEQUENCE_MAX_ROWS` /
+    :data:`SEQUENCE_MAX_Q2` bounds), so a model whose single fit would rent loads the kernels at once."""
+    _SEQUENCE[0] += 1
+    try:
+        yield
+    finally:
+        _SEQUENCE[0] -= 1
 
 
 def load_compiled() -> bool:

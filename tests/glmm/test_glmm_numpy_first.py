@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -159,3 +160,49 @@ def test_load_compiled_switches_at_once():
         "             'binomial')\n"
         "print(json.dumps({'ok': ok, 'compiled': m.optinfo.compiled}))\n")
     assert _fresh(code) == {"ok": True, "compiled": True}
+
+
+def test_a_sequence_of_fits_weighs_the_whole_call(monkeypatch):
+    """Inside ``glmm_kernels.sequence()`` (a call that fits many models) a model whose single fit would
+    rent loads the kernels at once: the smaller bounds SEQUENCE_MAX_ROWS / SEQUENCE_MAX_Q2 apply."""
+    acc = glmm_kernels.ACCOUNT
+    loads = []
+    monkeypatch.setattr(kernels, "LOAD_IN_THREAD", False)
+    monkeypatch.setattr(glmm_kernels, "_COMPILED", None)
+    monkeypatch.setattr(acc, "excess", 0.0)
+    monkeypatch.setattr(acc, "_thread", None)
+    monkeypatch.setattr(acc, "_failed", False)
+    monkeypatch.setattr(acc, "cached", lambda: True)
+    monkeypatch.setattr(acc, "load_cost", lambda: 0.1)
+    monkeypatch.setattr(glmm_kernels, "compiled", lambda: loads.append("sync"))
+    n = glmm_kernels.SEQUENCE_MAX_ROWS + 1
+    q2 = glmm_kernels.SEQUENCE_MAX_Q2 + 1
+    assert n <= glmm_kernels.NUMPY_MAX_ROWS and q2 <= glmm_kernels.NUMPY_MAX_Q2
+    assert not glmm_kernels.compiled_pays(n, 0) and not glmm_kernels.compiled_pays(100, q2)  # one fit: rent
+    with glmm_kernels.sequence():
+        assert glmm_kernels.compiled_pays(n, 0) and glmm_kernels.compiled_pays(100, q2)  # the call: load
+        assert not glmm_kernels.compiled_pays(100, 0)  # a small model still rents
+    assert not glmm_kernels.compiled_pays(n, 0)  # the block has ended
+    assert loads == ["sync", "sync"]
+
+
+def test_glmer_nb_is_a_sequence_and_glmer_is_not(monkeypatch):
+    """Every GLMM of ``glmer_nb``'s search decides inside ``sequence()``; a single ``glmer`` outside it."""
+    from mixedmodels.fit import pirls
+
+    depths = []
+    real = pirls.compiled_pays
+
+    def spy(n, q2u):
+        depths.append(glmm_kernels._SEQUENCE[0])
+        return real(n, q2u)
+
+    monkeypatch.setattr(pirls, "compiled_pays", spy)
+    g = data("grouseticks")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        mm.glmer("TICKS ~ YEAR + (1 | BROOD)", g, "poisson")
+        assert depths == [0]
+        mm.glmer_nb("TICKS ~ YEAR + (1 | BROOD)", g)
+    assert len(depths) > 3 and all(d == 1 for d in depths[1:])
+    assert glmm_kernels._SEQUENCE[0] == 0
