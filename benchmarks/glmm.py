@@ -850,16 +850,6 @@ def _first_short(r: dict | None) -> str:
 
 
 # ------------------------------------------------------------------------------------------ reporting
-def _sec(t: float | None) -> str:
-    if t is None:
-        return "-"
-    if t < 0.01:
-        return f"{t * 1000:.2f} ms"
-    if t < 1:
-        return f"{t * 1000:.0f} ms"
-    return f"{t:.2f} s"
-
-
 def _ratio(num: float | None, den: float | None) -> str:
     return "-" if not num or not den else f"x{num / den:.2g}"
 
