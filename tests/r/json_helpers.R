@@ -50,3 +50,25 @@ read_dataset <- function(nm, data_dir = file.path("mixedmodels", "datasets", "da
   for (col in names(lv)) df[[col]] <- factor(as.character(df[[col]]), levels = lv[[col]])
   df
 }
+
+## The fixture file: every double at full precision (encode_doubles), NULL/NA as null.
+write_fixture <- function(x, path) {
+  jsonlite::write_json(encode_doubles(x), path, digits = NA, auto_unbox = TRUE, pretty = TRUE,
+                       null = "null", na = "null", json_verbatim = TRUE)
+}
+
+## A merMod's conditional modes and their conditional SDs, per grouping factor (the GLMM scripts).
+ranef_list <- function(m) {
+  re <- ranef(m, condVar = TRUE)
+  out <- list()
+  for (gname in names(re)) {
+    d <- re[[gname]]
+    pv <- attr(d, "postVar")
+    one <- function(a) matrix(sqrt(as.vector(apply(a, 3, diag))), ncol = dim(a)[1], byrow = TRUE)
+    sds <- if (is.list(pv)) do.call(cbind, lapply(pv, one)) else one(pv)
+    out[[gname]] <- list(levels = arr(rownames(d)), columns = arr(colnames(d)),
+                         values = lapply(seq_len(ncol(d)), function(j) arr(d[[j]])),
+                         condsd = lapply(seq_len(ncol(d)), function(j) arr(as.matrix(sds)[, j])))
+  }
+  out
+}

@@ -24,10 +24,6 @@ if (!file.exists(file.path("tests", "r", "make_glmm_audit_fixtures.R")))
 options(width = 80, digits = 7, scipen = 0, OutDec = ".")
 source(file.path("tests", "r", "json_helpers.R"))
 FIX_DIR <- file.path("tests", "fixtures")
-write_fixture <- function(x, path) {
-  jsonlite::write_json(encode_doubles(x), path, digits = NA, auto_unbox = TRUE, pretty = TRUE,
-                       null = "null", na = "null", json_verbatim = TRUE)
-}
 
 ## ---- data ---------------------------------------------------------------------------------------
 set.seed(20261207)
@@ -62,20 +58,6 @@ cbpp <- read_dataset("cbpp")
 
 ## ---- one record per fit (the fields of make_glmm_fixtures.R's record()) -------------------------
 head_n <- 10L
-ranef_list <- function(m) {
-  re <- ranef(m, condVar = TRUE)
-  out <- list()
-  for (gname in names(re)) {
-    d <- re[[gname]]
-    pv <- attr(d, "postVar")
-    one <- function(a) matrix(sqrt(as.vector(apply(a, 3, diag))), ncol = dim(a)[1], byrow = TRUE)
-    sds <- if (is.list(pv)) do.call(cbind, lapply(pv, one)) else one(pv)
-    out[[gname]] <- list(levels = arr(rownames(d)), columns = arr(colnames(d)),
-                         values = lapply(seq_len(ncol(d)), function(j) arr(d[[j]])),
-                         condsd = lapply(seq_len(ncol(d)), function(j) arr(as.matrix(sds)[, j])))
-  }
-  out
-}
 record <- function(id, m, call_text, data_name) {
   s <- summary(m)
   vc <- as.matrix(vcov(m))

@@ -35,10 +35,6 @@ factor_levels <- function(df) {
   cols <- names(df)[vapply(df, is.factor, logical(1))]
   stats::setNames(lapply(cols, function(cl) arr(levels(df[[cl]]))), cols)
 }
-write_fixture <- function(x, path) {
-  jsonlite::write_json(encode_doubles(x), path, digits = NA, auto_unbox = TRUE, pretty = TRUE,
-                       null = "null", na = "null", json_verbatim = TRUE)
-}
 
 ## ---- 1. bundled data sets --------------------------------------------------------------------
 orig <- list(cbpp = lme4::cbpp, grouseticks = lme4::grouseticks, VerbAgg = lme4::VerbAgg,
@@ -89,20 +85,6 @@ cbpp$obs <- NULL
 ## ---- 3. fits ------------------------------------------------------------------------------------
 head_n <- 10L
 num_or_null <- function(x) if (is.null(x)) NULL else x
-ranef_list <- function(m) {
-  re <- ranef(m, condVar = TRUE)
-  out <- list()
-  for (gname in names(re)) {
-    d <- re[[gname]]
-    pv <- attr(d, "postVar")
-    one <- function(a) matrix(sqrt(as.vector(apply(a, 3, diag))), ncol = dim(a)[1], byrow = TRUE)
-    sds <- if (is.list(pv)) do.call(cbind, lapply(pv, one)) else one(pv)
-    out[[gname]] <- list(levels = arr(rownames(d)), columns = arr(colnames(d)),
-                         values = lapply(seq_len(ncol(d)), function(j) arr(d[[j]])),
-                         condsd = lapply(seq_len(ncol(d)), function(j) arr(as.matrix(sds)[, j])))
-  }
-  out
-}
 conv_info <- function(m) {
   oi <- m@optinfo
   list(optimizer = arr(oi$optimizer), conv_code = oi$conv$opt,
